@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Ensures what bosun needs before it starts or its tests run: a Docker engine that answers and,
+# when SANDBOX_IMAGE is the default, the locally built sandbox image. Idempotent and quick when
+# everything is already there. On Debian/Ubuntu as root it installs and starts the engine itself;
+# anywhere else it says how to get one.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+default_image="bosun-sandbox:latest"
+image="${SANDBOX_IMAGE:-$default_image}"
+dockerd_log="${BOSUN_DOCKERD_LOG:-/var/log/bosun-dockerd.log}"
+lock_file="/tmp/bosun-setup.lock"
+
+say() { printf '[bosun setup] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
+
+wait_for_engine() {
+  local seconds="$1"
+  for _ in $(seq 1 $((seconds * 4))); do
+    engine_answers && return 0
+    sleep 0.25
+  done
+  return 1
+}
+
+can_use_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+
+apt_install() {
+  say "installing $* with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  if [ ! -f /tmp/bosun-apt-updated ]; then
+    apt-get update -qq >/dev/null && touch /tmp/bosun-apt-updated
+  fi
+  apt-get install -y -qq "$@" >/dev/null
+}
+
+start_dockerd() {
+  local driver
+  for driver in overlay2 vfs; do
+    say "starting dockerd (storage driver $driver), log in $dockerd_log"
+    mkdir -p "$(dirname "$dockerd_log")"
+    setsid nohup dockerd --storage-driver="$driver" --iptables=false --bridge=none \
+      >>"$dockerd_log" 2>&1 </dev/null &
+    local pid=$!
+    if wait_for_engine 60; then
+      say "Docker engine is up (pid $pid, storage driver $driver)"
+      return 0
+    fi
+    say "dockerd with $driver did not answer; see $dockerd_log"
+    kill "$pid" 2>/dev/null || true
+    sleep 2
+    rm -f /var/run/docker.pid
+  done
+  return 1
+}
+
+ensure_engine() {
+  if engine_answers; then
+    return 0
+  fi
+  if [ -n "${DOCKER_HOST:-}" ]; then
+    die "DOCKER_HOST=$DOCKER_HOST does not answer 'docker info'; start that engine or unset DOCKER_HOST"
+  fi
+  if ! can_use_apt; then
+    die "no Docker engine answers 'docker info'. Install Docker (https://docs.docker.com/engine/install/) and start it, or point DOCKER_HOST at one; on Debian/Ubuntu as root this script installs and starts it for you"
+  fi
+  if ! command -v dockerd >/dev/null 2>&1; then
+    apt_install docker.io
+  fi
+  if pgrep -x dockerd >/dev/null 2>&1; then
+    say "dockerd is running but not answering yet; waiting"
+    wait_for_engine 60 && return 0
+    die "dockerd is running but 'docker info' does not answer; see $dockerd_log"
+  fi
+  start_dockerd || die "could not start dockerd; see $dockerd_log"
+}
+
+static_busybox() {
+  local candidate
+  for candidate in /bin/busybox /usr/bin/busybox; do
+    if [ -x "$candidate" ] && ! ldd "$candidate" >/dev/null 2>&1; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+ensure_image() {
+  if [ "$image" != "$default_image" ]; then
+    docker image inspect "$image" >/dev/null 2>&1 ||
+      say "warning: SANDBOX_IMAGE=$image is not present in the engine; pull or build it before starting runs"
+    return 0
+  fi
+  local context="$here/docker/sandbox"
+  local version
+  version="$(cat "$context/Dockerfile" "$context/passwd" "$context/group" | sha256sum | cut -c1-16)"
+  local have
+  have="$(docker image inspect --format '{{ index .Config.Labels "bosun.image.version" }}' "$image" 2>/dev/null || true)"
+  if [ "$have" = "$version" ]; then
+    return 0
+  fi
+  local busybox
+  if ! busybox="$(static_busybox)"; then
+    can_use_apt || die "building $image needs a static busybox (Debian package busybox-static)"
+    apt_install busybox-static
+    busybox="$(static_busybox)" || die "busybox-static is installed but no static busybox was found"
+  fi
+  say "building sandbox image $image (version $version) from $busybox"
+  local build_dir
+  build_dir="$(mktemp -d)"
+  trap 'rm -rf "$build_dir"' RETURN
+  cp "$context/Dockerfile" "$context/passwd" "$context/group" "$build_dir/"
+  cp "$busybox" "$build_dir/busybox"
+  DOCKER_BUILDKIT=0 docker build --quiet --label "bosun.image.version=$version" -t "$image" "$build_dir" >/dev/null 2>"$build_dir/build.err" ||
+    { cat "$build_dir/build.err" >&2; die "building $image failed"; }
+  say "built $image"
+}
+
+exec 9>"$lock_file"
+flock 9
+ensure_engine
+ensure_image

@@ -1,0 +1,249 @@
+/**
+ * The one place that reads the environment. {@link loadConfig} validates every variable and
+ * returns a typed, deeply frozen {@link BosunConfig}; every other module takes what it needs
+ * from that object. A bad value stops start-up with one line naming the variable, the value and
+ * what was expected.
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidValueError, describeValue } from './errors.js';
+import { parseCpus, parseMemoryBytes, parsePidsLimit, type SandboxLimits } from './sandbox/limits.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** How to reach the Docker engine, in dockerode's terms. */
+export type DockerConnection =
+  | { readonly kind: 'socket'; readonly socketPath: string }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+
+export interface ResourceThresholds {
+  readonly cpuPercentWarning: number;
+  readonly cpuPercentCritical: number;
+  readonly memoryPercentWarning: number;
+  readonly memoryPercentCritical: number;
+  readonly pidsWarning: number;
+  readonly pidsCritical: number;
+}
+
+export interface BosunConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly docker: DockerConnection;
+  /** This server's identity on the containers it owns (label `bosun.instance`); generated when unset. */
+  readonly instanceId: string | undefined;
+  readonly sandboxImage: string;
+  readonly defaultLimits: SandboxLimits;
+  /** 0 means unlimited. */
+  readonly maxConcurrentAgents: number;
+  readonly maxQueueLength: number;
+  readonly queueTimeoutMs: number;
+  readonly agentTimeoutMs: number;
+  readonly stopGraceMs: number;
+  readonly healthCheckIntervalMs: number;
+  readonly resourceSampleIntervalMs: number;
+  readonly thresholds: ResourceThresholds;
+  readonly alertConsecutiveSamples: number;
+  readonly historyWindowMs: number;
+  readonly concurrencyAutoscale: boolean;
+  readonly concurrencyAutoscaleMax: number;
+  readonly alertWebhookUrl: string | undefined;
+  readonly alertWebhookSecret: string | undefined;
+  /** Log lines kept per run (a ring buffer: the oldest go first). */
+  readonly logLinesPerRun: number;
+  /** Finished runs kept in memory before the oldest are dropped. */
+  readonly runRetentionCount: number;
+  readonly logLevel: LogLevel;
+}
+
+/** A bad environment variable. The message is the one line that start-up prints. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly variable: string;
+
+  constructor(variable: string, raw: string, expected: string) {
+    super(`${variable}=${describeValue(raw)}: expected ${expected}`);
+    this.variable = variable;
+  }
+}
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Reads and validates the environment (by default `process.env`).
+ * @param hostCpus the CPUs a sandbox may be given at most; defaults to this machine's.
+ * @throws ConfigError naming the first bad variable.
+ */
+export function loadConfig(env: Environment = process.env, hostCpus = availableParallelism()): BosunConfig {
+  const read = new EnvReader(env);
+
+  const cpuPercentWarning = read.number('CPU_PERCENT_WARNING', 70, { min: 0, max: 100 });
+  const cpuPercentCritical = read.number('CPU_PERCENT_CRITICAL', 90, { min: cpuPercentWarning, max: 100 });
+  const memoryPercentWarning = read.number('MEMORY_PERCENT_WARNING', 70, { min: 0, max: 100 });
+  const memoryPercentCritical = read.number('MEMORY_PERCENT_CRITICAL', 90, { min: memoryPercentWarning, max: 100 });
+  const pidsWarning = read.integer('PIDS_WARNING', 800, { min: 1 });
+  const pidsCritical = read.integer('PIDS_CRITICAL', 950, { min: pidsWarning });
+
+  const config: BosunConfig = {
+    port: read.integer('PORT', 4000, { min: 0, max: 65535 }),
+    host: read.string('HOST', '127.0.0.1'),
+    docker: read.docker(),
+    instanceId: read.optional('BOSUN_INSTANCE_ID', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, _ . - (at most 63)'),
+    sandboxImage: read.string('SANDBOX_IMAGE', 'bosun-sandbox:latest'),
+    defaultLimits: {
+      cpus: read.parsed('DOCKER_CPU_LIMIT', '1', (raw) => parseCpus(raw, hostCpus)),
+      memoryBytes: read.parsed('DOCKER_MEMORY_LIMIT', '2g', parseMemoryBytes),
+      pidsLimit: read.parsed('DOCKER_PIDS_LIMIT', '1000', parsePidsLimit),
+    },
+    maxConcurrentAgents: read.integer('MAX_CONCURRENT_AGENTS', 1, { min: 0, max: 10_000, note: '0 = unlimited' }),
+    maxQueueLength: read.integer('MAX_QUEUE_LENGTH', 1000, { min: 1, max: 1_000_000 }),
+    queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', 300_000, { min: 1 }),
+    agentTimeoutMs: read.integer('AGENT_TIMEOUT_MS', 1_800_000, { min: 1 }),
+    stopGraceMs: read.integer('STOP_GRACE_MS', 5_000, { min: 0 }),
+    healthCheckIntervalMs: read.integer('HEALTH_CHECK_INTERVAL_MS', 30_000, { min: 100 }),
+    resourceSampleIntervalMs: read.integer('RESOURCE_SAMPLE_INTERVAL_MS', 1_000, { min: 100 }),
+    thresholds: {
+      cpuPercentWarning,
+      cpuPercentCritical,
+      memoryPercentWarning,
+      memoryPercentCritical,
+      pidsWarning,
+      pidsCritical,
+    },
+    alertConsecutiveSamples: read.integer('ALERT_CONSECUTIVE_SAMPLES', 2, { min: 1, max: 1000 }),
+    historyWindowMs: read.integer('HISTORY_WINDOW_MS', 900_000, { min: 1_000 }),
+    concurrencyAutoscale: read.boolean('CONCURRENCY_AUTOSCALE', false),
+    concurrencyAutoscaleMax: read.integer('CONCURRENCY_AUTOSCALE_MAX', 4, { min: 1, max: 4 }),
+    alertWebhookUrl: read.url('ALERT_WEBHOOK_URL'),
+    alertWebhookSecret: read.optional('ALERT_WEBHOOK_SECRET', /^.{1,}$/s, 'a non-empty secret'),
+    logLinesPerRun: read.integer('LOG_LINES_PER_RUN', 10_000, { min: 100, max: 10_000_000 }),
+    runRetentionCount: read.integer('RUN_RETENTION_COUNT', 5_000, { min: 1 }),
+    logLevel: read.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
+  };
+  return deepFreeze(config);
+}
+
+interface RangeOptions {
+  readonly min?: number;
+  readonly max?: number;
+  readonly note?: string;
+}
+
+class EnvReader {
+  constructor(private readonly env: Environment) {}
+
+  private raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value;
+  }
+
+  parsed<T>(name: string, fallback: string, parse: (raw: string) => T): T {
+    const raw = this.env[name] ?? fallback;
+    try {
+      return parse(raw);
+    } catch (error) {
+      if (error instanceof InvalidValueError) throw new ConfigError(name, raw, error.expected);
+      throw error;
+    }
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name)?.trim() ?? fallback;
+  }
+
+  optional(name: string, pattern: RegExp, expected: string): string | undefined {
+    const raw = this.raw(name);
+    if (raw === undefined) return undefined;
+    if (!pattern.test(raw)) throw new ConfigError(name, raw, expected);
+    return raw;
+  }
+
+  integer(name: string, fallback: number, range: RangeOptions = {}): number {
+    return this.numeric(name, fallback, range, true);
+  }
+
+  number(name: string, fallback: number, range: RangeOptions = {}): number {
+    return this.numeric(name, fallback, range, false);
+  }
+
+  private numeric(name: string, fallback: number, range: RangeOptions, integer: boolean): number {
+    const raw = this.raw(name);
+    if (raw === undefined) return fallback;
+    const min = range.min ?? Number.MIN_SAFE_INTEGER;
+    const max = range.max ?? Number.MAX_SAFE_INTEGER;
+    const kind = integer ? 'an integer' : 'a number';
+    const bounds =
+      range.max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
+    const expected = `${kind} ${bounds}${range.note ? ` (${range.note})` : ''}`;
+    const pattern = integer ? /^-?\d+$/ : /^-?\d+(?:\.\d+)?$/;
+    if (!pattern.test(raw.trim())) throw new ConfigError(name, raw, expected);
+    const value = Number(raw.trim());
+    if (!Number.isFinite(value) || (integer && !Number.isSafeInteger(value)) || value < min || value > max) {
+      throw new ConfigError(name, raw, expected);
+    }
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.raw(name);
+    if (raw === undefined) return fallback;
+    const normalized = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(normalized)) return true;
+    if (['false', '0', 'no', 'off'].includes(normalized)) return false;
+    throw new ConfigError(name, raw, 'true or false');
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.raw(name);
+    if (raw === undefined) return fallback;
+    const value = raw.trim().toLowerCase() as T;
+    if (!allowed.includes(value)) throw new ConfigError(name, raw, `one of ${allowed.join(', ')}`);
+    return value;
+  }
+
+  url(name: string): string | undefined {
+    const raw = this.raw(name);
+    if (raw === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(raw.trim());
+    } catch {
+      throw new ConfigError(name, raw, 'an http:// or https:// URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ConfigError(name, raw, 'an http:// or https:// URL');
+    }
+    return url.toString();
+  }
+
+  docker(): DockerConnection {
+    const socket = this.raw('DOCKER_SOCKET');
+    if (socket !== undefined) {
+      if (!socket.startsWith('/')) throw new ConfigError('DOCKER_SOCKET', socket, 'an absolute path to the Docker socket');
+      return { kind: 'socket', socketPath: socket };
+    }
+    const host = this.raw('DOCKER_HOST');
+    if (host === undefined) return { kind: 'socket', socketPath: '/var/run/docker.sock' };
+    const expected = 'unix:///path/to/docker.sock or tcp://host:port';
+    let url: URL;
+    try {
+      url = new URL(host.trim());
+    } catch {
+      throw new ConfigError('DOCKER_HOST', host, expected);
+    }
+    if (url.protocol === 'unix:' && url.pathname.startsWith('/')) return { kind: 'socket', socketPath: url.pathname };
+    if (url.protocol === 'tcp:' && url.hostname !== '') {
+      const port = url.port === '' ? 2375 : Number(url.port);
+      return { kind: 'tcp', host: url.hostname, port };
+    }
+    throw new ConfigError('DOCKER_HOST', host, expected);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,79 @@
+/**
+ * The public surface of an execution queue, independent of the backend that implements it
+ * (p-queue in one process today; a shared engine such as BullMQ later). Everything the API and
+ * the monitor need goes through this: ids, positions, stats and one typed event source.
+ */
+import type { EventEmitter } from 'node:events';
+
+export interface QueueStats {
+  readonly running: number;
+  readonly queued: number;
+  /** 0 means unlimited. */
+  readonly maxConcurrency: number;
+  /** running / maxConcurrency × 100; 0 when unlimited. */
+  readonly utilizationPercent: number;
+  readonly paused: boolean;
+}
+
+/** What `enqueue` replies: where the run stands right after it entered the line. */
+export interface QueueTicket {
+  /** 1 = next to start; 0 = started at once (not waiting). */
+  readonly position: number;
+  readonly running: number;
+  readonly queued: number;
+  readonly maxConcurrency: number;
+}
+
+/** Why a run left the line without starting. */
+export type QueueLeaveReason = 'cancelled' | 'timed-out' | 'cleared';
+
+/**
+ * The queue's events: a closed union of names, each payload carrying the run's id.
+ * `status` follows every change, after the per-run events of that change.
+ */
+export interface ExecutionQueueEvents {
+  enqueued: [event: { readonly id: string; readonly position: number; readonly queuedAt: Date }];
+  /** One event for every waiting run whose position changed. */
+  'position-changed': [event: { readonly id: string; readonly position: number }];
+  started: [event: { readonly id: string; readonly waitedMs: number }];
+  /** A started run's task settled and its slot is free again. */
+  finished: [event: { readonly id: string; readonly error?: unknown }];
+  /** A waiting run left the line without starting. */
+  left: [event: { readonly id: string; readonly reason: QueueLeaveReason; readonly waitedMs: number }];
+  status: [stats: QueueStats];
+}
+
+export type ExecutionQueueEventName = keyof ExecutionQueueEvents;
+
+/** The work of one run. It receives a signal that aborts when the queue shuts down. */
+export type QueueTask = (signal: AbortSignal) => Promise<void>;
+
+export interface EnqueueOptions {
+  /** When the run first entered a line (kept across restarts); the queue timeout counts from it. Default: now. */
+  readonly queuedAt?: Date;
+}
+
+export interface ExecutionQueue {
+  readonly events: EventEmitter<ExecutionQueueEvents>;
+  /**
+   * Puts a run in line, or starts it at once when a slot is free.
+   * @throws BosunError QUEUE_FULL when the line is at its maximum length; INVALID_STATE for a duplicate id.
+   */
+  enqueue(id: string, task: QueueTask, options?: EnqueueOptions): QueueTicket;
+  /** Takes a waiting run out of the line. Returns false when it is not waiting. */
+  cancel(id: string): boolean;
+  /** 1 = next to start; 0 = not waiting. */
+  position(id: string): number;
+  /** The ids of waiting runs, next to start first. */
+  waitingIds(): readonly string[];
+  isRunning(id: string): boolean;
+  stats(): QueueStats;
+  /** 0 = unlimited. Raising starts waiting runs at once; lowering lets running runs finish. */
+  setMaxConcurrency(value: number): void;
+  pause(): void;
+  resume(): void;
+  /** Resolves when nothing runs and nothing waits. */
+  onIdle(): Promise<void>;
+  /** Stops starting runs, drops the waiting ones (event `left`, reason `cleared`) and aborts running tasks' signals. */
+  close(): void;
+}

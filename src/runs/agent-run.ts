@@ -1,0 +1,94 @@
+/**
+ * The data of an agent run: what was asked, where it stands, and what it produced.
+ * Snapshots handed out by the run service are immutable; each change makes a new one.
+ */
+import type { SandboxLimits } from '../sandbox/limits.js';
+
+export type AgentStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
+export type FailureReason =
+  | 'NON_ZERO_EXIT'
+  | 'OOM_KILLED'
+  | 'QUEUE_TIMEOUT'
+  | 'RUN_TIMEOUT'
+  | 'SANDBOX_ERROR'
+  | 'INTERRUPTED';
+export type LogStream = 'STDOUT' | 'STDERR' | 'SYSTEM';
+
+export const FINAL_STATUSES: ReadonlySet<AgentStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
+
+export function isFinalStatus(status: AgentStatus): boolean {
+  return FINAL_STATUSES.has(status);
+}
+
+/** The group of failing CI runs an agent works on. */
+export interface FailureGroup {
+  readonly id: string;
+  readonly name: string;
+  readonly runIds: readonly string[];
+}
+
+export interface EnvVar {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** What a client asks for (`startAgent`'s input), before validation and defaults. */
+export interface StartAgentInput {
+  readonly group: { readonly id: string; readonly name: string; readonly runIds?: readonly string[] | null };
+  readonly config: {
+    readonly agent?: string | null;
+    readonly image?: string | null;
+    readonly steps?: readonly string[] | null;
+    readonly env?: readonly EnvVar[] | null;
+    readonly cpus?: number | null;
+    readonly memory?: string | null;
+    readonly pidsLimit?: number | null;
+    readonly timeoutMs?: number | null;
+  };
+  readonly initialRepoContext?: string | null;
+}
+
+/** A validated run configuration with every default applied. */
+export interface AgentRunConfig {
+  readonly agent: string;
+  readonly image: string;
+  readonly steps: readonly string[];
+  readonly env: readonly EnvVar[];
+  readonly limits: SandboxLimits;
+  readonly timeoutMs: number;
+  readonly initialRepoContext: string | null;
+}
+
+export interface StepResult {
+  readonly index: number;
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date | null;
+}
+
+export interface LogLine {
+  readonly agentId: string;
+  /** 1-based, increasing by one per line of this run. */
+  readonly seq: number;
+  readonly stream: LogStream;
+  /** The step's index, or null for lines outside a step. */
+  readonly step: number | null;
+  readonly line: string;
+  readonly at: Date;
+}
+
+export interface AgentRun {
+  readonly id: string;
+  readonly status: AgentStatus;
+  readonly failureReason: FailureReason | null;
+  readonly error: string | null;
+  readonly group: FailureGroup;
+  readonly config: AgentRunConfig;
+  readonly containerId: string | null;
+  readonly exitCode: number | null;
+  readonly steps: readonly StepResult[];
+  readonly queuedAt: Date;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date | null;
+}

@@ -1,0 +1,57 @@
+/**
+ * What the API needs from the run lifecycle: start, cancel, read, and one typed event source.
+ * Implemented by {@link AgentRunService}; the GraphQL layer only adapts this interface.
+ */
+import type { EventEmitter } from 'node:events';
+import type { QueueTicket } from '../queue/execution-queue.js';
+import type { AgentRun, AgentStatus, LogLine, StartAgentInput } from './agent-run.js';
+
+export interface StartAgentResult {
+  readonly run: AgentRun;
+  readonly ticket: QueueTicket;
+}
+
+export interface RunServiceEvents {
+  /** Every change of a run: status, container, steps, exit code. The payload is the new snapshot. */
+  'run-updated': [run: AgentRun];
+  /** A run got its sandbox container (the monitor starts watching it). */
+  'container-started': [event: { readonly agentId: string; readonly containerId: string }];
+  /** A run's container is gone (the monitor stops watching it). */
+  'container-removed': [event: { readonly agentId: string; readonly containerId: string }];
+  /** Each log line as it is recorded. */
+  log: [line: LogLine];
+}
+
+export interface LogQuery {
+  /** Only lines with a greater sequence number. */
+  readonly afterSeq?: number | null;
+  /** Only the last N of the selected lines. */
+  readonly last?: number | null;
+}
+
+export interface RunListQuery {
+  readonly status?: readonly AgentStatus[] | null;
+  /** Default 50. */
+  readonly limit?: number | null;
+}
+
+export interface RunService {
+  readonly events: EventEmitter<RunServiceEvents>;
+  /**
+   * Validates the input, stores the run and puts it in line; replies at once.
+   * @throws BosunError BAD_USER_INPUT, QUEUE_FULL, DOCKER_UNAVAILABLE, SHUTTING_DOWN
+   */
+  start(input: StartAgentInput): Promise<StartAgentResult>;
+  /**
+   * Cancels a waiting run at once, or stops a running one (SIGTERM, then kill after the grace period).
+   * @throws BosunError NOT_FOUND, INVALID_STATE (already finished)
+   */
+  cancel(id: string): Promise<AgentRun>;
+  get(id: string): AgentRun | undefined;
+  /** Newest first. */
+  list(query?: RunListQuery): readonly AgentRun[];
+  /** @throws BosunError NOT_FOUND */
+  logs(id: string, query?: LogQuery): readonly LogLine[];
+  /** 1 = next to start; 0 = not waiting. */
+  position(id: string): number;
+}

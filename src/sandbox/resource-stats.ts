@@ -1,0 +1,79 @@
+/**
+ * Resource figures computed from one Docker stats frame, the way `docker stats` computes them.
+ * Pure: no I/O, so the arithmetic has fast unit tests.
+ */
+
+/** One reading of a container's CPU, memory and pids. */
+export interface ResourceStats {
+  readonly at: Date;
+  /** 100 = one full CPU; can exceed 100 on a multi-CPU limit, like `docker stats`. */
+  readonly cpuPercent: number;
+  /** Usage minus the inactive page cache, as `docker stats` shows it. */
+  readonly memoryUsageBytes: number;
+  readonly memoryLimitBytes: number;
+  readonly memoryPercent: number;
+  readonly pids: number;
+  /** null when the engine reports no limit. */
+  readonly pidsLimit: number | null;
+}
+
+/** The subset of Docker's stats JSON that the computation reads (cgroup v1 and v2). */
+export interface DockerStatsFrame {
+  readonly read?: string;
+  readonly cpu_stats?: DockerCpuStats;
+  readonly precpu_stats?: DockerCpuStats;
+  readonly memory_stats?: {
+    readonly usage?: number;
+    readonly limit?: number;
+    readonly stats?: Readonly<Record<string, number | undefined>>;
+  };
+  readonly pids_stats?: { readonly current?: number; readonly limit?: number };
+}
+
+export interface DockerCpuStats {
+  readonly cpu_usage?: { readonly total_usage?: number; readonly percpu_usage?: readonly number[] | null };
+  readonly system_cpu_usage?: number;
+  readonly online_cpus?: number;
+}
+
+/** CPU % over the interval between the frame's `precpu_stats` and `cpu_stats`. */
+export function computeCpuPercent(frame: DockerStatsFrame): number {
+  const cpu = frame.cpu_stats;
+  const pre = frame.precpu_stats;
+  const total = cpu?.cpu_usage?.total_usage;
+  const preTotal = pre?.cpu_usage?.total_usage;
+  const system = cpu?.system_cpu_usage;
+  const preSystem = pre?.system_cpu_usage;
+  if (total === undefined || preTotal === undefined || system === undefined || preSystem === undefined) return 0;
+  const cpuDelta = total - preTotal;
+  const systemDelta = system - preSystem;
+  if (cpuDelta <= 0 || systemDelta <= 0) return 0;
+  const onlineCpus = cpu?.online_cpus || cpu?.cpu_usage?.percpu_usage?.length || 1;
+  return (cpuDelta / systemDelta) * onlineCpus * 100;
+}
+
+/** Memory usage minus page cache: cgroup v1 `total_inactive_file`, v2 `inactive_file`. */
+export function computeMemoryUsageBytes(frame: DockerStatsFrame): number {
+  const usage = frame.memory_stats?.usage ?? 0;
+  const stats = frame.memory_stats?.stats ?? {};
+  const cache = stats['total_inactive_file'] ?? stats['inactive_file'] ?? 0;
+  return cache < usage ? usage - cache : usage;
+}
+
+/** All figures of one frame; `at` is the frame's own timestamp when it has one. */
+export function computeResourceStats(frame: DockerStatsFrame, now: Date = new Date()): ResourceStats {
+  const memoryUsageBytes = computeMemoryUsageBytes(frame);
+  const memoryLimitBytes = frame.memory_stats?.limit ?? 0;
+  const pidsLimit = frame.pids_stats?.limit;
+  const read = frame.read ? new Date(frame.read) : undefined;
+  return {
+    at: read && Number.isFinite(read.getTime()) && read.getTime() > 0 ? read : now,
+    cpuPercent: computeCpuPercent(frame),
+    memoryUsageBytes,
+    memoryLimitBytes,
+    memoryPercent: memoryLimitBytes > 0 ? (memoryUsageBytes / memoryLimitBytes) * 100 : 0,
+    pids: frame.pids_stats?.current ?? 0,
+    // Docker reports "no limit" as 0 or as the maximum uint64.
+    pidsLimit: pidsLimit !== undefined && pidsLimit > 0 && pidsLimit < 2 ** 53 ? pidsLimit : null,
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * Turns a stream of samples into alerts, one episode per (container, metric).
+ *
+ * An episode opens when a metric has been at or above its warning threshold for
+ * `consecutiveSamples` samples in a row (a WARNING alert), or at or above its critical threshold
+ * for as many (a CRITICAL alert). While the metric stays up nothing repeats; a rise from WARNING to
+ * CRITICAL raises one more alert in the same episode. The episode recovers when the metric stays
+ * below the warning threshold for `consecutiveSamples` samples in a row: every alert of the
+ * episode is then published again with `resolvedAt` set.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ResourceThresholds } from '../config.js';
+import { InvalidValueError } from '../errors.js';
+import {
+  RESOURCE_METRICS,
+  formatMetricValue,
+  gradeValue,
+  isAtLeast,
+  metricLabel,
+  metricThresholds,
+  metricValue,
+  validateThresholds,
+} from './health-grading.js';
+import type { AlertLevel, HealthAlert, ResourceMetric, ResourceSample } from './monitor-types.js';
+
+export interface AlertTrackerOptions {
+  readonly thresholds: ResourceThresholds;
+  /** Samples in a row that raise an alert, and that recover it. At least 1. */
+  readonly consecutiveSamples: number;
+  /** Alerts kept per run; the oldest go first. Default 1,000. */
+  readonly maxAlertsPerAgent?: number;
+  /** Runs whose alerts are kept; the run seen least recently first goes first. Default 5,000. */
+  readonly maxAgents?: number;
+  /** Alert ids; default `randomUUID`. */
+  readonly newId?: () => string;
+}
+
+interface Episode {
+  atOrAboveWarning: number;
+  atOrAboveCritical: number;
+  belowWarning: number;
+  /** The highest level alerted in this episode; null when no episode is open. */
+  raised: AlertLevel | null;
+  /** Alerts of the open episode, oldest first. */
+  alerts: HealthAlert[];
+}
+
+export class AlertTracker {
+  private readonly thresholds: ResourceThresholds;
+  private readonly consecutiveSamples: number;
+  private readonly maxAlertsPerAgent: number;
+  private readonly maxAgents: number;
+  private readonly newId: () => string;
+  private readonly episodes = new Map<string, Map<ResourceMetric, Episode>>();
+  private readonly byAgent = new Map<string, HealthAlert[]>();
+
+  /** @throws InvalidValueError for bad thresholds or counts. */
+  constructor(options: AlertTrackerOptions) {
+    this.thresholds = validateThresholds(options.thresholds);
+    this.consecutiveSamples = positiveInteger('consecutiveSamples', options.consecutiveSamples);
+    this.maxAlertsPerAgent = positiveInteger('maxAlertsPerAgent', options.maxAlertsPerAgent ?? 1_000);
+    this.maxAgents = positiveInteger('maxAgents', options.maxAgents ?? 5_000);
+    this.newId = options.newId ?? randomUUID;
+  }
+
+  /**
+   * Feeds one sample. Returns the alerts this sample raised or resolved, in order; a resolved
+   * alert is the raised one with `resolvedAt` set (same id).
+   */
+  observe(sample: ResourceSample): HealthAlert[] {
+    let episodes = this.episodes.get(sample.containerId);
+    if (episodes === undefined) {
+      episodes = new Map();
+      this.episodes.set(sample.containerId, episodes);
+    }
+    const published: HealthAlert[] = [];
+    for (const metric of RESOURCE_METRICS) {
+      let episode = episodes.get(metric);
+      if (episode === undefined) {
+        episode = { atOrAboveWarning: 0, atOrAboveCritical: 0, belowWarning: 0, raised: null, alerts: [] };
+        episodes.set(metric, episode);
+      }
+      published.push(...this.step(episode, sample, metric));
+    }
+    return published;
+  }
+
+  /** Unresolved alerts of a container, oldest first. */
+  activeAlerts(containerId: string): readonly HealthAlert[] {
+    const episodes = this.episodes.get(containerId);
+    if (episodes === undefined) return [];
+    const active = [...episodes.values()].flatMap((episode) => episode.alerts);
+    return active.sort((a, b) => a.at.getTime() - b.at.getTime());
+  }
+
+  /** Every alert of a run, raised or resolved (each once, in its latest state), oldest first. */
+  alertsForAgent(agentId: string): readonly HealthAlert[] {
+    return [...(this.byAgent.get(agentId) ?? [])];
+  }
+
+  /**
+   * Forgets a container that is gone. Its open episodes end with it: their alerts are returned
+   * resolved at `at`, so that whoever was told about them hears that they are over.
+   */
+  closeContainer(containerId: string, at: Date): HealthAlert[] {
+    const episodes = this.episodes.get(containerId);
+    this.episodes.delete(containerId);
+    if (episodes === undefined) return [];
+    const resolved: HealthAlert[] = [];
+    for (const episode of episodes.values()) resolved.push(...this.resolve(episode, at));
+    return resolved;
+  }
+
+  private step(episode: Episode, sample: ResourceSample, metric: ResourceMetric): HealthAlert[] {
+    const thresholds = metricThresholds(this.thresholds, metric);
+    const value = metricValue(sample, metric);
+    const level = gradeValue(value, thresholds);
+    const needed = this.consecutiveSamples;
+
+    if (isAtLeast(level, 'WARNING')) {
+      episode.atOrAboveWarning += 1;
+      episode.belowWarning = 0;
+    } else {
+      episode.atOrAboveWarning = 0;
+      episode.belowWarning += 1;
+    }
+    episode.atOrAboveCritical = level === 'CRITICAL' ? episode.atOrAboveCritical + 1 : 0;
+
+    if (episode.atOrAboveCritical >= needed && episode.raised !== 'CRITICAL') {
+      return [this.raise(episode, sample, metric, 'CRITICAL', value, thresholds.critical)];
+    }
+    if (episode.atOrAboveWarning >= needed && episode.raised === null) {
+      return [this.raise(episode, sample, metric, 'WARNING', value, thresholds.warning)];
+    }
+    if (episode.belowWarning >= needed && episode.raised !== null) {
+      return this.resolve(episode, sample.at);
+    }
+    return [];
+  }
+
+  private raise(
+    episode: Episode,
+    sample: ResourceSample,
+    metric: ResourceMetric,
+    level: AlertLevel,
+    value: number,
+    threshold: number,
+  ): HealthAlert {
+    const count = this.consecutiveSamples;
+    const alert: HealthAlert = Object.freeze({
+      id: this.newId(),
+      level,
+      metric,
+      value,
+      threshold,
+      containerId: sample.containerId,
+      agentId: sample.agentId,
+      at: sample.at,
+      message:
+        `${metricLabel(metric)} at ${formatMetricValue(metric, value)} ≥ ${level.toLowerCase()} ` +
+        `${formatMetricValue(metric, threshold)} for ${count} sample${count === 1 ? '' : 's'}`,
+      resolvedAt: null,
+    });
+    episode.raised = level;
+    episode.alerts.push(alert);
+    this.record(alert);
+    return alert;
+  }
+
+  private resolve(episode: Episode, at: Date): HealthAlert[] {
+    const resolved = episode.alerts.map((alert): HealthAlert => Object.freeze({ ...alert, resolvedAt: at }));
+    episode.raised = null;
+    episode.alerts = [];
+    for (const alert of resolved) this.record(alert);
+    return resolved;
+  }
+
+  /** Adds an alert to its run's list, or replaces the earlier state of the same alert. */
+  private record(alert: HealthAlert): void {
+    if (alert.agentId === null) return;
+    const alerts = this.byAgent.get(alert.agentId) ?? [];
+    // Re-inserting keeps the Map in order of last alert, so the first key is the run seen least recently.
+    this.byAgent.delete(alert.agentId);
+    this.byAgent.set(alert.agentId, alerts);
+    while (this.byAgent.size > this.maxAgents) {
+      const oldest = this.byAgent.keys().next().value;
+      if (oldest === undefined) break;
+      this.byAgent.delete(oldest);
+    }
+    const index = alerts.findLastIndex((known) => known.id === alert.id);
+    if (index >= 0) {
+      alerts[index] = alert;
+      return;
+    }
+    alerts.push(alert);
+    if (alerts.length > this.maxAlertsPerAgent) alerts.splice(0, alerts.length - this.maxAlertsPerAgent);
+  }
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidValueError(`${name} to be an integer of at least 1`, value);
+  }
+  return value;
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { AlertTracker } from '../../src/monitor/alert-tracker.js';
+import type { HealthAlert } from '../../src/monitor/monitor-types.js';
+import { THRESHOLDS, sample } from './fixtures.js';
+
+const T0 = 1_700_000_000_000;
+
+/** Feeds CPU values one second apart and returns what each sample published. */
+function feedCpu(tracker: AlertTracker, values: readonly number[], containerId = 'c1', agentId: string | null = 'run-1') {
+  return values.map((cpuPercent, index) =>
+    tracker.observe(sample(containerId, agentId, { cpuPercent, atMs: T0 + index * 1000 })),
+  );
+}
+
+function tracker(consecutiveSamples = 2): AlertTracker {
+  return new AlertTracker({ thresholds: THRESHOLDS, consecutiveSamples });
+}
+
+describe('AlertTracker', () => {
+  it('raises after N samples in a row at or above a threshold, with a readable message', () => {
+    const t = tracker(2);
+    const published = feedCpu(t, [97.2, 97.24]);
+    expect(published[0]).toEqual([]);
+    expect(published[1]).toHaveLength(1);
+    const alert = published[1]![0]!;
+    expect(alert).toMatchObject({
+      level: 'CRITICAL',
+      metric: 'CPU',
+      value: 97.24,
+      threshold: 90,
+      containerId: 'c1',
+      agentId: 'run-1',
+      resolvedAt: null,
+      message: 'CPU at 97.2% ≥ critical 90% for 2 samples',
+    });
+    expect(alert.at).toEqual(new Date(T0 + 1000));
+    expect(alert.id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('does not raise when the streak is broken', () => {
+    const t = tracker(3);
+    expect(feedCpu(t, [95, 95, 10, 95, 95]).flat()).toEqual([]);
+  });
+
+  it('raises once per episode while the metric stays up', () => {
+    const t = tracker(2);
+    const all = feedCpu(t, [80, 80, 80, 85, 75, 80]).flat();
+    expect(all.map((a) => a.level)).toEqual(['WARNING']);
+    expect(all[0]!.message).toBe('CPU at 80% ≥ warning 70% for 2 samples');
+  });
+
+  it('a rise WARNING → CRITICAL is a new alert; falling back to WARNING is not', () => {
+    const t = tracker(2);
+    const all = feedCpu(t, [80, 80, 95, 95, 95, 80, 80, 95, 95]).flat();
+    expect(all.map((a) => a.level)).toEqual(['WARNING', 'CRITICAL']);
+    expect(t.activeAlerts('c1')).toHaveLength(2);
+  });
+
+  it('starting straight at CRITICAL raises only the CRITICAL alert', () => {
+    const all = feedCpu(tracker(2), [95, 95, 95]).flat();
+    expect(all.map((a) => a.level)).toEqual(['CRITICAL']);
+  });
+
+  it('recovers after N samples below warning, re-publishing every alert of the episode resolved', () => {
+    const t = tracker(2);
+    const published = feedCpu(t, [80, 80, 95, 95, 60, 95, 60, 60, 60]);
+    const raised = published.flat().filter((a) => a.resolvedAt === null);
+    const resolved = published.flat().filter((a) => a.resolvedAt !== null);
+    expect(raised.map((a) => a.level)).toEqual(['WARNING', 'CRITICAL']);
+    // One dip (sample 4) is not a recovery; two in a row (samples 6, 7) are.
+    expect(published[4]).toEqual([]);
+    expect(published[7]!.map((a) => a.id)).toEqual(raised.map((a) => a.id));
+    expect(resolved.every((a) => a.resolvedAt!.getTime() === T0 + 7000)).toBe(true);
+    expect(resolved[1]).toEqual({ ...raised[1], resolvedAt: new Date(T0 + 7000) });
+    expect(t.activeAlerts('c1')).toEqual([]);
+  });
+
+  it('a new episode after a recovery raises again with a new id', () => {
+    const t = tracker(1);
+    const all = feedCpu(t, [95, 10, 95]).flat();
+    expect(all.map((a) => [a.level, a.resolvedAt === null])).toEqual([
+      ['CRITICAL', true],
+      ['CRITICAL', false],
+      ['CRITICAL', true],
+    ]);
+    expect(new Set(all.map((a) => a.id)).size).toBe(2);
+  });
+
+  it('tracks metrics and containers independently', () => {
+    const t = tracker(1);
+    const first = t.observe(sample('c1', 'run-1', { cpuPercent: 95, memoryPercent: 75, pids: 960 }));
+    expect(first.map((a) => `${a.metric}:${a.level}`)).toEqual(['CPU:CRITICAL', 'MEMORY:WARNING', 'PIDS:CRITICAL']);
+    expect(first[2]!.message).toBe('PIDs at 960 ≥ critical 950 for 1 sample');
+    expect(t.observe(sample('c2', 'run-2', { cpuPercent: 95 })).map((a) => a.containerId)).toEqual(['c2']);
+    expect(t.activeAlerts('c1')).toHaveLength(3);
+    expect(t.activeAlerts('c2')).toHaveLength(1);
+  });
+
+  it('keeps every alert of a run in its latest state, oldest first', () => {
+    const t = tracker(1);
+    feedCpu(t, [80, 95, 10]);
+    const alerts = t.alertsForAgent('run-1');
+    expect(alerts.map((a) => [a.level, a.resolvedAt !== null])).toEqual([
+      ['WARNING', true],
+      ['CRITICAL', true],
+    ]);
+    expect(t.alertsForAgent('nobody')).toEqual([]);
+  });
+
+  it('does not keep per-run alerts for containers bosun did not start', () => {
+    const t = tracker(1);
+    expect(feedCpu(t, [95], 'foreign', null).flat()).toHaveLength(1);
+    expect(t.activeAlerts('foreign')).toHaveLength(1);
+  });
+
+  it('bounds the alerts per run and the runs kept', () => {
+    const t = new AlertTracker({ thresholds: THRESHOLDS, consecutiveSamples: 1, maxAlertsPerAgent: 2, maxAgents: 2 });
+    feedCpu(t, [95, 10, 95, 10, 95]);
+    const alerts = t.alertsForAgent('run-1');
+    expect(alerts).toHaveLength(2);
+    expect(alerts[1]!.resolvedAt).toBeNull();
+    feedCpu(t, [95], 'c2', 'run-2');
+    feedCpu(t, [95], 'c3', 'run-3');
+    expect(t.alertsForAgent('run-1')).toEqual([]);
+    expect(t.alertsForAgent('run-3')).toHaveLength(1);
+  });
+
+  it('closing a container resolves its open alerts and forgets its streaks', () => {
+    const t = tracker(2);
+    feedCpu(t, [95, 95, 95]);
+    const at = new Date(T0 + 60_000);
+    const closed: HealthAlert[] = t.closeContainer('c1', at);
+    expect(closed).toHaveLength(1);
+    expect(closed[0]!.resolvedAt).toEqual(at);
+    expect(t.activeAlerts('c1')).toEqual([]);
+    expect(t.closeContainer('c1', at)).toEqual([]);
+    // The streak starts over: one sample is not enough.
+    expect(feedCpu(t, [95]).flat()).toEqual([]);
+  });
+
+  it('validates its options eagerly', () => {
+    expect(() => tracker(0)).toThrow('Expected consecutiveSamples to be an integer of at least 1, got 0');
+  });
+});

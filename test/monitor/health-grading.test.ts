@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidValueError } from '../../src/errors.js';
+import {
+  formatMetricValue,
+  gradeSample,
+  gradeValue,
+  validateThresholds,
+  worstLevel,
+} from '../../src/monitor/health-grading.js';
+import { THRESHOLDS, stats } from './fixtures.js';
+
+describe('gradeValue', () => {
+  it.each([
+    [69.9, 'HEALTHY'],
+    [70, 'WARNING'],
+    [89.99, 'WARNING'],
+    [90, 'CRITICAL'],
+    [250, 'CRITICAL'],
+  ] as const)('%s against 70/90 is %s (at-or-above counts)', (value, level) => {
+    expect(gradeValue(value, { warning: 70, critical: 90 })).toBe(level);
+  });
+});
+
+describe('gradeSample', () => {
+  it('is UNKNOWN without a sample', () => {
+    expect(gradeSample(null, THRESHOLDS)).toEqual({ level: 'UNKNOWN', metrics: [] });
+    expect(gradeSample(undefined, THRESHOLDS).level).toBe('UNKNOWN');
+  });
+
+  it('grades each metric and takes the worst', () => {
+    const grade = gradeSample(stats({ cpuPercent: 75, memoryPercent: 20, pids: 950 }), THRESHOLDS);
+    expect(grade.metrics.map((m) => [m.metric, m.level])).toEqual([
+      ['CPU', 'WARNING'],
+      ['MEMORY', 'HEALTHY'],
+      ['PIDS', 'CRITICAL'],
+    ]);
+    expect(grade.level).toBe('CRITICAL');
+  });
+
+  it('is HEALTHY when every metric is below its warning threshold', () => {
+    expect(gradeSample(stats(), THRESHOLDS).level).toBe('HEALTHY');
+  });
+
+  it('reads memory as a percentage of the limit', () => {
+    expect(gradeSample(stats({ memoryPercent: 90 }), THRESHOLDS).level).toBe('CRITICAL');
+  });
+});
+
+describe('helpers', () => {
+  it('worstLevel of nothing is HEALTHY', () => {
+    expect(worstLevel([])).toBe('HEALTHY');
+    expect(worstLevel(['WARNING', 'HEALTHY'])).toBe('WARNING');
+  });
+
+  it('formats values for messages', () => {
+    expect(formatMetricValue('CPU', 97.24)).toBe('97.2%');
+    expect(formatMetricValue('MEMORY', 90)).toBe('90%');
+    expect(formatMetricValue('PIDS', 960)).toBe('960');
+  });
+
+  it('refuses thresholds out of order with an "Expected X, got Y" message', () => {
+    expect(() => validateThresholds({ ...THRESHOLDS, cpuPercentCritical: 50 })).toThrow(InvalidValueError);
+    expect(() => validateThresholds({ ...THRESHOLDS, cpuPercentCritical: 50 })).toThrow(
+      'Expected the CPU critical threshold to be at least its warning threshold 70, got 50',
+    );
+    expect(() => validateThresholds({ ...THRESHOLDS, pidsWarning: Number.NaN })).toThrow(/^Expected .*, got NaN$/);
+  });
+});

@@ -10,7 +10,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ResourceThresholds } from '../config.js';
-import { InvalidValueError } from '../errors.js';
 import {
   RESOURCE_METRICS,
   formatMetricValue,
@@ -22,6 +21,7 @@ import {
   validateThresholds,
 } from './health-grading.js';
 import type { AlertLevel, HealthAlert, ResourceMetric, ResourceSample } from './monitor-types.js';
+import { positiveInteger } from './validate.js';
 
 export interface AlertTrackerOptions {
   readonly thresholds: ResourceThresholds;
@@ -195,11 +195,4 @@ export class AlertTracker {
     alerts.push(alert);
     if (alerts.length > this.maxAlertsPerAgent) alerts.splice(0, alerts.length - this.maxAlertsPerAgent);
   }
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidValueError(`${name} to be an integer of at least 1`, value);
-  }
-  return value;
 }

@@ -1,0 +1,641 @@
+import type { EventEmitter } from 'node:events';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { BosunError, InvalidValueError } from '../../src/errors.js';
+import { AgentExecutionQueue, type AgentExecutionQueueOptions } from '../../src/queue/agent-execution-queue.js';
+import type { ExecutionQueueEvents, QueueTask } from '../../src/queue/execution-queue.js';
+
+type RecordedEvent = {
+  [K in keyof ExecutionQueueEvents]: { name: K; payload: ExecutionQueueEvents[K][0] };
+}[keyof ExecutionQueueEvents];
+
+const EVENT_NAMES: ReadonlyArray<keyof ExecutionQueueEvents> = [
+  'enqueued',
+  'position-changed',
+  'started',
+  'finished',
+  'left',
+  'status',
+];
+
+/** Every event of the queue, in order. */
+function record(queue: AgentExecutionQueue): RecordedEvent[] {
+  const events: RecordedEvent[] = [];
+  for (const name of EVENT_NAMES) {
+    (queue.events as EventEmitter).on(name, (payload: unknown) => events.push({ name, payload } as RecordedEvent));
+  }
+  return events;
+}
+
+/** A task the test finishes by hand, remembering whether and with which signal it was started. */
+interface ManualTask {
+  readonly task: QueueTask;
+  readonly calls: number;
+  readonly signal: AbortSignal | undefined;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function manualTask(onStart?: () => void): ManualTask {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const settled = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const state = {
+    calls: 0,
+    signal: undefined as AbortSignal | undefined,
+    task: (signal: AbortSignal) => {
+      state.calls += 1;
+      state.signal = signal;
+      onStart?.();
+      return settled;
+    },
+    resolve: () => resolve(),
+    reject: (error: unknown) => reject(error),
+  };
+  return state;
+}
+
+/** Lets settled tasks free their p-queue slots and the next ones start (real timers only). */
+function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function queueWith(options: Partial<AgentExecutionQueueOptions> = {}): AgentExecutionQueue {
+  const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 100, queueTimeoutMs: 60_000, ...options });
+  queues.push(queue);
+  return queue;
+}
+
+function thrown(action: () => unknown): unknown {
+  try {
+    action();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('Expected the call to throw');
+}
+
+/** Records unhandled rejections until `stop()`; vitest would report them too, this makes a test fail on them. */
+function watchUnhandledRejections(): { readonly reasons: unknown[]; stop(): void } {
+  const reasons: unknown[] = [];
+  const listener = (reason: unknown) => reasons.push(reason);
+  process.on('unhandledRejection', listener);
+  return { reasons, stop: () => process.off('unhandledRejection', listener) };
+}
+
+const queues: AgentExecutionQueue[] = [];
+
+afterEach(() => {
+  for (const queue of queues.splice(0)) queue.close();
+  vi.useRealTimers();
+});
+
+describe('AgentExecutionQueue: order and concurrency', () => {
+  it('starts 6 tasks in enqueue order with never more than 2 running, and the 6th only moves forward', async () => {
+    const queue = queueWith({ maxConcurrency: 2 });
+    const events = record(queue);
+    let active = 0;
+    let maxActive = 0;
+    const startOrder: string[] = [];
+    const tasks = new Map<string, ManualTask>();
+    const tickets = [];
+    for (const id of ['1', '2', '3', '4', '5', '6']) {
+      const task = manualTask(() => {
+        active += 1;
+        maxActive = Math.max(maxActive, active);
+        startOrder.push(id);
+      });
+      tasks.set(id, task);
+      const wrapped: QueueTask = async (signal) => {
+        try {
+          await task.task(signal);
+        } finally {
+          active -= 1;
+        }
+      };
+      tickets.push(queue.enqueue(id, wrapped));
+    }
+    expect(tickets.map((ticket) => ticket.position)).toEqual([0, 0, 1, 2, 3, 4]);
+    expect(queue.waitingIds()).toEqual(['3', '4', '5', '6']);
+
+    // Finish them out of start order: the start order must still follow the line.
+    for (const id of ['2', '1', '4', '3', '6', '5']) {
+      await vi.waitFor(() => expect(tasks.get(id)!.calls).toBe(1));
+      tasks.get(id)!.resolve();
+      await flush();
+    }
+    await queue.onIdle();
+
+    expect(startOrder).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(maxActive).toBe(2);
+    for (const event of events) {
+      if (event.name === 'status') expect(event.payload.running).toBeLessThanOrEqual(2);
+    }
+    // Its ticket said 4; then one event per step forward, and 0 once it started.
+    const sixth = events.flatMap((event) => {
+      if (event.name === 'position-changed' && event.payload.id === '6') return [event.payload.position];
+      if (event.name === 'started' && event.payload.id === '6') return [0];
+      return [];
+    });
+    expect(sixth).toEqual([3, 2, 1, 0]);
+    expect(queue.position('6')).toBe(0);
+    expect(events.filter((event) => event.name === 'finished').map((event) => event.payload.id)).toEqual([
+      '2',
+      '1',
+      '4',
+      '3',
+      '6',
+      '5',
+    ]);
+  });
+
+  it('starts a task inside enqueue when a slot is free, with enqueued, status, started, status before it returns', () => {
+    const queue = queueWith({ maxConcurrency: 1 });
+    const events = record(queue);
+    const task = manualTask();
+    const ticket = queue.enqueue('a', task.task);
+
+    expect(task.calls).toBe(1);
+    expect(ticket).toEqual({ position: 0, running: 1, queued: 0, maxConcurrency: 1 });
+    expect(events.map((event) => event.name)).toEqual(['enqueued', 'status', 'started', 'status']);
+    expect(events[0]!.payload).toMatchObject({ id: 'a', position: 0 });
+    expect(queue.isRunning('a')).toBe(true);
+  });
+
+  it('treats 0 as unlimited: every run starts at once and utilization stays 0', () => {
+    const queue = queueWith({ maxConcurrency: 0 });
+    const tasks = Array.from({ length: 50 }, () => manualTask());
+    const positions = tasks.map((task, index) => queue.enqueue(`run-${index}`, task.task).position);
+
+    expect(positions.every((position) => position === 0)).toBe(true);
+    expect(tasks.every((task) => task.calls === 1)).toBe(true);
+    expect(queue.stats()).toEqual({ running: 50, queued: 0, maxConcurrency: 0, utilizationPercent: 0, paused: false });
+  });
+
+  it('starts waiting runs at once when the limit is raised (1 → 3 with 4 waiting starts 2)', () => {
+    const queue = queueWith({ maxConcurrency: 1 });
+    const tasks = ['r', 'w1', 'w2', 'w3', 'w4'].map((id) => {
+      const task = manualTask();
+      queue.enqueue(id, task.task);
+      return task;
+    });
+    const events = record(queue);
+
+    queue.setMaxConcurrency(3);
+
+    expect(tasks.map((task) => task.calls)).toEqual([1, 1, 1, 0, 0]);
+    expect(queue.stats()).toMatchObject({ running: 3, queued: 2, maxConcurrency: 3 });
+    expect(queue.waitingIds()).toEqual(['w3', 'w4']);
+    expect(events.map((event) => [event.name, 'id' in event.payload ? event.payload.id : undefined])).toEqual([
+      ['started', 'w1'],
+      ['position-changed', 'w2'],
+      ['position-changed', 'w3'],
+      ['position-changed', 'w4'],
+      ['status', undefined],
+      ['started', 'w2'],
+      ['position-changed', 'w3'],
+      ['position-changed', 'w4'],
+      ['status', undefined],
+      ['status', undefined],
+    ]);
+    expect(events.at(-1)!.payload).toMatchObject({ maxConcurrency: 3, running: 3 });
+  });
+
+  it('lets running runs finish when the limit is lowered (3 → 1) and starts the next only below the limit', async () => {
+    const queue = queueWith({ maxConcurrency: 3 });
+    const running = ['r1', 'r2', 'r3'].map((id) => {
+      const task = manualTask();
+      queue.enqueue(id, task.task);
+      return task;
+    });
+    const next = manualTask();
+    const last = manualTask();
+    queue.enqueue('next', next.task);
+    queue.enqueue('last', last.task);
+
+    queue.setMaxConcurrency(1);
+    expect(queue.stats()).toMatchObject({ running: 3, queued: 2, maxConcurrency: 1, utilizationPercent: 300 });
+    expect(running.every((task) => task.signal?.aborted === false)).toBe(true);
+
+    running[0]!.resolve();
+    await flush();
+    expect(queue.stats().running).toBe(2);
+    running[1]!.resolve();
+    await flush();
+    expect(queue.stats().running).toBe(1);
+    expect(next.calls).toBe(0);
+
+    running[2]!.resolve();
+    await flush();
+    expect(next.calls).toBe(1);
+    expect(last.calls).toBe(0);
+    expect(queue.stats()).toMatchObject({ running: 1, queued: 1 });
+  });
+
+  it('reports stats and utilization', () => {
+    const queue = queueWith({ maxConcurrency: 4 });
+    expect(queue.stats()).toEqual({ running: 0, queued: 0, maxConcurrency: 4, utilizationPercent: 0, paused: false });
+    queue.enqueue('a', manualTask().task);
+    expect(queue.stats().utilizationPercent).toBe(25);
+    queue.enqueue('b', manualTask().task);
+    queue.enqueue('c', manualTask().task);
+    expect(queue.stats()).toEqual({ running: 3, queued: 0, maxConcurrency: 4, utilizationPercent: 75, paused: false });
+    queue.pause();
+    queue.enqueue('d', manualTask().task);
+    expect(queue.stats()).toEqual({ running: 3, queued: 1, maxConcurrency: 4, utilizationPercent: 75, paused: true });
+  });
+});
+
+describe('AgentExecutionQueue: leaving the line', () => {
+  it('moves only the runs behind a cancelled one up by one, with exactly one event each', () => {
+    const queue = queueWith({ maxConcurrency: 1 });
+    const tasks = new Map(['r', 'w1', 'w2', 'w3', 'w4', 'w5'].map((id) => [id, manualTask()]));
+    for (const [id, task] of tasks) queue.enqueue(id, task.task);
+    const events = record(queue);
+
+    expect(queue.cancel('w2')).toBe(true);
+
+    expect(events.map((event) => event.name)).toEqual([
+      'left',
+      'position-changed',
+      'position-changed',
+      'position-changed',
+      'status',
+    ]);
+    expect(events[0]!.payload).toMatchObject({ id: 'w2', reason: 'cancelled' });
+    expect(events.slice(1, 4).map((event) => event.payload)).toEqual([
+      { id: 'w3', position: 2 },
+      { id: 'w4', position: 3 },
+      { id: 'w5', position: 4 },
+    ]);
+    expect(queue.waitingIds()).toEqual(['w1', 'w3', 'w4', 'w5']);
+    expect(queue.position('w1')).toBe(1);
+    expect(queue.position('w2')).toBe(0);
+
+    expect(queue.cancel('w2')).toBe(false);
+    expect(queue.cancel('r')).toBe(false);
+    expect(queue.cancel('unknown')).toBe(false);
+    expect(queue.isRunning('r')).toBe(true);
+  });
+
+  it('never starts a cancelled run, and p-queue dropping it leaves no unhandled rejection', async () => {
+    const unhandled = watchUnhandledRejections();
+    try {
+      const queue = queueWith({ maxConcurrency: 1 });
+      const running = manualTask();
+      const cancelled = manualTask();
+      const next = manualTask();
+      queue.enqueue('r', running.task);
+      queue.enqueue('c', cancelled.task);
+      queue.enqueue('n', next.task);
+      queue.cancel('c');
+
+      running.resolve();
+      await flush();
+      expect(cancelled.calls).toBe(0);
+      expect(next.calls).toBe(1);
+      await flush();
+      expect(unhandled.reasons).toEqual([]);
+    } finally {
+      unhandled.stop();
+    }
+  });
+
+  it('times a waiting run out after queueTimeoutMs: it leaves, never starts, and its timer is gone', async () => {
+    vi.useFakeTimers();
+    const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000 });
+    const running = manualTask();
+    const waiting = manualTask();
+    const behind = manualTask();
+    queue.enqueue('r', running.task);
+    queue.enqueue('w', waiting.task);
+    const events = record(queue);
+    await vi.advanceTimersByTimeAsync(500);
+    queue.enqueue('b', behind.task);
+    expect(vi.getTimerCount()).toBe(2);
+
+    await vi.advanceTimersByTimeAsync(499);
+    expect(queue.position('w')).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+
+    expect(queue.position('w')).toBe(0);
+    expect(events.filter((event) => event.name !== 'enqueued' && event.name !== 'status').map((e) => e.payload)).toEqual([
+      { id: 'w', reason: 'timed-out', waitedMs: 1_000 },
+      { id: 'b', position: 1 },
+    ]);
+    expect(vi.getTimerCount()).toBe(1);
+
+    running.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(waiting.calls).toBe(0);
+    expect(behind.calls).toBe(1);
+    // 'b' started: its queue-timeout timer was cleared.
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('times a restored run out at once when its queuedAt is older than the timeout', async () => {
+    vi.useFakeTimers();
+    const queue = queueWith({ maxConcurrency: 2, queueTimeoutMs: 1_000 });
+    const events = record(queue);
+    const restored = manualTask();
+    const queuedAt = new Date(Date.now() - 5_000);
+
+    const ticket = queue.enqueue('restored', restored.task, { queuedAt });
+    // A free slot does not start it; the caller gets its ticket before it leaves.
+    expect(ticket.position).toBe(1);
+    expect(restored.calls).toBe(0);
+
+    await vi.advanceTimersByTimeAsync(0);
+    expect(restored.calls).toBe(0);
+    expect(queue.stats()).toMatchObject({ running: 0, queued: 0 });
+    expect(events.map((event) => event.name)).toEqual(['enqueued', 'status', 'left', 'status']);
+    expect(events[0]!.payload).toMatchObject({ id: 'restored', queuedAt });
+    expect(events[2]!.payload).toEqual({ id: 'restored', reason: 'timed-out', waitedMs: 5_000 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('counts a restored run’s timeout from its original queuedAt', async () => {
+    vi.useFakeTimers();
+    const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000 });
+    queue.enqueue('r', manualTask().task);
+    const events = record(queue);
+    queue.enqueue('restored', manualTask().task, { queuedAt: new Date(Date.now() - 700) });
+
+    await vi.advanceTimersByTimeAsync(299);
+    expect(queue.position('restored')).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(events.find((event) => event.name === 'left')?.payload).toEqual({
+      id: 'restored',
+      reason: 'timed-out',
+      waitedMs: 1_000,
+    });
+  });
+
+  it('does not start a run whose deadline passed while its timer was late', async () => {
+    let clock = 0;
+    const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000, now: () => clock });
+    const events = record(queue);
+    const running = manualTask();
+    const late = manualTask();
+    queue.enqueue('r', running.task);
+    queue.enqueue('late', late.task);
+
+    clock = 1_000; // the real 1 s timer has not fired yet
+    running.resolve();
+    await flush();
+
+    expect(late.calls).toBe(0);
+    expect(events.find((event) => event.name === 'left')?.payload).toEqual({
+      id: 'late',
+      reason: 'timed-out',
+      waitedMs: 1_000,
+    });
+    expect(queue.stats()).toMatchObject({ running: 0, queued: 0 });
+  });
+
+  it('refuses a 4th waiting run with QUEUE_FULL at maxQueueLength 3', () => {
+    const queue = queueWith({ maxConcurrency: 1, maxQueueLength: 3 });
+    queue.enqueue('r', manualTask().task);
+    for (const id of ['w1', 'w2', 'w3']) queue.enqueue(id, manualTask().task);
+    const events = record(queue);
+    const refused = manualTask();
+
+    const error = thrown(() => queue.enqueue('w4', refused.task));
+
+    expect(error).toBeInstanceOf(BosunError);
+    expect((error as BosunError).code).toBe('QUEUE_FULL');
+    expect((error as BosunError).message).toMatch(/at most 3 may wait/);
+    expect(refused.calls).toBe(0);
+    expect(events).toEqual([]);
+    expect(queue.stats()).toMatchObject({ running: 1, queued: 3 });
+  });
+
+  it('refuses a duplicate id with INVALID_STATE while it waits or runs, and accepts it again once finished', async () => {
+    const queue = queueWith({ maxConcurrency: 1 });
+    const first = manualTask();
+    queue.enqueue('a', first.task);
+    queue.enqueue('b', manualTask().task);
+
+    for (const id of ['a', 'b']) {
+      const error = thrown(() => queue.enqueue(id, manualTask().task));
+      expect(error).toBeInstanceOf(BosunError);
+      expect((error as BosunError).code).toBe('INVALID_STATE');
+    }
+    expect(queue.stats()).toMatchObject({ running: 1, queued: 1 });
+
+    queue.cancel('b');
+    first.resolve();
+    await flush();
+    expect(queue.enqueue('a', manualTask().task).position).toBe(0);
+  });
+});
+
+describe('AgentExecutionQueue: pause, failures and shutdown', () => {
+  it('starts nothing while paused, keeps order and queue-timeout clocks, and starts on resume', async () => {
+    vi.useFakeTimers();
+    const queue = queueWith({ maxConcurrency: 2, queueTimeoutMs: 1_000 });
+    const events = record(queue);
+    queue.pause();
+    expect(queue.stats().paused).toBe(true);
+    expect(events.map((event) => event.name)).toEqual(['status']);
+
+    const tasks = new Map(['a', 'b', 'c'].map((id) => [id, manualTask()]));
+    const positions = [...tasks].map(([id, task]) => queue.enqueue(id, task.task).position);
+    expect(positions).toEqual([1, 2, 3]);
+
+    await vi.advanceTimersByTimeAsync(400);
+    expect([...tasks.values()].map((task) => task.calls)).toEqual([0, 0, 0]);
+
+    events.length = 0;
+    queue.resume();
+    expect([...tasks.values()].map((task) => task.calls)).toEqual([1, 1, 0]);
+    expect(events.filter((event) => event.name === 'started').map((event) => event.payload)).toEqual([
+      { id: 'a', waitedMs: 400 },
+      { id: 'b', waitedMs: 400 },
+    ]);
+    expect(events.at(-1)).toEqual({
+      name: 'status',
+      payload: { running: 2, queued: 1, maxConcurrency: 2, utilizationPercent: 100, paused: false },
+    });
+
+    // 'c' entered the line while paused; its clock kept running through the pause.
+    queue.pause();
+    await vi.advanceTimersByTimeAsync(600);
+    expect(events.find((event) => event.name === 'left')?.payload).toEqual({
+      id: 'c',
+      reason: 'timed-out',
+      waitedMs: 1_000,
+    });
+    expect(tasks.get('c')!.calls).toBe(0);
+  });
+
+  it('reports a rejecting task as finished with its error, frees the slot, and leaves no unhandled rejection', async () => {
+    const unhandled = watchUnhandledRejections();
+    try {
+      const queue = queueWith({ maxConcurrency: 1 });
+      const events = record(queue);
+      const boom = new Error('boom');
+      const syncBoom = new Error('sync boom');
+      const failing = manualTask();
+      const next = manualTask();
+      queue.enqueue('failing', failing.task);
+      queue.enqueue('throws-sync', () => {
+        throw syncBoom;
+      });
+      queue.enqueue('next', next.task);
+
+      failing.reject(boom);
+      await flush();
+      await flush();
+
+      expect(next.calls).toBe(1);
+      const finished = events.filter((event) => event.name === 'finished').map((event) => event.payload);
+      expect(finished).toEqual([
+        { id: 'failing', error: boom },
+        { id: 'throws-sync', error: syncBoom },
+      ]);
+      expect(queue.stats()).toMatchObject({ running: 1, queued: 0 });
+      next.resolve();
+      await queue.onIdle();
+      expect(events.filter((event) => event.name === 'finished').at(-1)?.payload).toEqual({ id: 'next' });
+      await flush();
+      expect(unhandled.reasons).toEqual([]);
+    } finally {
+      unhandled.stop();
+    }
+  });
+
+  it('close() clears the line, aborts running signals, clears timers, and is idempotent', async () => {
+    vi.useFakeTimers();
+    const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000 });
+    const running = manualTask();
+    const waiting = [manualTask(), manualTask()];
+    queue.enqueue('r', running.task);
+    queue.enqueue('w1', waiting[0]!.task);
+    queue.enqueue('w2', waiting[1]!.task);
+    const events = record(queue);
+    await vi.advanceTimersByTimeAsync(100);
+
+    queue.close();
+
+    expect(events.map((event) => event.name)).toEqual(['left', 'left', 'status']);
+    expect(events.slice(0, 2).map((event) => event.payload)).toEqual([
+      { id: 'w1', reason: 'cleared', waitedMs: 100 },
+      { id: 'w2', reason: 'cleared', waitedMs: 100 },
+    ]);
+    expect(running.signal?.aborted).toBe(true);
+    expect((running.signal?.reason as BosunError).code).toBe('SHUTTING_DOWN');
+    expect(queue.stats()).toMatchObject({ running: 1, queued: 0, paused: true });
+    expect(vi.getTimerCount()).toBe(0);
+
+    events.length = 0;
+    queue.close();
+    queue.resume();
+    expect(events).toEqual([]);
+    const error = thrown(() => queue.enqueue('late', manualTask().task));
+    expect((error as BosunError).code).toBe('SHUTTING_DOWN');
+
+    running.resolve();
+    await queue.onIdle();
+    expect(waiting.map((task) => task.calls)).toEqual([0, 0]);
+    expect(events.map((event) => event.name)).toEqual(['finished', 'status']);
+  });
+
+  it('keeps its state when a listener throws, and rethrows the listener error on the next tick', () => {
+    const queue = queueWith({ maxConcurrency: 1 });
+    const listenerError = new Error('listener bug');
+    queue.events.on('started', () => {
+      throw listenerError;
+    });
+    const statuses: number[] = [];
+    queue.events.on('status', (stats) => statuses.push(stats.running));
+    const deferred: Array<() => unknown> = [];
+    const nextTick = vi.spyOn(process, 'nextTick').mockImplementation((callback) => {
+      deferred.push(callback as () => unknown);
+    });
+    const task = manualTask();
+    let ticket;
+    try {
+      ticket = queue.enqueue('a', task.task);
+    } finally {
+      nextTick.mockRestore();
+    }
+
+    expect(ticket.position).toBe(0);
+    expect(task.calls).toBe(1);
+    expect(queue.isRunning('a')).toBe(true);
+    expect(statuses).toEqual([1, 1]);
+    expect(deferred).toHaveLength(1);
+    expect(() => deferred[0]!()).toThrow(listenerError);
+  });
+
+  it('onIdle resolves only when nothing runs and nothing waits', async () => {
+    const queue = queueWith({ maxConcurrency: 1 });
+    const first = manualTask();
+    const second = manualTask();
+    queue.enqueue('a', first.task);
+    queue.enqueue('b', second.task);
+    let idle = false;
+    const idlePromise = queue.onIdle().then(() => {
+      idle = true;
+    });
+
+    first.resolve();
+    await flush();
+    expect(idle).toBe(false);
+    expect(queue.isRunning('b')).toBe(true);
+
+    second.resolve();
+    await idlePromise;
+    expect(queue.stats()).toMatchObject({ running: 0, queued: 0 });
+    // Every slot is free again: a new run starts at once.
+    expect(queue.enqueue('c', manualTask().task).position).toBe(0);
+  });
+});
+
+describe('AgentExecutionQueue: validation', () => {
+  const valid: AgentExecutionQueueOptions = { maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 1_000 };
+
+  it.each([
+    [{ ...valid, maxConcurrency: -1 }, 'Expected maxConcurrency to be an integer ≥ 0 (0 = unlimited), got -1'],
+    [{ ...valid, maxConcurrency: 1.5 }, 'Expected maxConcurrency to be an integer ≥ 0 (0 = unlimited), got 1.5'],
+    [{ ...valid, maxConcurrency: '2' }, 'Expected maxConcurrency to be an integer ≥ 0 (0 = unlimited), got "2"'],
+    [{ ...valid, maxQueueLength: 0 }, 'Expected maxQueueLength to be an integer ≥ 1, got 0'],
+    [{ ...valid, maxQueueLength: undefined }, 'Expected maxQueueLength to be an integer ≥ 1, got undefined'],
+    [{ ...valid, queueTimeoutMs: 0 }, 'Expected queueTimeoutMs to be an integer from 1 to 2147483647, got 0'],
+    [{ ...valid, queueTimeoutMs: Infinity }, 'Expected queueTimeoutMs to be an integer from 1 to 2147483647, got Infinity'],
+    [{ ...valid, now: 5 }, 'Expected now to be a function, got 5'],
+    [null, 'Expected an options object, got null'],
+  ])('rejects %o', (options, message) => {
+    expect(() => new AgentExecutionQueue(options as unknown as AgentExecutionQueueOptions)).toThrow(
+      new TypeError(message),
+    );
+  });
+
+  it('validates setMaxConcurrency and emits status only on a change', () => {
+    const queue = queueWith({ maxConcurrency: 1 });
+    const events = record(queue);
+    const error = thrown(() => queue.setMaxConcurrency(-1));
+    expect(error).toBeInstanceOf(InvalidValueError);
+    expect((error as Error).message).toBe('Expected an integer ≥ 0 (0 = unlimited), got -1');
+    expect(() => queue.setMaxConcurrency(Number.NaN)).toThrow('got NaN');
+    queue.setMaxConcurrency(1);
+    expect(events).toEqual([]);
+    queue.setMaxConcurrency(2);
+    expect(events).toEqual([
+      { name: 'status', payload: { running: 0, queued: 0, maxConcurrency: 2, utilizationPercent: 0, paused: false } },
+    ]);
+  });
+
+  it('validates enqueue arguments', () => {
+    const queue = queueWith();
+    expect(() => queue.enqueue('', manualTask().task)).toThrow('Expected id to be a non-empty string, got ""');
+    expect(() => queue.enqueue('a', 'nope' as unknown as QueueTask)).toThrow('Expected task to be a function, got "nope"');
+    expect(() => queue.enqueue('a', manualTask().task, { queuedAt: new Date(Number.NaN) })).toThrow(
+      'Expected queuedAt to be a valid Date, got object',
+    );
+    expect(queue.stats()).toMatchObject({ running: 0, queued: 0 });
+  });
+});

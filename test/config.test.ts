@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({}, 2);
+    expect(config).toMatchObject({
+      port: 4000,
+      host: '127.0.0.1',
+      docker: { kind: 'socket', socketPath: '/var/run/docker.sock' },
+      sandboxImage: 'bosun-sandbox:latest',
+      defaultLimits: { cpus: 1, memoryBytes: 2 * 1024 ** 3, pidsLimit: 1000 },
+      maxConcurrentAgents: 1,
+      maxQueueLength: 1000,
+      queueTimeoutMs: 300_000,
+      agentTimeoutMs: 1_800_000,
+      stopGraceMs: 5_000,
+      healthCheckIntervalMs: 30_000,
+      resourceSampleIntervalMs: 1_000,
+      thresholds: {
+        cpuPercentWarning: 70,
+        cpuPercentCritical: 90,
+        memoryPercentWarning: 70,
+        memoryPercentCritical: 90,
+        pidsWarning: 800,
+        pidsCritical: 950,
+      },
+      logLevel: 'info',
+    });
+  });
+
+  it('is deeply frozen', () => {
+    const config = loadConfig({}, 2);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.thresholds)).toBe(true);
+    expect(Object.isFrozen(config.defaultLimits)).toBe(true);
+  });
+
+  it('reads overrides', () => {
+    const config = loadConfig(
+      { DOCKER_CPU_LIMIT: '0.5', DOCKER_MEMORY_LIMIT: '512m', DOCKER_PIDS_LIMIT: '64', MAX_CONCURRENT_AGENTS: '0', DOCKER_HOST: 'tcp://127.0.0.1:2375', LOG_LEVEL: 'DEBUG' },
+      2,
+    );
+    expect(config.defaultLimits).toEqual({ cpus: 0.5, memoryBytes: 512 * 1024 ** 2, pidsLimit: 64 });
+    expect(config.maxConcurrentAgents).toBe(0);
+    expect(config.docker).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 2375 });
+    expect(config.logLevel).toBe('debug');
+    expect(loadConfig({ DOCKER_HOST: 'unix:///run/alt.sock' }, 2).docker).toEqual({ kind: 'socket', socketPath: '/run/alt.sock' });
+  });
+
+  it.each([
+    ['DOCKER_MEMORY_LIMIT', '2x', 'DOCKER_MEMORY_LIMIT="2x": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
+    ['DOCKER_MEMORY_LIMIT', '5m', 'DOCKER_MEMORY_LIMIT="5m": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
+    ['DOCKER_CPU_LIMIT', '0', `DOCKER_CPU_LIMIT="0": expected a number of CPUs from 0.01 to 2 (this host's CPUs)`],
+    ['DOCKER_CPU_LIMIT', '4', `DOCKER_CPU_LIMIT="4": expected a number of CPUs from 0.01 to 2 (this host's CPUs)`],
+    ['DOCKER_PIDS_LIMIT', '8', 'DOCKER_PIDS_LIMIT="8": expected an integer from 16 to 4194304'],
+    ['PORT', 'http', 'PORT="http": expected an integer from 0 to 65535'],
+    ['PORT', '70000', 'PORT="70000": expected an integer from 0 to 65535'],
+    ['MAX_CONCURRENT_AGENTS', '-1', 'MAX_CONCURRENT_AGENTS="-1": expected an integer from 0 to 10000 (0 = unlimited)'],
+    ['MAX_QUEUE_LENGTH', '0', 'MAX_QUEUE_LENGTH="0": expected an integer from 1 to 1000000'],
+    ['QUEUE_TIMEOUT_MS', '1.5', 'QUEUE_TIMEOUT_MS="1.5": expected an integer of at least 1'],
+    ['AGENT_TIMEOUT_MS', 'soon', 'AGENT_TIMEOUT_MS="soon": expected an integer of at least 1'],
+    ['STOP_GRACE_MS', '-5', 'STOP_GRACE_MS="-5": expected an integer of at least 0'],
+    ['HEALTH_CHECK_INTERVAL_MS', '10', 'HEALTH_CHECK_INTERVAL_MS="10": expected an integer of at least 100'],
+    ['RESOURCE_SAMPLE_INTERVAL_MS', 'x', 'RESOURCE_SAMPLE_INTERVAL_MS="x": expected an integer of at least 100'],
+    ['CPU_PERCENT_WARNING', '101', 'CPU_PERCENT_WARNING="101": expected a number from 0 to 100'],
+    ['CPU_PERCENT_CRITICAL', '60', 'CPU_PERCENT_CRITICAL="60": expected a number from 70 to 100'],
+    ['MEMORY_PERCENT_WARNING', 'high', 'MEMORY_PERCENT_WARNING="high": expected a number from 0 to 100'],
+    ['MEMORY_PERCENT_CRITICAL', '50', 'MEMORY_PERCENT_CRITICAL="50": expected a number from 70 to 100'],
+    ['PIDS_WARNING', '0', 'PIDS_WARNING="0": expected an integer of at least 1'],
+    ['PIDS_CRITICAL', '700', 'PIDS_CRITICAL="700": expected an integer of at least 800'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent'],
+    ['DOCKER_HOST', 'ssh://box', 'DOCKER_HOST="ssh://box": expected unix:///path/to/docker.sock or tcp://host:port'],
+    ['DOCKER_SOCKET', 'docker.sock', 'DOCKER_SOCKET="docker.sock": expected an absolute path to the Docker socket'],
+    ['CONCURRENCY_AUTOSCALE', 'maybe', 'CONCURRENCY_AUTOSCALE="maybe": expected true or false'],
+    ['CONCURRENCY_AUTOSCALE_MAX', '5', 'CONCURRENCY_AUTOSCALE_MAX="5": expected an integer from 1 to 4'],
+    ['ALERT_WEBHOOK_URL', 'ftp://x', 'ALERT_WEBHOOK_URL="ftp://x": expected an http:// or https:// URL'],
+    ['BOSUN_INSTANCE_ID', 'a b', 'BOSUN_INSTANCE_ID="a b": expected letters, digits, _ . - (at most 63)'],
+  ])('%s=%j stops start-up with one line', (variable, value, message) => {
+    let error: unknown;
+    try {
+      loadConfig({ [variable]: value }, 2);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toBe(message);
+    expect((error as ConfigError).variable).toBe(variable);
+    expect((error as ConfigError).message).not.toContain('\n');
+  });
+});

@@ -1,0 +1,279 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type Docker from 'dockerode';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DockerSandbox } from '../../src/sandbox/docker-sandbox.js';
+import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
+import { SandboxError } from '../../src/sandbox/sandbox-errors.js';
+import type { ResourceStats } from '../../src/sandbox/resource-stats.js';
+import { TEST_IMAGE, containersOf, createTestDocker, readInside, removeLeftovers, testInstanceId } from '../helpers/docker.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const DEFAULT_LIMITS = { cpus: 1, memoryBytes: 2 * GiB, pidsLimit: 1000 };
+
+let docker: Docker;
+let manager: SandboxManager;
+const instanceId = testInstanceId();
+let agentSeq = 0;
+
+function create(limits = DEFAULT_LIMITS, env?: Record<string, string>): Promise<DockerSandbox> {
+  agentSeq += 1;
+  return manager.create({ agentId: `${instanceId}-a${agentSeq}`, image: TEST_IMAGE, limits, ...(env ? { env } : {}) });
+}
+
+/** Reads stats frames until `predicate` holds for `settle` frames in a row (or the budget runs out). */
+async function settledStats(sandbox: DockerSandbox, predicate: (s: ResourceStats) => boolean, settle = 3, budget = 15): Promise<ResourceStats[]> {
+  const seen: ResourceStats[] = [];
+  const controller = new AbortController();
+  let inRow = 0;
+  for await (const stats of sandbox.streamResourceStats(controller.signal)) {
+    seen.push(stats);
+    inRow = predicate(stats) ? inRow + 1 : 0;
+    if (inRow >= settle || seen.length >= budget) break;
+  }
+  controller.abort();
+  return seen;
+}
+
+beforeAll(() => {
+  docker = createTestDocker();
+  manager = new SandboxManager(docker, instanceId);
+});
+
+afterEach(async () => {
+  await manager.disposeAll();
+});
+
+afterAll(async () => {
+  expect(await removeLeftovers(docker, instanceId)).toBe(0);
+});
+
+describe('limits', () => {
+  it('applies the default limits, visible in inspect and in the cgroup files inside', async () => {
+    const sandbox = await create();
+    const info = await sandbox.inspect();
+    expect(info.HostConfig.NanoCpus).toBe(1_000_000_000);
+    expect(info.HostConfig.Memory).toBe(2147483648);
+    expect(info.HostConfig.MemorySwap).toBe(2147483648);
+    expect(info.HostConfig.PidsLimit).toBe(1000);
+    expect(info.HostConfig.NetworkMode).toBe('none');
+    expect(info.HostConfig.Init).toBe(true);
+    expect(info.Config.Labels).toMatchObject({ 'bosun.managed': 'true', 'bosun.instance': instanceId });
+    const inside = await readInside(
+      docker,
+      sandbox.id,
+      'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max',
+    );
+    expect(inside.split(/\s+/)).toEqual(['100000', '100000', '2147483648', '1000']);
+  });
+
+  it('applies overrides', async () => {
+    const sandbox = await create({ cpus: 0.5, memoryBytes: 256 * MiB, pidsLimit: 128 });
+    const info = await sandbox.inspect();
+    expect(info.HostConfig.NanoCpus).toBe(500_000_000);
+    expect(info.HostConfig.Memory).toBe(268435456);
+    expect(info.HostConfig.PidsLimit).toBe(128);
+    const inside = await readInside(
+      docker,
+      sandbox.id,
+      'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max',
+    );
+    expect(inside.split(/\s+/)).toEqual(['50000', '268435456', '128']);
+  });
+});
+
+describe('exec', () => {
+  it('returns exit codes 0 and non-zero from the exec inspect', async () => {
+    const sandbox = await create();
+    expect(await sandbox.exec('true')).toEqual({ exitCode: 0 });
+    expect(await sandbox.exec('exit 3')).toEqual({ exitCode: 3 });
+    expect(await sandbox.exec('kill -9 $$')).toEqual({ exitCode: 137 });
+  });
+
+  it('streams stdout and stderr apart, each in order', async () => {
+    const sandbox = await create();
+    const lines: Array<[string, string]> = [];
+    await sandbox.exec('for i in 1 2 3; do echo out$i; echo err$i >&2; done; printf tail', {
+      onOutput: (stream, line) => lines.push([stream, line]),
+    });
+    expect(lines.filter(([s]) => s === 'stdout').map(([, l]) => l)).toEqual(['out1', 'out2', 'out3', 'tail']);
+    expect(lines.filter(([s]) => s === 'stderr').map(([, l]) => l)).toEqual(['err1', 'err2', 'err3']);
+  });
+
+  it('loses none of 10,000 lines', async () => {
+    const sandbox = await create();
+    const lines: string[] = [];
+    const result = await sandbox.exec('seq 1 10000', { onOutput: (_s, line) => lines.push(line) });
+    expect(result.exitCode).toBe(0);
+    expect(lines).toHaveLength(10_000);
+    expect(lines.every((line, i) => line === String(i + 1))).toBe(true);
+  });
+
+  it('passes env and cwd, and the container env', async () => {
+    const sandbox = await create(DEFAULT_LIMITS, { FROM_CONTAINER: 'c' });
+    const lines: string[] = [];
+    await sandbox.exec('echo "$FROM_CONTAINER $FROM_EXEC $(pwd)"', {
+      env: { FROM_EXEC: 'e' },
+      cwd: '/tmp',
+      onOutput: (_s, line) => lines.push(line),
+    });
+    expect(lines).toEqual(['c e /tmp']);
+  });
+
+  it('writes files owned by the container user', async () => {
+    const sandbox = await create();
+    await sandbox.writeFile('/workspace/.bosun/context.md', '# context\nline two\n');
+    expect(await readInside(docker, sandbox.id, 'cat /workspace/.bosun/context.md; stat -c %u /workspace/.bosun/context.md')).toBe(
+      '# context\nline two\n1000',
+    );
+  });
+
+  it('stops waiting on abort, and stop() ends a command that ignores SIGTERM by killing the container', async () => {
+    const sandbox = await create();
+    const controller = new AbortController();
+    const running = sandbox.exec("trap '' TERM; sleep 1000", { signal: controller.signal });
+    await delay(300);
+    controller.abort(new Error('deadline'));
+    await expect(running).rejects.toThrow('deadline');
+    const started = Date.now();
+    await sandbox.stop({ graceMs: 500 });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await sandbox.inspect()).State.Running).toBe(false);
+  });
+
+  it('stop() lets a command that obeys SIGTERM end without killing it early', async () => {
+    const sandbox = await create();
+    const controller = new AbortController();
+    const running = sandbox.exec("trap 'echo got-term; exit 0' TERM; while :; do sleep 0.1; done", {
+      signal: controller.signal,
+    });
+    await delay(300);
+    controller.abort();
+    await running.catch(() => undefined);
+    const started = Date.now();
+    await sandbox.stop({ graceMs: 10_000 });
+    // Stop returned long before the grace ran out: the command ended on SIGTERM.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await sandbox.inspect()).State.Running).toBe(false);
+  });
+});
+
+describe('stats', () => {
+  it('reads a busy loop at cpus 0.5 between 40 and 60 %', async () => {
+    const sandbox = await create({ cpus: 0.5, memoryBytes: 256 * MiB, pidsLimit: 100 });
+    void sandbox.exec('while :; do :; done').catch(() => undefined);
+    const seen = await settledStats(sandbox, (s) => s.cpuPercent > 40 && s.cpuPercent < 60, 3, 20);
+    const last = seen.at(-1)!;
+    expect(last.cpuPercent).toBeGreaterThan(40);
+    expect(last.cpuPercent).toBeLessThan(60);
+    expect(last.pidsLimit).toBe(100);
+    expect(last.memoryLimitBytes).toBe(256 * MiB);
+  });
+
+  it('ends when the container stops', async () => {
+    const sandbox = await create();
+    const controller = new AbortController();
+    const frames: ResourceStats[] = [];
+    const reading = (async () => {
+      for await (const stats of sandbox.streamResourceStats(controller.signal)) frames.push(stats);
+    })();
+    await delay(1500);
+    await sandbox.kill();
+    await reading;
+    expect(frames.length).toBeGreaterThan(0);
+    controller.abort();
+  });
+
+  it('reads an idle container under 5 %', async () => {
+    const sandbox = await create();
+    const seen = await settledStats(sandbox, () => true, 3, 3);
+    expect(seen.slice(1).every((s) => s.cpuPercent < 5)).toBe(true);
+    const one = await sandbox.getResourceStats();
+    expect(one.cpuPercent).toBeLessThan(5);
+    expect(one.pids).toBeGreaterThanOrEqual(1);
+  });
+
+  it('follows a process that holds 64 MiB', async () => {
+    const sandbox = await create({ cpus: 1, memoryBytes: 512 * MiB, pidsLimit: 100 });
+    const before = await settledStats(sandbox, () => true, 2, 2);
+    void sandbox.exec("x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo held; while :; do sleep 1; done").catch(() => undefined);
+    const held = await settledStats(sandbox, (s) => s.memoryUsageBytes > 64 * MiB, 2, 20);
+    expect(before.at(-1)!.memoryUsageBytes).toBeLessThan(16 * MiB);
+    expect(held.at(-1)!.memoryUsageBytes).toBeGreaterThan(64 * MiB);
+    expect(held.at(-1)!.memoryPercent).toBeGreaterThan(12.5);
+    await sandbox.signalProcesses('TERM');
+    const released = await settledStats(sandbox, (s) => s.memoryUsageBytes < 16 * MiB, 1, 20);
+    expect(released.at(-1)!.memoryUsageBytes).toBeLessThan(16 * MiB);
+  });
+});
+
+describe('faults', () => {
+  it('reports a memory hog at 32m as OOM-killed', async () => {
+    const sandbox = await create({ cpus: 1, memoryBytes: 32 * MiB, pidsLimit: 100 });
+    expect(await sandbox.limitEvents()).toEqual({ oomKills: 0, pidsLimitHits: 0 });
+    const result = await sandbox.exec("x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived");
+    expect(result.exitCode).toBe(137);
+    expect((await sandbox.limitEvents()).oomKills).toBeGreaterThanOrEqual(1);
+  });
+
+  it('contains a fork bomb at pids 64 while the engine keeps answering', async () => {
+    const sandbox = await create({ cpus: 0.5, memoryBytes: 256 * MiB, pidsLimit: 64 });
+    const controller = new AbortController();
+    // A shell that keeps forking when a fork fails presses on the limit the whole time.
+    void sandbox.exec('while :; do sleep 1000 & done', { signal: controller.signal }).catch(() => undefined);
+    await delay(2000);
+    const started = Date.now();
+    await Promise.race([docker.info(), delay(2000).then(() => Promise.reject(new Error('docker info took over 2 s')))]);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const seen = await settledStats(sandbox, () => true, 3, 3);
+    expect(Math.max(...seen.map((s) => s.pids))).toBeLessThanOrEqual(64);
+    expect(Math.max(...seen.map((s) => s.pids))).toBeGreaterThan(48);
+    controller.abort();
+    await sandbox.stop({ graceMs: 500 });
+    expect((await sandbox.inspect()).State.Running).toBe(false);
+  });
+
+  it('leaves nothing behind for an image that does not exist', async () => {
+    const agentId = `${instanceId}-missing`;
+    const error = await manager
+      .create({ agentId, image: 'bosun-no-such-image:never', limits: DEFAULT_LIMITS })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SandboxError);
+    expect((error as SandboxError).code).toBe('IMAGE_NOT_FOUND');
+    expect(await containersOf(docker, instanceId, agentId)).toEqual([]);
+  });
+
+  it('leaves nothing behind when creation is aborted', async () => {
+    const controller = new AbortController();
+    const agentId = `${instanceId}-aborted`;
+    const creating = manager.create({ agentId, image: TEST_IMAGE, limits: DEFAULT_LIMITS, signal: controller.signal });
+    controller.abort(new Error('cancelled'));
+    await expect(creating).rejects.toThrow('cancelled');
+    expect(await containersOf(docker, instanceId, agentId)).toEqual([]);
+  });
+
+  it('removes the container on dispose, on success and after a failure, and dispose is idempotent', async () => {
+    const ok = await create();
+    await ok.exec('true');
+    const failed = await create();
+    await failed.exec('exit 1');
+    await failed.kill();
+    await Promise.all([ok.dispose(), failed.dispose(), failed.dispose()]);
+    expect(await containersOf(docker, instanceId)).toEqual([]);
+    expect(manager.liveSandboxes()).toHaveLength(0);
+  });
+
+  it('reports a command whose container is killed under it', async () => {
+    const sandbox = await create();
+    const running = sandbox.exec('sleep 1000');
+    await delay(300);
+    await docker.getContainer(sandbox.id).kill();
+    const outcome = await running.then(
+      (result) => result.exitCode,
+      (error: unknown) => error,
+    );
+    // Either the engine reports the killed process's code or the container as gone: never success.
+    if (typeof outcome === 'number') expect(outcome).toBe(137);
+    else expect((outcome as SandboxError).code).toBe('CONTAINER_GONE');
+  });
+});

@@ -1,0 +1,592 @@
+/**
+ * The monitor: one live stats stream per sandbox container, graded, turned into alerts, kept as
+ * history and peaks, and published as events; a periodic health check; concurrency advice and
+ * opt-in autoscaling of the queue. Built in the composition root from injected parts; it never
+ * talks to Docker itself (see {@link ContainerStatsSource}).
+ */
+import { EventEmitter } from 'node:events';
+import type { BosunConfig } from '../config.js';
+import { BosunError, InvalidValueError, errorMessage } from '../errors.js';
+import type { ExecutionQueue } from '../queue/execution-queue.js';
+import type { RunServiceEvents } from '../runs/run-service.js';
+import type { ResourceStats } from '../sandbox/resource-stats.js';
+import { AlertTracker } from './alert-tracker.js';
+import { AlertWebhook, type AlertNotifier } from './alert-webhook.js';
+import { adviseConcurrency, MAX_RECOMMENDED_CONCURRENCY } from './concurrency-advice.js';
+import type { ContainerStatsSource } from './container-stats-source.js';
+import { delay } from './delay.js';
+import { gradeSample } from './health-grading.js';
+import type { MonitorLogger } from './monitor-logger.js';
+import type { MonitorEvents, MonitorService, SampleQuery } from './monitor-service.js';
+import type {
+  ConcurrencyAdvice,
+  ContainerHealth,
+  DockerEngineHealth,
+  HealthAlert,
+  HealthOverall,
+  HealthReport,
+  HostCapacity,
+  ResourcePeak,
+  ResourceSample,
+} from './monitor-types.js';
+import { SampleHistory } from './sample-history.js';
+import { integerAtLeast, positiveInteger } from './validate.js';
+import { withTimeout } from './with-timeout.js';
+
+/** The part of {@link BosunConfig} the monitor reads. */
+export type DockerMonitorConfig = Pick<
+  BosunConfig,
+  | 'thresholds'
+  | 'alertConsecutiveSamples'
+  | 'historyWindowMs'
+  | 'resourceSampleIntervalMs'
+  | 'healthCheckIntervalMs'
+  | 'concurrencyAutoscale'
+  | 'concurrencyAutoscaleMax'
+  | 'alertWebhookUrl'
+  | 'alertWebhookSecret'
+  | 'defaultLimits'
+>;
+
+/** The queue operations the monitor uses: its stats for advice, its limit for autoscaling. */
+export type MonitoredQueue = Pick<ExecutionQueue, 'stats' | 'setMaxConcurrency'>;
+
+export interface DockerMonitorOptions {
+  readonly config: DockerMonitorConfig;
+  /** Live stats, engine info and container names. */
+  readonly source: ContainerStatsSource;
+  readonly queue: MonitoredQueue;
+  readonly logger: MonitorLogger;
+  /**
+   * Told about every alert published. Default: an {@link AlertWebhook} when
+   * `config.alertWebhookUrl` is set, otherwise none. The monitor owns it and closes it in close().
+   */
+  readonly alertNotifier?: AlertNotifier | null;
+  /** First wait before reopening a broken stats stream; doubles per failure. Default 1,000. */
+  readonly streamRetryBaseDelayMs?: number;
+  /** Longest wait before reopening a broken stats stream. Default 30,000. */
+  readonly streamRetryMaxDelayMs?: number;
+  /** Longest wait for the engine's answer (ping, container name). Default 5,000. */
+  readonly engineTimeoutMs?: number;
+  /** Finished runs whose peaks feed the concurrency advice, besides the running ones. Default 20. */
+  readonly adviceRecentRuns?: number;
+  readonly now?: () => Date;
+}
+
+/** One monitored container and the state of its stats stream. */
+interface Watch {
+  readonly containerId: string;
+  agentId: string | null;
+  /** Aborted on unregister and close: ends the stream and any reopen wait. */
+  readonly stop: AbortController;
+  /** Aborted by the health check to cut a reopen wait short; replaced after each use. */
+  wake: AbortController;
+  name: string | null;
+  latest: ResourceSample | null;
+  checkedAt: Date | null;
+  lastPublishedAtMs: number | null;
+  streamOpen: boolean;
+  /** The stream failed or ended and has not delivered a frame since: the container reads UNKNOWN. */
+  broken: boolean;
+  failures: number;
+}
+
+const STOPPED = Symbol('stopped');
+
+export class DockerMonitor implements MonitorService {
+  readonly events = new EventEmitter<MonitorEvents>();
+
+  private readonly config: DockerMonitorConfig;
+  private readonly source: ContainerStatsSource;
+  private readonly queue: MonitoredQueue;
+  private readonly logger: MonitorLogger;
+  private readonly notifier: AlertNotifier | null;
+  private readonly streamRetryBaseDelayMs: number;
+  private readonly streamRetryMaxDelayMs: number;
+  private readonly engineTimeoutMs: number;
+  private readonly adviceRecentRuns: number;
+  private readonly now: () => Date;
+  private readonly tracker: AlertTracker;
+  private readonly history: SampleHistory;
+
+  private readonly watches = new Map<string, Watch>();
+  /** Every stream loop still running, including those of unregistered containers winding down. */
+  private readonly loops = new Set<Promise<void>>();
+  private readonly detachers = new Set<() => void>();
+  private engine: DockerEngineHealth = { reachable: false, version: null, error: 'not checked yet' };
+  private hostCapacity: HostCapacity | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
+  /** Aborts the health check in flight; replaced by each startMonitoring(). */
+  private healthAbort = new AbortController();
+  private healthCheckInFlight: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  /** @throws InvalidValueError for a bad threshold, interval, count or URL. */
+  constructor(options: DockerMonitorOptions) {
+    const { config } = options;
+    this.config = config;
+    this.source = options.source;
+    this.queue = options.queue;
+    this.logger = options.logger;
+    this.streamRetryBaseDelayMs = positiveInteger('streamRetryBaseDelayMs', options.streamRetryBaseDelayMs ?? 1_000);
+    this.streamRetryMaxDelayMs = integerAtLeast(
+      'streamRetryMaxDelayMs',
+      options.streamRetryMaxDelayMs ?? 30_000,
+      this.streamRetryBaseDelayMs,
+    );
+    this.engineTimeoutMs = positiveInteger('engineTimeoutMs', options.engineTimeoutMs ?? 5_000);
+    this.adviceRecentRuns = integerAtLeast('adviceRecentRuns', options.adviceRecentRuns ?? 20, 0);
+    this.now = options.now ?? (() => new Date());
+    positiveInteger('resourceSampleIntervalMs', config.resourceSampleIntervalMs);
+    positiveInteger('healthCheckIntervalMs', config.healthCheckIntervalMs);
+    if (
+      !Number.isSafeInteger(config.concurrencyAutoscaleMax) ||
+      config.concurrencyAutoscaleMax < 1 ||
+      config.concurrencyAutoscaleMax > MAX_RECOMMENDED_CONCURRENCY
+    ) {
+      throw new InvalidValueError(
+        `concurrencyAutoscaleMax to be an integer from 1 to ${MAX_RECOMMENDED_CONCURRENCY}`,
+        config.concurrencyAutoscaleMax,
+      );
+    }
+    this.tracker = new AlertTracker({
+      thresholds: config.thresholds,
+      consecutiveSamples: config.alertConsecutiveSamples,
+    });
+    this.history = new SampleHistory({
+      windowMs: config.historyWindowMs,
+      // At most one sample per interval is published, so this only bites if frame clocks misbehave.
+      maxSamplesPerContainer: Math.min(
+        100_000,
+        Math.ceil(config.historyWindowMs / config.resourceSampleIntervalMs) + 1,
+      ),
+    });
+    this.notifier =
+      options.alertNotifier !== undefined
+        ? options.alertNotifier
+        : config.alertWebhookUrl !== undefined
+          ? new AlertWebhook({ url: config.alertWebhookUrl, secret: config.alertWebhookSecret, logger: this.logger })
+          : null;
+  }
+
+  // ── Containers ──────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Starts watching a container: opens its stats stream at once. Registering a watched container
+   * again changes nothing (except filling in an agent id that was unknown).
+   * @returns whether the container was new.
+   * @throws BosunError SHUTTING_DOWN after close(); InvalidValueError for an empty id.
+   */
+  registerContainer(containerId: string, agentId: string | null): boolean {
+    if (this.closing !== null) throw new BosunError('SHUTTING_DOWN', 'The monitor is closed');
+    if (typeof containerId !== 'string' || containerId.trim() === '') {
+      throw new InvalidValueError('a container id', containerId);
+    }
+    const known = this.watches.get(containerId);
+    if (known !== undefined) {
+      if (known.agentId === null && agentId !== null) known.agentId = agentId;
+      return false;
+    }
+    const watch: Watch = {
+      containerId,
+      agentId,
+      stop: new AbortController(),
+      wake: new AbortController(),
+      name: null,
+      latest: null,
+      checkedAt: null,
+      lastPublishedAtMs: null,
+      streamOpen: false,
+      broken: false,
+      failures: 0,
+    };
+    this.watches.set(containerId, watch);
+    // The loop opens the stream synchronously, before this returns.
+    const loop = this.watchStream(watch);
+    this.loops.add(loop);
+    void loop.finally(() => this.loops.delete(loop));
+    void this.resolveName(watch);
+    return true;
+  }
+
+  /**
+   * Stops watching a container: aborts its stream at once, keeps its samples (until they age out)
+   * and its run's peak. Its unresolved alerts end with it and are published resolved.
+   * @returns whether it was watched.
+   */
+  unregisterContainer(containerId: string): boolean {
+    const watch = this.watches.get(containerId);
+    if (watch === undefined) return false;
+    this.watches.delete(containerId);
+    watch.stop.abort();
+    this.history.finishContainer(containerId);
+    for (const alert of this.tracker.closeContainer(containerId, this.now())) this.publishAlert(alert);
+    return true;
+  }
+
+  /**
+   * Follows the run service: watches each run's container from `container-started` until
+   * `container-removed`. Returns a function that stops following (close() also does).
+   */
+  attachToRuns(events: EventEmitter<RunServiceEvents>): () => void {
+    const onStarted = (event: RunServiceEvents['container-started'][0]): void => {
+      if (this.closing !== null) return;
+      try {
+        this.registerContainer(event.containerId, event.agentId);
+      } catch (error) {
+        this.logger.warn({ ...event, error: errorMessage(error) }, 'monitor could not watch a container');
+      }
+    };
+    const onRemoved = (event: RunServiceEvents['container-removed'][0]): void => {
+      this.unregisterContainer(event.containerId);
+    };
+    events.on('container-started', onStarted);
+    events.on('container-removed', onRemoved);
+    const detach = (): void => {
+      events.off('container-started', onStarted);
+      events.off('container-removed', onRemoved);
+      this.detachers.delete(detach);
+    };
+    this.detachers.add(detach);
+    return detach;
+  }
+
+  /** The ids of the watched containers. */
+  monitoredContainerIds(): readonly string[] {
+    return [...this.watches.keys()];
+  }
+
+  /**
+   * Stats streams open now. Equals the number of watched containers, except for a container whose
+   * stream broke and waits to be reopened.
+   */
+  openStreamCount(): number {
+    let open = 0;
+    for (const watch of this.watches.values()) if (watch.streamOpen) open += 1;
+    return open;
+  }
+
+  // ── Reading ─────────────────────────────────────────────────────────────────────────────────
+
+  checkContainerHealth(containerId: string): ContainerHealth | undefined {
+    const watch = this.watches.get(containerId);
+    if (watch === undefined) return undefined;
+    return {
+      containerId,
+      name: watch.name ?? containerId.slice(0, 12),
+      agentId: watch.agentId,
+      level: watch.broken ? 'UNKNOWN' : gradeSample(watch.latest, this.config.thresholds).level,
+      latest: watch.latest,
+      alerts: this.tracker.activeAlerts(containerId),
+      checkedAt: watch.checkedAt,
+    };
+  }
+
+  samples(query: SampleQuery): readonly ResourceSample[] {
+    return this.history.samples(query);
+  }
+
+  alertsForAgent(agentId: string): readonly HealthAlert[] {
+    return this.tracker.alertsForAgent(agentId);
+  }
+
+  peakForAgent(agentId: string): ResourcePeak | undefined {
+    return this.history.peakForAgent(agentId);
+  }
+
+  /**
+   * Pings the engine and reports on every watched container. Never throws because the engine is
+   * down (that is reported); throws only when `signal` aborts.
+   */
+  async generateReport(signal?: AbortSignal): Promise<HealthReport> {
+    const docker = await this.pingEngine(signal);
+    await this.resolveMissingNames(signal);
+    signal?.throwIfAborted();
+    const containers = [...this.watches.keys()].flatMap((id) => this.checkContainerHealth(id) ?? []);
+    return {
+      generatedAt: this.now(),
+      docker,
+      overall: summarize(containers),
+      containers,
+      thresholds: this.config.thresholds,
+    };
+  }
+
+  /** The queue's limit against what the host can take now. Pings the engine only if its capacity is unknown. */
+  async concurrencyAdvice(signal?: AbortSignal): Promise<ConcurrencyAdvice> {
+    if (this.hostCapacity === null) await this.pingEngine(signal);
+    signal?.throwIfAborted();
+    return this.adviceFor([...this.watches.keys()].flatMap((id) => this.checkContainerHealth(id) ?? []));
+  }
+
+  // ── Health check ────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Runs a health check now and then every `intervalMs`: engine ping, one summary line in the log,
+   * reopening broken streams, autoscaling when enabled, and a `health-check` event. Checks never
+   * overlap: a tick that finds one still running is skipped. Restarting replaces the schedule.
+   * @throws BosunError SHUTTING_DOWN after close(); InvalidValueError for a bad interval.
+   */
+  startMonitoring(intervalMs: number = this.config.healthCheckIntervalMs): void {
+    if (this.closing !== null) throw new BosunError('SHUTTING_DOWN', 'The monitor is closed');
+    positiveInteger('intervalMs', intervalMs);
+    this.stopMonitoring();
+    this.healthAbort = new AbortController();
+    const signal = this.healthAbort.signal;
+    const tick = (): void => {
+      if (this.healthCheckInFlight !== null) return;
+      this.healthCheckInFlight = this.runHealthCheck(signal)
+        .then(() => undefined)
+        .catch((error: unknown) => {
+          if (!signal.aborted) this.logger.warn({ error: errorMessage(error) }, 'health check failed');
+        })
+        .finally(() => {
+          this.healthCheckInFlight = null;
+        });
+    };
+    this.healthTimer = setInterval(tick, intervalMs);
+    tick();
+  }
+
+  /** Stops the periodic health check and aborts the one in flight, if any. */
+  stopMonitoring(): void {
+    if (this.healthTimer !== null) clearInterval(this.healthTimer);
+    this.healthTimer = null;
+    this.healthAbort.abort();
+  }
+
+  /** One health check (what startMonitoring runs on its schedule). */
+  async runHealthCheck(signal?: AbortSignal): Promise<HealthReport> {
+    const report = await this.generateReport(signal);
+    this.history.prune(this.now().getTime());
+    for (const watch of this.watches.values()) {
+      if (watch.broken) watch.wake.abort();
+    }
+    const { overall, docker } = report;
+    const engine = docker.reachable ? `docker ${docker.version ?? '?'}` : `docker unreachable (${docker.error ?? '?'})`;
+    const unknown = overall.totalContainers - overall.healthyContainers - overall.unhealthyContainers;
+    this.logger.info(
+      { ...overall, unknownContainers: unknown, dockerReachable: docker.reachable },
+      `health: ${overall.totalContainers} containers (${overall.healthyContainers} healthy, ` +
+        `${overall.warningContainers} warning, ${overall.criticalContainers} critical, ${unknown} unknown), ${engine}`,
+    );
+    if (this.config.concurrencyAutoscale) this.autoscale(report);
+    this.emit('health-check', report);
+    return report;
+  }
+
+  // ── Shutdown ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Disposes of everything: stops the health check, stops following runs, ends every stream,
+   * and closes the alert notifier (waiting for its deliveries; when `signal` aborts, dropping them).
+   * Open alerts are not resolved: the containers did not recover, bosun stopped watching.
+   */
+  close(signal?: AbortSignal): Promise<void> {
+    this.closing ??= this.dispose(signal);
+    return this.closing;
+  }
+
+  private async dispose(signal: AbortSignal | undefined): Promise<void> {
+    this.stopMonitoring();
+    for (const detach of [...this.detachers]) detach();
+    for (const watch of this.watches.values()) watch.stop.abort();
+    this.watches.clear();
+    await Promise.allSettled([...this.loops, this.healthCheckInFlight]);
+    await this.notifier?.close(signal);
+  }
+
+  // ── Streams ─────────────────────────────────────────────────────────────────────────────────
+
+  /** Keeps one stats stream open for `watch` until it is stopped, reopening with backoff. */
+  private async watchStream(watch: Watch): Promise<void> {
+    const { signal } = watch.stop;
+    while (!signal.aborted) {
+      const failure = await this.consumeStream(watch);
+      if (signal.aborted) return;
+      watch.broken = true;
+      watch.failures += 1;
+      const backoffMs = Math.min(this.streamRetryMaxDelayMs, this.streamRetryBaseDelayMs * 2 ** (watch.failures - 1));
+      if (watch.failures === 1) {
+        this.logger.warn(
+          { containerId: watch.containerId, agentId: watch.agentId, error: failure, backoffMs },
+          'stats stream broke: reopening',
+        );
+      }
+      await delay(backoffMs, [signal, watch.wake.signal]);
+      if (watch.wake.signal.aborted) watch.wake = new AbortController();
+    }
+  }
+
+  /** Reads one stream until it ends, breaks or is stopped. Returns why it ended (null: stopped). */
+  private async consumeStream(watch: Watch): Promise<string | null> {
+    const { signal } = watch.stop;
+    let onStop = (): void => {};
+    // Racing each read against this lets a stop take effect even if the source ignores the signal.
+    const stopped = new Promise<typeof STOPPED>((resolve) => {
+      onStop = () => resolve(STOPPED);
+      signal.addEventListener('abort', onStop, { once: true });
+    });
+    let iterator: AsyncIterator<ResourceStats> | undefined;
+    watch.streamOpen = true;
+    try {
+      iterator = this.source.streamStats(watch.containerId, signal)[Symbol.asyncIterator]();
+      for (;;) {
+        if (signal.aborted) return null;
+        const next = await Promise.race([iterator.next(), stopped]);
+        // A frame that arrives as the container is unregistered must not revive its history or alerts.
+        if (next === STOPPED || signal.aborted) return null;
+        if (next.done === true) return 'stats stream ended';
+        this.publishStats(watch, next.value);
+      }
+    } catch (error) {
+      return signal.aborted ? null : errorMessage(error);
+    } finally {
+      watch.streamOpen = false;
+      signal.removeEventListener('abort', onStop);
+      const open = iterator;
+      // Lets the source release the stream; not awaited, as a source stuck in a read would hold us.
+      if (open?.return !== undefined) void Promise.resolve().then(() => open.return?.()).catch(() => undefined);
+    }
+  }
+
+  /** Publishes a frame unless one was published less than a sample interval before it. */
+  private publishStats(watch: Watch, stats: ResourceStats): void {
+    if (watch.broken) {
+      this.logger.info(
+        { containerId: watch.containerId, agentId: watch.agentId, failures: watch.failures },
+        'stats stream reopened',
+      );
+      watch.broken = false;
+      watch.failures = 0;
+    }
+    const atMs = stats.at.getTime();
+    const last = watch.lastPublishedAtMs;
+    // A frame dated before the last published one (engine clock moved back) restarts the throttle.
+    if (last !== null && atMs >= last && atMs - last < this.config.resourceSampleIntervalMs) return;
+    watch.lastPublishedAtMs = atMs;
+    const sample: ResourceSample = {
+      containerId: watch.containerId,
+      agentId: watch.agentId,
+      at: stats.at,
+      cpuPercent: stats.cpuPercent,
+      memoryUsageBytes: stats.memoryUsageBytes,
+      memoryLimitBytes: stats.memoryLimitBytes,
+      memoryPercent: stats.memoryPercent,
+      pids: stats.pids,
+      pidsLimit: stats.pidsLimit,
+    };
+    watch.latest = sample;
+    watch.checkedAt = this.now();
+    this.history.add(sample);
+    const alerts = this.tracker.observe(sample);
+    this.emit('sample', sample);
+    for (const alert of alerts) this.publishAlert(alert);
+  }
+
+  private publishAlert(alert: HealthAlert): void {
+    this.emit('alert', alert);
+    this.notifier?.notify(alert);
+  }
+
+  /** Emits without letting a throwing listener break the stream or check that emitted. */
+  private emit<K extends keyof MonitorEvents>(event: K, ...args: MonitorEvents[K]): void {
+    try {
+      (this.events.emit as (event: K, ...args: MonitorEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.logger.warn({ event, error: errorMessage(error) }, 'monitor event listener threw');
+    }
+  }
+
+  // ── Engine ──────────────────────────────────────────────────────────────────────────────────
+
+  private async pingEngine(signal?: AbortSignal): Promise<DockerEngineHealth> {
+    try {
+      const info = await withTimeout(
+        (bounded) => this.source.engineInfo(bounded),
+        this.engineTimeoutMs,
+        'Docker engine ping',
+        signal,
+      );
+      this.engine = { reachable: true, version: info.version, error: null };
+      this.hostCapacity = { cpus: info.cpus, memoryBytes: info.memoryBytes };
+    } catch (error) {
+      this.engine = { reachable: false, version: null, error: errorMessage(error) };
+    }
+    return this.engine;
+  }
+
+  private async resolveName(watch: Watch, signal?: AbortSignal): Promise<void> {
+    try {
+      const name = await withTimeout(
+        () => this.source.containerName(watch.containerId),
+        this.engineTimeoutMs,
+        'container name',
+        signal ?? watch.stop.signal,
+      );
+      watch.name = name.replace(/^\//, '');
+    } catch {
+      // The short id stands in; the next report tries again.
+    }
+  }
+
+  private async resolveMissingNames(signal?: AbortSignal): Promise<void> {
+    const unnamed = [...this.watches.values()].filter((watch) => watch.name === null);
+    await Promise.all(unnamed.map((watch) => this.resolveName(watch, signal)));
+  }
+
+  // ── Concurrency ─────────────────────────────────────────────────────────────────────────────
+
+  private adviceFor(containers: readonly ContainerHealth[]): ConcurrencyAdvice {
+    return adviseConcurrency({
+      current: this.queue.stats().maxConcurrency,
+      host: this.hostCapacity,
+      containers,
+      recentPeaks: this.history.recentPeaks(this.adviceRecentRuns),
+      perRunLimits: this.config.defaultLimits,
+    });
+  }
+
+  /** Moves the queue's limit one step toward the advice, never above concurrencyAutoscaleMax. */
+  private autoscale(report: HealthReport): void {
+    const advice = this.adviceFor(report.containers);
+    // 0 = unlimited: someone chose no limit, and autoscaling does not impose one.
+    if (advice.current === 0) return;
+    const target = Math.min(advice.recommended, this.config.concurrencyAutoscaleMax);
+    if (target === advice.current) return;
+    const to = advice.current + Math.sign(target - advice.current);
+    this.queue.setMaxConcurrency(to);
+    const event = { from: advice.current, to, reason: advice.reason };
+    this.logger.info({ ...event, target }, `concurrency ${event.from} → ${event.to}`);
+    this.emit('concurrency-adjusted', event);
+  }
+}
+
+function summarize(containers: readonly ContainerHealth[]): HealthOverall {
+  let healthy = 0;
+  let warning = 0;
+  let critical = 0;
+  let cpuTotal = 0;
+  let memoryTotal = 0;
+  let measured = 0;
+  for (const container of containers) {
+    if (container.level === 'HEALTHY') healthy += 1;
+    else if (container.level === 'WARNING') warning += 1;
+    else if (container.level === 'CRITICAL') critical += 1;
+    // A broken stream's last sample is stale: only current readings enter the averages.
+    if (container.level !== 'UNKNOWN' && container.latest !== null) {
+      cpuTotal += container.latest.cpuPercent;
+      memoryTotal += container.latest.memoryPercent;
+      measured += 1;
+    }
+  }
+  return {
+    totalContainers: containers.length,
+    healthyContainers: healthy,
+    warningContainers: warning,
+    criticalContainers: critical,
+    unhealthyContainers: warning + critical,
+    avgCpuPercent: measured === 0 ? 0 : cpuTotal / measured,
+    avgMemoryPercent: measured === 0 ? 0 : memoryTotal / measured,
+  };
+}

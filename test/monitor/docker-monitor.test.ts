@@ -1,0 +1,507 @@
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { BosunError } from '../../src/errors.js';
+import type { QueueStats } from '../../src/queue/execution-queue.js';
+import type { RunServiceEvents } from '../../src/runs/run-service.js';
+import type { AlertNotifier } from '../../src/monitor/alert-webhook.js';
+import {
+  DockerMonitor,
+  type DockerMonitorConfig,
+  type DockerMonitorOptions,
+  type MonitoredQueue,
+} from '../../src/monitor/docker-monitor.js';
+import type { MonitorLogger } from '../../src/monitor/monitor-logger.js';
+import type { MonitorEvents } from '../../src/monitor/monitor-service.js';
+import type { HealthAlert, HealthReport, ResourceSample } from '../../src/monitor/monitor-types.js';
+import { FakeStatsSource, flush } from './fake-stats-source.js';
+import { GiB, stats } from './fixtures.js';
+
+const T0 = 1_700_000_000_000;
+
+const BASE_CONFIG = loadConfig(
+  {
+    RESOURCE_SAMPLE_INTERVAL_MS: '1000',
+    ALERT_CONSECUTIVE_SAMPLES: '1',
+    HISTORY_WINDOW_MS: '60000',
+    DOCKER_CPU_LIMIT: '1',
+    DOCKER_MEMORY_LIMIT: '2g',
+  },
+  8,
+);
+
+class FakeQueue implements MonitoredQueue {
+  maxConcurrency = 1;
+  readonly changes: number[] = [];
+  stats(): QueueStats {
+    return { running: 0, queued: 0, maxConcurrency: this.maxConcurrency, utilizationPercent: 0, paused: false };
+  }
+  setMaxConcurrency(value: number): void {
+    this.maxConcurrency = value;
+    this.changes.push(value);
+  }
+}
+
+function fakeLogger() {
+  return { info: vi.fn<MonitorLogger['info']>(), warn: vi.fn<MonitorLogger['warn']>() };
+}
+
+class FakeNotifier implements AlertNotifier {
+  readonly notified: HealthAlert[] = [];
+  closed = false;
+  notify(alert: HealthAlert): boolean {
+    this.notified.push(alert);
+    return true;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+const monitors: DockerMonitor[] = [];
+afterEach(async () => {
+  await Promise.all(monitors.splice(0).map((m) => m.close()));
+});
+
+function setup(overrides: Partial<Omit<DockerMonitorOptions, 'config'>> & { config?: Partial<DockerMonitorConfig> } = {}) {
+  const source = new FakeStatsSource();
+  const queue = new FakeQueue();
+  const logger = fakeLogger();
+  const notifier = new FakeNotifier();
+  const { config, ...rest } = overrides;
+  const monitor = new DockerMonitor({
+    config: { ...BASE_CONFIG, ...config },
+    source,
+    queue,
+    logger,
+    alertNotifier: notifier,
+    streamRetryBaseDelayMs: 10,
+    streamRetryMaxDelayMs: 40,
+    engineTimeoutMs: 200,
+    ...rest,
+  });
+  monitors.push(monitor);
+  const seen = record(monitor.events);
+  return { monitor, source, queue, logger, notifier, seen };
+}
+
+function record(events: EventEmitter<MonitorEvents>) {
+  const seen = {
+    samples: [] as ResourceSample[],
+    alerts: [] as HealthAlert[],
+    reports: [] as HealthReport[],
+    adjusted: [] as MonitorEvents['concurrency-adjusted'][0][],
+  };
+  events.on('sample', (s) => seen.samples.push(s));
+  events.on('alert', (a) => seen.alerts.push(a));
+  events.on('health-check', (r) => seen.reports.push(r));
+  events.on('concurrency-adjusted', (e) => seen.adjusted.push(e));
+  return seen;
+}
+
+describe('DockerMonitor streams', () => {
+  it('opens one stream per container at once and publishes a sample per frame', async () => {
+    const { monitor, source, seen } = setup();
+    expect(monitor.registerContainer('c1', 'run-1')).toBe(true);
+    expect(monitor.registerContainer('c1', 'run-1')).toBe(false);
+    expect(source.streams).toHaveLength(1);
+    expect(monitor.openStreamCount()).toBe(1);
+    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 12 }));
+    await flush();
+    expect(seen.samples).toHaveLength(1);
+    expect(seen.samples[0]).toMatchObject({ containerId: 'c1', agentId: 'run-1', cpuPercent: 12 });
+    expect(monitor.checkContainerHealth('c1')).toMatchObject({ level: 'HEALTHY', latest: seen.samples[0] });
+    expect(monitor.samples({ agentId: 'run-1' })).toEqual(seen.samples);
+  });
+
+  it('throttles to one sample per interval per container, dropping the frames in between', async () => {
+    const { monitor, source, seen } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    monitor.registerContainer('c2', 'run-2');
+    for (let ms = 0; ms <= 2500; ms += 100) source.stream('c1').push(stats({ atMs: T0 + ms }));
+    source.stream('c2').push(stats({ atMs: T0 + 50 }));
+    source.stream('c2').push(stats({ atMs: T0 + 999 }));
+    source.stream('c2').push(stats({ atMs: T0 + 1050 }));
+    await flush();
+    const at = (id: string) => seen.samples.filter((s) => s.containerId === id).map((s) => s.at.getTime() - T0);
+    expect(at('c1')).toEqual([0, 1000, 2000]);
+    expect(at('c2')).toEqual([50, 1050]);
+  });
+
+  it('publishes again at once when the frame clock goes backwards', async () => {
+    const { monitor, source, seen } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0 + 10_000 }));
+    source.stream('c1').push(stats({ atMs: T0 }));
+    await flush();
+    expect(seen.samples).toHaveLength(2);
+  });
+
+  it('reopens a broken stream with backoff; the container reads UNKNOWN until frames flow again', async () => {
+    const { monitor, source, seen, logger } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0 }));
+    source.stream('c1').fail('connection reset');
+    await flush();
+    expect(monitor.checkContainerHealth('c1')!.level).toBe('UNKNOWN');
+    expect(monitor.checkContainerHealth('c1')!.latest).toEqual(seen.samples[0]);
+    expect(monitor.openStreamCount()).toBe(0);
+    expect(logger.warn).toHaveBeenCalledWith(
+      expect.objectContaining({ containerId: 'c1', error: 'connection reset', backoffMs: 10 }),
+      'stats stream broke: reopening',
+    );
+
+    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(2));
+    expect(monitor.openStreamCount()).toBe(1);
+    expect(monitor.checkContainerHealth('c1')!.level).toBe('UNKNOWN');
+    source.stream('c1').push(stats({ atMs: T0 + 5_000, cpuPercent: 75 }));
+    await flush();
+    expect(monitor.checkContainerHealth('c1')!.level).toBe('WARNING');
+    expect(logger.info).toHaveBeenCalledWith(expect.objectContaining({ containerId: 'c1' }), 'stats stream reopened');
+    expect(source.live).toBe(1);
+  });
+
+  it('a stream that ends while the container is still registered is reopened too', async () => {
+    const { monitor, source } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').end();
+    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(2));
+    expect(source.streamsOf('c1')[0]!.finished).toBe(true);
+  });
+
+  it('backs off exponentially up to the maximum while the stream keeps failing', async () => {
+    const { monitor, source, logger } = setup({ streamRetryBaseDelayMs: 30, streamRetryMaxDelayMs: 60 });
+    monitor.registerContainer('c1', 'run-1');
+    const opened: number[] = [];
+    const started = Date.now();
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(attempt + 1));
+      opened.push(Date.now() - started);
+      source.stream('c1').fail();
+    }
+    const gaps = opened.slice(1).map((t, i) => t - opened[i]!);
+    // 30, 60, 60 ms (timers may fire a little late, never early).
+    expect(gaps[0]).toBeGreaterThanOrEqual(28);
+    expect(gaps[1]).toBeGreaterThanOrEqual(58);
+    expect(gaps[2]).toBeGreaterThanOrEqual(58);
+    expect(gaps[2]).toBeLessThan(gaps[1]! + 40);
+    // One warning for the outage, not one per failure.
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+  });
+
+  it('the health check reopens a broken stream without waiting for the backoff', async () => {
+    const { monitor, source } = setup({ streamRetryBaseDelayMs: 60_000, streamRetryMaxDelayMs: 60_000 });
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').fail();
+    await flush();
+    expect(source.streamsOf('c1')).toHaveLength(1);
+    await monitor.runHealthCheck();
+    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(2));
+  });
+
+  it('unregister aborts the stream at once', async () => {
+    const { monitor, source } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    const stream = source.stream('c1');
+    expect(monitor.unregisterContainer('c1')).toBe(true);
+    expect(stream.signal.aborted).toBe(true);
+    expect(monitor.openStreamCount()).toBe(0);
+    expect(monitor.checkContainerHealth('c1')).toBeUndefined();
+    await flush();
+    expect(stream.finished).toBe(true);
+    expect(source.live).toBe(0);
+    expect(monitor.unregisterContainer('c1')).toBe(false);
+  });
+
+  it('a frame already on its way when the container is unregistered is not published', async () => {
+    const { monitor, source, seen } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 99 }));
+    monitor.unregisterContainer('c1');
+    await flush();
+    expect(seen.samples).toEqual([]);
+    expect(seen.alerts).toEqual([]);
+    expect(monitor.peakForAgent('run-1')).toBeUndefined();
+  });
+
+  it('unregister also stops a broken stream waiting to be reopened', async () => {
+    const { monitor, source } = setup({ streamRetryBaseDelayMs: 20 });
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').fail();
+    await flush();
+    monitor.unregisterContainer('c1');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(source.streamsOf('c1')).toHaveLength(1);
+  });
+
+  it('open streams equal monitored containers through register/unregister churn', async () => {
+    const { monitor, source } = setup();
+    // A deterministic shuffle of registrations and removals over 30 ids.
+    let seed = 7;
+    const random = () => (seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647;
+    for (let step = 0; step < 400; step += 1) {
+      const id = `c${Math.floor(random() * 30)}`;
+      if (random() < 0.55) monitor.registerContainer(id, `run-${id}`);
+      else monitor.unregisterContainer(id);
+      expect(monitor.openStreamCount()).toBe(monitor.monitoredContainerIds().length);
+      if (step % 50 === 0) {
+        await flush();
+        expect(source.live).toBe(monitor.monitoredContainerIds().length);
+      }
+    }
+    await flush();
+    const monitored = monitor.monitoredContainerIds().length;
+    expect(monitored).toBeGreaterThan(0);
+    expect(source.live).toBe(monitored);
+    expect(source.streams.filter((s) => !s.signal.aborted)).toHaveLength(monitored);
+    await monitor.close();
+    expect(source.live).toBe(0);
+  });
+
+  it('ends a stream even when the source ignores the abort signal', async () => {
+    const { monitor, source } = setup();
+    source.ignoreAbort = true;
+    monitor.registerContainer('c1', 'run-1');
+    monitor.unregisterContainer('c1');
+    expect(monitor.openStreamCount()).toBe(0);
+    // close() waits for every stream loop: it must not hang on the stuck read.
+    await monitor.close();
+  });
+
+  it('a throwing listener does not break the stream', async () => {
+    const { monitor, source, seen, logger } = setup();
+    monitor.events.on('sample', () => {
+      throw new Error('listener bug');
+    });
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0 }));
+    source.stream('c1').push(stats({ atMs: T0 + 1000 }));
+    await flush();
+    expect(seen.samples).toHaveLength(2);
+    expect(source.streams).toHaveLength(1);
+    expect(logger.warn).toHaveBeenCalledWith({ event: 'sample', error: 'listener bug' }, 'monitor event listener threw');
+  });
+});
+
+describe('DockerMonitor runs, alerts and peaks', () => {
+  it('follows the run service until detached', async () => {
+    const { monitor, source } = setup();
+    const runs = new EventEmitter<RunServiceEvents>();
+    const detach = monitor.attachToRuns(runs);
+    runs.emit('container-started', { agentId: 'run-1', containerId: 'c1' });
+    expect(monitor.monitoredContainerIds()).toEqual(['c1']);
+    expect(monitor.openStreamCount()).toBe(1);
+    runs.emit('container-removed', { agentId: 'run-1', containerId: 'c1' });
+    expect(monitor.monitoredContainerIds()).toEqual([]);
+    detach();
+    runs.emit('container-started', { agentId: 'run-2', containerId: 'c2' });
+    expect(monitor.monitoredContainerIds()).toEqual([]);
+    expect(source.streams).toHaveLength(1);
+    expect(runs.listenerCount('container-started')).toBe(0);
+  });
+
+  it('publishes alerts to listeners and the notifier, and resolves them when the container goes', async () => {
+    const { monitor, source, seen, notifier } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 97.2 }));
+    await flush();
+    expect(seen.alerts.map((a) => [a.level, a.message])).toEqual([['CRITICAL', 'CPU at 97.2% ≥ critical 90% for 1 sample']]);
+    expect(notifier.notified).toEqual(seen.alerts);
+    expect(monitor.checkContainerHealth('c1')!.alerts).toEqual(seen.alerts);
+
+    monitor.unregisterContainer('c1');
+    expect(seen.alerts).toHaveLength(2);
+    expect(seen.alerts[1]).toMatchObject({ id: seen.alerts[0]!.id, resolvedAt: expect.any(Date) });
+    expect(notifier.notified).toHaveLength(2);
+    expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
+  });
+
+  it('keeps a run’s peak after its container is gone', async () => {
+    const { monitor, source } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 40, memoryUsageBytes: GiB, pids: 12 }));
+    source.stream('c1').push(stats({ atMs: T0 + 1000, cpuPercent: 80, memoryUsageBytes: GiB / 2, pids: 30 }));
+    await flush();
+    monitor.unregisterContainer('c1');
+    expect(monitor.peakForAgent('run-1')).toEqual({ cpuPercent: 80, memoryBytes: GiB, pids: 30 });
+    expect(monitor.samples({ agentId: 'run-1' })).toHaveLength(2);
+  });
+});
+
+describe('DockerMonitor reports', () => {
+  it('reports totals, averages over containers with a sample, names and engine', async () => {
+    const { monitor, source } = setup();
+    source.names.set('healthy', '/bosun-run-1');
+    for (const [id, agent] of [['healthy', 'run-1'], ['warm', 'run-2'], ['hot', 'run-3'], ['silent', null]] as const) {
+      monitor.registerContainer(id, agent);
+    }
+    source.stream('healthy').push(stats({ atMs: T0, cpuPercent: 10, memoryPercent: 20 }));
+    source.stream('warm').push(stats({ atMs: T0, cpuPercent: 75, memoryPercent: 30 }));
+    source.stream('hot').push(stats({ atMs: T0, cpuPercent: 50, memoryPercent: 40, pids: 960 }));
+    await flush();
+
+    const report = await monitor.generateReport();
+    expect(report.docker).toEqual({ reachable: true, version: '27.1.1', error: null });
+    expect(report.overall).toEqual({
+      totalContainers: 4,
+      healthyContainers: 1,
+      warningContainers: 1,
+      criticalContainers: 1,
+      unhealthyContainers: 2,
+      avgCpuPercent: 45,
+      avgMemoryPercent: 30,
+    });
+    expect(report.thresholds).toEqual(BASE_CONFIG.thresholds);
+    const byId = Object.fromEntries(report.containers.map((c) => [c.containerId, c]));
+    expect(byId['healthy']).toMatchObject({ name: 'bosun-run-1', agentId: 'run-1', level: 'HEALTHY' });
+    expect(byId['hot']).toMatchObject({ name: 'hot', level: 'CRITICAL' });
+    expect(byId['hot']!.alerts.map((a) => a.metric)).toEqual(['PIDS']);
+    expect(byId['silent']).toMatchObject({ agentId: null, level: 'UNKNOWN', latest: null, checkedAt: null });
+    expect(byId['warm']!.checkedAt).toBeInstanceOf(Date);
+  });
+
+  it('reports an unreachable engine instead of throwing', async () => {
+    const { monitor, source } = setup();
+    source.engine = new Error('connect ENOENT /var/run/docker.sock');
+    monitor.registerContainer('c1', 'run-1');
+    const report = await monitor.generateReport();
+    expect(report.docker).toEqual({ reachable: false, version: null, error: 'connect ENOENT /var/run/docker.sock' });
+    expect(report.overall.totalContainers).toBe(1);
+  });
+
+  it('reports an engine that does not answer within the timeout', async () => {
+    const { monitor, source } = setup({ engineTimeoutMs: 30 });
+    source.engineHangs = true;
+    const started = Date.now();
+    const report = await monitor.generateReport();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(report.docker).toEqual({
+      reachable: false,
+      version: null,
+      error: 'Docker engine ping: no answer within 30 ms',
+    });
+  });
+
+  it('an empty report has zero averages', async () => {
+    const { monitor } = setup();
+    expect((await monitor.generateReport()).overall).toMatchObject({ totalContainers: 0, avgCpuPercent: 0 });
+  });
+
+  it('the periodic health check emits reports and logs one line until stopped', async () => {
+    const { monitor, seen, logger } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    monitor.startMonitoring(20);
+    await vi.waitFor(() => expect(seen.reports.length).toBeGreaterThanOrEqual(2));
+    monitor.stopMonitoring();
+    await flush();
+    const count = seen.reports.length;
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(seen.reports.length).toBe(count);
+    expect(logger.info).toHaveBeenCalledWith(
+      expect.objectContaining({ totalContainers: 1, dockerReachable: true }),
+      'health: 1 containers (0 healthy, 0 warning, 0 critical, 1 unknown), docker 27.1.1',
+    );
+  });
+
+  it('validates the interval eagerly', () => {
+    const { monitor } = setup();
+    expect(() => monitor.startMonitoring(0)).toThrow('Expected intervalMs to be an integer of at least 1, got 0');
+  });
+});
+
+describe('DockerMonitor concurrency', () => {
+  it('advises from the queue’s limit, host capacity and measured peaks', async () => {
+    const { monitor, source, queue } = setup();
+    queue.maxConcurrency = 2;
+    monitor.registerContainer('c1', 'run-1');
+    // 4 GiB at peak: 0.8 × 16 GiB / 4 GiB = 3.2 → 3 (CPU allows 0.8 × 8 / 0.5 = 12.8).
+    source.stream('c1').push(
+      stats({ atMs: T0, cpuPercent: 50, memoryUsageBytes: 4 * GiB, memoryLimitBytes: 8 * GiB, memoryPercent: 50 }),
+    );
+    await flush();
+    const advice = await monitor.concurrencyAdvice();
+    expect(advice).toMatchObject({ current: 2, recommended: 3, canIncrease: true });
+    expect(advice.reason).toContain('80% of 16 GiB / 4 GiB per run = 3.2');
+    // The host capacity is kept: asking again does not ping the engine.
+    const pings = source.engineCalls;
+    await monitor.concurrencyAdvice();
+    expect(source.engineCalls).toBe(pings);
+  });
+
+  it('autoscaling moves the limit one step per health check, never above the maximum', async () => {
+    const { monitor, source, queue, seen } = setup({
+      config: { concurrencyAutoscale: true, concurrencyAutoscaleMax: 3 },
+    });
+    source.engine = { version: '27', cpus: 64, memoryBytes: 256 * GiB };
+    for (let check = 0; check < 4; check += 1) await monitor.runHealthCheck();
+    expect(queue.changes).toEqual([2, 3]);
+    expect(seen.adjusted.map((e) => [e.from, e.to])).toEqual([
+      [1, 2],
+      [2, 3],
+    ]);
+    expect(seen.adjusted[0]!.reason).toMatch(/→ 4\.$/);
+
+    // A CRITICAL container brings it back down, one step at a time.
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 99 }));
+    await flush();
+    for (let check = 0; check < 3; check += 1) await monitor.runHealthCheck();
+    expect(queue.changes).toEqual([2, 3, 2, 1]);
+    expect(seen.adjusted.at(-1)!.reason).toContain('CRITICAL');
+  });
+
+  it('autoscaling is off by default and leaves an unlimited queue alone', async () => {
+    const off = setup();
+    await off.monitor.runHealthCheck();
+    expect(off.queue.changes).toEqual([]);
+
+    const on = setup({ config: { concurrencyAutoscale: true } });
+    on.queue.maxConcurrency = 0;
+    await on.monitor.runHealthCheck();
+    expect(on.queue.changes).toEqual([]);
+  });
+});
+
+describe('DockerMonitor lifecycle', () => {
+  it('close() ends streams, timers and the notifier, and refuses new work', async () => {
+    const { monitor, source, notifier, seen } = setup();
+    const runs = new EventEmitter<RunServiceEvents>();
+    monitor.attachToRuns(runs);
+    monitor.registerContainer('c1', 'run-1');
+    monitor.registerContainer('c2', 'run-2');
+    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 99 }));
+    await flush();
+    monitor.startMonitoring(10);
+    await monitor.close();
+    expect(source.live).toBe(0);
+    expect(notifier.closed).toBe(true);
+    expect(runs.listenerCount('container-started')).toBe(0);
+    // Shutting down is not a recovery: the CRITICAL alert stays unresolved.
+    expect(seen.alerts.filter((a) => a.resolvedAt !== null)).toEqual([]);
+    const reports = seen.reports.length;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(seen.reports.length).toBe(reports);
+    expect(() => monitor.registerContainer('c3', null)).toThrow(BosunError);
+    expect(() => monitor.startMonitoring()).toThrow('The monitor is closed');
+    await monitor.close();
+  });
+
+  it('builds a webhook notifier from the config when a URL is set', async () => {
+    const { monitor } = setup({
+      alertNotifier: undefined,
+      config: { alertWebhookUrl: 'http://127.0.0.1:9/hook', alertWebhookSecret: 's' },
+    });
+    await monitor.close();
+  });
+
+  it('validates its options eagerly', () => {
+    expect(() => setup({ config: { concurrencyAutoscaleMax: 5 } })).toThrow(
+      'Expected concurrencyAutoscaleMax to be an integer from 1 to 4, got 5',
+    );
+    expect(() => setup({ config: { alertConsecutiveSamples: 0 } })).toThrow(
+      'Expected consecutiveSamples to be an integer of at least 1, got 0',
+    );
+    const { monitor } = setup();
+    expect(() => monitor.registerContainer('', null)).toThrow('Expected a container id, got ""');
+  });
+});

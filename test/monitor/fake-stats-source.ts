@@ -12,6 +12,7 @@ export class FakeStream {
   private readonly items: Item[] = [];
   private wakeReader: (() => void) | null = null;
   finished = false;
+  readonly openedAtMs = performance.now();
 
   constructor(
     readonly containerId: string,
@@ -80,6 +81,8 @@ export class FakeStatsSource implements ContainerStatsSource {
   engine: EngineInfo | Error = { version: '27.1.1', cpus: 8, memoryBytes: 16 * 1024 ** 3 };
   /** Ping never answers (to test timeouts). */
   engineHangs = false;
+  /** Every stream breaks on its first read (an engine that refuses the stats call). */
+  failAtOnce = false;
   /** Streams ignore their abort signal (a misbehaving source). */
   ignoreAbort = false;
   engineCalls = 0;
@@ -88,6 +91,7 @@ export class FakeStatsSource implements ContainerStatsSource {
   streamStats(containerId: string, signal: AbortSignal): AsyncIterable<ResourceStats> {
     const stream = new FakeStream(containerId, signal, this.ignoreAbort);
     this.streams.push(stream);
+    if (this.failAtOnce) stream.fail('no such container');
     return stream.iterate(this);
   }
 

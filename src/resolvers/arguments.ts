@@ -1,0 +1,58 @@
+/**
+ * Checks of arguments that GraphQL's types cannot express (ranges). Each failure is a
+ * BAD_USER_INPUT BosunError whose message names the argument and what is expected.
+ */
+import { BosunError, describeValue } from '../errors.js';
+
+/** `agentRuns(limit)`: default and bounds. */
+export const RUN_LIST_DEFAULT_LIMIT = 50;
+export const RUN_LIST_MAX_LIMIT = 500;
+/** `setMaxConcurrency(value)`: 0 = unlimited. */
+export const MAX_CONCURRENCY_LIMIT = 10_000;
+
+interface IntegerRange {
+  readonly min: number;
+  readonly max?: number;
+  readonly note?: string;
+}
+
+/**
+ * Returns `value` when it is an integer within the range, undefined when it is null/undefined.
+ * @throws BosunError BAD_USER_INPUT naming `name`.
+ */
+export function optionalInteger(name: string, value: number | null | undefined, range: IntegerRange): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  return requireInteger(name, value, range);
+}
+
+/** @throws BosunError BAD_USER_INPUT naming `name`. */
+export function requireInteger(name: string, value: number, range: IntegerRange): number {
+  const bounds = range.max === undefined ? `of at least ${range.min}` : `from ${range.min} to ${range.max}`;
+  if (!Number.isSafeInteger(value) || value < range.min || (range.max !== undefined && value > range.max)) {
+    const note = range.note ? ` (${range.note})` : '';
+    throw new BosunError('BAD_USER_INPUT', `${name}: expected an integer ${bounds}${note}, got ${describeValue(value)}`, {
+      field: name,
+    });
+  }
+  return value;
+}
+
+/** `limit` of a list: 1..500, default 50. */
+export function listLimit(value: number | null | undefined): number {
+  return optionalInteger('limit', value, { min: 1, max: RUN_LIST_MAX_LIMIT }) ?? RUN_LIST_DEFAULT_LIMIT;
+}
+
+/** `last`: at least 0, or undefined for "all". */
+export function lastCount(value: number | null | undefined): number | undefined {
+  return optionalInteger('last', value, { min: 0 });
+}
+
+/** `afterSeq`: at least 0, or undefined for "from the start". */
+export function afterSeq(value: number | null | undefined): number | undefined {
+  return optionalInteger('afterSeq', value, { min: 0 });
+}
+
+/** `setMaxConcurrency(value)`: an integer from 0 (unlimited) to 10000. */
+export function maxConcurrency(value: number): number {
+  return requireInteger('value', value, { min: 0, max: MAX_CONCURRENCY_LIMIT, note: '0 = unlimited' });
+}

@@ -1,0 +1,231 @@
+/**
+ * Turns pushed events (from the services' typed EventEmitters) into an async iterator that a
+ * GraphQL subscription can stream, with a bounded buffer per subscriber and one owner for the
+ * listeners: they are removed as soon as the stream stops — the consumer returns or throws (the
+ * client unsubscribed or disconnected), the producer ends it, or the buffer overflows.
+ *
+ * Errors travel in-band: a failure is yielded as a {@link StreamFailure} item, and the
+ * subscription field's `resolve` rethrows it (see {@link unwrapStreamItem}). That way the client
+ * receives a normal result with `errors` (masked and coded like any other error) instead of an
+ * iterator that rejects, which SSE transports turn into a torn connection.
+ */
+import type { EventEmitter } from 'node:events';
+
+/** An error to deliver to the subscriber as the stream's last result. */
+export class StreamFailure {
+  constructor(readonly error: Error) {}
+}
+
+/** What a channel yields: an event, or one final failure. */
+export type StreamItem<T> = T | StreamFailure;
+
+/** Returns the event, or throws the failure it carries (call it from the field's `resolve`). */
+export function unwrapStreamItem<T>(item: StreamItem<T>): T {
+  if (item instanceof StreamFailure) throw item.error;
+  return item;
+}
+
+/**
+ * What a push does when the subscriber is `capacity` items behind:
+ * - `drop-oldest`: forget the oldest buffered item (for streams where the newest state matters);
+ * - `fail`: keep what is buffered, drop the new item and end the stream with `overflowError()`
+ *   after the buffered items (for streams that must have no gaps: the client resumes).
+ */
+export type OverflowPolicy = 'drop-oldest' | 'fail';
+
+export interface EventChannelOptions {
+  /** The most items buffered for a subscriber that does not keep up. At least 1. */
+  readonly capacity: number;
+  readonly overflow: OverflowPolicy;
+  /** The error delivered on overflow under the `fail` policy. */
+  readonly overflowError?: () => Error;
+}
+
+/** Default per-subscriber buffer size. */
+export const DEFAULT_STREAM_CAPACITY = 256;
+
+type Resolver<T> = (result: IteratorResult<StreamItem<T>, undefined>) => void;
+
+/**
+ * A bounded single-consumer queue of events exposed as an async iterator.
+ *
+ * Lifecycle: `open` (accepts pushes) → `ending` (stopped accepting; buffered items still drain)
+ * → `closed`. Stop hooks (listener removal) run once, on leaving `open`; close hooks run once,
+ * on reaching `closed`.
+ */
+export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, undefined>, AsyncDisposable {
+  readonly #capacity: number;
+  readonly #overflow: OverflowPolicy;
+  readonly #overflowError: () => Error;
+  #buffer: StreamItem<T>[] = [];
+  /** How many items at the front of the buffer are backlog, which the capacity does not count. */
+  #backlog = 0;
+  #readers: Resolver<T>[] = [];
+  #state: 'open' | 'ending' | 'closed' = 'open';
+  #stopHooks: (() => void)[] = [];
+  #closeHooks: (() => void)[] = [];
+  #dropped = 0;
+
+  constructor(options: EventChannelOptions) {
+    if (!Number.isSafeInteger(options.capacity) || options.capacity < 1) {
+      throw new RangeError(`EventChannel capacity must be a positive integer, got ${options.capacity}`);
+    }
+    this.#capacity = options.capacity;
+    this.#overflow = options.overflow;
+    this.#overflowError = options.overflowError ?? (() => new Error('The subscriber fell too far behind'));
+  }
+
+  /** Whether pushes are still accepted. */
+  get isOpen(): boolean {
+    return this.#state === 'open';
+  }
+
+  get isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  /** Items waiting for the consumer. */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
+  /** Items forgotten under the `drop-oldest` policy. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Queues an event. Returns false when the channel no longer accepts events. */
+  push(value: T): boolean {
+    if (this.#state !== 'open') return false;
+    const reader = this.#readers.shift();
+    if (reader) {
+      reader({ done: false, value });
+      return true;
+    }
+    if (this.#buffer.length - this.#backlog >= this.#capacity) {
+      if (this.#overflow === 'fail') {
+        this.fail(this.#overflowError());
+        return false;
+      }
+      this.#buffer.splice(this.#backlog, 1);
+      this.#dropped += 1;
+    }
+    this.#buffer.push(value);
+    return true;
+  }
+
+  /**
+   * Queues items that are already held in memory elsewhere (a replay of a bounded history)
+   * without counting them against the capacity. Only before any live item is buffered.
+   */
+  pushBacklog(items: readonly T[]): void {
+    if (this.#state !== 'open' || items.length === 0) return;
+    if (this.#buffer.length !== this.#backlog) throw new Error('pushBacklog must come before live items');
+    let start = 0;
+    for (const reader of this.#readers.splice(0, items.length)) {
+      reader({ done: false, value: items[start] as T });
+      start += 1;
+    }
+    for (let index = start; index < items.length; index += 1) this.#buffer.push(items[index] as T);
+    this.#backlog += items.length - start;
+  }
+
+  /** Stops accepting events; the consumer gets the buffered ones, then the end of the stream. */
+  end(): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'ending';
+    this.#runStopHooks();
+    this.#settleIfDrained();
+  }
+
+  /** Like {@link end}, with `error` delivered after the buffered events. */
+  fail(error: Error): void {
+    if (this.#state !== 'open') return;
+    const reader = this.#readers.shift();
+    if (reader) reader({ done: false, value: new StreamFailure(error) });
+    else this.#buffer.push(new StreamFailure(error));
+    this.end();
+  }
+
+  /** Ends the stream at once, dropping buffered events. */
+  close(): void {
+    if (this.#state === 'closed') return;
+    const wasOpen = this.#state === 'open';
+    this.#state = 'closed';
+    this.#buffer = [];
+    this.#backlog = 0;
+    if (wasOpen) this.#runStopHooks();
+    for (const reader of this.#readers.splice(0)) reader({ done: true, value: undefined });
+    for (const hook of this.#closeHooks.splice(0)) hook();
+  }
+
+  /** Runs `hook` once when the channel stops accepting events (at once if it already has). */
+  onStop(hook: () => void): void {
+    if (this.#state === 'open') this.#stopHooks.push(hook);
+    else hook();
+  }
+
+  /** Runs `hook` once when the channel is closed (at once if it already is). */
+  onClose(hook: () => void): void {
+    if (this.#state === 'closed') hook();
+    else this.#closeHooks.push(hook);
+  }
+
+  /**
+   * Subscribes `listener` to `event` on `emitter` until the channel stops.
+   * The listener is attached now and removed by the channel's stop hooks.
+   */
+  listen<Events extends Record<keyof Events, unknown[]>, Name extends keyof Events & string>(
+    emitter: EventEmitter<Events>,
+    event: Name,
+    listener: (...args: Events[Name]) => void,
+  ): void {
+    if (this.#state !== 'open') return;
+    // EventEmitter's generic listener type does not resolve for a generic event name.
+    const untyped = emitter as unknown as EventEmitter;
+    const handler = listener as (...args: unknown[]) => void;
+    untyped.on(event, handler);
+    this.onStop(() => untyped.off(event, handler));
+  }
+
+  next(): Promise<IteratorResult<StreamItem<T>, undefined>> {
+    if (this.#buffer.length > 0) {
+      const value = this.#buffer.shift() as StreamItem<T>;
+      if (this.#backlog > 0) this.#backlog -= 1;
+      return Promise.resolve({ done: false, value });
+    }
+    if (this.#state !== 'open') {
+      this.close();
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    return new Promise((resolve) => this.#readers.push(resolve));
+  }
+
+  /** The consumer is done (the client unsubscribed or went away). */
+  return(): Promise<IteratorResult<StreamItem<T>, undefined>> {
+    this.close();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<StreamItem<T>, undefined>> {
+    this.close();
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  #runStopHooks(): void {
+    for (const hook of this.#stopHooks.splice(0)) hook();
+  }
+
+  /** When ending with nothing left to hand out, completes waiting readers and closes. */
+  #settleIfDrained(): void {
+    if (this.#state === 'ending' && this.#buffer.length === 0) this.close();
+  }
+}

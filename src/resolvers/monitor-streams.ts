@@ -1,0 +1,56 @@
+/**
+ * Subscription streams from the monitor: resource samples and health alerts.
+ * A subscriber that falls behind skips the oldest buffered items.
+ */
+import type { HealthAlert, HealthLevel, ResourceSample } from '../monitor/monitor-types.js';
+import type { BosunServices } from '../schema/context.js';
+import type { EventChannel } from './event-channel.js';
+import type { StreamRegistry } from './stream-registry.js';
+
+export interface ResourceSamplesArgs {
+  readonly agentId?: string | null;
+  readonly containerId?: string | null;
+}
+
+/** Every published sample, or those of one run and/or one container. */
+export function resourceSamples(
+  services: Pick<BosunServices, 'monitor'>,
+  streams: StreamRegistry,
+  args: ResourceSamplesArgs,
+): EventChannel<ResourceSample> {
+  const { agentId, containerId } = args;
+  const channel = streams.open<ResourceSample>({ overflow: 'drop-oldest' });
+  channel.listen(services.monitor.events, 'sample', (sample) => {
+    if (agentId != null && sample.agentId !== agentId) return;
+    if (containerId != null && sample.containerId !== containerId) return;
+    channel.push(sample);
+  });
+  return channel;
+}
+
+/** The default `minLevel` of `healthAlerts`. */
+export const DEFAULT_ALERT_LEVEL: HealthLevel = 'WARNING';
+
+const LEVEL_RANK: Readonly<Record<HealthLevel, number>> = { UNKNOWN: 0, HEALTHY: 0, WARNING: 1, CRITICAL: 2 };
+
+/** Whether an alert of `level` passes a `minLevel` filter (CRITICAL > WARNING > HEALTHY, UNKNOWN). */
+export function meetsLevel(level: HealthLevel, minLevel: HealthLevel): boolean {
+  return LEVEL_RANK[level] >= LEVEL_RANK[minLevel];
+}
+
+/**
+ * Alerts at or above `minLevel` (default WARNING), raised and resolved (`resolvedAt` set).
+ * HEALTHY and UNKNOWN let every alert through.
+ */
+export function healthAlerts(
+  services: Pick<BosunServices, 'monitor'>,
+  streams: StreamRegistry,
+  minLevel: HealthLevel | null | undefined,
+): EventChannel<HealthAlert> {
+  const threshold = minLevel ?? DEFAULT_ALERT_LEVEL;
+  const channel = streams.open<HealthAlert>({ overflow: 'drop-oldest' });
+  channel.listen(services.monitor.events, 'alert', (alert) => {
+    if (meetsLevel(alert.level, threshold)) channel.push(alert);
+  });
+  return channel;
+}

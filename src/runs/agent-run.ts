@@ -60,6 +60,7 @@ export interface AgentRunConfig {
 }
 
 export interface StepResult {
+  /** 1-based: the first step is step 1. */
   readonly index: number;
   readonly command: string;
   readonly exitCode: number | null;
@@ -72,7 +73,7 @@ export interface LogLine {
   /** 1-based, increasing by one per line of this run. */
   readonly seq: number;
   readonly stream: LogStream;
-  /** The step's index, or null for lines outside a step. */
+  /** The step's 1-based index, or null for lines outside a step. */
   readonly step: number | null;
   readonly line: string;
   readonly at: Date;

@@ -1,0 +1,108 @@
+/**
+ * A real run lifecycle for tests: the p-queue execution queue, the Docker sandbox manager on the
+ * real engine, and the run service, wired as the composition root wires them, with a unique
+ * instance id so each test file finds (and cleans) only its own containers.
+ */
+import type Docker from 'dockerode';
+import { AgentRegistry } from '../../src/agents/agent-registry.js';
+import type { Agent } from '../../src/agents/agent.js';
+import { ShellAgent } from '../../src/agents/shell-agent.js';
+import { createSilentLogger } from '../../src/logger.js';
+import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
+import type { AgentRun } from '../../src/runs/agent-run.js';
+import { isFinalStatus } from '../../src/runs/agent-run.js';
+import { AgentRunService } from '../../src/runs/agent-run-service.js';
+import { MemoryRunStore } from '../../src/runs/run-store.js';
+import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
+import { TEST_IMAGE, createTestDocker, removeLeftovers, testInstanceId } from './docker.js';
+
+const MiB = 1024 ** 2;
+
+export interface RunHarnessOptions {
+  readonly maxConcurrency?: number;
+  readonly maxQueueLength?: number;
+  readonly queueTimeoutMs?: number;
+  readonly stopGraceMs?: number;
+  readonly agents?: readonly Agent[];
+}
+
+export interface RunHarness extends AsyncDisposable {
+  readonly docker: Docker;
+  readonly instanceId: string;
+  readonly queue: AgentExecutionQueue;
+  readonly sandboxes: SandboxManager;
+  readonly service: AgentRunService;
+  /** Resolves with the run once it has a final status. */
+  waitForFinal(id: string, timeoutMs?: number): Promise<AgentRun>;
+  /** Shuts the service down and returns how many containers had to be removed by force (should be 0). */
+  dispose(): Promise<number>;
+}
+
+export function createRunHarness(options: RunHarnessOptions = {}): RunHarness {
+  const docker = createTestDocker();
+  const instanceId = testInstanceId();
+  const queue = new AgentExecutionQueue({
+    maxConcurrency: options.maxConcurrency ?? 1,
+    maxQueueLength: options.maxQueueLength ?? 1000,
+    queueTimeoutMs: options.queueTimeoutMs ?? 300_000,
+  });
+  const sandboxes = new SandboxManager(docker, instanceId);
+  const service = new AgentRunService({
+    store: new MemoryRunStore({ logLinesPerRun: 10_000, runRetentionCount: 1000 }),
+    queue,
+    sandboxes,
+    agents: new AgentRegistry([new ShellAgent(), ...(options.agents ?? [])]),
+    defaults: { agent: 'shell', image: TEST_IMAGE, limits: { cpus: 1, memoryBytes: 256 * MiB, pidsLimit: 256 }, timeoutMs: 120_000 },
+    queueTimeoutMs: options.queueTimeoutMs ?? 300_000,
+    stopGraceMs: options.stopGraceMs ?? 1_000,
+    logger: createSilentLogger(),
+  });
+
+  const waitForFinal = (id: string, timeoutMs = 60_000) =>
+    new Promise<AgentRun>((resolve, reject) => {
+      const check = (run: AgentRun) => {
+        if (run.id === id && isFinalStatus(run.status)) {
+          cleanup();
+          resolve(run);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`run ${id} did not finish within ${timeoutMs} ms (status ${service.get(id)?.status})`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        service.events.off('run-updated', check);
+      };
+      service.events.on('run-updated', check);
+      const current = service.get(id);
+      if (current) check(current);
+    });
+
+  const dispose = async () => {
+    await service.shutdown();
+    return removeLeftovers(docker, instanceId);
+  };
+
+  return {
+    docker,
+    instanceId,
+    queue,
+    sandboxes,
+    service,
+    waitForFinal,
+    dispose,
+    [Symbol.asyncDispose]: async () => {
+      await dispose();
+    },
+  };
+}
+
+/** A minimal valid startAgent input for the shell agent. */
+export function shellInput(steps: string[], config: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+  return {
+    group: { id: 'group-1', name: 'failing CI', runIds: ['ci-1'] },
+    config: { steps, ...config },
+    ...extra,
+  };
+}

@@ -1,0 +1,276 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agents/agent.js';
+import { BosunError } from '../../src/errors.js';
+import { containersOf } from '../helpers/docker.js';
+import { createRunHarness, shellInput, type RunHarness } from '../helpers/run-harness.js';
+
+let harness: RunHarness | undefined;
+
+function use(h: RunHarness): RunHarness {
+  harness = h;
+  return h;
+}
+
+afterEach(async () => {
+  if (harness) expect(await harness.dispose()).toBe(0);
+  harness = undefined;
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return error instanceof BosunError ? error.code : `not a BosunError: ${String(error)}`;
+  }
+}
+
+describe('concurrency and order', () => {
+  it('never runs more than maxConcurrency containers, and starts runs in enqueue order', async () => {
+    const h = use(createRunHarness({ maxConcurrency: 2 }));
+    const startOrder: string[] = [];
+    h.queue.events.on('started', ({ id }) => startOrder.push(id));
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const live = await h.docker.listContainers({ filters: { label: [`bosun.instance=${h.instanceId}`] } });
+        peak = Math.max(peak, live.length);
+        await delay(100);
+      }
+    })();
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i += 1) ids.push((await h.service.start(shellInput(['sleep 1']))).run.id);
+    const finals = await Promise.all(ids.map((id) => h.waitForFinal(id)));
+    sampling = false;
+    await sampler;
+    expect(finals.map((run) => run.status)).toEqual(Array(6).fill('SUCCEEDED'));
+    expect(startOrder).toEqual(ids);
+    expect(peak).toBeGreaterThanOrEqual(1);
+    expect(peak).toBeLessThanOrEqual(2);
+  });
+
+  it('reports positions that only go down for a run waiting behind others', async () => {
+    const h = use(createRunHarness({ maxConcurrency: 2 }));
+    const ids: string[] = [];
+    const tickets: number[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const { run, ticket } = await h.service.start(shellInput(['sleep 0.3']));
+      ids.push(run.id);
+      tickets.push(ticket.position);
+    }
+    const positions: number[] = [];
+    let sixth = '';
+    h.queue.events.on('position-changed', ({ id, position }) => {
+      if (id === sixth) positions.push(position);
+    });
+    h.queue.events.on('started', ({ id }) => {
+      if (id === sixth) positions.push(0);
+    });
+    const last = await h.service.start(shellInput(['true']));
+    sixth = last.run.id;
+    positions.unshift(last.ticket.position);
+    await h.waitForFinal(sixth);
+    expect(tickets).toEqual([0, 0, 1, 2, 3]);
+    expect(positions).toEqual([4, 3, 2, 1, 0]);
+  });
+});
+
+describe('queue limits', () => {
+  it('times out a run that waits past the queue timeout, without ever creating its container', async () => {
+    const h = use(createRunHarness({ maxConcurrency: 1, queueTimeoutMs: 1000 }));
+    const blocker = await h.service.start(shellInput(['sleep 3']));
+    const waiting = await h.service.start(shellInput(['echo never']));
+    expect(waiting.ticket.position).toBe(1);
+    const final = await h.waitForFinal(waiting.run.id, 10_000);
+    expect(final).toMatchObject({ status: 'TIMED_OUT', failureReason: 'QUEUE_TIMEOUT', containerId: null, startedAt: null });
+    expect(final.error).toMatch(/queue timeout of 1000 ms/);
+    expect(await containersOf(h.docker, h.instanceId, waiting.run.id)).toEqual([]);
+    await h.service.cancel(blocker.run.id);
+  });
+
+  it('refuses a run past MAX_QUEUE_LENGTH with QUEUE_FULL', async () => {
+    const h = use(createRunHarness({ maxConcurrency: 1, maxQueueLength: 3 }));
+    await h.service.start(shellInput(['sleep 5']));
+    for (let i = 0; i < 3; i += 1) await h.service.start(shellInput(['true']));
+    expect(await codeOf(h.service.start(shellInput(['true'])))).toBe('QUEUE_FULL');
+    expect(h.service.list({ status: ['QUEUED'] })).toHaveLength(3);
+  });
+
+  it('starts two more at once when maxConcurrency goes from 1 to 3', async () => {
+    const h = use(createRunHarness({ maxConcurrency: 1 }));
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push((await h.service.start(shellInput(['sleep 2']))).run.id);
+    expect(h.queue.stats()).toMatchObject({ running: 1, queued: 4 });
+    h.queue.setMaxConcurrency(3);
+    expect(h.queue.stats()).toMatchObject({ running: 3, queued: 2 });
+    expect(ids.map((id) => h.service.position(id))).toEqual([0, 0, 0, 1, 2]);
+    for (const id of ids) await h.service.cancel(id);
+  });
+});
+
+describe('run outcomes', () => {
+  it('fails on the first non-zero step with its exit code, and runs no later step', async () => {
+    const h = use(createRunHarness());
+    const { run } = await h.service.start(shellInput(['echo one', 'exit 3', 'echo three']));
+    const final = await h.waitForFinal(run.id);
+    expect(final).toMatchObject({ status: 'FAILED', failureReason: 'NON_ZERO_EXIT', exitCode: 3, error: 'step 2 exited 3' });
+    expect(final.steps.map((s) => [s.index, s.command, s.exitCode])).toEqual([
+      [1, 'echo one', 0],
+      [2, 'exit 3', 3],
+    ]);
+    const lines = h.service.logs(run.id).map((l) => `${l.stream}:${l.step}:${l.line}`);
+    expect(lines).toContain('STDOUT:1:one');
+    expect(lines).toContain('SYSTEM:2:step 2 exited 3');
+    expect(lines.some((l) => l.includes('three'))).toBe(false);
+    expect(await containersOf(h.docker, h.instanceId, run.id)).toEqual([]);
+  });
+
+  it('reports a step that allocates past memory 32m as OOM_KILLED', async () => {
+    const h = use(createRunHarness());
+    const { run } = await h.service.start(
+      shellInput(["x=$(head -c 134217728 /dev/zero | tr '\\0' a); echo survived"], { memory: '32m' }),
+    );
+    const final = await h.waitForFinal(run.id);
+    expect(final).toMatchObject({ status: 'FAILED', failureReason: 'OOM_KILLED', exitCode: 137 });
+    expect(final.error).toMatch(/memory limit \(32m\)/);
+  });
+
+  it('kills a step that ignores SIGTERM at the deadline: TIMED_OUT within timeout + grace + 2 s, container gone', async () => {
+    const h = use(createRunHarness({ stopGraceMs: 1000 }));
+    const { run } = await h.service.start(shellInput(["trap '' TERM; sleep 1000"], { timeoutMs: 2000 }));
+    const final = await h.waitForFinal(run.id, 30_000);
+    expect(final).toMatchObject({ status: 'TIMED_OUT', failureReason: 'RUN_TIMEOUT' });
+    expect(final.finishedAt!.getTime() - final.startedAt!.getTime()).toBeLessThan(2000 + 1000 + 2000);
+    expect(h.service.logs(run.id).map((l) => l.line)).toContain('killed: run deadline of 2000 ms');
+    expect(await containersOf(h.docker, h.instanceId, run.id)).toEqual([]);
+  });
+
+  it('reports a container killed from outside as a sandbox error, and removes it', async () => {
+    const h = use(createRunHarness());
+    const { run } = await h.service.start(shellInput(['sleep 1000']));
+    while (!h.service.get(run.id)?.containerId) await delay(50);
+    await delay(300);
+    await h.docker.getContainer(h.service.get(run.id)!.containerId!).kill();
+    const final = await h.waitForFinal(run.id);
+    expect(final.status).toBe('FAILED');
+    expect(['SANDBOX_ERROR', 'NON_ZERO_EXIT']).toContain(final.failureReason);
+    expect(await containersOf(h.docker, h.instanceId, run.id)).toEqual([]);
+  });
+});
+
+describe('cancel', () => {
+  it('cancels a waiting run at once and moves the others up', async () => {
+    const h = use(createRunHarness({ maxConcurrency: 1 }));
+    const first = await h.service.start(shellInput(['sleep 5']));
+    const second = await h.service.start(shellInput(['true']));
+    const third = await h.service.start(shellInput(['true']));
+    const cancelled = await h.service.cancel(second.run.id);
+    expect(cancelled).toMatchObject({ status: 'CANCELLED', failureReason: null, containerId: null });
+    expect(h.service.position(third.run.id)).toBe(1);
+    expect(await codeOf(h.service.cancel(second.run.id))).toBe('INVALID_STATE');
+    await h.service.cancel(first.run.id);
+  });
+
+  it('stops a running run: CANCELLED, container gone', async () => {
+    const h = use(createRunHarness());
+    const { run } = await h.service.start(shellInput(['sleep 1000']));
+    while (!h.service.get(run.id)?.steps.length) await delay(50);
+    const cancelled = await h.service.cancel(run.id);
+    expect(cancelled.status).toBe('CANCELLED');
+    expect(await containersOf(h.docker, h.instanceId, run.id)).toEqual([]);
+    expect(await codeOf(h.service.cancel(run.id))).toBe('INVALID_STATE');
+  });
+
+  it('refuses an unknown id with NOT_FOUND', async () => {
+    const h = use(createRunHarness());
+    expect(await codeOf(h.service.cancel('no-such-run'))).toBe('NOT_FOUND');
+    expect(() => h.service.logs('no-such-run')).toThrow(BosunError);
+  });
+});
+
+describe('logs and environment', () => {
+  it('keeps all 5,000 lines of a step, and reading after seq N returns exactly the lines after N', async () => {
+    const h = use(createRunHarness());
+    const { run } = await h.service.start(shellInput(['seq 1 5000']));
+    await h.waitForFinal(run.id);
+    const stdout = h.service.logs(run.id).filter((l) => l.stream === 'STDOUT');
+    expect(stdout.map((l) => l.line)).toEqual(Array.from({ length: 5000 }, (_, i) => String(i + 1)));
+    const all = h.service.logs(run.id);
+    const n = stdout[2499]!.seq;
+    const after = h.service.logs(run.id, { afterSeq: n });
+    expect(after.map((l) => l.seq)).toEqual(all.filter((l) => l.seq > n).map((l) => l.seq));
+    expect(after[0]!.seq).toBe(n + 1);
+    expect(h.service.logs(run.id, { afterSeq: n, last: 3 }).map((l) => l.seq)).toEqual(all.slice(-3).map((l) => l.seq));
+  });
+
+  it('tells the agent its limits and context file, which holds initialRepoContext', async () => {
+    const h = use(createRunHarness());
+    const context = '# Failing job\npytest tests/test_api.py::test_login fails\n';
+    const { run } = await h.service.start(
+      shellInput(
+        ['echo "$BOSUN_CPU_LIMIT $BOSUN_MEMORY_LIMIT_BYTES $BOSUN_PIDS_LIMIT $BOSUN_CONTEXT_FILE $MY_VAR $(pwd)"', 'cat "$BOSUN_CONTEXT_FILE"'],
+        { cpus: 0.5, memory: '128m', pidsLimit: 100, env: [{ name: 'MY_VAR', value: 'hello' }] },
+        { initialRepoContext: context },
+      ),
+    );
+    const final = await h.waitForFinal(run.id);
+    expect(final.status).toBe('SUCCEEDED');
+    const stdout = h.service.logs(run.id).filter((l) => l.stream === 'STDOUT').map((l) => l.line);
+    expect(stdout[0]).toBe(`0.5 ${128 * 1024 * 1024} 100 /workspace/.bosun/context.md hello /workspace`);
+    expect(stdout.slice(1)).toEqual(['# Failing job', 'pytest tests/test_api.py::test_login fails']);
+    expect(final.config.limits).toEqual({ cpus: 0.5, memoryBytes: 128 * 1024 * 1024, pidsLimit: 100 });
+  });
+});
+
+describe('the Agent interface', () => {
+  it('runs a second agent that writes a file, runs steps and logs through its context', async () => {
+    const probe: Agent = {
+      name: 'probe',
+      async run(ctx) {
+        ctx.log(`probing with ${ctx.limits.pidsLimit} pids`);
+        await ctx.writeFile(`${ctx.workspaceDir}/plan.txt`, 'step-a\nstep-b\n');
+        const listed = await ctx.step('cat plan.txt | wc -l');
+        if (listed.exitCode !== 0) return { exitCode: listed.exitCode };
+        const checked = await ctx.step('test "$(id -u)" = 1000');
+        return { exitCode: checked.exitCode };
+      },
+    };
+    const h = use(createRunHarness({ agents: [probe] }));
+    const { run } = await h.service.start({ group: { id: 'g', name: 'g' }, config: { agent: 'probe' } });
+    const final = await h.waitForFinal(run.id);
+    expect(final).toMatchObject({ status: 'SUCCEEDED', exitCode: 0 });
+    expect(final.steps).toHaveLength(2);
+    const lines = h.service.logs(run.id);
+    expect(lines.find((l) => l.stream === 'STDOUT')?.line.trim()).toBe('2');
+    expect(lines.some((l) => l.stream === 'SYSTEM' && l.line === 'probing with 256 pids')).toBe(true);
+  });
+
+  it('refuses an unknown agent and empty steps for the shell agent before queueing', async () => {
+    const h = use(createRunHarness());
+    await expect(h.service.start({ group: { id: 'g', name: 'g' }, config: { agent: 'nope' } })).rejects.toThrow(
+      /input\.config\.agent: expected a registered agent \(shell\), got "nope"/,
+    );
+    await expect(h.service.start(shellInput([]))).rejects.toThrow(
+      /input\.config\.steps: expected at least one command for the shell agent, got an empty list/,
+    );
+    await expect(h.service.start(shellInput(['true'], { image: 'bosun-absent:1' }))).rejects.toThrow(
+      /input\.config\.image: expected an image present in the Docker engine/,
+    );
+    expect(h.service.list()).toHaveLength(0);
+    expect(await containersOf(h.docker, h.instanceId)).toEqual([]);
+  });
+});
+
+it('removes a container that was running when the service shuts down, marking the run INTERRUPTED', async () => {
+  const h = createRunHarness({ maxConcurrency: 1 });
+  const running = await h.service.start(shellInput(['sleep 1000']));
+  const waiting = await h.service.start(shellInput(['true']));
+  while (!h.service.get(running.run.id)?.steps.length) await delay(50);
+  expect(await h.dispose()).toBe(0);
+  expect(h.service.get(running.run.id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+  expect(h.service.get(waiting.run.id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+  expect(await containersOf(h.docker, h.instanceId)).toEqual([]);
+  await expect(h.service.start(shellInput(['true']))).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+});

@@ -216,7 +216,7 @@ export class AgentRunService implements RunService {
         signal,
       });
       this.patch(id, { containerId: sandbox.id });
-      this.events.emit('container-started', { agentId: id, containerId: sandbox.id });
+      this.events.emit('container-started', { agentId: id, containerId: sandbox.id, limits: config.limits });
       this.log(id, 'SYSTEM', null, `container ${sandbox.id.slice(0, 12)} created with ${describeLimits(config.limits)}`);
       if (config.initialRepoContext !== null) await sandbox.writeFile(CONTEXT_FILE_PATH, config.initialRepoContext);
       const agent = this.options.agents.get(config.agent)!;

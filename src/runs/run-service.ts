@@ -4,6 +4,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { QueueTicket } from '../queue/execution-queue.js';
+import type { SandboxLimits } from '../sandbox/limits.js';
 import type { AgentRun, AgentStatus, LogLine, StartAgentInput } from './agent-run.js';
 
 export interface StartAgentResult {
@@ -15,7 +16,7 @@ export interface RunServiceEvents {
   /** Every change of a run: status, container, steps, exit code. The payload is the new snapshot. */
   'run-updated': [run: AgentRun];
   /** A run got its sandbox container (the monitor starts watching it). */
-  'container-started': [event: { readonly agentId: string; readonly containerId: string }];
+  'container-started': [event: { readonly agentId: string; readonly containerId: string; readonly limits: SandboxLimits }];
   /** A run's container is gone (the monitor stops watching it). */
   'container-removed': [event: { readonly agentId: string; readonly containerId: string }];
   /** Each log line as it is recorded. */

@@ -1,0 +1,48 @@
+/**
+ * The logger the server needs, typed structurally so that a pino logger (src/logger.ts) fits
+ * without this layer depending on pino; and the adapter that gives yoga that logger.
+ */
+import type { YogaLogger } from 'graphql-yoga';
+import { findBosunError } from './mask-error.js';
+
+/** A pino-compatible logger: `logger.info({ some: 'fields' }, 'message')`. */
+export interface ServerLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child(bindings: Record<string, unknown>): ServerLogger;
+}
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * Yoga's logger on top of ours. Yoga logs every error it masks at `error`; errors that carry a
+ * BosunError code are expected outcomes reported to the client (bad input, not found), so they go
+ * to `debug` instead.
+ */
+export function toYogaLogger(logger: ServerLogger): YogaLogger {
+  const write =
+    (level: Level) =>
+    (...args: unknown[]): void => {
+      const [first, ...rest] = args;
+      const text = rest.map((part) => (typeof part === 'string' ? part : safeString(part))).join(' ');
+      if (first instanceof Error) {
+        const expected = level === 'error' && findBosunError(first) !== undefined;
+        logger[expected ? 'debug' : level]({ err: first }, text || first.message);
+      } else if (typeof first === 'string') {
+        logger[level]({}, text ? `${first} ${text}` : first);
+      } else {
+        logger[level]({ data: first }, text);
+      }
+    };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * The three fake services wired together, shaped like the server's `services` option.
+ */
+import type { BosunServices } from '../../src/schema/context.js';
+import { FakeExecutionQueue } from './fake-execution-queue.js';
+import { FakeMonitorService } from './fake-monitor-service.js';
+import { FakeRunService } from './fake-run-service.js';
+
+export interface FakeServices extends BosunServices {
+  readonly runs: FakeRunService;
+  readonly queue: FakeExecutionQueue;
+  readonly monitor: FakeMonitorService;
+}
+
+export function createFakeServices(options: { maxConcurrency?: number } = {}): FakeServices {
+  const queue = new FakeExecutionQueue(options);
+  return { queue, runs: new FakeRunService(queue), monitor: new FakeMonitorService() };
+}
+
+/** Listeners on every fake emitter together. */
+export function listenerTotal(services: FakeServices): number {
+  return services.runs.listenerTotal() + services.queue.listenerTotal() + services.monitor.listenerTotal();
+}

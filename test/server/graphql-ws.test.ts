@@ -1,0 +1,225 @@
+/**
+ * Subscriptions over graphql-ws with the real graphql-ws client: what each stream sends, when it
+ * completes, that errors carry their codes, and that nothing is left listening afterwards.
+ */
+import type { Client, FormattedExecutionResult } from 'graphql-ws';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { listenerTotal, type FakeServices } from '../helpers/fake-services.js';
+import { makeAlert, makeSample } from '../helpers/fixtures.js';
+import { createWsClient, eventually, nextResult, within } from '../helpers/graphql-clients.js';
+import { startTestServer, type TestServer } from '../helpers/start-test-server.js';
+
+type Result = FormattedExecutionResult<Record<string, any>, unknown>;
+
+let test: TestServer<FakeServices>;
+let client: Client;
+/** Listeners the server itself keeps (metrics) on the fakes. */
+let baseline: number;
+
+beforeEach(async () => {
+  test = await startTestServer();
+  client = createWsClient(test.wsUrl);
+  baseline = listenerTotal(test.services);
+});
+
+afterEach(async () => {
+  await client.dispose();
+  await test.close();
+});
+
+const INPUT = { group: { id: 'g', name: 'group' }, config: {} };
+
+/** Reads results until the stream completes (with a timeout per result). */
+async function rest(iterator: AsyncIterator<Result>): Promise<Result[]> {
+  const results: Result[] = [];
+  for (;;) {
+    const next = await nextResult(iterator);
+    if (next.done) return results;
+    results.push(next.value);
+  }
+}
+
+describe('graphql-ws subscriptions', () => {
+  it('queueStatusChanged sends the current status, then every change', async () => {
+    test.services.queue.setMaxConcurrency(2);
+    const stream = client.iterate<Record<string, any>>({ query: 'subscription { queueStatusChanged { running queued maxConcurrency paused } }' });
+    expect((await nextResult(stream)).value).toEqual({
+      data: { queueStatusChanged: { running: 0, queued: 0, maxConcurrency: 2, paused: false } },
+    });
+    await test.services.runs.start(INPUT);
+    expect((await nextResult(stream)).value?.data?.['queueStatusChanged']).toEqual({
+      running: 1,
+      queued: 0,
+      maxConcurrency: 2,
+      paused: false,
+    });
+    test.services.queue.pause();
+    expect((await nextResult(stream)).value?.data?.['queueStatusChanged']).toMatchObject({ paused: true });
+    await stream.return?.();
+  });
+
+  it('queuePositionChanged sends the position, each change, and completes once the run starts', async () => {
+    const { runs } = test.services;
+    const first = await runs.start(INPUT); // runs at once
+    const second = await runs.start(INPUT); // position 1
+    const third = await runs.start(INPUT); // position 2
+    const stream = client.iterate<Record<string, any>>({
+      query: 'subscription ($id: ID!) { queuePositionChanged(agentId: $id) { agentId status position queued running } }',
+      variables: { id: third.run.id },
+    });
+    expect((await nextResult(stream)).value?.data?.['queuePositionChanged']).toEqual({
+      agentId: third.run.id,
+      status: 'QUEUED',
+      position: 2,
+      queued: 2,
+      running: 1,
+    });
+    runs.finish(first.run.id);
+    runs.startNext(); // the second run starts: the third moves up
+    expect((await nextResult(stream)).value?.data?.['queuePositionChanged']).toMatchObject({ status: 'QUEUED', position: 1 });
+    runs.finish(second.run.id);
+    runs.startNext();
+    const remaining = await rest(stream);
+    expect(remaining.map((result) => result.data?.['queuePositionChanged'])).toEqual([
+      { agentId: third.run.id, status: 'RUNNING', position: 0, queued: 0, running: 1 },
+    ]);
+    await eventually(() => listenerTotal(test.services) === baseline, 'the stream detached its listeners');
+  });
+
+  it('queuePositionChanged answers NOT_FOUND for an unknown run', async () => {
+    const stream = client.iterate<Record<string, any>>({ query: 'subscription { queuePositionChanged(agentId: "nope") { position } }' });
+    const errors = await rest(stream).then(
+      (results) => results.flatMap((result) => result.errors ?? []),
+      (thrown: unknown) => thrown as readonly { extensions?: unknown }[],
+    );
+    expect(errors).toEqual([
+      expect.objectContaining({
+        message: 'agentId: no agent run with id "nope"',
+        extensions: { code: 'NOT_FOUND', field: 'agentId' },
+      }),
+    ]);
+    expect(test.server.streams.size).toBe(0);
+  });
+
+  it('agentLogs replays after afterSeq, then follows live lines exactly once, and completes when the run ends', async () => {
+    const { runs } = test.services;
+    const { run } = await runs.start(INPUT);
+    for (const text of ['one', 'two', 'three']) runs.log(run.id, text);
+    const stream = client.iterate<Record<string, any>>({
+      query: 'subscription ($id: ID!, $after: Int) { agentLogs(agentId: $id, afterSeq: $after) { agentId seq stream line } }',
+      variables: { id: run.id, after: 1 },
+    });
+    expect((await nextResult(stream)).value?.data?.['agentLogs']).toEqual({ agentId: run.id, seq: 2, stream: 'STDOUT', line: 'two' });
+    expect((await nextResult(stream)).value?.data?.['agentLogs']).toMatchObject({ seq: 3, line: 'three' });
+    runs.log(run.id, 'four', 'STDERR');
+    expect((await nextResult(stream)).value?.data?.['agentLogs']).toMatchObject({ seq: 4, line: 'four', stream: 'STDERR' });
+    runs.log(run.id, 'five');
+    runs.finish(run.id, 'FAILED', 'NON_ZERO_EXIT');
+    const tail = await rest(stream);
+    expect(tail.map((result) => result.data?.['agentLogs'].seq)).toEqual([5]);
+
+    // Resuming from the last line seen sends nothing twice: the run is final, so it completes.
+    const resumed = client.iterate<Record<string, any>>({
+      query: 'subscription ($id: ID!) { agentLogs(agentId: $id, afterSeq: 4) { seq } }',
+      variables: { id: run.id },
+    });
+    expect((await rest(resumed)).map((result) => result.data?.['agentLogs'].seq)).toEqual([5]);
+  });
+
+  it('agentRunUpdated follows one run until its final status', async () => {
+    const { runs } = test.services;
+    await runs.start(INPUT);
+    const { run } = await runs.start(INPUT);
+    const stream = client.iterate<Record<string, any>>({
+      query: 'subscription ($id: ID) { agentRunUpdated(agentId: $id) { id status containerId failureReason } }',
+      variables: { id: run.id },
+    });
+    await eventually(() => test.server.streams.size === 1, 'the subscription is open');
+    await runs.cancel(run.id);
+    expect((await rest(stream)).map((result) => result.data?.['agentRunUpdated'])).toEqual([
+      { id: run.id, status: 'CANCELLED', containerId: null, failureReason: null },
+    ]);
+  });
+
+  it('resourceSamples and healthAlerts filter what the monitor publishes', async () => {
+    const { monitor } = test.services;
+    const samples = client.iterate<Record<string, any>>({ query: 'subscription { resourceSamples(agentId: "a") { containerId agentId cpuPercent at } }' });
+    const critical = client.iterate<Record<string, any>>({ query: 'subscription { healthAlerts(minLevel: CRITICAL) { id level resolvedAt } }' });
+    const any = client.iterate<Record<string, any>>({ query: 'subscription { healthAlerts { id level resolvedAt } }' });
+    await eventually(() => test.server.streams.size === 3, 'the subscriptions are open');
+
+    monitor.publishSample(makeSample({ agentId: 'b', containerId: 'cb' }));
+    monitor.publishSample(makeSample({ agentId: 'a', containerId: 'ca', cpuPercent: 55.5 }));
+    expect((await nextResult(samples)).value?.data?.['resourceSamples']).toEqual({
+      containerId: 'ca',
+      agentId: 'a',
+      cpuPercent: 55.5,
+      at: '2025-01-01T00:00:01.000Z',
+    });
+
+    monitor.publishAlert(makeAlert({ id: 'w', level: 'WARNING' }));
+    monitor.publishAlert(makeAlert({ id: 'c', level: 'CRITICAL' }));
+    monitor.publishAlert(makeAlert({ id: 'c', level: 'CRITICAL', resolvedAt: new Date('2025-01-01T00:01:00Z') }));
+    expect((await nextResult(critical)).value?.data?.['healthAlerts']).toEqual({ id: 'c', level: 'CRITICAL', resolvedAt: null });
+    expect((await nextResult(critical)).value?.data?.['healthAlerts']).toEqual({
+      id: 'c',
+      level: 'CRITICAL',
+      resolvedAt: '2025-01-01T00:01:00.000Z',
+    });
+    const ids = [await nextResult(any), await nextResult(any), await nextResult(any)].map((r) => r.value?.data?.['healthAlerts'].id);
+    expect(ids).toEqual(['w', 'c', 'c']);
+  });
+
+  it('runs queries and mutations over the socket too, with coded errors', async () => {
+    const query = await rest(client.iterate<Record<string, any>>({ query: '{ queueStatus { maxConcurrency } }' }));
+    expect(query).toEqual([{ data: { queueStatus: { maxConcurrency: 1 } } }]);
+    const mutation = await rest(client.iterate<Record<string, any>>({ query: 'mutation { setMaxConcurrency(value: -1) { maxConcurrency } }' }));
+    expect(mutation[0]?.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'value' } });
+  });
+});
+
+describe('graphql-ws ownership', () => {
+  it('leaves no listener on the services once the client unsubscribes or disconnects', async () => {
+    const { runs } = test.services;
+    await runs.start(INPUT);
+    const { run } = await runs.start(INPUT);
+    const queries = [
+      'subscription { queueStatusChanged { queued } }',
+      `subscription { queuePositionChanged(agentId: "${run.id}") { position } }`,
+      'subscription { agentRunUpdated { id } }',
+      `subscription { agentRunUpdated(agentId: "${run.id}") { id } }`,
+      'subscription { resourceSamples { pids } }',
+      'subscription { healthAlerts { id } }',
+      `subscription { agentLogs(agentId: "${run.id}") { seq } }`,
+    ];
+    const streams = queries.map((query) => client.iterate<Record<string, any>>({ query }));
+    // Pull once on each so that the client sends every subscribe message.
+    const pending = streams.map((stream) => stream.next());
+    await eventually(() => test.server.streams.size === queries.length, 'every subscription is open');
+    expect(listenerTotal(test.services)).toBeGreaterThan(baseline);
+
+    // One unsubscribes on its own…
+    await streams[0]?.return?.();
+    await eventually(() => test.server.streams.size === queries.length - 1, 'the first stream closed');
+
+    // …then the client goes away with the rest open.
+    await client.dispose();
+    await Promise.allSettled(pending);
+    await eventually(() => test.server.streams.size === 0, 'every stream closed');
+    expect(listenerTotal(test.services)).toBe(baseline);
+  });
+
+  it('detaches everything on close, and says goodbye to clients with 1001', async () => {
+    const closed = new Promise<number>((resolve) => {
+      client = createWsClient(test.wsUrl, { onClosed: (code) => resolve(code) });
+    });
+    const stream = client.iterate<Record<string, any>>({ query: 'subscription { queueStatusChanged { queued } }' });
+    await nextResult(stream);
+    const remaining = rest(stream).catch(() => []);
+    await test.close();
+    expect(await within(closed, 'the socket to close')).toBe(1001);
+    await remaining;
+    expect(test.server.streams.size).toBe(0);
+    expect(listenerTotal(test.services)).toBe(0);
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * Starts the whole bosun service as `npm start` builds it (the real Docker engine, queue,
+ * monitor and server) on a free port, with a unique instance id, and disposes of it: every
+ * container it created must be gone afterwards.
+ */
+import { createApp, type BosunApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createTestDocker, removeLeftovers, testInstanceId } from './docker.js';
+
+export interface TestApp extends AsyncDisposable {
+  readonly app: BosunApp;
+  /** http://127.0.0.1:PORT/graphql */
+  readonly url: string;
+  /** ws://127.0.0.1:PORT/graphql */
+  readonly wsUrl: string;
+  /** http://127.0.0.1:PORT */
+  readonly origin: string;
+  /** Closes the app; resolves with the number of its containers that had to be force-removed (0 expected). */
+  close(): Promise<number>;
+}
+
+/** `env` takes the same variables as the real service (e.g. `{ MAX_CONCURRENT_AGENTS: '1' }`). */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const instanceId = testInstanceId();
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    BOSUN_INSTANCE_ID: instanceId,
+    DOCKER_MEMORY_LIMIT: '256m',
+    STOP_GRACE_MS: '1000',
+    HEALTH_CHECK_INTERVAL_MS: '1000',
+    LOG_LEVEL: process.env['BOSUN_TEST_LOGS'] === '1' ? 'debug' : 'silent',
+    ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}),
+    ...env,
+  });
+  const app = createApp(config, { logger: createLogger({ level: config.logLevel, pretty: false }) });
+  const { url } = await app.start();
+  const close = async () => {
+    await app.close();
+    return removeLeftovers(createTestDocker(), instanceId);
+  };
+  return {
+    app,
+    url,
+    wsUrl: url.replace(/^http/, 'ws'),
+    origin: new URL(url).origin,
+    close,
+    [Symbol.asyncDispose]: async () => {
+      await close();
+    },
+  };
+}

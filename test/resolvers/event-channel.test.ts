@@ -1,0 +1,147 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { BosunError } from '../../src/errors.js';
+import { EventChannel, StreamFailure, unwrapStreamItem } from '../../src/resolvers/event-channel.js';
+import { StreamRegistry } from '../../src/resolvers/stream-registry.js';
+
+/** Everything the channel hands out until it is done. */
+async function drain<T>(channel: AsyncIterator<T>): Promise<T[]> {
+  const items: T[] = [];
+  for (let next = await channel.next(); !next.done; next = await channel.next()) items.push(next.value);
+  return items;
+}
+
+describe('EventChannel', () => {
+  it('hands out pushed items in order, to waiting readers first', async () => {
+    const channel = new EventChannel<number>({ capacity: 10, overflow: 'drop-oldest' });
+    const waiting = channel.next();
+    channel.push(1);
+    channel.push(2);
+    expect(await waiting).toEqual({ done: false, value: 1 });
+    channel.end();
+    expect(channel.push(3)).toBe(false);
+    expect(await drain(channel)).toEqual([2]);
+    expect(channel.isClosed).toBe(true);
+  });
+
+  it('drops the oldest items beyond its capacity under drop-oldest', async () => {
+    const channel = new EventChannel<number>({ capacity: 3, overflow: 'drop-oldest' });
+    for (let n = 1; n <= 5; n += 1) channel.push(n);
+    expect(channel.buffered).toBe(3);
+    expect(channel.dropped).toBe(2);
+    channel.end();
+    expect(await drain(channel)).toEqual([3, 4, 5]);
+  });
+
+  it('ends with the overflow error after what it holds under fail, and stops listening at once', async () => {
+    const emitter = new EventEmitter<{ tick: [n: number] }>();
+    const channel = new EventChannel<number>({ capacity: 2, overflow: 'fail', overflowError: () => new Error('too slow') });
+    channel.listen(emitter, 'tick', (n) => channel.push(n));
+    for (let n = 1; n <= 4; n += 1) emitter.emit('tick', n);
+    expect(emitter.listenerCount('tick')).toBe(0);
+    const items = await drain(channel);
+    expect(items.slice(0, 2)).toEqual([1, 2]);
+    expect(items[2]).toBeInstanceOf(StreamFailure);
+    expect(() => unwrapStreamItem(items[2] as StreamFailure)).toThrow('too slow');
+    expect(items).toHaveLength(3);
+  });
+
+  it('does not count a backlog against its capacity', async () => {
+    const channel = new EventChannel<number>({ capacity: 2, overflow: 'fail' });
+    channel.pushBacklog([1, 2, 3, 4]);
+    expect(channel.push(5)).toBe(true);
+    expect(channel.push(6)).toBe(true);
+    expect(channel.isOpen).toBe(true);
+    expect(() => channel.pushBacklog([7])).toThrow(/before live items/);
+    channel.end();
+    expect(await drain(channel)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('hands a backlog to waiting readers first', async () => {
+    const channel = new EventChannel<number>({ capacity: 1, overflow: 'fail' });
+    const first = channel.next();
+    channel.pushBacklog([1, 2, 3]);
+    channel.push(4);
+    channel.end();
+    expect(await first).toEqual({ done: false, value: 1 });
+    expect(await drain(channel)).toEqual([2, 3, 4]);
+  });
+
+  it('removes its listeners and completes waiting readers when the consumer returns', async () => {
+    const emitter = new EventEmitter<{ a: [string]; b: [number, number] }>();
+    const channel = new EventChannel<string>({ capacity: 5, overflow: 'drop-oldest' });
+    const stopped: string[] = [];
+    channel.listen(emitter, 'a', (value) => channel.push(value));
+    channel.listen(emitter, 'b', (x, y) => channel.push(String(x + y)));
+    channel.onStop(() => stopped.push('stop'));
+    channel.onClose(() => stopped.push('close'));
+    const waiting = channel.next();
+    expect(emitter.listenerCount('a') + emitter.listenerCount('b')).toBe(2);
+    expect(await channel.return()).toEqual({ done: true, value: undefined });
+    expect(await waiting).toEqual({ done: true, value: undefined });
+    expect(emitter.listenerCount('a') + emitter.listenerCount('b')).toBe(0);
+    expect(stopped).toEqual(['stop', 'close']);
+    channel.listen(emitter, 'a', () => undefined);
+    expect(emitter.listenerCount('a')).toBe(0);
+  });
+
+  it('closes when the consumer throws, rejecting with the error', async () => {
+    const emitter = new EventEmitter<{ a: [string] }>();
+    const channel = new EventChannel<string>({ capacity: 5, overflow: 'drop-oldest' });
+    channel.listen(emitter, 'a', (value) => channel.push(value));
+    await expect(channel.throw(new Error('consumer failed'))).rejects.toThrow('consumer failed');
+    expect(emitter.listenerCount('a')).toBe(0);
+    expect(await channel.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('closes with `await using`', async () => {
+    const emitter = new EventEmitter<{ a: [string] }>();
+    {
+      await using channel = new EventChannel<string>({ capacity: 5, overflow: 'drop-oldest' });
+      channel.listen(emitter, 'a', () => undefined);
+      expect(emitter.listenerCount('a')).toBe(1);
+    }
+    expect(emitter.listenerCount('a')).toBe(0);
+  });
+
+  it('refuses a capacity below 1', () => {
+    expect(() => new EventChannel({ capacity: 0, overflow: 'fail' })).toThrow(RangeError);
+  });
+});
+
+describe('StreamRegistry', () => {
+  it('tracks open channels until they close', async () => {
+    const registry = new StreamRegistry({ defaultCapacity: 4 });
+    const a = registry.open<number>({ overflow: 'drop-oldest' });
+    const b = registry.open<number>({ overflow: 'drop-oldest' });
+    expect(registry.size).toBe(2);
+    await a.return();
+    expect(registry.size).toBe(1);
+    b.end();
+    expect(registry.size).toBe(0);
+  });
+
+  it('ends open channels gracefully on endAll, and refuses new ones with SHUTTING_DOWN', async () => {
+    const registry = new StreamRegistry();
+    const channel = registry.open<number>({ overflow: 'drop-oldest' });
+    channel.push(1);
+    registry.endAll();
+    expect(await drain(channel)).toEqual([1]);
+    expect(registry.size).toBe(0);
+    expect(() => registry.open({ overflow: 'fail' })).toThrow(BosunError);
+    try {
+      registry.open({ overflow: 'fail' });
+    } catch (error) {
+      expect((error as BosunError).code).toBe('SHUTTING_DOWN');
+    }
+  });
+
+  it('closes open channels at once on closeAll', async () => {
+    const registry = new StreamRegistry();
+    const channel = registry.open<number>({ overflow: 'drop-oldest' });
+    channel.push(1);
+    registry.closeAll();
+    expect(await channel.next()).toEqual({ done: true, value: undefined });
+    expect(registry.size).toBe(0);
+  });
+});

@@ -170,6 +170,24 @@ describe('graphql-ws subscriptions', () => {
     expect(ids).toEqual(['w', 'c', 'c']);
   });
 
+  it('masks unexpected errors over the socket as well', async () => {
+    test.services.runs.failNext('get', new Error('docker.sock: permission denied (secret detail)'));
+    const results = await rest(client.iterate({ query: 'subscription { queuePositionChanged(agentId: "x") { position } }' }));
+    expect(results.flatMap((result) => result.errors ?? [])).toEqual([
+      expect.objectContaining({ message: 'Unexpected error.', extensions: expect.objectContaining({ code: 'INTERNAL_SERVER_ERROR' }) }),
+    ]);
+    expect(JSON.stringify(results)).not.toContain('secret detail');
+  });
+
+  it('answers a syntax error as the operation error, keeping the socket', async () => {
+    const broken = await rest(client.iterate({ query: 'subscription { queueStatusChanged {' })).then(
+      () => [],
+      (errors: unknown) => errors as readonly { message: string }[],
+    );
+    expect(broken[0]?.message).toMatch(/Syntax Error/);
+    expect(await rest(client.iterate({ query: '{ queueStatus { queued } }' }))).toEqual([{ data: { queueStatus: { queued: 0 } } }]);
+  });
+
   it('runs queries and mutations over the socket too, with coded errors', async () => {
     const query = await rest(client.iterate<Record<string, any>>({ query: '{ queueStatus { maxConcurrency } }' }));
     expect(query).toEqual([{ data: { queueStatus: { maxConcurrency: 1 } } }]);

@@ -118,6 +118,18 @@ describe('queries and mutations over HTTP POST', () => {
     });
   });
 
+  it('answers queries sent with GET, and refuses mutations over GET', async () => {
+    const get = await fetch(`${test.url}?query=${encodeURIComponent('{ queueStatus { queued } }')}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(await get.json()).toEqual({ data: { queueStatus: { queued: 0 } } });
+    const mutation = await fetch(`${test.url}?query=${encodeURIComponent('mutation { setMaxConcurrency(value: 2) { queued } }')}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(mutation.status).toBe(405);
+    expect(test.services.queue.stats().maxConcurrency).toBe(1);
+  });
+
   it('sets the queue limit and returns the status after it', async () => {
     const { body } = await postGraphQL(test.url, 'mutation { setMaxConcurrency(value: 0) { maxConcurrency } }');
     expect(body).toEqual({ data: { setMaxConcurrency: { maxConcurrency: 0 } } });

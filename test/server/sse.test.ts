@@ -50,4 +50,18 @@ describe('subscriptions over SSE', () => {
     expect((await next(events))?.event).toBe('complete');
     abort.abort();
   });
+
+  it('lets close() end an open SSE stream instead of waiting for the client', async () => {
+    const abort = new AbortController();
+    const events = sseEvents(test.url, 'subscription { healthAlerts { id } }', undefined, abort.signal);
+    const first = events.next(); // starts the request
+    await eventually(() => test.server.streams.size === 1, 'the stream is open');
+    const started = Date.now();
+    await within(test.close(), 'the server to close');
+    expect(Date.now() - started).toBeLessThan(1_500);
+    const end = await within(first.then(() => events.next()).catch(() => ({ done: true })), 'the stream to end');
+    expect(end.done === true || (end as { value?: SseEvent }).value?.event === 'complete').toBe(true);
+    expect(test.server.streams.size).toBe(0);
+    abort.abort();
+  });
 });

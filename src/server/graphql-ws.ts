@@ -5,14 +5,12 @@
  */
 import type { Server } from 'node:http';
 import type { DocumentNode, ExecutionArgs, GraphQLError } from 'graphql';
+import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { isGraphQLError } from './mask-error.js';
 import type { ServerLogger } from './server-logger.js';
-
-/** The close code sent to clients when the server goes away. */
-export const GOING_AWAY = 1001;
 
 export interface GraphQLWsServer {
   readonly wsServer: WebSocketServer;
@@ -28,6 +26,10 @@ export interface GraphQLWsServer {
 type AnyYoga = YogaServerInstance<any, any>;
 type Enveloped = ReturnType<AnyYoga['getEnveloped']>;
 
+/**
+ * Serves graphql-ws on `path` of `httpServer`: each operation is parsed, validated and executed
+ * with the functions `yoga.getEnveloped` returns for it, and its context is yoga's context.
+ */
 export function attachGraphQLWs(options: {
   readonly httpServer: Server;
   readonly yoga: AnyYoga;
@@ -46,9 +48,9 @@ export function attachGraphQLWs(options: {
 
   const disposable = useServer(
     {
-      execute: (args) => envelopedFor(args).execute(args) as ReturnType<NonNullable<Parameters<typeof useServer>[0]['execute']>>,
-      subscribe: (args) =>
-        envelopedFor(args).subscribe(args) as ReturnType<NonNullable<Parameters<typeof useServer>[0]['subscribe']>>,
+      // Envelop types results loosely (incremental delivery included); graphql-ws sends them as they are.
+      execute: (args) => envelopedFor(args).execute(args) as OperationResult,
+      subscribe: (args) => envelopedFor(args).subscribe(args) as OperationResult,
       onSubscribe: async (ctx, _id, payload) => {
         const enveloped = yoga.getEnveloped({
           ...ctx,

@@ -7,11 +7,15 @@
  * CRITICAL raises one more alert in the same episode. The episode recovers when the metric stays
  * below the warning threshold for `consecutiveSamples` samples in a row: every alert of the
  * episode is then published again with `resolvedAt` set.
+ *
+ * CPU is tracked as a percentage of the container's CPU limit when the caller knows the limit,
+ * otherwise as `docker stats`' raw figure (100 = one CPU); each alert's message says which.
  */
 import { randomUUID } from 'node:crypto';
 import type { ResourceThresholds } from '../config.js';
 import {
   RESOURCE_METRICS,
+  describeMetricValue,
   formatMetricValue,
   gradeValue,
   isAtLeast,
@@ -66,8 +70,9 @@ export class AlertTracker {
   /**
    * Feeds one sample. Returns the alerts this sample raised or resolved, in order; a resolved
    * alert is the raised one with `resolvedAt` set (same id).
+   * @param limitCpus the container's CPU limit, when known: CPU is then graded as a percentage of it.
    */
-  observe(sample: ResourceSample): HealthAlert[] {
+  observe(sample: ResourceSample, limitCpus: number | null = null): HealthAlert[] {
     let episodes = this.episodes.get(sample.containerId);
     if (episodes === undefined) {
       episodes = new Map();
@@ -80,7 +85,7 @@ export class AlertTracker {
         episode = { atOrAboveWarning: 0, atOrAboveCritical: 0, belowWarning: 0, raised: null, alerts: [] };
         episodes.set(metric, episode);
       }
-      published.push(...this.step(episode, sample, metric));
+      published.push(...this.step(episode, sample, metric, limitCpus));
     }
     return published;
   }
@@ -111,9 +116,9 @@ export class AlertTracker {
     return resolved;
   }
 
-  private step(episode: Episode, sample: ResourceSample, metric: ResourceMetric): HealthAlert[] {
+  private step(episode: Episode, sample: ResourceSample, metric: ResourceMetric, limitCpus: number | null): HealthAlert[] {
     const thresholds = metricThresholds(this.thresholds, metric);
-    const value = metricValue(sample, metric);
+    const value = metricValue(sample, metric, limitCpus);
     const level = gradeValue(value, thresholds);
     const needed = this.consecutiveSamples;
 
@@ -127,10 +132,10 @@ export class AlertTracker {
     episode.atOrAboveCritical = level === 'CRITICAL' ? episode.atOrAboveCritical + 1 : 0;
 
     if (episode.atOrAboveCritical >= needed && episode.raised !== 'CRITICAL') {
-      return [this.raise(episode, sample, metric, 'CRITICAL', value, thresholds.critical)];
+      return [this.raise(episode, sample, metric, 'CRITICAL', value, thresholds.critical, limitCpus)];
     }
     if (episode.atOrAboveWarning >= needed && episode.raised === null) {
-      return [this.raise(episode, sample, metric, 'WARNING', value, thresholds.warning)];
+      return [this.raise(episode, sample, metric, 'WARNING', value, thresholds.warning, limitCpus)];
     }
     if (episode.belowWarning >= needed && episode.raised !== null) {
       return this.resolve(episode, sample.at);
@@ -145,6 +150,7 @@ export class AlertTracker {
     level: AlertLevel,
     value: number,
     threshold: number,
+    limitCpus: number | null,
   ): HealthAlert {
     const count = this.consecutiveSamples;
     const alert: HealthAlert = Object.freeze({
@@ -157,7 +163,7 @@ export class AlertTracker {
       agentId: sample.agentId,
       at: sample.at,
       message:
-        `${metricLabel(metric)} at ${formatMetricValue(metric, value)} ≥ ${level.toLowerCase()} ` +
+        `${metricLabel(metric)} at ${describeMetricValue(metric, value, limitCpus)} ≥ ${level.toLowerCase()} ` +
         `${formatMetricValue(metric, threshold)} for ${count} sample${count === 1 ? '' : 's'}`,
       resolvedAt: null,
     });

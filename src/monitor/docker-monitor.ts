@@ -9,13 +9,14 @@ import type { BosunConfig } from '../config.js';
 import { BosunError, InvalidValueError, errorMessage } from '../errors.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { RunServiceEvents } from '../runs/run-service.js';
+import type { SandboxLimits } from '../sandbox/limits.js';
 import type { ResourceStats } from '../sandbox/resource-stats.js';
 import { AlertTracker } from './alert-tracker.js';
 import { AlertWebhook, type AlertNotifier } from './alert-webhook.js';
 import { adviseConcurrency, MAX_RECOMMENDED_CONCURRENCY } from './concurrency-advice.js';
 import type { ContainerStatsSource } from './container-stats-source.js';
 import { delay } from './delay.js';
-import { gradeSample } from './health-grading.js';
+import { gradeSample, isCpuLimit } from './health-grading.js';
 import type { MonitorLogger } from './monitor-logger.js';
 import type { MonitorEvents, MonitorService, SampleQuery } from './monitor-service.js';
 import type {
@@ -48,6 +49,9 @@ export type DockerMonitorConfig = Pick<
   | 'defaultLimits'
 >;
 
+/** What the monitor needs to know of a container's limits: its CPU limit, to grade CPU against it. */
+export type WatchedContainerLimits = Pick<SandboxLimits, 'cpus'>;
+
 /** The queue operations the monitor uses: its stats for advice, its limit for autoscaling. */
 export type MonitoredQueue = Pick<ExecutionQueue, 'stats' | 'setMaxConcurrency'>;
 
@@ -77,6 +81,8 @@ export interface DockerMonitorOptions {
 interface Watch {
   readonly containerId: string;
   agentId: string | null;
+  /** The container's CPU limit; null when unknown (CPU is then graded on the raw figure). */
+  limitCpus: number | null;
   /** Aborted on unregister and close: ends the stream and any reopen wait. */
   readonly stop: AbortController;
   /** Aborted by the health check to cut a reopen wait short; replaced after each use. */
@@ -173,23 +179,33 @@ export class DockerMonitor implements MonitorService {
 
   /**
    * Starts watching a container: opens its stats stream at once. Registering a watched container
-   * again changes nothing (except filling in an agent id that was unknown).
+   * again changes nothing (except filling in an agent id or limits that were unknown).
+   * @param limits the container's limits, when known: its CPU is then graded as a percentage of
+   *   its CPU limit (a 0.5-CPU container at its quota reads 100 %); without them, on the raw
+   *   `docker stats` figure (100 % = one CPU).
    * @returns whether the container was new.
-   * @throws BosunError SHUTTING_DOWN after close(); InvalidValueError for an empty id.
+   * @throws BosunError SHUTTING_DOWN after close(); InvalidValueError for an empty id or a CPU
+   *   limit that is not a number above 0.
    */
-  registerContainer(containerId: string, agentId: string | null): boolean {
+  registerContainer(containerId: string, agentId: string | null, limits?: WatchedContainerLimits | null): boolean {
     if (this.closing !== null) throw new BosunError('SHUTTING_DOWN', 'The monitor is closed');
     if (typeof containerId !== 'string' || containerId.trim() === '') {
       throw new InvalidValueError('a container id', containerId);
     }
+    if (limits !== undefined && limits !== null && !isCpuLimit(limits.cpus)) {
+      throw new InvalidValueError('the CPU limit to be a number above 0', limits.cpus);
+    }
+    const limitCpus = limits?.cpus ?? null;
     const known = this.watches.get(containerId);
     if (known !== undefined) {
       if (known.agentId === null && agentId !== null) known.agentId = agentId;
+      if (known.limitCpus === null && limitCpus !== null) known.limitCpus = limitCpus;
       return false;
     }
     const watch: Watch = {
       containerId,
       agentId,
+      limitCpus,
       stop: new AbortController(),
       wake: new AbortController(),
       name: null,
@@ -225,14 +241,15 @@ export class DockerMonitor implements MonitorService {
   }
 
   /**
-   * Follows the run service: watches each run's container from `container-started` until
-   * `container-removed`. Returns a function that stops following (close() also does).
+   * Follows the run service: watches each run's container, graded against the run's limits, from
+   * `container-started` until `container-removed`. Returns a function that stops following
+   * (close() also does).
    */
   attachToRuns(events: EventEmitter<RunServiceEvents>): () => void {
     const onStarted = (event: RunServiceEvents['container-started'][0]): void => {
       if (this.closing !== null) return;
       try {
-        this.registerContainer(event.containerId, event.agentId);
+        this.registerContainer(event.containerId, event.agentId, event.limits);
       } catch (error) {
         this.logger.warn({ ...event, error: errorMessage(error) }, 'monitor could not watch a container');
       }
@@ -275,7 +292,7 @@ export class DockerMonitor implements MonitorService {
       containerId,
       name: watch.name ?? containerId.slice(0, 12),
       agentId: watch.agentId,
-      level: watch.broken ? 'UNKNOWN' : gradeSample(watch.latest, this.config.thresholds).level,
+      level: watch.broken ? 'UNKNOWN' : gradeSample(watch.latest, this.config.thresholds, watch.limitCpus).level,
       latest: watch.latest,
       alerts: this.tracker.activeAlerts(containerId),
       checkedAt: watch.checkedAt,
@@ -479,7 +496,7 @@ export class DockerMonitor implements MonitorService {
     watch.latest = sample;
     watch.checkedAt = this.now();
     this.history.add(sample);
-    const alerts = this.tracker.observe(sample);
+    const alerts = this.tracker.observe(sample, watch.limitCpus);
     this.emit('sample', sample);
     for (const alert of alerts) this.publishAlert(alert);
   }

@@ -36,16 +36,34 @@ export const RESOURCE_METRICS: readonly ResourceMetric[] = Object.freeze(['CPU',
 
 const SEVERITY: Readonly<Record<MetricLevel, number>> = { HEALTHY: 0, WARNING: 1, CRITICAL: 2 };
 
-/** The value of `metric` in a sample: CPU %, memory % of the limit, or the pids count. */
-export function metricValue(stats: ResourceStats, metric: ResourceMetric): number {
+/**
+ * The value of `metric` in a sample, the figure that is graded: CPU %, memory % of the limit, or
+ * the pids count. CPU is read against the container's CPU limit when `limitCpus` is known (see
+ * {@link cpuPercentOfLimit}); without it, it is the raw `docker stats` figure (100 = one CPU).
+ */
+export function metricValue(stats: ResourceStats, metric: ResourceMetric, limitCpus: number | null = null): number {
   switch (metric) {
     case 'CPU':
-      return stats.cpuPercent;
+      return isCpuLimit(limitCpus) ? cpuPercentOfLimit(stats.cpuPercent, limitCpus) : stats.cpuPercent;
     case 'MEMORY':
       return stats.memoryPercent;
     case 'PIDS':
       return stats.pids;
   }
+}
+
+/**
+ * CPU use as a percentage of the container's CPU limit: `cpuPercent` is `docker stats`' figure
+ * (100 = one full CPU), so a 0.5-CPU container pegged at its quota (50) reads 100, and a 4-CPU
+ * container using one CPU (100) reads 25.
+ */
+export function cpuPercentOfLimit(cpuPercent: number, limitCpus: number): number {
+  return cpuPercent / limitCpus;
+}
+
+/** Whether `limitCpus` is a usable CPU limit (a finite number above 0). */
+export function isCpuLimit(limitCpus: number | null | undefined): limitCpus is number {
+  return typeof limitCpus === 'number' && Number.isFinite(limitCpus) && limitCpus > 0;
 }
 
 /** The thresholds that apply to `metric`. */
@@ -67,12 +85,19 @@ export function gradeValue(value: number, thresholds: MetricThresholds): MetricL
   return 'HEALTHY';
 }
 
-/** Grades every metric of a sample; the level is the worst metric's, or UNKNOWN without a sample. */
-export function gradeSample(stats: ResourceStats | null | undefined, thresholds: ResourceThresholds): SampleGrade {
+/**
+ * Grades every metric of a sample; the level is the worst metric's, or UNKNOWN without a sample.
+ * CPU is graded against `limitCpus` when it is known (see {@link metricValue}).
+ */
+export function gradeSample(
+  stats: ResourceStats | null | undefined,
+  thresholds: ResourceThresholds,
+  limitCpus: number | null = null,
+): SampleGrade {
   if (stats === null || stats === undefined) return { level: 'UNKNOWN', metrics: [] };
   const metrics = RESOURCE_METRICS.map((metric): MetricGrade => {
     const limits = metricThresholds(thresholds, metric);
-    const value = metricValue(stats, metric);
+    const value = metricValue(stats, metric, limitCpus);
     return { metric, value, level: gradeValue(value, limits), thresholds: limits };
   });
   return { level: worstLevel(metrics.map((grade) => grade.level)), metrics };
@@ -106,6 +131,23 @@ export function metricLabel(metric: ResourceMetric): string {
 export function formatMetricValue(metric: ResourceMetric, value: number): string {
   const shown = String(Number(value.toFixed(1)));
   return metric === 'PIDS' ? shown : `${shown}%`;
+}
+
+/**
+ * A graded value with what it is a share of, for alert messages: "98% of its 0.5-CPU limit" or
+ * "97.2% of one CPU" for CPU (with and without a known limit); other metrics as {@link formatMetricValue}.
+ */
+export function describeMetricValue(metric: ResourceMetric, value: number, limitCpus: number | null = null): string {
+  const shown = formatMetricValue(metric, value);
+  switch (metric) {
+    case 'CPU':
+      return isCpuLimit(limitCpus)
+        ? `${shown} of its ${String(Number(limitCpus.toFixed(2)))}-CPU limit`
+        : `${shown} of one CPU`;
+    case 'MEMORY':
+    case 'PIDS':
+      return shown;
+  }
 }
 
 /**

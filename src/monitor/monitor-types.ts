@@ -23,6 +23,10 @@ export interface HealthAlert {
   readonly id: string;
   readonly level: AlertLevel;
   readonly metric: ResourceMetric;
+  /**
+   * The graded figure: for CPU, the percentage of the container's CPU limit when the monitor knows
+   * it, otherwise `docker stats`' figure (100 = one CPU); `message` says which.
+   */
   readonly value: number;
   readonly threshold: number;
   readonly containerId: string;

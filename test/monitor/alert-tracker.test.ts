@@ -31,7 +31,7 @@ describe('AlertTracker', () => {
       containerId: 'c1',
       agentId: 'run-1',
       resolvedAt: null,
-      message: 'CPU at 97.2% ≥ critical 90% for 2 samples',
+      message: 'CPU at 97.2% of one CPU ≥ critical 90% for 2 samples',
     });
     expect(alert.at).toEqual(new Date(T0 + 1000));
     expect(alert.id).toMatch(/^[0-9a-f-]{36}$/);
@@ -46,7 +46,7 @@ describe('AlertTracker', () => {
     const t = tracker(2);
     const all = feedCpu(t, [80, 80, 80, 85, 75, 80]).flat();
     expect(all.map((a) => a.level)).toEqual(['WARNING']);
-    expect(all[0]!.message).toBe('CPU at 80% ≥ warning 70% for 2 samples');
+    expect(all[0]!.message).toBe('CPU at 80% of one CPU ≥ warning 70% for 2 samples');
   });
 
   it('a rise WARNING → CRITICAL is a new alert; falling back to WARNING is not', () => {
@@ -84,6 +84,25 @@ describe('AlertTracker', () => {
       ['CRITICAL', true],
     ]);
     expect(new Set(all.map((a) => a.id)).size).toBe(2);
+  });
+
+  it('grades CPU as a percentage of the CPU limit when given one, and says so', () => {
+    const t = tracker(1);
+    // 45 % of one CPU: HEALTHY on the raw figure, 90 % of a 0.5-CPU limit.
+    expect(t.observe(sample('raw', 'run-1', { cpuPercent: 45 }))).toEqual([]);
+    const [alert] = t.observe(sample('half', 'run-2', { cpuPercent: 45 }), 0.5);
+    expect(alert).toMatchObject({
+      level: 'CRITICAL',
+      value: 90,
+      threshold: 90,
+      message: 'CPU at 90% of its 0.5-CPU limit ≥ critical 90% for 1 sample',
+    });
+    // 150 % of one CPU on a 2-CPU limit is 75 %: WARNING, where the raw figure would be CRITICAL.
+    expect(t.observe(sample('two', 'run-3', { cpuPercent: 150 }), 2).map((a) => [a.level, a.value])).toEqual([
+      ['WARNING', 75],
+    ]);
+    // The limit does not change how memory and pids are read.
+    expect(t.observe(sample('mem', 'run-4', { memoryPercent: 75 }), 0.5).map((a) => a.metric)).toEqual(['MEMORY']);
   });
 
   it('tracks metrics and containers independently', () => {

@@ -11,6 +11,7 @@ import {
 } from '../../src/monitor/alert-webhook.js';
 import type { MonitorLogger } from '../../src/monitor/monitor-logger.js';
 import type { HealthAlert } from '../../src/monitor/monitor-types.js';
+import { fakeMonitorLogger } from './fake-monitor-logger.js';
 
 const SECRET = 'shh-its-a-secret';
 
@@ -54,10 +55,6 @@ function verify(received: Received, secret: string): boolean {
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
-function fakeLogger() {
-  return { info: vi.fn<MonitorLogger['info']>(), warn: vi.fn<MonitorLogger['warn']>() };
-}
-
 function alert(overrides: Partial<HealthAlert> = {}): HealthAlert {
   return {
     id: 'alert-1',
@@ -83,7 +80,7 @@ const ok = (_n: number, res: ServerResponse) => res.writeHead(204).end();
 describe('AlertWebhook', () => {
   it('POSTs a CRITICAL alert as signed JSON that a receiver can verify', async () => {
     const { url, received } = await startReceiver(ok);
-    const logger = fakeLogger();
+    const logger = fakeMonitorLogger();
     const hook = webhook(url, logger, { now: () => new Date('2026-01-01T00:00:05Z') });
 
     expect(hook.notify(alert())).toBe(true);
@@ -108,7 +105,7 @@ describe('AlertWebhook', () => {
 
   it('posts the recovery too, after its alert, and ignores WARNING alerts', async () => {
     const { url, received } = await startReceiver(ok);
-    const hook = webhook(url, fakeLogger());
+    const hook = webhook(url, fakeMonitorLogger());
     expect(hook.notify(alert({ level: 'WARNING', id: 'w' }))).toBe(false);
     hook.notify(alert());
     hook.notify(alert({ resolvedAt: new Date('2026-01-01T00:01:00Z') }));
@@ -123,7 +120,7 @@ describe('AlertWebhook', () => {
 
   it('never blocks the caller', async () => {
     const { url, received } = await startReceiver(ok);
-    const hook = webhook(url, fakeLogger());
+    const hook = webhook(url, fakeMonitorLogger());
     hook.notify(alert());
     expect(received).toHaveLength(0);
     expect(hook.pendingCount).toBe(1);
@@ -133,7 +130,7 @@ describe('AlertWebhook', () => {
 
   it('sends no signature without a secret', async () => {
     const { url, received } = await startReceiver(ok);
-    const hook = webhook(url, fakeLogger(), { secret: undefined });
+    const hook = webhook(url, fakeMonitorLogger(), { secret: undefined });
     hook.notify(alert());
     await hook.close();
     expect(received[0]!.headers['x-bosun-signature']).toBeUndefined();
@@ -142,7 +139,7 @@ describe('AlertWebhook', () => {
 
   it('when the receiver answers 500 twice, the third try lands', async () => {
     const { url, received } = await startReceiver((n, res) => res.writeHead(n <= 2 ? 500 : 200).end());
-    const logger = fakeLogger();
+    const logger = fakeMonitorLogger();
     const hook = webhook(url, logger);
     hook.notify(alert());
     await hook.close();
@@ -156,7 +153,7 @@ describe('AlertWebhook', () => {
 
   it('when the receiver always fails, makes exactly 3 tries with growing backoff and logs the failure', async () => {
     const { url, received } = await startReceiver((_n, res) => res.writeHead(503).end());
-    const logger = fakeLogger();
+    const logger = fakeMonitorLogger();
     const hook = webhook(url, logger, { retryBaseDelayMs: 20 });
     const started = Date.now();
     hook.notify(alert());
@@ -174,7 +171,7 @@ describe('AlertWebhook', () => {
 
   it('does not retry an answer that will not change (400)', async () => {
     const { url, received } = await startReceiver((_n, res) => res.writeHead(400).end());
-    const logger = fakeLogger();
+    const logger = fakeMonitorLogger();
     const hook = webhook(url, logger);
     hook.notify(alert());
     await hook.close();
@@ -186,7 +183,7 @@ describe('AlertWebhook', () => {
     const { url, received } = await startReceiver(() => {
       /* never answers */
     });
-    const logger = fakeLogger();
+    const logger = fakeMonitorLogger();
     const hook = webhook(url, logger, { timeoutMs: 50 });
     hook.notify(alert());
     await hook.close();
@@ -201,7 +198,7 @@ describe('AlertWebhook', () => {
     const { url, received } = await startReceiver(() => {
       /* never answers */
     });
-    const logger = fakeLogger();
+    const logger = fakeMonitorLogger();
     const hook = webhook(url, logger, { timeoutMs: 60_000 });
     hook.notify(alert({ id: 'a' }));
     hook.notify(alert({ id: 'b' }));
@@ -217,7 +214,7 @@ describe('AlertWebhook', () => {
 
   it('drops alerts beyond the backlog with a warning', async () => {
     const { url } = await startReceiver(ok);
-    const logger = fakeLogger();
+    const logger = fakeMonitorLogger();
     const hook = webhook(url, logger, { maxPending: 1 });
     expect(hook.notify(alert({ id: 'a' }))).toBe(true);
     expect(hook.notify(alert({ id: 'b' }))).toBe(false);
@@ -226,10 +223,10 @@ describe('AlertWebhook', () => {
   });
 
   it('validates its options eagerly', () => {
-    expect(() => webhook('ftp://example.com', fakeLogger())).toThrow(
+    expect(() => webhook('ftp://example.com', fakeMonitorLogger())).toThrow(
       'Expected an http:// or https:// webhook URL, got "ftp://example.com"',
     );
-    expect(() => webhook('http://example.com', fakeLogger(), { maxAttempts: 0 })).toThrow(
+    expect(() => webhook('http://example.com', fakeMonitorLogger(), { maxAttempts: 0 })).toThrow(
       'Expected maxAttempts to be an integer of at least 1, got 0',
     );
   });

@@ -11,11 +11,11 @@ import {
   type DockerMonitorOptions,
   type MonitoredQueue,
 } from '../../src/monitor/docker-monitor.js';
-import type { MonitorLogger } from '../../src/monitor/monitor-logger.js';
 import type { MonitorEvents } from '../../src/monitor/monitor-service.js';
 import type { HealthAlert, HealthReport, ResourceSample } from '../../src/monitor/monitor-types.js';
 import { FakeStatsSource, flush } from './fake-stats-source.js';
 import { GiB, stats } from './fixtures.js';
+import { fakeMonitorLogger } from './fake-monitor-logger.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -30,6 +30,8 @@ const BASE_CONFIG = loadConfig(
   8,
 );
 
+const LIMITS = { cpus: 1, memoryBytes: 2 * GiB, pidsLimit: 1000 };
+
 class FakeQueue implements MonitoredQueue {
   maxConcurrency = 1;
   readonly changes: number[] = [];
@@ -40,10 +42,6 @@ class FakeQueue implements MonitoredQueue {
     this.maxConcurrency = value;
     this.changes.push(value);
   }
-}
-
-function fakeLogger() {
-  return { info: vi.fn<MonitorLogger['info']>(), warn: vi.fn<MonitorLogger['warn']>() };
 }
 
 class FakeNotifier implements AlertNotifier {
@@ -66,7 +64,7 @@ afterEach(async () => {
 function setup(overrides: Partial<Omit<DockerMonitorOptions, 'config'>> & { config?: Partial<DockerMonitorConfig> } = {}) {
   const source = new FakeStatsSource();
   const queue = new FakeQueue();
-  const logger = fakeLogger();
+  const logger = fakeMonitorLogger();
   const notifier = new FakeNotifier();
   const { config, ...rest } = overrides;
   const monitor = new DockerMonitor({
@@ -285,13 +283,13 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     const { monitor, source } = setup();
     const runs = new EventEmitter<RunServiceEvents>();
     const detach = monitor.attachToRuns(runs);
-    runs.emit('container-started', { agentId: 'run-1', containerId: 'c1' });
+    runs.emit('container-started', { agentId: 'run-1', containerId: 'c1', limits: LIMITS });
     expect(monitor.monitoredContainerIds()).toEqual(['c1']);
     expect(monitor.openStreamCount()).toBe(1);
     runs.emit('container-removed', { agentId: 'run-1', containerId: 'c1' });
     expect(monitor.monitoredContainerIds()).toEqual([]);
     detach();
-    runs.emit('container-started', { agentId: 'run-2', containerId: 'c2' });
+    runs.emit('container-started', { agentId: 'run-2', containerId: 'c2', limits: LIMITS });
     expect(monitor.monitoredContainerIds()).toEqual([]);
     expect(source.streams).toHaveLength(1);
     expect(runs.listenerCount('container-started')).toBe(0);
@@ -302,7 +300,9 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     monitor.registerContainer('c1', 'run-1');
     source.stream('c1').push(stats({ atMs: T0, cpuPercent: 97.2 }));
     await flush();
-    expect(seen.alerts.map((a) => [a.level, a.message])).toEqual([['CRITICAL', 'CPU at 97.2% ≥ critical 90% for 1 sample']]);
+    expect(seen.alerts.map((a) => [a.level, a.message])).toEqual([
+      ['CRITICAL', 'CPU at 97.2% of one CPU ≥ critical 90% for 1 sample'],
+    ]);
     expect(notifier.notified).toEqual(seen.alerts);
     expect(monitor.checkContainerHealth('c1')!.alerts).toEqual(seen.alerts);
 
@@ -311,6 +311,59 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     expect(seen.alerts[1]).toMatchObject({ id: seen.alerts[0]!.id, resolvedAt: expect.any(Date) });
     expect(notifier.notified).toHaveLength(2);
     expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
+  });
+
+  it('grades CPU against the CPU limit from container-started; samples keep the docker stats figure', async () => {
+    const { monitor, source, seen } = setup();
+    const runs = new EventEmitter<RunServiceEvents>();
+    monitor.attachToRuns(runs);
+    runs.emit('container-started', { agentId: 'half', containerId: 'c-half', limits: { ...LIMITS, cpus: 0.5 } });
+    runs.emit('container-started', { agentId: 'four', containerId: 'c-four', limits: { ...LIMITS, cpus: 4 } });
+    // A 0.5-CPU sandbox at its quota: 49 % of one CPU is 98 % of its limit.
+    source.stream('c-half').push(stats({ atMs: T0, cpuPercent: 49 }));
+    // A 4-CPU sandbox using one full CPU: 25 % of its limit.
+    source.stream('c-four').push(stats({ atMs: T0, cpuPercent: 100 }));
+    await flush();
+    expect(seen.samples.map((s) => [s.containerId, s.cpuPercent])).toEqual([
+      ['c-half', 49],
+      ['c-four', 100],
+    ]);
+    expect(monitor.checkContainerHealth('c-half')!.level).toBe('CRITICAL');
+    expect(monitor.checkContainerHealth('c-four')!.level).toBe('HEALTHY');
+    expect(seen.alerts).toHaveLength(1);
+    expect(seen.alerts[0]).toMatchObject({
+      containerId: 'c-half',
+      level: 'CRITICAL',
+      metric: 'CPU',
+      value: 98,
+      threshold: 90,
+      message: 'CPU at 98% of its 0.5-CPU limit ≥ critical 90% for 1 sample',
+    });
+  });
+
+  it('without limits, CPU is graded on the raw figure; limits given later fill in', async () => {
+    const { monitor, source, seen } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 100 }));
+    await flush();
+    // 100 % of one CPU reads CRITICAL when nothing says the container may use four.
+    expect(monitor.checkContainerHealth('c1')!.level).toBe('CRITICAL');
+    expect(seen.alerts[0]).toMatchObject({ value: 100, message: 'CPU at 100% of one CPU ≥ critical 90% for 1 sample' });
+
+    expect(monitor.registerContainer('c1', 'run-1', { cpus: 4 })).toBe(false);
+    expect(monitor.checkContainerHealth('c1')!.level).toBe('HEALTHY');
+    source.stream('c1').push(stats({ atMs: T0 + 1000, cpuPercent: 100 }));
+    await flush();
+    expect(seen.alerts.map((a) => a.resolvedAt !== null)).toEqual([false, true]);
+  });
+
+  it('refuses a CPU limit that is not a number above 0', () => {
+    const { monitor } = setup();
+    expect(() => monitor.registerContainer('c1', 'run-1', { cpus: 0 })).toThrow(
+      'Expected the CPU limit to be a number above 0, got 0',
+    );
+    expect(() => monitor.registerContainer('c1', 'run-1', { cpus: Number.NaN })).toThrow(/got NaN$/);
+    expect(monitor.monitoredContainerIds()).toEqual([]);
   });
 
   it('keeps a run’s peak after its container is gone', async () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidValueError } from '../../src/errors.js';
 import {
+  cpuPercentOfLimit,
+  describeMetricValue,
   formatMetricValue,
   gradeSample,
   gradeValue,
@@ -41,6 +43,20 @@ describe('gradeSample', () => {
     expect(gradeSample(stats(), THRESHOLDS).level).toBe('HEALTHY');
   });
 
+  it('reads CPU against the CPU limit when it is known', () => {
+    // docker stats' 50 % (half a CPU) is the whole of a 0.5-CPU quota.
+    expect(gradeSample(stats({ cpuPercent: 50 }), THRESHOLDS, 0.5)).toMatchObject({
+      level: 'CRITICAL',
+      metrics: [{ metric: 'CPU', value: 100, level: 'CRITICAL' }, { metric: 'MEMORY' }, { metric: 'PIDS' }],
+    });
+    // One full CPU of four is a quarter of the limit.
+    expect(gradeSample(stats({ cpuPercent: 100 }), THRESHOLDS, 4).metrics[0]).toMatchObject({ value: 25, level: 'HEALTHY' });
+    // Unknown (or unusable) limits leave the raw figure.
+    expect(gradeSample(stats({ cpuPercent: 100 }), THRESHOLDS).metrics[0]).toMatchObject({ value: 100, level: 'CRITICAL' });
+    expect(gradeSample(stats({ cpuPercent: 100 }), THRESHOLDS, 0).metrics[0]!.value).toBe(100);
+    expect(cpuPercentOfLimit(98, 2)).toBe(49);
+  });
+
   it('reads memory as a percentage of the limit', () => {
     expect(gradeSample(stats({ memoryPercent: 90 }), THRESHOLDS).level).toBe('CRITICAL');
   });
@@ -56,6 +72,9 @@ describe('helpers', () => {
     expect(formatMetricValue('CPU', 97.24)).toBe('97.2%');
     expect(formatMetricValue('MEMORY', 90)).toBe('90%');
     expect(formatMetricValue('PIDS', 960)).toBe('960');
+    expect(describeMetricValue('CPU', 98, 0.5)).toBe('98% of its 0.5-CPU limit');
+    expect(describeMetricValue('CPU', 97.24)).toBe('97.2% of one CPU');
+    expect(describeMetricValue('MEMORY', 85, 0.5)).toBe('85%');
   });
 
   it('refuses thresholds out of order with an "Expected X, got Y" message', () => {

@@ -95,7 +95,15 @@ interface Watch {
   /** The stream failed or ended and has not delivered a frame since: the container reads UNKNOWN. */
   broken: boolean;
   failures: number;
+  /** A failure of the current outage has been logged at warn (once per outage). */
+  warned: boolean;
 }
+
+/** How one stats stream ended: stopped by us, ended by the engine (container stopped), or broke. */
+type StreamOutcome =
+  | { readonly kind: 'stopped' }
+  | { readonly kind: 'ended' }
+  | { readonly kind: 'failed'; readonly error: string };
 
 const STOPPED = Symbol('stopped');
 
@@ -215,6 +223,7 @@ export class DockerMonitor implements MonitorService {
       streamOpen: false,
       broken: false,
       failures: 0,
+      warned: false,
     };
     this.watches.set(containerId, watch);
     // The loop opens the stream synchronously, before this returns.
@@ -415,28 +424,34 @@ export class DockerMonitor implements MonitorService {
 
   // ── Streams ─────────────────────────────────────────────────────────────────────────────────
 
-  /** Keeps one stats stream open for `watch` until it is stopped, reopening with backoff. */
+  /**
+   * Keeps one stats stream open for `watch` until it is stopped, reopening with backoff.
+   * A stream that ends is logged at debug: the engine ends it when the container stops, which
+   * happens at the end of every run just before `container-removed`. A stream that throws is
+   * logged at warn, once per outage.
+   */
   private async watchStream(watch: Watch): Promise<void> {
     const { signal } = watch.stop;
     while (!signal.aborted) {
-      const failure = await this.consumeStream(watch);
-      if (signal.aborted) return;
+      const outcome = await this.consumeStream(watch);
+      if (signal.aborted || outcome.kind === 'stopped') return;
       watch.broken = true;
       watch.failures += 1;
       const backoffMs = Math.min(this.streamRetryMaxDelayMs, this.streamRetryBaseDelayMs * 2 ** (watch.failures - 1));
-      if (watch.failures === 1) {
-        this.logger.warn(
-          { containerId: watch.containerId, agentId: watch.agentId, error: failure, backoffMs },
-          'stats stream broke: reopening',
-        );
+      const context = { containerId: watch.containerId, agentId: watch.agentId, backoffMs };
+      if (outcome.kind === 'ended') {
+        this.logger.debug(context, 'stats stream ended (container stopped): reopening');
+      } else if (!watch.warned) {
+        watch.warned = true;
+        this.logger.warn({ ...context, error: outcome.error }, 'stats stream broke: reopening');
       }
       await delay(backoffMs, [signal, watch.wake.signal]);
       if (watch.wake.signal.aborted) watch.wake = new AbortController();
     }
   }
 
-  /** Reads one stream until it ends, breaks or is stopped. Returns why it ended (null: stopped). */
-  private async consumeStream(watch: Watch): Promise<string | null> {
+  /** Reads one stream until it ends, breaks or is stopped. */
+  private async consumeStream(watch: Watch): Promise<StreamOutcome> {
     const { signal } = watch.stop;
     let onStop = (): void => {};
     // Racing each read against this lets a stop take effect even if the source ignores the signal.
@@ -449,15 +464,15 @@ export class DockerMonitor implements MonitorService {
     try {
       iterator = this.source.streamStats(watch.containerId, signal)[Symbol.asyncIterator]();
       for (;;) {
-        if (signal.aborted) return null;
+        if (signal.aborted) return { kind: 'stopped' };
         const next = await Promise.race([iterator.next(), stopped]);
         // A frame that arrives as the container is unregistered must not revive its history or alerts.
-        if (next === STOPPED || signal.aborted) return null;
-        if (next.done === true) return 'stats stream ended';
+        if (next === STOPPED || signal.aborted) return { kind: 'stopped' };
+        if (next.done === true) return { kind: 'ended' };
         this.publishStats(watch, next.value);
       }
     } catch (error) {
-      return signal.aborted ? null : errorMessage(error);
+      return signal.aborted ? { kind: 'stopped' } : { kind: 'failed', error: errorMessage(error) };
     } finally {
       watch.streamOpen = false;
       signal.removeEventListener('abort', onStop);
@@ -476,6 +491,7 @@ export class DockerMonitor implements MonitorService {
       );
       watch.broken = false;
       watch.failures = 0;
+      watch.warned = false;
     }
     const atMs = stats.at.getTime();
     const last = watch.lastPublishedAtMs;

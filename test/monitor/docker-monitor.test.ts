@@ -159,12 +159,39 @@ describe('DockerMonitor streams', () => {
     expect(source.live).toBe(1);
   });
 
-  it('a stream that ends while the container is still registered is reopened too', async () => {
-    const { monitor, source } = setup();
+  it('a stream that ends while the container is still registered is reopened too, logged at debug only', async () => {
+    const { monitor, source, logger } = setup();
     monitor.registerContainer('c1', 'run-1');
     source.stream('c1').end();
     await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(2));
     expect(source.streamsOf('c1')[0]!.finished).toBe(true);
+    // The engine ends the stream when the container stops: normal at the end of every run.
+    expect(logger.debug).toHaveBeenCalledWith(
+      expect.objectContaining({ containerId: 'c1', backoffMs: 10 }),
+      'stats stream ended (container stopped): reopening',
+    );
+    expect(logger.warn).not.toHaveBeenCalled();
+  });
+
+  it('a stream that throws after a normal end still warns, once per outage', async () => {
+    const { monitor, source, logger } = setup();
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').end();
+    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(2));
+    source.stream('c1').fail('no such container');
+    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(3));
+    source.stream('c1').fail('no such container');
+    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(4));
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+    expect(logger.warn).toHaveBeenCalledWith(
+      expect.objectContaining({ containerId: 'c1', error: 'no such container' }),
+      'stats stream broke: reopening',
+    );
+    // Frames flowing again end the outage: the next failure is a new outage and warns again.
+    source.stream('c1').push(stats({ atMs: T0 }));
+    await flush();
+    source.stream('c1').fail('reset');
+    await vi.waitFor(() => expect(logger.warn).toHaveBeenCalledTimes(2));
   });
 
   it('backs off exponentially up to the maximum while the stream keeps failing', async () => {

@@ -9,6 +9,8 @@
  * otherwise
  *   perRunCpus        = max over recent runs of (peak cpuPercent / 100)   — no runs yet: the per-run CPU limit
  *   perRunMemoryBytes = max over recent runs of peak memory bytes         — no runs yet: the per-run memory limit
+ *   each at least 10 % of the per-run limit (a run that barely used anything still gets started
+ *   with its full limits and may use them: it is not counted as free)
  *   byCpu             = 0.8 × hostCpus        / perRunCpus                  (keep 20 % of the host free)
  *   byMemory          = 0.8 × hostMemoryBytes / perRunMemoryBytes
  *   recommended       = clamp(⌊min(byCpu, byMemory)⌋, 1, 4)
@@ -26,6 +28,13 @@ export const MIN_RECOMMENDED_CONCURRENCY = 1;
 export const MAX_RECOMMENDED_CONCURRENCY = 4;
 /** The most that any container at WARNING allows. */
 export const WARNING_CONCURRENCY_CAP = 2;
+/**
+ * The least share of its limits a run is assumed to use, whatever its measured peak: 10 %.
+ * Without it, runs that measured next to nothing (a step that only sleeps, or a peak taken before
+ * the first CPU reading) made the estimate 0 CPUs per run and the headroom "∞". Relative to the
+ * limits rather than absolute so that it scales with what a run is allowed to take.
+ */
+export const MIN_PER_RUN_SHARE_OF_LIMITS = 0.1;
 
 export interface ConcurrencyAdviceInput {
   /** The queue's limit now; 0 = unlimited. */
@@ -68,18 +77,21 @@ export function calculateRecommendedConcurrency(input: ConcurrencyAdviceInput): 
   }
 
   const measured = input.recentPeaks.length > 0;
-  const perRunCpus = measured
-    ? Math.max(...input.recentPeaks.map((peak) => peak.cpuPercent / 100))
-    : input.perRunLimits.cpus;
-  const perRunMemoryBytes = measured
+  const minCpus = MIN_PER_RUN_SHARE_OF_LIMITS * input.perRunLimits.cpus;
+  const minMemoryBytes = MIN_PER_RUN_SHARE_OF_LIMITS * input.perRunLimits.memoryBytes;
+  const peakCpus = measured ? Math.max(...input.recentPeaks.map((peak) => peak.cpuPercent / 100)) : input.perRunLimits.cpus;
+  const peakMemoryBytes = measured
     ? Math.max(...input.recentPeaks.map((peak) => peak.memoryBytes))
     : input.perRunLimits.memoryBytes;
-  // A run that used nothing measurable does not bound anything: the division gives Infinity.
+  const perRunCpus = Math.max(peakCpus, minCpus);
+  const perRunMemoryBytes = Math.max(peakMemoryBytes, minMemoryBytes);
   const byCpu = (HOST_USABLE_FRACTION * input.host.cpus) / perRunCpus;
   const byMemory = (HOST_USABLE_FRACTION * input.host.memoryBytes) / perRunMemoryBytes;
   const headroom = clamp(Math.floor(Math.min(byCpu, byMemory)));
+  const floored = peakCpus < minCpus || peakMemoryBytes < minMemoryBytes;
   const basis = measured
-    ? `peak use of ${input.recentPeaks.length} recent run${input.recentPeaks.length === 1 ? '' : 's'}`
+    ? `peak use of ${input.recentPeaks.length} recent run${input.recentPeaks.length === 1 ? '' : 's'}` +
+      (floored ? `, at least ${MIN_PER_RUN_SHARE_OF_LIMITS * 100}% of the per-run limits` : '')
     : 'per-run limits, no run measured yet';
   const arithmetic =
     `80% of ${round(input.host.cpus)} CPUs / ${round(perRunCpus)} CPUs per run = ${round(byCpu)}; ` +
@@ -144,7 +156,7 @@ function describeContainers(ids: readonly string[]): string {
 }
 
 function round(value: number): string {
-  return Number.isFinite(value) ? String(Number(value.toFixed(2))) : '∞';
+  return String(Number(value.toFixed(2)));
 }
 
 function formatGiB(bytes: number): string {

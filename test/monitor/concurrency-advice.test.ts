@@ -39,7 +39,14 @@ describe('calculateRecommendedConcurrency', () => {
     ['a run that takes half the host', { recentPeaks: [peak(400, 1)] }, 1],
     // Light measured runs beat their limits: 6.4 / 0.5 = 12.8, 12.8 / 0.25 = 51 → 4.
     ['light measured runs reach 4', { recentPeaks: [peak(50, 0.25)], perRunLimits: { cpus: 4, memoryBytes: 8 * GiB } }, 4],
+    // Floored at 10 % of the limits: 6.4 / 0.1 = 64 and 12.8 / 0.2 = 64 → 4.
     ['runs that used nothing do not divide by zero', { recentPeaks: [peak(0, 0)] }, 4],
+    // Floored at 10 % of 8 CPUs / 64 GiB: 6.4 / 0.8 = 8, 12.8 / 6.4 = 2 → 2 (unfloored: 640 and 1280 → 4).
+    [
+      'tiny peaks count as 10% of the per-run limits',
+      { recentPeaks: [peak(1, 0.01)], perRunLimits: { cpus: 8, memoryBytes: 64 * GiB } },
+      2,
+    ],
     ['any CRITICAL container → 1', { containers: [...healthy(2), { containerId: 'hot', level: 'CRITICAL' }] }, 1],
     ['any WARNING container → at most 2', { containers: [...healthy(2), { containerId: 'warm', level: 'WARNING' }] }, 2],
     [
@@ -63,6 +70,12 @@ describe('calculateRecommendedConcurrency', () => {
       'Container container-0 is CRITICAL: run one agent at a time.',
     );
     expect(calculateRecommendedConcurrency(input()).reason).toContain('per-run limits, no run measured yet');
+    expect(
+      calculateRecommendedConcurrency(input({ host: { cpus: 2, memoryBytes: 4 * GiB }, recentPeaks: [peak(0, 0)] })).reason,
+    ).toBe(
+      'Headroom: 80% of 2 CPUs / 0.1 CPUs per run = 16; 80% of 4 GiB / 0.2 GiB per run = 16 ' +
+        '(peak use of 1 recent run, at least 10% of the per-run limits) → 4.',
+    );
   });
 
   it('validates its input eagerly', () => {

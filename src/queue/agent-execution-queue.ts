@@ -89,6 +89,8 @@ export class AgentExecutionQueue implements ExecutionQueue {
 
   /** @throws TypeError "Expected …, got …" for a missing or invalid option. */
   constructor(options: AgentExecutionQueueOptions) {
+    // Each subscription adds listeners; hundreds of clients may follow the queue at once.
+    this.events.setMaxListeners(0);
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Expected an options object, got ${describeValue(options)}`);
     }

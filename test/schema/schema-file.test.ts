@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildSchema } from '../../src/schema/build-schema.js';
-import { graphql } from '../helpers/graphql-module.js';
+import * as graphql from 'graphql';
 
 const { buildASTSchema, lexicographicSortSchema, parse, printSchema } = graphql;
 

@@ -1,0 +1,152 @@
+/**
+ * Helpers for end-to-end tests against the whole service (see start-app.ts): GraphQL calls that
+ * fail loudly on errors, starting runs, waiting for a run's status, a container to appear or
+ * go, and reading a subscription to its end — each with a deadline so a missing event fails the
+ * test instead of hanging it.
+ */
+import type Docker from 'dockerode';
+import type { FormattedExecutionResult } from 'graphql-ws';
+import { containersOf } from './docker.js';
+import { postGraphQL, sseEvents, within, type GraphQLResponse } from './graphql-clients.js';
+import type { TestApp } from './start-app.js';
+
+export type Result = FormattedExecutionResult<Record<string, any>, unknown>;
+
+export const FINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
+
+/** Posts an operation and returns its data; throws with the errors when there are any. */
+export async function gql<T = Record<string, any>>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const { status, body } = await postGraphQL<T>(url, query, variables);
+  if (status !== 200 || body.errors !== undefined || body.data == null) {
+    throw new Error(`GraphQL call failed (HTTP ${status}): ${JSON.stringify(body.errors ?? body)}`);
+  }
+  return body.data;
+}
+
+/** Posts an operation that is expected to fail; returns its errors (throws if there are none). */
+export async function gqlErrors(url: string, query: string, variables?: Record<string, unknown>): Promise<NonNullable<GraphQLResponse['errors']>> {
+  const { body } = await postGraphQL(url, query, variables);
+  if (body.errors === undefined || body.errors.length === 0) {
+    throw new Error(`expected GraphQL errors, got ${JSON.stringify(body)}`);
+  }
+  return body.errors;
+}
+
+export const START_AGENT = /* GraphQL */ `
+  mutation Start($input: StartAgentInput!) {
+    startAgent(input: $input) {
+      agentId
+      status
+      queue { position running queued maxConcurrency }
+    }
+  }
+`;
+
+export interface StartedRun {
+  readonly agentId: string;
+  readonly status: string;
+  readonly queue: { position: number; running: number; queued: number; maxConcurrency: number };
+}
+
+export function startInput(config: Record<string, unknown>, group = { id: 'g-e2e', name: 'e2e' }): Record<string, unknown> {
+  return { group, config };
+}
+
+/** Starts a run with `config` (AgentConfigInput) and returns the payload. */
+export async function startRun(url: string, config: Record<string, unknown>): Promise<StartedRun> {
+  const data = await gql<{ startAgent: StartedRun }>(url, START_AGENT, { input: startInput(config) });
+  return data.startAgent;
+}
+
+/** Polls `agentRun(id)` until `accept(run)`; returns the run's status and the fields named in `selection`. */
+export async function waitForRun(
+  url: string,
+  agentId: string,
+  accept: (run: Record<string, any>) => boolean,
+  what: string,
+  ms = 20_000,
+  selection = 'id status failureReason error exitCode containerId',
+): Promise<Record<string, any>> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const { agentRun } = await gql<{ agentRun: Record<string, any> | null }>(
+      url,
+      `query ($id: ID!) { agentRun(id: $id) { status ${selection} } }`,
+      { id: agentId },
+    );
+    if (agentRun && accept(agentRun)) return agentRun;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${what} (last: ${JSON.stringify(agentRun)})`);
+    await pause(50);
+  }
+}
+
+export function waitForFinal(url: string, agentId: string, ms = 20_000, selection?: string): Promise<Record<string, any>> {
+  return waitForRun(url, agentId, (run) => (FINAL_STATUSES as readonly string[]).includes(run['status']), `run ${agentId} is final`, ms, selection);
+}
+
+/** Waits until the run's container (label bosun.agent=<agentId>) exists; returns its id. */
+export async function waitForContainer(docker: Docker, app: TestApp, agentId: string, ms = 15_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ids = await containersOf(docker, app.app.instanceId, agentId);
+    if (ids.length === 1) return ids[0]!;
+    if (ids.length > 1) throw new Error(`run ${agentId} has ${ids.length} containers`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for the container of run ${agentId}`);
+    await pause(50);
+  }
+}
+
+/** Reads a graphql-ws iterator until it completes; each result must come within `perResultMs`. */
+export async function readToEnd(iterator: AsyncIterator<Result>, what: string, perResultMs = 15_000): Promise<Result[]> {
+  const results: Result[] = [];
+  for (;;) {
+    const next = await within(iterator.next(), `${what} (after ${results.length} results)`, perResultMs);
+    if (next.done) return results;
+    results.push(next.value);
+  }
+}
+
+/** The next result of a graphql-ws iterator, with a deadline; fails if the stream completed. */
+export async function nextValue(iterator: AsyncIterator<Result>, what: string, ms = 15_000): Promise<Result> {
+  const next = await within(iterator.next(), what, ms);
+  if (next.done) throw new Error(`the stream completed while waiting for ${what}`);
+  return next.value;
+}
+
+/** A GraphQL-over-SSE subscription read as `next` payloads until `complete`. */
+export function sseSubscription(url: string, query: string, variables?: Record<string, unknown>) {
+  const abort = new AbortController();
+  const events = sseEvents(url, query, variables, abort.signal);
+  return {
+    /** The next `next` payload, or `undefined` once the server sent `complete`. */
+    async next(what: string, ms = 15_000): Promise<Result | undefined> {
+      const step = await within(events.next(), what, ms);
+      if (step.done || step.value.event === 'complete') return undefined;
+      if (step.value.event !== 'next') throw new Error(`unexpected SSE event ${step.value.event}: ${step.value.data}`);
+      return JSON.parse(step.value.data) as Result;
+    },
+    close(): void {
+      abort.abort();
+      void events.return(undefined).catch(() => undefined);
+    },
+  };
+}
+
+/** Reads /metrics as text. */
+export async function readMetrics(app: TestApp): Promise<string> {
+  const response = await fetch(`${app.origin}/metrics`);
+  if (response.status !== 200) throw new Error(`/metrics answered HTTP ${response.status}`);
+  return response.text();
+}
+
+/** A sample's value in Prometheus text (`name{labels} value`), or undefined when absent. */
+export function metricValue(text: string, series: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
+}
+
+export function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -150,3 +150,32 @@ export function metricValue(text: string, series: string): number | undefined {
 export function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Reads a graphql-ws iterator in the background into `results` until it completes or `stop()` is
+ * called; `ended` resolves when reading stops, and rejects if the stream failed.
+ */
+export function collect(iterator: AsyncIterator<Result>): { results: Result[]; ended: Promise<void>; stop(): Promise<void> } {
+  const results: Result[] = [];
+  const ended = (async () => {
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      results.push(next.value);
+    }
+  })();
+  ended.catch(() => undefined);
+  return {
+    results,
+    ended,
+    async stop() {
+      await iterator.return?.();
+      await ended.catch(() => undefined);
+    },
+  };
+}
+
+/** `values` without consecutive repeats (by JSON). */
+export function collapse<T>(values: readonly T[]): T[] {
+  return values.filter((value, index) => index === 0 || JSON.stringify(value) !== JSON.stringify(values[index - 1]));
+}

@@ -175,7 +175,10 @@ export class DockerSandbox implements AsyncDisposable {
     const stdout = new LineSplitter((line) => onOutput('stdout', line));
     const stderr = new LineSplitter((line) => onOutput('stderr', line));
     return new Promise<void>((resolve, reject) => {
+      let finished = false;
       const finish = (error?: Error) => {
+        if (finished) return;
+        finished = true;
         options.signal?.removeEventListener('abort', onAbort);
         stdout.end();
         stderr.end();
@@ -183,6 +186,8 @@ export class DockerSandbox implements AsyncDisposable {
         else resolve();
       };
       const onAbort = () => finish(options.signal?.reason as Error);
+      // The signal may have fired while the exec was being created: no event will come then.
+      if (options.signal?.aborted) return onAbort();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       this.docker.modem.demuxStream(
         stream,

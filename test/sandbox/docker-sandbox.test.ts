@@ -141,6 +141,15 @@ describe('exec', () => {
     expect((await sandbox.inspect()).State.Running).toBe(false);
   });
 
+  it('stops waiting when the signal fires while the exec is still being created', async () => {
+    const sandbox = await create();
+    const controller = new AbortController();
+    const running = sandbox.exec('sleep 1000', { signal: controller.signal });
+    controller.abort(new Error('cancelled early'));
+    await expect(running).rejects.toThrow('cancelled early');
+    await sandbox.stop({ graceMs: 500 });
+  });
+
   it('stop() lets a command that obeys SIGTERM end without killing it early', async () => {
     const sandbox = await create();
     const controller = new AbortController();

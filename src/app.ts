@@ -3,8 +3,6 @@
  * and server from one config, wires their events, and owns their shutdown. Nothing else in
  * bosun creates these; there are no module-level singletons.
  */
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { AgentRegistry } from './agents/agent-registry.js';
 import type { Agent } from './agents/agent.js';
 import { ShellAgent, SHELL_AGENT_NAME } from './agents/shell-agent.js';
@@ -14,10 +12,18 @@ import type { Logger } from './logger.js';
 import { DockerMonitor } from './monitor/docker-monitor.js';
 import { AgentExecutionQueue } from './queue/agent-execution-queue.js';
 import { AgentRunService } from './runs/agent-run-service.js';
-import { MemoryRunStore } from './runs/run-store.js';
 import { createDockerClient } from './sandbox/docker-client.js';
 import { SandboxManager } from './sandbox/sandbox-manager.js';
 import { createBosunServer, type BosunServer } from './server/create-server.js';
+import { EngineGuard } from './engine-guard.js';
+import { openDatabase, type SqliteDatabase } from './store/database.js';
+import { loadOrCreateInstanceId } from './store/instance-id.js';
+import { RecordedMonitorService } from './store/recorded-monitor.js';
+import { SqliteHistoryStore } from './store/sqlite-history-store.js';
+import { SqliteRunStore } from './store/sqlite-run-store.js';
+
+/** How often old runs and samples are pruned. */
+const PRUNE_INTERVAL_MS = 60_000;
 
 export interface CreateAppOptions {
   readonly logger: Logger;
@@ -27,24 +33,33 @@ export interface CreateAppOptions {
 
 export interface BosunApp extends AsyncDisposable {
   readonly config: BosunConfig;
+  readonly db: SqliteDatabase;
   readonly instanceId: string;
   readonly sandboxes: SandboxManager;
   readonly queue: AgentExecutionQueue;
   readonly runs: AgentRunService;
   readonly monitor: DockerMonitor;
   readonly server: BosunServer;
-  /** Listens and starts the periodic health check; resolves with the GraphQL URL. */
+  /**
+   * Recovers what a previous process left (interrupted runs, waiting runs, orphan containers),
+   * listens, and starts the periodic health check; resolves with the GraphQL URL. Starts even
+   * when the engine is down: the queue then waits for it.
+   */
   start(): Promise<{ url: string }>;
   /**
-   * Stops admitting runs, stops running ones and removes their containers, closes the monitor,
-   * then ends subscriptions and closes the server. Idempotent.
+   * Graceful shutdown: stops admitting runs, lets running ones finish for up to `graceMs`
+   * (default SHUTDOWN_GRACE_MS), stops the rest and removes their containers, closes the
+   * monitor, ends subscriptions, closes the server and the database. Idempotent.
    */
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 export function createApp(config: BosunConfig, options: CreateAppOptions): BosunApp {
   const logger = options.logger;
-  const instanceId = config.instanceId ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 40)}-${randomUUID().slice(0, 8)}`;
+  const db = openDatabase(config.dbPath);
+  const instanceId = config.instanceId ?? loadOrCreateInstanceId(db);
+  const runStore = new SqliteRunStore(db, { logLinesPerRun: config.logLinesPerRun });
+  const history = new SqliteHistoryStore(db, { sampleRetentionMs: config.sampleRetentionMs, liveWindowMs: config.historyWindowMs });
   const docker = createDockerClient(config.docker);
   const sandboxes = new SandboxManager(docker, instanceId);
   const queue = new AgentExecutionQueue({
@@ -53,7 +68,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     queueTimeoutMs: config.queueTimeoutMs,
   });
   const runs = new AgentRunService({
-    store: new MemoryRunStore({ logLinesPerRun: config.logLinesPerRun, runRetentionCount: config.runRetentionCount }),
+    store: runStore,
     queue,
     sandboxes,
     agents: new AgentRegistry([new ShellAgent(), ...(options.agents ?? [])]),
@@ -74,10 +89,22 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     logger: logger.child({ component: 'monitor' }),
   });
   const detachMonitor = monitor.attachToRuns(runs.events);
-  const server = createBosunServer({ config, services: { runs, queue, monitor }, logger });
+  const recordedMonitor = new RecordedMonitorService(monitor, history);
+  const guard = new EngineGuard({ sandboxes, queue, monitorEvents: monitor.events, logger: logger.child({ component: 'engine' }) });
+  const server = createBosunServer({ config, services: { runs, queue, monitor: recordedMonitor }, logger });
+  const prune = () => {
+    try {
+      const dropped = runStore.prune({ maxFinishedRuns: config.runRetentionCount, maxAgeMs: config.runRetentionMs });
+      history.prune();
+      if (dropped > 0) logger.info({ dropped }, 'pruned old runs');
+    } catch (error) {
+      logger.error({ err: error }, 'pruning failed');
+    }
+  };
+  let pruneTimer: NodeJS.Timeout | undefined;
 
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  const close = (graceMs = config.shutdownGraceMs): Promise<void> => {
     closing ??= (async () => {
       logger.info({}, 'shutting down');
       const step = async (name: string, action: () => Promise<void> | void) => {
@@ -87,12 +114,22 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
           logger.error({ err: error }, `shutdown: ${name} failed: ${errorMessage(error)}`);
         }
       };
-      await step('stop runs', () => runs.shutdown());
-      await step('detach monitor', detachMonitor);
+      clearInterval(pruneTimer);
+      await step('stop runs', () => runs.shutdown(graceMs));
+      await step('detach monitor', () => {
+        detachMonitor();
+        guard[Symbol.dispose]();
+        recordedMonitor[Symbol.dispose]();
+      });
       await step('close monitor', () => monitor.close());
       await step('close server', () => server.close());
       // The safety net: nothing this instance created outlives it.
       await step('remove sandboxes', () => sandboxes.disposeAll());
+      await step('close database', () => {
+        runStore.flush();
+        history.flush();
+        db.close();
+      });
       logger.info({}, 'shut down');
     })();
     return closing;
@@ -100,6 +137,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
 
   return {
     config,
+    db,
     instanceId,
     sandboxes,
     queue,
@@ -107,8 +145,17 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     monitor,
     server,
     async start() {
+      // Nothing starts before orphans are reaped: a new run's container must never be taken for one.
+      guard.hold();
+      const recovered = runs.recover();
+      if (recovered.interrupted + recovered.requeued > 0) logger.info(recovered, 'recovered runs from the store');
+      const engineUp = await guard.checkNow();
+      if (!engineUp) logger.warn({}, 'Docker engine unreachable at start: runs wait until it answers');
       const { url } = await server.listen();
       monitor.startMonitoring(config.healthCheckIntervalMs);
+      prune();
+      pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
+      pruneTimer.unref();
       logger.info({ instanceId, maxConcurrentAgents: config.maxConcurrentAgents, sandboxImage: config.sandboxImage }, 'bosun started');
       return { url };
     },

@@ -49,8 +49,16 @@ export interface BosunConfig {
   readonly alertWebhookSecret: string | undefined;
   /** Log lines kept per run (a ring buffer: the oldest go first). */
   readonly logLinesPerRun: number;
-  /** Finished runs kept in memory before the oldest are dropped. */
+  /** Finished runs kept before the oldest are dropped. */
   readonly runRetentionCount: number;
+  /** Finished runs older than this are dropped. */
+  readonly runRetentionMs: number;
+  /** Resource samples older than this are dropped (older than the history window, they are thinned to one a minute). */
+  readonly sampleRetentionMs: number;
+  /** The SQLite database; `:memory:` keeps nothing across restarts. */
+  readonly dbPath: string;
+  /** On SIGTERM / SIGINT, how long running runs may finish before they are stopped. */
+  readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
 }
 
@@ -118,6 +126,10 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     alertWebhookSecret: read.optional('ALERT_WEBHOOK_SECRET', /^.{1,}$/s, 'a non-empty secret'),
     logLinesPerRun: read.integer('LOG_LINES_PER_RUN', 10_000, { min: 100, max: 10_000_000 }),
     runRetentionCount: read.integer('RUN_RETENTION_COUNT', 5_000, { min: 1 }),
+    runRetentionMs: read.integer('RUN_RETENTION_MS', 7 * 24 * 3_600_000, { min: 60_000 }),
+    sampleRetentionMs: read.integer('SAMPLE_RETENTION_MS', 24 * 3_600_000, { min: 60_000 }),
+    dbPath: read.string('BOSUN_DB_PATH', './data/bosun.db'),
+    shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 10_000, { min: 0 }),
     logLevel: read.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
   };
   return deepFreeze(config);

@@ -21,6 +21,12 @@ export async function startAgent(services: Pick<BosunServices, 'runs'>, input: S
   return { agentId: run.id, status: run.status, queue: ticket, run };
 }
 
+/** @throws BosunError NOT_FOUND, INVALID_STATE, plus those of startAgent (from the run service). */
+export async function retryAgent(services: Pick<BosunServices, 'runs'>, id: string): Promise<StartAgentPayload> {
+  const { run, ticket } = await services.runs.retry(id);
+  return { agentId: run.id, status: run.status, queue: ticket, run };
+}
+
 /** @throws BosunError NOT_FOUND, INVALID_STATE (from the run service). */
 export function cancelAgent(services: Pick<BosunServices, 'runs'>, id: string): Promise<AgentRun> {
   return services.runs.cancel(id);

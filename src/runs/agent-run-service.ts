@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { AgentRegistry } from '../agents/agent-registry.js';
 import type { AgentContext, AgentResult, StepOptions, StepOutcome } from '../agents/agent.js';
 import { BosunError, errorMessage } from '../errors.js';
-import type { ExecutionQueue } from '../queue/execution-queue.js';
+import type { ExecutionQueue, QueueTicket } from '../queue/execution-queue.js';
 import type { DockerSandbox } from '../sandbox/docker-sandbox.js';
 import { describeLimits, formatMemory } from '../sandbox/limits.js';
 import type { EngineInfo, SandboxManager } from '../sandbox/sandbox-manager.js';
@@ -72,15 +72,61 @@ export class AgentRunService implements RunService {
       } else if (reason === 'cancelled') {
         this.finish(id, 'CANCELLED', null, 'cancelled while waiting in the queue');
       } else {
-        this.finish(id, 'FAILED', 'INTERRUPTED', 'the server shut down before the run started');
+        // Shutdown: the run stays QUEUED in the store and re-enters the line at the next start.
+        this.log(id, 'SYSTEM', null, 'the server is shutting down; the run stays queued for the next start');
       }
     });
   }
 
   async start(input: StartAgentInput): Promise<StartAgentResult> {
-    if (!this.accepting) throw new BosunError('SHUTTING_DOWN', 'bosun is shutting down and accepts no new runs');
+    this.assertAccepting();
     const engine = await this.engineInfo();
     const { group, config } = resolveStartInput(input, this.options.defaults, { hostCpus: engine.cpus, agents: this.options.agents });
+    return this.admit(group, config, null);
+  }
+
+  /**
+   * Starts a new run with the same group and configuration as a finished one, linked to it.
+   * @throws BosunError NOT_FOUND, INVALID_STATE (not finished), plus those of {@link start}.
+   */
+  async retry(id: string): Promise<StartAgentResult> {
+    this.assertAccepting();
+    const previous = this.requireRun(id);
+    if (!isFinalStatus(previous.status)) {
+      throw new BosunError('INVALID_STATE', `run ${id} is ${previous.status}; only a finished run can be retried`);
+    }
+    if (!this.options.agents.get(previous.config.agent)) {
+      throw new BosunError('INVALID_STATE', `run ${id} used agent ${JSON.stringify(previous.config.agent)}, which is no longer registered`);
+    }
+    return this.admit(previous.group, previous.config, id);
+  }
+
+  /**
+   * Recovers what a previous process left in the store, before anything new is admitted: runs
+   * that were RUNNING end FAILED / INTERRUPTED (their containers are reaped separately), and
+   * waiting runs re-enter the line in their original order with their original `queuedAt`.
+   */
+  recover(): { readonly interrupted: number; readonly requeued: number } {
+    let interrupted = 0;
+    let requeued = 0;
+    for (const run of this.options.store.unfinished()) {
+      if (run.status === 'RUNNING') {
+        this.log(run.id, 'SYSTEM', null, 'the server stopped while this run was running; its container is removed at restart');
+        this.finish(run.id, 'FAILED', 'INTERRUPTED', 'the server stopped while the run was running');
+        interrupted += 1;
+      } else {
+        this.enqueue(run);
+        requeued += 1;
+      }
+    }
+    return { interrupted, requeued };
+  }
+
+  private assertAccepting(): void {
+    if (!this.accepting) throw new BosunError('SHUTTING_DOWN', 'bosun is shutting down and accepts no new runs');
+  }
+
+  private async admit(group: AgentRun['group'], config: AgentRun['config'], retryOf: string | null): Promise<StartAgentResult> {
     if (!(await this.imageExists(config.image))) {
       throw new BosunError(
         'BAD_USER_INPUT',
@@ -88,6 +134,7 @@ export class AgentRunService implements RunService {
         { field: 'input.config.image' },
       );
     }
+    this.assertAccepting();
     const run: AgentRun = Object.freeze({
       id: randomUUID(),
       status: 'QUEUED',
@@ -101,18 +148,27 @@ export class AgentRunService implements RunService {
       queuedAt: new Date(),
       startedAt: null,
       finishedAt: null,
+      retryOf,
     });
     this.options.store.insert(run);
     this.events.emit('run-updated', run);
-    let ticket;
+    const ticket = this.enqueue(run);
+    return { run: this.options.store.get(run.id)!, ticket };
+  }
+
+  private enqueue(run: AgentRun): QueueTicket {
+    let ticket: QueueTicket;
     try {
       ticket = this.options.queue.enqueue(run.id, (signal) => this.execute(run.id, signal), { queuedAt: run.queuedAt });
     } catch (error) {
       this.finish(run.id, 'FAILED', null, errorMessage(error));
       throw error;
     }
-    this.log(run.id, 'SYSTEM', null, ticket.position === 0 ? 'started at once' : `queued at position ${ticket.position}`);
-    return { run: this.options.store.get(run.id)!, ticket };
+    const current = this.options.store.get(run.id);
+    if (current && !isFinalStatus(current.status)) {
+      this.log(run.id, 'SYSTEM', null, ticket.position === 0 ? 'started at once' : `queued at position ${ticket.position}`);
+    }
+    return ticket;
   }
 
   async cancel(id: string): Promise<AgentRun> {
@@ -148,14 +204,24 @@ export class AgentRunService implements RunService {
   }
 
   /**
-   * Stops admitting runs, takes waiting runs out of the line and stops running ones (they end
-   * FAILED / INTERRUPTED), then waits until every sandbox is gone.
+   * Graceful shutdown: stops admitting runs and starting waiting ones, lets running runs finish
+   * for up to `graceMs`, then stops the rest (they end FAILED / INTERRUPTED) and waits until
+   * every sandbox is gone. Waiting runs stay QUEUED in the store for the next start.
    */
-  async shutdown(): Promise<void> {
+  async shutdown(graceMs = 0): Promise<void> {
     this.accepting = false;
+    this.options.queue.pause();
+    const running = [...this.active.values()].map((active) => active.settled);
+    if (running.length > 0 && graceMs > 0) {
+      this.options.logger.info({ running: running.length, graceMs }, 'waiting for running runs to finish');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(running), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
     this.options.queue.close();
     for (const active of this.active.values()) active.controller.abort(new RunStopped('shutdown'));
     await Promise.all([...this.active.values()].map((active) => active.settled));
+    if (this.options.store.flush) this.options.store.flush();
   }
 
   private requireRun(id: string): AgentRun {

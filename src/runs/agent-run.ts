@@ -92,4 +92,6 @@ export interface AgentRun {
   readonly queuedAt: Date;
   readonly startedAt: Date | null;
   readonly finishedAt: Date | null;
+  /** The run this one retries (`retryAgent`), or null. */
+  readonly retryOf: string | null;
 }

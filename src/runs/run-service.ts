@@ -44,6 +44,11 @@ export interface RunService {
    */
   start(input: StartAgentInput): Promise<StartAgentResult>;
   /**
+   * Starts a new run with the same input as a finished one (`retryOf` links them).
+   * @throws BosunError NOT_FOUND, INVALID_STATE (not finished), plus those of {@link start}
+   */
+  retry(id: string): Promise<StartAgentResult>;
+  /**
    * Cancels a waiting run at once, or stops a running one (SIGTERM, then kill after the grace period).
    * @throws BosunError NOT_FOUND, INVALID_STATE (already finished)
    */

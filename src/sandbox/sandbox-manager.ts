@@ -104,6 +104,32 @@ export class SandboxManager implements AsyncDisposable {
     return containers.map((container) => container.Id);
   }
 
+  /**
+   * Removes every container labelled as this instance's that is not a live sandbox: what a
+   * previous process of the same instance left behind. Containers of other instances and
+   * unlabelled ones are never touched. Returns the ids removed.
+   */
+  async reapOrphans(): Promise<string[]> {
+    const live = new Set([...this.live].map((sandbox) => sandbox.id));
+    let ids: string[];
+    try {
+      ids = (await this.ownedContainerIds()).filter((id) => !live.has(id));
+    } catch (error) {
+      throw toSandboxError(error, 'list orphan containers');
+    }
+    await Promise.all(
+      ids.map(async (id) => {
+        try {
+          await this.docker.getContainer(id).remove({ force: true, v: true });
+        } catch (error) {
+          const fault = toSandboxError(error, `remove orphan container ${id.slice(0, 12)}`);
+          if (fault.code !== 'CONTAINER_GONE') throw fault;
+        }
+      }),
+    );
+    return ids;
+  }
+
   /** Removes every live sandbox. Errors are collected, so one failure does not leave the rest behind. */
   async disposeAll(): Promise<void> {
     const results = await Promise.allSettled([...this.live].map((sandbox) => sandbox.dispose()));

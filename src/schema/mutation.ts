@@ -1,7 +1,7 @@
 /**
  * The `Mutation` type.
  */
-import { cancelAgent, setMaxConcurrency, startAgent } from '../resolvers/mutations.js';
+import { cancelAgent, retryAgent, setMaxConcurrency, startAgent } from '../resolvers/mutations.js';
 import type { BosunBuilder } from './builder.js';
 import type { addStartAgentTypes } from './types/start-agent.js';
 
@@ -15,6 +15,12 @@ export function addMutationType(builder: BosunBuilder, inputs: StartAgentRefs): 
         description: 'Validates the input, stores the run and puts it in line; replies at once.',
         args: { input: t.arg({ type: inputs.StartAgentInput, required: true }) },
         resolve: (_root, args, ctx) => startAgent(ctx.services, args.input),
+      }),
+      retryAgent: t.field({
+        type: 'StartAgentPayload',
+        description: 'Starts a new run with the same input as a finished run, linked to it by `retryOf`.',
+        args: { id: t.arg.id({ required: true }) },
+        resolve: (_root, args, ctx) => retryAgent(ctx.services, String(args.id)),
       }),
       cancelAgent: t.field({
         type: 'AgentRun',

@@ -11,7 +11,7 @@ import type { LogQuery, RunListQuery, RunService, RunServiceEvents, StartAgentRe
 import { FakeExecutionQueue } from './fake-execution-queue.js';
 import { makeRun } from './fixtures.js';
 
-type Method = 'start' | 'cancel' | 'get' | 'list' | 'logs' | 'position';
+type Method = 'start' | 'retry' | 'cancel' | 'get' | 'list' | 'logs' | 'position';
 
 export class FakeRunService implements RunService {
   readonly events = new EventEmitter<RunServiceEvents>();
@@ -45,6 +45,16 @@ export class FakeRunService implements RunService {
     this.events.emit('run-updated', run);
     if (ticket.position === 0) this.#markRunning(id);
     return { run: this.#require(id), ticket };
+  }
+
+  async retry(id: string): Promise<StartAgentResult> {
+    this.#maybeFail('retry');
+    const previous = this.#require(id);
+    if (!isFinalStatus(previous.status)) throw new BosunError('INVALID_STATE', `run ${id} is ${previous.status}`);
+    const { run, ticket } = await this.start({ group: previous.group, config: { agent: previous.config.agent, steps: previous.config.steps } });
+    const linked: AgentRun = { ...run, retryOf: id };
+    this.#runs.set(run.id, linked);
+    return { run: linked, ticket };
   }
 
   async cancel(id: string): Promise<AgentRun> {

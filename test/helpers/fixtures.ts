@@ -35,6 +35,7 @@ export function makeRun(overrides: Partial<AgentRun> & Pick<AgentRun, 'id'>): Ag
     queuedAt: new Date('2025-01-01T00:00:00.000Z'),
     startedAt: null,
     finishedAt: null,
+    retryOf: null,
     ...overrides,
   };
 }

@@ -12,7 +12,8 @@ import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
 import type { AgentRun } from '../../src/runs/agent-run.js';
 import { isFinalStatus } from '../../src/runs/agent-run.js';
 import { AgentRunService } from '../../src/runs/agent-run-service.js';
-import { MemoryRunStore } from '../../src/runs/run-store.js';
+import { openDatabase } from '../../src/store/database.js';
+import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
 import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
 import { TEST_IMAGE, createTestDocker, removeLeftovers, testInstanceId } from './docker.js';
 
@@ -48,7 +49,7 @@ export function createRunHarness(options: RunHarnessOptions = {}): RunHarness {
   });
   const sandboxes = new SandboxManager(docker, instanceId);
   const service = new AgentRunService({
-    store: new MemoryRunStore({ logLinesPerRun: 10_000, runRetentionCount: 1000 }),
+    store: new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 10_000 }),
     queue,
     sandboxes,
     agents: new AgentRegistry([new ShellAgent(), ...(options.agents ?? [])]),

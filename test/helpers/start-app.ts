@@ -25,6 +25,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const instanceId = testInstanceId();
   const config = loadConfig({
     PORT: '0',
+    BOSUN_DB_PATH: ':memory:',
     HOST: '127.0.0.1',
     BOSUN_INSTANCE_ID: instanceId,
     DOCKER_MEMORY_LIMIT: '256m',

@@ -130,6 +130,7 @@ describe('agentLogs', () => {
     const runs: RunService = {
       events: fake.events,
       start: (input) => fake.start(input),
+      retry: (id) => fake.retry(id),
       cancel: (id) => fake.cancel(id),
       get: (id) => fake.get(id),
       list: (query) => fake.list(query),

@@ -263,14 +263,14 @@ describe('the Agent interface', () => {
   });
 });
 
-it('removes a container that was running when the service shuts down, marking the run INTERRUPTED', async () => {
+it('removes a container that was running when the service shuts down, marking the run INTERRUPTED; a waiting run stays queued', async () => {
   const h = createRunHarness({ maxConcurrency: 1 });
   const running = await h.service.start(shellInput(['sleep 1000']));
   const waiting = await h.service.start(shellInput(['true']));
   while (!h.service.get(running.run.id)?.steps.length) await delay(50);
   expect(await h.dispose()).toBe(0);
   expect(h.service.get(running.run.id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
-  expect(h.service.get(waiting.run.id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+  expect(h.service.get(waiting.run.id)).toMatchObject({ status: 'QUEUED', failureReason: null });
   expect(await containersOf(h.docker, h.instanceId)).toEqual([]);
   await expect(h.service.start(shellInput(['true']))).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
 });

@@ -63,6 +63,7 @@ export function addAgentRunTypes(builder: BosunBuilder, enums: BosunEnums): void
       queuedAt: t.expose('queuedAt', { type: 'DateTime' }),
       startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
       finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+      retryOf: t.exposeID('retryOf', { nullable: true, description: 'The run this one retries (`retryAgent`).' }),
       peak: t.field({
         type: 'ResourcePeak',
         nullable: true,

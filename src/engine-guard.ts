@@ -1,0 +1,85 @@
+/**
+ * Keeps the queue in step with the Docker engine: while the engine does not answer, the queue
+ * is paused (waiting runs keep their place and their queue-timeout clock rather than failing
+ * one after another); when it answers again, containers this instance left behind are reaped
+ * and the queue resumes. Driven by the monitor's periodic health check, and run once at start.
+ */
+import { errorMessage } from './errors.js';
+import type { Logger } from './logger.js';
+import type { MonitorEvents } from './monitor/monitor-service.js';
+import type { HealthReport } from './monitor/monitor-types.js';
+import type { ExecutionQueue } from './queue/execution-queue.js';
+import type { SandboxManager } from './sandbox/sandbox-manager.js';
+import type { EventEmitter } from 'node:events';
+
+export class EngineGuard implements Disposable {
+  private reapPending = true;
+  private pausedByGuard = false;
+  private checking: Promise<void> = Promise.resolve();
+  private readonly onReport = (report: HealthReport) => {
+    this.checking = this.checking.then(() => this.apply(report.docker.reachable, report.docker.error));
+  };
+
+  constructor(
+    private readonly options: {
+      readonly sandboxes: Pick<SandboxManager, 'engineInfo' | 'reapOrphans'>;
+      readonly queue: Pick<ExecutionQueue, 'pause' | 'resume'>;
+      readonly monitorEvents: EventEmitter<MonitorEvents>;
+      readonly logger: Logger;
+    },
+  ) {
+    options.monitorEvents.on('health-check', this.onReport);
+  }
+
+  /** Pauses the queue until a check finds the engine answering (and orphans reaped): used at start. */
+  hold(): void {
+    if (this.pausedByGuard) return;
+    this.pausedByGuard = true;
+    this.options.queue.pause();
+  }
+
+  /** Checks the engine now: reaps and lets the queue run if it answers, pauses the queue if not. */
+  async checkNow(): Promise<boolean> {
+    let reachable = true;
+    let error: string | null = null;
+    try {
+      await this.options.sandboxes.engineInfo();
+    } catch (e) {
+      reachable = false;
+      error = errorMessage(e);
+    }
+    await (this.checking = this.checking.then(() => this.apply(reachable, error)));
+    return reachable;
+  }
+
+  private async apply(reachable: boolean, error: string | null): Promise<void> {
+    const { queue, logger } = this.options;
+    if (!reachable) {
+      if (!this.pausedByGuard) {
+        this.pausedByGuard = true;
+        queue.pause();
+        logger.warn({ error }, 'Docker engine unreachable: queue paused, waiting runs keep their place');
+      }
+      return;
+    }
+    if (this.reapPending) {
+      try {
+        const reaped = await this.options.sandboxes.reapOrphans();
+        this.reapPending = false;
+        if (reaped.length > 0) logger.info({ containers: reaped.map((id) => id.slice(0, 12)) }, `reaped ${reaped.length} orphan container(s)`);
+      } catch (e) {
+        logger.warn({ err: e }, 'could not reap orphan containers yet; will retry at the next health check');
+        return;
+      }
+    }
+    if (this.pausedByGuard) {
+      this.pausedByGuard = false;
+      queue.resume();
+      logger.info({}, 'Docker engine answers again: queue resumed');
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.options.monitorEvents.off('health-check', this.onReport);
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The monitoring history of runs in SQLite: resource samples, alerts and per-run peaks, so a
+ * run's timeline survives restarts. Samples are written in batches; past the live window they
+ * are thinned to one per run per minute, and past the retention they are deleted.
+ */
+import type { HealthAlert, ResourcePeak, ResourceSample } from '../monitor/monitor-types.js';
+import type { SampleQuery } from '../monitor/monitor-service.js';
+import type { SqliteDatabase } from './database.js';
+
+const SAMPLE_BATCH = 256;
+/** Resolution of samples older than the live window. */
+export const DOWNSAMPLED_INTERVAL_MS = 60_000;
+
+interface SampleRow {
+  run_id: string | null;
+  container_id: string;
+  at: number;
+  cpu_percent: number;
+  memory_usage_bytes: number;
+  memory_limit_bytes: number;
+  memory_percent: number;
+  pids: number;
+  pids_limit: number | null;
+}
+
+export interface SqliteHistoryStoreOptions {
+  /** Samples older than this are deleted. */
+  readonly sampleRetentionMs: number;
+  /** Samples younger than this are kept at full resolution. */
+  readonly liveWindowMs: number;
+}
+
+export class SqliteHistoryStore {
+  private pending: ResourceSample[] = [];
+  private flushScheduled = false;
+  private readonly statements;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly options: SqliteHistoryStoreOptions,
+  ) {
+    this.statements = {
+      insertSample: db.prepare(`INSERT INTO samples (run_id, container_id, at, cpu_percent, memory_usage_bytes,
+        memory_limit_bytes, memory_percent, pids, pids_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      upsertPeak: db.prepare(`INSERT INTO peaks (run_id, cpu_percent, memory_bytes, pids) VALUES (?, ?, ?, ?)
+        ON CONFLICT (run_id) DO UPDATE SET cpu_percent = max(cpu_percent, excluded.cpu_percent),
+        memory_bytes = max(memory_bytes, excluded.memory_bytes), pids = max(pids, excluded.pids)`),
+      upsertAlert: db.prepare(`INSERT INTO alerts (id, run_id, at, alert_json) VALUES (?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET alert_json = excluded.alert_json`),
+      samplesOfRun: db.prepare('SELECT * FROM samples WHERE run_id = ? ORDER BY at ASC, rowid ASC'),
+      lastSamplesOfRun: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE run_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
+      samplesOfContainer: db.prepare('SELECT * FROM samples WHERE container_id = ? ORDER BY at ASC, rowid ASC'),
+      lastSamplesOfContainer: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE container_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
+      alertsOfRun: db.prepare('SELECT alert_json FROM alerts WHERE run_id = ? ORDER BY at ASC'),
+      peakOfRun: db.prepare('SELECT cpu_percent, memory_bytes, pids FROM peaks WHERE run_id = ?'),
+      deleteOldSamples: db.prepare('DELETE FROM samples WHERE at < ?'),
+      downsample: db.prepare(`DELETE FROM samples WHERE at < @cutoff AND rowid NOT IN (
+        SELECT min(rowid) FROM samples WHERE at < @cutoff GROUP BY run_id, container_id, CAST(at / @interval AS INTEGER))`),
+      countSamples: db.prepare('SELECT count(*) AS n FROM samples'),
+    };
+  }
+
+  recordSample(sample: ResourceSample): void {
+    this.pending.push(sample);
+    if (this.pending.length >= SAMPLE_BATCH) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.db.open && this.flush());
+    }
+  }
+
+  /** Stores an alert, or its resolution (same id). */
+  recordAlert(alert: HealthAlert): void {
+    this.statements.upsertAlert.run(alert.id, alert.agentId, alert.at.getTime(), JSON.stringify(alert));
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.db.transaction(() => {
+      for (const s of batch) {
+        this.statements.insertSample.run(
+          s.agentId, s.containerId, s.at.getTime(), s.cpuPercent, s.memoryUsageBytes, s.memoryLimitBytes, s.memoryPercent, s.pids, s.pidsLimit,
+        );
+        if (s.agentId !== null) this.statements.upsertPeak.run(s.agentId, s.cpuPercent, s.memoryUsageBytes, s.pids);
+      }
+    })();
+  }
+
+  samples(query: SampleQuery): ResourceSample[] {
+    this.flush();
+    const last = query.last ?? undefined;
+    let rows: SampleRow[];
+    if (query.agentId) {
+      rows = (last === undefined ? this.statements.samplesOfRun.all(query.agentId) : this.statements.lastSamplesOfRun.all(query.agentId, last)) as SampleRow[];
+      if (query.containerId) rows = rows.filter((row) => row.container_id === query.containerId);
+    } else if (query.containerId) {
+      rows = (
+        last === undefined ? this.statements.samplesOfContainer.all(query.containerId) : this.statements.lastSamplesOfContainer.all(query.containerId, last)
+      ) as SampleRow[];
+    } else {
+      return [];
+    }
+    return rows.map(sampleFromRow);
+  }
+
+  alerts(agentId: string): HealthAlert[] {
+    return (this.statements.alertsOfRun.all(agentId) as { alert_json: string }[]).map((row) => alertFromJson(row.alert_json));
+  }
+
+  peak(agentId: string): ResourcePeak | undefined {
+    this.flush();
+    const row = this.statements.peakOfRun.get(agentId) as { cpu_percent: number; memory_bytes: number; pids: number } | undefined;
+    return row ? { cpuPercent: row.cpu_percent, memoryBytes: row.memory_bytes, pids: row.pids } : undefined;
+  }
+
+  /** Thins samples past the live window and deletes those past the retention. */
+  prune(now: number = Date.now()): void {
+    this.flush();
+    this.db.transaction(() => {
+      this.statements.deleteOldSamples.run(now - this.options.sampleRetentionMs);
+      this.statements.downsample.run({ cutoff: now - this.options.liveWindowMs, interval: DOWNSAMPLED_INTERVAL_MS });
+    })();
+  }
+
+  sampleCount(): number {
+    this.flush();
+    return (this.statements.countSamples.get() as { n: number }).n;
+  }
+}
+
+function sampleFromRow(row: SampleRow): ResourceSample {
+  return {
+    containerId: row.container_id,
+    agentId: row.run_id,
+    at: new Date(row.at),
+    cpuPercent: row.cpu_percent,
+    memoryUsageBytes: row.memory_usage_bytes,
+    memoryLimitBytes: row.memory_limit_bytes,
+    memoryPercent: row.memory_percent,
+    pids: row.pids,
+    pidsLimit: row.pids_limit,
+  };
+}
+
+function alertFromJson(json: string): HealthAlert {
+  const raw = JSON.parse(json) as Omit<HealthAlert, 'at' | 'resolvedAt'> & { at: string; resolvedAt: string | null };
+  return { ...raw, at: new Date(raw.at), resolvedAt: raw.resolvedAt === null ? null : new Date(raw.resolvedAt) };
+}

@@ -1,0 +1,178 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AgentRun } from '../../src/runs/agent-run.js';
+import { MIGRATIONS, openDatabase, schemaVersion } from '../../src/store/database.js';
+import { loadOrCreateInstanceId } from '../../src/store/instance-id.js';
+import { SqliteHistoryStore } from '../../src/store/sqlite-history-store.js';
+import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
+import { makeRun } from '../helpers/fixtures.js';
+
+const dirs: string[] = [];
+function tempDbPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bosun-store-'));
+  dirs.push(dir);
+  return join(dir, 'nested', 'bosun.db');
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function finished(id: string, finishedAt: Date): AgentRun {
+  return makeRun({ id, status: 'SUCCEEDED', queuedAt: new Date(finishedAt.getTime() - 1000), startedAt: finishedAt, finishedAt, exitCode: 0 });
+}
+
+describe('SqliteRunStore', () => {
+  it('keeps runs, their changes and their logs across a reopen of the file', () => {
+    const path = tempDbPath();
+    let db = openDatabase(path);
+    let store = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    const run = makeRun({ id: 'r1', queuedAt: new Date('2026-01-01T00:00:00Z') });
+    store.insert(run);
+    const started = { ...run, status: 'RUNNING' as const, startedAt: new Date('2026-01-01T00:00:01Z'), containerId: 'c1' };
+    store.update(started);
+    const withStep = {
+      ...started,
+      steps: [{ index: 1, command: 'make', exitCode: 0, startedAt: new Date('2026-01-01T00:00:02Z'), finishedAt: new Date('2026-01-01T00:00:03Z') }],
+    };
+    store.update(withStep);
+    store.appendLog('r1', 'STDOUT', 1, 'hello');
+    store.appendLog('r1', 'SYSTEM', null, 'step 1 exited 0');
+    store.flush();
+    db.close();
+
+    db = openDatabase(path);
+    store = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    expect(store.get('r1')).toEqual(withStep);
+    expect(store.unfinished().map((r) => r.id)).toEqual(['r1']);
+    expect(store.readLogs('r1').map((l) => [l.seq, l.stream, l.step, l.line])).toEqual([
+      [1, 'STDOUT', 1, 'hello'],
+      [2, 'SYSTEM', null, 'step 1 exited 0'],
+    ]);
+    // Numbering goes on where it stopped.
+    expect(store.appendLog('r1', 'STDERR', 1, 'more').seq).toBe(3);
+    store.flush();
+    db.close();
+  });
+
+  it('migrates a new database to the latest version, once', () => {
+    const path = tempDbPath();
+    const db = openDatabase(path);
+    expect(schemaVersion(db)).toBe(MIGRATIONS.length);
+    db.close();
+    const again = openDatabase(path);
+    expect(schemaVersion(again)).toBe(MIGRATIONS.length);
+    again.close();
+  });
+
+  it('lists newest first, filters by status, and returns unfinished runs in queue order', () => {
+    const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 100 });
+    store.insert(makeRun({ id: 'a' }));
+    store.insert(makeRun({ id: 'b', status: 'RUNNING' }));
+    store.insert(finished('c', new Date()));
+    store.insert(makeRun({ id: 'd' }));
+    expect(store.list(undefined, 10).map((r) => r.id)).toEqual(['d', 'c', 'b', 'a']);
+    expect(store.list(new Set(['QUEUED']), 10).map((r) => r.id)).toEqual(['d', 'a']);
+    expect(store.list(undefined, 2).map((r) => r.id)).toEqual(['d', 'c']);
+    expect(store.unfinished().map((r) => r.id)).toEqual(['a', 'b', 'd']);
+  });
+
+  it('keeps at most logLinesPerRun lines per run, reading after a sequence number exactly', () => {
+    const db = openDatabase(':memory:');
+    const store = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    store.insert(makeRun({ id: 'r' }));
+    for (let i = 1; i <= 1000; i += 1) store.appendLog('r', 'STDOUT', 1, `line ${i}`);
+    const kept = store.readLogs('r');
+    expect(kept.map((l) => l.seq)).toEqual(Array.from({ length: 100 }, (_, i) => 901 + i));
+    expect(store.readLogs('r', 950).map((l) => l.seq)).toEqual(Array.from({ length: 50 }, (_, i) => 951 + i));
+    expect(store.readLogs('r', 0, 3).map((l) => l.line)).toEqual(['line 998', 'line 999', 'line 1000']);
+    const stored = (db.prepare('SELECT count(*) AS n FROM logs').get() as { n: number }).n;
+    expect(stored).toBeLessThanOrEqual(110);
+  });
+});
+
+describe('retention', () => {
+  it('stays within its bounds after 6,000 finished runs and 20,000 samples', () => {
+    const db = openDatabase(':memory:');
+    const store = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    const history = new SqliteHistoryStore(db, { sampleRetentionMs: 24 * 3_600_000, liveWindowMs: 15 * 60_000 });
+    const now = Date.parse('2026-11-26T12:00:00Z');
+    for (let i = 0; i < 6000; i += 1) {
+      const id = `run-${i}`;
+      store.insert(finished(id, new Date(now - (6000 - i) * 1000)));
+      store.appendLog(id, 'STDOUT', 1, 'x');
+    }
+    store.insert(makeRun({ id: 'waiting', queuedAt: new Date(now - 10 * 24 * 3_600_000) }));
+    // 20,000 samples over the last 30 hours, one every 5.4 s, for the newest run.
+    for (let i = 0; i < 20_000; i += 1) {
+      history.recordSample({
+        containerId: 'c', agentId: 'run-5999', at: new Date(now - 30 * 3_600_000 + i * 5400),
+        cpuPercent: i % 100, memoryUsageBytes: 1e6, memoryLimitBytes: 1e8, memoryPercent: 1, pids: 3, pidsLimit: 100,
+      });
+    }
+    expect(store.prune({ maxFinishedRuns: 5000, maxAgeMs: 7 * 24 * 3_600_000 }, now)).toBe(1000);
+    history.prune(now);
+    const runs = (db.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;
+    const logs = (db.prepare('SELECT count(*) AS n FROM logs').get() as { n: number }).n;
+    expect(runs).toBe(5001);
+    expect(logs).toBe(5000);
+    expect(store.get('waiting')).toBeDefined();
+    expect(store.get('run-999')).toBeUndefined();
+    expect(store.get('run-1000')).toBeDefined();
+    // Kept: 24 h of samples, of which all but the last 15 minutes thinned to one a minute.
+    const samples = history.sampleCount();
+    expect(samples).toBeLessThanOrEqual(24 * 60 + (15 * 60_000) / 5400 + 2);
+    expect(samples).toBeGreaterThan(24 * 60 - 2);
+    const kept = history.samples({ agentId: 'run-5999' });
+    expect(kept[0]!.at.getTime()).toBeGreaterThanOrEqual(now - 24 * 3_600_000);
+    expect(history.peak('run-5999')).toEqual({ cpuPercent: 99, memoryBytes: 1e6, pids: 3 });
+  });
+
+  it('drops finished runs older than the age limit even under the count', () => {
+    const db = openDatabase(':memory:');
+    const store = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    const now = Date.now();
+    store.insert(finished('old', new Date(now - 8 * 24 * 3_600_000)));
+    store.insert(finished('new', new Date(now - 1000)));
+    expect(store.prune({ maxFinishedRuns: 5000, maxAgeMs: 7 * 24 * 3_600_000 }, now)).toBe(1);
+    expect(store.get('old')).toBeUndefined();
+    expect(store.get('new')).toBeDefined();
+  });
+});
+
+describe('history', () => {
+  it('records alerts and their resolution under one id, and samples by run and by container', () => {
+    const history = new SqliteHistoryStore(openDatabase(':memory:'), { sampleRetentionMs: 3_600_000, liveWindowMs: 60_000 });
+    const alert = {
+      id: 'al1', level: 'CRITICAL' as const, metric: 'CPU' as const, value: 95, threshold: 90, containerId: 'c', agentId: 'r',
+      at: new Date('2026-01-01T00:00:00Z'), message: 'CPU high', resolvedAt: null,
+    };
+    history.recordAlert(alert);
+    history.recordAlert({ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') });
+    expect(history.alerts('r')).toEqual([{ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') }]);
+    for (let i = 0; i < 5; i += 1) {
+      history.recordSample({
+        containerId: 'c', agentId: 'r', at: new Date(1000 * i), cpuPercent: i, memoryUsageBytes: 10 * i, memoryLimitBytes: 100,
+        memoryPercent: 10 * i, pids: i, pidsLimit: null,
+      });
+    }
+    expect(history.samples({ agentId: 'r' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
+    expect(history.samples({ agentId: 'r', last: 2 }).map((s) => s.cpuPercent)).toEqual([3, 4]);
+    expect(history.samples({ containerId: 'c', last: 1 })[0]).toMatchObject({ cpuPercent: 4, pidsLimit: null, agentId: 'r' });
+    expect(history.peak('r')).toEqual({ cpuPercent: 4, memoryBytes: 40, pids: 4 });
+  });
+});
+
+it('keeps one instance id per database', () => {
+  const path = tempDbPath();
+  const db = openDatabase(path);
+  const id = loadOrCreateInstanceId(db);
+  expect(id).toMatch(/^bosun-[0-9a-f-]{36}$/);
+  expect(loadOrCreateInstanceId(db)).toBe(id);
+  db.close();
+  const again = openDatabase(path);
+  expect(loadOrCreateInstanceId(again)).toBe(id);
+  expect(loadOrCreateInstanceId(openDatabase(':memory:'))).not.toBe(id);
+  again.close();
+});

@@ -1,14 +1,16 @@
 /**
  * The bosun HTTP server: graphql-yoga on node:http at /graphql (POST, GET, subscriptions over
- * SSE, the bundled GraphiQL), graphql-ws on the same port and path, yoga's /health, and
- * Prometheus metrics at /metrics. The server owns everything it starts — sockets, subscription
- * streams, metric listeners — and {@link BosunServer.close} releases all of it.
+ * SSE, the bundled GraphiQL), graphql-ws on the same port and path, yoga's /health,
+ * Prometheus metrics at /metrics, and the live dashboard at / (its files under /dashboard/).
+ * The server owns everything it starts — sockets, subscription streams, metric listeners — and
+ * {@link BosunServer.close} releases all of it.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
 import type { BosunConfig } from '../config.js';
+import { useDashboard } from '../dashboard/dashboard-routes.js';
 import { StreamRegistry } from '../resolvers/stream-registry.js';
 import { buildSchema } from '../schema/build-schema.js';
 import type { BosunContext, BosunServices } from '../schema/context.js';
@@ -66,7 +68,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     graphiql: graphiqlOptions(),
     renderGraphiQL: renderBundledGraphiQL,
     landingPage: false,
-    plugins: [useMetricsEndpoint(metrics.registry, METRICS_PATH)],
+    plugins: [useDashboard(), useMetricsEndpoint(metrics.registry, METRICS_PATH)],
   });
 
   const httpServer = createServer(yoga);

@@ -3,7 +3,19 @@
 # when SANDBOX_IMAGE is the default, the locally built sandbox image. Idempotent and quick when
 # everything is already there. On Debian/Ubuntu as root it installs and starts the engine itself;
 # anywhere else it says how to get one.
+#
+# --with-browser (passed by `npm test`): also ensure Debian's Chromium at /usr/bin/chromium, which
+# the dashboard test drives headless. `npm start` does not pass it: serving the dashboard needs no
+# browser.
 set -euo pipefail
+
+with_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-browser) with_browser=1 ;;
+    *) printf '[bosun setup] error: unknown option %s (known: --with-browser)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 default_image="bosun-sandbox:latest"
@@ -119,7 +131,25 @@ ensure_image() {
   say "built $image"
 }
 
+chromium_path="/usr/bin/chromium"
+
+ensure_browser() {
+  if [ -x "$chromium_path" ]; then
+    return 0
+  fi
+  if ! can_use_apt; then
+    say "warning: $chromium_path is missing and apt-get is not usable here; the dashboard test will fail until Debian's chromium package (or a Chromium at that path) is installed"
+    return 0
+  fi
+  apt_install chromium
+  [ -x "$chromium_path" ] || die "the chromium package is installed but $chromium_path is not there"
+  say "installed $("$chromium_path" --version 2>/dev/null || echo chromium)"
+}
+
 exec 9>"$lock_file"
 flock 9
 ensure_engine
 ensure_image
+if [ "$with_browser" = 1 ]; then
+  ensure_browser
+fi

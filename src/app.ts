@@ -13,6 +13,7 @@ import { DockerMonitor } from './monitor/docker-monitor.js';
 import { AgentExecutionQueue } from './queue/agent-execution-queue.js';
 import { AgentRunService } from './runs/agent-run-service.js';
 import { createDockerClient } from './sandbox/docker-client.js';
+import { DEFAULT_SANDBOX_USER } from './sandbox/docker-sandbox.js';
 import { SandboxManager } from './sandbox/sandbox-manager.js';
 import { createBosunServer, type BosunServer } from './server/create-server.js';
 import { EngineGuard } from './engine-guard.js';
@@ -61,7 +62,15 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   const runStore = new SqliteRunStore(db, { logLinesPerRun: config.logLinesPerRun });
   const history = new SqliteHistoryStore(db, { sampleRetentionMs: config.sampleRetentionMs, liveWindowMs: config.historyWindowMs });
   const docker = createDockerClient(config.docker);
-  const sandboxes = new SandboxManager(docker, instanceId);
+  const sandboxes = new SandboxManager(docker, instanceId, {
+    isolation: {
+      user: DEFAULT_SANDBOX_USER,
+      tmpBytes: config.sandboxTmpBytes,
+      workspaceBytes: config.sandboxWorkspaceBytes,
+      network: config.sandboxNetwork,
+    },
+    callTimeoutMs: config.dockerCallTimeoutMs,
+  });
   const queue = new AgentExecutionQueue({
     maxConcurrency: config.maxConcurrentAgents,
     maxQueueLength: config.maxQueueLength,
@@ -80,6 +89,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     },
     queueTimeoutMs: config.queueTimeoutMs,
     stopGraceMs: config.stopGraceMs,
+    logBytesPerRun: config.logBytesPerRun,
     logger: logger.child({ component: 'runs' }),
   });
   const monitor = new DockerMonitor({
@@ -87,6 +97,9 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     source: sandboxes,
     queue,
     logger: logger.child({ component: 'monitor' }),
+    // After an engine outage, streams of still-running containers come back within seconds.
+    streamRetryMaxDelayMs: 5_000,
+    engineTimeoutMs: Math.min(config.dockerCallTimeoutMs, 5_000),
   });
   const detachMonitor = monitor.attachToRuns(runs.events);
   const recordedMonitor = new RecordedMonitorService(monitor, history);

@@ -55,6 +55,8 @@ export class EngineGuard implements Disposable {
   private async apply(reachable: boolean, error: string | null): Promise<void> {
     const { queue, logger } = this.options;
     if (!reachable) {
+      // Sandboxes that could not be removed while the engine was away are reaped when it is back.
+      this.reapPending = true;
       if (!this.pausedByGuard) {
         this.pausedByGuard = true;
         queue.pause();

@@ -110,6 +110,21 @@ export class AgentExecutionQueue implements ExecutionQueue {
   }
 
   /**
+   * Throws what {@link enqueue} would throw for a new run right now: QUEUE_FULL when
+   * `maxQueueLength` runs wait, SHUTTING_DOWN after {@link close}. Lets a caller refuse a run
+   * before recording it anywhere.
+   */
+  assertAdmits(): void {
+    if (this.#closed) throw new BosunError('SHUTTING_DOWN', 'Cannot queue a run: the execution queue is closed');
+    if (this.#line.length >= this.#maxQueueLength) {
+      throw new BosunError(
+        'QUEUE_FULL',
+        `The queue is full: ${this.#line.length} runs are waiting and at most ${this.#maxQueueLength} may wait`,
+      );
+    }
+  }
+
+  /**
    * Puts a run at the back of the line, or starts it before returning when a slot is free.
    * @param options.queuedAt when the run first entered a line; the queue timeout counts from it (default now,
    *   a time in the future counts as now).
@@ -124,15 +139,9 @@ export class AgentExecutionQueue implements ExecutionQueue {
     if (givenQueuedAt !== undefined && !(givenQueuedAt instanceof Date && Number.isFinite(givenQueuedAt.getTime()))) {
       throw new TypeError(`Expected queuedAt to be a valid Date, got ${describeValue(givenQueuedAt)}`);
     }
-    if (this.#closed) throw new BosunError('SHUTTING_DOWN', `Cannot queue run ${id}: the execution queue is closed`);
     if (this.#waiting.has(id)) throw new BosunError('INVALID_STATE', `Run ${id} is already waiting in the queue`);
     if (this.#running.has(id)) throw new BosunError('INVALID_STATE', `Run ${id} is already running`);
-    if (this.#line.length >= this.#maxQueueLength) {
-      throw new BosunError(
-        'QUEUE_FULL',
-        `The queue is full: ${this.#line.length} runs are waiting and at most ${this.#maxQueueLength} may wait`,
-      );
-    }
+    this.assertAdmits();
 
     const now = this.#now();
     const queuedAt = Math.min(givenQueuedAt?.getTime() ?? now, now);

@@ -60,6 +60,8 @@ export interface ExecutionQueue {
    * @throws BosunError QUEUE_FULL when the line is at its maximum length; INVALID_STATE for a duplicate id.
    */
   enqueue(id: string, task: QueueTask, options?: EnqueueOptions): QueueTicket;
+  /** Throws what `enqueue` would throw for a new run now (QUEUE_FULL, SHUTTING_DOWN), so a caller can refuse before recording it. */
+  assertAdmits(): void;
   /** Takes a waiting run out of the line. Returns false when it is not waiting. */
   cancel(id: string): boolean;
   /** 1 = next to start; 0 = not waiting. */

@@ -19,6 +19,7 @@ import type { AgentRun, AgentStatus, FailureReason, LogLine, LogStream, StartAge
 import { isFinalStatus } from './agent-run.js';
 import type { RunStore } from './run-store.js';
 import type { LogQuery, RunListQuery, RunService, RunServiceEvents, StartAgentResult } from './run-service.js';
+import { OutputBudget } from './output-budget.js';
 import { resolveStartInput, type RunDefaults } from './start-input.js';
 
 export const WORKSPACE_DIR = '/workspace';
@@ -30,11 +31,13 @@ const DISPOSE_ATTEMPTS = 3;
 export interface AgentRunServiceOptions {
   readonly store: RunStore;
   readonly queue: ExecutionQueue;
-  readonly sandboxes: Pick<SandboxManager, 'create' | 'imageExists' | 'engineInfo'>;
+  readonly sandboxes: Pick<SandboxManager, 'create' | 'imageExists' | 'engineInfo' | 'forget'>;
   readonly agents: AgentRegistry;
   readonly defaults: RunDefaults;
   readonly queueTimeoutMs: number;
   readonly stopGraceMs: number;
+  /** Output bytes of a run that are recorded (see {@link OutputBudget}); default 32 MiB. */
+  readonly logBytesPerRun?: number;
   readonly logger: Logger;
 }
 
@@ -55,9 +58,18 @@ interface ActiveRun {
   readonly settled: Promise<void>;
 }
 
+interface OutputLine {
+  readonly stream: LogStream;
+  readonly step: number;
+  readonly line: string;
+}
+
+const DEFAULT_LOG_BYTES_PER_RUN = 32 * 1024 * 1024;
+
 export class AgentRunService implements RunService {
   readonly events = new EventEmitter<RunServiceEvents>();
   private readonly active = new Map<string, ActiveRun>();
+  private readonly budgets = new Map<string, OutputBudget<OutputLine>>();
   private engineInfoCache: { info: EngineInfo; at: number } | undefined;
   private accepting = true;
 
@@ -135,6 +147,8 @@ export class AgentRunService implements RunService {
       );
     }
     this.assertAccepting();
+    // Refuse before recording: a run the queue will not take must leave no trace.
+    this.options.queue.assertAdmits();
     const run: AgentRun = Object.freeze({
       id: randomUUID(),
       status: 'QUEUED',
@@ -270,6 +284,7 @@ export class AgentRunService implements RunService {
     this.patch(id, { status: 'RUNNING', startedAt: new Date() });
     const deadline = setTimeout(() => controller.abort(new RunStopped('deadline')), config.timeoutMs);
     deadline.unref();
+    this.budgets.set(id, new OutputBudget<OutputLine>(this.options.logBytesPerRun ?? DEFAULT_LOG_BYTES_PER_RUN));
 
     let sandbox: DockerSandbox | undefined;
     let outcome: { status: AgentStatus; reason: FailureReason | null; error: string | null; exitCode: number | null };
@@ -279,6 +294,7 @@ export class AgentRunService implements RunService {
         image: config.image,
         limits: config.limits,
         env: this.containerEnv(initial),
+        ...(config.user === null || config.user === undefined ? {} : { user: config.user }),
         signal,
       });
       this.patch(id, { containerId: sandbox.id });
@@ -299,6 +315,7 @@ export class AgentRunService implements RunService {
       if (signal.aborted) await sandbox.stop({ graceMs: this.options.stopGraceMs }).catch(() => undefined);
       await this.dispose(id, sandbox);
     }
+    this.budgets.delete(id);
     this.finish(id, outcome.status, outcome.reason, outcome.error, outcome.exitCode);
   }
 
@@ -332,12 +349,13 @@ export class AgentRunService implements RunService {
       this.log(id, 'SYSTEM', null, 'killed: server shutting down');
       return { status: 'FAILED' as const, reason: 'INTERRUPTED' as const, error: 'the server shut down while the run was running', exitCode: null };
     }
-    const message =
-      error instanceof SandboxError
-        ? error.code === 'CONTAINER_GONE'
-          ? `the sandbox container stopped unexpectedly: ${error.message}`
-          : error.message
-        : `agent error: ${errorMessage(error)}`;
+    const message = !(error instanceof SandboxError)
+      ? `agent error: ${errorMessage(error)}`
+      : error.code === 'CONTAINER_GONE'
+        ? `the sandbox container stopped unexpectedly: ${error.message}`
+        : error.code === 'DOCKER_UNAVAILABLE'
+          ? `lost the Docker engine while the run was running: ${error.message}`
+          : error.message;
     this.log(id, 'SYSTEM', null, `sandbox error: ${message}`);
     this.options.logger.warn({ agentId: id, err: error }, 'run failed with a sandbox error');
     return { status: 'FAILED' as const, reason: 'SANDBOX_ERROR' as const, error: message, exitCode: null };
@@ -352,8 +370,9 @@ export class AgentRunService implements RunService {
         return;
       } catch (error) {
         if (attempt === DISPOSE_ATTEMPTS) {
-          this.log(id, 'SYSTEM', null, `could not remove container ${sandbox.id.slice(0, 12)}: ${errorMessage(error)}`);
-          this.options.logger.error({ agentId: id, containerId: sandbox.id, err: error }, 'sandbox container left behind');
+          this.log(id, 'SYSTEM', null, `could not remove container ${sandbox.id.slice(0, 12)} yet (${errorMessage(error)}); it is reaped once the engine answers`);
+          this.options.logger.error({ agentId: id, containerId: sandbox.id, err: error }, 'sandbox container not removed: left for reaping');
+          this.options.sandboxes.forget(sandbox);
           this.events.emit('container-removed', { agentId: id, containerId: sandbox.id });
           return;
         }
@@ -366,6 +385,8 @@ export class AgentRunService implements RunService {
     const { config } = run;
     const env: Record<string, string> = {};
     for (const variable of config.env) env[variable.name] = variable.value;
+    // The root file system is read-only: tools that write under $HOME get the /tmp tmpfs.
+    env['HOME'] ??= '/tmp';
     Object.assign(env, {
       BOSUN_AGENT_ID: run.id,
       BOSUN_AGENT: config.agent,
@@ -402,16 +423,39 @@ export class AgentRunService implements RunService {
     const step: StepResult = { index, command, exitCode: null, startedAt: new Date(), finishedAt: null };
     this.patch(id, { steps: [...this.requireRun(id).steps, step] });
     this.log(id, 'SYSTEM', index, `step ${index}: ${command}`);
-    const { exitCode } = await sandbox.exec(command, {
-      cwd: options.cwd ?? WORKSPACE_DIR,
-      ...(options.env === undefined ? {} : { env: options.env }),
-      signal,
-      onOutput: (stream, line) => this.log(id, stream === 'stdout' ? 'STDOUT' : 'STDERR', index, line),
-    });
+    const budget = this.budgets.get(id);
+    const record = (stream: LogStream, line: string) => {
+      if (!budget || budget.admit({ stream, step: index, line }, Buffer.byteLength(line) + 1)) {
+        this.log(id, stream, index, line);
+      }
+    };
+    let exitCode: number;
+    try {
+      ({ exitCode } = await sandbox.exec(command, {
+        cwd: options.cwd ?? WORKSPACE_DIR,
+        ...(options.env === undefined ? {} : { env: options.env }),
+        signal,
+        onOutput: (stream, line) => record(stream === 'stdout' ? 'STDOUT' : 'STDERR', line),
+      }));
+    } finally {
+      if (budget?.holding) this.recordTail(id, index, budget);
+    }
     const steps = this.requireRun(id).steps.map((s) => (s.index === index ? { ...s, exitCode, finishedAt: new Date() } : s));
     this.patch(id, { steps, exitCode });
     this.log(id, 'SYSTEM', index, `step ${index} exited ${exitCode}`);
     return { index, exitCode };
+  }
+
+  /** Says how much output went over the budget, then records the held tail of the step. */
+  private recordTail(id: string, index: number, budget: OutputBudget<OutputLine>): void {
+    const { droppedLines, droppedBytes, tail } = budget.drain();
+    this.log(
+      id,
+      'SYSTEM',
+      index,
+      `output over the ${formatMemory(budget.limitBytes)} log budget: ${droppedLines} line(s), ${droppedBytes} byte(s) not kept; the last ${tail.length} line(s) follow`,
+    );
+    for (const held of tail) this.log(id, held.stream, held.step, held.line);
   }
 
   private log(id: string, stream: LogStream, step: number | null, line: string): void {

@@ -44,6 +44,8 @@ export interface StartAgentInput {
     readonly memory?: string | null;
     readonly pidsLimit?: number | null;
     readonly timeoutMs?: number | null;
+    /** `uid[:gid]` to run as; default the sandbox's non-root user (1000). */
+    readonly user?: string | null;
   };
   readonly initialRepoContext?: string | null;
 }
@@ -57,6 +59,8 @@ export interface AgentRunConfig {
   readonly limits: SandboxLimits;
   readonly timeoutMs: number;
   readonly initialRepoContext: string | null;
+  /** `uid[:gid]` the sandbox runs as; null (or absent, in runs stored before it existed) = the default non-root user. */
+  readonly user?: string | null;
 }
 
 export interface StepResult {

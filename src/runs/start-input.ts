@@ -131,6 +131,13 @@ export function resolveStartInput(
     }
   });
 
+  const user = config.user ?? null;
+  if (user !== null) {
+    field('config.user', () => {
+      if (!/^\d{1,10}(?::\d{1,10})?$/.test(user)) throw new InvalidValueError('a numeric user such as 1000 or 1000:1000 (0 is root)', user);
+    });
+  }
+
   const context_ = input.initialRepoContext ?? null;
   if (context_ !== null) {
     field('initialRepoContext', () => {
@@ -148,6 +155,7 @@ export function resolveStartInput(
     limits,
     timeoutMs,
     initialRepoContext: context_,
+    user,
   };
   const problem = agent!.validate?.(resolved);
   if (problem) throw badUserInput(`input.config.${problem.field}`, problem.error);

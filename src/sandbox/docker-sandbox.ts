@@ -1,12 +1,13 @@
 /**
- * One sandbox container with a typed lifecycle: create (limits, labels, keep-alive process),
- * exec steps with streamed output, read resource stats, stop (SIGTERM, grace, kill) and remove.
- * Cleanup is guaranteed through {@link DockerSandbox.dispose} / `await using`.
+ * One sandbox container with a typed lifecycle: create (limits, labels, a locked-down file
+ * system and no network, a keep-alive process), exec steps with streamed output, read resource
+ * stats, stop (SIGTERM, grace, kill) and remove. Cleanup is guaranteed through
+ * {@link DockerSandbox.dispose} / `await using`. Every Docker call has a deadline.
  */
 import type Docker from 'dockerode';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
-import { pack } from 'tar-stream';
+import { dockerCall } from './docker-call.js';
 import { ownershipLabels } from './labels.js';
 import { toNanoCpus, type SandboxLimits } from './limits.js';
 import { LineSplitter } from './line-splitter.js';
@@ -20,12 +21,35 @@ import { streamContainerStats } from './stats-stream.js';
  */
 const KEEP_ALIVE_COMMAND = ['sh', '-c', "trap '' TERM INT HUP; exec sleep 2147483647"];
 const EXEC_SETTLE_POLL_MS = 25;
+/** The user agents run as unless a run says otherwise: never root by default. */
+export const DEFAULT_SANDBOX_USER = '1000:1000';
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+
+/** How a sandbox is isolated beyond its resource limits. */
+export interface SandboxIsolation {
+  /** `uid[:gid]` the keep-alive and every exec run as. */
+  readonly user: string;
+  /** Size cap of the `/tmp` tmpfs (the root file system is read-only). */
+  readonly tmpBytes: number;
+  /** Size cap of the `/workspace` tmpfs, owned by the sandbox user. */
+  readonly workspaceBytes: number;
+  /** A Docker network to join, or null for none at all. */
+  readonly network: string | null;
+}
+
+export const DEFAULT_ISOLATION: SandboxIsolation = Object.freeze({
+  user: DEFAULT_SANDBOX_USER,
+  tmpBytes: 256 * 1024 ** 2,
+  workspaceBytes: 1024 ** 3,
+  network: null,
+});
 
 export interface SandboxSpec {
   readonly image: string;
   readonly limits: SandboxLimits;
   readonly instanceId: string;
   readonly agentId: string;
+  readonly isolation?: SandboxIsolation;
   /** Environment of the container (and so of every exec). */
   readonly env?: Readonly<Record<string, string>>;
   /** Container name; default `bosun-<agentId>`. */
@@ -43,6 +67,8 @@ export interface ExecOptions {
   readonly signal?: AbortSignal;
   /** Each output line, in order within its stream, without the newline. */
   readonly onOutput?: (stream: OutputStream, line: string) => void;
+  /** Written to the command's standard input, which is then closed. */
+  readonly stdin?: string;
 }
 
 export interface ExecResult {
@@ -60,6 +86,49 @@ export interface StopOptions {
   readonly graceMs: number;
 }
 
+export interface CreateOptions {
+  readonly signal?: AbortSignal;
+  readonly onDisposed?: (sandbox: DockerSandbox) => void;
+  /** Deadline of each Docker API call. */
+  readonly callTimeoutMs?: number;
+}
+
+/** The container definition for a sandbox (exported for tests and for reading what bosun asks of Docker). */
+export function containerConfig(spec: SandboxSpec): Docker.ContainerCreateOptions {
+  const isolation = spec.isolation ?? DEFAULT_ISOLATION;
+  const [uid, gid] = parseUser(isolation.user);
+  const network = isolation.network === null || isolation.network === 'none' ? null : isolation.network;
+  return {
+    name: spec.name ?? `bosun-${spec.agentId}`,
+    Image: spec.image,
+    Cmd: KEEP_ALIVE_COMMAND,
+    User: isolation.user,
+    WorkingDir: '/workspace',
+    Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
+    Labels: ownershipLabels(spec),
+    NetworkDisabled: network === null,
+    HostConfig: {
+      NanoCpus: toNanoCpus(spec.limits.cpus),
+      Memory: spec.limits.memoryBytes,
+      MemorySwap: spec.limits.memoryBytes,
+      PidsLimit: spec.limits.pidsLimit,
+      NetworkMode: network ?? 'none',
+      Init: true,
+      Privileged: false,
+      CapDrop: ['ALL'],
+      // Docker's default seccomp profile applies because none is named; never `unconfined`.
+      SecurityOpt: ['no-new-privileges'],
+      ReadonlyRootfs: true,
+      Tmpfs: {
+        '/tmp': `rw,nosuid,nodev,size=${isolation.tmpBytes},mode=1777`,
+        '/workspace': `rw,nosuid,nodev,size=${isolation.workspaceBytes},uid=${uid},gid=${gid},mode=0755`,
+      },
+      // Exec output does not go to the container log, but the keep-alive's would: cap it anyway.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+    },
+  };
+}
+
 /** A live sandbox container owned by bosun. */
 export class DockerSandbox implements AsyncDisposable {
   readonly id: string;
@@ -75,6 +144,7 @@ export class DockerSandbox implements AsyncDisposable {
     spec: SandboxSpec,
     name: string,
     private readonly onDisposed: (sandbox: DockerSandbox) => void,
+    private readonly callTimeoutMs: number,
   ) {
     this.id = container.id;
     this.spec = spec;
@@ -85,84 +155,77 @@ export class DockerSandbox implements AsyncDisposable {
    * Creates and starts the container. On any failure, including an abort, nothing is left behind.
    * @throws SandboxError (IMAGE_NOT_FOUND, DOCKER_UNAVAILABLE, DOCKER_ERROR) or the signal's reason.
    */
-  static async create(
-    docker: Docker,
-    spec: SandboxSpec,
-    options: { signal?: AbortSignal; onDisposed?: (sandbox: DockerSandbox) => void } = {},
-  ): Promise<DockerSandbox> {
-    options.signal?.throwIfAborted();
-    const name = spec.name ?? `bosun-${spec.agentId}`;
-    const env = Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`);
-    let container: Docker.Container;
+  static async create(docker: Docker, spec: SandboxSpec, options: CreateOptions = {}): Promise<DockerSandbox> {
+    const { signal } = options;
+    const timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    signal?.throwIfAborted();
+    const config = containerConfig(spec);
+    const name = config.name!;
+    const container = await dockerCall(
+      `create a container from image ${spec.image}`,
+      timeoutMs,
+      (callSignal) => docker.createContainer({ ...config, abortSignal: callSignal } as Docker.ContainerCreateOptions),
+    ).catch(async (error: unknown) => {
+      // A create that timed out may still land in the engine: remove it by name if it did.
+      if (error instanceof SandboxError && error.code === 'DOCKER_UNAVAILABLE') {
+        await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+      }
+      throw error;
+    });
+    const sandbox = new DockerSandbox(docker, container, spec, name, options.onDisposed ?? (() => {}), timeoutMs);
     try {
-      container = await docker.createContainer({
-        name,
-        Image: spec.image,
-        Cmd: KEEP_ALIVE_COMMAND,
-        Env: env,
-        Labels: ownershipLabels(spec),
-        NetworkDisabled: true,
-        HostConfig: {
-          NanoCpus: toNanoCpus(spec.limits.cpus),
-          Memory: spec.limits.memoryBytes,
-          MemorySwap: spec.limits.memoryBytes,
-          PidsLimit: spec.limits.pidsLimit,
-          NetworkMode: 'none',
-          Init: true,
-          CapDrop: ['ALL'],
-          SecurityOpt: ['no-new-privileges'],
-          Privileged: false,
-          LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-        },
-      });
-    } catch (error) {
-      throw toSandboxError(error, `create a container from image ${spec.image}`);
-    }
-    const sandbox = new DockerSandbox(docker, container, spec, name, options.onDisposed ?? (() => {}));
-    try {
-      options.signal?.throwIfAborted();
-      await container.start();
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
+      await sandbox.call(`start container ${name}`, (callSignal) => container.start({ abortSignal: callSignal }), signal);
+      signal?.throwIfAborted();
       return sandbox;
     } catch (error) {
-      await sandbox.dispose();
-      if (options.signal?.aborted) throw options.signal.reason;
-      throw toSandboxError(error, `start container ${name}`);
+      await sandbox.dispose().catch(() => undefined);
+      if (signal?.aborted) throw signal.reason;
+      throw error;
     }
+  }
+
+  private call<T>(action: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+    return dockerCall(action, this.callTimeoutMs, fn, outer);
   }
 
   /**
    * Runs `sh -c command` and streams its output line by line.
    * The exit code is read from the exec's inspect, not inferred from the end of the stream.
-   * @throws SandboxError CONTAINER_GONE when the container died under the command; the signal's reason on abort.
+   * @throws SandboxError CONTAINER_GONE when the container died under the command,
+   *   DOCKER_UNAVAILABLE when the engine is lost; the signal's reason on abort.
    */
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const { signal } = options;
     signal?.throwIfAborted();
     const env = Object.entries(options.env ?? {}).map(([key, value]) => `${key}=${value}`);
-    let exec: Docker.Exec;
-    let stream: Duplex;
-    try {
-      exec = await this.container.exec({
-        Cmd: ['sh', '-c', command],
-        Env: env,
-        ...(options.cwd === undefined ? {} : { WorkingDir: options.cwd }),
-        AttachStdout: true,
-        AttachStderr: true,
-        AttachStdin: false,
-        Tty: false,
-      });
-      stream = (await exec.start({ hijack: true, stdin: false })) as Duplex;
-    } catch (error) {
-      throw toSandboxError(error, `run a command in ${this.name}`);
-    }
+    const withStdin = options.stdin !== undefined;
+    const action = `run a command in ${this.name}`;
+    const exec = await this.call(
+      action,
+      (callSignal) =>
+        this.container.exec({
+          Cmd: ['sh', '-c', command],
+          Env: env,
+          ...(options.cwd === undefined ? {} : { WorkingDir: options.cwd }),
+          AttachStdout: true,
+          AttachStderr: true,
+          AttachStdin: withStdin,
+          Tty: false,
+          abortSignal: callSignal,
+        } as Docker.ExecCreateOptions),
+      signal,
+    );
+    const stream = (await this.call(action, () => exec.start({ hijack: true, stdin: withStdin }), signal)) as Duplex;
     this.activeExecs.add(exec);
     try {
-      await this.pipeOutput(stream, options);
+      const output = this.pipeOutput(stream, options);
+      if (withStdin) stream.end(options.stdin);
+      await output;
       return { exitCode: await this.settledExitCode(exec, signal) };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      throw toSandboxError(error, `run a command in ${this.name}`);
+      throw toSandboxError(error, action);
     } finally {
       stream.destroy();
       // An aborted exec stays "active" until its process is gone, so that stop() waits for it.
@@ -203,7 +266,7 @@ export class DockerSandbox implements AsyncDisposable {
   /** The stream can end a moment before the engine records the exit code. */
   private async settledExitCode(exec: Docker.Exec, signal?: AbortSignal): Promise<number> {
     for (;;) {
-      const info = await exec.inspect();
+      const info = await this.call(`read the exit code of a command in ${this.name}`, () => exec.inspect(), signal);
       if (!info.Running && info.ExitCode !== null) return info.ExitCode;
       if (!info.Running) {
         throw new SandboxError('CONTAINER_GONE', `the container ${this.name} stopped while a command ran`);
@@ -213,48 +276,39 @@ export class DockerSandbox implements AsyncDisposable {
   }
 
   /**
-   * Writes a file into the container (its parent directory is created), owned by the
-   * container's user so the agent can read and change it.
+   * Writes a file into the container through a command's standard input (the root file system
+   * is read-only, and Docker's archive upload does not reach tmpfs mounts); its parent
+   * directories are created. The file belongs to the sandbox user.
    */
-  async writeFile(path: string, content: string, mode = 0o644): Promise<void> {
-    const slash = path.lastIndexOf('/');
-    if (!path.startsWith('/') || slash === path.length - 1) {
-      throw new TypeError(`Expected an absolute file path, got ${JSON.stringify(path)}`);
-    }
-    const dir = path.slice(0, slash) || '/';
-    const fileName = path.slice(slash + 1);
-    const mkdir = await this.exec(`mkdir -p '${dir.replaceAll("'", "'\\''")}'`);
-    if (mkdir.exitCode !== 0) throw new SandboxError('DOCKER_ERROR', `could not create ${dir} in ${this.name}`);
-    const info = await this.container.inspect();
-    const [uid, gid] = parseUser(info.Config.User);
-    const archive = pack();
-    archive.entry({ name: fileName, mode, uid, gid }, content);
-    archive.finalize();
-    try {
-      await this.container.putArchive(archive as unknown as NodeJS.ReadableStream, { path: dir });
-    } catch (error) {
-      throw toSandboxError(error, `write ${path} in ${this.name}`);
-    }
+  async writeFile(path: string, content: string): Promise<void> {
+    if (!/^\/[^\0]*[^/]$/.test(path)) throw new TypeError(`Expected an absolute file path, got ${JSON.stringify(path)}`);
+    const quoted = `'${path.replaceAll("'", "'\\''")}'`;
+    let errors = '';
+    const { exitCode } = await this.exec(`mkdir -p "$(dirname ${quoted})" && cat > ${quoted}`, {
+      stdin: content,
+      onOutput: (stream, line) => {
+        if (stream === 'stderr' && errors.length < 1000) errors += `${line}\n`;
+      },
+    });
+    if (exitCode !== 0) throw new SandboxError('DOCKER_ERROR', `could not write ${path} in ${this.name}: ${errors.trim() || `exit ${exitCode}`}`);
   }
 
   /** Docker's full inspect of the container. */
   inspect(): Promise<Docker.ContainerInspectInfo> {
-    return this.container.inspect();
+    return this.call(`inspect ${this.name}`, (signal) => this.container.inspect({ abortSignal: signal }));
   }
 
   /** One stats value. Costs 1 to 2 s (the engine samples twice); prefer {@link streamResourceStats}. */
   async getResourceStats(): Promise<ResourceStats> {
-    try {
-      const frame = (await this.container.stats({ stream: false })) as unknown as DockerStatsFrame;
-      return computeResourceStats(frame);
-    } catch (error) {
-      throw toSandboxError(error, `read the stats of ${this.name}`);
-    }
+    const frame = await this.call(`read the stats of ${this.name}`, (signal) =>
+      this.container.stats({ stream: false, abortSignal: signal } as { stream: false }),
+    );
+    return computeResourceStats(frame as unknown as DockerStatsFrame);
   }
 
   /** Live stats, one value per engine frame (about 1 s), until the signal aborts or the container is gone. */
   streamResourceStats(signal: AbortSignal): AsyncGenerator<ResourceStats, void, undefined> {
-    return streamContainerStats(this.docker, this.id, signal);
+    return streamContainerStats(this.docker, this.id, signal, this.callTimeoutMs);
   }
 
   /**
@@ -277,7 +331,7 @@ export class DockerSandbox implements AsyncDisposable {
     const pids = /^max (\d+)$/m.exec(output);
     let oomKills = oom ? Number(oom[1]) : 0;
     if (!oom) {
-      oomKills = await this.container.inspect().then(
+      oomKills = await this.inspect().then(
         (info) => (info.State.OOMKilled ? 1 : 0),
         () => 0,
       );
@@ -313,7 +367,7 @@ export class DockerSandbox implements AsyncDisposable {
     const deadline = Date.now() + graceMs;
     while (this.activeExecs.size > 0 && Date.now() < deadline) {
       for (const exec of [...this.activeExecs]) {
-        const info = await exec.inspect().catch(() => undefined);
+        const info = await this.call('inspect a command', () => exec.inspect()).catch(() => undefined);
         if (!info?.Running) this.activeExecs.delete(exec);
       }
       if (this.activeExecs.size > 0) await delay(100);
@@ -325,9 +379,9 @@ export class DockerSandbox implements AsyncDisposable {
     this.killed = true;
     this.activeExecs.clear();
     try {
-      await this.container.kill({ signal: 'SIGKILL' });
+      await this.call(`kill ${this.name}`, (signal) => this.container.kill({ signal: 'SIGKILL', abortSignal: signal }));
     } catch (error) {
-      if (!isContainerGone(error)) throw toSandboxError(error, `kill ${this.name}`);
+      if (!isContainerGone(error)) throw error;
     }
   }
 
@@ -337,11 +391,11 @@ export class DockerSandbox implements AsyncDisposable {
       this.killed = true;
       this.activeExecs.clear();
       try {
-        await this.container.remove({ force: true, v: true });
+        await this.call(`remove ${this.name}`, (signal) => this.container.remove({ force: true, v: true, abortSignal: signal }));
       } catch (error) {
         if (!isContainerGone(error)) {
           this.disposed = undefined;
-          throw toSandboxError(error, `remove ${this.name}`);
+          throw error;
         }
       }
       this.onDisposed(this);
@@ -354,9 +408,9 @@ export class DockerSandbox implements AsyncDisposable {
   }
 }
 
-function parseUser(user: string | undefined): [number, number] {
-  const match = /^(\d+)(?::(\d+))?$/.exec(user ?? '');
-  if (!match) return [0, 0];
+function parseUser(user: string): [number, number] {
+  const match = /^(\d+)(?::(\d+))?$/.exec(user);
+  if (!match) throw new TypeError(`Expected a numeric user such as 1000 or 1000:1000, got ${JSON.stringify(user)}`);
   const uid = Number(match[1]);
   return [uid, match[2] === undefined ? uid : Number(match[2])];
 }

@@ -5,11 +5,12 @@
  * is the host) and serves live stats streams to the monitor.
  */
 import type Docker from 'dockerode';
-import { DockerSandbox } from './docker-sandbox.js';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_ISOLATION, DockerSandbox, type SandboxIsolation } from './docker-sandbox.js';
+import { dockerCall } from './docker-call.js';
 import { ownershipFilter } from './labels.js';
 import type { SandboxLimits } from './limits.js';
 import type { ResourceStats } from './resource-stats.js';
-import { toSandboxError } from './sandbox-errors.js';
+import { toSandboxError, type SandboxError } from './sandbox-errors.js';
 import { streamContainerStats } from './stats-stream.js';
 
 export interface EngineInfo {
@@ -25,16 +26,35 @@ export interface CreateSandboxOptions {
   readonly image: string;
   readonly limits: SandboxLimits;
   readonly env?: Readonly<Record<string, string>>;
+  /** `uid[:gid]` for this sandbox instead of the manager's default user. */
+  readonly user?: string;
   readonly signal?: AbortSignal;
+}
+
+export interface SandboxManagerOptions {
+  /** How sandboxes are isolated; default {@link DEFAULT_ISOLATION}. */
+  readonly isolation?: SandboxIsolation;
+  /** Deadline of each Docker API call. */
+  readonly callTimeoutMs?: number;
 }
 
 export class SandboxManager implements AsyncDisposable {
   private readonly live = new Set<DockerSandbox>();
+  readonly isolation: SandboxIsolation;
+  private readonly callTimeoutMs: number;
 
   constructor(
     readonly docker: Docker,
     readonly instanceId: string,
-  ) {}
+    options: SandboxManagerOptions = {},
+  ) {
+    this.isolation = options.isolation ?? DEFAULT_ISOLATION;
+    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  }
+
+  private call<T>(action: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+    return dockerCall(action, this.callTimeoutMs, fn, outer);
+  }
 
   /** Creates and starts a sandbox labelled as this instance's, tracked until disposed. */
   async create(options: CreateSandboxOptions): Promise<DockerSandbox> {
@@ -45,11 +65,13 @@ export class SandboxManager implements AsyncDisposable {
         limits: options.limits,
         instanceId: this.instanceId,
         agentId: options.agentId,
+        isolation: options.user === undefined ? this.isolation : { ...this.isolation, user: options.user },
         ...(options.env === undefined ? {} : { env: options.env }),
       },
       {
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         onDisposed: (disposed) => this.live.delete(disposed),
+        callTimeoutMs: this.callTimeoutMs,
       },
     );
     this.live.add(sandbox);
@@ -63,22 +85,18 @@ export class SandboxManager implements AsyncDisposable {
 
   /** The engine's version and host size; throws SandboxError DOCKER_UNAVAILABLE when it does not answer. */
   async engineInfo(signal?: AbortSignal): Promise<EngineInfo> {
-    try {
-      const info = (await withAbort(this.docker.info(), signal)) as {
-        ServerVersion?: string;
-        NCPU?: number;
-        MemTotal?: number;
-      };
-      return { version: info.ServerVersion ?? 'unknown', cpus: info.NCPU ?? 1, memoryBytes: info.MemTotal ?? 0 };
-    } catch (error) {
-      throw toSandboxError(error, 'read the Docker engine info');
-    }
+    const info = (await this.call('read the Docker engine info', (callSignal) => this.docker.info({ abortSignal: callSignal } as never) as unknown as Promise<object>, signal)) as {
+      ServerVersion?: string;
+      NCPU?: number;
+      MemTotal?: number;
+    };
+    return { version: info.ServerVersion ?? 'unknown', cpus: info.NCPU ?? 1, memoryBytes: info.MemTotal ?? 0 };
   }
 
   /** True when the engine has the image; throws SandboxError DOCKER_UNAVAILABLE when it does not answer. */
   async imageExists(image: string): Promise<boolean> {
     try {
-      await this.docker.getImage(image).inspect();
+      await this.call(`look up image ${image}`, (signal) => this.docker.getImage(image).inspect({ abortSignal: signal } as never) as unknown as Promise<unknown>);
       return true;
     } catch (error) {
       const fault = toSandboxError(error, `look up image ${image}`);
@@ -89,18 +107,20 @@ export class SandboxManager implements AsyncDisposable {
 
   /** Live stats of any container (also ones bosun did not start). */
   streamStats(containerId: string, signal: AbortSignal): AsyncIterable<ResourceStats> {
-    return streamContainerStats(this.docker, containerId, signal);
+    return streamContainerStats(this.docker, containerId, signal, this.callTimeoutMs);
   }
 
   /** A container's name without the leading slash. */
   async containerName(containerId: string): Promise<string> {
-    const info = await this.docker.getContainer(containerId).inspect();
+    const info = await this.call(`inspect ${containerId.slice(0, 12)}`, (signal) => this.docker.getContainer(containerId).inspect({ abortSignal: signal }));
     return info.Name.replace(/^\//, '');
   }
 
   /** Ids of every container, running or not, labelled as this instance's. */
   async ownedContainerIds(): Promise<string[]> {
-    const containers = await this.docker.listContainers({ all: true, filters: ownershipFilter(this.instanceId) });
+    const containers = await this.call('list containers', (signal) =>
+      this.docker.listContainers({ all: true, filters: ownershipFilter(this.instanceId), abortSignal: signal }),
+    );
     return containers.map((container) => container.Id);
   }
 
@@ -111,23 +131,27 @@ export class SandboxManager implements AsyncDisposable {
    */
   async reapOrphans(): Promise<string[]> {
     const live = new Set([...this.live].map((sandbox) => sandbox.id));
-    let ids: string[];
-    try {
-      ids = (await this.ownedContainerIds()).filter((id) => !live.has(id));
-    } catch (error) {
-      throw toSandboxError(error, 'list orphan containers');
-    }
+    const ids = (await this.ownedContainerIds()).filter((id) => !live.has(id));
     await Promise.all(
       ids.map(async (id) => {
         try {
-          await this.docker.getContainer(id).remove({ force: true, v: true });
+          await this.call(`remove orphan container ${id.slice(0, 12)}`, (signal) =>
+            this.docker.getContainer(id).remove({ force: true, v: true, abortSignal: signal }),
+          );
         } catch (error) {
-          const fault = toSandboxError(error, `remove orphan container ${id.slice(0, 12)}`);
-          if (fault.code !== 'CONTAINER_GONE') throw fault;
+          if ((error as SandboxError).code !== 'CONTAINER_GONE') throw error;
         }
       }),
     );
     return ids;
+  }
+
+  /**
+   * Gives up on a sandbox that could not be removed (the engine was away): it is no longer
+   * tracked as live, so the next {@link reapOrphans} removes its container.
+   */
+  forget(sandbox: DockerSandbox): void {
+    this.live.delete(sandbox);
   }
 
   /** Removes every live sandbox. Errors are collected, so one failure does not leave the rest behind. */
@@ -144,13 +168,3 @@ export class SandboxManager implements AsyncDisposable {
   }
 }
 
-/** Docker's info call takes no signal: stop waiting for it when the signal aborts. */
-function withAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}

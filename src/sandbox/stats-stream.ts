@@ -7,20 +7,29 @@ import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import { LineSplitter } from './line-splitter.js';
 import { computeResourceStats, type DockerStatsFrame, type ResourceStats } from './resource-stats.js';
+import { dockerCall } from './docker-call.js';
 import { toSandboxError } from './sandbox-errors.js';
+
+const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 export async function* streamContainerStats(
   docker: Docker,
   containerId: string,
   signal: AbortSignal,
+  openTimeoutMs = DEFAULT_CALL_TIMEOUT_MS,
 ): AsyncGenerator<ResourceStats, void, undefined> {
   if (signal.aborted) return;
   let stream: Readable;
   try {
-    stream = (await docker.getContainer(containerId).stats({ stream: true })) as unknown as Readable;
+    stream = (await dockerCall(
+      `open the stats stream of ${containerId.slice(0, 12)}`,
+      openTimeoutMs,
+      (callSignal) => docker.getContainer(containerId).stats({ stream: true, abortSignal: callSignal } as { stream: true }),
+      signal,
+    )) as unknown as Readable;
   } catch (error) {
     if (signal.aborted) return;
-    throw toSandboxError(error, `open the stats stream of ${containerId.slice(0, 12)}`);
+    throw error;
   }
   if (signal.aborted) {
     stream.destroy();

@@ -24,6 +24,10 @@ export class FakeExecutionQueue implements ExecutionQueue {
     this.#maxConcurrency = options.maxConcurrency ?? 1;
   }
 
+  assertAdmits(): void {
+    // The fake's line has no length limit.
+  }
+
   enqueue(id: string): QueueTicket {
     if (this.#running.has(id) || this.#waiting.includes(id)) throw new BosunError('INVALID_STATE', `duplicate id ${id}`);
     this.#enqueuedAt.set(id, Date.now());

@@ -24,6 +24,7 @@ export interface RunHarnessOptions {
   readonly maxQueueLength?: number;
   readonly queueTimeoutMs?: number;
   readonly stopGraceMs?: number;
+  readonly logBytesPerRun?: number;
   readonly agents?: readonly Agent[];
 }
 
@@ -56,6 +57,7 @@ export function createRunHarness(options: RunHarnessOptions = {}): RunHarness {
     defaults: { agent: 'shell', image: TEST_IMAGE, limits: { cpus: 1, memoryBytes: 256 * MiB, pidsLimit: 256 }, timeoutMs: 120_000 },
     queueTimeoutMs: options.queueTimeoutMs ?? 300_000,
     stopGraceMs: options.stopGraceMs ?? 1_000,
+    ...(options.logBytesPerRun === undefined ? {} : { logBytesPerRun: options.logBytesPerRun }),
     logger: createSilentLogger(),
   });
 

@@ -16,8 +16,11 @@ export interface TestApp extends AsyncDisposable {
   readonly wsUrl: string;
   /** http://127.0.0.1:PORT */
   readonly origin: string;
-  /** Closes the app; resolves with the number of its containers that had to be force-removed (0 expected). */
-  close(): Promise<number>;
+  /**
+   * Closes the app (running runs get `graceMs`, default 0); resolves with the number of its
+   * containers that had to be force-removed afterwards (0 expected).
+   */
+  close(graceMs?: number): Promise<number>;
 }
 
 /** `env` takes the same variables as the real service (e.g. `{ MAX_CONCURRENT_AGENTS: '1' }`). */
@@ -37,8 +40,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   });
   const app = createApp(config, { logger: createLogger({ level: config.logLevel, pretty: false }) });
   const { url } = await app.start();
-  const close = async () => {
-    await app.close();
+  const close = async (graceMs = 0) => {
+    await app.close(graceMs);
     return removeLeftovers(createTestDocker(), instanceId);
   };
   return {

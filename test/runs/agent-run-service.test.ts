@@ -191,6 +191,23 @@ describe('cancel', () => {
 });
 
 describe('logs and environment', () => {
+  it('keeps a run that prints 200 MB within its log budget: the head, a notice, and the tail', async () => {
+    const h = use(createRunHarness({ logBytesPerRun: 1024 * 1024 }));
+    const { run } = await h.service.start(
+      shellInput(["head -c 204800000 /dev/zero | tr '\\0' a | fold -w 1000; echo; echo the-last-line"]),
+    );
+    const final = await h.waitForFinal(run.id, 120_000);
+    expect(final.status).toBe('SUCCEEDED');
+    const lines = h.service.logs(run.id);
+    const output = lines.filter((l) => l.stream === 'STDOUT');
+    const bytes = output.reduce((sum, l) => sum + l.line.length + 1, 0);
+    expect(bytes).toBeLessThanOrEqual(1024 * 1024 + 100 * 1001);
+    expect(output.at(-1)!.line).toBe('the-last-line');
+    const notice = lines.find((l) => l.stream === 'SYSTEM' && l.line.startsWith('output over the 1m log budget'));
+    expect(notice?.line).toMatch(/: \d+ line\(s\), \d+ byte\(s\) not kept; the last 100 line\(s\) follow$/);
+    expect(output.filter((l) => l.seq > notice!.seq)).toHaveLength(100);
+  }, 150_000);
+
   it('keeps all 5,000 lines of a step, and reading after seq N returns exactly the lines after N', async () => {
     const h = use(createRunHarness());
     const { run } = await h.service.start(shellInput(['seq 1 5000']));

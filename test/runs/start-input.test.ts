@@ -35,6 +35,7 @@ describe('resolveStartInput', () => {
       limits: defaults.limits,
       timeoutMs: 1_800_000,
       initialRepoContext: null,
+      user: null,
     });
   });
 
@@ -69,6 +70,7 @@ describe('resolveStartInput', () => {
     [input({}, { group: { id: '', name: 'x' } }), 'input.group.id', /expected a non-empty string of at most 256/],
     [input({}, { group: { id: 'x', name: 'n'.repeat(257) } }), 'input.group.name', /at most 256/],
     [input({}, { initialRepoContext: 'a\0' }), 'input.initialRepoContext', /without NUL bytes/],
+    [input({ user: 'root' }), 'input.config.user', /expected a numeric user such as 1000 or 1000:1000/],
   ])('refuses %#: %s', (value, field, message) => {
     const error = refusal(value);
     expect(error.code).toBe('BAD_USER_INPUT');

@@ -90,6 +90,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     queueTimeoutMs: config.queueTimeoutMs,
     stopGraceMs: config.stopGraceMs,
     logBytesPerRun: config.logBytesPerRun,
+    onEngineLost: (error) => guard.engineLost(error.message),
     logger: logger.child({ component: 'runs' }),
   });
   const monitor = new DockerMonitor({

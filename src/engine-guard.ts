@@ -38,6 +38,17 @@ export class EngineGuard implements Disposable {
     this.options.queue.pause();
   }
 
+  /**
+   * A run lost the engine: hold the queue now rather than at the next health check, so waiting
+   * runs are not started into the same fault one after another.
+   */
+  engineLost(reason: string): void {
+    this.reapPending = true;
+    if (this.pausedByGuard) return;
+    this.hold();
+    this.options.logger.warn({ reason }, 'a run lost the Docker engine: queue paused until a health check finds it answering');
+  }
+
   /** Checks the engine now: reaps and lets the queue run if it answers, pauses the queue if not. */
   async checkNow(): Promise<boolean> {
     let reachable = true;

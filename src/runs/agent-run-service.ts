@@ -38,6 +38,11 @@ export interface AgentRunServiceOptions {
   readonly stopGraceMs: number;
   /** Output bytes of a run that are recorded (see {@link OutputBudget}); default 32 MiB. */
   readonly logBytesPerRun?: number;
+  /**
+   * Called when a run finds the engine gone, before its slot is released, so that the queue can
+   * be held rather than start waiting runs into the same fault.
+   */
+  readonly onEngineLost?: (error: SandboxError) => void;
   readonly logger: Logger;
 }
 
@@ -349,6 +354,7 @@ export class AgentRunService implements RunService {
       this.log(id, 'SYSTEM', null, 'killed: server shutting down');
       return { status: 'FAILED' as const, reason: 'INTERRUPTED' as const, error: 'the server shut down while the run was running', exitCode: null };
     }
+    if (error instanceof SandboxError && error.code === 'DOCKER_UNAVAILABLE') this.options.onEngineLost?.(error);
     const message = !(error instanceof SandboxError)
       ? `agent error: ${errorMessage(error)}`
       : error.code === 'CONTAINER_GONE'

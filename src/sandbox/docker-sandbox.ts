@@ -168,7 +168,9 @@ export class DockerSandbox implements AsyncDisposable {
     ).catch(async (error: unknown) => {
       // A create that timed out may still land in the engine: remove it by name if it did.
       if (error instanceof SandboxError && error.code === 'DOCKER_UNAVAILABLE') {
-        await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+        await dockerCall(`remove ${name}`, timeoutMs, (callSignal) =>
+          docker.getContainer(name).remove({ force: true, abortSignal: callSignal }),
+        ).catch(() => undefined);
       }
       throw error;
     });

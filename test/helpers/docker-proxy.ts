@@ -13,6 +13,18 @@ export class DockerProxy implements AsyncDisposable {
   readonly socketPath = join(tmpdir(), `bosun-docker-proxy-${randomUUID().slice(0, 8)}.sock`);
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  /** While true, new connections are accepted and then never answered: an engine that hangs. */
+  private silent = false;
+
+  /** New connections hang from now on; connections already open keep working. */
+  silence(): void {
+    this.silent = true;
+  }
+
+  /** New connections reach the engine again. */
+  answer(): void {
+    this.silent = false;
+  }
 
   constructor(private readonly target = '/var/run/docker.sock') {}
 
@@ -25,6 +37,12 @@ export class DockerProxy implements AsyncDisposable {
     if (this.server) return;
     rmSync(this.socketPath, { force: true });
     const server = createServer((client) => {
+      if (this.silent) {
+        this.sockets.add(client);
+        client.on('close', () => this.sockets.delete(client)).on('error', () => client.destroy());
+        client.resume();
+        return;
+      }
       const engine = createConnection(this.target);
       this.sockets.add(client).add(engine);
       const forget = () => {

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { InvalidValueError, describeValue } from './errors.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type SandboxLimits } from './sandbox/limits.js';
+import { isLoopbackHost } from './server/loopback.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -26,7 +27,24 @@ export interface ResourceThresholds {
 
 export interface BosunConfig {
   readonly port: number;
+  /** Without BOSUN_API_TOKEN, only a loopback address (see {@link isLoopbackHost}). */
   readonly host: string;
+  /**
+   * The bearer token that may do everything (BOSUN_API_TOKEN). Unset: no authentication, and
+   * bosun listens on loopback only.
+   */
+  readonly apiToken: string | undefined;
+  /** A bearer token for queries and subscriptions only (BOSUN_READ_TOKEN); needs BOSUN_API_TOKEN. */
+  readonly readToken: string | undefined;
+  /**
+   * Browser origins besides bosun's own (the request's Host) that may open a WebSocket to it and
+   * call it cross-origin (CORS). Empty by default: same origin only.
+   */
+  readonly allowedOrigins: readonly string[];
+  /** Open WebSocket connections at most; further upgrades are refused with HTTP 503. */
+  readonly maxWsConnections: number;
+  /** startAgent and retryAgent calls a minute per token (per remote address without tokens). */
+  readonly startRatePerMinute: number;
   readonly docker: DockerConnection;
   /** This server's identity on the containers it owns (label `bosun.instance`); generated when unset. */
   readonly instanceId: string | undefined;
@@ -92,9 +110,28 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
   const pidsWarning = read.integer('PIDS_WARNING', 800, { min: 1 });
   const pidsCritical = read.integer('PIDS_CRITICAL', 950, { min: pidsWarning });
 
+  const port = read.integer('PORT', 4000, { min: 0, max: 65535 });
+  const apiToken = read.secret('BOSUN_API_TOKEN');
+  const readToken = read.secret('BOSUN_READ_TOKEN');
+  if (readToken !== undefined && apiToken === undefined) {
+    throw new ConfigError('BOSUN_READ_TOKEN', hidden(readToken), 'to be set only together with BOSUN_API_TOKEN');
+  }
+  if (readToken !== undefined && readToken === apiToken) {
+    throw new ConfigError('BOSUN_READ_TOKEN', hidden(readToken), 'a token different from BOSUN_API_TOKEN');
+  }
+  const host = read.string('HOST', '127.0.0.1');
+  if (apiToken === undefined && !isLoopbackHost(host)) {
+    throw new ConfigError('HOST', host, 'a loopback address unless BOSUN_API_TOKEN is set');
+  }
+
   const config: BosunConfig = {
-    port: read.integer('PORT', 4000, { min: 0, max: 65535 }),
-    host: read.string('HOST', '127.0.0.1'),
+    port,
+    host,
+    apiToken,
+    readToken,
+    allowedOrigins: read.origins('ALLOWED_ORIGINS'),
+    maxWsConnections: read.integer('MAX_WS_CONNECTIONS', 500, { min: 1, max: 100_000 }),
+    startRatePerMinute: read.integer('START_RATE_PER_MINUTE', 60, { min: 1, max: 1_000_000 }),
     docker: read.docker(),
     instanceId: read.optional('BOSUN_INSTANCE_ID', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, _ . - (at most 63)'),
     sandboxImage: read.string('SANDBOX_IMAGE', 'bosun-sandbox:latest'),
@@ -161,6 +198,41 @@ class EnvReader {
 
   string(name: string, fallback: string): string {
     return this.raw(name)?.trim() ?? fallback;
+  }
+
+  /**
+   * A bearer token: 16 to 512 printable ASCII characters without spaces. A bad one is reported
+   * without its value, which must not reach logs.
+   */
+  secret(name: string): string | undefined {
+    const raw = this.raw(name)?.trim();
+    if (raw === undefined) return undefined;
+    if (!/^[\x21-\x7e]{16,512}$/.test(raw)) {
+      throw new ConfigError(name, hidden(raw), 'a token of 16 to 512 printable ASCII characters without spaces');
+    }
+    return raw;
+  }
+
+  /** Comma-separated http(s) origins (scheme, host and optional port; nothing after), normalized. */
+  origins(name: string): readonly string[] {
+    const raw = this.raw(name);
+    if (raw === undefined) return [];
+    const expected = 'comma-separated origins such as https://ci.example.com (scheme, host and port only)';
+    const origins: string[] = [];
+    for (const entry of raw.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+      let url: URL;
+      try {
+        url = new URL(entry);
+      } catch {
+        throw new ConfigError(name, raw, expected);
+      }
+      const onlyOrigin = url.pathname === '/' && !/[?#@]/.test(entry) && !/^[a-z]+:\/\/[^/]*\/./i.test(entry);
+      if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !onlyOrigin) {
+        throw new ConfigError(name, raw, expected);
+      }
+      if (!origins.includes(url.origin)) origins.push(url.origin);
+    }
+    return origins;
   }
 
   optional(name: string, pattern: RegExp, expected: string): string | undefined {
@@ -250,6 +322,11 @@ class EnvReader {
     }
     throw new ConfigError('DOCKER_HOST', host, expected);
   }
+}
+
+/** What a ConfigError shows instead of a secret's value. */
+function hidden(secret: string): string {
+  return `(hidden, ${secret.length} characters)`;
 }
 
 function deepFreeze<T>(value: T): T {

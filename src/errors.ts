@@ -10,7 +10,13 @@ export type BosunErrorCode =
   | 'INVALID_STATE'
   | 'DOCKER_UNAVAILABLE'
   | 'SHUTTING_DOWN'
-  | 'SANDBOX_ERROR';
+  | 'SANDBOX_ERROR'
+  /** No token, or one that is not BOSUN_API_TOKEN / BOSUN_READ_TOKEN (HTTP 401). */
+  | 'UNAUTHENTICATED'
+  /** A valid token that may not do this: a read token on a mutation (HTTP 403). */
+  | 'FORBIDDEN'
+  /** Too many startAgent / retryAgent calls a minute for this token (START_RATE_PER_MINUTE). */
+  | 'RATE_LIMITED';
 
 /** The codes that the API exposes to clients as `extensions.code`. */
 export const BOSUN_ERROR_CODES: readonly BosunErrorCode[] = Object.freeze([
@@ -21,6 +27,9 @@ export const BOSUN_ERROR_CODES: readonly BosunErrorCode[] = Object.freeze([
   'DOCKER_UNAVAILABLE',
   'SHUTTING_DOWN',
   'SANDBOX_ERROR',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
 ]);
 
 export interface BosunErrorOptions {

@@ -89,3 +89,74 @@ describe('loadConfig', () => {
     expect((error as ConfigError).message).not.toContain('\n');
   });
 });
+
+describe('loadConfig: access settings', () => {
+  const TOKEN = 'an-api-token-of-24-chars';
+  const READ = 'a-read-token-of-24-chars';
+
+  it('defaults to no token, same-origin only, 500 WebSockets and 60 starts a minute', () => {
+    expect(loadConfig({}, 2)).toMatchObject({
+      apiToken: undefined,
+      readToken: undefined,
+      allowedOrigins: [],
+      maxWsConnections: 500,
+      startRatePerMinute: 60,
+    });
+  });
+
+  it('reads tokens, origins (normalized, deduplicated) and the limits', () => {
+    const config = loadConfig(
+      {
+        BOSUN_API_TOKEN: ` ${TOKEN} `,
+        BOSUN_READ_TOKEN: READ,
+        ALLOWED_ORIGINS: 'https://CI.example.com/, http://localhost:5173 ,https://ci.example.com:443,',
+        MAX_WS_CONNECTIONS: '20',
+        START_RATE_PER_MINUTE: '5',
+      },
+      2,
+    );
+    expect(config).toMatchObject({
+      apiToken: TOKEN,
+      readToken: READ,
+      allowedOrigins: ['https://ci.example.com', 'http://localhost:5173'],
+      maxWsConnections: 20,
+      startRatePerMinute: 5,
+    });
+    expect(Object.isFrozen(config.allowedOrigins)).toBe(true);
+  });
+
+  it.each(['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', 'bosun.localhost'])('accepts HOST=%s without a token', (host) => {
+    expect(loadConfig({ HOST: host }, 2).host).toBe(host);
+  });
+
+  it('accepts any HOST once BOSUN_API_TOKEN is set', () => {
+    expect(loadConfig({ HOST: '0.0.0.0', BOSUN_API_TOKEN: TOKEN }, 2).host).toBe('0.0.0.0');
+  });
+
+  it.each([
+    [{ HOST: '0.0.0.0' }, 'HOST', 'HOST="0.0.0.0": expected a loopback address unless BOSUN_API_TOKEN is set'],
+    [{ HOST: '::' }, 'HOST', 'HOST="::": expected a loopback address unless BOSUN_API_TOKEN is set'],
+    [{ HOST: '192.168.1.10', BOSUN_READ_TOKEN: READ }, 'BOSUN_READ_TOKEN', 'BOSUN_READ_TOKEN="(hidden, 24 characters)": expected to be set only together with BOSUN_API_TOKEN'],
+    [{ BOSUN_API_TOKEN: 'short-secret' }, 'BOSUN_API_TOKEN', 'BOSUN_API_TOKEN="(hidden, 12 characters)": expected a token of 16 to 512 printable ASCII characters without spaces'],
+    [{ BOSUN_API_TOKEN: 'has a space in this token' }, 'BOSUN_API_TOKEN', 'BOSUN_API_TOKEN="(hidden, 25 characters)": expected a token of 16 to 512 printable ASCII characters without spaces'],
+    [{ BOSUN_API_TOKEN: TOKEN, BOSUN_READ_TOKEN: TOKEN }, 'BOSUN_READ_TOKEN', 'BOSUN_READ_TOKEN="(hidden, 24 characters)": expected a token different from BOSUN_API_TOKEN'],
+    [{ ALLOWED_ORIGINS: 'https://ci.example.com/path' }, 'ALLOWED_ORIGINS', 'ALLOWED_ORIGINS="https://ci.example.com/path": expected comma-separated origins such as https://ci.example.com (scheme, host and port only)'],
+    [{ ALLOWED_ORIGINS: 'ftp://files.example.com' }, 'ALLOWED_ORIGINS', 'ALLOWED_ORIGINS="ftp://files.example.com": expected comma-separated origins such as https://ci.example.com (scheme, host and port only)'],
+    [{ ALLOWED_ORIGINS: '*' }, 'ALLOWED_ORIGINS', 'ALLOWED_ORIGINS="*": expected comma-separated origins such as https://ci.example.com (scheme, host and port only)'],
+    [{ MAX_WS_CONNECTIONS: '0' }, 'MAX_WS_CONNECTIONS', 'MAX_WS_CONNECTIONS="0": expected an integer from 1 to 100000'],
+    [{ START_RATE_PER_MINUTE: 'lots' }, 'START_RATE_PER_MINUTE', 'START_RATE_PER_MINUTE="lots": expected an integer from 1 to 1000000'],
+  ])('%j stops start-up with one line (and never shows a token)', (env, variable, message) => {
+    let error: unknown;
+    try {
+      loadConfig(env, 2);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toBe(message);
+    expect((error as ConfigError).variable).toBe(variable);
+    expect((error as ConfigError).message).not.toContain(TOKEN);
+    expect((error as ConfigError).message).not.toContain(READ);
+    expect((error as ConfigError).message).not.toContain('short-secret');
+  });
+});

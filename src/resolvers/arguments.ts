@@ -56,3 +56,29 @@ export function afterSeq(value: number | null | undefined): number | undefined {
 export function maxConcurrency(value: number): number {
   return requireInteger('value', value, { min: 0, max: MAX_CONCURRENCY_LIMIT, note: '0 = unlimited' });
 }
+
+/** The longest id an argument may be (run ids are UUIDs, container ids 64 hex digits). */
+export const MAX_ID_LENGTH = 128;
+const ID_PATTERN = new RegExp(`^[\\x21-\\x7e]{1,${MAX_ID_LENGTH}}$`);
+
+/**
+ * An `ID` argument: 1 to 128 printable ASCII characters without spaces. Anything else cannot
+ * name a run or a container, so it is bad input rather than "not found".
+ * @throws BosunError BAD_USER_INPUT naming `name`.
+ */
+export function requireId(name: string, value: string | number): string {
+  const id = String(value);
+  if (!ID_PATTERN.test(id)) {
+    throw new BosunError(
+      'BAD_USER_INPUT',
+      `${name}: expected an id of 1 to ${MAX_ID_LENGTH} printable ASCII characters without spaces, got ${describeValue(id)}`,
+      { field: name },
+    );
+  }
+  return id;
+}
+
+/** {@link requireId} for an optional argument: null and undefined stay null. */
+export function optionalId(name: string, value: string | number | null | undefined): string | null {
+  return value === null || value === undefined ? null : requireId(name, value);
+}

@@ -33,12 +33,19 @@ export function unwrapStreamItem<T>(item: StreamItem<T>): T {
  */
 export type OverflowPolicy = 'drop-oldest' | 'fail';
 
-export interface EventChannelOptions {
+export interface EventChannelOptions<T = unknown> {
   /** The most items buffered for a subscriber that does not keep up. At least 1. */
   readonly capacity: number;
   readonly overflow: OverflowPolicy;
   /** The error delivered on overflow under the `fail` policy. */
   readonly overflowError?: () => Error;
+  /**
+   * Coalescing for a subscriber that is far behind: once `after` live items wait, a new item
+   * replaces the waiting one with the same key (`by`), so such a subscriber holds at most `after`
+   * items plus one per key (e.g. the newest sample of each container), in the order of their
+   * latest arrival. A subscriber that keeps up misses nothing.
+   */
+  readonly coalesce?: { readonly by: (item: T) => string; readonly after: number };
 }
 
 /** Default per-subscriber buffer size. */
@@ -57,6 +64,7 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
   readonly #capacity: number;
   readonly #overflow: OverflowPolicy;
   readonly #overflowError: () => Error;
+  readonly #coalesce: { readonly by: (item: T) => string; readonly after: number } | undefined;
   #buffer: StreamItem<T>[] = [];
   /** How many items at the front of the buffer are backlog, which the capacity does not count. */
   #backlog = 0;
@@ -66,13 +74,14 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
   #closeHooks: (() => void)[] = [];
   #dropped = 0;
 
-  constructor(options: EventChannelOptions) {
+  constructor(options: EventChannelOptions<T>) {
     if (!Number.isSafeInteger(options.capacity) || options.capacity < 1) {
       throw new RangeError(`EventChannel capacity must be a positive integer, got ${options.capacity}`);
     }
     this.#capacity = options.capacity;
     this.#overflow = options.overflow;
     this.#overflowError = options.overflowError ?? (() => new Error('The subscriber fell too far behind'));
+    this.#coalesce = options.coalesce;
   }
 
   /** Whether pushes are still accepted. */
@@ -89,7 +98,7 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
     return this.#buffer.length;
   }
 
-  /** Items forgotten under the `drop-oldest` policy. */
+  /** Items forgotten: under the `drop-oldest` policy, and replaced by a newer one of their key. */
   get dropped(): number {
     return this.#dropped;
   }
@@ -102,6 +111,7 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
       reader({ done: false, value });
       return true;
     }
+    if (this.#coalesce && this.#buffer.length - this.#backlog >= this.#coalesce.after) this.#forgetOlderOfKey(this.#coalesce.by(value));
     if (this.#buffer.length - this.#backlog >= this.#capacity) {
       if (this.#overflow === 'fail') {
         this.fail(this.#overflowError());
@@ -218,6 +228,20 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
+  }
+
+  /** Drops the waiting live item with the same key as a new one, if any. */
+  #forgetOlderOfKey(key: string): void {
+    const coalesceBy = this.#coalesce?.by;
+    if (!coalesceBy) return;
+    for (let index = this.#backlog; index < this.#buffer.length; index += 1) {
+      const item = this.#buffer[index];
+      if (!(item instanceof StreamFailure) && coalesceBy(item as T) === key) {
+        this.#buffer.splice(index, 1);
+        this.#dropped += 1;
+        return;
+      }
+    }
   }
 
   #runStopHooks(): void {

@@ -1,6 +1,7 @@
 /**
  * Subscription streams from the monitor: resource samples and health alerts.
- * A subscriber that falls behind skips the oldest buffered items.
+ * A subscriber that falls behind skips the oldest buffered items; of samples, it gets only the
+ * newest one of each container.
  */
 import type { HealthAlert, HealthLevel, ResourceSample } from '../monitor/monitor-types.js';
 import type { BosunServices } from '../schema/context.js';
@@ -12,14 +13,25 @@ export interface ResourceSamplesArgs {
   readonly containerId?: string | null;
 }
 
-/** Every published sample, or those of one run and/or one container. */
+/** Samples waiting for a subscriber before the newest of each container replaces the older. */
+export const SAMPLE_COALESCE_AFTER = 32;
+
+/**
+ * Every published sample, or those of one run and/or one container. Once
+ * {@link SAMPLE_COALESCE_AFTER} samples wait for a subscriber (its socket takes no more: see
+ * src/server/ws-backpressure.ts), a new sample replaces the waiting one of its container, so a
+ * subscriber that stops reading holds a bounded set: the newest sample per container.
+ */
 export function resourceSamples(
   services: Pick<BosunServices, 'monitor'>,
   streams: StreamRegistry,
   args: ResourceSamplesArgs,
 ): EventChannel<ResourceSample> {
   const { agentId, containerId } = args;
-  const channel = streams.open<ResourceSample>({ overflow: 'drop-oldest' });
+  const channel = streams.open<ResourceSample>({
+    overflow: 'drop-oldest',
+    coalesce: { by: (sample) => sample.containerId, after: SAMPLE_COALESCE_AFTER },
+  });
   channel.listen(services.monitor.events, 'sample', (sample) => {
     if (agentId != null && sample.agentId !== agentId) return;
     if (containerId != null && sample.containerId !== containerId) return;

@@ -12,6 +12,7 @@ export interface StreamRegistryOptions {
 
 /** What the registry needs of a stream. */
 interface TrackedStream {
+  readonly buffered: number;
   end(): void;
   close(): void;
 }
@@ -30,6 +31,13 @@ export class StreamRegistry {
     return this.#open.size;
   }
 
+  /** Items waiting in every open stream for their subscribers (what slow subscribers make bosun hold). */
+  get bufferedItems(): number {
+    let total = 0;
+    for (const channel of this.#open) total += channel.buffered;
+    return total;
+  }
+
   get defaultCapacity(): number {
     return this.#defaultCapacity;
   }
@@ -38,7 +46,7 @@ export class StreamRegistry {
    * Opens a tracked channel.
    * @throws BosunError SHUTTING_DOWN after {@link endAll}.
    */
-  open<T>(options: Partial<EventChannelOptions> & Pick<EventChannelOptions, 'overflow'>): EventChannel<T> {
+  open<T>(options: Partial<EventChannelOptions<T>> & Pick<EventChannelOptions<T>, 'overflow'>): EventChannel<T> {
     if (this.#shutDown) throw new BosunError('SHUTTING_DOWN', 'The server is shutting down; no new subscriptions');
     const channel = new EventChannel<T>({ capacity: this.#defaultCapacity, ...options });
     this.#open.add(channel);

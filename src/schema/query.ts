@@ -1,6 +1,7 @@
 /**
  * The `Query` type.
  */
+import { requireId } from '../resolvers/arguments.js';
 import { agentRun, agentRuns, concurrencyAdvice, healthReport, queueStatus } from '../resolvers/queries.js';
 import type { BosunBuilder } from './builder.js';
 import type { BosunEnums } from './types/enums.js';
@@ -24,7 +25,7 @@ export function addQueryType(builder: BosunBuilder, enums: BosunEnums): void {
         type: 'AgentRun',
         nullable: true,
         args: { id: t.arg.id({ required: true }) },
-        resolve: (_root, args, ctx) => agentRun(ctx.services, String(args.id)),
+        resolve: (_root, args, ctx) => agentRun(ctx.services, requireId('id', args.id)),
       }),
       agentRuns: t.field({
         type: ['AgentRun'],

@@ -3,6 +3,7 @@
  * follows the services' events; `resolve` hands each event through, or rethrows the in-band
  * failure that ends a stream (so the client gets a coded error result, not a torn connection).
  */
+import { optionalId, requireId } from '../resolvers/arguments.js';
 import { unwrapStreamItem } from '../resolvers/event-channel.js';
 import { healthAlerts, resourceSamples } from '../resolvers/monitor-streams.js';
 import { queuePositionChanged, queueStatusChanged } from '../resolvers/queue-streams.js';
@@ -17,7 +18,7 @@ export function addSubscriptionType(builder: BosunBuilder, enums: BosunEnums): v
         type: 'QueuePositionUpdate',
         description: "The run's position now, then every change; completes after the run leaves the line (RUNNING or final).",
         args: { agentId: t.arg.id({ required: true }) },
-        subscribe: (_root, args, ctx) => queuePositionChanged(ctx.services, ctx.streams, String(args.agentId)),
+        subscribe: (_root, args, ctx) => queuePositionChanged(ctx.services, ctx.streams, requireId('agentId', args.agentId)),
         resolve: unwrapStreamItem,
       }),
       queueStatusChanged: t.field({
@@ -31,7 +32,7 @@ export function addSubscriptionType(builder: BosunBuilder, enums: BosunEnums): v
         description: 'Every update of the run (of every run without `agentId`); for one run, completes after its final status.',
         args: { agentId: t.arg.id() },
         subscribe: (_root, args, ctx) =>
-          agentRunUpdated(ctx.services, ctx.streams, args.agentId == null ? null : String(args.agentId)),
+          agentRunUpdated(ctx.services, ctx.streams, optionalId('agentId', args.agentId)),
         resolve: unwrapStreamItem,
       }),
       resourceSamples: t.field({
@@ -40,8 +41,8 @@ export function addSubscriptionType(builder: BosunBuilder, enums: BosunEnums): v
         args: { agentId: t.arg.id(), containerId: t.arg.id() },
         subscribe: (_root, args, ctx) =>
           resourceSamples(ctx.services, ctx.streams, {
-            agentId: args.agentId == null ? null : String(args.agentId),
-            containerId: args.containerId == null ? null : String(args.containerId),
+            agentId: optionalId('agentId', args.agentId),
+            containerId: optionalId('containerId', args.containerId),
           }),
         resolve: unwrapStreamItem,
       }),
@@ -57,7 +58,7 @@ export function addSubscriptionType(builder: BosunBuilder, enums: BosunEnums): v
         description:
           'Buffered lines after `afterSeq` (≥ 0), then live lines, with no gap or duplicate; completes when the run is final and its last line is sent.',
         args: { agentId: t.arg.id({ required: true }), afterSeq: t.arg.int() },
-        subscribe: (_root, args, ctx) => agentLogs(ctx.services, ctx.streams, String(args.agentId), args.afterSeq),
+        subscribe: (_root, args, ctx) => agentLogs(ctx.services, ctx.streams, requireId('agentId', args.agentId), args.afterSeq),
         resolve: unwrapStreamItem,
       }),
     }),

@@ -6,6 +6,7 @@ import type { MonitorService } from '../monitor/monitor-service.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { RunService } from '../runs/run-service.js';
 import type { StreamRegistry } from '../resolvers/stream-registry.js';
+import type { Caller } from '../server/auth.js';
 
 /** The domain services the API adapts. */
 export interface BosunServices {
@@ -19,4 +20,11 @@ export interface BosunContext {
   readonly services: BosunServices;
   /** Tracks every open subscription stream so that the server can end them on close. */
   readonly streams: StreamRegistry;
+  /** Who runs the operation; the server sets it for every operation. */
+  readonly caller?: Caller;
+  /**
+   * Spends one start (startAgent, retryAgent) of the caller's allowance, naming the operation.
+   * @throws BosunError RATE_LIMITED past START_RATE_PER_MINUTE.
+   */
+  readonly admitStart?: (operation: string) => void;
 }

@@ -4,39 +4,81 @@
  * Prometheus metrics at /metrics, and the live dashboard at / (its files under /dashboard/).
  * The server owns everything it starts — sockets, subscription streams, metric listeners — and
  * {@link BosunServer.close} releases all of it.
+ *
+ * Hardening, in the order a request meets it:
+ * - WebSocket upgrades: path, origin (ALLOWED_ORIGINS), loopback Host without tokens, at most
+ *   MAX_WS_CONNECTIONS (ws-upgrade.ts); then the token in `connection_init` (graphql-ws.ts).
+ * - HTTP: the dashboard's files, /health and GraphiQL's page are open; everything else (/graphql,
+ *   /metrics) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
+ *   loopback Host when it is not (http-access.ts); CORS only for allowed origins
+ *   (origin-policy.ts); simple requests need the x-graphql-csrf header (csrf.ts); bodies over
+ *   1 MiB get 413 before they are parsed.
+ * - Every operation: graphql-armor's depth, alias, directive, token and cost limits
+ *   (query-limits.ts); argument errors coded BAD_USER_INPUT (mask-error.ts); a read token runs no
+ *   mutation (operation-access.ts, 403); startAgent and retryAgent at most
+ *   START_RATE_PER_MINUTE per caller (rate-limiter.ts, RATE_LIMITED).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
+import type { WebSocketServer } from 'ws';
 import type { BosunConfig } from '../config.js';
 import { useDashboard } from '../dashboard/dashboard-routes.js';
+import { BosunError } from '../errors.js';
 import { StreamRegistry } from '../resolvers/stream-registry.js';
 import { buildSchema } from '../schema/build-schema.js';
 import type { BosunContext, BosunServices } from '../schema/context.js';
-import { graphiqlOptions, renderBundledGraphiQL } from './graphiql.js';
+import { TokenAuth, bearerToken, type Caller } from './auth.js';
+import { useCsrfPrevention } from './csrf.js';
+import { createGraphiQLRenderer, graphiqlOptions } from './graphiql.js';
 import { attachGraphQLWs } from './graphql-ws.js';
-import { maskBosunError } from './mask-error.js';
+import { useHttpAccess } from './http-access.js';
+import { isLoopbackHost } from './loopback.js';
+import { maskBosunError, toGraphQLError, useArgumentErrorCodes } from './mask-error.js';
 import { createMetrics, useMetricsEndpoint } from './metrics.js';
+import { useOperationAccess } from './operation-access.js';
+import { OriginPolicy } from './origin-policy.js';
+import { useQueryLimits } from './query-limits.js';
+import { createStartGate } from './rate-limiter.js';
+import { MAX_REQUEST_BYTES } from './server-limits.js';
 import { toYogaLogger, type ServerLogger } from './server-logger.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const METRICS_PATH = '/metrics';
 export const HEALTH_PATH = '/health';
 
+/** The settings the server reads; the whole BosunConfig fits. */
+export type BosunServerConfig = Pick<BosunConfig, 'host' | 'port'> &
+  Partial<Pick<BosunConfig, 'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'startRatePerMinute'>>;
+
 export interface CreateBosunServerOptions {
-  /** Where to listen (`PORT` 0 picks a free port). The whole BosunConfig fits. */
-  readonly config: Pick<BosunConfig, 'host' | 'port'>;
+  /**
+   * Where to listen (`PORT` 0 picks a free port) and the access settings: no token unless
+   * given, same-origin only, 500 WebSockets, 60 starts a minute per caller.
+   */
+  readonly config: BosunServerConfig;
   readonly services: BosunServices;
   readonly logger: ServerLogger;
   /** Where the metrics go; default a new registry (never prom-client's global one). */
   readonly registry?: Registry;
   /** How long `close()` lets WebSocket clients answer the close handshake before cutting them; default 2000. */
   readonly closeGraceMs?: number;
+  /** How often WebSocket clients are pinged, and how long a pong may take; default 12 s. */
+  readonly wsKeepAliveMs?: number;
+}
+
+/** What yoga hands the context factory: HTTP requests bring `request` and node's `req`; graphql-ws operations their caller. */
+interface InitialContext {
+  readonly request?: Request;
+  readonly req?: IncomingMessage;
+  readonly bosunCaller?: Caller;
 }
 
 export interface BosunServer extends AsyncDisposable {
   readonly httpServer: Server;
+  /** graphql-ws's sockets (`clients`: the open ones). */
+  readonly wsServer: WebSocketServer;
   /** The registry that /metrics serves. */
   readonly registry: Registry;
   /** The open subscription streams (for shutdown, and for tests that check nothing leaks). */
@@ -50,29 +92,69 @@ export interface BosunServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Builds the server; nothing listens until {@link BosunServer.listen}. */
+/**
+ * Builds the server; nothing listens until {@link BosunServer.listen}.
+ * @throws Error when `config.host` is not loopback and no token is set (config validation
+ *   refuses that first; this guards other callers).
+ */
 export function createBosunServer(options: CreateBosunServerOptions): BosunServer {
   const { config, services, closeGraceMs = 2_000 } = options;
   const logger = options.logger.child({ component: 'server' });
+  const auth = new TokenAuth({ apiToken: config.apiToken, readToken: config.readToken });
+  if (!auth.enabled && !isLoopbackHost(config.host)) {
+    throw new Error(`HOST=${JSON.stringify(config.host)}: expected a loopback address unless BOSUN_API_TOKEN is set`);
+  }
+  const origins = new OriginPolicy(config.allowedOrigins ?? []);
+  const admitStart = createStartGate(config.startRatePerMinute ?? 60);
   const streams = new StreamRegistry();
   const metrics = createMetrics(services, options.registry);
-  const context: BosunContext = { services, streams };
+
+  /** Each operation's context, with its caller (HTTP requests were refused already when they have none). */
+  const contextFor = (initial: InitialContext): BosunContext => {
+    const caller =
+      initial.bosunCaller ??
+      auth.authenticate(bearerToken(initial.request?.headers.get('authorization')), initial.req?.socket.remoteAddress);
+    if (!caller) {
+      const refusal = new BosunError('UNAUTHENTICATED', 'Authentication required');
+      throw toGraphQLError(refusal, undefined, { status: 401, headers: { 'www-authenticate': 'Bearer realm="bosun"' } });
+    }
+    return { services, streams, caller, admitStart: (operation) => admitStart(caller, operation) };
+  };
 
   const yoga = createYoga({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     healthCheckEndpoint: HEALTH_PATH,
-    context: () => context,
+    context: (initial: InitialContext) => contextFor(initial),
     maskedErrors: { maskError: maskBosunError },
     logging: toYogaLogger(logger),
     graphiql: graphiqlOptions(),
-    renderGraphiQL: renderBundledGraphiQL,
+    renderGraphiQL: createGraphiQLRenderer({ tokenRequired: auth.enabled, graphqlPath: GRAPHQL_PATH }),
     landingPage: false,
-    plugins: [useDashboard(), useMetricsEndpoint(metrics.registry, METRICS_PATH)],
+    cors: origins.corsOptions(),
+    maxRequestBodySize: MAX_REQUEST_BYTES,
+    plugins: [
+      useDashboard(),
+      useHttpAccess(auth),
+      useCsrfPrevention(GRAPHQL_PATH),
+      useMetricsEndpoint(metrics.registry, METRICS_PATH),
+      useQueryLimits(),
+      useArgumentErrorCodes(),
+      useOperationAccess(),
+    ],
   });
 
   const httpServer = createServer(yoga);
-  const ws = attachGraphQLWs({ httpServer, yoga, path: GRAPHQL_PATH, logger });
+  const ws = attachGraphQLWs({
+    httpServer,
+    yoga,
+    path: GRAPHQL_PATH,
+    logger,
+    auth,
+    origins,
+    maxConnections: config.maxWsConnections ?? 500,
+    ...(options.wsKeepAliveMs === undefined ? {} : { keepAliveMs: options.wsKeepAliveMs }),
+  });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -97,6 +179,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
 
   return {
     httpServer,
+    wsServer: ws.wsServer,
     registry: metrics.registry,
     streams,
     listen() {
@@ -106,7 +189,14 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
         httpServer.listen(config.port, config.host, () => {
           httpServer.off('error', onError);
           const url = endpointUrl(httpServer.address() as AddressInfo);
-          logger.info({ url }, 'server listening');
+          if (auth.enabled) {
+            logger.info({ url, readToken: config.readToken !== undefined }, 'server listening; a bearer token is required');
+          } else {
+            logger.warn(
+              { url, host: config.host },
+              `server listening on ${config.host} only, without authentication (set BOSUN_API_TOKEN to require a token and to listen on other addresses)`,
+            );
+          }
           resolve({ url });
         });
       });

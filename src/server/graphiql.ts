@@ -5,6 +5,7 @@
  */
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphiQLOptions } from 'graphql-yoga';
+import { withGraphiQLToken } from './graphiql-token.js';
 
 /** The first tab: start an agent (over HTTP), then watch the queue (a subscription, over graphql-ws). */
 export const GRAPHIQL_DEFAULT_QUERY = `# Welcome to bosun.
@@ -40,3 +41,22 @@ export function graphiqlOptions(): GraphiQLOptions {
 
 /** Yoga's `renderGraphiQL` option: the bundled page. */
 export const renderBundledGraphiQL: (options: GraphiQLOptions) => string = renderGraphiQL;
+
+/**
+ * Yoga's `renderGraphiQL` option for this server: the bundled page, which, when bosun requires a
+ * token, asks for one and sends it (see graphiql-token.ts). The page (about 9 MB) is rendered
+ * once per set of options, not per request.
+ */
+export function createGraphiQLRenderer(options: { readonly tokenRequired: boolean; readonly graphqlPath: string }): (
+  graphiql: GraphiQLOptions,
+) => string {
+  let last: { key: string; html: string } | undefined;
+  return (graphiql) => {
+    const key = JSON.stringify(graphiql);
+    if (last?.key !== key) {
+      const page = renderBundledGraphiQL(graphiql);
+      last = { key, html: options.tokenRequired ? withGraphiQLToken(page, options.graphqlPath) : page };
+    }
+    return last.html;
+  };
+}

@@ -2,42 +2,91 @@
  * graphql-ws (the graphql-transport-ws protocol) on the HTTP server's GraphQL path, executing
  * through yoga's envelop so that WebSocket operations get the same schema, context, plugins and
  * error masking as HTTP ones (yoga's "subscriptions/graphql-ws" recipe).
+ *
+ * The socket layer is bosun's own (graphql-ws's `makeServer` over `ws`, as graphql-ws/use/ws
+ * does it) so that it can be defended:
+ * - upgrades are checked before the handshake (path, origin, loopback Host without tokens, at
+ *   most `maxConnections` sockets; see ws-upgrade.ts); messages are at most 1 MiB;
+ * - with tokens, `connection_init` must carry one in `connectionParams.authorization` (`Bearer x`
+ *   or `x`), else the socket is closed with 4403; every subscribe checks it again;
+ * - at most {@link MAX_OPERATIONS_PER_SOCKET} operations run at once on a socket;
+ * - a client that stops reading holds its operations back rather than growing bosun's memory,
+ *   and is disconnected (1013, "subscriber too slow") past {@link WS_HARD_BUFFER_BYTES} waiting
+ *   (see ws-backpressure.ts).
  */
-import type { Server } from 'node:http';
-import type { DocumentNode, ExecutionArgs, GraphQLError } from 'graphql';
-import type { OperationResult } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { CloseCode, makeServer, handleProtocols, type Context, type OperationResult } from 'graphql-ws';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
-import { isGraphQLError } from './mask-error.js';
+import WebSocket, { WebSocketServer } from 'ws';
+import { BosunError } from '../errors.js';
+import { TokenAuth, connectionParamsToken, type Caller } from './auth.js';
+import { isGraphQLError, publicErrorJson, toGraphQLError } from './mask-error.js';
+import { OriginPolicy } from './origin-policy.js';
+import {
+  MAX_OPERATIONS_PER_SOCKET,
+  WS_HARD_BUFFER_BYTES,
+  WS_MAX_PAYLOAD_BYTES,
+  WS_SOFT_BUFFER_BYTES,
+  WS_TOO_SLOW_CLOSE,
+  WS_TOO_SLOW_GRACE_MS,
+} from './server-limits.js';
 import type { ServerLogger } from './server-logger.js';
+import { backpressuredSend } from './ws-backpressure.js';
+import { checkUpgrade, refuseUpgrade } from './ws-upgrade.js';
 
 export interface GraphQLWsServer {
   readonly wsServer: WebSocketServer;
   /**
    * Closes every socket with 1001 (Going away), which completes their subscriptions, and closes
    * the WebSocket server. Sockets that have not finished the closing handshake after `graceMs`
-   * are terminated.
+   * are terminated. Upgrades that arrive meanwhile are refused with 503.
    */
   dispose(graceMs?: number): Promise<void>;
+}
+
+export interface AttachGraphQLWsOptions {
+  readonly httpServer: Server;
+  readonly yoga: AnyYoga;
+  readonly path: string;
+  readonly logger: ServerLogger;
+  /** Who may connect; default: no token required. */
+  readonly auth?: TokenAuth;
+  /** Which browser origins may connect; default: the server's own only. */
+  readonly origins?: OriginPolicy;
+  /** Open sockets at most (MAX_WS_CONNECTIONS); default 500. */
+  readonly maxConnections?: number;
+  /** How often each socket is pinged (and how long a pong may take); default 12 s, as graphql-ws's. */
+  readonly keepAliveMs?: number;
 }
 
 // Yoga's instance type is generic over its server and user contexts; this module needs neither.
 type AnyYoga = YogaServerInstance<any, any>;
 type Enveloped = ReturnType<AnyYoga['getEnveloped']>;
 
+/** What graphql-ws keeps about each socket (its `ctx.extra`). */
+interface SocketExtra {
+  readonly socket: WebSocket;
+  readonly request: IncomingMessage;
+}
+
+type WsContext = Context<Record<string, unknown> | undefined, SocketExtra>;
+
 /**
  * Serves graphql-ws on `path` of `httpServer`: each operation is parsed, validated and executed
- * with the functions `yoga.getEnveloped` returns for it, and its context is yoga's context.
+ * with the functions `yoga.getEnveloped` returns for it, and its context is yoga's context with
+ * the socket's {@link Caller} as `bosunCaller`.
  */
-export function attachGraphQLWs(options: {
-  readonly httpServer: Server;
-  readonly yoga: AnyYoga;
-  readonly path: string;
-  readonly logger: ServerLogger;
-}): GraphQLWsServer {
+export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServer {
   const { httpServer, yoga, path, logger } = options;
-  const wsServer = new WebSocketServer({ server: httpServer, path });
+  const auth = options.auth ?? new TokenAuth();
+  const origins = options.origins ?? new OriginPolicy();
+  const maxConnections = options.maxConnections ?? 500;
+  const keepAliveMs = options.keepAliveMs ?? 12_000;
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD_BYTES, handleProtocols });
+  let closing = false;
+
   /** The enveloped functions of each operation, by its execution args. */
   const operations = new WeakMap<ExecutionArgs, Enveloped>();
   const envelopedFor = (args: ExecutionArgs): Enveloped => {
@@ -45,62 +94,158 @@ export function attachGraphQLWs(options: {
     if (!enveloped) throw new Error('graphql-ws: execution args that onSubscribe did not prepare');
     return enveloped;
   };
+  const remoteOf = (ctx: WsContext): string | undefined => ctx.extra.request.socket.remoteAddress;
+  const authenticate = (ctx: WsContext): Caller | undefined =>
+    auth.authenticate(connectionParamsToken(ctx.connectionParams), remoteOf(ctx));
 
-  const disposable = useServer(
-    {
-      // Envelop types results loosely (incremental delivery included); graphql-ws sends them as they are.
-      execute: (args) => envelopedFor(args).execute(args) as OperationResult,
-      subscribe: (args) => envelopedFor(args).subscribe(args) as OperationResult,
-      onSubscribe: async (ctx, _id, payload) => {
-        const enveloped = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params: payload,
-        });
-        let document: DocumentNode;
-        try {
-          document = enveloped.parse(payload.query);
-        } catch (error) {
-          // A syntax error goes back to the client as the operation's error.
-          if (isGraphQLError(error)) return [error as GraphQLError];
-          throw error;
-        }
+  const server = makeServer<Record<string, unknown> | undefined, SocketExtra>({
+    // Envelop types results loosely (incremental delivery included); graphql-ws sends them as they are.
+    execute: (args) => envelopedFor(args).execute(args) as OperationResult,
+    subscribe: (args) => envelopedFor(args).subscribe(args) as OperationResult,
+    onConnect: (ctx) => {
+      if (!authenticate(ctx)) {
+        logger.info({ remote: remoteOf(ctx) }, 'graphql-ws connection refused: no valid token in connectionParams.authorization');
+        return false;
+      }
+      logger.debug({ remote: remoteOf(ctx) }, 'graphql-ws client connected');
+      return true;
+    },
+    onSubscribe: async (ctx, _id, payload) => {
+      const caller = authenticate(ctx);
+      if (!caller) {
+        ctx.extra.socket.close(CloseCode.Forbidden, 'Forbidden');
+        return [toGraphQLError(new BosunError('UNAUTHENTICATED', 'Authentication required'))];
+      }
+      // graphql-ws has registered this operation already.
+      if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET) {
+        return [
+          toGraphQLError(
+            new BosunError('RATE_LIMITED', `At most ${MAX_OPERATIONS_PER_SOCKET} operations may run at once on one connection`),
+          ),
+        ];
+      }
+      const enveloped = yoga.getEnveloped({
+        ...ctx,
+        req: ctx.extra.request,
+        socket: ctx.extra.socket,
+        params: payload,
+        bosunCaller: caller,
+      });
+      let document: DocumentNode;
+      try {
+        document = enveloped.parse(payload.query);
         const errors = enveloped.validate(enveloped.schema, document);
         if (errors.length > 0) return errors;
-        const args: ExecutionArgs = {
-          schema: enveloped.schema,
-          document,
-          operationName: payload.operationName ?? null,
-          variableValues: payload.variables ?? null,
-          contextValue: await enveloped.contextFactory(),
-        };
-        operations.set(args, enveloped);
-        return args;
-      },
-      onConnect: (ctx) => {
-        logger.debug({ remote: ctx.extra.request.socket.remoteAddress }, 'graphql-ws client connected');
-      },
-      onClose: (_ctx, code, reason) => {
-        logger.debug({ code, reason }, 'graphql-ws client closed');
-      },
+      } catch (error) {
+        // A syntax error, or a limit hit while parsing, goes back as the operation's error.
+        if (isGraphQLError(error)) return [error as GraphQLError];
+        throw error;
+      }
+      const args: ExecutionArgs = {
+        schema: enveloped.schema,
+        document,
+        operationName: payload.operationName ?? null,
+        variableValues: payload.variables ?? null,
+        contextValue: await enveloped.contextFactory(),
+      };
+      operations.set(args, enveloped);
+      return args;
     },
-    wsServer,
-  );
+    // What yoga leaves out of HTTP answers (`extensions.http`) is left out here too.
+    onNext: (_ctx, _id, _payload, _args, result) =>
+      result.errors ? { ...result, errors: result.errors.map((error) => publicErrorJson(error)) } : undefined,
+    onError: (_ctx, _id, _payload, errors) => errors.map((error) => publicErrorJson(error)),
+    onClose: (_ctx, code, reason) => {
+      logger.debug({ code, reason }, 'graphql-ws client closed');
+    },
+  });
+
+  wsServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+    const remote = request.socket.remoteAddress;
+    socket.once('error', (error) => {
+      logger.warn({ err: error, remote }, 'graphql-ws socket error');
+      socket.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+    let pongWait: NodeJS.Timeout | undefined;
+    const ping = setInterval(() => {
+      if (socket.readyState !== WebSocket.OPEN || pongWait) return;
+      pongWait = setTimeout(() => socket.terminate(), keepAliveMs);
+      socket.once('pong', () => {
+        clearTimeout(pongWait);
+        pongWait = undefined;
+      });
+      socket.ping();
+    }, keepAliveMs);
+    let cut: NodeJS.Timeout | undefined;
+    const send = backpressuredSend(socket, {
+      softBytes: WS_SOFT_BUFFER_BYTES,
+      hardBytes: WS_HARD_BUFFER_BYTES,
+      onTooSlow: (bufferedBytes) => {
+        logger.warn({ remote, bufferedBytes }, `graphql-ws client closed: ${WS_TOO_SLOW_CLOSE.reason}`);
+        socket.close(WS_TOO_SLOW_CLOSE.code, WS_TOO_SLOW_CLOSE.reason);
+        // Its close frame waits behind everything it did not read: do not wait for an answer.
+        cut = setTimeout(() => socket.terminate(), WS_TOO_SLOW_GRACE_MS);
+      },
+    });
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        send,
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          socket.on('message', async (data) => {
+            try {
+              await handle(String(data));
+            } catch (error) {
+              logger.error({ err: error, remote }, 'graphql-ws: handling a message failed');
+              socket.close(CloseCode.InternalServerError, 'Internal server error');
+            }
+          }),
+      },
+      { socket, request },
+    );
+    socket.once('close', (code, reason) => {
+      clearInterval(ping);
+      clearTimeout(pongWait);
+      clearTimeout(cut);
+      closed(code, reason.toString()).catch((error: unknown) => logger.error({ err: error }, 'graphql-ws: closing a socket failed'));
+    });
+  });
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const refusal = checkUpgrade(request, {
+      path,
+      origins,
+      authEnabled: auth.enabled,
+      maxConnections,
+      openConnections: wsServer.clients.size,
+      closing,
+    });
+    if (refusal) {
+      logger.info({ remote: request.socket.remoteAddress, status: refusal.status, origin: request.headers.origin }, `WebSocket upgrade refused: ${refusal.message}`);
+      refuseUpgrade(socket, refusal);
+      return;
+    }
+    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+  };
+  httpServer.on('upgrade', onUpgrade);
 
   let disposing: Promise<void> | undefined;
   return {
     wsServer,
     dispose(graceMs = 2_000) {
       disposing ??= (async () => {
+        closing = true;
         const terminate = setTimeout(() => {
           for (const socket of wsServer.clients) socket.terminate();
         }, graceMs);
         try {
-          // Sends 1001 to every client and resolves when the WebSocket server has closed.
-          await disposable.dispose();
+          for (const socket of wsServer.clients) socket.close(1001, 'Going away');
+          // Resolves once every socket has closed.
+          await new Promise<void>((resolve) => wsServer.close(() => resolve()));
         } finally {
           clearTimeout(terminate);
+          httpServer.off('upgrade', onUpgrade);
         }
       })();
       return disposing;

@@ -118,13 +118,13 @@ describe('queries and mutations over HTTP POST', () => {
     });
   });
 
-  it('answers queries sent with GET, and refuses mutations over GET', async () => {
+  it('answers queries sent with GET (with the CSRF header), and refuses mutations over GET', async () => {
     const get = await fetch(`${test.url}?query=${encodeURIComponent('{ queueStatus { queued } }')}`, {
-      headers: { accept: 'application/json' },
+      headers: { accept: 'application/json', 'x-graphql-csrf': '1' },
     });
     expect(await get.json()).toEqual({ data: { queueStatus: { queued: 0 } } });
     const mutation = await fetch(`${test.url}?query=${encodeURIComponent('mutation { setMaxConcurrency(value: 2) { queued } }')}`, {
-      headers: { accept: 'application/json' },
+      headers: { accept: 'application/json', 'x-graphql-csrf': '1' },
     });
     expect(mutation.status).toBe(405);
     expect(test.services.queue.stats().maxConcurrency).toBe(1);

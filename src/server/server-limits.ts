@@ -1,0 +1,46 @@
+/**
+ * The fixed limits on what a client may send or make bosun hold. The ones an operator tunes
+ * (MAX_WS_CONNECTIONS, START_RATE_PER_MINUTE) are in src/config.ts; these protect the process
+ * itself and are not meant to be changed per deployment.
+ */
+
+const MiB = 1024 * 1024;
+
+/** Request bodies over this are refused with HTTP 413 before they are parsed. */
+export const MAX_REQUEST_BYTES = MiB;
+
+/** WebSocket messages over this close the connection (1009, Message Too Big). */
+export const WS_MAX_PAYLOAD_BYTES = MiB;
+
+/**
+ * A socket with more than this waiting to be sent is not sent more: its operations wait, so
+ * their streams buffer, and `resourceSamples` keeps only the newest sample per container.
+ */
+export const WS_SOFT_BUFFER_BYTES = MiB;
+
+/** A socket with more than this waiting to be sent is closed (1013, "subscriber too slow"). */
+export const WS_HARD_BUFFER_BYTES = 8 * MiB;
+
+/** The close code and reason of a socket past {@link WS_HARD_BUFFER_BYTES} (1013: Try Again Later). */
+export const WS_TOO_SLOW_CLOSE = { code: 1013, reason: 'subscriber too slow' } as const;
+
+/** How long a socket closed for being too slow may take to finish the close handshake before it is cut. */
+export const WS_TOO_SLOW_GRACE_MS = 1_000;
+
+/** Operations (subscriptions and in-flight queries) open at once on one WebSocket. */
+export const MAX_OPERATIONS_PER_SOCKET = 100;
+
+/**
+ * graphql-armor's limits on every operation, over HTTP and graphql-ws. The largest operations
+ * bosun's own clients send are far below them: the dashboard's snapshot query has depth 8,
+ * 1 alias, 189 tokens and cost about 610; GraphiQL's example depth 3, cost 17 (introspection is
+ * not counted). The cost counts a literal `last: N` as N times what it selects, so
+ * `agentRun { logs(last: 1000) { seq line } }` costs about 8,000.
+ */
+export const QUERY_LIMITS = {
+  maxDepth: 12,
+  maxAliases: 20,
+  maxDirectives: 20,
+  maxTokens: 2_000,
+  maxCost: 50_000,
+} as const;

@@ -50,6 +50,13 @@ export interface BosunConfig {
   readonly instanceId: string | undefined;
   readonly sandboxImage: string;
   readonly defaultLimits: SandboxLimits;
+  /** The sandbox's locked-down file system: a read-only root with size-capped tmpfs mounts. */
+  readonly sandboxTmpBytes: number;
+  readonly sandboxWorkspaceBytes: number;
+  /** A Docker network for sandboxes; null = no network at all (`none`). */
+  readonly sandboxNetwork: string | null;
+  /** Any single Docker API call that takes longer fails (the engine is treated as unreachable). */
+  readonly dockerCallTimeoutMs: number;
   /** 0 means unlimited. */
   readonly maxConcurrentAgents: number;
   readonly maxQueueLength: number;
@@ -67,6 +74,8 @@ export interface BosunConfig {
   readonly alertWebhookSecret: string | undefined;
   /** Log lines kept per run (a ring buffer: the oldest go first). */
   readonly logLinesPerRun: number;
+  /** Output bytes of a run that are recorded; past it, lines are dropped except the last ones of each step. */
+  readonly logBytesPerRun: number;
   /** Finished runs kept before the oldest are dropped. */
   readonly runRetentionCount: number;
   /** Finished runs older than this are dropped. */
@@ -140,6 +149,10 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
       memoryBytes: read.parsed('DOCKER_MEMORY_LIMIT', '2g', parseMemoryBytes),
       pidsLimit: read.parsed('DOCKER_PIDS_LIMIT', '1000', parsePidsLimit),
     },
+    sandboxTmpBytes: read.parsed('SANDBOX_TMP_SIZE', '256m', parseMemoryBytes),
+    sandboxWorkspaceBytes: read.parsed('SANDBOX_WORKSPACE_SIZE', '1g', parseMemoryBytes),
+    sandboxNetwork: read.optional('SANDBOX_NETWORK', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a Docker network name') ?? null,
+    dockerCallTimeoutMs: read.integer('DOCKER_CALL_TIMEOUT_MS', 30_000, { min: 100 }),
     maxConcurrentAgents: read.integer('MAX_CONCURRENT_AGENTS', 1, { min: 0, max: 10_000, note: '0 = unlimited' }),
     maxQueueLength: read.integer('MAX_QUEUE_LENGTH', 1000, { min: 1, max: 1_000_000 }),
     queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', 300_000, { min: 1 }),
@@ -162,6 +175,7 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     alertWebhookUrl: read.url('ALERT_WEBHOOK_URL'),
     alertWebhookSecret: read.optional('ALERT_WEBHOOK_SECRET', /^.{1,}$/s, 'a non-empty secret'),
     logLinesPerRun: read.integer('LOG_LINES_PER_RUN', 10_000, { min: 100, max: 10_000_000 }),
+    logBytesPerRun: read.parsed('LOG_BYTES_PER_RUN', '32m', parseMemoryBytes),
     runRetentionCount: read.integer('RUN_RETENTION_COUNT', 5_000, { min: 1 }),
     runRetentionMs: read.integer('RUN_RETENTION_MS', 7 * 24 * 3_600_000, { min: 60_000 }),
     sampleRetentionMs: read.integer('SAMPLE_RETENTION_MS', 24 * 3_600_000, { min: 60_000 }),

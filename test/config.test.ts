@@ -76,6 +76,13 @@ describe('loadConfig', () => {
     ['CONCURRENCY_AUTOSCALE_MAX', '5', 'CONCURRENCY_AUTOSCALE_MAX="5": expected an integer from 1 to 4'],
     ['ALERT_WEBHOOK_URL', 'ftp://x', 'ALERT_WEBHOOK_URL="ftp://x": expected an http:// or https:// URL'],
     ['BOSUN_INSTANCE_ID', 'a b', 'BOSUN_INSTANCE_ID="a b": expected letters, digits, _ . - (at most 63)'],
+    ['SANDBOX_TMP_SIZE', '2x', 'SANDBOX_TMP_SIZE="2x": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
+    ['SANDBOX_WORKSPACE_SIZE', '0', 'SANDBOX_WORKSPACE_SIZE="0": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
+    ['SANDBOX_NETWORK', 'a b', 'SANDBOX_NETWORK="a b": expected a Docker network name'],
+    ['DOCKER_CALL_TIMEOUT_MS', '10', 'DOCKER_CALL_TIMEOUT_MS="10": expected an integer of at least 100'],
+    ['LOG_BYTES_PER_RUN', 'lots', 'LOG_BYTES_PER_RUN="lots": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
+    ['SHUTDOWN_GRACE_MS', '-1', 'SHUTDOWN_GRACE_MS="-1": expected an integer of at least 0'],
+    ['RUN_RETENTION_MS', '5', 'RUN_RETENTION_MS="5": expected an integer of at least 60000'],
   ])('%s=%j stops start-up with one line', (variable, value, message) => {
     let error: unknown;
     try {

@@ -241,6 +241,20 @@ describe('logs and environment', () => {
   });
 });
 
+describe('sandbox user', () => {
+  it('runs as uid 1000 by default, and as the user a run asks for', async () => {
+    const h = use(createRunHarness({ maxConcurrency: 2 }));
+    const byDefault = await h.service.start(shellInput(['id -u; echo $HOME; touch $HOME/ok']));
+    const asRoot = await h.service.start(shellInput(['id -u'], { user: '0:0' }));
+    const [first, second] = await Promise.all([h.waitForFinal(byDefault.run.id), h.waitForFinal(asRoot.run.id)]);
+    expect(first.status).toBe('SUCCEEDED');
+    expect(second.status).toBe('SUCCEEDED');
+    const stdout = (id: string) => h.service.logs(id).filter((l) => l.stream === 'STDOUT').map((l) => l.line);
+    expect(stdout(byDefault.run.id)).toEqual(['1000', '/tmp']);
+    expect(stdout(asRoot.run.id)).toEqual(['0']);
+  });
+});
+
 describe('the Agent interface', () => {
   it('runs a second agent that writes a file, runs steps and logs through its context', async () => {
     const probe: Agent = {

@@ -33,6 +33,7 @@ export function addStartAgentTypes(builder: BosunBuilder, enums: BosunEnums) {
       memory: t.string({ description: 'A size such as "512m" or "2g"; default DOCKER_MEMORY_LIMIT.' }),
       pidsLimit: t.int({ description: 'Default DOCKER_PIDS_LIMIT.' }),
       timeoutMs: t.int({ description: 'Default AGENT_TIMEOUT_MS.' }),
+      user: t.string({ description: 'The uid[:gid] to run as, e.g. "1000:1000"; default the non-root sandbox user (1000). "0" is root.' }),
     }),
   });
 

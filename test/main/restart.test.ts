@@ -87,10 +87,14 @@ it('after SIGKILL, a restart on the same database interrupts the running runs, r
   const running = [await startRun(first.url, ['sleep 60']), await startRun(first.url, ['sleep 60'])];
   const waiting = [];
   for (let i = 1; i <= 3; i += 1) waiting.push(await startRun(first.url, [`echo waited-${i}`]));
-  const before = await until('two running containers', 20_000, async () => {
-    const ids = await liveContainers(instanceId);
-    return ids.length === 2 ? ids : undefined;
+  // Both steps have begun (and their log lines are in the store) before the kill.
+  await until('both running runs to be inside their step', 20_000, async () => {
+    const list = await runs(first.url);
+    const started = list.filter((run) => running.includes(run.id) && run.logs.some((l) => l.line === 'step 1: sleep 60'));
+    return started.length === 2 ? true : undefined;
   });
+  const before = await liveContainers(instanceId);
+  expect(before).toHaveLength(2);
 
   first.process.kill('SIGKILL');
   await first.exited;

@@ -42,14 +42,15 @@ describe('startAgent with limits', () => {
     expect(started).toMatchObject({ status: 'RUNNING', queue: { position: 0 } });
 
     // While it sleeps: the container carries the run's label and the limits.
+    // The run names its container once the container has started (one found by label may still be starting).
+    const running = await waitForRun(app.url, started.agentId, (run) => run['containerId'] !== null, 'the run has its container');
     const containerId = await waitForContainer(docker, app, started.agentId);
+    expect(running).toMatchObject({ status: 'RUNNING', containerId });
     const info = await docker.getContainer(containerId).inspect();
     expect(info.State.Running).toBe(true);
     expect(info.HostConfig.NanoCpus).toBe(500_000_000);
     expect(info.HostConfig.Memory).toBe(MiB256);
     expect(info.HostConfig.PidsLimit).toBe(128);
-    const running = await waitForRun(app.url, started.agentId, (run) => run['containerId'] !== null, 'the run has its container');
-    expect(running).toMatchObject({ status: 'RUNNING', containerId });
 
     const run = await waitForFinal(
       app.url,

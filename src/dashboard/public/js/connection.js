@@ -8,6 +8,7 @@
  * the live feed starts them again itself, from the state it has.
  */
 import { createClient } from '../vendor/graphql-ws/client.js';
+import { FORBIDDEN_CLOSE_CODE, authorizationHeaders, replaceRefusedToken, storedToken } from './auth.js';
 
 /** The close code of a reconnect the page asks for (see {@link Connection.reconnect}). */
 export const RECONNECT_CLOSE_CODE = 4000;
@@ -162,6 +163,8 @@ export function connect(url) {
     client = createClient({
       url,
       lazy: false,
+      // Read at every (re)connection, so a token entered after a refusal is used at once.
+      connectionParams: () => authorizationHeaders(),
       retryAttempts: Infinity,
       shouldRetry: () => true,
       keepAlive: 10_000,
@@ -188,6 +191,7 @@ export function connect(url) {
           socket = null;
           ended?.dispose();
           const { code = 0, reason = '' } = /** @type {CloseEvent} */ (event ?? {});
+          if (code === FORBIDDEN_CLOSE_CODE) replaceRefusedToken(storedToken());
           if (!stopped) setState({ status: 'reconnecting', since: Date.now(), lastClose: { code, reason: String(reason) } });
           const waiters = closedWaiters;
           closedWaiters = new Set();

@@ -6,6 +6,7 @@
 import type { HealthAlert, ResourcePeak, ResourceSample } from '../monitor/monitor-types.js';
 import type { SampleQuery } from '../monitor/monitor-service.js';
 import type { SqliteDatabase } from './database.js';
+import { WriteBehind } from './write-behind.js';
 
 const SAMPLE_BATCH = 256;
 /** Resolution of samples older than the live window. */
@@ -31,8 +32,7 @@ export interface SqliteHistoryStoreOptions {
 }
 
 export class SqliteHistoryStore {
-  private pending: ResourceSample[] = [];
-  private flushScheduled = false;
+  private readonly sampleWrites: WriteBehind<ResourceSample>;
   private readonly statements;
 
   constructor(
@@ -58,15 +58,11 @@ export class SqliteHistoryStore {
         SELECT min(rowid) FROM samples WHERE at < @cutoff GROUP BY run_id, container_id, CAST(at / @interval AS INTEGER))`),
       countSamples: db.prepare('SELECT count(*) AS n FROM samples'),
     };
+    this.sampleWrites = new WriteBehind<ResourceSample>(SAMPLE_BATCH, (batch) => this.writeSamples(batch), () => db.open);
   }
 
   recordSample(sample: ResourceSample): void {
-    this.pending.push(sample);
-    if (this.pending.length >= SAMPLE_BATCH) this.flush();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.db.open && this.flush());
-    }
+    this.sampleWrites.push(sample);
   }
 
   /** Stores an alert, or its resolution (same id). */
@@ -74,11 +70,12 @@ export class SqliteHistoryStore {
     this.statements.upsertAlert.run(alert.id, alert.agentId, alert.at.getTime(), JSON.stringify(alert));
   }
 
+  /** Writes buffered samples now. */
   flush(): void {
-    this.flushScheduled = false;
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
+    this.sampleWrites.flush();
+  }
+
+  private writeSamples(batch: readonly ResourceSample[]): void {
     this.db.transaction(() => {
       for (const s of batch) {
         this.statements.insertSample.run(

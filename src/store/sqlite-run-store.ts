@@ -9,6 +9,7 @@ import { isFinalStatus } from '../runs/agent-run.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { SqliteDatabase } from './database.js';
 import { pruneRuns, type RunRetentionOptions } from './run-retention.js';
+import { WriteBehind } from './write-behind.js';
 
 /** Flush at once when this many lines are waiting. */
 const LOG_BATCH_LINES = 512;
@@ -49,8 +50,7 @@ export class SqliteRunStore implements RunStore {
   private readonly lastSeq = new Map<string, number>();
   /** The lowest sequence number still stored per run, to trim in steps rather than per line. */
   private readonly firstSeq = new Map<string, number>();
-  private pending: LogLine[] = [];
-  private flushScheduled = false;
+  private readonly logWrites: WriteBehind<LogLine>;
   private readonly statements;
 
   constructor(
@@ -76,6 +76,15 @@ export class SqliteRunStore implements RunStore {
       readLastLogs: db.prepare('SELECT * FROM (SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC'),
     };
     for (const run of this.unfinished()) this.live.set(run.id, run);
+    this.logWrites = new WriteBehind<LogLine>(
+      LOG_BATCH_LINES,
+      (batch) =>
+        db.transaction(() => {
+          for (const l of batch) this.statements.insertLog.run(l.agentId, l.seq, l.stream, l.step, l.line, l.at.getTime());
+          for (const agentId of new Set(batch.map((l) => l.agentId))) this.trim(agentId);
+        })(),
+      () => db.open,
+    );
   }
 
   insert(run: AgentRun): void {
@@ -116,12 +125,7 @@ export class SqliteRunStore implements RunStore {
   appendLog(agentId: string, stream: LogStream, step: number | null, line: string): LogLine {
     const seq = this.nextSeq(agentId);
     const entry: LogLine = Object.freeze({ agentId, seq, stream, step, line, at: new Date() });
-    this.pending.push(entry);
-    if (this.pending.length >= LOG_BATCH_LINES) this.flush();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.db.open && this.flush());
-    }
+    this.logWrites.push(entry);
     return entry;
   }
 
@@ -138,14 +142,7 @@ export class SqliteRunStore implements RunStore {
 
   /** Writes buffered log lines now. */
   flush(): void {
-    this.flushScheduled = false;
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    this.db.transaction(() => {
-      for (const l of batch) this.statements.insertLog.run(l.agentId, l.seq, l.stream, l.step, l.line, l.at.getTime());
-      for (const agentId of new Set(batch.map((l) => l.agentId))) this.trim(agentId);
-    })();
+    this.logWrites.flush();
   }
 
   /**

@@ -8,6 +8,7 @@ import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
 import { afterEach, expect, it } from 'vitest';
 import { DockerProxy } from '../helpers/docker-proxy.js';
+import { startRun, until } from '../helpers/e2e.js';
 import { postGraphQL } from '../helpers/graphql-clients.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
 
@@ -29,22 +30,9 @@ async function proxy(): Promise<DockerProxy> {
   return p;
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(100);
-  }
-}
 
-async function startRun(url: string, steps: string[]): Promise<string> {
-  const { body } = await postGraphQL(url, 'mutation($input: StartAgentInput!) { startAgent(input: $input) { agentId } }', {
-    input: { group: { id: 'g', name: 'faults' }, config: { steps } },
-  });
-  expect(body.errors).toBeUndefined();
-  return body.data!['startAgent'].agentId as string;
+async function startShellRun(url: string, steps: string[]): Promise<string> {
+  return (await startRun(url, { steps })).agentId;
 }
 
 async function runState(url: string, id: string): Promise<{ status: string; failureReason: string | null; error: string | null; samples: unknown[] }> {
@@ -61,9 +49,9 @@ it('keeps answering while the engine is away for 20 s: pauses the queue, fails t
     RESOURCE_SAMPLE_INTERVAL_MS: '500',
     DOCKER_CALL_TIMEOUT_MS: '2000',
   });
-  const running = [await startRun(test.url, ['sleep 60']), await startRun(test.url, ['sleep 60'])];
+  const running = [await startShellRun(test.url, ['sleep 60']), await startShellRun(test.url, ['sleep 60'])];
   const waiting: string[] = [];
-  for (let i = 0; i < 3; i += 1) waiting.push(await startRun(test.url, ['sleep 2', `echo waited-${i}`]));
+  for (let i = 0; i < 3; i += 1) waiting.push(await startShellRun(test.url, ['sleep 2', `echo waited-${i}`]));
   await until('both runs to have a container', 20_000, async () => {
     const states = await Promise.all(running.map((id) => runState(test.url, id)));
     return states.every((s) => s.status === 'RUNNING' && s.samples.length > 0) ? true : undefined;
@@ -111,8 +99,8 @@ it('cannot hang a run on an engine that accepts and never answers: it fails afte
     HEALTH_CHECK_INTERVAL_MS: '60000',
     DOCKER_CALL_TIMEOUT_MS: '1500',
   });
-  const first = await startRun(test.url, ['sleep 2', 'echo never']);
-  const second = await startRun(test.url, ['true']);
+  const first = await startShellRun(test.url, ['sleep 2', 'echo never']);
+  const second = await startShellRun(test.url, ['true']);
   await until('the first run to start its step', 10_000, async () => ((await runState(test.url, first)).status === 'RUNNING' ? true : undefined));
   await delay(500);
   engine.silence();
@@ -138,7 +126,7 @@ it('leaves no subscription and no stats stream behind after 1,000 subscribers va
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const test = await app({ MAX_CONCURRENT_AGENTS: '1', RESOURCE_SAMPLE_INTERVAL_MS: '500', MAX_WS_CONNECTIONS: '2000' });
-  const id = await startRun(test.url, ['sleep 30']);
+  const id = await startShellRun(test.url, ['sleep 30']);
   await until('the run to be sampled', 10_000, async () => ((await runState(test.url, id)).samples.length > 0 ? true : undefined));
   // One stats stream: the running container's.
   expect(test.app.monitor.openStreamCount()).toBe(1);

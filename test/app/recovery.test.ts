@@ -4,11 +4,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { afterEach, expect, it } from 'vitest';
 import { DockerProxy } from '../helpers/docker-proxy.js';
 import { TEST_IMAGE, createTestDocker, testInstanceId } from '../helpers/docker.js';
+import { startRun, until } from '../helpers/e2e.js';
 import { postGraphQL } from '../helpers/graphql-clients.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
 
@@ -46,22 +46,9 @@ async function exists(container: Docker.Container): Promise<boolean> {
   );
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(200);
-  }
-}
 
-async function startRun(url: string, steps: string[]): Promise<string> {
-  const { body } = await postGraphQL(url, 'mutation($input: StartAgentInput!) { startAgent(input: $input) { agentId } }', {
-    input: { group: { id: 'g', name: 'recovery' }, config: { steps } },
-  });
-  expect(body.errors).toBeUndefined();
-  return body.data!['startAgent'].agentId as string;
+async function startShellRun(url: string, steps: string[]): Promise<string> {
+  return (await startRun(url, { steps })).agentId;
 }
 
 async function run(url: string, id: string): Promise<Record<string, any>> {
@@ -90,7 +77,7 @@ it("reads a run's logs, samples and peak the same before and after a restart", a
   const instanceId = testInstanceId();
   const env = { BOSUN_DB_PATH: dbPath, BOSUN_INSTANCE_ID: instanceId, RESOURCE_SAMPLE_INTERVAL_MS: '500' };
   const first = await startTestApp(env);
-  const id = await startRun(first.url, ['seq 1 50', 'timeout 3 sh -c "while :; do :; done"; true']);
+  const id = await startShellRun(first.url, ['seq 1 50', 'timeout 3 sh -c "while :; do :; done"; true']);
   const before = await until('the run to finish', 30_000, async () => {
     const current = await run(first.url, id);
     return current['status'] === 'SUCCEEDED' ? current : undefined;
@@ -113,8 +100,8 @@ it('starts with the engine away, says so, and reaps and runs once it is back', a
   // A first life leaves a waiting run in the store.
   await proxy.up();
   const first = await startTestApp({ ...env, MAX_CONCURRENT_AGENTS: '1' });
-  await startRun(first.url, ['sleep 30']);
-  const waiting = await startRun(first.url, ['echo came-back']);
+  await startShellRun(first.url, ['sleep 30']);
+  const waiting = await startShellRun(first.url, ['echo came-back']);
   expect(await first.close(0)).toBe(0);
   // ... and a container of its instance that nobody removed.
   const orphan = await foreignContainer({ 'bosun.managed': 'true', 'bosun.instance': instanceId, 'bosun.agent': 'lost' });
@@ -138,14 +125,14 @@ it('starts with the engine away, says so, and reaps and runs once it is back', a
 
 it('retries a finished run as a new run linked to it, and refuses to retry an unfinished one', async () => {
   const test = await app({ MAX_CONCURRENT_AGENTS: '1' });
-  const id = await startRun(test.url, ['exit 2']);
+  const id = await startShellRun(test.url, ['exit 2']);
   await until('the run to fail', 20_000, async () => ((await run(test.url, id))['status'] === 'FAILED' ? true : undefined));
   const retried = await postGraphQL(test.url, 'mutation($id: ID!) { retryAgent(id: $id) { agentId run { retryOf status } } }', { id });
   expect(retried.body.errors).toBeUndefined();
   const payload = retried.body.data!['retryAgent'];
   expect(payload.agentId).not.toBe(id);
   expect(payload.run.retryOf).toBe(id);
-  const blocker = await startRun(test.url, ['sleep 30']);
+  const blocker = await startShellRun(test.url, ['sleep 30']);
   const refused = await postGraphQL(test.url, 'mutation($id: ID!) { retryAgent(id: $id) { agentId } }', { id: blocker });
   expect(refused.body.errors?.[0]?.extensions?.['code']).toBe('INVALID_STATE');
   const unknown = await postGraphQL(test.url, 'mutation { retryAgent(id: "nope") { agentId } }');

@@ -58,6 +58,17 @@ export async function startRun(url: string, config: Record<string, unknown>): Pr
   return data.startAgent;
 }
 
+/** Polls `probe` until it returns something other than undefined, which it returns. */
+export async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await pause(100);
+  }
+}
+
 /** Polls `agentRun(id)` until `accept(run)`; returns the run's status and the fields named in `selection`. */
 export async function waitForRun(
   url: string,

@@ -5,10 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, expect, it } from 'vitest';
 import { freePort, startChildServer, type ChildServer } from '../helpers/child-server.js';
 import { createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
+import { startRun, until } from '../helpers/e2e.js';
 import { postGraphQL } from '../helpers/graphql-clients.js';
 
 const docker = createTestDocker();
@@ -43,12 +43,8 @@ async function start(env: Record<string, string>, port: number): Promise<ChildSe
   return child;
 }
 
-async function startRun(url: string, steps: string[]): Promise<string> {
-  const { body } = await postGraphQL(url, `mutation($input: StartAgentInput!) { startAgent(input: $input) { agentId } }`, {
-    input: { group: { id: 'g', name: 'restart' }, config: { steps } },
-  });
-  expect(body.errors).toBeUndefined();
-  return body.data!['startAgent'].agentId as string;
+async function startShellRun(url: string, steps: string[]): Promise<string> {
+  return (await startRun(url, { steps })).agentId;
 }
 
 interface RunView {
@@ -70,23 +66,14 @@ async function liveContainers(instanceId: string): Promise<string[]> {
   return list.map((c) => c.Id);
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(200);
-  }
-}
 
 it('after SIGKILL, a restart on the same database interrupts the running runs, removes their containers and runs the waiting ones in order', async () => {
   const { env, instanceId } = setup();
   const port = await freePort();
   const first = await start(env, port);
-  const running = [await startRun(first.url, ['sleep 60']), await startRun(first.url, ['sleep 60'])];
+  const running = [await startShellRun(first.url, ['sleep 60']), await startShellRun(first.url, ['sleep 60'])];
   const waiting = [];
-  for (let i = 1; i <= 3; i += 1) waiting.push(await startRun(first.url, [`echo waited-${i}`]));
+  for (let i = 1; i <= 3; i += 1) waiting.push(await startShellRun(first.url, [`echo waited-${i}`]));
   // Both steps have begun (and their log lines are in the store) before the kill.
   await until('both running runs to be inside their step', 20_000, async () => {
     const list = await runs(first.url);
@@ -128,8 +115,8 @@ it('on SIGTERM, waits out the grace, stops running runs, exits 0, and keeps a wa
   const { env, instanceId } = setup();
   const port = await freePort();
   const first = await start(env, port);
-  const running = [await startRun(first.url, ['sleep 60']), await startRun(first.url, ['sleep 60'])];
-  const waiting = await startRun(first.url, ['echo after-restart']);
+  const running = [await startShellRun(first.url, ['sleep 60']), await startShellRun(first.url, ['sleep 60'])];
+  const waiting = await startShellRun(first.url, ['echo after-restart']);
   await until('two running containers', 20_000, async () => ((await liveContainers(instanceId)).length === 2 ? true : undefined));
 
   const signalledAt = Date.now();

@@ -1,16 +1,8 @@
 /** Shared builders for monitor unit tests. */
-import type { ResourceThresholds } from '../../src/config.js';
 import type { ResourceSample } from '../../src/monitor/monitor-types.js';
 import type { ResourceStats } from '../../src/sandbox/resource-stats.js';
 
-export const THRESHOLDS: ResourceThresholds = Object.freeze({
-  cpuPercentWarning: 70,
-  cpuPercentCritical: 90,
-  memoryPercentWarning: 70,
-  memoryPercentCritical: 90,
-  pidsWarning: 800,
-  pidsCritical: 950,
-});
+export { THRESHOLDS } from '../helpers/fixtures.js';
 
 export const GiB = 1024 ** 3;
 

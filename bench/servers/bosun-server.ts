@@ -1,0 +1,78 @@
+/**
+ * bosun as the process under test: the real composition root (src/app.ts) with the real Docker
+ * engine, configured from the environment the parent gives it (PORT 0, an in-memory database, a
+ * unique BOSUN_INSTANCE_ID). Tells the parent its URL over IPC; on `close` shuts down gracefully
+ * (which removes its sandboxes) and exits.
+ *
+ * For profiling a benchmark's measured window only (not start-up, not module loading), the parent
+ * sends `profile-start` / `profile-stop` {file}: V8's CPU profiler (the one behind `--cpu-prof`)
+ * and its sampling heap profiler (behind `--heap-prof`) run through the inspector in this process
+ * between the two messages, and both profiles are written next to `file`.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+
+const config = loadConfig(process.env);
+const app = createApp(config, { logger: createLogger({ level: config.logLevel, pretty: false }) });
+const send = (message: Record<string, unknown>) => process.send?.(message);
+
+process.on('message', (message: { type?: string }) => {
+  if (message?.type === 'close') {
+    app.close(0).then(
+      () => {
+        send({ type: 'closed' });
+        process.exit(0);
+      },
+      (error: unknown) => {
+        send({ type: 'error', message: String(error) });
+        process.exit(1);
+      },
+    );
+  } else if (message?.type === 'memory') {
+    // With `gc` (and --expose-gc), after a full collection: what is live, not what awaits collection.
+    if ((message as { gc?: boolean }).gc) (globalThis as { gc?: () => void }).gc?.();
+    send({ type: 'memory', usage: process.memoryUsage() });
+  } else if (message?.type === 'profile-start') {
+    startProfiling().then(() => send({ type: 'profiling' }), (error: unknown) => send({ type: 'error', message: String(error) }));
+  } else if (message?.type === 'profile-stop') {
+    const file = (message as { file: string }).file;
+    stopProfiling(file).then(() => send({ type: 'profiled' }), (error: unknown) => send({ type: 'error', message: String(error) }));
+  }
+});
+
+let session: Session | undefined;
+
+async function startProfiling(): Promise<void> {
+  session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 32_768 });
+  await session.post('Profiler.start');
+}
+
+async function stopProfiling(file: string): Promise<void> {
+  if (!session) throw new Error('profile-stop without profile-start');
+  const { profile } = await session.post('Profiler.stop');
+  const { profile: heap } = await session.post('HeapProfiler.stopSampling');
+  writeFileSync(`${file}.cpuprofile`, JSON.stringify(profile));
+  writeFileSync(`${file}.heapprofile`, JSON.stringify(heap));
+  session.disconnect();
+  session = undefined;
+}
+process.on('disconnect', () => {
+  void app.close(0).finally(() => process.exit(0));
+});
+
+try {
+  const { url } = await app.start();
+  send({ type: 'ready', url, instanceId: app.instanceId, pid: process.pid });
+} catch (error) {
+  send({ type: 'error', message: String(error) });
+  await app.close(0);
+  process.exit(1);
+}

@@ -6,7 +6,7 @@
  */
 import { startBosun } from '../lib/bosun-child.js';
 import { gql, START_AGENT, startInput } from '../lib/graphql.js';
-import { forkTs, rss, sleep, stopChild, waitForMessage } from '../lib/processes.js';
+import { forkTs, rss, run, sleep, stopChild, waitForMessage } from '../lib/processes.js';
 import { figure, type Benchmark } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
 
@@ -93,6 +93,11 @@ export const memory: Benchmark = {
       await stopChild(clients, 5_000);
       await bosun.stop();
     }
+    // Where the idle figure comes from: RSS after each import in a fresh process.
+    const imports = await run(process.execPath, ['--import', 'tsx', new URL('../workers/import-cost.ts', import.meta.url).pathname]).then(
+      (result) => JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { step: string; rssMb: number }[],
+      () => [],
+    );
     const so = summarize(loaded);
     const sb = summarize(idle);
     const mb = (bytes: number) => `${(bytes / MB).toFixed(0)} MB`;
@@ -122,6 +127,11 @@ export const memory: Benchmark = {
           `idle ${mb(live.idle!.heapUsed)}, loaded ${mb(live.all!.heapUsed)} live, i.e. ` +
           `${(((live.all!.heapUsed - live.idle!.heapUsed) / (WAITING + SUBSCRIBERS)) / 1024).toFixed(1)} KiB per waiting run or subscriber; ` +
           `the rest of the RSS growth is heap V8 grew for the garbage of the load and keeps (heap total ${mb(heap.heapTotal)}).`,
+        imports.length > 0
+          ? `Idle RSS by import, in a fresh \`node --import tsx\` process (RSS after each step, MB): ` +
+            imports.map((step, index) => `${step.step} ${index === 0 ? step.rssMb.toFixed(0) : `+${(step.rssMb - imports[index - 1]!.rssMb).toFixed(0)}`}`).join(', ') +
+            ` = ${imports.at(-1)!.rssMb.toFixed(0)} MB.`
+          : 'The import-cost breakdown could not be measured.',
       ],
     };
   },

@@ -68,20 +68,33 @@ export const throughput: Benchmark = {
   async run(context) {
     const bosun = await startBosun({ profileDir: context.profileDir });
     const hello = forkTs('servers/yoga-hello.ts');
+    const middle = forkTs('servers/yoga-bosun-schema.ts');
     const ours: Round[] = [];
     const base: Round[] = [];
+    const mid: Round[] = [];
+    let middleProblem: string | undefined;
     try {
       const { url: helloUrl } = await waitForMessage<{ type: string; url: string }>(hello, 'ready');
+      // The diagnostic server imports bosun's internals; if they changed shape, go on without it.
+      const middleUrl = await waitForMessage<{ type: string; url: string }>(middle, 'ready').then(
+        (ready) => ready.url,
+        (error: unknown) => {
+          middleProblem = String(error).split('\n')[0];
+          return undefined;
+        },
+      );
       await load(helloUrl, HELLO_QUERY, WARMUP_S);
+      if (middleUrl) await load(middleUrl, BOSUN_QUERY, WARMUP_S);
       await load(bosun.url, BOSUN_QUERY, WARMUP_S);
       for (let round = 0; round < ROUNDS; round += 1) {
         base.push(await load(helloUrl, HELLO_QUERY, DURATION_S));
+        if (middleUrl) mid.push(await load(middleUrl, BOSUN_QUERY, DURATION_S));
         ours.push(await bosun.profiled(`throughput-round-${round}`, () => load(bosun.url, BOSUN_QUERY, DURATION_S)));
         context.log(`throughput: round ${round + 1}/${ROUNDS}`);
       }
     } finally {
-      if (hello.connected) hello.send({ type: 'close' });
-      await stopChild(hello, 5_000);
+      for (const child of [hello, middle]) if (child.connected) child.send({ type: 'close' });
+      await Promise.all([stopChild(hello, 5_000), stopChild(middle, 5_000)]);
       await bosun.stop();
     }
     const rate = (rounds: Round[]) => rounds.reduce((sum, r) => sum + r.total, 0) / rounds.reduce((sum, r) => sum + r.seconds, 0);
@@ -91,7 +104,7 @@ export const throughput: Benchmark = {
     const bad = [...ours, ...base].reduce((sum, r) => sum + r.bad, 0);
     return {
       method:
-        `${ROUNDS} rounds of ${DURATION_S} s per server after a ${WARMUP_S} s warm-up each, alternating (hello, bosun, hello, bosun); ` +
+        `${ROUNDS} rounds of ${DURATION_S} s per server after a ${WARMUP_S} s warm-up each, alternating (hello, middle point, bosun, …); ` +
         `${CONNECTIONS} connections, one request in flight per connection. Samples are completed 2xx responses per whole second; ` +
         'the ratio compares total responses / total seconds. Both servers run in their own child process under tsx; autocannon in the parent.',
       rows: [
@@ -109,6 +122,12 @@ export const throughput: Benchmark = {
       notes: [
         `Overall: bosun ${rate(ours).toFixed(0)} req/s, baseline ${rate(base).toFixed(0)} req/s; non-2xx, errors and timeouts: ${bad}.`,
         `Latency p50 / p99: bosun ${ours.map((r) => `${r.latencyP50} / ${r.latencyP99}`).join(', ')} ms; baseline ${base.map((r) => `${r.latencyP50} / ${r.latencyP99}`).join(', ')} ms (per round).`,
+        mid.length > 0
+          ? `Diagnostic middle point, interleaved with the two (bare yoga serving bosun's own schema and queueStatus resolver, no plugins): ` +
+            `${rate(mid).toFixed(0)} req/s. So the schema and resolver take the ratio to ${(rate(mid) / rate(base)).toFixed(2)}×, and bosun's ` +
+            `server set-up (plugins, per-request context, error masking, logging) from there to ${value.toFixed(2)}× ` +
+            `(bosun / middle ${(rate(ours) / rate(mid)).toFixed(2)}×).`
+          : `The diagnostic middle point (bare yoga with bosun's schema) could not start: ${middleProblem}.`,
       ],
     };
   },

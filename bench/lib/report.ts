@@ -8,6 +8,8 @@ import { fmt, ratio, type Summary } from './stats.js';
 export interface Figure {
   readonly median: number;
   readonly p95: number;
+  /** Shown too where a target is stated on it. */
+  readonly p99?: number;
 }
 
 export interface Row {
@@ -54,13 +56,22 @@ export function figure(summary: Pick<Summary, 'median' | 'p95'>): Figure {
   return { median: summary.median, p95: summary.p95 };
 }
 
+export function figureWithP99(summary: Pick<Summary, 'median' | 'p95' | 'p99'>): Figure {
+  return { median: summary.median, p95: summary.p95, p99: summary.p99 };
+}
+
+function shown(value: Figure, unit: string): string {
+  const p99 = value.p99 === undefined ? '' : ` (p99 ${fmt(value.p99)})`;
+  return `${fmt(value.median)} / ${fmt(value.p95)}${p99}${unit === '' ? '' : ` ${unit}`}`;
+}
+
 function cells(report: BenchReport, row: Row): string[] {
   return [
     report.name,
     row.metric,
     row.samples,
-    `${fmt(row.bosun.median)} / ${fmt(row.bosun.p95)} ${row.unit}`,
-    row.baseline === null ? '—' : `${row.baseline.name}: ${fmt(row.baseline.median)} / ${fmt(row.baseline.p95)} ${row.unit}`,
+    shown(row.bosun, row.unit),
+    row.baseline === null ? '—' : `${row.baseline.name}: ${shown(row.baseline, row.unit)}`,
     row.ratio === null ? '—' : `${ratio(row.ratio.value)} (${row.ratio.definition})`,
     row.target,
     row.pass ? 'PASS' : 'MISS',

@@ -102,6 +102,9 @@ export class ConfigError extends Error {
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
+/** The longest delay a Node.js timer honours; longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /**
@@ -152,14 +155,14 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     sandboxTmpBytes: read.parsed('SANDBOX_TMP_SIZE', '256m', parseMemoryBytes),
     sandboxWorkspaceBytes: read.parsed('SANDBOX_WORKSPACE_SIZE', '1g', parseMemoryBytes),
     sandboxNetwork: read.optional('SANDBOX_NETWORK', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a Docker network name') ?? null,
-    dockerCallTimeoutMs: read.integer('DOCKER_CALL_TIMEOUT_MS', 30_000, { min: 100 }),
+    dockerCallTimeoutMs: read.integer('DOCKER_CALL_TIMEOUT_MS', 30_000, { min: 100, max: MAX_TIMER_MS }),
     maxConcurrentAgents: read.integer('MAX_CONCURRENT_AGENTS', 1, { min: 0, max: 10_000, note: '0 = unlimited' }),
     maxQueueLength: read.integer('MAX_QUEUE_LENGTH', 1000, { min: 1, max: 1_000_000 }),
-    queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', 300_000, { min: 1 }),
-    agentTimeoutMs: read.integer('AGENT_TIMEOUT_MS', 1_800_000, { min: 1 }),
-    stopGraceMs: read.integer('STOP_GRACE_MS', 5_000, { min: 0 }),
-    healthCheckIntervalMs: read.integer('HEALTH_CHECK_INTERVAL_MS', 30_000, { min: 100 }),
-    resourceSampleIntervalMs: read.integer('RESOURCE_SAMPLE_INTERVAL_MS', 1_000, { min: 100 }),
+    queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', 300_000, { min: 1, max: MAX_TIMER_MS }),
+    agentTimeoutMs: read.integer('AGENT_TIMEOUT_MS', 1_800_000, { min: 1_000, max: MAX_TIMER_MS }),
+    stopGraceMs: read.integer('STOP_GRACE_MS', 5_000, { min: 0, max: MAX_TIMER_MS }),
+    healthCheckIntervalMs: read.integer('HEALTH_CHECK_INTERVAL_MS', 30_000, { min: 100, max: MAX_TIMER_MS }),
+    resourceSampleIntervalMs: read.integer('RESOURCE_SAMPLE_INTERVAL_MS', 1_000, { min: 100, max: MAX_TIMER_MS }),
     thresholds: {
       cpuPercentWarning,
       cpuPercentCritical,
@@ -180,7 +183,7 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     runRetentionMs: read.integer('RUN_RETENTION_MS', 7 * 24 * 3_600_000, { min: 60_000 }),
     sampleRetentionMs: read.integer('SAMPLE_RETENTION_MS', 24 * 3_600_000, { min: 60_000 }),
     dbPath: read.string('BOSUN_DB_PATH', './data/bosun.db'),
-    shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 10_000, { min: 0 }),
+    shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: MAX_TIMER_MS }),
     logLevel: read.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
   };
   return deepFreeze(config);

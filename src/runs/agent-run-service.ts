@@ -132,8 +132,14 @@ export class AgentRunService implements RunService {
         this.finish(run.id, 'FAILED', 'INTERRUPTED', 'the server stopped while the run was running');
         interrupted += 1;
       } else {
-        this.enqueue(run);
-        requeued += 1;
+        try {
+          this.enqueue(run);
+          requeued += 1;
+        } catch (error) {
+          // A line shorter than before (MAX_QUEUE_LENGTH lowered): the run was failed with the
+          // queue's reason; the others are still recovered.
+          this.options.logger.warn({ agentId: run.id, err: error }, 'a stored waiting run could not re-enter the line');
+        }
       }
     }
     return { interrupted, requeued };

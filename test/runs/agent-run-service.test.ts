@@ -3,6 +3,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agents/agent.js';
 import { BosunError } from '../../src/errors.js';
 import { containersOf } from '../helpers/docker.js';
+import { AgentRegistry } from '../../src/agents/agent-registry.js';
+import { ShellAgent } from '../../src/agents/shell-agent.js';
+import { createSilentLogger } from '../../src/logger.js';
+import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
+import { AgentRunService } from '../../src/runs/agent-run-service.js';
+import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
+import { openDatabase } from '../../src/store/database.js';
+import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
+import { createTestDocker, testInstanceId } from '../helpers/docker.js';
+import { makeRun } from '../helpers/fixtures.js';
 import { createRunHarness, shellInput, type RunHarness } from '../helpers/run-harness.js';
 
 let harness: RunHarness | undefined;
@@ -238,6 +248,33 @@ describe('logs and environment', () => {
     expect(stdout[0]).toBe(`0.5 ${128 * 1024 * 1024} 100 /workspace/.bosun/context.md hello /workspace`);
     expect(stdout.slice(1)).toEqual(['# Failing job', 'pytest tests/test_api.py::test_login fails']);
     expect(final.config.limits).toEqual({ cpus: 0.5, memoryBytes: 128 * 1024 * 1024, pidsLimit: 100 });
+  });
+});
+
+describe('recovery', () => {
+  it('re-enters stored waiting runs in order, and fails the ones a shorter line cannot take without stopping', () => {
+    const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 100 });
+    const queuedAt = (s: number) => new Date(Date.parse('2026-11-26T10:00:00Z') + s * 1000);
+    store.insert(makeRun({ id: 'was-running', status: 'RUNNING', startedAt: queuedAt(0), queuedAt: queuedAt(0) }));
+    for (const [i, id] of ['w1', 'w2', 'w3'].entries()) store.insert(makeRun({ id, queuedAt: queuedAt(i + 1) }));
+    const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 2, queueTimeoutMs: 2_000_000_000 });
+    queue.pause();
+    const service = new AgentRunService({
+      store,
+      queue,
+      sandboxes: new SandboxManager(createTestDocker(), testInstanceId()),
+      agents: new AgentRegistry([new ShellAgent()]),
+      defaults: { agent: 'shell', image: 'bosun-sandbox:latest', limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 }, timeoutMs: 60_000 },
+      queueTimeoutMs: 2_000_000_000,
+      stopGraceMs: 100,
+      logger: createSilentLogger(),
+    });
+    expect(service.recover()).toEqual({ interrupted: 1, requeued: 2 });
+    expect(queue.waitingIds()).toEqual(['w1', 'w2']);
+    expect(service.get('was-running')).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+    expect(service.get('w3')).toMatchObject({ status: 'FAILED' });
+    expect(service.get('w3')!.error).toMatch(/queue is full/);
+    queue.close();
   });
 });
 

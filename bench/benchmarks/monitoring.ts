@@ -16,7 +16,7 @@
 import { startBosun } from '../lib/bosun-child.js';
 import { BENCH_LABEL, IMAGE, LIMIT_FLAGS, removeLabelled } from '../lib/docker-cli.js';
 import { gql, START_AGENT, startInput } from '../lib/graphql.js';
-import { cpuMs, cpuMsOf, pidsNamed, run, sleep } from '../lib/processes.js';
+import { cpuMsOf, cpuMsPrecise, pidsNamed, run, sleep } from '../lib/processes.js';
 import { figure, type Benchmark } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
 
@@ -77,10 +77,10 @@ export const monitoring: Benchmark = {
       const began = performance.now();
       await bosun.profiled('monitoring-bosun', async () => {
         for (let window = 0; window < WINDOWS; window += 1) {
-          const cpu0 = cpuMs(bosun.pid);
+          const cpu0 = cpuMsPrecise(bosun.pid);
           const engine0 = cpuMsOf(engine);
           await sleep(WINDOW_S * 1000);
-          bosunPerWindow.push(cpuMs(bosun.pid) - cpu0);
+          bosunPerWindow.push(cpuMsPrecise(bosun.pid) - cpu0);
           bosunEngine.push(cpuMsOf(engine) - engine0);
         }
       });
@@ -129,7 +129,7 @@ export const monitoring: Benchmark = {
       method:
         `${WINDOWS} windows of ${WINDOW_S} s per side (${CONTAINERS} containers each); a sample is one window's CPU time / (${CONTAINERS} × ${WINDOW_S} s). ` +
         `bosun's windows start ${WARM_UP_S} s after it started (see the module comment: start-up GC and JIT are left out). ` +
-        'bosun: user + system time of the bosun process from /proc/<pid>/stat (10 ms ticks), with the default RESOURCE_SAMPLE_INTERVAL_MS ' +
+        'bosun: CPU time of all threads of the bosun process (/proc/<pid>/task/*/schedstat, ns resolution), with the default RESOURCE_SAMPLE_INTERVAL_MS ' +
         '(1 s) and HEALTH_CHECK_INTERVAL_MS (30 s), nobody querying it. Baseline: user + system time of the `docker stats --no-stream` ' +
         'processes a bash loop starts once a second (bash `times`, children). Ratios compare totals. Phases run one after the other ' +
         '(bosun, then polling), because the engine-side figures cannot be told apart when both run at once.',

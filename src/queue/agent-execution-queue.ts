@@ -23,6 +23,7 @@ import type {
   QueueTask,
   QueueTicket,
 } from './execution-queue.js';
+import { WaitingLine } from './waiting-line.js';
 
 export interface AgentExecutionQueueOptions {
   /** Runs that may execute at once; 0 = unlimited. */
@@ -78,7 +79,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
   readonly #now: () => number;
   #maxConcurrency: number;
   /** Waiting ids, next to start first: p-queue's own line, in the same order. */
-  readonly #line: string[] = [];
+  readonly #line = new WaitingLine();
   readonly #waiting = new Map<string, WaitingRun>();
   /** One controller per running task, aborted by close(). */
   readonly #running = new Map<string, AbortController>();
@@ -169,7 +170,8 @@ export class AgentExecutionQueue implements ExecutionQueue {
         this.#held = outer;
       }
     }
-    const position = this.position(id);
+    // Still waiting means last in line: no need to search the line for it.
+    const position = this.#waiting.has(id) ? this.#line.length : 0;
     this.#emit('enqueued', { id, position, queuedAt: new Date(queuedAt) });
     this.#emit('status', this.stats());
     for (const deliver of held) this.#dispatch(deliver);
@@ -186,12 +188,12 @@ export class AgentExecutionQueue implements ExecutionQueue {
 
   /** 1 = next to start; 0 = not waiting. */
   position(id: string): number {
-    return this.#line.indexOf(id) + 1;
+    return this.#line.position(id);
   }
 
   /** The ids of waiting runs, next to start first. */
   waitingIds(): readonly string[] {
-    return [...this.#line];
+    return this.#line.toArray();
   }
 
   /** Whether the run's task has started and not yet settled. */
@@ -256,7 +258,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue.pause();
-    const leaving = this.#line.splice(0).map((id) => this.#waiting.get(id)!);
+    const leaving = this.#line.clear().map((id) => this.#waiting.get(id)!);
     this.#waiting.clear();
     for (const entry of leaving) {
       clearTimeout(entry.timer);
@@ -320,14 +322,18 @@ export class AgentExecutionQueue implements ExecutionQueue {
     this.#wakeIdleWaiters();
   }
 
-  /** Removes a waiting run from the line; returns the new positions of the runs that were behind it. */
+  /**
+   * Removes a waiting run from the line; returns the new positions of the runs that were behind
+   * it. Nobody listening for positions means nobody needs them: with a long line that saves
+   * building one event per waiting run at every start (quadratic over a backlog).
+   */
   #removeFromLine(entry: WaitingRun): Array<{ id: string; position: number }> {
     clearTimeout(entry.timer);
     this.#waiting.delete(entry.id);
-    const index = this.#line.indexOf(entry.id);
+    const index = this.#line.remove(entry.id);
     if (index === -1) return [];
-    this.#line.splice(index, 1);
-    return this.#line.slice(index).map((id, offset) => ({ id, position: index + offset + 1 }));
+    if (this.events.listenerCount('position-changed') === 0) return [];
+    return this.#line.from(index).map((id, offset) => ({ id, position: index + offset + 1 }));
   }
 
   #ticket(position: number): QueueTicket {

@@ -3,7 +3,6 @@
  * scripts, styles, fonts and workers, so the page loads nothing from another host (yoga's default
  * page loads them from a CDN). Subscriptions in GraphiQL go over graphql-ws.
  */
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphiQLOptions } from 'graphql-yoga';
 import { withGraphiQLToken } from './graphiql-token.js';
 
@@ -39,23 +38,35 @@ export function graphiqlOptions(): GraphiQLOptions {
   };
 }
 
-/** Yoga's `renderGraphiQL` option: the bundled page. */
-export const renderBundledGraphiQL: (options: GraphiQLOptions) => string = renderGraphiQL;
+/**
+ * The bundled page. Its module (about 9 MB of inlined assets, some 80 MB of memory once loaded)
+ * is imported on the first request for GraphiQL, not at start-up: most servers never serve it.
+ */
+export async function renderBundledGraphiQL(options: GraphiQLOptions): Promise<string> {
+  const { renderGraphiQL } = await import('@graphql-yoga/render-graphiql');
+  return renderGraphiQL(options);
+}
 
 /**
  * Yoga's `renderGraphiQL` option for this server: the bundled page, which, when bosun requires a
- * token, asks for one and sends it (see graphiql-token.ts). The page (about 9 MB) is rendered
- * once per set of options, not per request.
+ * token, asks for one and sends it (see graphiql-token.ts). The page is rendered once per set of
+ * options, not per request.
  */
 export function createGraphiQLRenderer(options: { readonly tokenRequired: boolean; readonly graphqlPath: string }): (
   graphiql: GraphiQLOptions,
-) => string {
-  let last: { key: string; html: string } | undefined;
+) => Promise<string> {
+  let last: { key: string; html: Promise<string> } | undefined;
   return (graphiql) => {
     const key = JSON.stringify(graphiql);
     if (last?.key !== key) {
-      const page = renderBundledGraphiQL(graphiql);
-      last = { key, html: options.tokenRequired ? withGraphiQLToken(page, options.graphqlPath) : page };
+      const html = renderBundledGraphiQL(graphiql).then((page) =>
+        options.tokenRequired ? withGraphiQLToken(page, options.graphqlPath) : page,
+      );
+      // A failed import is retried at the next request rather than cached.
+      html.catch(() => {
+        if (last?.html === html) last = undefined;
+      });
+      last = { key, html };
     }
     return last.html;
   };

@@ -453,19 +453,24 @@ export class DockerMonitor implements MonitorService {
   /** Reads one stream until it ends, breaks or is stopped. */
   private async consumeStream(watch: Watch): Promise<StreamOutcome> {
     const { signal } = watch.stop;
-    let onStop = (): void => {};
-    // Racing each read against this lets a stop take effect even if the source ignores the signal.
-    const stopped = new Promise<typeof STOPPED>((resolve) => {
-      onStop = () => resolve(STOPPED);
-      signal.addEventListener('abort', onStop, { once: true });
-    });
+    // Each read races a stop, so a stop takes effect even if the source ignores the signal. The
+    // race is per read (not against one long-lived promise, which would collect a reaction per
+    // frame for as long as the container lives).
+    let stopRead: (() => void) | undefined;
+    const onStop = (): void => stopRead?.();
+    signal.addEventListener('abort', onStop, { once: true });
     let iterator: AsyncIterator<ResourceStats> | undefined;
     watch.streamOpen = true;
     try {
       iterator = this.source.streamStats(watch.containerId, signal)[Symbol.asyncIterator]();
       for (;;) {
         if (signal.aborted) return { kind: 'stopped' };
-        const next = await Promise.race([iterator.next(), stopped]);
+        const reading = iterator;
+        const next = await new Promise<IteratorResult<ResourceStats> | typeof STOPPED>((resolve, reject) => {
+          stopRead = () => resolve(STOPPED);
+          reading.next().then(resolve, reject);
+        });
+        stopRead = undefined;
         // A frame that arrives as the container is unregistered must not revive its history or alerts.
         if (next === STOPPED || signal.aborted) return { kind: 'stopped' };
         if (next.done === true) return { kind: 'ended' };

@@ -53,8 +53,9 @@ start_dockerd() {
   for driver in overlay2 vfs; do
     say "starting dockerd (storage driver $driver), log in $dockerd_log"
     mkdir -p "$(dirname "$dockerd_log")"
+    # 9>&- : the daemon must not inherit (and so hold forever) this script's lock.
     setsid nohup dockerd --storage-driver="$driver" --iptables=false --bridge=none \
-      >>"$dockerd_log" 2>&1 </dev/null &
+      >>"$dockerd_log" 2>&1 </dev/null 9>&- &
     local pid=$!
     if wait_for_engine 60; then
       say "Docker engine is up (pid $pid, storage driver $driver)"
@@ -147,7 +148,8 @@ ensure_browser() {
 }
 
 exec 9>"$lock_file"
-flock 9
+flock -w 900 9 || die "another set-up has held $lock_file for 15 minutes; is one stuck?"
+
 ensure_engine
 ensure_image
 if [ "$with_browser" = 1 ]; then

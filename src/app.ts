@@ -76,6 +76,16 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     maxQueueLength: config.maxQueueLength,
     queueTimeoutMs: config.queueTimeoutMs,
   });
+  const monitor = new DockerMonitor({
+    config,
+    source: sandboxes,
+    queue,
+    logger: logger.child({ component: 'monitor' }),
+    // After an engine outage, streams of still-running containers come back within seconds.
+    streamRetryMaxDelayMs: 5_000,
+    engineTimeoutMs: Math.min(config.dockerCallTimeoutMs, 5_000),
+  });
+  const guard = new EngineGuard({ sandboxes, queue, monitorEvents: monitor.events, logger: logger.child({ component: 'engine' }) });
   const runs = new AgentRunService({
     store: runStore,
     queue,
@@ -93,18 +103,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     onEngineLost: (error) => guard.engineLost(error.message),
     logger: logger.child({ component: 'runs' }),
   });
-  const monitor = new DockerMonitor({
-    config,
-    source: sandboxes,
-    queue,
-    logger: logger.child({ component: 'monitor' }),
-    // After an engine outage, streams of still-running containers come back within seconds.
-    streamRetryMaxDelayMs: 5_000,
-    engineTimeoutMs: Math.min(config.dockerCallTimeoutMs, 5_000),
-  });
   const detachMonitor = monitor.attachToRuns(runs.events);
   const recordedMonitor = new RecordedMonitorService(monitor, history);
-  const guard = new EngineGuard({ sandboxes, queue, monitorEvents: monitor.events, logger: logger.child({ component: 'engine' }) });
   const server = createBosunServer({ config, services: { runs, queue, monitor: recordedMonitor }, logger });
   const prune = () => {
     try {

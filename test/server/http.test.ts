@@ -8,6 +8,7 @@ import { postGraphQL } from '../helpers/graphql-clients.js';
 import type { FakeServices } from '../helpers/fake-services.js';
 import { makeAlert, makeLogLine, makeRun, makeSample } from '../helpers/fixtures.js';
 import { startTestServer, type TestServer } from '../helpers/start-test-server.js';
+import { isLocal, loadedReferences } from '../helpers/html-references.js';
 
 let test: TestServer<FakeServices>;
 
@@ -274,26 +275,3 @@ describe('endpoints next to GraphQL', () => {
     expect(html).not.toMatch(/unpkg\.com|jsdelivr\.net|cdnjs|esm\.sh|skypack|googleapis\.com|gstatic\.com/);
   });
 });
-
-/**
- * Every URL the page would fetch: element `src`/`href` (except plain links), CSS `url()` and
- * `@import`, and script loaders (`import()`, `importScripts()`, `new Worker()`, `fetch()`)
- * given a literal absolute URL.
- */
-function loadedReferences(html: string): string[] {
-  const found: string[] = [];
-  const collect = (pattern: RegExp): void => {
-    for (const match of html.matchAll(pattern)) if (match[1] !== undefined) found.push(match[1]);
-  };
-  collect(/<(?:script|img|iframe|source|embed|link)\b[^>]*?\s(?:src|href)\s*=\s*["']?([^"'\s>]+)/gi);
-  collect(/url\(\s*["']?([^"')\s]+)/gi);
-  collect(/@import\s+["']([^"']+)/gi);
-  collect(/(?:import|importScripts|Worker|fetch)\(\s*["'`](https?:\/\/[^"'`]+)/g);
-  return found;
-}
-
-function isLocal(reference: string, origin: string): boolean {
-  if (/^(?:data|blob):/i.test(reference)) return true;
-  if (!/^(?:https?:)?\/\//i.test(reference)) return true; // relative to this server
-  return new URL(reference, origin).origin === origin;
-}

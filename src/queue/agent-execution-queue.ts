@@ -23,6 +23,7 @@ import type {
   QueueTask,
   QueueTicket,
 } from './execution-queue.js';
+import { utilizationPercent } from './execution-queue.js';
 import { WaitingLine } from './waiting-line.js';
 
 export interface AgentExecutionQueueOptions {
@@ -208,7 +209,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
       running,
       queued: this.#line.length,
       maxConcurrency: this.#maxConcurrency,
-      utilizationPercent: this.#maxConcurrency === 0 ? 0 : (running / this.#maxConcurrency) * 100,
+      utilizationPercent: utilizationPercent(running, this.#maxConcurrency),
       paused: this.#queue.isPaused,
     };
   }

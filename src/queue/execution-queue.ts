@@ -15,6 +15,11 @@ export interface QueueStats {
   readonly paused: boolean;
 }
 
+/** running / maxConcurrency × 100; 0 when unlimited. Part of the surface, so every backend reports it alike. */
+export function utilizationPercent(running: number, maxConcurrency: number): number {
+  return maxConcurrency === 0 ? 0 : (running / maxConcurrency) * 100;
+}
+
 /** What `enqueue` replies: where the run stands right after it entered the line. */
 export interface QueueTicket {
   /** 1 = next to start; 0 = started at once (not waiting). */

@@ -11,6 +11,7 @@ import type {
   QueueStats,
   QueueTicket,
 } from '../../src/queue/execution-queue.js';
+import { utilizationPercent } from '../../src/queue/execution-queue.js';
 
 export class FakeExecutionQueue implements ExecutionQueue {
   readonly events = new EventEmitter<ExecutionQueueEvents>();
@@ -72,7 +73,7 @@ export class FakeExecutionQueue implements ExecutionQueue {
       running,
       queued: this.#waiting.length,
       maxConcurrency: this.#maxConcurrency,
-      utilizationPercent: this.#maxConcurrency === 0 ? 0 : (running / this.#maxConcurrency) * 100,
+      utilizationPercent: utilizationPercent(running, this.#maxConcurrency),
       paused: this.#paused,
     };
   }

@@ -1,10 +1,22 @@
 /**
- * Structured JSON logs with pino; readable (pino-pretty) when the output is a terminal.
+ * The one logger type of bosun, and the only module that knows it is pino.
+ *
+ * {@link Logger} is structural: every module that logs takes this interface (or a `Pick` of it),
+ * so tests can pass a plain object and nothing but this file imports pino. Structured JSON logs
+ * with pino in production; readable (pino-pretty) when the output is a terminal.
  */
-import { pino, type Logger as PinoLogger } from 'pino';
+import { pino } from 'pino';
 import type { LogLevel } from './config.js';
 
-export type Logger = PinoLogger;
+/** A pino-compatible logger: `logger.info({ some: 'fields' }, 'message')`. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  /** A logger that adds `bindings` to every line. */
+  child(bindings: Record<string, unknown>): Logger;
+}
 
 export interface LoggerOptions {
   readonly level: LogLevel;

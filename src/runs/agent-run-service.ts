@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.js';
 import type { AgentRegistry } from '../agents/agent-registry.js';
 import type { AgentContext, AgentResult, StepOptions, StepOutcome } from '../agents/agent.js';
 import { BosunError, errorMessage } from '../errors.js';

@@ -1,8 +1,11 @@
 /**
- * Checks of arguments that GraphQL's types cannot express (ranges). Each failure is a
- * BAD_USER_INPUT BosunError whose message names the argument and what is expected.
+ * Checks of arguments that GraphQL's types cannot express: integer ranges, the form of ids, and
+ * that an id names a run. Each failure is a BosunError (BAD_USER_INPUT, or NOT_FOUND for a run
+ * that does not exist) whose message names the argument and what is expected.
  */
 import { BosunError, describeValue } from '../errors.js';
+import type { AgentRun } from '../runs/agent-run.js';
+import type { RunService } from '../runs/run-service.js';
 
 /** `agentRuns(limit)`: default and bounds. */
 export const RUN_LIST_DEFAULT_LIMIT = 50;
@@ -81,4 +84,15 @@ export function requireId(name: string, value: string | number): string {
 /** {@link requireId} for an optional argument: null and undefined stay null. */
 export function optionalId(name: string, value: string | number | null | undefined): string | null {
   return value === null || value === undefined ? null : requireId(name, value);
+}
+
+/**
+ * The run with `id`.
+ * @param argument the argument that named it, for the message (`id`, `agentId`).
+ * @throws BosunError NOT_FOUND
+ */
+export function requireRun(runs: Pick<RunService, 'get'>, id: string, argument = 'id'): AgentRun {
+  const run = runs.get(id);
+  if (!run) throw new BosunError('NOT_FOUND', `${argument}: no agent run with id ${JSON.stringify(id)}`, { field: argument });
+  return run;
 }

@@ -6,18 +6,13 @@
 import { BosunError, describeValue } from '../errors.js';
 import type { AgentRun } from '../runs/agent-run.js';
 import type { RunService } from '../runs/run-service.js';
+import { describeIntegerRange, isIntegerInRange, type IntegerRange } from '../shared/validate.js';
 
 /** `agentRuns(limit)`: default and bounds. */
 export const RUN_LIST_DEFAULT_LIMIT = 50;
 export const RUN_LIST_MAX_LIMIT = 500;
 /** `setMaxConcurrency(value)`: 0 = unlimited. */
 export const MAX_CONCURRENCY_LIMIT = 10_000;
-
-interface IntegerRange {
-  readonly min: number;
-  readonly max?: number;
-  readonly note?: string;
-}
 
 /**
  * Returns `value` when it is an integer within the range, undefined when it is null/undefined.
@@ -28,12 +23,13 @@ export function optionalInteger(name: string, value: number | null | undefined, 
   return requireInteger(name, value, range);
 }
 
-/** @throws BosunError BAD_USER_INPUT naming `name`. */
+/**
+ * Returns `value` when it is an integer within the range (the shared check of src/shared/validate.ts).
+ * @throws BosunError BAD_USER_INPUT naming `name`: "limit: expected an integer from 1 to 500, got 0".
+ */
 export function requireInteger(name: string, value: number, range: IntegerRange): number {
-  const bounds = range.max === undefined ? `of at least ${range.min}` : `from ${range.min} to ${range.max}`;
-  if (!Number.isSafeInteger(value) || value < range.min || (range.max !== undefined && value > range.max)) {
-    const note = range.note ? ` (${range.note})` : '';
-    throw new BosunError('BAD_USER_INPUT', `${name}: expected an integer ${bounds}${note}, got ${describeValue(value)}`, {
+  if (!isIntegerInRange(value, range)) {
+    throw new BosunError('BAD_USER_INPUT', `${name}: expected ${describeIntegerRange(range)}, got ${describeValue(value)}`, {
       field: name,
     });
   }

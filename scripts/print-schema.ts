@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { printBosunSchema } from '../src/schema/print.js';
+import { printBosunSchema } from '../src/api/print.js';
 
 const target = fileURLToPath(new URL('../schema.graphql', import.meta.url));
 writeFileSync(target, printBosunSchema());

@@ -1,6 +1,6 @@
 /**
  * A diagnostic middle point for the throughput benchmark: the same bare graphql-yoga set-up as
- * yoga-hello.ts (no plugins, no logging), but serving bosun's own schema (src/schema) with a
+ * yoga-hello.ts (no plugins, no logging), but serving bosun's own schema (src/api) with a
  * context holding a real AgentExecutionQueue, so that `queueStatus` runs bosun's resolver.
  * bosun vs this server = what bosun's server set-up (plugins, context, error masking) costs;
  * this server vs hello = what the schema and resolver cost.
@@ -9,8 +9,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
-import { StreamRegistry } from '../../src/resolvers/stream-registry.js';
-import { buildSchema } from '../../src/schema/build-schema.js';
+import { StreamRegistry } from '../../src/api/streams/stream-registry.js';
+import { buildSchema } from '../../src/api/build-schema.js';
 
 const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 1000, queueTimeoutMs: 300_000 });
 // Only `queueStatus` is asked for, and it reads only the queue.

@@ -6,19 +6,10 @@
  * every caller may do everything (bosun then listens on loopback only; see src/config.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Caller } from '../api/context.js';
 
-/** `admin` may do everything; `read` may run queries and subscriptions only. */
-export type CallerRole = 'admin' | 'read';
-
-/** Who is calling, as far as bosun's access rules and per-caller limits care. */
-export interface Caller {
-  readonly role: CallerRole;
-  /**
-   * What per-caller limits count against: the token (`token:api`, `token:read`), or, with
-   * authentication off, the remote address (`address:127.0.0.1`).
-   */
-  readonly key: string;
-}
+// The caller lives with the API context that carries it, so that api/ never imports server/.
+export type { Caller, CallerRole } from '../api/context.js';
 
 export interface TokenAuthOptions {
   readonly apiToken?: string | undefined;

@@ -6,7 +6,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Plugin } from 'graphql-yoga';
 import { isFinalStatus, type AgentRun } from '../runs/agent-run.js';
-import type { BosunServices } from '../schema/context.js';
+import type { BosunServices } from '../api/context.js';
 
 export const METRIC_NAMES = {
   queueRunning: 'bosun_queue_running',

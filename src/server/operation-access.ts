@@ -6,7 +6,7 @@
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { BosunError } from '../errors.js';
-import type { BosunContext } from '../schema/context.js';
+import type { BosunContext } from '../api/context.js';
 import { toGraphQLError } from './mask-error.js';
 
 /** The envelop plugin. */

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SAMPLE_COALESCE_AFTER } from '../../src/resolvers/monitor-streams.js';
+import { SAMPLE_COALESCE_AFTER } from '../../src/api/monitor-streams.js';
 import { WS_HARD_BUFFER_BYTES, WS_SOFT_BUFFER_BYTES, WS_TOO_SLOW_CLOSE } from '../../src/server/server-limits.js';
 import { makeLogLine, makeRun, makeSample } from '../helpers/fixtures.js';
 import { eventually } from '../helpers/graphql-clients.js';

@@ -1,7 +1,7 @@
 /**
  * The three fake services wired together, shaped like the server's `services` option.
  */
-import type { BosunServices } from '../../src/schema/context.js';
+import type { BosunServices } from '../../src/api/context.js';
 import { FakeExecutionQueue } from './fake-execution-queue.js';
 import { FakeMonitorService } from './fake-monitor-service.js';
 import { FakeRunService } from './fake-run-service.js';

@@ -6,7 +6,7 @@
  *   // or: const test = await startTestServer({ services }); afterEach(() => test.close());
  */
 import type { Registry } from 'prom-client';
-import type { BosunServices } from '../../src/schema/context.js';
+import type { BosunServices } from '../../src/api/context.js';
 import { createBosunServer, type BosunServer } from '../../src/server/create-server.js';
 import type { ServerLogger } from '../../src/server/server-logger.js';
 import { createFakeServices, type FakeServices } from './fake-services.js';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildSchema } from '../../src/schema/build-schema.js';
+import { buildSchema } from '../../src/api/build-schema.js';
 import * as graphql from 'graphql';
 
 const { buildASTSchema, isEnumType, isInputObjectType, isNonNullType, isObjectType, isScalarType, parse } = graphql;

@@ -5,10 +5,10 @@
  */
 import type { QueueStats } from '../queue/execution-queue.js';
 import type { AgentStatus } from '../runs/agent-run.js';
-import type { BosunServices } from '../schema/context.js';
-import type { EventChannel } from './event-channel.js';
-import { requireRun } from './lookups.js';
-import type { StreamRegistry } from './stream-registry.js';
+import { requireRun } from './arguments.js';
+import type { BosunServices } from './context.js';
+import type { EventChannel } from './streams/event-channel.js';
+import type { StreamRegistry } from './streams/stream-registry.js';
 
 /** One run's place in line, with the queue's counts at that moment. */
 export interface QueuePositionUpdate {

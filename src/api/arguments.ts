@@ -1,20 +1,18 @@
 /**
- * Checks of arguments that GraphQL's types cannot express (ranges). Each failure is a
- * BAD_USER_INPUT BosunError whose message names the argument and what is expected.
+ * Checks of arguments that GraphQL's types cannot express: integer ranges, the form of ids, and
+ * that an id names a run. Each failure is a BosunError (BAD_USER_INPUT, or NOT_FOUND for a run
+ * that does not exist) whose message names the argument and what is expected.
  */
 import { BosunError, describeValue } from '../errors.js';
+import type { AgentRun } from '../runs/agent-run.js';
+import type { RunService } from '../runs/run-service.js';
+import { describeIntegerRange, isIntegerInRange, type IntegerRange } from '../shared/validate.js';
 
 /** `agentRuns(limit)`: default and bounds. */
 export const RUN_LIST_DEFAULT_LIMIT = 50;
 export const RUN_LIST_MAX_LIMIT = 500;
 /** `setMaxConcurrency(value)`: 0 = unlimited. */
 export const MAX_CONCURRENCY_LIMIT = 10_000;
-
-interface IntegerRange {
-  readonly min: number;
-  readonly max?: number;
-  readonly note?: string;
-}
 
 /**
  * Returns `value` when it is an integer within the range, undefined when it is null/undefined.
@@ -25,12 +23,13 @@ export function optionalInteger(name: string, value: number | null | undefined, 
   return requireInteger(name, value, range);
 }
 
-/** @throws BosunError BAD_USER_INPUT naming `name`. */
+/**
+ * Returns `value` when it is an integer within the range (the shared check of src/shared/validate.ts).
+ * @throws BosunError BAD_USER_INPUT naming `name`: "limit: expected an integer from 1 to 500, got 0".
+ */
 export function requireInteger(name: string, value: number, range: IntegerRange): number {
-  const bounds = range.max === undefined ? `of at least ${range.min}` : `from ${range.min} to ${range.max}`;
-  if (!Number.isSafeInteger(value) || value < range.min || (range.max !== undefined && value > range.max)) {
-    const note = range.note ? ` (${range.note})` : '';
-    throw new BosunError('BAD_USER_INPUT', `${name}: expected an integer ${bounds}${note}, got ${describeValue(value)}`, {
+  if (!isIntegerInRange(value, range)) {
+    throw new BosunError('BAD_USER_INPUT', `${name}: expected ${describeIntegerRange(range)}, got ${describeValue(value)}`, {
       field: name,
     });
   }
@@ -81,4 +80,15 @@ export function requireId(name: string, value: string | number): string {
 /** {@link requireId} for an optional argument: null and undefined stay null. */
 export function optionalId(name: string, value: string | number | null | undefined): string | null {
   return value === null || value === undefined ? null : requireId(name, value);
+}
+
+/**
+ * The run with `id`.
+ * @param argument the argument that named it, for the message (`id`, `agentId`).
+ * @throws BosunError NOT_FOUND
+ */
+export function requireRun(runs: Pick<RunService, 'get'>, id: string, argument = 'id'): AgentRun {
+  const run = runs.get(id);
+  if (!run) throw new BosunError('NOT_FOUND', `${argument}: no agent run with id ${JSON.stringify(id)}`, { field: argument });
+  return run;
 }

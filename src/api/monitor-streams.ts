@@ -4,9 +4,9 @@
  * newest one of each container.
  */
 import type { HealthAlert, HealthLevel, ResourceSample } from '../monitor/monitor-types.js';
-import type { BosunServices } from '../schema/context.js';
-import type { EventChannel } from './event-channel.js';
-import type { StreamRegistry } from './stream-registry.js';
+import type { BosunServices } from './context.js';
+import type { EventChannel } from './streams/event-channel.js';
+import type { StreamRegistry } from './streams/stream-registry.js';
 
 export interface ResourceSamplesArgs {
   readonly agentId?: string | null;

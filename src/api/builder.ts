@@ -1,7 +1,10 @@
 /**
- * The Pothos builder: one per schema build (no module-level instance). Object types are named in
- * {@link BosunSchemaTypes} with the domain shape they resolve from, so type files reference each
- * other by name; enums, which Pothos cannot name, are passed around as refs.
+ * The Pothos builder: one per schema build (no module-level instance). The domain object types are
+ * named in {@link BosunSchemaTypes} with the shape they resolve from, so the domain modules
+ * (runs.ts, queue.ts, monitor.ts) reference each other's types by name without importing each
+ * other. Enums, which Pothos cannot name, and the API's own reply shapes are refs that stay in the
+ * module that defines them (AgentStatus, the one enum two modules share, is handed over by
+ * build-schema.ts).
  */
 import SchemaBuilder from '@pothos/core';
 import type { ResourceThresholds } from '../config.js';
@@ -16,8 +19,6 @@ import type {
   ResourceSample,
 } from '../monitor/monitor-types.js';
 import type { QueueStats, QueueTicket } from '../queue/execution-queue.js';
-import type { QueuePositionUpdate } from '../resolvers/queue-streams.js';
-import type { StartAgentPayload } from '../resolvers/mutations.js';
 import type { AgentRun, FailureGroup, LogLine, StepResult } from '../runs/agent-run.js';
 import type { SandboxLimits } from '../sandbox/limits.js';
 import type { BosunContext } from './context.js';
@@ -35,10 +36,8 @@ export interface BosunSchemaTypes {
     StepResult: StepResult;
     ResourcePeak: ResourcePeak;
     LogLine: LogLine;
-    StartAgentPayload: StartAgentPayload;
     QueueTicket: QueueTicket;
     QueueStatus: QueueStats;
-    QueuePositionUpdate: QueuePositionUpdate;
     ResourceSample: ResourceSample;
     HealthAlert: HealthAlert;
     ContainerHealth: ContainerHealth;

@@ -1,18 +1,35 @@
 /**
- * What every resolver receives: the domain services it adapts and the owner of live subscription
- * streams. The server builds one context per operation; nothing here is module-level state.
+ * What every resolver receives: the domain services it adapts, the owner of live subscription
+ * streams, and who is calling. The server builds one context per operation; nothing here is
+ * module-level state.
  */
 import type { MonitorService } from '../monitor/monitor-service.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { RunService } from '../runs/run-service.js';
-import type { StreamRegistry } from '../resolvers/stream-registry.js';
-import type { Caller } from '../server/auth.js';
+import type { StreamRegistry } from './streams/stream-registry.js';
 
 /** The domain services the API adapts. */
 export interface BosunServices {
   readonly runs: RunService;
   readonly queue: ExecutionQueue;
   readonly monitor: MonitorService;
+}
+
+/** `admin` may do everything; `read` may run queries and subscriptions only. */
+export type CallerRole = 'admin' | 'read';
+
+/**
+ * Who is calling, as far as bosun's access rules and per-caller limits care. Defined here, with
+ * the context that carries it, so that the server (which authenticates callers, src/server/auth.ts)
+ * imports the API and never the other way round.
+ */
+export interface Caller {
+  readonly role: CallerRole;
+  /**
+   * What per-caller limits count against: the token (`token:api`, `token:read`), or, with
+   * authentication off, the remote address (`address:127.0.0.1`).
+   */
+  readonly key: string;
 }
 
 /** The GraphQL context value (yoga adds its own request fields next to these). */

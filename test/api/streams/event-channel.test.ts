@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { BosunError } from '../../src/errors.js';
-import { EventChannel, StreamFailure, unwrapStreamItem } from '../../src/resolvers/event-channel.js';
-import { StreamRegistry } from '../../src/resolvers/stream-registry.js';
+import { BosunError } from '../../../src/errors.js';
+import { EventChannel, StreamFailure, unwrapStreamItem } from '../../../src/api/streams/event-channel.js';
+import { StreamRegistry } from '../../../src/api/streams/stream-registry.js';
 
 /** Everything the channel hands out until it is done. */
 async function drain<T>(channel: AsyncIterator<T>): Promise<T[]> {

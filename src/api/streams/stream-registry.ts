@@ -2,7 +2,7 @@
  * The owner of every open subscription stream of one server. Streams leave it when they close;
  * the server ends the remaining ones when it shuts down, and refuses new ones after that.
  */
-import { BosunError } from '../errors.js';
+import { BosunError } from '../../errors.js';
 import { DEFAULT_STREAM_CAPACITY, EventChannel, type EventChannelOptions } from './event-channel.js';
 
 export interface StreamRegistryOptions {

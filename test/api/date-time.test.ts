@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDateTime, serializeDateTime } from '../../src/schema/types/date-time.js';
+import { parseDateTime, serializeDateTime } from '../../src/api/date-time.js';
 
 describe('DateTime', () => {
   it('serializes instants as ISO-8601 UTC strings', () => {

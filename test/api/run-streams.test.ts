@@ -1,21 +1,17 @@
 /**
- * The subscription streams over the fakes, without GraphQL: what each sends, in which order,
- * when it completes, and that it lets go of the services.
+ * The run streams over the fakes, without GraphQL: what each sends, in which order, when it
+ * completes, and that it lets go of the services.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { LogLine } from '../../src/runs/agent-run.js';
 import type { RunService } from '../../src/runs/run-service.js';
-import { StreamFailure, type StreamItem } from '../../src/resolvers/event-channel.js';
-import { healthAlerts, meetsLevel, resourceSamples } from '../../src/resolvers/monitor-streams.js';
-import { queuePositionChanged, queueStatusChanged } from '../../src/resolvers/queue-streams.js';
-import { agentLogs, agentRunUpdated, SUBSCRIBER_TOO_SLOW } from '../../src/resolvers/run-streams.js';
-import { StreamRegistry } from '../../src/resolvers/stream-registry.js';
+import { agentLogs, agentRunUpdated, SUBSCRIBER_TOO_SLOW } from '../../src/api/run-streams.js';
+import { StreamFailure, type StreamItem } from '../../src/api/streams/event-channel.js';
+import { StreamRegistry } from '../../src/api/streams/stream-registry.js';
 import { BosunError } from '../../src/errors.js';
 import { createFakeServices, listenerTotal, type FakeServices } from '../helpers/fake-services.js';
 import type { FakeRunService } from '../helpers/fake-run-service.js';
-import { makeAlert, makeSample } from '../helpers/fixtures.js';
-
-const INPUT = { group: { id: 'g', name: 'g' }, config: {} };
+import { buffered, codeOf, INPUT } from './stream-helpers.js';
 
 let services: FakeServices;
 let streams: StreamRegistry;
@@ -23,75 +19,6 @@ let streams: StreamRegistry;
 beforeEach(() => {
   services = createFakeServices();
   streams = new StreamRegistry();
-});
-
-/** What the stream has buffered and, when it has ended, its end; without waiting for more. */
-async function buffered<T>(stream: AsyncIterator<StreamItem<T>> & { buffered: number; isOpen: boolean }): Promise<{ items: StreamItem<T>[]; done: boolean }> {
-  const items: StreamItem<T>[] = [];
-  while (stream.buffered > 0) {
-    const next = await stream.next();
-    if (!next.done) items.push(next.value);
-  }
-  if (stream.isOpen) return { items, done: false };
-  return { items, done: (await stream.next()).done === true };
-}
-
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof BosunError ? error.code : 'not a BosunError';
-  }
-  return undefined;
-}
-
-describe('queueStatusChanged', () => {
-  it('sends the current status, then each change', async () => {
-    const stream = queueStatusChanged(services, streams);
-    services.queue.setMaxConcurrency(3);
-    await services.runs.start(INPUT);
-    const { items } = await buffered(stream);
-    expect(items.map((stats) => (stats as { maxConcurrency: number; running: number }))).toMatchObject([
-      { maxConcurrency: 1, running: 0 },
-      { maxConcurrency: 3, running: 0 },
-      { maxConcurrency: 3, running: 1 },
-    ]);
-    await stream.return();
-    expect(listenerTotal(services)).toBe(0);
-  });
-});
-
-describe('queuePositionChanged', () => {
-  it('refuses an unknown run with NOT_FOUND and opens nothing', () => {
-    expect(codeOf(() => queuePositionChanged(services, streams, 'nope'))).toBe('NOT_FOUND');
-    expect(streams.size).toBe(0);
-    expect(listenerTotal(services)).toBe(0);
-  });
-
-  it('sends one update and completes for a run that is not waiting', async () => {
-    const { run } = await services.runs.start(INPUT);
-    const { items, done } = await buffered(queuePositionChanged(services, streams, run.id));
-    expect(items).toEqual([{ agentId: run.id, status: 'RUNNING', position: 0, queued: 0, running: 1 }]);
-    expect(done).toBe(true);
-  });
-
-  it('follows changes without repeating a position, and completes on a final status', async () => {
-    await services.runs.start(INPUT);
-    const { run: second } = await services.runs.start(INPUT);
-    const { run: third } = await services.runs.start(INPUT);
-    const stream = queuePositionChanged(services, streams, third.id);
-    services.queue.events.emit('position-changed', { id: third.id, position: 2 }); // no change
-    await services.runs.cancel(second.id); // third moves up
-    await services.runs.cancel(third.id);
-    const { items, done } = await buffered(stream);
-    expect(items).toMatchObject([
-      { status: 'QUEUED', position: 2 },
-      { status: 'QUEUED', position: 1 },
-      { status: 'CANCELLED', position: 0 },
-    ]);
-    expect(done).toBe(true);
-    expect(listenerTotal(services)).toBe(0);
-  });
 });
 
 describe('agentRunUpdated', () => {
@@ -225,42 +152,5 @@ describe('agentLogs', () => {
     expect(codeOf(() => agentLogs(services, streams, run.id, 0))).toBe('NOT_FOUND');
     expect(streams.size).toBe(0);
     expect(listenerTotal(services)).toBe(0);
-  });
-});
-
-describe('monitor streams', () => {
-  it('resourceSamples sends all samples, or those of a run and/or container', async () => {
-    const all = resourceSamples(services, streams, {});
-    const byAgent = resourceSamples(services, streams, { agentId: 'a' });
-    const byBoth = resourceSamples(services, streams, { agentId: 'a', containerId: 'c2' });
-    services.monitor.publishSample(makeSample({ agentId: 'a', containerId: 'c1' }));
-    services.monitor.publishSample(makeSample({ agentId: 'b', containerId: 'c2' }));
-    services.monitor.publishSample(makeSample({ agentId: 'a', containerId: 'c2' }));
-    const ids = async (stream: typeof all): Promise<string[]> =>
-      (await buffered(stream)).items.map((item) => `${(item as { agentId: string }).agentId}/${(item as { containerId: string }).containerId}`);
-    expect(await ids(all)).toEqual(['a/c1', 'b/c2', 'a/c2']);
-    expect(await ids(byAgent)).toEqual(['a/c1', 'a/c2']);
-    expect(await ids(byBoth)).toEqual(['a/c2']);
-    streams.closeAll();
-    expect(listenerTotal(services)).toBe(0);
-  });
-
-  it('healthAlerts sends alerts at or above minLevel, WARNING by default, resolutions included', async () => {
-    const byDefault = healthAlerts(services, streams, null);
-    const critical = healthAlerts(services, streams, 'CRITICAL');
-    services.monitor.publishAlert(makeAlert({ id: 'w', level: 'WARNING' }));
-    services.monitor.publishAlert(makeAlert({ id: 'c', level: 'CRITICAL' }));
-    services.monitor.publishAlert(makeAlert({ id: 'c', level: 'CRITICAL', resolvedAt: new Date() }));
-    const ids = async (stream: typeof byDefault): Promise<string[]> =>
-      (await buffered(stream)).items.map((item) => `${(item as { id: string }).id}${(item as { resolvedAt: Date | null }).resolvedAt ? '✓' : ''}`);
-    expect(await ids(byDefault)).toEqual(['w', 'c', 'c✓']);
-    expect(await ids(critical)).toEqual(['c', 'c✓']);
-  });
-
-  it('orders levels CRITICAL > WARNING > HEALTHY = UNKNOWN', () => {
-    expect(meetsLevel('CRITICAL', 'WARNING')).toBe(true);
-    expect(meetsLevel('WARNING', 'CRITICAL')).toBe(false);
-    expect(meetsLevel('WARNING', 'HEALTHY')).toBe(true);
-    expect(meetsLevel('WARNING', 'UNKNOWN')).toBe(true);
   });
 });

@@ -2,7 +2,7 @@
  * `DateTime`: ISO-8601 strings out (UTC, milliseconds); ISO-8601 date-times with a zone in.
  */
 import { GraphQLError } from 'graphql';
-import type { BosunBuilder } from '../builder.js';
+import type { BosunBuilder } from './builder.js';
 
 /** A date-time with a `Z` or `±hh:mm` zone, such as 2025-01-31T12:00:00Z or 2025-01-31T13:00:00.5+01:00. */
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/i;

@@ -3,11 +3,10 @@
  */
 import { GraphQLError } from 'graphql';
 import { isFinalStatus, type AgentRun, type LogLine } from '../runs/agent-run.js';
-import type { BosunServices } from '../schema/context.js';
-import { afterSeq as checkAfterSeq } from './arguments.js';
-import type { EventChannel } from './event-channel.js';
-import { requireRun } from './lookups.js';
-import type { StreamRegistry } from './stream-registry.js';
+import type { BosunServices } from './context.js';
+import { afterSeq as checkAfterSeq, requireRun } from './arguments.js';
+import type { EventChannel } from './streams/event-channel.js';
+import type { StreamRegistry } from './streams/stream-registry.js';
 
 /**
  * Every update of one run (each `run-updated` snapshot), ending after its final status; or, with

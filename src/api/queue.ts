@@ -1,0 +1,86 @@
+/**
+ * The queue in the API: its status, the ticket a new run gets, a run's place in line, and the
+ * fields that read, set and follow them. The streams behind the subscriptions are in
+ * queue-streams.ts.
+ */
+import type { QueueStats } from '../queue/execution-queue.js';
+import { maxConcurrency, requireId } from './arguments.js';
+import type { BosunBuilder } from './builder.js';
+import type { BosunServices } from './context.js';
+import { queuePositionChanged, queueStatusChanged, type QueuePositionUpdate } from './queue-streams.js';
+import type { RunRefs } from './runs.js';
+import { unwrapStreamItem } from './streams/event-channel.js';
+
+/**
+ * Sets the queue's concurrency (0 = unlimited) and returns the queue's status after it.
+ * @throws BosunError BAD_USER_INPUT when `value` is not an integer from 0 to 10000.
+ */
+export function setMaxConcurrency(services: Pick<BosunServices, 'queue'>, value: number): QueueStats {
+  services.queue.setMaxConcurrency(maxConcurrency(value));
+  return services.queue.stats();
+}
+
+/** Registers the queue types and fields on `builder`; a run's place in line names its status. */
+export function addQueue(builder: BosunBuilder, runs: Pick<RunRefs, 'AgentStatus'>): void {
+  builder.objectType('QueueStatus', {
+    fields: (t) => ({
+      running: t.exposeInt('running'),
+      queued: t.exposeInt('queued'),
+      maxConcurrency: t.exposeInt('maxConcurrency', { description: '0 = unlimited.' }),
+      utilizationPercent: t.exposeFloat('utilizationPercent', { description: 'running / maxConcurrency × 100; 0 when unlimited.' }),
+      paused: t.exposeBoolean('paused'),
+    }),
+  });
+
+  builder.objectType('QueueTicket', {
+    description: 'Where a run stood right after it entered the line.',
+    fields: (t) => ({
+      position: t.exposeInt('position', { description: '1 = next to start; 0 = started at once.' }),
+      running: t.exposeInt('running'),
+      queued: t.exposeInt('queued'),
+      maxConcurrency: t.exposeInt('maxConcurrency'),
+    }),
+  });
+
+  const QueuePositionUpdate = builder.objectRef<QueuePositionUpdate>('QueuePositionUpdate').implement({
+    fields: (t) => ({
+      agentId: t.exposeID('agentId'),
+      status: t.expose('status', { type: runs.AgentStatus }),
+      position: t.exposeInt('position', { description: '1 = next to start; 0 = not waiting.' }),
+      queued: t.exposeInt('queued'),
+      running: t.exposeInt('running'),
+    }),
+  });
+
+  builder.queryFields((t) => ({
+    queueStatus: t.field({
+      type: 'QueueStatus',
+      resolve: (_root, _args, ctx) => ctx.services.queue.stats(),
+    }),
+  }));
+
+  builder.mutationFields((t) => ({
+    setMaxConcurrency: t.field({
+      type: 'QueueStatus',
+      description: 'Runs at once, 0 to 10000; 0 = unlimited.',
+      args: { value: t.arg.int({ required: true }) },
+      resolve: (_root, args, ctx) => setMaxConcurrency(ctx.services, args.value),
+    }),
+  }));
+
+  builder.subscriptionFields((t) => ({
+    queuePositionChanged: t.field({
+      type: QueuePositionUpdate,
+      description: "The run's position now, then every change; completes after the run leaves the line (RUNNING or final).",
+      args: { agentId: t.arg.id({ required: true }) },
+      subscribe: (_root, args, ctx) => queuePositionChanged(ctx.services, ctx.streams, requireId('agentId', args.agentId)),
+      resolve: unwrapStreamItem,
+    }),
+    queueStatusChanged: t.field({
+      type: 'QueueStatus',
+      description: "The queue's status now, then after every change.",
+      subscribe: (_root, _args, ctx) => queueStatusChanged(ctx.services, ctx.streams),
+      resolve: unwrapStreamItem,
+    }),
+  }));
+}

@@ -1,0 +1,55 @@
+/**
+ * The monitor streams over the fakes, without GraphQL: what each sends, and that it lets go of
+ * the services.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { healthAlerts, meetsLevel, resourceSamples } from '../../src/api/monitor-streams.js';
+import { StreamRegistry } from '../../src/api/streams/stream-registry.js';
+import { createFakeServices, listenerTotal, type FakeServices } from '../helpers/fake-services.js';
+import { makeAlert, makeSample } from '../helpers/fixtures.js';
+import { buffered } from './stream-helpers.js';
+
+let services: FakeServices;
+let streams: StreamRegistry;
+
+beforeEach(() => {
+  services = createFakeServices();
+  streams = new StreamRegistry();
+});
+
+describe('monitor streams', () => {
+  it('resourceSamples sends all samples, or those of a run and/or container', async () => {
+    const all = resourceSamples(services, streams, {});
+    const byAgent = resourceSamples(services, streams, { agentId: 'a' });
+    const byBoth = resourceSamples(services, streams, { agentId: 'a', containerId: 'c2' });
+    services.monitor.publishSample(makeSample({ agentId: 'a', containerId: 'c1' }));
+    services.monitor.publishSample(makeSample({ agentId: 'b', containerId: 'c2' }));
+    services.monitor.publishSample(makeSample({ agentId: 'a', containerId: 'c2' }));
+    const ids = async (stream: typeof all): Promise<string[]> =>
+      (await buffered(stream)).items.map((item) => `${(item as { agentId: string }).agentId}/${(item as { containerId: string }).containerId}`);
+    expect(await ids(all)).toEqual(['a/c1', 'b/c2', 'a/c2']);
+    expect(await ids(byAgent)).toEqual(['a/c1', 'a/c2']);
+    expect(await ids(byBoth)).toEqual(['a/c2']);
+    streams.closeAll();
+    expect(listenerTotal(services)).toBe(0);
+  });
+
+  it('healthAlerts sends alerts at or above minLevel, WARNING by default, resolutions included', async () => {
+    const byDefault = healthAlerts(services, streams, null);
+    const critical = healthAlerts(services, streams, 'CRITICAL');
+    services.monitor.publishAlert(makeAlert({ id: 'w', level: 'WARNING' }));
+    services.monitor.publishAlert(makeAlert({ id: 'c', level: 'CRITICAL' }));
+    services.monitor.publishAlert(makeAlert({ id: 'c', level: 'CRITICAL', resolvedAt: new Date() }));
+    const ids = async (stream: typeof byDefault): Promise<string[]> =>
+      (await buffered(stream)).items.map((item) => `${(item as { id: string }).id}${(item as { resolvedAt: Date | null }).resolvedAt ? '✓' : ''}`);
+    expect(await ids(byDefault)).toEqual(['w', 'c', 'c✓']);
+    expect(await ids(critical)).toEqual(['c', 'c✓']);
+  });
+
+  it('orders levels CRITICAL > WARNING > HEALTHY = UNKNOWN', () => {
+    expect(meetsLevel('CRITICAL', 'WARNING')).toBe(true);
+    expect(meetsLevel('WARNING', 'CRITICAL')).toBe(false);
+    expect(meetsLevel('WARNING', 'HEALTHY')).toBe(true);
+    expect(meetsLevel('WARNING', 'UNKNOWN')).toBe(true);
+  });
+});

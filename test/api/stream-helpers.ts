@@ -1,0 +1,30 @@
+/**
+ * What the stream tests share: how to read what a stream holds without waiting for more, and
+ * which BosunError code a call throws.
+ */
+import { BosunError } from '../../src/errors.js';
+import type { StreamItem } from '../../src/api/streams/event-channel.js';
+
+/** A start input that the fake run service accepts. */
+export const INPUT = { group: { id: 'g', name: 'g' }, config: {} };
+
+/** What the stream has buffered and, when it has ended, its end; without waiting for more. */
+export async function buffered<T>(stream: AsyncIterator<StreamItem<T>> & { buffered: number; isOpen: boolean }): Promise<{ items: StreamItem<T>[]; done: boolean }> {
+  const items: StreamItem<T>[] = [];
+  while (stream.buffered > 0) {
+    const next = await stream.next();
+    if (!next.done) items.push(next.value);
+  }
+  if (stream.isOpen) return { items, done: false };
+  return { items, done: (await stream.next()).done === true };
+}
+
+/** The code of the BosunError that `run` throws ('not a BosunError' for another error). */
+export function codeOf(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (error) {
+    return error instanceof BosunError ? error.code : 'not a BosunError';
+  }
+  return undefined;
+}

@@ -14,6 +14,8 @@
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import { BosunError, InvalidValueError, describeValue } from '../errors.js';
+import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
+import { checkInteger, isIntegerInRange, type IntegerRange } from '../shared/validate.js';
 import type {
   EnqueueOptions,
   ExecutionQueue,
@@ -37,8 +39,7 @@ export interface AgentExecutionQueueOptions {
   readonly now?: () => number;
 }
 
-/** The longest delay `setTimeout` honours; a longer one would fire after 1 ms. */
-const MAX_TIMER_DELAY_MS = 2_147_483_647;
+const MAX_CONCURRENCY_RANGE: IntegerRange = { min: 0, note: '0 = unlimited' };
 
 type EmitFunction = <K extends keyof ExecutionQueueEvents>(name: K, ...args: ExecutionQueueEvents[K]) => boolean;
 
@@ -96,15 +97,9 @@ export class AgentExecutionQueue implements ExecutionQueue {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Expected an options object, got ${describeValue(options)}`);
     }
-    this.#maxConcurrency = checkInteger(
-      'maxConcurrency',
-      options.maxConcurrency,
-      0,
-      Number.MAX_SAFE_INTEGER,
-      ' (0 = unlimited)',
-    );
-    this.#maxQueueLength = checkInteger('maxQueueLength', options.maxQueueLength, 1);
-    this.#queueTimeoutMs = checkInteger('queueTimeoutMs', options.queueTimeoutMs, 1, MAX_TIMER_DELAY_MS);
+    this.#maxConcurrency = checkOption('maxConcurrency', options.maxConcurrency, MAX_CONCURRENCY_RANGE);
+    this.#maxQueueLength = checkOption('maxQueueLength', options.maxQueueLength, { min: 1 });
+    this.#queueTimeoutMs = checkOption('queueTimeoutMs', options.queueTimeoutMs, { min: 1, max: MAX_TIMER_DELAY_MS });
     const now = options.now ?? (() => Date.now());
     if (typeof now !== 'function') throw new TypeError(`Expected now to be a function, got ${describeValue(now)}`);
     this.#now = now;
@@ -220,7 +215,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
    * @throws InvalidValueError unless `value` is an integer ≥ 0 (0 = unlimited).
    */
   setMaxConcurrency(value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new InvalidValueError('an integer ≥ 0 (0 = unlimited)', value);
+    if (!isIntegerInRange(value, MAX_CONCURRENCY_RANGE)) throw new InvalidValueError('an integer ≥ 0 (0 = unlimited)', value);
     if (value === this.#maxConcurrency) return;
     this.#maxConcurrency = value;
     // p-queue's setter starts waiting tasks synchronously; their events come before this status.
@@ -368,12 +363,16 @@ export class AgentExecutionQueue implements ExecutionQueue {
   }
 }
 
-function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER, note = ''): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`;
-    throw new TypeError(`Expected ${name} to be ${range}${note}, got ${describeValue(value)}`);
+/**
+ * The shared integer check, as the TypeError that every invalid option of this class throws (like a
+ * missing options object or `now`): "Expected maxQueueLength to be an integer of at least 1, got 0".
+ */
+function checkOption(name: string, value: unknown, range: IntegerRange): number {
+  try {
+    return checkInteger(name, value, range);
+  } catch (error) {
+    throw error instanceof InvalidValueError ? new TypeError(error.message, { cause: error }) : error;
   }
-  return value;
 }
 
 /** p-queue has no "unlimited" value below 1: Infinity is its default and means exactly that. */

@@ -599,11 +599,11 @@ describe('AgentExecutionQueue: validation', () => {
   const valid: AgentExecutionQueueOptions = { maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 1_000 };
 
   it.each([
-    [{ ...valid, maxConcurrency: -1 }, 'Expected maxConcurrency to be an integer ≥ 0 (0 = unlimited), got -1'],
-    [{ ...valid, maxConcurrency: 1.5 }, 'Expected maxConcurrency to be an integer ≥ 0 (0 = unlimited), got 1.5'],
-    [{ ...valid, maxConcurrency: '2' }, 'Expected maxConcurrency to be an integer ≥ 0 (0 = unlimited), got "2"'],
-    [{ ...valid, maxQueueLength: 0 }, 'Expected maxQueueLength to be an integer ≥ 1, got 0'],
-    [{ ...valid, maxQueueLength: undefined }, 'Expected maxQueueLength to be an integer ≥ 1, got undefined'],
+    [{ ...valid, maxConcurrency: -1 }, 'Expected maxConcurrency to be an integer of at least 0 (0 = unlimited), got -1'],
+    [{ ...valid, maxConcurrency: 1.5 }, 'Expected maxConcurrency to be an integer of at least 0 (0 = unlimited), got 1.5'],
+    [{ ...valid, maxConcurrency: '2' }, 'Expected maxConcurrency to be an integer of at least 0 (0 = unlimited), got "2"'],
+    [{ ...valid, maxQueueLength: 0 }, 'Expected maxQueueLength to be an integer of at least 1, got 0'],
+    [{ ...valid, maxQueueLength: undefined }, 'Expected maxQueueLength to be an integer of at least 1, got undefined'],
     [{ ...valid, queueTimeoutMs: 0 }, 'Expected queueTimeoutMs to be an integer from 1 to 2147483647, got 0'],
     [{ ...valid, queueTimeoutMs: Infinity }, 'Expected queueTimeoutMs to be an integer from 1 to 2147483647, got Infinity'],
     [{ ...valid, now: 5 }, 'Expected now to be a function, got 5'],

@@ -1,19 +1,34 @@
 /**
- * The in-process {@link ExecutionQueue}. p-queue runs the tasks and enforces the concurrency limit;
- * this class adds what p-queue does not know about: run ids, positions in line, a queue timeout per
- * waiting run, shutdown, and the typed events of the public surface.
+ * The in-process {@link ExecutionQueue}. p-queue runs the tasks under the concurrency limit; a
+ * {@link WaitingLine}, given to p-queue as its queue, holds the waiting runs; this class adds run ids,
+ * shutdown and the typed events of the public surface.
+ *
+ * Why it is built this way:
+ * - p-queue stays the engine that decides *when* a run starts: at once inside `add()` when a slot is
+ *   free, when the limit is raised, on resume, a microtask after a task settles. Its documented
+ *   `queueClass` option lets the line decide *which*, so there is one line: order, positions and
+ *   queue deadlines have a single source of truth.
+ * - A run leaves the line without starting (cancel, queue timeout, close) by being taken out of the
+ *   line directly, never through p-queue: its `add()` promise then stays pending and is collected with
+ *   it. A waiting run so costs a line entry and a share of a timer (one per deadline millisecond),
+ *   where an AbortController with p-queue's listeners on it used to cost more than all the rest of a
+ *   dispatch.
+ * - Running tasks share one signal, the queue's, that aborts on {@link AgentExecutionQueue.close} and on
+ *   nothing else (so a task that settled before the close sees it aborted too; it no longer listens).
+ * - Events nobody listens to are not built; a start inside `enqueue` holds its events until `enqueued`
+ *   is out ({@link QueueEventRelay}).
  *
  * p-queue 9 facts this relies on (checked against its 9.3.5 source):
- * - `add()` starts a task synchronously, inside the call, when a slot is free and the queue is not paused;
- *   so do the `concurrency` setter and `start()` for waiting tasks.
- * - Aborting the `signal` given to `add()` removes a waiting task synchronously and rejects the `add()` promise.
- *   Aborting it while the task *runs* also rejects `add()` and frees the slot although the task still runs,
- *   so that signal is only ever aborted while the run waits.
- * - A slot is freed a microtask after the task settles, and equal-priority tasks start in insertion order.
+ * - `add()` calls the queue's `enqueue()`, then, when a slot is free and it is not paused, `dequeue()` and
+ *   the task it returns, synchronously inside the call; so do the `concurrency` setter and `start()`.
+ * - It calls `dequeue()` only while the queue's `size` is above 0, and runs what it returns at once.
+ * - A slot is freed a microtask after the task settles; `pause()` only stops further starts.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import { BosunError, InvalidValueError, describeValue } from '../errors.js';
+import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
+import { checkInteger, isIntegerInRange, type IntegerRange } from '../shared/validate.js';
 import type {
   EnqueueOptions,
   ExecutionQueue,
@@ -24,7 +39,8 @@ import type {
   QueueTicket,
 } from './execution-queue.js';
 import { utilizationPercent } from './execution-queue.js';
-import { WaitingLine } from './waiting-line.js';
+import { QueueEventRelay } from './queue-event-relay.js';
+import { WaitingLine, type LineEntry, type LineOptions } from './waiting-line.js';
 
 export interface AgentExecutionQueueOptions {
   /** Runs that may execute at once; 0 = unlimited. */
@@ -37,21 +53,12 @@ export interface AgentExecutionQueueOptions {
   readonly now?: () => number;
 }
 
-/** The longest delay `setTimeout` honours; a longer one would fire after 1 ms. */
-const MAX_TIMER_DELAY_MS = 2_147_483_647;
+const MAX_CONCURRENCY_RANGE: IntegerRange = { min: 0, note: '0 = unlimited' };
 
-type EmitFunction = <K extends keyof ExecutionQueueEvents>(name: K, ...args: ExecutionQueueEvents[K]) => boolean;
-
-interface WaitingRun {
-  readonly id: string;
+interface WaitingRun extends LineEntry {
   readonly task: QueueTask;
-  /** Epoch ms. */
+  /** Epoch ms; the run's deadline is `queuedAt + queueTimeoutMs`. */
   readonly queuedAt: number;
-  /** Epoch ms after which the run may no longer start. */
-  readonly deadline: number;
-  /** Aborted only while the run waits: p-queue then drops it from its line. */
-  readonly leave: AbortController;
-  readonly timer: NodeJS.Timeout;
 }
 
 /**
@@ -74,20 +81,18 @@ export class AgentExecutionQueue implements ExecutionQueue {
   /** Every event of the queue; `status` follows each change, after that change's per-run events. */
   readonly events = new EventEmitter<ExecutionQueueEvents>();
 
-  readonly #queue: PQueue;
+  readonly #relay = new QueueEventRelay(this.events);
+  readonly #line: WaitingLine<WaitingRun>;
+  readonly #queue: PQueue<WaitingLine<WaitingRun>, LineOptions<WaitingRun>>;
   readonly #maxQueueLength: number;
   readonly #queueTimeoutMs: number;
   readonly #now: () => number;
   #maxConcurrency: number;
-  /** Waiting ids, next to start first: p-queue's own line, in the same order. */
-  readonly #line = new WaitingLine();
-  readonly #waiting = new Map<string, WaitingRun>();
-  /** One controller per running task, aborted by close(). */
-  readonly #running = new Map<string, AbortController>();
+  /** Ids of the tasks that have started and not settled yet. */
+  readonly #running = new Set<string>();
+  /** Its signal is given to every started task; aborted by close(). */
+  readonly #closing = new AbortController();
   readonly #idleWaiters: Array<() => void> = [];
-  #closed = false;
-  /** Set while `enqueue` hands a run to p-queue, so that `enqueued` precedes a synchronous `started`. */
-  #held: Array<() => void> | undefined;
 
   /** @throws TypeError "Expected …, got …" for a missing or invalid option. */
   constructor(options: AgentExecutionQueueOptions) {
@@ -96,19 +101,19 @@ export class AgentExecutionQueue implements ExecutionQueue {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Expected an options object, got ${describeValue(options)}`);
     }
-    this.#maxConcurrency = checkInteger(
-      'maxConcurrency',
-      options.maxConcurrency,
-      0,
-      Number.MAX_SAFE_INTEGER,
-      ' (0 = unlimited)',
-    );
-    this.#maxQueueLength = checkInteger('maxQueueLength', options.maxQueueLength, 1);
-    this.#queueTimeoutMs = checkInteger('queueTimeoutMs', options.queueTimeoutMs, 1, MAX_TIMER_DELAY_MS);
+    this.#maxConcurrency = checkOption('maxConcurrency', options.maxConcurrency, MAX_CONCURRENCY_RANGE);
+    this.#maxQueueLength = checkOption('maxQueueLength', options.maxQueueLength, { min: 1 });
+    this.#queueTimeoutMs = checkOption('queueTimeoutMs', options.queueTimeoutMs, { min: 1, max: MAX_TIMER_DELAY_MS });
     const now = options.now ?? (() => Date.now());
     if (typeof now !== 'function') throw new TypeError(`Expected now to be a function, got ${describeValue(now)}`);
     this.#now = now;
-    this.#queue = new PQueue({ concurrency: toPQueueConcurrency(this.#maxConcurrency) });
+    // Every running task may listen to it: as many listeners as runs at once.
+    setMaxListeners(0, this.#closing.signal);
+    this.#line = new WaitingLine<WaitingRun>({ now, onTimeout: (entry) => this.#leave(entry, 'timed-out') });
+    this.#queue = new PQueue({
+      concurrency: toPQueueConcurrency(this.#maxConcurrency),
+      queueClass: this.#line.asQueueClass(),
+    });
   }
 
   /**
@@ -117,7 +122,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
    * before recording it anywhere.
    */
   assertAdmits(): void {
-    if (this.#closed) throw new BosunError('SHUTTING_DOWN', 'Cannot queue a run: the execution queue is closed');
+    if (this.#closing.signal.aborted) throw new BosunError('SHUTTING_DOWN', 'Cannot queue a run: the execution queue is closed');
     if (this.#line.length >= this.#maxQueueLength) {
       throw new BosunError(
         'QUEUE_FULL',
@@ -141,47 +146,34 @@ export class AgentExecutionQueue implements ExecutionQueue {
     if (givenQueuedAt !== undefined && !(givenQueuedAt instanceof Date && Number.isFinite(givenQueuedAt.getTime()))) {
       throw new TypeError(`Expected queuedAt to be a valid Date, got ${describeValue(givenQueuedAt)}`);
     }
-    if (this.#waiting.has(id)) throw new BosunError('INVALID_STATE', `Run ${id} is already waiting in the queue`);
+    if (this.#line.has(id)) throw new BosunError('INVALID_STATE', `Run ${id} is already waiting in the queue`);
     if (this.#running.has(id)) throw new BosunError('INVALID_STATE', `Run ${id} is already running`);
     this.assertAdmits();
 
     const now = this.#now();
     const queuedAt = Math.min(givenQueuedAt?.getTime() ?? now, now);
-    const deadline = queuedAt + this.#queueTimeoutMs;
-    const entry: WaitingRun = {
-      id,
-      task,
-      queuedAt,
-      deadline,
-      leave: new AbortController(),
-      timer: setTimeout(() => this.#timeOut(entry), Math.max(0, deadline - now)).unref(),
-    };
-    this.#waiting.set(id, entry);
-    this.#line.push(id);
-
-    // Events of a start inside add() wait until `enqueued` is out. An expired run is kept out of p-queue
-    // (with a free slot p-queue would start it inside add()); its zero-delay timer takes it out of the line.
-    const held: Array<() => void> = [];
-    if (deadline > now) {
-      const outer = this.#held;
-      this.#held = held;
-      try {
-        this.#handOff(entry);
-      } finally {
-        this.#held = outer;
-      }
+    const entry: WaitingRun = { id, task, queuedAt, deadline: queuedAt + this.#queueTimeoutMs };
+    let release: (() => void) | undefined;
+    if (entry.deadline > now) {
+      // The events of a start inside add() wait until `enqueued` is out. #execute never rejects, and a run
+      // that leaves the line without starting leaves this promise pending, to be collected with the run.
+      release = this.#relay.hold(() => void this.#queue.add(() => this.#execute(entry), { id, entry }));
+    } else {
+      // Already past its deadline (a restored run): with a free slot p-queue would start it inside add().
+      // Held in line instead, it leaves on its zero-delay timer.
+      this.#line.hold(entry);
     }
-    // Still waiting means last in line: no need to search the line for it.
-    const position = this.#waiting.has(id) ? this.#line.length : 0;
-    this.#emit('enqueued', { id, position, queuedAt: new Date(queuedAt) });
-    this.#emit('status', this.stats());
-    for (const deliver of held) this.#dispatch(deliver);
-    return this.#ticket(position);
+    // Still waiting means last in line: nothing entered after it.
+    const position = this.#line.has(id) ? this.#line.length : 0;
+    if (this.#relay.listening('enqueued')) this.#relay.emit('enqueued', { id, position, queuedAt: new Date(queuedAt) });
+    this.#emitStatus();
+    release?.();
+    return { position, running: this.#running.size, queued: this.#line.length, maxConcurrency: this.#maxConcurrency };
   }
 
   /** Takes a waiting run out of the line (event `left`, reason `cancelled`). Returns false when it is not waiting. */
   cancel(id: string): boolean {
-    const entry = this.#waiting.get(id);
+    const entry = this.#line.get(id);
     if (entry === undefined) return false;
     this.#leave(entry, 'cancelled');
     return true;
@@ -194,7 +186,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
 
   /** The ids of waiting runs, next to start first. */
   waitingIds(): readonly string[] {
-    return this.#line.toArray();
+    return this.#line.ids();
   }
 
   /** Whether the run's task has started and not yet settled. */
@@ -220,26 +212,26 @@ export class AgentExecutionQueue implements ExecutionQueue {
    * @throws InvalidValueError unless `value` is an integer ≥ 0 (0 = unlimited).
    */
   setMaxConcurrency(value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new InvalidValueError('an integer ≥ 0 (0 = unlimited)', value);
+    if (!isIntegerInRange(value, MAX_CONCURRENCY_RANGE)) throw new InvalidValueError('an integer ≥ 0 (0 = unlimited)', value);
     if (value === this.#maxConcurrency) return;
     this.#maxConcurrency = value;
     // p-queue's setter starts waiting tasks synchronously; their events come before this status.
     this.#queue.concurrency = toPQueueConcurrency(value);
-    this.#emit('status', this.stats());
+    this.#emitStatus();
   }
 
   /** Starts nothing until {@link resume}; waiting runs keep their place and their queue-timeout clock. */
   pause(): void {
-    if (this.#closed || this.#queue.isPaused) return;
+    if (this.#closing.signal.aborted || this.#queue.isPaused) return;
     this.#queue.pause();
-    this.#emit('status', this.stats());
+    this.#emitStatus();
   }
 
   /** Starts waiting runs again, up to the limit, before returning. Does nothing after {@link close}. */
   resume(): void {
-    if (this.#closed || !this.#queue.isPaused) return;
+    if (this.#closing.signal.aborted || !this.#queue.isPaused) return;
     this.#queue.start();
-    this.#emit('status', this.stats());
+    this.#emitStatus();
   }
 
   /** Resolves when nothing runs and nothing waits (and p-queue has released every slot). */
@@ -256,89 +248,81 @@ export class AgentExecutionQueue implements ExecutionQueue {
    * Running tasks still emit `finished` when they settle. Idempotent.
    */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#closing.signal.aborted) return;
     this.#queue.pause();
-    const leaving = this.#line.clear().map((id) => this.#waiting.get(id)!);
-    this.#waiting.clear();
-    for (const entry of leaving) {
-      clearTimeout(entry.timer);
-      entry.leave.abort();
-    }
+    const leaving = this.#line.clear();
     const now = this.#now();
-    for (const entry of leaving) {
-      this.#emit('left', { id: entry.id, reason: 'cleared', waitedMs: Math.max(0, now - entry.queuedAt) });
+    if (this.#relay.listening('left')) {
+      for (const entry of leaving) {
+        this.#relay.emit('left', { id: entry.id, reason: 'cleared', waitedMs: Math.max(0, now - entry.queuedAt) });
+      }
     }
-    for (const controller of this.#running.values()) {
-      controller.abort(new BosunError('SHUTTING_DOWN', 'The execution queue is closing'));
-    }
-    this.#emit('status', this.stats());
+    this.#closing.abort(new BosunError('SHUTTING_DOWN', 'The execution queue is closing'));
+    this.#emitStatus();
     this.#wakeIdleWaiters();
   }
 
-  #handOff(entry: WaitingRun): void {
-    this.#queue.add(() => this.#execute(entry), { signal: entry.leave.signal }).catch((error: unknown) => {
-      // Expected only when the run left the line; #execute itself does not throw.
-      if (!entry.leave.signal.aborted) rethrowLater(error);
-    });
-  }
-
-  /** Called by p-queue when the run gets a slot. */
+  /** The task p-queue runs for a run: called when p-queue takes it from the line, that is when it may start. */
   async #execute(entry: WaitingRun): Promise<void> {
+    const index = this.#line.takeOut(entry);
+    // Not in line any more: it left after p-queue took it (a guard; p-queue runs what it takes at once).
+    if (index === -1) return;
     const now = this.#now();
     if (now >= entry.deadline) {
       // Its timer is late (a busy event loop); the run must not start after its deadline.
-      this.#leave(entry, 'timed-out');
+      this.#hasLeft(entry, index, 'timed-out', now);
       return;
     }
-    const moved = this.#removeFromLine(entry);
-    const controller = new AbortController();
-    this.#running.set(entry.id, controller);
-    this.#emit('started', { id: entry.id, waitedMs: Math.max(0, now - entry.queuedAt) });
-    for (const event of moved) this.#emit('position-changed', event);
-    this.#emit('status', this.stats());
+    const moved = this.#movedUp(index);
+    this.#running.add(entry.id);
+    if (this.#relay.listening('started')) this.#relay.emit('started', { id: entry.id, waitedMs: Math.max(0, now - entry.queuedAt) });
+    this.#emitMoved(moved);
+    this.#emitStatus();
 
     let failure: { error: unknown } | undefined;
     try {
-      await entry.task(controller.signal);
+      await entry.task(this.#closing.signal);
     } catch (error) {
       failure = { error };
     }
     this.#running.delete(entry.id);
-    this.#emit('finished', failure === undefined ? { id: entry.id } : { id: entry.id, error: failure.error });
-    this.#emit('status', this.stats());
+    if (this.#relay.listening('finished')) {
+      this.#relay.emit('finished', failure === undefined ? { id: entry.id } : { id: entry.id, error: failure.error });
+    }
+    this.#emitStatus();
     this.#wakeIdleWaiters();
   }
 
-  #timeOut(entry: WaitingRun): void {
-    if (this.#waiting.get(entry.id) === entry) this.#leave(entry, 'timed-out');
+  #leave(entry: WaitingRun, reason: QueueLeaveReason): void {
+    const index = this.#line.takeOut(entry);
+    if (index !== -1) this.#hasLeft(entry, index, reason, this.#now());
   }
 
-  #leave(entry: WaitingRun, reason: QueueLeaveReason): void {
-    const moved = this.#removeFromLine(entry);
-    entry.leave.abort();
-    this.#emit('left', { id: entry.id, reason, waitedMs: Math.max(0, this.#now() - entry.queuedAt) });
-    for (const event of moved) this.#emit('position-changed', event);
-    this.#emit('status', this.stats());
+  /** The events of a run that left the line at `index` without starting. */
+  #hasLeft(entry: WaitingRun, index: number, reason: QueueLeaveReason, now: number): void {
+    const moved = this.#movedUp(index);
+    if (this.#relay.listening('left')) this.#relay.emit('left', { id: entry.id, reason, waitedMs: Math.max(0, now - entry.queuedAt) });
+    this.#emitMoved(moved);
+    this.#emitStatus();
     this.#wakeIdleWaiters();
   }
 
   /**
-   * Removes a waiting run from the line; returns the new positions of the runs that were behind
-   * it. Nobody listening for positions means nobody needs them: with a long line that saves
-   * building one event per waiting run at every start (quadratic over a backlog).
+   * The new positions of the runs behind one that left the line at `index`. Nobody listening for
+   * positions means nobody needs them: with a long line that saves one event per waiting run at
+   * every start (quadratic over a backlog).
    */
-  #removeFromLine(entry: WaitingRun): Array<{ id: string; position: number }> {
-    clearTimeout(entry.timer);
-    this.#waiting.delete(entry.id);
-    const index = this.#line.remove(entry.id);
-    if (index === -1) return [];
-    if (this.events.listenerCount('position-changed') === 0) return [];
-    return this.#line.from(index).map((id, offset) => ({ id, position: index + offset + 1 }));
+  #movedUp(index: number): Array<{ id: string; position: number }> {
+    if (!this.#relay.listening('position-changed')) return [];
+    return this.#line.from(index).map((entry, offset) => ({ id: entry.id, position: index + offset + 1 }));
   }
 
-  #ticket(position: number): QueueTicket {
-    return { position, running: this.#running.size, queued: this.#line.length, maxConcurrency: this.#maxConcurrency };
+  #emitMoved(moved: ReadonlyArray<{ id: string; position: number }>): void {
+    for (const event of moved) this.#relay.emit('position-changed', event);
+  }
+
+  #emitStatus(): void {
+    if (this.#relay.listening('status')) this.#relay.emit('status', this.stats());
   }
 
   #isIdle(): boolean {
@@ -349,40 +333,21 @@ export class AgentExecutionQueue implements ExecutionQueue {
     if (!this.#isIdle()) return;
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
-
-  #emit<K extends keyof ExecutionQueueEvents>(name: K, ...args: ExecutionQueueEvents[K]): void {
-    this.#dispatch(() => {
-      // A throwing listener must not leave the queue half-updated (this may run inside p-queue).
-      try {
-        // Node's typings cannot relate a generic K to its payload; the signature above keeps the pair checked.
-        (this.events as unknown as { emit: EmitFunction }).emit(name, ...args);
-      } catch (error) {
-        rethrowLater(error);
-      }
-    });
-  }
-
-  #dispatch(deliver: () => void): void {
-    if (this.#held === undefined) deliver();
-    else this.#held.push(deliver);
-  }
 }
 
-function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER, note = ''): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`;
-    throw new TypeError(`Expected ${name} to be ${range}${note}, got ${describeValue(value)}`);
+/**
+ * The shared integer check, as the TypeError that every invalid option of this class throws (like a
+ * missing options object or `now`): "Expected maxQueueLength to be an integer of at least 1, got 0".
+ */
+function checkOption(name: string, value: unknown, range: IntegerRange): number {
+  try {
+    return checkInteger(name, value, range);
+  } catch (error) {
+    throw error instanceof InvalidValueError ? new TypeError(error.message, { cause: error }) : error;
   }
-  return value;
 }
 
 /** p-queue has no "unlimited" value below 1: Infinity is its default and means exactly that. */
 function toPQueueConcurrency(maxConcurrency: number): number {
   return maxConcurrency === 0 ? Number.POSITIVE_INFINITY : maxConcurrency;
-}
-
-function rethrowLater(error: unknown): void {
-  process.nextTick(() => {
-    throw error;
-  });
 }

@@ -599,11 +599,11 @@ describe('AgentExecutionQueue: validation', () => {
   const valid: AgentExecutionQueueOptions = { maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 1_000 };
 
   it.each([
-    [{ ...valid, maxConcurrency: -1 }, 'Expected maxConcurrency to be an integer ≥ 0 (0 = unlimited), got -1'],
-    [{ ...valid, maxConcurrency: 1.5 }, 'Expected maxConcurrency to be an integer ≥ 0 (0 = unlimited), got 1.5'],
-    [{ ...valid, maxConcurrency: '2' }, 'Expected maxConcurrency to be an integer ≥ 0 (0 = unlimited), got "2"'],
-    [{ ...valid, maxQueueLength: 0 }, 'Expected maxQueueLength to be an integer ≥ 1, got 0'],
-    [{ ...valid, maxQueueLength: undefined }, 'Expected maxQueueLength to be an integer ≥ 1, got undefined'],
+    [{ ...valid, maxConcurrency: -1 }, 'Expected maxConcurrency to be an integer of at least 0 (0 = unlimited), got -1'],
+    [{ ...valid, maxConcurrency: 1.5 }, 'Expected maxConcurrency to be an integer of at least 0 (0 = unlimited), got 1.5'],
+    [{ ...valid, maxConcurrency: '2' }, 'Expected maxConcurrency to be an integer of at least 0 (0 = unlimited), got "2"'],
+    [{ ...valid, maxQueueLength: 0 }, 'Expected maxQueueLength to be an integer of at least 1, got 0'],
+    [{ ...valid, maxQueueLength: undefined }, 'Expected maxQueueLength to be an integer of at least 1, got undefined'],
     [{ ...valid, queueTimeoutMs: 0 }, 'Expected queueTimeoutMs to be an integer from 1 to 2147483647, got 0'],
     [{ ...valid, queueTimeoutMs: Infinity }, 'Expected queueTimeoutMs to be an integer from 1 to 2147483647, got Infinity'],
     [{ ...valid, now: 5 }, 'Expected now to be a function, got 5'],
@@ -636,6 +636,136 @@ describe('AgentExecutionQueue: validation', () => {
     expect(() => queue.enqueue('a', manualTask().task, { queuedAt: new Date(Number.NaN) })).toThrow(
       'Expected queuedAt to be a valid Date, got object',
     );
+    expect(queue.stats()).toMatchObject({ running: 0, queued: 0 });
+  });
+});
+
+describe('AgentExecutionQueue: one line', () => {
+  it('keeps positions, ids and start order right after cancels in the middle', async () => {
+    const queue = queueWith({ maxConcurrency: 1 });
+    const ids = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7'];
+    const running = manualTask();
+    queue.enqueue('r', running.task);
+    const startOrder: string[] = [];
+    const tasks = new Map(ids.map((id) => [id, manualTask(() => startOrder.push(id))]));
+    for (const [id, task] of tasks) queue.enqueue(id, task.task);
+    const events = record(queue);
+
+    expect(queue.cancel('w3')).toBe(true);
+    expect(queue.cancel('w6')).toBe(true);
+    expect(queue.cancel('w2')).toBe(true);
+
+    expect(queue.waitingIds()).toEqual(['w1', 'w4', 'w5', 'w7']);
+    expect(['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7'].map((id) => queue.position(id))).toEqual([1, 0, 0, 2, 3, 0, 4]);
+    expect(queue.stats().queued).toBe(4);
+    // w7 moved up once per cancel ahead of it: 7 → 6 → 5 → 4.
+    const w7 = events.flatMap((event) => (event.name === 'position-changed' && event.payload.id === 'w7' ? [event.payload.position] : []));
+    expect(w7).toEqual([6, 5, 4]);
+
+    running.resolve();
+    for (const id of ['w1', 'w4', 'w5']) {
+      await vi.waitFor(() => expect(tasks.get(id)!.calls).toBe(1));
+      expect(queue.position('w7')).toBe(['w1', 'w4', 'w5'].indexOf(id) === 2 ? 1 : 3 - ['w1', 'w4', 'w5'].indexOf(id));
+      tasks.get(id)!.resolve();
+    }
+    await vi.waitFor(() => expect(tasks.get('w7')!.calls).toBe(1));
+    tasks.get('w7')!.resolve();
+    await queue.onIdle();
+    expect(startOrder).toEqual(['w1', 'w4', 'w5', 'w7']);
+  });
+
+  it('times out a run in the middle of the line (restored with an older queuedAt) and moves up only those behind it', async () => {
+    vi.useFakeTimers();
+    const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000 });
+    queue.enqueue('r', manualTask().task);
+    queue.enqueue('w1', manualTask().task);
+    queue.enqueue('restored', manualTask().task, { queuedAt: new Date(Date.now() - 700) });
+    queue.enqueue('w3', manualTask().task);
+    const events = record(queue);
+
+    await vi.advanceTimersByTimeAsync(300);
+
+    expect(events.filter((event) => event.name !== 'status').map((event) => event.payload)).toEqual([
+      { id: 'restored', reason: 'timed-out', waitedMs: 1_000 },
+      { id: 'w3', position: 2 },
+    ]);
+    expect(queue.waitingIds()).toEqual(['w1', 'w3']);
+    expect([queue.position('w1'), queue.position('w3')]).toEqual([1, 2]);
+    // w1 and w3 entered in the same millisecond: they share their deadline's timer.
+    expect(vi.getTimerCount()).toBe(1);
+  });
+
+  it('starts a fresh run at once past a restored run that is held in line until its zero-delay timer', async () => {
+    vi.useFakeTimers();
+    const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000 });
+    const restored = manualTask();
+    const fresh = manualTask();
+    expect(queue.enqueue('restored', restored.task, { queuedAt: new Date(Date.now() - 5_000) }).position).toBe(1);
+    expect(queue.enqueue('fresh', fresh.task).position).toBe(0);
+    expect(fresh.calls).toBe(1);
+    expect(queue.position('restored')).toBe(1);
+    expect(queue.stats()).toMatchObject({ running: 1, queued: 1 });
+
+    await vi.advanceTimersByTimeAsync(0);
+    expect(restored.calls).toBe(0);
+    expect(queue.stats()).toMatchObject({ running: 1, queued: 0 });
+  });
+
+  it('keeps event order when a task enqueues another run from its synchronous part', () => {
+    const queue = queueWith({ maxConcurrency: 2 });
+    const events = record(queue);
+    const inner = manualTask();
+    queue.enqueue('outer', () => {
+      queue.enqueue('inner', inner.task);
+      return new Promise<void>(() => {});
+    });
+
+    expect(inner.calls).toBe(1);
+    // Each status is the snapshot taken when its change happened; the inner run's events come after the outer's.
+    expect(events.map((event) => [event.name, 'id' in event.payload ? event.payload.id : event.payload.running])).toEqual([
+      ['enqueued', 'outer'],
+      ['status', 2],
+      ['started', 'outer'],
+      ['status', 1],
+      ['enqueued', 'inner'],
+      ['status', 2],
+      ['started', 'inner'],
+      ['status', 2],
+    ]);
+  });
+
+  it('gives every running task a signal that only close() aborts', async () => {
+    const queue = queueWith({ maxConcurrency: 2 });
+    const first = manualTask();
+    const second = manualTask();
+    queue.enqueue('a', first.task);
+    queue.enqueue('b', second.task);
+    first.resolve();
+    await flush();
+    expect(second.signal?.aborted).toBe(false);
+    queue.close();
+    expect(second.signal?.aborted).toBe(true);
+  });
+
+  it('dispatches 100,000 runs in the order they entered, with every position right on entry', async () => {
+    const count = 100_000;
+    const queue = queueWith({ maxConcurrency: 10, maxQueueLength: count });
+    const started: number[] = [];
+    const positions: number[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const task = () => {
+        started.push(index);
+        return Promise.resolve();
+      };
+      positions.push(queue.enqueue(`run-${index}`, task).position);
+    }
+    expect(queue.stats()).toMatchObject({ running: 10, queued: count - 10 });
+    expect(queue.position('run-50000')).toBe(50_000 - 9);
+    await queue.onIdle();
+
+    expect(started.length).toBe(count);
+    expect(started.every((value, index) => value === index)).toBe(true);
+    expect(positions.every((position, index) => position === Math.max(0, index - 9))).toBe(true);
     expect(queue.stats()).toMatchObject({ running: 0, queued: 0 });
   });
 });

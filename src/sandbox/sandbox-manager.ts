@@ -5,31 +5,16 @@
  * is the host) and serves live stats streams to the monitor.
  */
 import type Docker from 'dockerode';
-import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_ISOLATION, DockerSandbox, type SandboxIsolation } from './docker-sandbox.js';
+import { DEFAULT_ISOLATION, type SandboxIsolation } from './container-config.js';
+import { DEFAULT_CALL_TIMEOUT_MS, DockerSandbox } from './docker-sandbox.js';
 import { dockerCall } from './docker-call.js';
 import { ownershipFilter } from './labels.js';
-import type { SandboxLimits } from './limits.js';
 import type { ResourceStats } from './resource-stats.js';
+import type { CreateSandboxOptions, EngineInfo, SandboxProvider } from './sandbox.js';
 import { toSandboxError, type SandboxError } from './sandbox-errors.js';
 import { streamContainerStats } from './stats-stream.js';
 
-export interface EngineInfo {
-  readonly version: string;
-  /** CPUs the engine's host has. */
-  readonly cpus: number;
-  /** Memory of the engine's host in bytes. */
-  readonly memoryBytes: number;
-}
-
-export interface CreateSandboxOptions {
-  readonly agentId: string;
-  readonly image: string;
-  readonly limits: SandboxLimits;
-  readonly env?: Readonly<Record<string, string>>;
-  /** `uid[:gid]` for this sandbox instead of the manager's default user. */
-  readonly user?: string;
-  readonly signal?: AbortSignal;
-}
+export type { CreateSandboxOptions, EngineInfo } from './sandbox.js';
 
 export interface SandboxManagerOptions {
   /** How sandboxes are isolated; default {@link DEFAULT_ISOLATION}. */
@@ -38,7 +23,7 @@ export interface SandboxManagerOptions {
   readonly callTimeoutMs?: number;
 }
 
-export class SandboxManager implements AsyncDisposable {
+export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisposable {
   private readonly live = new Set<DockerSandbox>();
   readonly isolation: SandboxIsolation;
   private readonly callTimeoutMs: number;

@@ -111,8 +111,9 @@ export class AgentRunService implements RunService {
 
   /**
    * Recovers what a previous process left in the store, before anything new is admitted: runs
-   * that were RUNNING end FAILED / INTERRUPTED (their containers are reaped separately), and
-   * waiting runs re-enter the line in their original order with their original `queuedAt`.
+   * that were RUNNING end FAILED / INTERRUPTED (their containers are reaped separately), waiting
+   * runs whose agent is no longer registered end FAILED at once, and the other waiting runs
+   * re-enter the line in their original order with their original `queuedAt`.
    */
   recover(): { readonly interrupted: number; readonly requeued: number } {
     let interrupted = 0;
@@ -122,6 +123,12 @@ export class AgentRunService implements RunService {
         this.recorder.log(run.id, 'SYSTEM', null, 'the server stopped while this run was running; its container is removed at restart');
         this.recorder.finish(run.id, 'FAILED', 'INTERRUPTED', 'the server stopped while the run was running');
         interrupted += 1;
+      } else if (!this.options.agents.get(run.config.agent)) {
+        // Like retry: a run whose agent is gone could only fail later, after its container was created.
+        const error = `agent ${JSON.stringify(run.config.agent)} is no longer registered`;
+        this.recorder.log(run.id, 'SYSTEM', null, `${error}; the stored run cannot start`);
+        this.recorder.finish(run.id, 'FAILED', null, error);
+        this.options.logger.warn({ agentId: run.id, agent: run.config.agent }, 'a stored waiting run names an agent that is no longer registered');
       } else {
         try {
           this.enqueue(run);

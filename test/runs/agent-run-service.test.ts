@@ -14,6 +14,7 @@ import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
 import { createTestDocker, testInstanceId } from '../helpers/docker.js';
 import { FakeSandboxProvider } from '../helpers/fake-sandbox.js';
 import { makeRun } from '../helpers/fixtures.js';
+import { reapRightAfterEachCreate } from '../helpers/reap-while-creating.js';
 import { createRunHarness, shellInput, type RunHarness } from '../helpers/run-harness.js';
 
 let harness: RunHarness | undefined;
@@ -307,6 +308,22 @@ describe('recovery', () => {
     await finished;
     expect(sandboxes.created.map((sandbox) => sandbox.options.agentId)).toEqual(['still-fine']);
     await service.shutdown();
+  });
+});
+
+describe('reaping', () => {
+  it("never takes a starting run's container for an orphan: reaps while three runs are starting", async () => {
+    const h = use(createRunHarness({ maxConcurrency: 3 }));
+    const reaps = reapRightAfterEachCreate(h.docker, () => h.sandboxes.reapOrphans());
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i += 1) ids.push((await h.service.start(shellInput([`echo started-${i}`]))).run.id);
+    const finals = await Promise.all(ids.map((id) => h.waitForFinal(id)));
+    expect(finals.map((run) => [run.status, run.error])).toEqual(ids.map(() => ['SUCCEEDED', null]));
+    expect(reaps.failures).toEqual([]);
+    expect(reaps.reaped).toEqual([]);
+    for (const [i, id] of ids.entries()) {
+      expect(h.service.logs(id).filter((l) => l.stream === 'STDOUT').map((l) => l.line)).toEqual([`started-${i}`]);
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import { BosunError, errorMessage } from '../errors.js';
 import type { ExecutionQueue, QueueTicket } from '../queue/execution-queue.js';
 import type { EngineInfo, SandboxProvider } from '../sandbox/sandbox.js';
 import type { SandboxError } from '../sandbox/sandbox-errors.js';
+import { delay } from '../shared/deadline.js';
 import type { AgentRun, LogLine, StartAgentInput } from './agent-run.js';
 import { isFinalStatus } from './agent-run.js';
 import type { RunStore } from './run-store.js';
@@ -236,9 +237,8 @@ export class AgentRunService implements RunService {
     const running = [...this.active.values()].map((active) => active.settled);
     if (running.length > 0 && graceMs > 0) {
       this.options.logger.info({ running: running.length, graceMs }, 'waiting for running runs to finish');
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all(running), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
-      clearTimeout(timer);
+      const finished = new AbortController();
+      await Promise.race([Promise.all(running).finally(() => finished.abort()), delay(graceMs, [finished.signal])]);
     }
     this.options.queue.close();
     for (const active of this.active.values()) active.controller.abort(new RunStopped('shutdown'));

@@ -7,7 +7,7 @@
  */
 import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { delay } from '../shared/deadline.js';
 import { dockerCall } from './docker-call.js';
 import { LineSplitter } from './line-splitter.js';
 import { SandboxError, toSandboxError } from './sandbox-errors.js';
@@ -110,6 +110,6 @@ async function settledExitCode(target: ExecTarget, exec: Docker.Exec, signal?: A
     if (!info.Running) {
       throw new SandboxError('CONTAINER_GONE', `the container ${target.name} stopped while a command ran`);
     }
-    await sleep(EXEC_SETTLE_POLL_MS, undefined, signal ? { signal } : {});
+    if ((await delay(EXEC_SETTLE_POLL_MS, signal ? [signal] : [])) === 'interrupted') signal?.throwIfAborted();
   }
 }

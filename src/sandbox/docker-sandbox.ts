@@ -5,7 +5,7 @@
  * {@link DockerSandbox.dispose} / `await using`. Every Docker call has a deadline.
  */
 import type Docker from 'dockerode';
-import { setTimeout as delay } from 'node:timers/promises';
+import { delay } from '../shared/deadline.js';
 import { containerConfig, type SandboxSpec } from './container-config.js';
 import { dockerCall } from './docker-call.js';
 import { execInContainer, type ExecTarget } from './docker-exec.js';

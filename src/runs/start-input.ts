@@ -5,6 +5,7 @@
  */
 import type { AgentRegistry } from '../agents/agent-registry.js';
 import { InvalidValueError, badUserInput } from '../errors.js';
+import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type SandboxLimits } from '../sandbox/limits.js';
 import type { AgentRunConfig, EnvVar, FailureGroup, StartAgentInput } from './agent-run.js';
 
@@ -27,8 +28,8 @@ const MAX_STEP_CHARS = 64 * 1024;
 const MAX_ENV_VARS = 256;
 const MAX_ENV_VALUE_CHARS = 64 * 1024;
 const MAX_CONTEXT_CHARS = 1024 * 1024;
-/** setTimeout's largest delay. */
-export const MAX_TIMEOUT_MS = 2_147_483_647;
+/** setTimeout's largest delay: a run's deadline is a timer. */
+export const MAX_TIMEOUT_MS = MAX_TIMER_DELAY_MS;
 export const MIN_TIMEOUT_MS = 1000;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const IMAGE_REF = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,254}$/;

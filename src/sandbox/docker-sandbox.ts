@@ -1,90 +1,29 @@
 /**
- * One sandbox container with a typed lifecycle: create (limits, labels, a locked-down file
- * system and no network, a keep-alive process), exec steps with streamed output, read resource
- * stats, stop (SIGTERM, grace, kill) and remove. Cleanup is guaranteed through
+ * One sandbox container with a typed lifecycle: create (from the definition in
+ * container-config.ts), exec commands (docker-exec.ts), write files, read resource stats and
+ * limit counters, stop (SIGTERM, grace, kill) and remove. Cleanup is guaranteed through
  * {@link DockerSandbox.dispose} / `await using`. Every Docker call has a deadline.
  */
 import type Docker from 'dockerode';
-import { setTimeout as delay } from 'node:timers/promises';
-import type { Duplex } from 'node:stream';
+import { delay } from '../shared/deadline.js';
+import { containerConfig, type SandboxSpec } from './container-config.js';
 import { dockerCall } from './docker-call.js';
-import { ownershipLabels } from './labels.js';
-import { toNanoCpus, type SandboxLimits } from './limits.js';
-import { LineSplitter } from './line-splitter.js';
+import { execInContainer, type ExecTarget } from './docker-exec.js';
 import { computeResourceStats, type DockerStatsFrame, type ResourceStats } from './resource-stats.js';
-import { SandboxError, isContainerGone, toSandboxError } from './sandbox-errors.js';
+import type { ExecOptions, ExecResult, LimitEvents, Sandbox, StopOptions } from './sandbox.js';
+import { SandboxError, isContainerGone } from './sandbox-errors.js';
 import { streamContainerStats } from './stats-stream.js';
 
-/**
- * The container's main process: it ignores SIGTERM (so that stopping a step's processes with
- * `kill -TERM -1` leaves the sandbox up) and does nothing else. Init (docker-init) reaps zombies.
- */
-const KEEP_ALIVE_COMMAND = ['sh', '-c', "trap '' TERM INT HUP; exec sleep 2147483647"];
-const EXEC_SETTLE_POLL_MS = 25;
-/** The user agents run as unless a run says otherwise: never root by default. */
-export const DEFAULT_SANDBOX_USER = '1000:1000';
+export {
+  DEFAULT_ISOLATION,
+  DEFAULT_SANDBOX_USER,
+  containerConfig,
+  type SandboxIsolation,
+  type SandboxSpec,
+} from './container-config.js';
+export type { ExecOptions, ExecResult, LimitEvents, OutputStream, StopOptions } from './sandbox.js';
+
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
-
-/** How a sandbox is isolated beyond its resource limits. */
-export interface SandboxIsolation {
-  /** `uid[:gid]` the keep-alive and every exec run as. */
-  readonly user: string;
-  /** Size cap of the `/tmp` tmpfs (the root file system is read-only). */
-  readonly tmpBytes: number;
-  /** Size cap of the `/workspace` tmpfs, owned by the sandbox user. */
-  readonly workspaceBytes: number;
-  /** A Docker network to join, or null for none at all. */
-  readonly network: string | null;
-}
-
-export const DEFAULT_ISOLATION: SandboxIsolation = Object.freeze({
-  user: DEFAULT_SANDBOX_USER,
-  tmpBytes: 256 * 1024 ** 2,
-  workspaceBytes: 1024 ** 3,
-  network: null,
-});
-
-export interface SandboxSpec {
-  readonly image: string;
-  readonly limits: SandboxLimits;
-  readonly instanceId: string;
-  readonly agentId: string;
-  readonly isolation?: SandboxIsolation;
-  /** Environment of the container (and so of every exec). */
-  readonly env?: Readonly<Record<string, string>>;
-  /** Container name; default `bosun-<agentId>`. */
-  readonly name?: string;
-}
-
-export type OutputStream = 'stdout' | 'stderr';
-
-export interface ExecOptions {
-  /** Extra environment for this command only. */
-  readonly env?: Readonly<Record<string, string>>;
-  /** Working directory; default the image's. */
-  readonly cwd?: string;
-  /** Stops waiting for the command; the processes keep running until {@link DockerSandbox.stop}. */
-  readonly signal?: AbortSignal;
-  /** Each output line, in order within its stream, without the newline. */
-  readonly onOutput?: (stream: OutputStream, line: string) => void;
-  /** Written to the command's standard input, which is then closed. */
-  readonly stdin?: string;
-}
-
-export interface ExecResult {
-  readonly exitCode: number;
-}
-
-/** Counters of the kernel's interventions at the container's limits. */
-export interface LimitEvents {
-  readonly oomKills: number;
-  readonly pidsLimitHits: number;
-}
-
-export interface StopOptions {
-  /** How long processes get after SIGTERM before the container is killed. */
-  readonly graceMs: number;
-}
 
 export interface CreateOptions {
   readonly signal?: AbortSignal;
@@ -93,48 +32,14 @@ export interface CreateOptions {
   readonly callTimeoutMs?: number;
 }
 
-/** The container definition for a sandbox (exported for tests and for reading what bosun asks of Docker). */
-export function containerConfig(spec: SandboxSpec): Docker.ContainerCreateOptions {
-  const isolation = spec.isolation ?? DEFAULT_ISOLATION;
-  const [uid, gid] = parseUser(isolation.user);
-  const network = isolation.network === null || isolation.network === 'none' ? null : isolation.network;
-  return {
-    name: spec.name ?? `bosun-${spec.agentId}`,
-    Image: spec.image,
-    Cmd: KEEP_ALIVE_COMMAND,
-    User: isolation.user,
-    WorkingDir: '/workspace',
-    Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
-    Labels: ownershipLabels(spec),
-    NetworkDisabled: network === null,
-    HostConfig: {
-      NanoCpus: toNanoCpus(spec.limits.cpus),
-      Memory: spec.limits.memoryBytes,
-      MemorySwap: spec.limits.memoryBytes,
-      PidsLimit: spec.limits.pidsLimit,
-      NetworkMode: network ?? 'none',
-      Init: true,
-      Privileged: false,
-      CapDrop: ['ALL'],
-      // Docker's default seccomp profile applies because none is named; never `unconfined`.
-      SecurityOpt: ['no-new-privileges'],
-      ReadonlyRootfs: true,
-      Tmpfs: {
-        '/tmp': `rw,nosuid,nodev,size=${isolation.tmpBytes},mode=1777`,
-        '/workspace': `rw,nosuid,nodev,size=${isolation.workspaceBytes},uid=${uid},gid=${gid},mode=0755`,
-      },
-      // Exec output does not go to the container log, but the keep-alive's would: cap it anyway.
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-    },
-  };
-}
-
 /** A live sandbox container owned by bosun. */
-export class DockerSandbox implements AsyncDisposable {
+export class DockerSandbox implements Sandbox {
   readonly id: string;
   readonly name: string;
   readonly spec: SandboxSpec;
+  /** Commands started and not known to be over (see {@link ExecTarget.activeExecs}). */
   private readonly activeExecs = new Set<Docker.Exec>();
+  private readonly execTarget: ExecTarget;
   private disposed: Promise<void> | undefined;
   private killed = false;
 
@@ -149,6 +54,7 @@ export class DockerSandbox implements AsyncDisposable {
     this.id = container.id;
     this.spec = spec;
     this.name = name;
+    this.execTarget = { docker, container, name, callTimeoutMs, activeExecs: this.activeExecs };
   }
 
   /**
@@ -192,89 +98,12 @@ export class DockerSandbox implements AsyncDisposable {
   }
 
   /**
-   * Runs `sh -c command` and streams its output line by line.
-   * The exit code is read from the exec's inspect, not inferred from the end of the stream.
+   * Runs `sh -c command` and streams its output line by line (see docker-exec.ts).
    * @throws SandboxError CONTAINER_GONE when the container died under the command,
    *   DOCKER_UNAVAILABLE when the engine is lost; the signal's reason on abort.
    */
-  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const env = Object.entries(options.env ?? {}).map(([key, value]) => `${key}=${value}`);
-    const withStdin = options.stdin !== undefined;
-    const action = `run a command in ${this.name}`;
-    const exec = await this.call(
-      action,
-      (callSignal) =>
-        this.container.exec({
-          Cmd: ['sh', '-c', command],
-          Env: env,
-          ...(options.cwd === undefined ? {} : { WorkingDir: options.cwd }),
-          AttachStdout: true,
-          AttachStderr: true,
-          AttachStdin: withStdin,
-          Tty: false,
-          abortSignal: callSignal,
-        } as Docker.ExecCreateOptions),
-      signal,
-    );
-    const stream = (await this.call(action, () => exec.start({ hijack: true, stdin: withStdin }), signal)) as Duplex;
-    this.activeExecs.add(exec);
-    try {
-      const output = this.pipeOutput(stream, options);
-      if (withStdin) stream.end(options.stdin);
-      await output;
-      return { exitCode: await this.settledExitCode(exec, signal) };
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      throw toSandboxError(error, action);
-    } finally {
-      stream.destroy();
-      // An aborted exec stays "active" until its process is gone, so that stop() waits for it.
-      if (!signal?.aborted) this.activeExecs.delete(exec);
-    }
-  }
-
-  private pipeOutput(stream: Duplex, options: ExecOptions): Promise<void> {
-    const onOutput = options.onOutput ?? (() => {});
-    const stdout = new LineSplitter((line) => onOutput('stdout', line));
-    const stderr = new LineSplitter((line) => onOutput('stderr', line));
-    return new Promise<void>((resolve, reject) => {
-      let finished = false;
-      const finish = (error?: Error) => {
-        if (finished) return;
-        finished = true;
-        options.signal?.removeEventListener('abort', onAbort);
-        stdout.end();
-        stderr.end();
-        if (error) reject(error);
-        else resolve();
-      };
-      const onAbort = () => finish(options.signal?.reason as Error);
-      // The signal may have fired while the exec was being created: no event will come then.
-      if (options.signal?.aborted) return onAbort();
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.docker.modem.demuxStream(
-        stream,
-        { write: (chunk: Buffer) => stdout.write(chunk) } as unknown as NodeJS.WritableStream,
-        { write: (chunk: Buffer) => stderr.write(chunk) } as unknown as NodeJS.WritableStream,
-      );
-      stream.once('end', () => finish());
-      stream.once('close', () => finish());
-      stream.once('error', (error) => finish(error));
-    });
-  }
-
-  /** The stream can end a moment before the engine records the exit code. */
-  private async settledExitCode(exec: Docker.Exec, signal?: AbortSignal): Promise<number> {
-    for (;;) {
-      const info = await this.call(`read the exit code of a command in ${this.name}`, () => exec.inspect(), signal);
-      if (!info.Running && info.ExitCode !== null) return info.ExitCode;
-      if (!info.Running) {
-        throw new SandboxError('CONTAINER_GONE', `the container ${this.name} stopped while a command ran`);
-      }
-      await delay(EXEC_SETTLE_POLL_MS, undefined, signal ? { signal } : {});
-    }
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return execInContainer(this.execTarget, command, options);
   }
 
   /**
@@ -282,7 +111,7 @@ export class DockerSandbox implements AsyncDisposable {
    * is read-only, and Docker's archive upload does not reach tmpfs mounts); its parent
    * directories are created. The file belongs to the sandbox user.
    */
-  async writeFile(path: string, content: string): Promise<void> {
+  async writeFile(path: string, content: string | Uint8Array): Promise<void> {
     if (!/^\/[^\0]*[^/]$/.test(path)) throw new TypeError(`Expected an absolute file path, got ${JSON.stringify(path)}`);
     const quoted = `'${path.replaceAll("'", "'\\''")}'`;
     let errors = '';
@@ -349,8 +178,10 @@ export class DockerSandbox implements AsyncDisposable {
   }
 
   /**
-   * Stops whatever runs in the sandbox: SIGTERM to its processes, then, if commands are still
-   * running after `graceMs`, kills the container. Never throws for a container that is already gone.
+   * Stops whatever runs in the sandbox: when commands are running, SIGTERM to its processes and
+   * up to `graceMs` for them to end; then, always, SIGKILL to the container, so that nothing runs
+   * in it afterwards (the container stays until {@link dispose}). Never throws for a container
+   * that is already gone.
    */
   async stop(options: StopOptions): Promise<void> {
     if (this.killed) return;
@@ -408,11 +239,4 @@ export class DockerSandbox implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }
-}
-
-function parseUser(user: string): [number, number] {
-  const match = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!match) throw new TypeError(`Expected a numeric user such as 1000 or 1000:1000, got ${JSON.stringify(user)}`);
-  const uid = Number(match[1]);
-  return [uid, match[2] === undefined ? uid : Number(match[2])];
 }

@@ -5,31 +5,16 @@
  * is the host) and serves live stats streams to the monitor.
  */
 import type Docker from 'dockerode';
-import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_ISOLATION, DockerSandbox, type SandboxIsolation } from './docker-sandbox.js';
+import { DEFAULT_ISOLATION, containerName, type SandboxIsolation } from './container-config.js';
+import { DEFAULT_CALL_TIMEOUT_MS, DockerSandbox } from './docker-sandbox.js';
 import { dockerCall } from './docker-call.js';
 import { ownershipFilter } from './labels.js';
-import type { SandboxLimits } from './limits.js';
 import type { ResourceStats } from './resource-stats.js';
+import type { CreateSandboxOptions, EngineInfo, SandboxProvider } from './sandbox.js';
 import { toSandboxError, type SandboxError } from './sandbox-errors.js';
 import { streamContainerStats } from './stats-stream.js';
 
-export interface EngineInfo {
-  readonly version: string;
-  /** CPUs the engine's host has. */
-  readonly cpus: number;
-  /** Memory of the engine's host in bytes. */
-  readonly memoryBytes: number;
-}
-
-export interface CreateSandboxOptions {
-  readonly agentId: string;
-  readonly image: string;
-  readonly limits: SandboxLimits;
-  readonly env?: Readonly<Record<string, string>>;
-  /** `uid[:gid]` for this sandbox instead of the manager's default user. */
-  readonly user?: string;
-  readonly signal?: AbortSignal;
-}
+export type { CreateSandboxOptions, EngineInfo } from './sandbox.js';
 
 export interface SandboxManagerOptions {
   /** How sandboxes are isolated; default {@link DEFAULT_ISOLATION}. */
@@ -38,8 +23,14 @@ export interface SandboxManagerOptions {
   readonly callTimeoutMs?: number;
 }
 
-export class SandboxManager implements AsyncDisposable {
+export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisposable {
   private readonly live = new Set<DockerSandbox>();
+  /**
+   * Names of containers being created: such a container may exist in the engine before it has
+   * an id here (`create` has not returned), and must not be taken for an orphan. A count per
+   * name, so that a failed second attempt under the same name does not unprotect the first.
+   */
+  private readonly creating = new Map<string, number>();
   readonly isolation: SandboxIsolation;
   private readonly callTimeoutMs: number;
 
@@ -58,24 +49,34 @@ export class SandboxManager implements AsyncDisposable {
 
   /** Creates and starts a sandbox labelled as this instance's, tracked until disposed. */
   async create(options: CreateSandboxOptions): Promise<DockerSandbox> {
-    const sandbox = await DockerSandbox.create(
-      this.docker,
-      {
-        image: options.image,
-        limits: options.limits,
-        instanceId: this.instanceId,
-        agentId: options.agentId,
-        isolation: options.user === undefined ? this.isolation : { ...this.isolation, user: options.user },
-        ...(options.env === undefined ? {} : { env: options.env }),
-      },
-      {
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        onDisposed: (disposed) => this.live.delete(disposed),
-        callTimeoutMs: this.callTimeoutMs,
-      },
-    );
-    this.live.add(sandbox);
-    return sandbox;
+    const name = containerName(options);
+    this.creating.set(name, (this.creating.get(name) ?? 0) + 1);
+    try {
+      const sandbox = await DockerSandbox.create(
+        this.docker,
+        {
+          image: options.image,
+          limits: options.limits,
+          instanceId: this.instanceId,
+          agentId: options.agentId,
+          name,
+          isolation: options.user === undefined ? this.isolation : { ...this.isolation, user: options.user },
+          ...(options.env === undefined ? {} : { env: options.env }),
+        },
+        {
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+          onDisposed: (disposed) => this.live.delete(disposed),
+          callTimeoutMs: this.callTimeoutMs,
+        },
+      );
+      // Live before no longer "creating", in the same turn: a reap never sees it as neither.
+      this.live.add(sandbox);
+      return sandbox;
+    } finally {
+      const count = (this.creating.get(name) ?? 1) - 1;
+      if (count === 0) this.creating.delete(name);
+      else this.creating.set(name, count);
+    }
   }
 
   /** Sandboxes created and not yet disposed. */
@@ -118,20 +119,28 @@ export class SandboxManager implements AsyncDisposable {
 
   /** Ids of every container, running or not, labelled as this instance's. */
   async ownedContainerIds(): Promise<string[]> {
-    const containers = await this.call('list containers', (signal) =>
+    return (await this.ownedContainers()).map((container) => container.Id);
+  }
+
+  private ownedContainers(): Promise<Docker.ContainerInfo[]> {
+    return this.call('list containers', (signal) =>
       this.docker.listContainers({ all: true, filters: ownershipFilter(this.instanceId), abortSignal: signal }),
     );
-    return containers.map((container) => container.Id);
   }
 
   /**
-   * Removes every container labelled as this instance's that is not a live sandbox: what a
-   * previous process of the same instance left behind. Containers of other instances and
-   * unlabelled ones are never touched. Returns the ids removed.
+   * Removes every container labelled as this instance's that is neither a live sandbox nor one
+   * being created: what a previous process of the same instance left behind, or what could not
+   * be removed while the engine was away. Containers of other instances and unlabelled ones are
+   * never touched. Returns the ids removed.
    */
   async reapOrphans(): Promise<string[]> {
+    const containers = await this.ownedContainers();
+    // Read after the listing: a sandbox whose creation ended while the engine answered is live now.
     const live = new Set([...this.live].map((sandbox) => sandbox.id));
-    const ids = (await this.ownedContainerIds()).filter((id) => !live.has(id));
+    const ids = containers
+      .filter((container) => !live.has(container.Id) && !container.Names.some((name) => this.creating.has(name.replace(/^\//, ''))))
+      .map((container) => container.Id);
     await Promise.all(
       ids.map(async (id) => {
         try {

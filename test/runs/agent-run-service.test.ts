@@ -12,7 +12,9 @@ import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
 import { openDatabase } from '../../src/store/database.js';
 import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
 import { createTestDocker, testInstanceId } from '../helpers/docker.js';
+import { FakeSandboxProvider } from '../helpers/fake-sandbox.js';
 import { makeRun } from '../helpers/fixtures.js';
+import { reapRightAfterEachCreate } from '../helpers/reap-while-creating.js';
 import { createRunHarness, shellInput, type RunHarness } from '../helpers/run-harness.js';
 
 let harness: RunHarness | undefined;
@@ -275,6 +277,53 @@ describe('recovery', () => {
     expect(service.get('w3')).toMatchObject({ status: 'FAILED' });
     expect(service.get('w3')!.error).toMatch(/queue is full/);
     queue.close();
+  });
+
+  it('fails a stored waiting run whose agent is no longer registered at once, without creating a sandbox for it', async () => {
+    const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 100 });
+    const now = Date.now();
+    const retired = makeRun({ id: 'retired-agent', queuedAt: new Date(now - 2000) });
+    store.insert({ ...retired, config: { ...retired.config, agent: 'retired' } });
+    store.insert(makeRun({ id: 'still-fine', queuedAt: new Date(now - 1000) }));
+    const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 60_000 });
+    const sandboxes = new FakeSandboxProvider();
+    const service = new AgentRunService({
+      store,
+      queue,
+      sandboxes,
+      agents: new AgentRegistry([new ShellAgent()]),
+      defaults: { agent: 'shell', image: 'bosun-sandbox:latest', limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 }, timeoutMs: 60_000 },
+      queueTimeoutMs: 60_000,
+      stopGraceMs: 100,
+      logger: createSilentLogger(),
+    });
+    const finished = new Promise<void>((resolve) =>
+      service.events.on('run-updated', (run) => {
+        if (run.id === 'still-fine' && run.status === 'SUCCEEDED') resolve();
+      }),
+    );
+    expect(service.recover()).toEqual({ interrupted: 0, requeued: 1 });
+    expect(service.get('retired-agent')).toMatchObject({ status: 'FAILED', error: 'agent "retired" is no longer registered', containerId: null, startedAt: null });
+    expect(service.logs('retired-agent').map((l) => l.line)).toContain('agent "retired" is no longer registered; the stored run cannot start');
+    await finished;
+    expect(sandboxes.created.map((sandbox) => sandbox.options.agentId)).toEqual(['still-fine']);
+    await service.shutdown();
+  });
+});
+
+describe('reaping', () => {
+  it("never takes a starting run's container for an orphan: reaps while three runs are starting", async () => {
+    const h = use(createRunHarness({ maxConcurrency: 3 }));
+    const reaps = reapRightAfterEachCreate(h.docker, () => h.sandboxes.reapOrphans());
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i += 1) ids.push((await h.service.start(shellInput([`echo started-${i}`]))).run.id);
+    const finals = await Promise.all(ids.map((id) => h.waitForFinal(id)));
+    expect(finals.map((run) => [run.status, run.error])).toEqual(ids.map(() => ['SUCCEEDED', null]));
+    expect(reaps.failures).toEqual([]);
+    expect(reaps.reaped).toEqual([]);
+    for (const [i, id] of ids.entries()) {
+      expect(h.service.logs(id).filter((l) => l.stream === 'STDOUT').map((l) => l.line)).toEqual([`started-${i}`]);
+    }
   });
 });
 

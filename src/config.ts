@@ -198,13 +198,17 @@ interface RangeOptions {
 class EnvReader {
   constructor(private readonly env: Environment) {}
 
+  /**
+   * The variable's value, or undefined when it is unset or blank (empty or whitespace only): every
+   * reader goes through here, so `X=""` always means "use the default", whatever X is.
+   */
   private raw(name: string): string | undefined {
     const value = this.env[name];
     return value === undefined || value.trim() === '' ? undefined : value;
   }
 
   parsed<T>(name: string, fallback: string, parse: (raw: string) => T): T {
-    const raw = this.env[name] ?? fallback;
+    const raw = this.raw(name) ?? fallback;
     try {
       return parse(raw);
     } catch (error) {

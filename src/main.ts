@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   try {
     const { url } = await app.start();
     logger.info({ url }, `GraphiQL: ${url}`);
-    process.stdout.isTTY && process.stdout.write(`\n  bosun is up. GraphiQL: ${url}\n\n`);
+    if (process.stdout.isTTY) process.stdout.write(`\n  bosun is up. GraphiQL: ${url}\n\n`);
   } catch (error) {
     logger.error({ err: error }, 'bosun could not start');
     await app.close();

@@ -169,3 +169,48 @@ describe('loadConfig: access settings', () => {
     expect((error as ConfigError).message).not.toContain('short-secret');
   });
 });
+
+describe('loadConfig: blank variables', () => {
+  /**
+   * Every variable loadConfig reads, found by watching it read an empty environment (so a
+   * variable added later is covered without editing this list).
+   */
+  function variablesRead(): string[] {
+    const names = new Set<string>();
+    const watching = new Proxy<Record<string, string | undefined>>(
+      {},
+      {
+        get: (_target, name) => {
+          if (typeof name === 'string') names.add(name);
+          return undefined;
+        },
+      },
+    );
+    loadConfig(watching, 2);
+    return [...names].sort();
+  }
+
+  const variables = variablesRead();
+
+  it('finds every variable the config reads', () => {
+    // A sample of each kind of reader: number, integer, size, string, secret, list, URL, docker.
+    for (const name of ['CPU_PERCENT_WARNING', 'PORT', 'DOCKER_MEMORY_LIMIT', 'SANDBOX_TMP_SIZE', 'HOST', 'BOSUN_API_TOKEN', 'ALLOWED_ORIGINS', 'ALERT_WEBHOOK_URL', 'DOCKER_SOCKET', 'DOCKER_HOST', 'LOG_LEVEL']) {
+      expect(variables).toContain(name);
+    }
+    expect(variables.length).toBeGreaterThanOrEqual(40);
+  });
+
+  const defaults = loadConfig({}, 2);
+  const blanks: [string, string][] = variables.flatMap((name): [string, string][] => [
+    [name, ''],
+    [name, ' \t '],
+  ]);
+
+  it.each(blanks)('%s=%j means unset: the default applies', (name, blank) => {
+    expect(loadConfig({ [name]: blank }, 2)).toEqual(defaults);
+  });
+
+  it('reads all of them blank at once as the defaults', () => {
+    expect(loadConfig(Object.fromEntries(variables.map((name) => [name, ''])), 2)).toEqual(defaults);
+  });
+});

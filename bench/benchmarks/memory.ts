@@ -124,8 +124,8 @@ export const memory: Benchmark = {
         `RSS right after the ${WAITING.toLocaleString('en')} startAgent calls, before the subscribers: ${runsRss.toFixed(0)} MB.`,
         `V8 heap used / total, external: idle ${mb(idleHeap.heapUsed)} / ${mb(idleHeap.heapTotal)}, ${mb(idleHeap.external)}; ` +
           `loaded ${mb(heap.heapUsed)} / ${mb(heap.heapTotal)}, ${mb(heap.external)}. After a forced full GC (once sampling was over): ` +
-          `idle ${mb(live.idle!.heapUsed)}, loaded ${mb(live.all!.heapUsed)} live, i.e. ` +
-          `${(((live.all!.heapUsed - live.idle!.heapUsed) / (WAITING + SUBSCRIBERS)) / 1024).toFixed(1)} KiB per waiting run or subscriber; ` +
+          `idle ${mb(live.idle.heapUsed)}, loaded ${mb(live.all.heapUsed)} live, i.e. ` +
+          `${(((live.all.heapUsed - live.idle.heapUsed) / (WAITING + SUBSCRIBERS)) / 1024).toFixed(1)} KiB per waiting run or subscriber; ` +
           `the rest of the RSS growth is heap V8 grew for the garbage of the load and keeps (heap total ${mb(heap.heapTotal)}).`,
         imports.length > 0
           ? `Idle RSS by import, in a fresh \`node --import tsx\` process (RSS after each step, MB): ` +

@@ -54,8 +54,8 @@ export const monitoring: Benchmark = {
     const bosunEngine: number[] = [];
     const pollPerWindow: number[] = [];
     const pollEngine: number[] = [];
-    let samplesSeen = 0;
-    let wallA = 0;
+    let samplesSeen: number;
+    let wallA: number;
 
     // Phase A: bosun watching its 10 sandboxes.
     const bosun = await startBosun({ env: { MAX_CONCURRENT_AGENTS: String(CONTAINERS) }, profileDir: context.profileDir });

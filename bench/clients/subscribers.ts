@@ -40,6 +40,13 @@ const CONNECT_BATCH = 50;
 const groups: Group[] = [];
 const send = (message: Record<string, unknown>) => process.send?.(message);
 
+/** A frame's text: ws hands over a Buffer, or an ArrayBuffer or fragments when told to. */
+function textOf(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  return Buffer.from(new Uint8Array(data)).toString('utf8');
+}
+
 function openSocket(group: Group): Promise<WebSocket> {
   const { target } = group;
   return new Promise((resolve, reject) => {
@@ -59,7 +66,7 @@ function openSocket(group: Group): Promise<WebSocket> {
       // Once subscribed, a frame is only timed and counted (the server sends nothing but `next` then):
       // the client's per-message cost stays as small as possible and the same on both sides.
       if (ready) return group.onMessage(at);
-      const message = JSON.parse(data.toString()) as { type?: string };
+      const message = JSON.parse(textOf(data)) as { type?: string };
       if (target.protocol === 'graphql-ws') {
         if (message.type === 'connection_ack') {
           socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: SUBSCRIPTION } }));

@@ -5,7 +5,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 
-export async function gql<T = Record<string, any>>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+export async function gql<T = Record<string, unknown>>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
@@ -35,7 +35,7 @@ export function wsClient(wsUrl: string): Client {
 }
 
 /** Runs one operation (query or mutation) over graphql-ws and resolves with its data. */
-export function wsRequest<T = Record<string, any>>(client: Client, query: string, variables?: Record<string, unknown>): Promise<T> {
+export function wsRequest<T = Record<string, unknown>>(client: Client, query: string, variables?: Record<string, unknown>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let result: T | undefined;
     client.subscribe<T>(

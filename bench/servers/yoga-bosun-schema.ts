@@ -16,7 +16,8 @@ const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 1000,
 // Only `queueStatus` is asked for, and it reads only the queue.
 const context = { services: { queue, runs: null, monitor: null }, streams: new StreamRegistry() };
 const yoga = createYoga({ schema: buildSchema(), graphqlEndpoint: '/graphql', logging: false, context: () => context });
-const server = createServer(yoga);
+// The listener yoga's own `createServer(yoga)` would call, typed as the void callback node:http takes.
+const server = createServer(yoga.requestListener);
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   process.send?.({ type: 'ready', url: `http://127.0.0.1:${port}/graphql`, pid: process.pid });

@@ -12,7 +12,8 @@ const yoga = createYoga({
   graphqlEndpoint: '/graphql',
   logging: false,
 });
-const server = createServer(yoga);
+// The listener yoga's own `createServer(yoga)` would call, typed as the void callback node:http takes.
+const server = createServer(yoga.requestListener);
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   process.send?.({ type: 'ready', url: `http://127.0.0.1:${port}/graphql`, pid: process.pid });

@@ -33,9 +33,10 @@ if (job.profileFile) {
 }
 
 let completed = 0;
-const task = async (): Promise<void> => {
+const task = (): Promise<void> => {
   completed += 1;
   if ((completed & 255) === 0) Atomics.store(progress, 1, completed);
+  return Promise.resolve();
 };
 
 const started = performance.now();

@@ -35,7 +35,10 @@ export function useDashboard(options: DashboardOptions = {}): Plugin {
   };
 
   return {
-    onRequest({ url, request, endResponse, fetchAPI }) {
+    onRequest(payload) {
+      const { url, request, fetchAPI } = payload;
+      // Called through the payload, not taken off it: it is declared as a method.
+      const endResponse = (response: Response): void => payload.endResponse(response);
       const { pathname } = url;
       if (!isDashboardPath(pathname)) return;
       const { Response } = fetchAPI;

@@ -36,12 +36,16 @@ export function replaceRefusedToken(usedToken) {
   if (current && current !== usedToken) return current;
   try {
     sessionStorage.removeItem(KEY);
-  } catch {}
+  } catch {
+    // Storage refused (a private window, say): there is nothing kept to forget.
+  }
   const entered = window.prompt('bosun requires a token (BOSUN_API_TOKEN, or BOSUN_READ_TOKEN to only watch). It is kept for this browser session.');
   const token = (entered ?? '').trim().replace(/^Bearer\s+/i, '');
   if (!token) return null;
   try {
     sessionStorage.setItem(KEY, token);
-  } catch {}
+  } catch {
+    // Storage refused: the token still serves this retry; the page asks again after a reload.
+  }
   return token;
 }

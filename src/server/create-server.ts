@@ -18,7 +18,7 @@
  *   mutation (operation-access.ts, 403); startAgent and retryAgent at most
  *   START_RATE_PER_MINUTE per caller (rate-limiter.ts, RATE_LIMITED).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
@@ -32,6 +32,7 @@ import type { BosunContext, BosunServices } from '../schema/context.js';
 import { TokenAuth, bearerToken, type Caller } from './auth.js';
 import { useCsrfPrevention } from './csrf.js';
 import { createGraphiQLRenderer, graphiqlOptions } from './graphiql.js';
+import { useGraphQLParamErrors } from './graphql-params.js';
 import { attachGraphQLWs } from './graphql-ws.js';
 import { useHttpAccess } from './http-access.js';
 import { isLoopbackHost } from './loopback.js';
@@ -41,6 +42,7 @@ import { useOperationAccess } from './operation-access.js';
 import { OriginPolicy } from './origin-policy.js';
 import { useQueryLimits } from './query-limits.js';
 import { createStartGate } from './rate-limiter.js';
+import { malformedRequestReason, sendErrorResponse } from './request-target.js';
 import { MAX_REQUEST_BYTES } from './server-limits.js';
 import { toYogaLogger, type ServerLogger } from './server-logger.js';
 
@@ -138,13 +140,22 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       useHttpAccess(auth),
       useCsrfPrevention(GRAPHQL_PATH),
       useMetricsEndpoint(metrics.registry, METRICS_PATH),
+      useGraphQLParamErrors(),
       useQueryLimits(),
       useArgumentErrorCodes(),
       useOperationAccess(),
     ],
   });
 
-  const httpServer = createServer(yoga);
+  const httpServer = createServer((request: IncomingMessage, response: ServerResponse) => {
+    // Before yoga, which cannot build a URL from these and would answer with its stack trace.
+    const malformed = malformedRequestReason(request);
+    if (malformed !== undefined) {
+      sendErrorResponse(response, 400, 'BAD_REQUEST', malformed, { close: true });
+      return;
+    }
+    void yoga(request, response);
+  });
   const ws = attachGraphQLWs({
     httpServer,
     yoga,

@@ -11,10 +11,11 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isLoopbackRequestHost } from './http-access.js';
 import type { OriginPolicy } from './origin-policy.js';
+import { malformedRequestReason } from './request-target.js';
 
 /** Why an upgrade is refused: the HTTP status and a one-line explanation. */
 export interface UpgradeRefusal {
-  readonly status: 403 | 404 | 503;
+  readonly status: 400 | 403 | 404 | 503;
   readonly message: string;
 }
 
@@ -31,6 +32,8 @@ export interface UpgradeRules {
 
 /** The refusal of `request`, or undefined when it may upgrade. */
 export function checkUpgrade(request: IncomingMessage, rules: UpgradeRules): UpgradeRefusal | undefined {
+  const malformed = malformedRequestReason(request);
+  if (malformed !== undefined) return { status: 400, message: malformed };
   const pathname = new URL(request.url ?? '/', 'http://bosun.invalid').pathname;
   if (pathname !== rules.path) return { status: 404, message: `No WebSocket endpoint at ${pathname}; use ${rules.path}` };
   if (rules.closing) return { status: 503, message: 'bosun is shutting down' };

@@ -12,7 +12,8 @@
  *   /metrics) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
  *   loopback Host when it is not (http-access.ts); CORS only for allowed origins
  *   (origin-policy.ts); simple requests need the x-graphql-csrf header (csrf.ts); bodies over
- *   1 MiB get 413 before they are parsed.
+ *   1 MiB get 413 before they are parsed; `variables` that are not JSON get 400
+ *   (graphql-params.ts); HTML pages cannot be framed (frame-protection.ts).
  * - Every operation: graphql-armor's depth, alias, directive, token and cost limits
  *   (query-limits.ts); argument errors coded BAD_USER_INPUT (mask-error.ts); a read token runs no
  *   mutation (operation-access.ts, 403); startAgent and retryAgent at most
@@ -31,6 +32,7 @@ import { buildSchema } from '../schema/build-schema.js';
 import type { BosunContext, BosunServices } from '../schema/context.js';
 import { TokenAuth, bearerToken, type Caller } from './auth.js';
 import { useCsrfPrevention } from './csrf.js';
+import { useFrameProtection } from './frame-protection.js';
 import { createGraphiQLRenderer, graphiqlOptions } from './graphiql.js';
 import { useGraphQLParamErrors } from './graphql-params.js';
 import { attachGraphQLWs } from './graphql-ws.js';
@@ -136,6 +138,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     cors: origins.corsOptions(),
     maxRequestBodySize: MAX_REQUEST_BYTES,
     plugins: [
+      useFrameProtection(),
       useDashboard(),
       useHttpAccess(auth),
       useCsrfPrevention(GRAPHQL_PATH),

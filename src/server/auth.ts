@@ -15,7 +15,8 @@ export interface Caller {
   readonly role: CallerRole;
   /**
    * What per-caller limits count against: the token (`token:api`, `token:read`), or, with
-   * authentication off, the remote address (`address:127.0.0.1`).
+   * authentication off, {@link ANONYMOUS_CALLER_KEY} for everyone: on loopback every caller is the
+   * same principal, and a per-address key would let 127.0.0.2 (and the rest of 127/8) start anew.
    */
   readonly key: string;
 }
@@ -24,6 +25,9 @@ export interface TokenAuthOptions {
   readonly apiToken?: string | undefined;
   readonly readToken?: string | undefined;
 }
+
+/** The one key of every caller when authentication is off. */
+export const ANONYMOUS_CALLER_KEY = 'anonymous';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
@@ -42,11 +46,11 @@ export class TokenAuth {
   }
 
   /**
-   * The caller that presents `token` from `remoteAddress`, or undefined when it is refused (no
-   * token, or not one of ours). With authentication off, everyone is an admin keyed by address.
+   * The caller that presents `token`, or undefined when it is refused (no token, or not one of
+   * ours). With authentication off, everyone is the same admin ({@link ANONYMOUS_CALLER_KEY}).
    */
-  authenticate(token: string | undefined, remoteAddress: string | undefined): Caller | undefined {
-    if (this.#api === undefined) return { role: 'admin', key: `address:${remoteAddress ?? 'unknown'}` };
+  authenticate(token: string | undefined): Caller | undefined {
+    if (this.#api === undefined) return { role: 'admin', key: ANONYMOUS_CALLER_KEY };
     if (token === undefined || token === '') return undefined;
     const presented = digest(token);
     // Both comparisons always run: which token matched must not show in the timing either.

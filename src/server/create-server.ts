@@ -117,7 +117,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
   const contextFor = (initial: InitialContext): BosunContext => {
     const caller =
       initial.bosunCaller ??
-      auth.authenticate(bearerToken(initial.request?.headers.get('authorization')), initial.req?.socket.remoteAddress);
+      auth.authenticate(bearerToken(initial.request?.headers.get('authorization')));
     if (!caller) {
       const refusal = new BosunError('UNAUTHENTICATED', 'Authentication required');
       throw toGraphQLError(refusal, undefined, { status: 401, headers: { 'www-authenticate': 'Bearer realm="bosun"' } });

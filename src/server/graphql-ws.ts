@@ -96,7 +96,7 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
   };
   const remoteOf = (ctx: WsContext): string | undefined => ctx.extra.request.socket.remoteAddress;
   const authenticate = (ctx: WsContext): Caller | undefined =>
-    auth.authenticate(connectionParamsToken(ctx.connectionParams), remoteOf(ctx));
+    auth.authenticate(connectionParamsToken(ctx.connectionParams));
 
   const server = makeServer<Record<string, unknown> | undefined, SocketExtra>({
     // Envelop types results loosely (incremental delivery included); graphql-ws sends them as they are.

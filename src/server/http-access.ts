@@ -55,8 +55,7 @@ export function useHttpAccess(auth: TokenAuth): Plugin {
         return;
       }
       const token = bearerToken(request.headers.get('authorization'));
-      // The remote address plays no part once tokens are on.
-      if (auth.authenticate(token, undefined)) return;
+      if (auth.authenticate(token)) return;
       endResponse(
         errorResponse(
           fetchAPI.Response,

@@ -19,6 +19,7 @@ import {
   bearer,
   handshake,
   post,
+  rawRequest,
   startHardenedServer,
   wsClient,
   wsRun,
@@ -247,13 +248,28 @@ describe('START_RATE_PER_MINUTE', () => {
     expect((await post(url, '{ queueStatus { queued } }', undefined, bearer(API_TOKEN))).body.errors).toBeUndefined();
   });
 
-  it('counts per remote address without tokens, over HTTP and graphql-ws together', async () => {
-    test = await startHardenedServer({ startRatePerMinute: 2 });
+  it('counts all callers together without tokens, over HTTP and graphql-ws, whatever their loopback address', async () => {
+    test = await startHardenedServer({ startRatePerMinute: 3 });
+    /** startAgent over HTTP from another loopback address (127.0.0.2 reaches a server on 127.0.0.1). */
+    const postFrom = async (localAddress: string): Promise<any> => {
+      const answer = await rawRequest(test!.url, {
+        method: 'POST',
+        localAddress,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: START }),
+      });
+      return JSON.parse(answer.body);
+    };
     expect((await post(test.url, START)).body.errors).toBeUndefined();
     const { client } = wsClient(test.wsUrl);
     expect((await wsRun(client, START))[0].errors).toBeUndefined();
+    expect((await postFrom('127.0.0.2')).errors).toBeUndefined();
+    // The allowance is spent, whoever asks next: a fresh address is no way around it.
+    expect(codes(await postFrom('127.0.0.2'))).toEqual(['RATE_LIMITED']);
+    expect(codes(await postFrom('127.0.0.3'))).toEqual(['RATE_LIMITED']);
     expect(codes((await wsRun(client, START))[0])).toEqual(['RATE_LIMITED']);
     expect(codes((await post(test.url, START)).body)).toEqual(['RATE_LIMITED']);
+    expect(test.services.runs.list({ status: null, limit: 100 })).toHaveLength(3);
     await client.dispose();
   });
 });

@@ -6,8 +6,12 @@
  * {@link BosunServer.close} releases all of it.
  *
  * Hardening, in the order a request meets it:
- * - WebSocket upgrades: path, origin (ALLOWED_ORIGINS), loopback Host without tokens, at most
- *   MAX_WS_CONNECTIONS (ws-upgrade.ts); then the token in `connection_init` (graphql-ws.ts).
+ * - Any request: a Host header and request target that parse, else 400 with one line
+ *   (request-target.ts; yoga would answer 500 with a stack trace).
+ * - WebSocket upgrades: path, origin (ALLOWED_ORIGINS), loopback Host without tokens
+ *   (ws-upgrade.ts); at most MAX_PENDING_WS_PER_ADDRESS sockets per address waiting for
+ *   `connection_init`, which must come within 3 s and carry the token (graphql-ws.ts); only then
+ *   does a socket take one of the MAX_WS_CONNECTIONS streaming slots (streaming-slots.ts).
  * - HTTP: the dashboard's files, /health and GraphiQL's page are open; everything else (/graphql,
  *   /metrics) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
  *   loopback Host when it is not (http-access.ts); CORS only for allowed origins
@@ -18,6 +22,9 @@
  *   (query-limits.ts); argument errors coded BAD_USER_INPUT (mask-error.ts); a read token runs no
  *   mutation (operation-access.ts, 403); startAgent and retryAgent at most
  *   START_RATE_PER_MINUTE per caller (rate-limiter.ts, RATE_LIMITED).
+ * - Streamed results (SSE) take a streaming slot like WebSockets, and are cut when their client
+ *   leaves more than 8 MiB unread (http-streams.ts).
+ * - Refusals a client can cause at will are logged as at most one line per 10 s (log-summary.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,6 +44,8 @@ import { createGraphiQLRenderer, graphiqlOptions } from './graphiql.js';
 import { useGraphQLParamErrors } from './graphql-params.js';
 import { attachGraphQLWs } from './graphql-ws.js';
 import { useHttpAccess } from './http-access.js';
+import { useHttpStreams } from './http-streams.js';
+import { LogSummary } from './log-summary.js';
 import { isLoopbackHost } from './loopback.js';
 import { maskBosunError, toGraphQLError, useArgumentErrorCodes } from './mask-error.js';
 import { createMetrics, useMetricsEndpoint } from './metrics.js';
@@ -47,6 +56,7 @@ import { createStartGate } from './rate-limiter.js';
 import { malformedRequestReason, sendErrorResponse } from './request-target.js';
 import { MAX_REQUEST_BYTES } from './server-limits.js';
 import { toYogaLogger, type ServerLogger } from './server-logger.js';
+import { StreamingSlots } from './streaming-slots.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const METRICS_PATH = '/metrics';
@@ -54,12 +64,15 @@ export const HEALTH_PATH = '/health';
 
 /** The settings the server reads; the whole BosunConfig fits. */
 export type BosunServerConfig = Pick<BosunConfig, 'host' | 'port'> &
-  Partial<Pick<BosunConfig, 'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'startRatePerMinute'>>;
+  Partial<
+    Pick<BosunConfig, 'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'maxPendingWsPerAddress' | 'startRatePerMinute'>
+  >;
 
 export interface CreateBosunServerOptions {
   /**
    * Where to listen (`PORT` 0 picks a free port) and the access settings: no token unless
-   * given, same-origin only, 500 WebSockets, 60 starts a minute per caller.
+   * given, same-origin only, 500 streaming connections (WebSocket and SSE), 16 WebSockets per
+   * address waiting for `connection_init`, 60 starts a minute per caller.
    */
   readonly config: BosunServerConfig;
   readonly services: BosunServices;
@@ -87,6 +100,11 @@ export interface BosunServer extends AsyncDisposable {
   readonly registry: Registry;
   /** The open subscription streams (for shutdown, and for tests that check nothing leaks). */
   readonly streams: StreamRegistry;
+  /**
+   * Long-lived connections now: `streams`, the WebSockets past `connection_init` and the SSE
+   * responses (at most MAX_WS_CONNECTIONS); `pending`, the WebSockets waiting for `connection_init`.
+   */
+  readonly connections: Pick<StreamingSlots, 'streams' | 'pending' | 'pendingOf'>;
   /** Starts listening; resolves with the GraphQL endpoint's URL. */
   listen(): Promise<{ url: string }>;
   /**
@@ -112,6 +130,11 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
   const admitStart = createStartGate(config.startRatePerMinute ?? 60);
   const streams = new StreamRegistry();
   const metrics = createMetrics(services, options.registry);
+  const slots = new StreamingSlots({
+    maxStreams: config.maxWsConnections ?? 500,
+    maxPendingPerAddress: config.maxPendingWsPerAddress ?? 16,
+  });
+  const refusals = new LogSummary({ logger, level: 'info', summary: 'Connections refused' });
 
   /** Each operation's context, with its caller (HTTP requests were refused already when they have none). */
   const contextFor = (initial: InitialContext): BosunContext => {
@@ -147,6 +170,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       useQueryLimits(),
       useArgumentErrorCodes(),
       useOperationAccess(),
+      useHttpStreams({ slots, refusals, logger }),
     ],
   });
 
@@ -166,7 +190,8 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     logger,
     auth,
     origins,
-    maxConnections: config.maxWsConnections ?? 500,
+    slots,
+    refusals,
     ...(options.wsKeepAliveMs === undefined ? {} : { keepAliveMs: options.wsKeepAliveMs }),
   });
 
@@ -184,6 +209,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       httpServer.closeAllConnections();
       await httpClosed;
       streams.closeAll();
+      refusals.dispose();
       metrics.dispose();
       await yoga.dispose();
       logger.info({}, 'server closed');
@@ -196,6 +222,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     wsServer: ws.wsServer,
     registry: metrics.registry,
     streams,
+    connections: slots,
     listen() {
       return new Promise((resolve, reject) => {
         const onError = (error: Error): void => reject(error);

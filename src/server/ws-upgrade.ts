@@ -1,10 +1,11 @@
 /**
  * Which WebSocket upgrades bosun accepts, decided from the HTTP request before the handshake:
- * the GraphQL path only (404), not while closing (503), a loopback Host when authentication is
- * off (403, as for HTTP: see http-access.ts), an `Origin` the {@link OriginPolicy} allows when
- * there is one (403: a browser lets any page open a socket anywhere, so this is the only thing
- * that keeps other sites' pages off; clients that send no Origin are not browsers and pass), and
- * at most MAX_WS_CONNECTIONS open sockets (503). Tokens are checked afterwards, in graphql-ws's
+ * a Host header and target that parse (400: see request-target.ts), the GraphQL path only (404),
+ * not while closing (503), a loopback Host when authentication is off (403, as for HTTP: see
+ * http-access.ts), and an `Origin` the {@link OriginPolicy} allows when there is one (403: a
+ * browser lets any page open a socket anywhere, so this is the only thing that keeps other sites'
+ * pages off; clients that send no Origin are not browsers and pass). How many sockets may be open
+ * is decided next (streaming-slots.ts, 503). Tokens are checked afterwards, in graphql-ws's
  * `connection_init` (browsers cannot send headers on an upgrade).
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
@@ -24,9 +25,6 @@ export interface UpgradeRules {
   readonly origins: OriginPolicy;
   /** Whether tokens are required (else only loopback Host headers are served). */
   readonly authEnabled: boolean;
-  readonly maxConnections: number;
-  /** Sockets open or being opened now. */
-  readonly openConnections: number;
   readonly closing: boolean;
 }
 
@@ -44,9 +42,6 @@ export function checkUpgrade(request: IncomingMessage, rules: UpgradeRules): Upg
   const origin = request.headers.origin;
   if (origin !== undefined && !rules.origins.allows(origin, host)) {
     return { status: 403, message: `WebSocket connections from origin ${JSON.stringify(origin.slice(0, 200))} are not allowed (see ALLOWED_ORIGINS)` };
-  }
-  if (rules.openConnections >= rules.maxConnections) {
-    return { status: 503, message: `Too many WebSocket connections (at most ${rules.maxConnections}); try again later` };
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 /**
  * Limits on what a client may send: operation depth, aliases, tokens and cost (graphql-armor,
- * with no limit revealed), 1 MiB request bodies and WebSocket messages, MAX_WS_CONNECTIONS,
+ * with no limit revealed), 1 MiB request bodies and WebSocket messages, MAX_WS_CONNECTIONS
+ * (more in ws-pending.test.ts and sse-limits.test.ts),
  * operations per socket, and START_RATE_PER_MINUTE; and that bosun's own clients (the
  * dashboard's operations, GraphiQL's example) stay within them.
  */
@@ -183,25 +184,27 @@ describe('request sizes', () => {
 describe('WebSocket connections', () => {
   it('refuses the connection past MAX_WS_CONNECTIONS with 503, and takes one again once a socket closes', async () => {
     test = await startHardenedServer({ maxWsConnections: 3 });
+    // Sockets take a slot once their connection_init is accepted (see ws-pending.test.ts).
     const open = await Promise.all(
       [1, 2, 3].map(
         () =>
           new Promise<WebSocket>((resolve, reject) => {
             const socket = new WebSocket(test!.wsUrl, 'graphql-transport-ws');
-            socket.once('open', () => resolve(socket));
+            socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+            socket.once('message', () => resolve(socket));
             socket.once('error', reject);
           }),
       ),
     );
     const refused = await handshake(test.wsUrl);
     expect(refused).toMatchObject({ open: false, status: 503 });
-    expect((refused as { body: string }).body).toMatch(/Too many WebSocket connections/);
+    expect((refused as { body: string }).body).toMatch(/Too many streaming connections \(WebSocket and SSE together, at most 3\)/);
     const first = open[0]!;
     await new Promise((resolve) => {
       first.once('close', resolve);
       first.close();
     });
-    await eventually(() => test!.server.wsServer.clients.size === 2, 'the server to let go of the closed socket');
+    await eventually(() => test!.server.connections.streams === 2, 'the server to let go of the closed socket');
     expect(await handshake(test.wsUrl)).toEqual({ open: true });
     for (const socket of open) socket.close();
   });

@@ -41,9 +41,18 @@ export interface BosunConfig {
    * call it cross-origin (CORS). Empty by default: same origin only.
    */
   readonly allowedOrigins: readonly string[];
-  /** Open WebSocket connections at most; further upgrades are refused with HTTP 503. */
+  /**
+   * Streaming connections at most: WebSockets past `connection_init` and SSE subscriptions
+   * together. Further ones are refused with HTTP 503 (close 1013 at `connection_init`).
+   */
   readonly maxWsConnections: number;
-  /** startAgent and retryAgent calls a minute per token (per remote address without tokens). */
+  /**
+   * WebSockets from one client address (IPv6: one /64) that have not sent an accepted
+   * `connection_init` yet, at most; further upgrades from it get HTTP 503. They do not take
+   * streaming slots, and are closed (4408) after 3 s without `connection_init`.
+   */
+  readonly maxPendingWsPerAddress: number;
+  /** startAgent and retryAgent calls a minute per token (all callers together without tokens). */
   readonly startRatePerMinute: number;
   readonly docker: DockerConnection;
   /** This server's identity on the containers it owns (label `bosun.instance`); generated when unset. */
@@ -143,6 +152,7 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     readToken,
     allowedOrigins: read.origins('ALLOWED_ORIGINS'),
     maxWsConnections: read.integer('MAX_WS_CONNECTIONS', 500, { min: 1, max: 100_000 }),
+    maxPendingWsPerAddress: read.integer('MAX_PENDING_WS_PER_ADDRESS', 16, { min: 1, max: 100_000 }),
     startRatePerMinute: read.integer('START_RATE_PER_MINUTE', 60, { min: 1, max: 1_000_000 }),
     docker: read.docker(),
     instanceId: read.optional('BOSUN_INSTANCE_ID', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, _ . - (at most 63)'),

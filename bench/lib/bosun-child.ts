@@ -56,6 +56,7 @@ export async function startBosun(options: BosunChildOptions = {}): Promise<Bosun
       // Caps meant for a public deployment, which the load here exceeds on purpose (ignored by a
       // bosun that does not know them).
       MAX_WS_CONNECTIONS: '100000',
+      MAX_PENDING_WS_PER_ADDRESS: '100000',
       START_RATE_PER_MINUTE: '1000000',
       ...options.env,
     },

@@ -27,7 +27,8 @@ export interface Caller {
   readonly role: CallerRole;
   /**
    * What per-caller limits count against: the token (`token:api`, `token:read`), or, with
-   * authentication off, the remote address (`address:127.0.0.1`).
+   * authentication off, one key for everyone (`anonymous`): on loopback every caller is the same
+   * principal, and a per-address key would let 127.0.0.2 (and the rest of 127/8) start anew.
    */
   readonly key: string;
 }

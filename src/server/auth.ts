@@ -16,6 +16,9 @@ export interface TokenAuthOptions {
   readonly readToken?: string | undefined;
 }
 
+/** The one key of every caller when authentication is off. */
+export const ANONYMOUS_CALLER_KEY = 'anonymous';
+
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
 export class TokenAuth {
@@ -33,11 +36,11 @@ export class TokenAuth {
   }
 
   /**
-   * The caller that presents `token` from `remoteAddress`, or undefined when it is refused (no
-   * token, or not one of ours). With authentication off, everyone is an admin keyed by address.
+   * The caller that presents `token`, or undefined when it is refused (no token, or not one of
+   * ours). With authentication off, everyone is the same admin ({@link ANONYMOUS_CALLER_KEY}).
    */
-  authenticate(token: string | undefined, remoteAddress: string | undefined): Caller | undefined {
-    if (this.#api === undefined) return { role: 'admin', key: `address:${remoteAddress ?? 'unknown'}` };
+  authenticate(token: string | undefined): Caller | undefined {
+    if (this.#api === undefined) return { role: 'admin', key: ANONYMOUS_CALLER_KEY };
     if (token === undefined || token === '') return undefined;
     const presented = digest(token);
     // Both comparisons always run: which token matched must not show in the timing either.

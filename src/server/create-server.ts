@@ -6,19 +6,27 @@
  * {@link BosunServer.close} releases all of it.
  *
  * Hardening, in the order a request meets it:
- * - WebSocket upgrades: path, origin (ALLOWED_ORIGINS), loopback Host without tokens, at most
- *   MAX_WS_CONNECTIONS (ws-upgrade.ts); then the token in `connection_init` (graphql-ws.ts).
+ * - Any request: a Host header and request target that parse, else 400 with one line
+ *   (request-target.ts; yoga would answer 500 with a stack trace).
+ * - WebSocket upgrades: path, origin (ALLOWED_ORIGINS), loopback Host without tokens
+ *   (ws-upgrade.ts); at most MAX_PENDING_WS_PER_ADDRESS sockets per address waiting for
+ *   `connection_init`, which must come within 3 s and carry the token (graphql-ws.ts); only then
+ *   does a socket take one of the MAX_WS_CONNECTIONS streaming slots (streaming-slots.ts).
  * - HTTP: the dashboard's files, /health and GraphiQL's page are open; everything else (/graphql,
  *   /metrics) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
  *   loopback Host when it is not (http-access.ts); CORS only for allowed origins
  *   (origin-policy.ts); simple requests need the x-graphql-csrf header (csrf.ts); bodies over
- *   1 MiB get 413 before they are parsed.
+ *   1 MiB get 413 before they are parsed; `variables` that are not JSON get 400
+ *   (graphql-params.ts); HTML pages cannot be framed (frame-protection.ts).
  * - Every operation: graphql-armor's depth, alias, directive, token and cost limits
  *   (query-limits.ts); argument errors coded BAD_USER_INPUT (mask-error.ts); a read token runs no
  *   mutation (operation-access.ts, 403); startAgent and retryAgent at most
  *   START_RATE_PER_MINUTE per caller (rate-limiter.ts, RATE_LIMITED).
+ * - Streamed results (SSE) take a streaming slot like WebSockets, and are cut when their client
+ *   leaves more than 8 MiB unread (http-streams.ts).
+ * - Refusals a client can cause at will are logged as at most one line per 10 s (log-summary.ts).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
@@ -31,9 +39,13 @@ import { buildSchema } from '../api/build-schema.js';
 import type { BosunContext, BosunServices } from '../api/context.js';
 import { TokenAuth, bearerToken, type Caller } from './auth.js';
 import { useCsrfPrevention } from './csrf.js';
+import { useFrameProtection } from './frame-protection.js';
 import { createGraphiQLRenderer, graphiqlOptions } from './graphiql.js';
+import { useGraphQLParamErrors } from './graphql-params.js';
 import { attachGraphQLWs } from './graphql-ws.js';
 import { useHttpAccess } from './http-access.js';
+import { useHttpStreams } from './http-streams.js';
+import { LogSummary } from './log-summary.js';
 import { isLoopbackHost } from './loopback.js';
 import { maskBosunError, toGraphQLError, useArgumentErrorCodes } from './mask-error.js';
 import { createMetrics, useMetricsEndpoint } from './metrics.js';
@@ -41,8 +53,10 @@ import { useOperationAccess } from './operation-access.js';
 import { OriginPolicy } from './origin-policy.js';
 import { useQueryLimits } from './query-limits.js';
 import { createStartGate } from './rate-limiter.js';
+import { malformedRequestReason, sendErrorResponse } from './request-target.js';
 import { MAX_REQUEST_BYTES } from './server-limits.js';
 import { toYogaLogger, type ServerLogger } from './server-logger.js';
+import { StreamingSlots } from './streaming-slots.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const METRICS_PATH = '/metrics';
@@ -50,12 +64,15 @@ export const HEALTH_PATH = '/health';
 
 /** The settings the server reads; the whole BosunConfig fits. */
 export type BosunServerConfig = Pick<BosunConfig, 'host' | 'port'> &
-  Partial<Pick<BosunConfig, 'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'startRatePerMinute'>>;
+  Partial<
+    Pick<BosunConfig, 'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'maxPendingWsPerAddress' | 'startRatePerMinute'>
+  >;
 
 export interface CreateBosunServerOptions {
   /**
    * Where to listen (`PORT` 0 picks a free port) and the access settings: no token unless
-   * given, same-origin only, 500 WebSockets, 60 starts a minute per caller.
+   * given, same-origin only, 500 streaming connections (WebSocket and SSE), 16 WebSockets per
+   * address waiting for `connection_init`, 60 starts a minute per caller.
    */
   readonly config: BosunServerConfig;
   readonly services: BosunServices;
@@ -83,6 +100,11 @@ export interface BosunServer extends AsyncDisposable {
   readonly registry: Registry;
   /** The open subscription streams (for shutdown, and for tests that check nothing leaks). */
   readonly streams: StreamRegistry;
+  /**
+   * Long-lived connections now: `streams`, the WebSockets past `connection_init` and the SSE
+   * responses (at most MAX_WS_CONNECTIONS); `pending`, the WebSockets waiting for `connection_init`.
+   */
+  readonly connections: Pick<StreamingSlots, 'streams' | 'pending' | 'pendingOf'>;
   /** Starts listening; resolves with the GraphQL endpoint's URL. */
   listen(): Promise<{ url: string }>;
   /**
@@ -108,12 +130,17 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
   const admitStart = createStartGate(config.startRatePerMinute ?? 60);
   const streams = new StreamRegistry();
   const metrics = createMetrics(services, options.registry);
+  const slots = new StreamingSlots({
+    maxStreams: config.maxWsConnections ?? 500,
+    maxPendingPerAddress: config.maxPendingWsPerAddress ?? 16,
+  });
+  const refusals = new LogSummary({ logger, level: 'info', summary: 'Connections refused' });
 
   /** Each operation's context, with its caller (HTTP requests were refused already when they have none). */
   const contextFor = (initial: InitialContext): BosunContext => {
     const caller =
       initial.bosunCaller ??
-      auth.authenticate(bearerToken(initial.request?.headers.get('authorization')), initial.req?.socket.remoteAddress);
+      auth.authenticate(bearerToken(initial.request?.headers.get('authorization')));
     if (!caller) {
       const refusal = new BosunError('UNAUTHENTICATED', 'Authentication required');
       throw toGraphQLError(refusal, undefined, { status: 401, headers: { 'www-authenticate': 'Bearer realm="bosun"' } });
@@ -134,17 +161,28 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     cors: origins.corsOptions(),
     maxRequestBodySize: MAX_REQUEST_BYTES,
     plugins: [
+      useFrameProtection(),
       useDashboard(),
       useHttpAccess(auth),
       useCsrfPrevention(GRAPHQL_PATH),
       useMetricsEndpoint(metrics.registry, METRICS_PATH),
+      useGraphQLParamErrors(),
       useQueryLimits(),
       useArgumentErrorCodes(),
       useOperationAccess(),
+      useHttpStreams({ slots, refusals, logger }),
     ],
   });
 
-  const httpServer = createServer(yoga);
+  const httpServer = createServer((request: IncomingMessage, response: ServerResponse) => {
+    // Before yoga, which cannot build a URL from these and would answer with its stack trace.
+    const malformed = malformedRequestReason(request);
+    if (malformed !== undefined) {
+      sendErrorResponse(response, 400, 'BAD_REQUEST', malformed, { close: true });
+      return;
+    }
+    void yoga(request, response);
+  });
   const ws = attachGraphQLWs({
     httpServer,
     yoga,
@@ -152,7 +190,8 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     logger,
     auth,
     origins,
-    maxConnections: config.maxWsConnections ?? 500,
+    slots,
+    refusals,
     ...(options.wsKeepAliveMs === undefined ? {} : { keepAliveMs: options.wsKeepAliveMs }),
   });
 
@@ -170,6 +209,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       httpServer.closeAllConnections();
       await httpClosed;
       streams.closeAll();
+      refusals.dispose();
       metrics.dispose();
       await yoga.dispose();
       logger.info({}, 'server closed');
@@ -182,6 +222,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     wsServer: ws.wsServer,
     registry: metrics.registry,
     streams,
+    connections: slots,
     listen() {
       return new Promise((resolve, reject) => {
         const onError = (error: Error): void => reject(error);

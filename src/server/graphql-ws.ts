@@ -5,10 +5,20 @@
  *
  * The socket layer is bosun's own (graphql-ws's `makeServer` over `ws`, as graphql-ws/use/ws
  * does it) so that it can be defended:
- * - upgrades are checked before the handshake (path, origin, loopback Host without tokens, at
- *   most `maxConnections` sockets; see ws-upgrade.ts); messages are at most 1 MiB;
+ * - upgrades are checked before the handshake (path, origin, loopback Host without tokens; see
+ *   ws-upgrade.ts); messages are at most 1 MiB;
+ * - a new socket is *pending* until its `connection_init` is accepted: at most
+ *   MAX_PENDING_WS_PER_ADDRESS such sockets per client address, each closed with 4408 if it sends
+ *   none within {@link WS_INIT_TIMEOUT_MS}. Only an accepted socket takes one of the
+ *   MAX_WS_CONNECTIONS streaming slots, which SSE responses share (streaming-slots.ts); so
+ *   sockets that never authenticate cannot keep an authenticated client out. A socket refused
+ *   for a full cap gets HTTP 503 (upgrade) or close 1013 (at `connection_init`);
  * - with tokens, `connection_init` must carry one in `connectionParams.authorization` (`Bearer x`
  *   or `x`), else the socket is closed with 4403; every subscribe checks it again;
+ * - a socket bosun closes gets {@link WS_CLOSE_GRACE_MS} to answer the close handshake, then is
+ *   cut (ws would wait 30 s, holding the slot);
+ * - refusals and socket errors, which a client can cause at will, are logged as at most one line
+ *   per 10 s (log-summary.ts);
  * - at most {@link MAX_OPERATIONS_PER_SOCKET} operations run at once on a socket;
  * - a client that stops reading holds its operations back rather than growing bosun's memory,
  *   and is disconnected (1013, "subscriber too slow") past {@link WS_HARD_BUFFER_BYTES} waiting
@@ -22,17 +32,21 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import WebSocket, { WebSocketServer } from 'ws';
 import { BosunError } from '../errors.js';
 import { TokenAuth, connectionParamsToken, type Caller } from './auth.js';
+import { LogSummary } from './log-summary.js';
 import { isGraphQLError, publicErrorJson, toGraphQLError } from './mask-error.js';
 import { OriginPolicy } from './origin-policy.js';
 import {
   MAX_OPERATIONS_PER_SOCKET,
+  WS_CLOSE_GRACE_MS,
   WS_HARD_BUFFER_BYTES,
+  WS_INIT_TIMEOUT_MS,
   WS_MAX_PAYLOAD_BYTES,
   WS_SOFT_BUFFER_BYTES,
+  WS_STREAMS_FULL_CLOSE,
   WS_TOO_SLOW_CLOSE,
-  WS_TOO_SLOW_GRACE_MS,
 } from './server-limits.js';
 import type { ServerLogger } from './server-logger.js';
+import { StreamingSlots, type PendingSlot } from './streaming-slots.js';
 import { backpressuredSend } from './ws-backpressure.js';
 import { checkUpgrade, refuseUpgrade } from './ws-upgrade.js';
 
@@ -55,8 +69,13 @@ export interface AttachGraphQLWsOptions {
   readonly auth?: TokenAuth;
   /** Which browser origins may connect; default: the server's own only. */
   readonly origins?: OriginPolicy;
-  /** Open sockets at most (MAX_WS_CONNECTIONS); default 500. */
-  readonly maxConnections?: number;
+  /**
+   * The streaming slots (shared with SSE) and pending slots sockets take; default 500 streaming
+   * connections, 16 pending sockets per address.
+   */
+  readonly slots?: StreamingSlots;
+  /** Where refused upgrades and `connection_init`s are counted; default one of its own. */
+  readonly refusals?: LogSummary;
   /** How often each socket is pinged (and how long a pong may take); default 12 s, as graphql-ws's. */
   readonly keepAliveMs?: number;
 }
@@ -69,6 +88,10 @@ type Enveloped = ReturnType<AnyYoga['getEnveloped']>;
 interface SocketExtra {
   readonly socket: WebSocket;
   readonly request: IncomingMessage;
+  /** Its slot: pending until `connection_init` is accepted, then streaming. */
+  readonly slot: PendingSlot;
+  /** Closes the socket, and cuts it if the client does not answer in time. */
+  readonly close: (code: number, reason: string) => void;
 }
 
 type WsContext = Context<Record<string, unknown> | undefined, SocketExtra>;
@@ -82,7 +105,10 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
   const { httpServer, yoga, path, logger } = options;
   const auth = options.auth ?? new TokenAuth();
   const origins = options.origins ?? new OriginPolicy();
-  const maxConnections = options.maxConnections ?? 500;
+  const slots = options.slots ?? new StreamingSlots({ maxStreams: 500, maxPendingPerAddress: 16 });
+  const ownRefusals = options.refusals === undefined;
+  const refusals = options.refusals ?? new LogSummary({ logger, level: 'info', summary: 'Connections refused' });
+  const socketErrors = new LogSummary({ logger, level: 'warn', summary: 'graphql-ws socket errors' });
   const keepAliveMs = options.keepAliveMs ?? 12_000;
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD_BYTES, handleProtocols });
   let closing = false;
@@ -96,15 +122,23 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
   };
   const remoteOf = (ctx: WsContext): string | undefined => ctx.extra.request.socket.remoteAddress;
   const authenticate = (ctx: WsContext): Caller | undefined =>
-    auth.authenticate(connectionParamsToken(ctx.connectionParams), remoteOf(ctx));
+    auth.authenticate(connectionParamsToken(ctx.connectionParams));
 
   const server = makeServer<Record<string, unknown> | undefined, SocketExtra>({
     // Envelop types results loosely (incremental delivery included); graphql-ws sends them as they are.
     execute: (args) => envelopedFor(args).execute(args) as OperationResult,
     subscribe: (args) => envelopedFor(args).subscribe(args) as OperationResult,
+    // graphql-ws's default, stated: a pending socket holds a pending slot this long at most.
+    connectionInitWaitTimeout: WS_INIT_TIMEOUT_MS,
     onConnect: (ctx) => {
       if (!authenticate(ctx)) {
-        logger.info({ remote: remoteOf(ctx) }, 'graphql-ws connection refused: no valid token in connectionParams.authorization');
+        refusals.note('graphql-ws connection refused: no valid token in connectionParams.authorization', { remote: remoteOf(ctx) });
+        return false;
+      }
+      if (!ctx.extra.slot.promote()) {
+        refusals.note(`graphql-ws connection refused: ${WS_STREAMS_FULL_CLOSE.reason}`, { remote: remoteOf(ctx) });
+        // graphql-ws then closes with 4403, which the socket, already closing, ignores.
+        ctx.extra.close(WS_STREAMS_FULL_CLOSE.code, WS_STREAMS_FULL_CLOSE.reason);
         return false;
       }
       logger.debug({ remote: remoteOf(ctx) }, 'graphql-ws client connected');
@@ -113,7 +147,7 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
     onSubscribe: async (ctx, _id, payload) => {
       const caller = authenticate(ctx);
       if (!caller) {
-        ctx.extra.socket.close(CloseCode.Forbidden, 'Forbidden');
+        ctx.extra.close(CloseCode.Forbidden, 'Forbidden');
         return [toGraphQLError(new BosunError('UNAUTHENTICATED', 'Authentication required'))];
       }
       // graphql-ws has registered this operation already.
@@ -160,11 +194,19 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
     },
   });
 
-  wsServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+  /** Serves a socket that has completed the handshake, holding `slot` (released when its TCP socket closes). */
+  const serve = (socket: WebSocket, request: IncomingMessage, slot: PendingSlot): void => {
     const remote = request.socket.remoteAddress;
+    let cut: NodeJS.Timeout | undefined;
+    const close = (code: number, reason: string): void => {
+      if (socket.readyState === WebSocket.CLOSED) return;
+      socket.close(code, reason);
+      // A client that does not answer the close frame (or cannot: it reads nothing) is cut.
+      cut ??= setTimeout(() => socket.terminate(), WS_CLOSE_GRACE_MS);
+    };
     socket.once('error', (error) => {
-      logger.warn({ err: error, remote }, 'graphql-ws socket error');
-      socket.close(CloseCode.InternalServerError, 'Internal server error');
+      socketErrors.note('graphql-ws socket error', { err: error, remote });
+      close(CloseCode.InternalServerError, 'Internal server error');
     });
     let pongWait: NodeJS.Timeout | undefined;
     const ping = setInterval(() => {
@@ -176,33 +218,32 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
       });
       socket.ping();
     }, keepAliveMs);
-    let cut: NodeJS.Timeout | undefined;
     const send = backpressuredSend(socket, {
       softBytes: WS_SOFT_BUFFER_BYTES,
       hardBytes: WS_HARD_BUFFER_BYTES,
       onTooSlow: (bufferedBytes) => {
         logger.warn({ remote, bufferedBytes }, `graphql-ws client closed: ${WS_TOO_SLOW_CLOSE.reason}`);
-        socket.close(WS_TOO_SLOW_CLOSE.code, WS_TOO_SLOW_CLOSE.reason);
-        // Its close frame waits behind everything it did not read: do not wait for an answer.
-        cut = setTimeout(() => socket.terminate(), WS_TOO_SLOW_GRACE_MS);
+        // Its close frame waits behind everything it did not read: the grace is all it gets.
+        close(WS_TOO_SLOW_CLOSE.code, WS_TOO_SLOW_CLOSE.reason);
       },
     });
     const closed = server.opened(
       {
         protocol: socket.protocol,
         send,
-        close: (code, reason) => socket.close(code, reason),
+        // graphql-ws closes with this, e.g. 4408 when no connection_init came in time.
+        close,
         onMessage: (handle) =>
           socket.on('message', async (data) => {
             try {
               await handle(String(data));
             } catch (error) {
               logger.error({ err: error, remote }, 'graphql-ws: handling a message failed');
-              socket.close(CloseCode.InternalServerError, 'Internal server error');
+              close(CloseCode.InternalServerError, 'Internal server error');
             }
           }),
       },
-      { socket, request },
+      { socket, request, slot, close },
     );
     socket.once('close', (code, reason) => {
       clearInterval(ping);
@@ -210,23 +251,30 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
       clearTimeout(cut);
       closed(code, reason.toString()).catch((error: unknown) => logger.error({ err: error }, 'graphql-ws: closing a socket failed'));
     });
-  });
+  };
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const refusal = checkUpgrade(request, {
-      path,
-      origins,
-      authEnabled: auth.enabled,
-      maxConnections,
-      openConnections: wsServer.clients.size,
-      closing,
-    });
+    const remote = request.socket.remoteAddress;
+    const refusal = checkUpgrade(request, { path, origins, authEnabled: auth.enabled, closing });
     if (refusal) {
-      logger.info({ remote: request.socket.remoteAddress, status: refusal.status, origin: request.headers.origin }, `WebSocket upgrade refused: ${refusal.message}`);
+      refusals.note(`WebSocket upgrade refused: ${refusal.message}`, { remote, status: refusal.status, origin: request.headers.origin });
       refuseUpgrade(socket, refusal);
       return;
     }
-    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+    const opened = slots.openPending(remote);
+    if (!opened.ok) {
+      refusals.note(`WebSocket upgrade refused: ${opened.message}`, { remote, status: 503 });
+      refuseUpgrade(socket, { status: 503, message: opened.message });
+      return;
+    }
+    // Whatever becomes of the handshake (ws answers a bad one with 400 itself), the slot is
+    // free again once the connection is gone.
+    if (socket.destroyed) {
+      opened.slot.release();
+      return;
+    }
+    socket.once('close', () => opened.slot.release());
+    wsServer.handleUpgrade(request, socket, head, (ws) => serve(ws, request, opened.slot));
   };
   httpServer.on('upgrade', onUpgrade);
 
@@ -246,6 +294,8 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
         } finally {
           clearTimeout(terminate);
           httpServer.off('upgrade', onUpgrade);
+          socketErrors.dispose();
+          if (ownRefusals) refusals.dispose();
         }
       })();
       return disposing;

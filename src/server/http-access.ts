@@ -29,9 +29,13 @@ export function errorResponse(
   });
 }
 
-/** Whether a request with this Host header may reach bosun when authentication is off. */
+/**
+ * Whether a request with this Host header may reach bosun when authentication is off: a loopback
+ * name, in a well-formed header (a Host with userinfo, such as `127.0.0.1:4000@evil.com`, is not).
+ */
 export function isLoopbackRequestHost(hostHeader: string | null | undefined): boolean {
-  return hostHeader != null && isLoopbackHost(hostOfHostHeader(hostHeader));
+  const host = hostHeader == null ? undefined : hostOfHostHeader(hostHeader);
+  return host !== undefined && isLoopbackHost(host);
 }
 
 /** The yoga plugin; put it before every plugin that answers with data (metrics). */
@@ -51,8 +55,7 @@ export function useHttpAccess(auth: TokenAuth): Plugin {
         return;
       }
       const token = bearerToken(request.headers.get('authorization'));
-      // The remote address plays no part once tokens are on.
-      if (auth.authenticate(token, undefined)) return;
+      if (auth.authenticate(token)) return;
       endResponse(
         errorResponse(
           fetchAPI.Response,

@@ -1,6 +1,6 @@
 /**
  * The fixed limits on what a client may send or make bosun hold. The ones an operator tunes
- * (MAX_WS_CONNECTIONS, START_RATE_PER_MINUTE) are in src/config.ts; these protect the process
+ * (MAX_WS_CONNECTIONS, MAX_PENDING_WS_PER_ADDRESS, START_RATE_PER_MINUTE) are in src/config.ts; these protect the process
  * itself and are not meant to be changed per deployment.
  */
 
@@ -24,9 +24,6 @@ export const WS_HARD_BUFFER_BYTES = 8 * MiB;
 /** The close code and reason of a socket past {@link WS_HARD_BUFFER_BYTES} (1013: Try Again Later). */
 export const WS_TOO_SLOW_CLOSE = { code: 1013, reason: 'subscriber too slow' } as const;
 
-/** How long a socket closed for being too slow may take to finish the close handshake before it is cut. */
-export const WS_TOO_SLOW_GRACE_MS = 1_000;
-
 /** Operations (subscriptions and in-flight queries) open at once on one WebSocket. */
 export const MAX_OPERATIONS_PER_SOCKET = 100;
 
@@ -44,3 +41,25 @@ export const QUERY_LIMITS = {
   maxTokens: 2_000,
   maxCost: 50_000,
 } as const;
+
+/**
+ * How long a new WebSocket may take to send `connection_init` (graphql-ws's
+ * `connectionInitWaitTimeout`); then it is closed with 4408. Until then it holds a pending slot.
+ */
+export const WS_INIT_TIMEOUT_MS = 3_000;
+
+/**
+ * How long a WebSocket that bosun closes may take to answer the close handshake before it is cut
+ * (ws alone would wait 30 s, and the socket would hold its slot that long).
+ */
+export const WS_CLOSE_GRACE_MS = 1_000;
+
+/** The close of a socket whose `connection_init` came when every streaming slot was taken (1013: Try Again Later). */
+export const WS_STREAMS_FULL_CLOSE = { code: 1013, reason: 'too many streaming connections; try again later' } as const;
+
+/**
+ * An SSE response with more than this waiting to be sent (in the response and its socket) is
+ * ended: its client does not read. Yoga writes an SSE stream with backpressure, so only one result
+ * bigger than this gets there; the bound holds whatever the writer does.
+ */
+export const SSE_HARD_BUFFER_BYTES = WS_HARD_BUFFER_BYTES;

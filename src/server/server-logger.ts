@@ -1,18 +1,13 @@
 /**
- * The logger the server needs, typed structurally so that a pino logger (src/logger.ts) fits
- * without this layer depending on pino; and the adapter that gives yoga that logger.
+ * The logger the server needs — the project's structural {@link Logger}, so that this layer does
+ * not depend on pino — and the adapter that gives yoga that logger.
  */
 import type { YogaLogger } from 'graphql-yoga';
+import type { Logger } from '../logger.js';
 import { findBosunError } from './mask-error.js';
 
-/** A pino-compatible logger: `logger.info({ some: 'fields' }, 'message')`. */
-export interface ServerLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  child(bindings: Record<string, unknown>): ServerLogger;
-}
+/** The server's logger: src/logger.ts's one structural Logger (the name is kept for its importers). */
+export type ServerLogger = Logger;
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 

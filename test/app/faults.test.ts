@@ -125,7 +125,7 @@ it('cannot hang a run on an engine that accepts and never answers: it fails afte
 it('leaves no subscription and no stats stream behind after 1,000 subscribers vanish, ten times over', async () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const test = await app({ MAX_CONCURRENT_AGENTS: '1', RESOURCE_SAMPLE_INTERVAL_MS: '500', MAX_WS_CONNECTIONS: '2000' });
+  const test = await app({ MAX_CONCURRENT_AGENTS: '1', RESOURCE_SAMPLE_INTERVAL_MS: '500', MAX_WS_CONNECTIONS: '2000', MAX_PENDING_WS_PER_ADDRESS: '2000' });
   const id = await startShellRun(test.url, ['sleep 30']);
   await until('the run to be sampled', 10_000, async () => ((await runState(test.url, id)).samples.length > 0 ? true : undefined));
   // One stats stream: the running container's.

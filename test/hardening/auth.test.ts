@@ -4,7 +4,7 @@
  * the loopback-only mode without tokens.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TokenAuth, bearerToken, connectionParamsToken } from '../../src/server/auth.js';
+import { ANONYMOUS_CALLER_KEY, TokenAuth, bearerToken, connectionParamsToken } from '../../src/server/auth.js';
 import { createBosunServer } from '../../src/server/create-server.js';
 import { GRAPHIQL_TOKEN_STORAGE_KEY } from '../../src/server/graphiql-token.js';
 import { createFakeServices } from '../helpers/fake-services.js';
@@ -38,18 +38,18 @@ describe('TokenAuth', () => {
   const auth = new TokenAuth({ apiToken: API_TOKEN, readToken: READ_TOKEN });
 
   it('knows both tokens and nothing else: no prefix, extension, other case or other length', () => {
-    expect(auth.authenticate(API_TOKEN, '10.0.0.1')).toEqual({ role: 'admin', key: 'token:api' });
-    expect(auth.authenticate(READ_TOKEN, '10.0.0.1')).toEqual({ role: 'read', key: 'token:read' });
+    expect(auth.authenticate(API_TOKEN)).toEqual({ role: 'admin', key: 'token:api' });
+    expect(auth.authenticate(READ_TOKEN)).toEqual({ role: 'read', key: 'token:read' });
     for (const wrong of [undefined, '', API_TOKEN.slice(0, -1), `${API_TOKEN}x`, API_TOKEN.toUpperCase(), 'x', 'x'.repeat(10_000)]) {
-      expect(auth.authenticate(wrong, '10.0.0.1'), String(wrong).slice(0, 30)).toBeUndefined();
+      expect(auth.authenticate(wrong), String(wrong).slice(0, 30)).toBeUndefined();
     }
   });
 
-  it('without tokens lets everyone in as admin, keyed by remote address', () => {
+  it('without tokens lets everyone in as the same admin (one key for per-caller limits)', () => {
     const open = new TokenAuth();
     expect(open.enabled).toBe(false);
-    expect(open.authenticate(undefined, '127.0.0.1')).toEqual({ role: 'admin', key: 'address:127.0.0.1' });
-    expect(open.authenticate('anything', '::1')).toEqual({ role: 'admin', key: 'address:::1' });
+    expect(open.authenticate(undefined)).toEqual({ role: 'admin', key: ANONYMOUS_CALLER_KEY });
+    expect(open.authenticate('anything')).toEqual({ role: 'admin', key: ANONYMOUS_CALLER_KEY });
   });
 
   it('reads "Bearer x" from a header, and "Bearer x" or "x" from connectionParams', () => {

@@ -4,6 +4,7 @@
  * WebSocket handshake's HTTP answer, and a graphql-ws client that sends connectionParams.
  */
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createBosunServer, type BosunServer, type BosunServerConfig } from '../../src/server/create-server.js';
@@ -98,13 +99,17 @@ export function handshake(wsUrl: string, headers: Record<string, string> = {}): 
   });
 }
 
-/** A raw HTTP request (for headers fetch will not let a test set, such as Host). */
+/**
+ * A raw HTTP request (for headers fetch will not let a test set, such as Host), optionally from
+ * another local address (`localAddress: '127.0.0.2'`).
+ */
 export function rawRequest(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string } = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers }, (response) => {
+    const init = { method: options.method ?? 'GET', headers: options.headers, ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
+    const request = httpRequest(url, init, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));
@@ -112,6 +117,24 @@ export function rawRequest(
     });
     request.on('error', reject);
     request.end(options.body);
+  });
+}
+
+/**
+ * Writes `text` as it is on a new TCP connection to the server of `url` and resolves with all the
+ * server sends until it closes the connection (requests that http.request would refuse to send:
+ * a malformed Host or target).
+ */
+export function rawExchange(url: string, text: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.once('close', () => resolve(answer));
+    socket.once('error', reject);
+    socket.write(text);
   });
 }
 

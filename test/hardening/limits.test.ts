@@ -1,6 +1,7 @@
 /**
  * Limits on what a client may send: operation depth, aliases, tokens and cost (graphql-armor,
- * with no limit revealed), 1 MiB request bodies and WebSocket messages, MAX_WS_CONNECTIONS,
+ * with no limit revealed), 1 MiB request bodies and WebSocket messages, MAX_WS_CONNECTIONS
+ * (more in ws-pending.test.ts and sse-limits.test.ts),
  * operations per socket, and START_RATE_PER_MINUTE; and that bosun's own clients (the
  * dashboard's operations, GraphiQL's example) stay within them.
  */
@@ -19,6 +20,7 @@ import {
   bearer,
   handshake,
   post,
+  rawRequest,
   startHardenedServer,
   wsClient,
   wsRun,
@@ -182,25 +184,27 @@ describe('request sizes', () => {
 describe('WebSocket connections', () => {
   it('refuses the connection past MAX_WS_CONNECTIONS with 503, and takes one again once a socket closes', async () => {
     test = await startHardenedServer({ maxWsConnections: 3 });
+    // Sockets take a slot once their connection_init is accepted (see ws-pending.test.ts).
     const open = await Promise.all(
       [1, 2, 3].map(
         () =>
           new Promise<WebSocket>((resolve, reject) => {
             const socket = new WebSocket(test!.wsUrl, 'graphql-transport-ws');
-            socket.once('open', () => resolve(socket));
+            socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+            socket.once('message', () => resolve(socket));
             socket.once('error', reject);
           }),
       ),
     );
     const refused = await handshake(test.wsUrl);
     expect(refused).toMatchObject({ open: false, status: 503 });
-    expect((refused as { body: string }).body).toMatch(/Too many WebSocket connections/);
+    expect((refused as { body: string }).body).toMatch(/Too many streaming connections \(WebSocket and SSE together, at most 3\)/);
     const first = open[0]!;
     await new Promise((resolve) => {
       first.once('close', resolve);
       first.close();
     });
-    await eventually(() => test!.server.wsServer.clients.size === 2, 'the server to let go of the closed socket');
+    await eventually(() => test!.server.connections.streams === 2, 'the server to let go of the closed socket');
     expect(await handshake(test.wsUrl)).toEqual({ open: true });
     for (const socket of open) socket.close();
   });
@@ -247,13 +251,28 @@ describe('START_RATE_PER_MINUTE', () => {
     expect((await post(url, '{ queueStatus { queued } }', undefined, bearer(API_TOKEN))).body.errors).toBeUndefined();
   });
 
-  it('counts per remote address without tokens, over HTTP and graphql-ws together', async () => {
-    test = await startHardenedServer({ startRatePerMinute: 2 });
+  it('counts all callers together without tokens, over HTTP and graphql-ws, whatever their loopback address', async () => {
+    test = await startHardenedServer({ startRatePerMinute: 3 });
+    /** startAgent over HTTP from another loopback address (127.0.0.2 reaches a server on 127.0.0.1). */
+    const postFrom = async (localAddress: string): Promise<any> => {
+      const answer = await rawRequest(test!.url, {
+        method: 'POST',
+        localAddress,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: START }),
+      });
+      return JSON.parse(answer.body);
+    };
     expect((await post(test.url, START)).body.errors).toBeUndefined();
     const { client } = wsClient(test.wsUrl);
     expect((await wsRun(client, START))[0].errors).toBeUndefined();
+    expect((await postFrom('127.0.0.2')).errors).toBeUndefined();
+    // The allowance is spent, whoever asks next: a fresh address is no way around it.
+    expect(codes(await postFrom('127.0.0.2'))).toEqual(['RATE_LIMITED']);
+    expect(codes(await postFrom('127.0.0.3'))).toEqual(['RATE_LIMITED']);
     expect(codes((await wsRun(client, START))[0])).toEqual(['RATE_LIMITED']);
     expect(codes((await post(test.url, START)).body)).toEqual(['RATE_LIMITED']);
+    expect(test.services.runs.list({ status: null, limit: 100 })).toHaveLength(3);
     await client.dispose();
   });
 });

@@ -19,7 +19,12 @@ describe('isLoopbackHost', () => {
     expect(hostOfHostHeader('127.0.0.1:4000')).toBe('127.0.0.1');
     expect(hostOfHostHeader('[::1]:4000')).toBe('[::1]');
     expect(hostOfHostHeader('localhost')).toBe('localhost');
+    expect(hostOfHostHeader('localhost:')).toBe('localhost');
   });
+  it.each(['127.0.0.1:4000@evil.com', 'localhost@evil.com', '127.0.0.1/x', '127.0.0.1?x', '127.0.0.1#x', '127.0.0.1:4000:5000', '[::1]x', '[::1', '[::g]', '127.0.0.1:99999', '127.0.0.1:4x', 'a b', ''])(
+    'finds no host in %j: only host[:port] has one (userinfo, paths and the like are not guessed at)',
+    (header) => expect(hostOfHostHeader(header)).toBeUndefined(),
+  );
 });
 
 describe('OriginPolicy', () => {

@@ -12,9 +12,12 @@
  * tag              := [\w][\w.-]{0,127}
  * digest           := algorithm ":" hex         sha256 (64), sha384 (96) or sha512 (128) lowercase hex
  * ```
- * The first component is a domain only when it contains `.` or `:`, is `localhost`, or has
- * uppercase letters (otherwise `docker.io/library/` is implied); the name, so normalized, may
- * have at most 255 characters. Pure: no engine is asked.
+ * The first component is a domain only when it contains `.` or `:` or is `localhost` (otherwise
+ * `docker.io/library/` is implied). Newer engines also read a first component with uppercase
+ * letters (`Registry/img`) as a domain; older ones (20.10) refuse it as an uppercase path, and so
+ * does bosun, which must not accept what its engine refuses. The name, so normalized, may
+ * have at most 255 characters. An image id (64 hex digits, or `sha256:` and them) reads as a name
+ * (or a name and tag), as the engine's lookup takes it. Pure: no engine is asked.
  */
 import { InvalidValueError } from '../errors.js';
 
@@ -42,8 +45,6 @@ const TAG = /^\w[\w.-]*$/;
 const DIGEST = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
 /** go-digest's available algorithms and their encoded lengths (lowercase hex). */
 const DIGEST_HEX_CHARS: Readonly<Record<string, number>> = { sha256: 64, sha384: 96, sha512: 128 };
-/** A bare image id, which the engine refuses as a repository name. */
-const IDENTIFIER = /^[a-f0-9]{64}$/;
 
 /**
  * Parses an image reference as the Docker engine would.
@@ -59,7 +60,6 @@ export function parseImageReference(input: unknown): ImageReference {
   if (input.length > MAX_IMAGE_NAME_CHARS + 1 + MAX_TAG_CHARS + 1 + 7 + 128) return refuse(`it is longer than ${MAX_IMAGE_NAME_CHARS} characters`);
   // eslint-disable-next-line no-control-regex
   if (/[\s\u0000-\u001f\u007f]/.test(input)) return refuse('it contains whitespace or a control character');
-  if (IDENTIFIER.test(input)) return refuse('a 64-character hexadecimal string is an image id, not a repository name');
 
   const at = input.indexOf('@');
   if (at !== input.lastIndexOf('@')) refuse('more than one @');
@@ -85,7 +85,7 @@ export function parseImageReference(input: unknown): ImageReference {
     refuse('a path component is empty: no leading, trailing or doubled "/"');
   }
   const first = components[0]!;
-  const hasDomain = components.length > 1 && (/[.:]/.test(first) || first === 'localhost' || first !== first.toLowerCase());
+  const hasDomain = components.length > 1 && (/[.:]/.test(first) || first === 'localhost');
   const domain = hasDomain ? first : null;
   const pathComponents = hasDomain ? components.slice(1) : components;
   if (domain !== null) checkDomain(domain, refuse);

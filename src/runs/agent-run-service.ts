@@ -14,7 +14,7 @@ import type { ExecutionQueue, QueueTicket } from '../queue/execution-queue.js';
 import type { DockerSandbox } from '../sandbox/docker-sandbox.js';
 import { describeLimits, formatMemory } from '../sandbox/limits.js';
 import type { EngineInfo, SandboxManager } from '../sandbox/sandbox-manager.js';
-import { SandboxError } from '../sandbox/sandbox-errors.js';
+import { SandboxError, isEngineUnavailable } from '../sandbox/sandbox-errors.js';
 import type { AgentRun, AgentStatus, FailureReason, LogLine, LogStream, StartAgentInput, StepResult } from './agent-run.js';
 import { isFinalStatus } from './agent-run.js';
 import type { RunStore } from './run-store.js';
@@ -263,6 +263,7 @@ export class AgentRunService implements RunService {
       this.engineInfoCache = { info, at: Date.now() };
       return info;
     } catch (error) {
+      if (!isEngineUnavailable(error)) throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to report its info: ${errorMessage(error)}`, { cause: error });
       throw new BosunError('DOCKER_UNAVAILABLE', `the Docker engine does not answer: ${errorMessage(error)}`, { cause: error });
     }
   }
@@ -271,6 +272,8 @@ export class AgentRunService implements RunService {
     try {
       return await this.options.sandboxes.imageExists(image);
     } catch (error) {
+      // An answer (a 400 for a reference the engine refuses, a refused redirect) is not an outage.
+      if (!isEngineUnavailable(error)) throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to look up image ${JSON.stringify(image)}: ${errorMessage(error)}`, { cause: error });
       throw new BosunError('DOCKER_UNAVAILABLE', `the Docker engine does not answer: ${errorMessage(error)}`, { cause: error });
     }
   }

@@ -58,7 +58,7 @@ describe('a redirect from the real engine', () => {
   });
 
   it('is a DOCKER_ERROR under a deadline, not DOCKER_UNAVAILABLE: the engine answered', async () => {
-    const error = await dockerCall('look up image a/', 5_000, (signal) => docker.getImage('a/').inspect({ abortSignal: signal } as never)).catch((e: unknown) => e);
+    const error = await dockerCall('look up image a/', 5_000, (signal) => docker.getImage('a/').inspect({ abortSignal: signal } as Docker.ImageInspectOptions)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
     expect((error as SandboxError).code).toBe('DOCKER_ERROR');
     expect((error as SandboxError).message).toBe(
@@ -107,7 +107,7 @@ describe('answers of the real engine are classified as answers', () => {
     ['a@sha256:short', 'DOCKER_ERROR', /invalid reference format/],
     ['bosun-no-such-image:never', 'IMAGE_NOT_FOUND', /No such image/i],
   ])('%j is %s', async (name, code, message) => {
-    const error = await dockerCall(`look up image ${name}`, 5_000, (signal) => docker.getImage(name).inspect({ abortSignal: signal } as never)).catch((e: unknown) => e);
+    const error = await dockerCall(`look up image ${name}`, 5_000, (signal) => docker.getImage(name).inspect({ abortSignal: signal } as Docker.ImageInspectOptions)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
     expect((error as SandboxError).code).toBe(code);
     expect((error as SandboxError).message).toMatch(message);

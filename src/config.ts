@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidValueError, describeValue } from './errors.js';
+import { parseImageReference } from './sandbox/image-reference.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type SandboxLimits } from './sandbox/limits.js';
 import { isLoopbackHost } from './server/loopback.js';
 
@@ -156,7 +157,7 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     startRatePerMinute: read.integer('START_RATE_PER_MINUTE', 60, { min: 1, max: 1_000_000 }),
     docker: read.docker(),
     instanceId: read.optional('BOSUN_INSTANCE_ID', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, _ . - (at most 63)'),
-    sandboxImage: read.string('SANDBOX_IMAGE', 'bosun-sandbox:latest'),
+    sandboxImage: read.image('SANDBOX_IMAGE', 'bosun-sandbox:latest'),
     defaultLimits: {
       cpus: read.parsed('DOCKER_CPU_LIMIT', '1', (raw) => parseCpus(raw, hostCpus)),
       memoryBytes: read.parsed('DOCKER_MEMORY_LIMIT', '2g', parseMemoryBytes),
@@ -229,6 +230,18 @@ class EnvReader {
 
   string(name: string, fallback: string): string {
     return this.raw(name)?.trim() ?? fallback;
+  }
+
+  /** An image reference in the engine's grammar (see parseImageReference): `a/` would crash the first default run. */
+  image(name: string, fallback: string): string {
+    const image = this.string(name, fallback);
+    try {
+      parseImageReference(image);
+    } catch (error) {
+      if (error instanceof InvalidValueError) throw new ConfigError(name, image, error.expected);
+      throw error;
+    }
+    return image;
   }
 
   /**

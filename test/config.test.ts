@@ -29,6 +29,10 @@ describe('loadConfig', () => {
     });
   });
 
+  it.each(['bosun-sandbox:latest', ' localhost:5000/team/img:1.0 ', `img@sha256:${'f'.repeat(64)}`])('accepts SANDBOX_IMAGE=%j', (image) => {
+    expect(loadConfig({ SANDBOX_IMAGE: image }, 2).sandboxImage).toBe(image.trim());
+  });
+
   it('is deeply frozen', () => {
     const config = loadConfig({}, 2);
     expect(Object.isFrozen(config)).toBe(true);
@@ -81,6 +85,13 @@ describe('loadConfig', () => {
     ['SANDBOX_TMP_SIZE', '2x', 'SANDBOX_TMP_SIZE="2x": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
     ['SANDBOX_WORKSPACE_SIZE', '0', 'SANDBOX_WORKSPACE_SIZE="0": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
     ['SANDBOX_NETWORK', 'a b', 'SANDBOX_NETWORK="a b": expected a Docker network name'],
+    [
+      'SANDBOX_IMAGE',
+      'bosun-sandbox/',
+      'SANDBOX_IMAGE="bosun-sandbox/": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (a path component is empty: no leading, trailing or doubled "/")',
+    ],
+    ['SANDBOX_IMAGE', 'a:b:c', 'SANDBOX_IMAGE="a:b:c": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (more than one ":" after the last "/": one tag at most)'],
+    ['SANDBOX_IMAGE', 'Bosun', 'SANDBOX_IMAGE="Bosun": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (the repository path must be lowercase)'],
     ['DOCKER_CALL_TIMEOUT_MS', '10', 'DOCKER_CALL_TIMEOUT_MS="10": expected an integer from 100 to 2147483647'],
     ['LOG_BYTES_PER_RUN', 'lots', 'LOG_BYTES_PER_RUN="lots": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
     ['SHUTDOWN_GRACE_MS', '-1', 'SHUTDOWN_GRACE_MS="-1": expected an integer from 0 to 2147483647'],

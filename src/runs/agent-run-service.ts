@@ -12,7 +12,7 @@ import type { AgentRegistry } from '../agents/agent-registry.js';
 import { BosunError, errorMessage } from '../errors.js';
 import type { ExecutionQueue, QueueTicket } from '../queue/execution-queue.js';
 import type { EngineInfo, SandboxProvider } from '../sandbox/sandbox.js';
-import type { SandboxError } from '../sandbox/sandbox-errors.js';
+import { isEngineUnavailable, type SandboxError } from '../sandbox/sandbox-errors.js';
 import { delay } from '../shared/deadline.js';
 import type { AgentRun, LogLine, StartAgentInput } from './agent-run.js';
 import { isFinalStatus } from './agent-run.js';
@@ -254,6 +254,7 @@ export class AgentRunService implements RunService {
       this.engineInfoCache = { info, at: Date.now() };
       return info;
     } catch (error) {
+      if (!isEngineUnavailable(error)) throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to report its info: ${errorMessage(error)}`, { cause: error });
       throw new BosunError('DOCKER_UNAVAILABLE', `the Docker engine does not answer: ${errorMessage(error)}`, { cause: error });
     }
   }
@@ -262,6 +263,8 @@ export class AgentRunService implements RunService {
     try {
       return await this.options.sandboxes.imageExists(image);
     } catch (error) {
+      // An answer (a 400 for a reference the engine refuses, a refused redirect) is not an outage.
+      if (!isEngineUnavailable(error)) throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to look up image ${JSON.stringify(image)}: ${errorMessage(error)}`, { cause: error });
       throw new BosunError('DOCKER_UNAVAILABLE', `the Docker engine does not answer: ${errorMessage(error)}`, { cause: error });
     }
   }

@@ -6,7 +6,9 @@
 import type { AgentRegistry } from '../agents/agent-registry.js';
 import { InvalidValueError, badUserInput } from '../errors.js';
 import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
+import { parseImageReference } from '../sandbox/image-reference.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type SandboxLimits } from '../sandbox/limits.js';
+import { parseSandboxUser } from '../sandbox/sandbox-user.js';
 import type { AgentRunConfig, EnvVar, FailureGroup, StartAgentInput } from './agent-run.js';
 
 export interface RunDefaults {
@@ -32,7 +34,6 @@ const MAX_CONTEXT_CHARS = 1024 * 1024;
 export const MAX_TIMEOUT_MS = MAX_TIMER_DELAY_MS;
 export const MIN_TIMEOUT_MS = 1000;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const IMAGE_REF = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,254}$/;
 /** Variables bosun sets itself so the agent can trust them. */
 export const RESERVED_ENV_PREFIX = 'BOSUN_';
 
@@ -76,9 +77,8 @@ export function resolveStartInput(
   });
 
   const image = config.image ?? defaults.image;
-  field('config.image', () => {
-    if (!IMAGE_REF.test(image)) throw new InvalidValueError('an image reference such as bosun-sandbox:latest', image);
-  });
+  // The engine's grammar: an unclean name (`a/`) would otherwise reach the engine, which answers it with a redirect.
+  field('config.image', () => parseImageReference(image));
 
   const steps = config.steps ?? [];
   field('config.steps', () => {
@@ -134,9 +134,7 @@ export function resolveStartInput(
 
   const user = config.user ?? null;
   if (user !== null) {
-    field('config.user', () => {
-      if (!/^\d{1,10}(?::\d{1,10})?$/.test(user)) throw new InvalidValueError('a numeric user such as 1000 or 1000:1000 (0 is root)', user);
-    });
+    field('config.user', () => parseSandboxUser(user));
   }
 
   const context_ = input.initialRepoContext ?? null;

@@ -5,8 +5,12 @@
  * sandbox comes to exist gets exactly the same hardening.
  */
 import type Docker from 'dockerode';
+import { posix } from 'node:path';
+import { parseImageReference } from './image-reference.js';
 import { ownershipLabels } from './labels.js';
 import { toNanoCpus, type SandboxLimits } from './limits.js';
+import { SandboxError } from './sandbox-errors.js';
+import { parseSandboxUser } from './sandbox-user.js';
 
 /**
  * The container's main process: it ignores SIGTERM (so that stopping a step's processes with
@@ -23,7 +27,7 @@ export const SANDBOX_WORKSPACE_DIR = '/workspace';
 export interface SandboxIsolation {
   /** `uid[:gid]` the keep-alive and every exec run as. */
   readonly user: string;
-  /** Size cap of the `/tmp` tmpfs (the root file system is read-only). */
+  /** Size cap of the `/tmp` tmpfs (the root file system is read-only), and of each volume the image declares. */
   readonly tmpBytes: number;
   /** Size cap of the `/workspace` tmpfs, owned by the sandbox user. */
   readonly workspaceBytes: number;
@@ -55,10 +59,33 @@ export function containerName(spec: Pick<SandboxSpec, 'agentId' | 'name'>): stri
   return spec.name ?? `bosun-${spec.agentId}`;
 }
 
-/** The container definition for a sandbox (exported for tests and for reading what bosun asks of Docker). */
-export function containerConfig(spec: SandboxSpec): Docker.ContainerCreateOptions {
+/**
+ * The container definition for a sandbox (exported for tests and for reading what bosun asks of Docker).
+ *
+ * Every writable place is a size-capped tmpfs, mounted `exec` (an agent runs what it writes or
+ * installs: `./gradlew`, `node_modules/.bin/*`; the engine's tmpfs default is noexec) but
+ * `nosuid,nodev`. That includes each `VOLUME` the image declares (`imageVolumes`, from its
+ * inspect): left alone, the engine would back it with an anonymous volume on the host's disk,
+ * without any limit. Files in tmpfs are memory, counted against the container's memory limit.
+ * @throws InvalidValueError for an image reference or user the engine would refuse,
+ *   SandboxError DOCKER_ERROR for a declared volume that cannot be a tmpfs (not absolute, or `/`).
+ */
+export function containerConfig(spec: SandboxSpec, imageVolumes: readonly string[] = []): Docker.ContainerCreateOptions {
   const isolation = spec.isolation ?? DEFAULT_ISOLATION;
-  const [uid, gid] = parseUser(isolation.user);
+  parseImageReference(spec.image);
+  const { uid, gid } = parseSandboxUser(isolation.user);
+  const tmpfs: Record<string, string> = {
+    '/tmp': `rw,exec,nosuid,nodev,size=${isolation.tmpBytes},mode=1777`,
+    [SANDBOX_WORKSPACE_DIR]: `rw,exec,nosuid,nodev,size=${isolation.workspaceBytes},uid=${uid},gid=${gid},mode=0755`,
+  };
+  for (const declared of imageVolumes) {
+    // The engine cleans the path the same way before it matches mounts against declared volumes.
+    const path = posix.normalize(declared).replace(/(.)\/+$/, '$1');
+    if (!path.startsWith('/') || path === '/' || path.includes('\0')) {
+      throw new SandboxError('DOCKER_ERROR', `image ${spec.image} declares VOLUME ${JSON.stringify(declared)}, which bosun cannot mount as a size-capped tmpfs`);
+    }
+    tmpfs[path] ??= `rw,exec,nosuid,nodev,size=${isolation.tmpBytes},uid=${uid},gid=${gid},mode=0755`;
+  }
   const network = isolation.network === null || isolation.network === 'none' ? null : isolation.network;
   return {
     name: containerName(spec),
@@ -81,19 +108,9 @@ export function containerConfig(spec: SandboxSpec): Docker.ContainerCreateOption
       // Docker's default seccomp profile applies because none is named; never `unconfined`.
       SecurityOpt: ['no-new-privileges'],
       ReadonlyRootfs: true,
-      Tmpfs: {
-        '/tmp': `rw,nosuid,nodev,size=${isolation.tmpBytes},mode=1777`,
-        [SANDBOX_WORKSPACE_DIR]: `rw,nosuid,nodev,size=${isolation.workspaceBytes},uid=${uid},gid=${gid},mode=0755`,
-      },
+      Tmpfs: tmpfs,
       // Exec output does not go to the container log, but the keep-alive's would: cap it anyway.
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     },
   };
-}
-
-function parseUser(user: string): [number, number] {
-  const match = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!match) throw new TypeError(`Expected a numeric user such as 1000 or 1000:1000, got ${JSON.stringify(user)}`);
-  const uid = Number(match[1]);
-  return [uid, match[2] === undefined ? uid : Number(match[2])];
 }

@@ -9,6 +9,7 @@ import { delay } from '../shared/deadline.js';
 import { containerConfig, type SandboxSpec } from './container-config.js';
 import { dockerCall } from './docker-call.js';
 import { execInContainer, type ExecTarget } from './docker-exec.js';
+import { parseImageReference } from './image-reference.js';
 import { computeResourceStats, type DockerStatsFrame, type ResourceStats } from './resource-stats.js';
 import type { ExecOptions, ExecResult, LimitEvents, Sandbox, StopOptions } from './sandbox.js';
 import { SandboxError, isContainerGone } from './sandbox-errors.js';
@@ -59,13 +60,24 @@ export class DockerSandbox implements Sandbox {
 
   /**
    * Creates and starts the container. On any failure, including an abort, nothing is left behind.
-   * @throws SandboxError (IMAGE_NOT_FOUND, DOCKER_UNAVAILABLE, DOCKER_ERROR) or the signal's reason.
+   * @throws SandboxError (IMAGE_NOT_FOUND, DOCKER_UNAVAILABLE, DOCKER_ERROR), InvalidValueError for
+   *   an image reference the engine would refuse, or the signal's reason.
    */
   static async create(docker: Docker, spec: SandboxSpec, options: CreateOptions = {}): Promise<DockerSandbox> {
     const { signal } = options;
     const timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     signal?.throwIfAborted();
-    const config = containerConfig(spec);
+    // Before the engine sees the name: it answers an unclean one with a redirect.
+    parseImageReference(spec.image);
+    // One inspect per sandbox, for the volumes the image declares (see containerConfig). Not cached:
+    // learning the image id a name points to costs the same inspect.
+    const image = await dockerCall(
+      `inspect image ${spec.image}`,
+      timeoutMs,
+      (callSignal) => docker.getImage(spec.image).inspect({ abortSignal: callSignal } as Docker.ImageInspectOptions),
+      signal,
+    );
+    const config = containerConfig(spec, Object.keys(image.Config?.Volumes ?? {}));
     const name = config.name!;
     const container = await dockerCall(
       `create a container from image ${spec.image}`,

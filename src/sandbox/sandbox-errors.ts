@@ -29,9 +29,28 @@ interface DockerLikeError {
   readonly message?: string;
 }
 
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EACCES', 'ETIMEDOUT', 'EHOSTUNREACH']);
+/**
+ * Connection faults: the only errors, besides a call's deadline (see docker-call.ts), that mean
+ * the engine does not answer. Anything the engine answers, even 400 or 500, is not one of them.
+ */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ECONNRESET',
+  'EPIPE',
+  'EACCES',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
-/** Classifies an error thrown by dockerode into a {@link SandboxError} with a clear message. */
+/**
+ * Classifies an error thrown by dockerode into a {@link SandboxError} with a clear message:
+ * DOCKER_UNAVAILABLE only for connection faults; an answer from the engine (a 400 for an
+ * invalid reference, a refused redirect) is DOCKER_ERROR, IMAGE_NOT_FOUND or CONTAINER_GONE.
+ */
 export function toSandboxError(error: unknown, action: string): SandboxError {
   if (error instanceof SandboxError) return error;
   const e = (error ?? {}) as DockerLikeError;
@@ -47,6 +66,11 @@ export function toSandboxError(error: unknown, action: string): SandboxError {
     return new SandboxError('CONTAINER_GONE', `${action}: ${detail}`, { cause: error });
   }
   return new SandboxError('DOCKER_ERROR', `${action}: ${detail}`, { cause: error });
+}
+
+/** True only for a fault that means the engine does not answer (not for anything it answered). */
+export function isEngineUnavailable(error: unknown): boolean {
+  return error instanceof SandboxError && error.code === 'DOCKER_UNAVAILABLE';
 }
 
 /** True for errors that mean the container no longer exists or no longer runs. */

@@ -49,6 +49,14 @@ describe('resolveStartInput', () => {
     expect(config).toMatchObject({ timeoutMs: 60_000, image: 'python:3.12', env: [{ name: 'CI', value: 'true' }] });
   });
 
+  it.each(['0', '1000', '1000:1000', '2147483647', '2147483647:2147483647', '0:0'])('accepts the user %j (the engine takes ids up to 2147483647)', (user) => {
+    expect(resolveStartInput(input({ user }), defaults, context).config.user).toBe(user);
+  });
+
+  it.each(['localhost:5000/team/img:1.0', `img@sha256:${'e'.repeat(64)}`, 'registry.example.com/x/y'])('accepts the image %j', (image) => {
+    expect(resolveStartInput(input({ image }), defaults, context).config.image).toBe(image);
+  });
+
   it.each([
     [input({ memory: '2x' }), 'input.config.memory', /expected a size such as 512m or 2g .*got "2x"/],
     [input({ memory: '' }), 'input.config.memory', /got ""/],
@@ -71,6 +79,14 @@ describe('resolveStartInput', () => {
     [input({}, { group: { id: 'x', name: 'n'.repeat(257) } }), 'input.group.name', /at most 256/],
     [input({}, { initialRepoContext: 'a\0' }), 'input.initialRepoContext', /without NUL bytes/],
     [input({ user: 'root' }), 'input.config.user', /expected a numeric user such as 1000 or 1000:1000/],
+    [input({ user: '9999999999' }), 'input.config.user', /each an integer from 0 to 2147483647; 0 is root\), got "9999999999"/],
+    [input({ user: '2147483648' }), 'input.config.user', /got "2147483648"/],
+    [input({ user: '1000:2147483648' }), 'input.config.user', /got "1000:2147483648"/],
+    [input({ user: '1000:' }), 'input.config.user', /got "1000:"/],
+    [input({ image: 'a/' }), 'input.config.image', /a path component is empty.*got "a\/"/],
+    [input({ image: 'a:b:c' }), 'input.config.image', /one tag at most/],
+    [input({ image: 'UPPERCASE' }), 'input.config.image', /must be lowercase/],
+    [input({ image: `a@sha256:short` }), 'input.config.image', /64 lowercase hex/],
   ])('refuses %#: %s', (value, field, message) => {
     const error = refusal(value);
     expect(error.code).toBe('BAD_USER_INPUT');

@@ -54,8 +54,8 @@ describe('inspect', () => {
     expect(info.Mounts.filter((m) => m.Type !== 'tmpfs')).toEqual([]);
     expect(JSON.stringify(info)).not.toContain('docker.sock');
     expect((host as { Tmpfs?: Record<string, string> }).Tmpfs).toEqual({
-      '/tmp': `rw,nosuid,nodev,size=${16 * MiB},mode=1777`,
-      '/workspace': `rw,nosuid,nodev,size=${32 * MiB},uid=1000,gid=1000,mode=0755`,
+      '/tmp': `rw,exec,nosuid,nodev,size=${16 * MiB},mode=1777`,
+      '/workspace': `rw,exec,nosuid,nodev,size=${32 * MiB},uid=1000,gid=1000,mode=0755`,
     });
   });
 });

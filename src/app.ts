@@ -3,8 +3,8 @@
  * and server from one config, wires their events, and owns their shutdown. Nothing else in
  * bosun creates these; there are no module-level singletons.
  */
-import { AgentRegistry } from './agents/agent-registry.js';
-import type { Agent } from './agents/agent.js';
+import { AgentRegistry } from './runs/agent-registry.js';
+import type { Agent } from './runs/agent.js';
 import { ShellAgent, SHELL_AGENT_NAME } from './agents/shell-agent.js';
 import type { BosunConfig } from './config.js';
 import { errorMessage } from './errors.js';

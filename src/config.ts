@@ -6,16 +6,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidValueError, describeValue } from './errors.js';
+import type { DockerConnection } from './sandbox/docker-client.js';
 import { parseImageReference } from './sandbox/image-reference.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type SandboxLimits } from './sandbox/limits.js';
-import { isLoopbackHost } from './server/loopback.js';
+import { isLoopbackHost } from './shared/loopback.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-/** How to reach the Docker engine, in dockerode's terms. */
-export type DockerConnection =
-  | { readonly kind: 'socket'; readonly socketPath: string }
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
 
 export interface ResourceThresholds {
   readonly cpuPercentWarning: number;

@@ -4,7 +4,7 @@
  */
 import { InvalidValueError } from '../errors.js';
 import type { AgentRunConfig } from '../runs/agent-run.js';
-import type { Agent, AgentConfigProblem, AgentContext, AgentResult } from './agent.js';
+import type { Agent, AgentConfigProblem, AgentContext, AgentResult } from '../runs/agent.js';
 
 export const SHELL_AGENT_NAME = 'shell';
 

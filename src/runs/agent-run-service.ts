@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.js';
-import type { AgentRegistry } from '../agents/agent-registry.js';
+import type { AgentRegistry } from './agent-registry.js';
 import { BosunError, errorMessage } from '../errors.js';
 import type { ExecutionQueue, QueueTicket } from '../queue/execution-queue.js';
 import type { EngineInfo, SandboxProvider } from '../sandbox/sandbox.js';

@@ -8,8 +8,8 @@
  * It depends only on the {@link SandboxProvider} / {@link Sandbox} interfaces, so its rules are
  * tested with a fake sandbox, and a warm pool or another engine plugs in as a provider.
  */
-import type { AgentRegistry } from '../agents/agent-registry.js';
-import type { AgentContext, AgentResult, StepOptions, StepOutcome } from '../agents/agent.js';
+import type { AgentRegistry } from './agent-registry.js';
+import type { AgentContext, AgentResult, StepOptions, StepOutcome } from './agent.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { SANDBOX_WORKSPACE_DIR } from '../sandbox/container-config.js';

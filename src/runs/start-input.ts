@@ -3,7 +3,7 @@
  * every default applied, and a refusal names the field (`input.config.memory`) and what was
  * expected. Pure: the engine-level checks (does the image exist) are the run service's.
  */
-import type { AgentRegistry } from '../agents/agent-registry.js';
+import type { AgentRegistry } from './agent-registry.js';
 import { InvalidValueError, badUserInput } from '../errors.js';
 import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
 import { parseImageReference } from '../sandbox/image-reference.js';

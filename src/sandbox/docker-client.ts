@@ -12,7 +12,6 @@
  * rejects; bosun turns that into {@link DockerRedirectError}.
  */
 import Docker from 'dockerode';
-import type { DockerConnection } from '../config.js';
 
 /** A 3xx answer from the engine, refused rather than followed. */
 export class DockerRedirectError extends Error {
@@ -27,6 +26,11 @@ export class DockerRedirectError extends Error {
     );
   }
 }
+
+/** How to reach the Docker engine, in dockerode's terms: a unix socket, or a TCP host and port. */
+export type DockerConnection =
+  | { readonly kind: 'socket'; readonly socketPath: string }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
 
 export function createDockerClient(connection: DockerConnection): Docker {
   const docker =

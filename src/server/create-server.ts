@@ -46,7 +46,7 @@ import { attachGraphQLWs } from './graphql-ws.js';
 import { useHttpAccess } from './http-access.js';
 import { useHttpStreams } from './http-streams.js';
 import { LogSummary } from './log-summary.js';
-import { isLoopbackHost } from './loopback.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 import { maskBosunError, toGraphQLError, useArgumentErrorCodes } from './mask-error.js';
 import { createMetrics, useMetricsEndpoint } from './metrics.js';
 import { useOperationAccess } from './operation-access.js';

@@ -13,7 +13,7 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import { bearerToken, type TokenAuth } from './auth.js';
-import { hostOfHostHeader, isLoopbackHost } from './loopback.js';
+import { hostOfHostHeader, isLoopbackHost } from '../shared/loopback.js';
 
 /** A JSON GraphQL error response, the shape every GraphQL client reads. */
 export function errorResponse(

@@ -4,8 +4,8 @@
  * instance id so each test file finds (and cleans) only its own containers.
  */
 import type Docker from 'dockerode';
-import { AgentRegistry } from '../../src/agents/agent-registry.js';
-import type { Agent } from '../../src/agents/agent.js';
+import { AgentRegistry } from '../../src/runs/agent-registry.js';
+import type { Agent } from '../../src/runs/agent.js';
 import { ShellAgent } from '../../src/agents/shell-agent.js';
 import { createSilentLogger } from '../../src/logger.js';
 import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';

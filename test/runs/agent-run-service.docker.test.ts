@@ -1,9 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Agent } from '../../src/agents/agent.js';
+import type { Agent } from '../../src/runs/agent.js';
 import { BosunError } from '../../src/errors.js';
 import { containersOf } from '../helpers/docker.js';
-import { AgentRegistry } from '../../src/agents/agent-registry.js';
+import { AgentRegistry } from '../../src/runs/agent-registry.js';
 import { ShellAgent } from '../../src/agents/shell-agent.js';
 import { createSilentLogger } from '../../src/logger.js';
 import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';

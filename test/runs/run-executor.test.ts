@@ -5,8 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { AgentRegistry } from '../../src/agents/agent-registry.js';
-import type { Agent } from '../../src/agents/agent.js';
+import { AgentRegistry } from '../../src/runs/agent-registry.js';
+import type { Agent } from '../../src/runs/agent.js';
 import { ShellAgent } from '../../src/agents/shell-agent.js';
 import { createSilentLogger } from '../../src/logger.js';
 import type { AgentRun, AgentRunConfig } from '../../src/runs/agent-run.js';

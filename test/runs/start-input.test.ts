@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentRegistry } from '../../src/agents/agent-registry.js';
+import { AgentRegistry } from '../../src/runs/agent-registry.js';
 import { ShellAgent } from '../../src/agents/shell-agent.js';
 import { BosunError } from '../../src/errors.js';
 import type { StartAgentInput } from '../../src/runs/agent-run.js';

@@ -3,7 +3,7 @@
  * policy of WebSocket upgrades and CORS.
  */
 import { describe, expect, it } from 'vitest';
-import { hostOfHostHeader, isLoopbackHost } from '../../src/server/loopback.js';
+import { hostOfHostHeader, isLoopbackHost } from '../../src/shared/loopback.js';
 import { OriginPolicy } from '../../src/server/origin-policy.js';
 
 describe('isLoopbackHost', () => {

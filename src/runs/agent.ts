@@ -6,7 +6,7 @@
  * queue slot, the container's lifecycle, the deadline, OOM detection and the final status.
  */
 import type { InvalidValueError } from '../errors.js';
-import type { AgentRunConfig } from '../runs/agent-run.js';
+import type { AgentRunConfig } from './agent-run.js';
 import type { SandboxLimits } from '../sandbox/limits.js';
 
 export interface StepOptions {

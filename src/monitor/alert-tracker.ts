@@ -25,7 +25,7 @@ import {
   validateThresholds,
 } from './health-grading.js';
 import type { AlertLevel, HealthAlert, ResourceMetric, ResourceSample } from './monitor-types.js';
-import { positiveInteger } from './validate.js';
+import { checkInteger } from '../shared/validate.js';
 
 export interface AlertTrackerOptions {
   readonly thresholds: ResourceThresholds;
@@ -61,9 +61,9 @@ export class AlertTracker {
   /** @throws InvalidValueError for bad thresholds or counts. */
   constructor(options: AlertTrackerOptions) {
     this.thresholds = validateThresholds(options.thresholds);
-    this.consecutiveSamples = positiveInteger('consecutiveSamples', options.consecutiveSamples);
-    this.maxAlertsPerAgent = positiveInteger('maxAlertsPerAgent', options.maxAlertsPerAgent ?? 1_000);
-    this.maxAgents = positiveInteger('maxAgents', options.maxAgents ?? 5_000);
+    this.consecutiveSamples = checkInteger('consecutiveSamples', options.consecutiveSamples, { min: 1 });
+    this.maxAlertsPerAgent = checkInteger('maxAlertsPerAgent', options.maxAlertsPerAgent ?? 1_000, { min: 1 });
+    this.maxAgents = checkInteger('maxAgents', options.maxAgents ?? 5_000, { min: 1 });
     this.newId = options.newId ?? randomUUID;
   }
 

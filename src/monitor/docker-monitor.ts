@@ -7,17 +7,18 @@
 import { EventEmitter } from 'node:events';
 import type { BosunConfig } from '../config.js';
 import { BosunError, InvalidValueError, errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { RunServiceEvents } from '../runs/run-service.js';
 import type { SandboxLimits } from '../sandbox/limits.js';
 import type { ResourceStats } from '../sandbox/resource-stats.js';
+import { delay, withDeadline } from '../shared/deadline.js';
+import { checkInteger } from '../shared/validate.js';
 import { AlertTracker } from './alert-tracker.js';
 import { AlertWebhook, type AlertNotifier } from './alert-webhook.js';
 import { adviseConcurrency, MAX_RECOMMENDED_CONCURRENCY } from './concurrency-advice.js';
 import type { ContainerStatsSource } from './container-stats-source.js';
-import { delay } from './delay.js';
 import { gradeSample, isCpuLimit } from './health-grading.js';
-import type { MonitorLogger } from './monitor-logger.js';
 import type { MonitorEvents, MonitorService, SampleQuery } from './monitor-service.js';
 import type {
   ConcurrencyAdvice,
@@ -31,8 +32,6 @@ import type {
   ResourceSample,
 } from './monitor-types.js';
 import { SampleHistory } from './sample-history.js';
-import { integerAtLeast, positiveInteger } from './validate.js';
-import { withTimeout } from './with-timeout.js';
 
 /** The part of {@link BosunConfig} the monitor reads. */
 export type DockerMonitorConfig = Pick<
@@ -60,7 +59,7 @@ export interface DockerMonitorOptions {
   /** Live stats, engine info and container names. */
   readonly source: ContainerStatsSource;
   readonly queue: MonitoredQueue;
-  readonly logger: MonitorLogger;
+  readonly logger: MonitorLog;
   /**
    * Told about every alert published. Default: an {@link AlertWebhook} when
    * `config.alertWebhookUrl` is set, otherwise none. The monitor owns it and closes it in close().
@@ -76,6 +75,9 @@ export interface DockerMonitorOptions {
   readonly adviceRecentRuns?: number;
   readonly now?: () => Date;
 }
+
+/** The logging the monitor does. */
+export type MonitorLog = Pick<Logger, 'debug' | 'info' | 'warn'>;
 
 /** One monitored container and the state of its stats stream. */
 interface Watch {
@@ -113,7 +115,7 @@ export class DockerMonitor implements MonitorService {
   private readonly config: DockerMonitorConfig;
   private readonly source: ContainerStatsSource;
   private readonly queue: MonitoredQueue;
-  private readonly logger: MonitorLogger;
+  private readonly logger: MonitorLog;
   private readonly notifier: AlertNotifier | null;
   private readonly streamRetryBaseDelayMs: number;
   private readonly streamRetryMaxDelayMs: number;
@@ -142,17 +144,15 @@ export class DockerMonitor implements MonitorService {
     this.source = options.source;
     this.queue = options.queue;
     this.logger = options.logger;
-    this.streamRetryBaseDelayMs = positiveInteger('streamRetryBaseDelayMs', options.streamRetryBaseDelayMs ?? 1_000);
-    this.streamRetryMaxDelayMs = integerAtLeast(
-      'streamRetryMaxDelayMs',
-      options.streamRetryMaxDelayMs ?? 30_000,
-      this.streamRetryBaseDelayMs,
-    );
-    this.engineTimeoutMs = positiveInteger('engineTimeoutMs', options.engineTimeoutMs ?? 5_000);
-    this.adviceRecentRuns = integerAtLeast('adviceRecentRuns', options.adviceRecentRuns ?? 20, 0);
+    this.streamRetryBaseDelayMs = checkInteger('streamRetryBaseDelayMs', options.streamRetryBaseDelayMs ?? 1_000, { min: 1 });
+    this.streamRetryMaxDelayMs = checkInteger('streamRetryMaxDelayMs', options.streamRetryMaxDelayMs ?? 30_000, {
+      min: this.streamRetryBaseDelayMs,
+    });
+    this.engineTimeoutMs = checkInteger('engineTimeoutMs', options.engineTimeoutMs ?? 5_000, { min: 1 });
+    this.adviceRecentRuns = checkInteger('adviceRecentRuns', options.adviceRecentRuns ?? 20, { min: 0 });
     this.now = options.now ?? (() => new Date());
-    positiveInteger('resourceSampleIntervalMs', config.resourceSampleIntervalMs);
-    positiveInteger('healthCheckIntervalMs', config.healthCheckIntervalMs);
+    checkInteger('resourceSampleIntervalMs', config.resourceSampleIntervalMs, { min: 1 });
+    checkInteger('healthCheckIntervalMs', config.healthCheckIntervalMs, { min: 1 });
     if (
       !Number.isSafeInteger(config.concurrencyAutoscaleMax) ||
       config.concurrencyAutoscaleMax < 1 ||
@@ -355,7 +355,7 @@ export class DockerMonitor implements MonitorService {
    */
   startMonitoring(intervalMs: number = this.config.healthCheckIntervalMs): void {
     if (this.closing !== null) throw new BosunError('SHUTTING_DOWN', 'The monitor is closed');
-    positiveInteger('intervalMs', intervalMs);
+    checkInteger('intervalMs', intervalMs, { min: 1 });
     this.stopMonitoring();
     this.healthAbort = new AbortController();
     const signal = this.healthAbort.signal;
@@ -540,12 +540,11 @@ export class DockerMonitor implements MonitorService {
 
   private async pingEngine(signal?: AbortSignal): Promise<DockerEngineHealth> {
     try {
-      const info = await withTimeout(
-        (bounded) => this.source.engineInfo(bounded),
-        this.engineTimeoutMs,
-        'Docker engine ping',
+      const info = await withDeadline((bounded) => this.source.engineInfo(bounded), {
+        timeoutMs: this.engineTimeoutMs,
         signal,
-      );
+        onTimeout: () => new Error(`Docker engine ping: no answer within ${this.engineTimeoutMs} ms`),
+      });
       this.engine = { reachable: true, version: info.version, error: null };
       this.hostCapacity = { cpus: info.cpus, memoryBytes: info.memoryBytes };
     } catch (error) {
@@ -556,12 +555,10 @@ export class DockerMonitor implements MonitorService {
 
   private async resolveName(watch: Watch, signal?: AbortSignal): Promise<void> {
     try {
-      const name = await withTimeout(
-        () => this.source.containerName(watch.containerId),
-        this.engineTimeoutMs,
-        'container name',
-        signal ?? watch.stop.signal,
-      );
+      const name = await withDeadline(() => this.source.containerName(watch.containerId), {
+        timeoutMs: this.engineTimeoutMs,
+        signal: signal ?? watch.stop.signal,
+      });
       watch.name = name.replace(/^\//, '');
     } catch {
       // The short id stands in; the next report tries again.

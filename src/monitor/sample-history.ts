@@ -12,7 +12,7 @@ import { InvalidValueError } from '../errors.js';
 import type { SampleQuery } from './monitor-service.js';
 import type { ResourcePeak, ResourceSample } from './monitor-types.js';
 import { RingBuffer } from './ring-buffer.js';
-import { positiveInteger } from './validate.js';
+import { checkInteger } from '../shared/validate.js';
 
 export interface SampleHistoryOptions {
   /** How far back from a container's newest sample samples are kept. */
@@ -45,10 +45,10 @@ export class SampleHistory {
 
   /** @throws InvalidValueError for a bad window or cap. */
   constructor(options: SampleHistoryOptions) {
-    this.windowMs = positiveInteger('windowMs', options.windowMs);
-    this.maxSamplesPerContainer = positiveInteger('maxSamplesPerContainer', options.maxSamplesPerContainer);
-    this.maxFinishedRuns = positiveInteger('maxFinishedRuns', options.maxFinishedRuns ?? 5_000);
-    this.maxFinishedContainers = positiveInteger('maxFinishedContainers', options.maxFinishedContainers ?? 256);
+    this.windowMs = checkInteger('windowMs', options.windowMs, { min: 1 });
+    this.maxSamplesPerContainer = checkInteger('maxSamplesPerContainer', options.maxSamplesPerContainer, { min: 1 });
+    this.maxFinishedRuns = checkInteger('maxFinishedRuns', options.maxFinishedRuns ?? 5_000, { min: 1 });
+    this.maxFinishedContainers = checkInteger('maxFinishedContainers', options.maxFinishedContainers ?? 256, { min: 1 });
   }
 
   /** Records a sample: appends it to its container's buffer and raises its run's peak. */

@@ -12,7 +12,7 @@ import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { RunServiceEvents } from '../runs/run-service.js';
 import type { SandboxLimits } from '../sandbox/limits.js';
 import type { ResourceStats } from '../sandbox/resource-stats.js';
-import { delay, withDeadline } from '../shared/deadline.js';
+import { withDeadline } from '../shared/deadline.js';
 import { checkInteger } from '../shared/validate.js';
 import { AlertTracker } from './alert-tracker.js';
 import { AlertWebhook, type AlertNotifier } from './alert-webhook.js';
@@ -32,6 +32,7 @@ import type {
   ResourceSample,
 } from './monitor-types.js';
 import { SampleHistory } from './sample-history.js';
+import { StatsStreamSupervisor } from './stats-stream-supervisor.js';
 
 /** The part of {@link BosunConfig} the monitor reads. */
 export type DockerMonitorConfig = Pick<
@@ -79,35 +80,19 @@ export interface DockerMonitorOptions {
 /** The logging the monitor does. */
 export type MonitorLog = Pick<Logger, 'debug' | 'info' | 'warn'>;
 
-/** One monitored container and the state of its stats stream. */
+/** One monitored container. */
 interface Watch {
   readonly containerId: string;
   agentId: string | null;
   /** The container's CPU limit; null when unknown (CPU is then graded on the raw figure). */
   limitCpus: number | null;
-  /** Aborted on unregister and close: ends the stream and any reopen wait. */
+  /** Aborted on unregister and close: ends the name lookup. */
   readonly stop: AbortController;
-  /** Aborted by the health check to cut a reopen wait short; replaced after each use. */
-  wake: AbortController;
   name: string | null;
   latest: ResourceSample | null;
   checkedAt: Date | null;
   lastPublishedAtMs: number | null;
-  streamOpen: boolean;
-  /** The stream failed or ended and has not delivered a frame since: the container reads UNKNOWN. */
-  broken: boolean;
-  failures: number;
-  /** A failure of the current outage has been logged at warn (once per outage). */
-  warned: boolean;
 }
-
-/** How one stats stream ended: stopped by us, ended by the engine (container stopped), or broke. */
-type StreamOutcome =
-  | { readonly kind: 'stopped' }
-  | { readonly kind: 'ended' }
-  | { readonly kind: 'failed'; readonly error: string };
-
-const STOPPED = Symbol('stopped');
 
 export class DockerMonitor implements MonitorService {
   readonly events = new EventEmitter<MonitorEvents>();
@@ -117,17 +102,14 @@ export class DockerMonitor implements MonitorService {
   private readonly queue: MonitoredQueue;
   private readonly logger: MonitorLog;
   private readonly notifier: AlertNotifier | null;
-  private readonly streamRetryBaseDelayMs: number;
-  private readonly streamRetryMaxDelayMs: number;
   private readonly engineTimeoutMs: number;
   private readonly adviceRecentRuns: number;
   private readonly now: () => Date;
   private readonly tracker: AlertTracker;
   private readonly history: SampleHistory;
 
+  private readonly streams: StatsStreamSupervisor;
   private readonly watches = new Map<string, Watch>();
-  /** Every stream loop still running, including those of unregistered containers winding down. */
-  private readonly loops = new Set<Promise<void>>();
   private readonly detachers = new Set<() => void>();
   private engine: DockerEngineHealth = { reachable: false, version: null, error: 'not checked yet' };
   private hostCapacity: HostCapacity | null = null;
@@ -144,9 +126,11 @@ export class DockerMonitor implements MonitorService {
     this.source = options.source;
     this.queue = options.queue;
     this.logger = options.logger;
-    this.streamRetryBaseDelayMs = checkInteger('streamRetryBaseDelayMs', options.streamRetryBaseDelayMs ?? 1_000, { min: 1 });
-    this.streamRetryMaxDelayMs = checkInteger('streamRetryMaxDelayMs', options.streamRetryMaxDelayMs ?? 30_000, {
-      min: this.streamRetryBaseDelayMs,
+    this.streams = new StatsStreamSupervisor({
+      source: options.source,
+      logger: options.logger,
+      retryBaseDelayMs: options.streamRetryBaseDelayMs,
+      retryMaxDelayMs: options.streamRetryMaxDelayMs,
     });
     this.engineTimeoutMs = checkInteger('engineTimeoutMs', options.engineTimeoutMs ?? 5_000, { min: 1 });
     this.adviceRecentRuns = checkInteger('adviceRecentRuns', options.adviceRecentRuns ?? 20, { min: 0 });
@@ -215,21 +199,16 @@ export class DockerMonitor implements MonitorService {
       agentId,
       limitCpus,
       stop: new AbortController(),
-      wake: new AbortController(),
       name: null,
       latest: null,
       checkedAt: null,
       lastPublishedAtMs: null,
-      streamOpen: false,
-      broken: false,
-      failures: 0,
-      warned: false,
     };
     this.watches.set(containerId, watch);
-    // The loop opens the stream synchronously, before this returns.
-    const loop = this.watchStream(watch);
-    this.loops.add(loop);
-    void loop.finally(() => this.loops.delete(loop));
+    this.streams.open(containerId, {
+      onStats: (stats) => this.publishStats(watch, stats),
+      logContext: () => ({ agentId: watch.agentId }),
+    });
     void this.resolveName(watch);
     return true;
   }
@@ -244,6 +223,7 @@ export class DockerMonitor implements MonitorService {
     if (watch === undefined) return false;
     this.watches.delete(containerId);
     watch.stop.abort();
+    this.streams.stop(containerId);
     this.history.finishContainer(containerId);
     for (const alert of this.tracker.closeContainer(containerId, this.now())) this.publishAlert(alert);
     return true;
@@ -287,9 +267,7 @@ export class DockerMonitor implements MonitorService {
    * stream broke and waits to be reopened.
    */
   openStreamCount(): number {
-    let open = 0;
-    for (const watch of this.watches.values()) if (watch.streamOpen) open += 1;
-    return open;
+    return this.streams.openCount();
   }
 
   // ── Reading ─────────────────────────────────────────────────────────────────────────────────
@@ -301,7 +279,7 @@ export class DockerMonitor implements MonitorService {
       containerId,
       name: watch.name ?? containerId.slice(0, 12),
       agentId: watch.agentId,
-      level: watch.broken ? 'UNKNOWN' : gradeSample(watch.latest, this.config.thresholds, watch.limitCpus).level,
+      level: this.streams.isBroken(containerId) ? 'UNKNOWN' : gradeSample(watch.latest, this.config.thresholds, watch.limitCpus).level,
       latest: watch.latest,
       alerts: this.tracker.activeAlerts(containerId),
       checkedAt: watch.checkedAt,
@@ -385,9 +363,7 @@ export class DockerMonitor implements MonitorService {
   async runHealthCheck(signal?: AbortSignal): Promise<HealthReport> {
     const report = await this.generateReport(signal);
     this.history.prune(this.now().getTime());
-    for (const watch of this.watches.values()) {
-      if (watch.broken) watch.wake.abort();
-    }
+    this.streams.reopenBroken();
     const { overall, docker } = report;
     const engine = docker.reachable ? `docker ${docker.version ?? '?'}` : `docker unreachable (${docker.error ?? '?'})`;
     const unknown = overall.totalContainers - overall.healthyContainers - overall.unhealthyContainers;
@@ -418,86 +394,14 @@ export class DockerMonitor implements MonitorService {
     for (const detach of [...this.detachers]) detach();
     for (const watch of this.watches.values()) watch.stop.abort();
     this.watches.clear();
-    await Promise.allSettled([...this.loops, this.healthCheckInFlight]);
+    await Promise.allSettled([this.streams.close(), this.healthCheckInFlight]);
     await this.notifier?.close(signal);
   }
 
-  // ── Streams ─────────────────────────────────────────────────────────────────────────────────
-
-  /**
-   * Keeps one stats stream open for `watch` until it is stopped, reopening with backoff.
-   * A stream that ends is logged at debug: the engine ends it when the container stops, which
-   * happens at the end of every run just before `container-removed`. A stream that throws is
-   * logged at warn, once per outage.
-   */
-  private async watchStream(watch: Watch): Promise<void> {
-    const { signal } = watch.stop;
-    while (!signal.aborted) {
-      const outcome = await this.consumeStream(watch);
-      if (signal.aborted || outcome.kind === 'stopped') return;
-      watch.broken = true;
-      watch.failures += 1;
-      const backoffMs = Math.min(this.streamRetryMaxDelayMs, this.streamRetryBaseDelayMs * 2 ** (watch.failures - 1));
-      const context = { containerId: watch.containerId, agentId: watch.agentId, backoffMs };
-      if (outcome.kind === 'ended') {
-        this.logger.debug(context, 'stats stream ended (container stopped): reopening');
-      } else if (!watch.warned) {
-        watch.warned = true;
-        this.logger.warn({ ...context, error: outcome.error }, 'stats stream broke: reopening');
-      }
-      await delay(backoffMs, [signal, watch.wake.signal]);
-      if (watch.wake.signal.aborted) watch.wake = new AbortController();
-    }
-  }
-
-  /** Reads one stream until it ends, breaks or is stopped. */
-  private async consumeStream(watch: Watch): Promise<StreamOutcome> {
-    const { signal } = watch.stop;
-    // Each read races a stop, so a stop takes effect even if the source ignores the signal. The
-    // race is per read (not against one long-lived promise, which would collect a reaction per
-    // frame for as long as the container lives).
-    let stopRead: (() => void) | undefined;
-    const onStop = (): void => stopRead?.();
-    signal.addEventListener('abort', onStop, { once: true });
-    let iterator: AsyncIterator<ResourceStats> | undefined;
-    watch.streamOpen = true;
-    try {
-      iterator = this.source.streamStats(watch.containerId, signal)[Symbol.asyncIterator]();
-      for (;;) {
-        if (signal.aborted) return { kind: 'stopped' };
-        const reading = iterator;
-        const next = await new Promise<IteratorResult<ResourceStats> | typeof STOPPED>((resolve, reject) => {
-          stopRead = () => resolve(STOPPED);
-          reading.next().then(resolve, reject);
-        });
-        stopRead = undefined;
-        // A frame that arrives as the container is unregistered must not revive its history or alerts.
-        if (next === STOPPED || signal.aborted) return { kind: 'stopped' };
-        if (next.done === true) return { kind: 'ended' };
-        this.publishStats(watch, next.value);
-      }
-    } catch (error) {
-      return signal.aborted ? { kind: 'stopped' } : { kind: 'failed', error: errorMessage(error) };
-    } finally {
-      watch.streamOpen = false;
-      signal.removeEventListener('abort', onStop);
-      const open = iterator;
-      // Lets the source release the stream; not awaited, as a source stuck in a read would hold us.
-      if (open?.return !== undefined) void Promise.resolve().then(() => open.return?.()).catch(() => undefined);
-    }
-  }
+  // ── Publishing ──────────────────────────────────────────────────────────────────────────────
 
   /** Publishes a frame unless one was published less than a sample interval before it. */
   private publishStats(watch: Watch, stats: ResourceStats): void {
-    if (watch.broken) {
-      this.logger.info(
-        { containerId: watch.containerId, agentId: watch.agentId, failures: watch.failures },
-        'stats stream reopened',
-      );
-      watch.broken = false;
-      watch.failures = 0;
-      watch.warned = false;
-    }
     const atMs = stats.at.getTime();
     const last = watch.lastPublishedAtMs;
     // A frame dated before the last published one (engine clock moved back) restarts the throttle.

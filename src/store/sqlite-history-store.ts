@@ -54,6 +54,8 @@ export class SqliteHistoryStore {
         ON CONFLICT (id) DO UPDATE SET alert_json = excluded.alert_json`),
       samplesOfRun: db.prepare('SELECT * FROM samples WHERE run_id = ? ORDER BY at ASC, rowid ASC'),
       lastSamplesOfRun: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE run_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
+      samplesOfRunInContainer: db.prepare('SELECT * FROM samples WHERE run_id = ? AND container_id = ? ORDER BY at ASC, rowid ASC'),
+      lastSamplesOfRunInContainer: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE run_id = ? AND container_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
       samplesOfContainer: db.prepare('SELECT * FROM samples WHERE container_id = ? ORDER BY at ASC, rowid ASC'),
       lastSamplesOfContainer: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE container_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
       alertsOfRun: db.prepare('SELECT alert_json FROM alerts WHERE run_id = ? ORDER BY at ASC'),
@@ -95,9 +97,15 @@ export class SqliteHistoryStore {
     this.flush();
     const last = query.last ?? undefined;
     let rows: SampleRow[];
-    if (query.agentId) {
+    if (query.agentId && query.containerId) {
+      // Both filters in the query, so that LIMIT counts only the samples asked for.
+      rows = (
+        last === undefined
+          ? this.statements.samplesOfRunInContainer.all(query.agentId, query.containerId)
+          : this.statements.lastSamplesOfRunInContainer.all(query.agentId, query.containerId, last)
+      ) as SampleRow[];
+    } else if (query.agentId) {
       rows = (last === undefined ? this.statements.samplesOfRun.all(query.agentId) : this.statements.lastSamplesOfRun.all(query.agentId, last)) as SampleRow[];
-      if (query.containerId) rows = rows.filter((row) => row.container_id === query.containerId);
     } else if (query.containerId) {
       rows = (
         last === undefined ? this.statements.samplesOfContainer.all(query.containerId) : this.statements.lastSamplesOfContainer.all(query.containerId, last)

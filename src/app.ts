@@ -19,7 +19,6 @@ import { createBosunServer, type BosunServer } from './server/create-server.js';
 import { EngineGuard } from './engine-guard.js';
 import { openDatabase, type SqliteDatabase } from './store/database.js';
 import { loadOrCreateInstanceId } from './store/instance-id.js';
-import { RecordedMonitorService } from './store/recorded-monitor.js';
 import { SqliteHistoryStore } from './store/sqlite-history-store.js';
 import { SqliteRunStore } from './store/sqlite-run-store.js';
 
@@ -79,6 +78,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   const monitor = new DockerMonitor({
     config,
     source: sandboxes,
+    history,
     queue,
     logger: logger.child({ component: 'monitor' }),
     // After an engine outage, streams of still-running containers come back within seconds.
@@ -104,8 +104,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     logger: logger.child({ component: 'runs' }),
   });
   const detachMonitor = monitor.attachToRuns(runs.events);
-  const recordedMonitor = new RecordedMonitorService(monitor, history);
-  const server = createBosunServer({ config, services: { runs, queue, monitor: recordedMonitor }, logger });
+  const server = createBosunServer({ config, services: { runs, queue, monitor }, logger });
   const prune = () => {
     try {
       const dropped = runStore.prune({ maxFinishedRuns: config.runRetentionCount, maxAgeMs: config.runRetentionMs });
@@ -133,7 +132,6 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       await step('detach monitor', () => {
         detachMonitor();
         guard[Symbol.dispose]();
-        recordedMonitor[Symbol.dispose]();
       });
       await step('close monitor', () => monitor.close());
       await step('close server', () => server.close());

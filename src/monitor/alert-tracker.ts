@@ -8,6 +8,9 @@
  * below the warning threshold for `consecutiveSamples` samples in a row: every alert of the
  * episode is then published again with `resolvedAt` set.
  *
+ * It keeps only open episodes: every alert it returns is the caller's to publish and record (a
+ * run's alerts over time belong to the monitor's history).
+ *
  * CPU is tracked as a percentage of the container's CPU limit when the caller knows the limit,
  * otherwise as `docker stats`' raw figure (100 = one CPU); each alert's message says which.
  */
@@ -31,10 +34,6 @@ export interface AlertTrackerOptions {
   readonly thresholds: ResourceThresholds;
   /** Samples in a row that raise an alert, and that recover it. At least 1. */
   readonly consecutiveSamples: number;
-  /** Alerts kept per run; the oldest go first. Default 1,000. */
-  readonly maxAlertsPerAgent?: number;
-  /** Runs whose alerts are kept; the run seen least recently first goes first. Default 5,000. */
-  readonly maxAgents?: number;
   /** Alert ids; default `randomUUID`. */
   readonly newId?: () => string;
 }
@@ -52,18 +51,13 @@ interface Episode {
 export class AlertTracker {
   private readonly thresholds: ResourceThresholds;
   private readonly consecutiveSamples: number;
-  private readonly maxAlertsPerAgent: number;
-  private readonly maxAgents: number;
   private readonly newId: () => string;
   private readonly episodes = new Map<string, Map<ResourceMetric, Episode>>();
-  private readonly byAgent = new Map<string, HealthAlert[]>();
 
   /** @throws InvalidValueError for bad thresholds or counts. */
   constructor(options: AlertTrackerOptions) {
     this.thresholds = validateThresholds(options.thresholds);
     this.consecutiveSamples = checkInteger('consecutiveSamples', options.consecutiveSamples, { min: 1 });
-    this.maxAlertsPerAgent = checkInteger('maxAlertsPerAgent', options.maxAlertsPerAgent ?? 1_000, { min: 1 });
-    this.maxAgents = checkInteger('maxAgents', options.maxAgents ?? 5_000, { min: 1 });
     this.newId = options.newId ?? randomUUID;
   }
 
@@ -96,11 +90,6 @@ export class AlertTracker {
     if (episodes === undefined) return [];
     const active = [...episodes.values()].flatMap((episode) => episode.alerts);
     return active.sort((a, b) => a.at.getTime() - b.at.getTime());
-  }
-
-  /** Every alert of a run, raised or resolved (each once, in its latest state), oldest first. */
-  alertsForAgent(agentId: string): readonly HealthAlert[] {
-    return [...(this.byAgent.get(agentId) ?? [])];
   }
 
   /**
@@ -169,7 +158,6 @@ export class AlertTracker {
     });
     episode.raised = level;
     episode.alerts.push(alert);
-    this.record(alert);
     return alert;
   }
 
@@ -177,28 +165,6 @@ export class AlertTracker {
     const resolved = episode.alerts.map((alert): HealthAlert => Object.freeze({ ...alert, resolvedAt: at }));
     episode.raised = null;
     episode.alerts = [];
-    for (const alert of resolved) this.record(alert);
     return resolved;
-  }
-
-  /** Adds an alert to its run's list, or replaces the earlier state of the same alert. */
-  private record(alert: HealthAlert): void {
-    if (alert.agentId === null) return;
-    const alerts = this.byAgent.get(alert.agentId) ?? [];
-    // Re-inserting keeps the Map in order of last alert, so the first key is the run seen least recently.
-    this.byAgent.delete(alert.agentId);
-    this.byAgent.set(alert.agentId, alerts);
-    while (this.byAgent.size > this.maxAgents) {
-      const oldest = this.byAgent.keys().next().value;
-      if (oldest === undefined) break;
-      this.byAgent.delete(oldest);
-    }
-    const index = alerts.findLastIndex((known) => known.id === alert.id);
-    if (index >= 0) {
-      alerts[index] = alert;
-      return;
-    }
-    alerts.push(alert);
-    if (alerts.length > this.maxAlertsPerAgent) alerts.splice(0, alerts.length - this.maxAlertsPerAgent);
   }
 }

@@ -1,8 +1,9 @@
 /**
- * The monitor: one live stats stream per sandbox container, graded, turned into alerts, kept as
- * history and peaks, and published as events; a periodic health check; concurrency advice and
+ * The monitor: one live stats stream per sandbox container, graded, turned into alerts, recorded
+ * in the history and published as events; a periodic health check; concurrency advice and
  * opt-in autoscaling of the queue. Built in the composition root from injected parts; it never
- * talks to Docker itself (see {@link ContainerStatsSource}).
+ * talks to Docker itself (see {@link ContainerStatsSource}) and keeps no history of its own (see
+ * {@link MonitorHistory}).
  */
 import { EventEmitter } from 'node:events';
 import type { BosunConfig } from '../config.js';
@@ -19,6 +20,7 @@ import { AlertWebhook, type AlertNotifier } from './alert-webhook.js';
 import { adviseConcurrency, MAX_RECOMMENDED_CONCURRENCY } from './concurrency-advice.js';
 import type { ContainerStatsSource } from './container-stats-source.js';
 import { gradeSample, isCpuLimit } from './health-grading.js';
+import type { MonitorHistory } from './monitor-history.js';
 import type { MonitorEvents, MonitorService, SampleQuery } from './monitor-service.js';
 import type {
   ConcurrencyAdvice,
@@ -31,7 +33,6 @@ import type {
   ResourcePeak,
   ResourceSample,
 } from './monitor-types.js';
-import { SampleHistory } from './sample-history.js';
 import { StatsStreamSupervisor } from './stats-stream-supervisor.js';
 
 /** The part of {@link BosunConfig} the monitor reads. */
@@ -39,7 +40,6 @@ export type DockerMonitorConfig = Pick<
   BosunConfig,
   | 'thresholds'
   | 'alertConsecutiveSamples'
-  | 'historyWindowMs'
   | 'resourceSampleIntervalMs'
   | 'healthCheckIntervalMs'
   | 'concurrencyAutoscale'
@@ -59,6 +59,8 @@ export interface DockerMonitorOptions {
   readonly config: DockerMonitorConfig;
   /** Live stats, engine info and container names. */
   readonly source: ContainerStatsSource;
+  /** Where published samples and alerts are recorded, and runs' timelines and peaks read back. */
+  readonly history: MonitorHistory;
   readonly queue: MonitoredQueue;
   readonly logger: MonitorLog;
   /**
@@ -106,7 +108,7 @@ export class DockerMonitor implements MonitorService {
   private readonly adviceRecentRuns: number;
   private readonly now: () => Date;
   private readonly tracker: AlertTracker;
-  private readonly history: SampleHistory;
+  private readonly history: MonitorHistory;
 
   private readonly streams: StatsStreamSupervisor;
   private readonly watches = new Map<string, Watch>();
@@ -151,14 +153,7 @@ export class DockerMonitor implements MonitorService {
       thresholds: config.thresholds,
       consecutiveSamples: config.alertConsecutiveSamples,
     });
-    this.history = new SampleHistory({
-      windowMs: config.historyWindowMs,
-      // At most one sample per interval is published, so this only bites if frame clocks misbehave.
-      maxSamplesPerContainer: Math.min(
-        100_000,
-        Math.ceil(config.historyWindowMs / config.resourceSampleIntervalMs) + 1,
-      ),
-    });
+    this.history = options.history;
     this.notifier =
       options.alertNotifier !== undefined
         ? options.alertNotifier
@@ -224,7 +219,6 @@ export class DockerMonitor implements MonitorService {
     this.watches.delete(containerId);
     watch.stop.abort();
     this.streams.stop(containerId);
-    this.history.finishContainer(containerId);
     for (const alert of this.tracker.closeContainer(containerId, this.now())) this.publishAlert(alert);
     return true;
   }
@@ -286,16 +280,17 @@ export class DockerMonitor implements MonitorService {
     };
   }
 
+  /** Samples recorded in the history, oldest first (see {@link MonitorHistory.samples}). */
   samples(query: SampleQuery): readonly ResourceSample[] {
     return this.history.samples(query);
   }
 
   alertsForAgent(agentId: string): readonly HealthAlert[] {
-    return this.tracker.alertsForAgent(agentId);
+    return this.history.alerts(agentId);
   }
 
   peakForAgent(agentId: string): ResourcePeak | undefined {
-    return this.history.peakForAgent(agentId);
+    return this.history.peak(agentId);
   }
 
   /**
@@ -362,7 +357,6 @@ export class DockerMonitor implements MonitorService {
   /** One health check (what startMonitoring runs on its schedule). */
   async runHealthCheck(signal?: AbortSignal): Promise<HealthReport> {
     const report = await this.generateReport(signal);
-    this.history.prune(this.now().getTime());
     this.streams.reopenBroken();
     const { overall, docker } = report;
     const engine = docker.reachable ? `docker ${docker.version ?? '?'}` : `docker unreachable (${docker.error ?? '?'})`;
@@ -420,15 +414,25 @@ export class DockerMonitor implements MonitorService {
     };
     watch.latest = sample;
     watch.checkedAt = this.now();
-    this.history.add(sample);
+    this.record(() => this.history.recordSample(sample));
     const alerts = this.tracker.observe(sample, watch.limitCpus);
     this.emit('sample', sample);
     for (const alert of alerts) this.publishAlert(alert);
   }
 
   private publishAlert(alert: HealthAlert): void {
+    this.record(() => this.history.recordAlert(alert));
     this.emit('alert', alert);
     this.notifier?.notify(alert);
+  }
+
+  /** Writes to the history without letting a failed write stop publishing. */
+  private record(write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      this.logger.warn({ error: errorMessage(error) }, 'monitor history write failed');
+    }
   }
 
   /** Emits without letting a throwing listener break the stream or check that emitted. */
@@ -476,12 +480,19 @@ export class DockerMonitor implements MonitorService {
 
   // ── Concurrency ─────────────────────────────────────────────────────────────────────────────
 
+  /** The runs of the watched containers. */
+  private runningAgentIds(): string[] {
+    const ids = new Set<string>();
+    for (const watch of this.watches.values()) if (watch.agentId !== null) ids.add(watch.agentId);
+    return [...ids];
+  }
+
   private adviceFor(containers: readonly ContainerHealth[]): ConcurrencyAdvice {
     return adviseConcurrency({
       current: this.queue.stats().maxConcurrency,
       host: this.hostCapacity,
       containers,
-      recentPeaks: this.history.recentPeaks(this.adviceRecentRuns),
+      recentPeaks: this.history.recentPeaks(this.runningAgentIds(), this.adviceRecentRuns),
       perRunLimits: this.config.defaultLimits,
     });
   }

@@ -115,33 +115,22 @@ describe('AlertTracker', () => {
     expect(t.activeAlerts('c2')).toHaveLength(1);
   });
 
-  it('keeps every alert of a run in its latest state, oldest first', () => {
+  it('returns every alert it raises and resolves, for the caller to publish and record', () => {
     const t = tracker(1);
-    feedCpu(t, [80, 95, 10]);
-    const alerts = t.alertsForAgent('run-1');
-    expect(alerts.map((a) => [a.level, a.resolvedAt !== null])).toEqual([
+    const published = feedCpu(t, [80, 95, 10]).flat();
+    expect(published.map((a) => [a.level, a.resolvedAt !== null])).toEqual([
+      ['WARNING', false],
+      ['CRITICAL', false],
       ['WARNING', true],
       ['CRITICAL', true],
     ]);
-    expect(t.alertsForAgent('nobody')).toEqual([]);
+    expect(published[2]!.id).toBe(published[0]!.id);
   });
 
-  it('does not keep per-run alerts for containers bosun did not start', () => {
+  it('tracks containers bosun did not start like any other', () => {
     const t = tracker(1);
     expect(feedCpu(t, [95], 'foreign', null).flat()).toHaveLength(1);
     expect(t.activeAlerts('foreign')).toHaveLength(1);
-  });
-
-  it('bounds the alerts per run and the runs kept', () => {
-    const t = new AlertTracker({ thresholds: THRESHOLDS, consecutiveSamples: 1, maxAlertsPerAgent: 2, maxAgents: 2 });
-    feedCpu(t, [95, 10, 95, 10, 95]);
-    const alerts = t.alertsForAgent('run-1');
-    expect(alerts).toHaveLength(2);
-    expect(alerts[1]!.resolvedAt).toBeNull();
-    feedCpu(t, [95], 'c2', 'run-2');
-    feedCpu(t, [95], 'c3', 'run-3');
-    expect(t.alertsForAgent('run-1')).toEqual([]);
-    expect(t.alertsForAgent('run-3')).toHaveLength(1);
   });
 
   it('closing a container resolves its open alerts and forgets its streaks', () => {

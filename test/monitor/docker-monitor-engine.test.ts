@@ -19,6 +19,7 @@ import type { ResourceStats } from '../../src/sandbox/resource-stats.js';
 import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
 import { TEST_IMAGE, createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
+import { FakeMonitorHistory } from './fake-monitor-history.js';
 
 const MiB = 1024 ** 2;
 const ONE_CPU: SandboxLimits = { cpus: 1, memoryBytes: 256 * MiB, pidsLimit: 100 };
@@ -100,6 +101,7 @@ function newMonitor(options: { source?: ContainerStatsSource; config?: Partial<D
   const monitor = new DockerMonitor({
     config: { ...CONFIG, ...options.config },
     source: options.source ?? manager,
+    history: new FakeMonitorHistory(),
     queue,
     logger,
   });

@@ -16,6 +16,7 @@ import type { HealthAlert, HealthReport, ResourceSample } from '../../src/monito
 import { FakeStatsSource, flush } from './fake-stats-source.js';
 import { GiB, stats } from './fixtures.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
+import { FakeMonitorHistory } from './fake-monitor-history.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -66,10 +67,12 @@ function setup(overrides: Partial<Omit<DockerMonitorOptions, 'config'>> & { conf
   const queue = new FakeQueue();
   const logger = fakeMonitorLogger();
   const notifier = new FakeNotifier();
+  const history = new FakeMonitorHistory();
   const { config, ...rest } = overrides;
   const monitor = new DockerMonitor({
     config: { ...BASE_CONFIG, ...config },
     source,
+    history,
     queue,
     logger,
     alertNotifier: notifier,
@@ -80,7 +83,7 @@ function setup(overrides: Partial<Omit<DockerMonitorOptions, 'config'>> & { conf
   });
   monitors.push(monitor);
   const seen = record(monitor.events);
-  return { monitor, source, queue, logger, notifier, seen };
+  return { monitor, source, queue, logger, notifier, history, seen };
 }
 
 function record(events: EventEmitter<MonitorEvents>) {
@@ -321,15 +324,31 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     expect(monitor.monitoredContainerIds()).toEqual([]);
   });
 
-  it('keeps a run’s peak after its container is gone', async () => {
-    const { monitor, source } = setup();
+  it('records every sample and alert it publishes in the history, and reads runs’ timelines back from it', async () => {
+    const { monitor, source, history, seen } = setup();
     monitor.registerContainer('c1', 'run-1');
     source.stream('c1').push(stats({ atMs: T0, cpuPercent: 40, memoryUsageBytes: GiB, pids: 12 }));
-    source.stream('c1').push(stats({ atMs: T0 + 1000, cpuPercent: 80, memoryUsageBytes: GiB / 2, pids: 30 }));
+    source.stream('c1').push(stats({ atMs: T0 + 1000, cpuPercent: 95, memoryUsageBytes: GiB / 2, pids: 30 }));
     await flush();
     monitor.unregisterContainer('c1');
-    expect(monitor.peakForAgent('run-1')).toEqual({ cpuPercent: 80, memoryBytes: GiB, pids: 30 });
-    expect(monitor.samples({ agentId: 'run-1' })).toHaveLength(2);
+    expect(history.recordedSamples).toEqual(seen.samples);
+    expect(history.recordedAlerts).toEqual(seen.alerts);
+    expect(seen.alerts.map((a) => a.resolvedAt !== null)).toEqual([false, true]);
+    expect(monitor.samples({ agentId: 'run-1' })).toEqual(seen.samples);
+    expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
+    expect(monitor.peakForAgent('run-1')).toEqual({ cpuPercent: 95, memoryBytes: GiB, pids: 30 });
+  });
+
+  it('a failing history write is logged and publishing goes on', async () => {
+    const { monitor, source, history, seen, logger } = setup();
+    history.recordSample = () => {
+      throw new Error('database is locked');
+    };
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0 }));
+    await flush();
+    expect(seen.samples).toHaveLength(1);
+    expect(logger.warn).toHaveBeenCalledWith({ error: 'database is locked' }, 'monitor history write failed');
   });
 });
 
@@ -416,7 +435,7 @@ describe('DockerMonitor reports', () => {
 
 describe('DockerMonitor concurrency', () => {
   it('advises from the queue’s limit, host capacity and measured peaks', async () => {
-    const { monitor, source, queue } = setup();
+    const { monitor, source, queue, history } = setup();
     queue.maxConcurrency = 2;
     monitor.registerContainer('c1', 'run-1');
     // 4 GiB at peak: 0.8 × 16 GiB / 4 GiB = 3.2 → 3 (CPU allows 0.8 × 8 / 0.5 = 12.8).
@@ -426,6 +445,8 @@ describe('DockerMonitor concurrency', () => {
     await flush();
     const advice = await monitor.concurrencyAdvice();
     expect(advice).toMatchObject({ current: 2, recommended: 3, canIncrease: true });
+    // The peaks of the running runs and of the 20 runs that ran last, from the history.
+    expect(history.lastRecentPeaksQuery).toEqual({ running: ['run-1'], finishedLimit: 20 });
     expect(advice.reason).toContain('80% of 16 GiB / 4 GiB per run = 3.2');
     // The host capacity is kept: asking again does not ping the engine.
     const pings = source.engineCalls;

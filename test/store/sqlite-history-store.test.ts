@@ -42,4 +42,23 @@ describe('SqliteHistoryStore', () => {
     expect(history.samples({ agentId: 'r', containerId: 'c1' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
     expect(history.samples({ agentId: 'other', containerId: 'c1', last: 3 })).toEqual([]);
   });
+
+  it('recentPeaks: the running runs’ peaks, then those of the runs sampled most recently', () => {
+    const history = newHistory();
+    // run-old runs long (sampled first and last); run-1 … run-4 ran and finished in between.
+    history.recordSample(sample('c0', 'run-old', 0, 50));
+    for (let n = 1; n <= 4; n += 1) history.recordSample(sample(`c${n}`, `run-${n}`, n * 1000, n));
+    history.recordSample(sample('c0', 'run-old', 9000, 60));
+    history.recordSample(sample('cx', null, 9500, 99));
+    const cpu = (running: string[], finished: number) => history.recentPeaks(running, finished).map((p) => p.cpuPercent);
+    expect(cpu(['run-old'], 2).sort((a, b) => a - b)).toEqual([3, 4, 60]);
+    expect(cpu([], 2).sort((a, b) => a - b)).toEqual([4, 60]);
+    expect(cpu(['run-old'], 0)).toEqual([60]);
+    expect(cpu(['never-sampled'], 1)).toEqual([60]);
+    expect(() => history.recentPeaks([], -1)).toThrow('Expected finishedLimit to be an integer of at least 0, got -1');
+  });
+
+  it('refuses a negative last', () => {
+    expect(() => newHistory().samples({ agentId: 'r', last: -1 })).toThrow('Expected last to be an integer of at least 0, got -1');
+  });
 });

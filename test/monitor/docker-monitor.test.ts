@@ -1,59 +1,24 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { BosunError } from '../../src/errors.js';
 import type { QueueStats } from '../../src/queue/execution-queue.js';
 import type { RunServiceEvents } from '../../src/runs/run-service.js';
-import type { AlertNotifier } from '../../src/monitor/alert-webhook.js';
-import {
-  DockerMonitor,
-  type DockerMonitorConfig,
-  type DockerMonitorOptions,
-  type MonitoredQueue,
-} from '../../src/monitor/docker-monitor.js';
+import { DockerMonitor, type DockerMonitorOptions } from '../../src/monitor/docker-monitor.js';
 import type { MonitorEvents } from '../../src/monitor/monitor-service.js';
 import type { HealthAlert, HealthReport, ResourceSample } from '../../src/monitor/monitor-types.js';
 import { FakeStatsSource, flush } from './fake-stats-source.js';
-import { GiB, stats } from './fixtures.js';
+import { GiB, THRESHOLDS, stats } from './fixtures.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
 import { FakeMonitorHistory } from './fake-monitor-history.js';
 
 const T0 = 1_700_000_000_000;
 
-const BASE_CONFIG = loadConfig(
-  {
-    RESOURCE_SAMPLE_INTERVAL_MS: '1000',
-    ALERT_CONSECUTIVE_SAMPLES: '1',
-    HISTORY_WINDOW_MS: '60000',
-    DOCKER_CPU_LIMIT: '1',
-    DOCKER_MEMORY_LIMIT: '2g',
-  },
-  8,
-);
-
 const LIMITS = { cpus: 1, memoryBytes: 2 * GiB, pidsLimit: 1000 };
 
-class FakeQueue implements MonitoredQueue {
+class FakeQueue {
   maxConcurrency = 1;
-  readonly changes: number[] = [];
   stats(): QueueStats {
     return { running: 0, queued: 0, maxConcurrency: this.maxConcurrency, utilizationPercent: 0, paused: false };
-  }
-  setMaxConcurrency(value: number): void {
-    this.maxConcurrency = value;
-    this.changes.push(value);
-  }
-}
-
-class FakeNotifier implements AlertNotifier {
-  readonly notified: HealthAlert[] = [];
-  closed = false;
-  notify(alert: HealthAlert): boolean {
-    this.notified.push(alert);
-    return true;
-  }
-  async close(): Promise<void> {
-    this.closed = true;
   }
 }
 
@@ -62,28 +27,28 @@ afterEach(async () => {
   await Promise.all(monitors.splice(0).map((m) => m.close()));
 });
 
-function setup(overrides: Partial<Omit<DockerMonitorOptions, 'config'>> & { config?: Partial<DockerMonitorConfig> } = {}) {
+function setup(overrides: Partial<Omit<DockerMonitorOptions, 'source' | 'history' | 'queue' | 'logger'>> = {}) {
   const source = new FakeStatsSource();
   const queue = new FakeQueue();
   const logger = fakeMonitorLogger();
-  const notifier = new FakeNotifier();
   const history = new FakeMonitorHistory();
-  const { config, ...rest } = overrides;
   const monitor = new DockerMonitor({
-    config: { ...BASE_CONFIG, ...config },
     source,
     history,
     queue,
     logger,
-    alertNotifier: notifier,
+    thresholds: THRESHOLDS,
+    alertConsecutiveSamples: 1,
+    sampleIntervalMs: 1000,
+    perRunLimits: { cpus: 1, memoryBytes: 2 * GiB },
     streamRetryBaseDelayMs: 10,
     streamRetryMaxDelayMs: 40,
     engineTimeoutMs: 200,
-    ...rest,
+    ...overrides,
   });
   monitors.push(monitor);
   const seen = record(monitor.events);
-  return { monitor, source, queue, logger, notifier, history, seen };
+  return { monitor, source, queue, logger, history, seen };
 }
 
 function record(events: EventEmitter<MonitorEvents>) {
@@ -91,12 +56,10 @@ function record(events: EventEmitter<MonitorEvents>) {
     samples: [] as ResourceSample[],
     alerts: [] as HealthAlert[],
     reports: [] as HealthReport[],
-    adjusted: [] as MonitorEvents['concurrency-adjusted'][0][],
   };
   events.on('sample', (s) => seen.samples.push(s));
   events.on('alert', (a) => seen.alerts.push(a));
   events.on('health-check', (r) => seen.reports.push(r));
-  events.on('concurrency-adjusted', (e) => seen.adjusted.push(e));
   return seen;
 }
 
@@ -253,21 +216,19 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     expect(runs.listenerCount('container-started')).toBe(0);
   });
 
-  it('publishes alerts to listeners and the notifier, and resolves them when the container goes', async () => {
-    const { monitor, source, seen, notifier } = setup();
+  it('publishes alerts, and resolves them when the container goes', async () => {
+    const { monitor, source, seen } = setup();
     monitor.registerContainer('c1', 'run-1');
     source.stream('c1').push(stats({ atMs: T0, cpuPercent: 97.2 }));
     await flush();
     expect(seen.alerts.map((a) => [a.level, a.message])).toEqual([
       ['CRITICAL', 'CPU at 97.2% of one CPU ≥ critical 90% for 1 sample'],
     ]);
-    expect(notifier.notified).toEqual(seen.alerts);
     expect(monitor.checkContainerHealth('c1')!.alerts).toEqual(seen.alerts);
 
     monitor.unregisterContainer('c1');
     expect(seen.alerts).toHaveLength(2);
     expect(seen.alerts[1]).toMatchObject({ id: seen.alerts[0]!.id, resolvedAt: expect.any(Date) });
-    expect(notifier.notified).toHaveLength(2);
     expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
   });
 
@@ -375,7 +336,7 @@ describe('DockerMonitor reports', () => {
       avgCpuPercent: 45,
       avgMemoryPercent: 30,
     });
-    expect(report.thresholds).toEqual(BASE_CONFIG.thresholds);
+    expect(report.thresholds).toEqual(THRESHOLDS);
     const byId = Object.fromEntries(report.containers.map((c) => [c.containerId, c]));
     expect(byId['healthy']).toMatchObject({ name: 'bosun-run-1', agentId: 'run-1', level: 'HEALTHY' });
     expect(byId['hot']).toMatchObject({ name: 'hot', level: 'CRITICAL' });
@@ -454,43 +415,11 @@ describe('DockerMonitor concurrency', () => {
     expect(source.engineCalls).toBe(pings);
   });
 
-  it('autoscaling moves the limit one step per health check, never above the maximum', async () => {
-    const { monitor, source, queue, seen } = setup({
-      config: { concurrencyAutoscale: true, concurrencyAutoscaleMax: 3 },
-    });
-    source.engine = { version: '27', cpus: 64, memoryBytes: 256 * GiB };
-    for (let check = 0; check < 4; check += 1) await monitor.runHealthCheck();
-    expect(queue.changes).toEqual([2, 3]);
-    expect(seen.adjusted.map((e) => [e.from, e.to])).toEqual([
-      [1, 2],
-      [2, 3],
-    ]);
-    expect(seen.adjusted[0]!.reason).toMatch(/→ 4\.$/);
-
-    // A CRITICAL container brings it back down, one step at a time.
-    monitor.registerContainer('c1', 'run-1');
-    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 99 }));
-    await flush();
-    for (let check = 0; check < 3; check += 1) await monitor.runHealthCheck();
-    expect(queue.changes).toEqual([2, 3, 2, 1]);
-    expect(seen.adjusted.at(-1)!.reason).toContain('CRITICAL');
-  });
-
-  it('autoscaling is off by default and leaves an unlimited queue alone', async () => {
-    const off = setup();
-    await off.monitor.runHealthCheck();
-    expect(off.queue.changes).toEqual([]);
-
-    const on = setup({ config: { concurrencyAutoscale: true } });
-    on.queue.maxConcurrency = 0;
-    await on.monitor.runHealthCheck();
-    expect(on.queue.changes).toEqual([]);
-  });
 });
 
 describe('DockerMonitor lifecycle', () => {
-  it('close() ends streams, timers and the notifier, and refuses new work', async () => {
-    const { monitor, source, notifier, seen } = setup();
+  it('close() ends streams and timers, and refuses new work', async () => {
+    const { monitor, source, seen } = setup();
     const runs = new EventEmitter<RunServiceEvents>();
     monitor.attachToRuns(runs);
     monitor.registerContainer('c1', 'run-1');
@@ -500,7 +429,6 @@ describe('DockerMonitor lifecycle', () => {
     monitor.startMonitoring(10);
     await monitor.close();
     expect(source.live).toBe(0);
-    expect(notifier.closed).toBe(true);
     expect(runs.listenerCount('container-started')).toBe(0);
     // Shutting down is not a recovery: the CRITICAL alert stays unresolved.
     expect(seen.alerts.filter((a) => a.resolvedAt !== null)).toEqual([]);
@@ -508,23 +436,13 @@ describe('DockerMonitor lifecycle', () => {
     await new Promise((resolve) => setTimeout(resolve, 40));
     expect(seen.reports.length).toBe(reports);
     expect(() => monitor.registerContainer('c3', null)).toThrow(BosunError);
-    expect(() => monitor.startMonitoring()).toThrow('The monitor is closed');
-    await monitor.close();
-  });
-
-  it('builds a webhook notifier from the config when a URL is set', async () => {
-    const { monitor } = setup({
-      alertNotifier: undefined,
-      config: { alertWebhookUrl: 'http://127.0.0.1:9/hook', alertWebhookSecret: 's' },
-    });
+    expect(() => monitor.startMonitoring(1000)).toThrow('The monitor is closed');
     await monitor.close();
   });
 
   it('validates its options eagerly', () => {
-    expect(() => setup({ config: { concurrencyAutoscaleMax: 5 } })).toThrow(
-      'Expected concurrencyAutoscaleMax to be an integer from 1 to 4, got 5',
-    );
-    expect(() => setup({ config: { alertConsecutiveSamples: 0 } })).toThrow(
+    expect(() => setup({ sampleIntervalMs: 0 })).toThrow('Expected sampleIntervalMs to be an integer of at least 1, got 0');
+    expect(() => setup({ alertConsecutiveSamples: 0 })).toThrow(
       'Expected consecutiveSamples to be an integer of at least 1, got 0',
     );
     const { monitor } = setup();

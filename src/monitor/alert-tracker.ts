@@ -11,21 +11,22 @@
  * It keeps only open episodes: every alert it returns is the caller's to publish and record (a
  * run's alerts over time belong to the monitor's history).
  *
- * CPU is tracked as a percentage of the container's CPU limit when the caller knows the limit,
- * otherwise as `docker stats`' raw figure (100 = one CPU); each alert's message says which.
+ * Each sample is graded as health-grading.ts says: CPU as a percentage of the container's CPU
+ * limit when the caller knows it, otherwise as `docker stats`' raw figure (100 = one CPU); pids as
+ * a percentage of the container's pids limit, and as a count where the count thresholds apply.
+ * Each alert's value and threshold are those of the grade that raised it, and its message says
+ * what they are a share of.
  */
 import { randomUUID } from 'node:crypto';
 import type { ResourceThresholds } from '../config.js';
 import {
   RESOURCE_METRICS,
-  describeMetricValue,
-  formatMetricValue,
-  gradeValue,
+  describeGrade,
+  gradeMetric,
   isAtLeast,
   metricLabel,
-  metricThresholds,
-  metricValue,
   validateThresholds,
+  type MetricGrade,
 } from './health-grading.js';
 import type { AlertLevel, HealthAlert, ResourceMetric, ResourceSample } from './monitor-types.js';
 import { checkInteger } from '../shared/validate.js';
@@ -106,9 +107,8 @@ export class AlertTracker {
   }
 
   private step(episode: Episode, sample: ResourceSample, metric: ResourceMetric, limitCpus: number | null): HealthAlert[] {
-    const thresholds = metricThresholds(this.thresholds, metric);
-    const value = metricValue(sample, metric, limitCpus);
-    const level = gradeValue(value, thresholds);
+    const grade = gradeMetric(sample, metric, this.thresholds, limitCpus);
+    const level = grade.level;
     const needed = this.consecutiveSamples;
 
     if (isAtLeast(level, 'WARNING')) {
@@ -121,10 +121,10 @@ export class AlertTracker {
     episode.atOrAboveCritical = level === 'CRITICAL' ? episode.atOrAboveCritical + 1 : 0;
 
     if (episode.atOrAboveCritical >= needed && episode.raised !== 'CRITICAL') {
-      return [this.raise(episode, sample, metric, 'CRITICAL', value, thresholds.critical, limitCpus)];
+      return [this.raise(episode, sample, grade, 'CRITICAL')];
     }
     if (episode.atOrAboveWarning >= needed && episode.raised === null) {
-      return [this.raise(episode, sample, metric, 'WARNING', value, thresholds.warning, limitCpus)];
+      return [this.raise(episode, sample, grade, 'WARNING')];
     }
     if (episode.belowWarning >= needed && episode.raised !== null) {
       return this.resolve(episode, sample.at);
@@ -132,28 +132,22 @@ export class AlertTracker {
     return [];
   }
 
-  private raise(
-    episode: Episode,
-    sample: ResourceSample,
-    metric: ResourceMetric,
-    level: AlertLevel,
-    value: number,
-    threshold: number,
-    limitCpus: number | null,
-  ): HealthAlert {
+  private raise(episode: Episode, sample: ResourceSample, grade: MetricGrade, level: AlertLevel): HealthAlert {
     const count = this.consecutiveSamples;
+    const threshold = level === 'CRITICAL' ? grade.thresholds.critical : grade.thresholds.warning;
+    const shown = describeGrade(grade, threshold);
     const alert: HealthAlert = Object.freeze({
       id: this.newId(),
       level,
-      metric,
-      value,
+      metric: grade.metric,
+      value: grade.value,
       threshold,
       containerId: sample.containerId,
       agentId: sample.agentId,
       at: sample.at,
       message:
-        `${metricLabel(metric)} at ${describeMetricValue(metric, value, limitCpus)} ≥ ${level.toLowerCase()} ` +
-        `${formatMetricValue(metric, threshold)} for ${count} sample${count === 1 ? '' : 's'}`,
+        `${metricLabel(grade.metric)} at ${shown.value} ≥ ${level.toLowerCase()} ` +
+        `${shown.threshold} for ${count} sample${count === 1 ? '' : 's'}`,
       resolvedAt: null,
     });
     episode.raised = level;

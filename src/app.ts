@@ -9,6 +9,8 @@ import { ShellAgent, SHELL_AGENT_NAME } from './agents/shell-agent.js';
 import type { BosunConfig } from './config.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
+import type { HealthAlert } from './monitor/monitor-types.js';
+import { AlertWebhook } from './monitor/alert-webhook.js';
 import { DockerMonitor } from './monitor/docker-monitor.js';
 import { AgentExecutionQueue } from './queue/agent-execution-queue.js';
 import { AgentRunService } from './runs/agent-run-service.js';
@@ -16,10 +18,10 @@ import { createDockerClient } from './sandbox/docker-client.js';
 import { DEFAULT_SANDBOX_USER } from './sandbox/docker-sandbox.js';
 import { SandboxManager } from './sandbox/sandbox-manager.js';
 import { createBosunServer, type BosunServer } from './server/create-server.js';
-import { EngineGuard } from './engine-guard.js';
+import { ConcurrencyAutoscaler } from './coordination/concurrency-autoscaler.js';
+import { EngineGuard } from './coordination/engine-guard.js';
 import { openDatabase, type SqliteDatabase } from './store/database.js';
 import { loadOrCreateInstanceId } from './store/instance-id.js';
-import { RecordedMonitorService } from './store/recorded-monitor.js';
 import { SqliteHistoryStore } from './store/sqlite-history-store.js';
 import { SqliteRunStore } from './store/sqlite-run-store.js';
 
@@ -76,16 +78,37 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     maxQueueLength: config.maxQueueLength,
     queueTimeoutMs: config.queueTimeoutMs,
   });
+  const monitorLogger = logger.child({ component: 'monitor' });
   const monitor = new DockerMonitor({
-    config,
     source: sandboxes,
+    history,
     queue,
-    logger: logger.child({ component: 'monitor' }),
+    logger: monitorLogger,
+    thresholds: config.thresholds,
+    alertConsecutiveSamples: config.alertConsecutiveSamples,
+    sampleIntervalMs: config.resourceSampleIntervalMs,
+    perRunLimits: config.defaultLimits,
     // After an engine outage, streams of still-running containers come back within seconds.
     streamRetryMaxDelayMs: 5_000,
     engineTimeoutMs: Math.min(config.dockerCallTimeoutMs, 5_000),
   });
+  // What acts on the monitor's events: each listens to it and is disposed of at shutdown.
   const guard = new EngineGuard({ sandboxes, queue, monitorEvents: monitor.events, logger: logger.child({ component: 'engine' }) });
+  const autoscaler = config.concurrencyAutoscale
+    ? new ConcurrencyAutoscaler({
+        monitorEvents: monitor.events,
+        advise: (report) => monitor.adviseFrom(report),
+        queue,
+        max: config.concurrencyAutoscaleMax,
+        logger: monitorLogger,
+      })
+    : null;
+  const alertWebhook =
+    config.alertWebhookUrl === undefined
+      ? null
+      : new AlertWebhook({ url: config.alertWebhookUrl, secret: config.alertWebhookSecret, logger: monitorLogger });
+  const notifyWebhook = (alert: HealthAlert): void => void alertWebhook?.notify(alert);
+  if (alertWebhook !== null) monitor.events.on('alert', notifyWebhook);
   const runs = new AgentRunService({
     store: runStore,
     queue,
@@ -104,8 +127,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     logger: logger.child({ component: 'runs' }),
   });
   const detachMonitor = monitor.attachToRuns(runs.events);
-  const recordedMonitor = new RecordedMonitorService(monitor, history);
-  const server = createBosunServer({ config, services: { runs, queue, monitor: recordedMonitor }, logger });
+  const server = createBosunServer({ config, services: { runs, queue, monitor }, logger });
   const prune = () => {
     try {
       const dropped = runStore.prune({ maxFinishedRuns: config.runRetentionCount, maxAgeMs: config.runRetentionMs });
@@ -133,9 +155,14 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       await step('detach monitor', () => {
         detachMonitor();
         guard[Symbol.dispose]();
-        recordedMonitor[Symbol.dispose]();
+        autoscaler?.[Symbol.dispose]();
       });
       await step('close monitor', () => monitor.close());
+      // After the monitor: alerts resolved as the last containers went are still delivered.
+      await step('close alert webhook', async () => {
+        monitor.events.off('alert', notifyWebhook);
+        await alertWebhook?.close();
+      });
       await step('close server', () => server.close());
       // The safety net: nothing this instance created outlives it.
       await step('remove sandboxes', () => sandboxes.disposeAll());

@@ -18,8 +18,18 @@ export interface ResourceThresholds {
   readonly cpuPercentCritical: number;
   readonly memoryPercentWarning: number;
   readonly memoryPercentCritical: number;
+  /** Process counts (PIDS_WARNING / PIDS_CRITICAL); see {@link ResourceThresholds.pidsCountAlways}. */
   readonly pidsWarning: number;
   readonly pidsCritical: number;
+  /** Processes as a % of the container's pids limit (PIDS_WARNING_PERCENT / PIDS_CRITICAL_PERCENT). */
+  readonly pidsPercentWarning: number;
+  readonly pidsPercentCritical: number;
+  /**
+   * Whether the process-count thresholds grade every container (PIDS_WARNING or PIDS_CRITICAL is
+   * set), besides the percentage, the worse grade counting; otherwise they grade only a container
+   * whose pids limit is unknown.
+   */
+  readonly pidsCountAlways: boolean;
 }
 
 export interface BosunConfig {
@@ -127,6 +137,9 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
   const memoryPercentCritical = read.number('MEMORY_PERCENT_CRITICAL', 90, { min: memoryPercentWarning, max: 100 });
   const pidsWarning = read.integer('PIDS_WARNING', 800, { min: 1 });
   const pidsCritical = read.integer('PIDS_CRITICAL', 950, { min: pidsWarning });
+  const pidsPercentWarning = read.number('PIDS_WARNING_PERCENT', 80, { min: 0, max: 100 });
+  const pidsPercentCritical = read.number('PIDS_CRITICAL_PERCENT', 95, { min: pidsPercentWarning, max: 100 });
+  const pidsCountAlways = read.isSet('PIDS_WARNING') || read.isSet('PIDS_CRITICAL');
 
   const port = read.integer('PORT', 4000, { min: 0, max: 65535 });
   const apiToken = read.secret('BOSUN_API_TOKEN');
@@ -177,6 +190,9 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
       memoryPercentCritical,
       pidsWarning,
       pidsCritical,
+      pidsPercentWarning,
+      pidsPercentCritical,
+      pidsCountAlways,
     },
     alertConsecutiveSamples: read.integer('ALERT_CONSECUTIVE_SAMPLES', 2, { min: 1, max: 1000 }),
     historyWindowMs: read.integer('HISTORY_WINDOW_MS', 900_000, { min: 1_000 }),
@@ -212,6 +228,11 @@ class EnvReader {
   private raw(name: string): string | undefined {
     const value = this.env[name];
     return value === undefined || value.trim() === '' ? undefined : value;
+  }
+
+  /** Whether the variable is set to something other than blanks. */
+  isSet(name: string): boolean {
+    return this.raw(name) !== undefined;
   }
 
   parsed<T>(name: string, fallback: string, parse: (raw: string) => T): T {

@@ -225,3 +225,33 @@ describe('loadConfig: blank variables', () => {
     expect(loadConfig(Object.fromEntries(variables.map((name) => [name, ''])), 2)).toEqual(defaults);
   });
 });
+
+describe('PIDs thresholds', () => {
+  it('grade pids as a percentage of the limit by default (80 / 95); the counts apply to every container only when set', () => {
+    expect(loadConfig({}, 2).thresholds).toMatchObject({
+      pidsPercentWarning: 80,
+      pidsPercentCritical: 95,
+      pidsWarning: 800,
+      pidsCritical: 950,
+      pidsCountAlways: false,
+    });
+    expect(loadConfig({ PIDS_WARNING_PERCENT: '50', PIDS_CRITICAL_PERCENT: '75.5' }, 2).thresholds).toMatchObject({
+      pidsPercentWarning: 50,
+      pidsPercentCritical: 75.5,
+      pidsCountAlways: false,
+    });
+    expect(loadConfig({ PIDS_WARNING: '100' }, 2).thresholds).toMatchObject({ pidsWarning: 100, pidsCountAlways: true });
+    expect(loadConfig({ PIDS_CRITICAL: '2000' }, 2).thresholds).toMatchObject({ pidsCritical: 2000, pidsCountAlways: true });
+    expect(loadConfig({ PIDS_WARNING: '  ' }, 2).thresholds.pidsCountAlways).toBe(false);
+  });
+
+  it.each([
+    [{ PIDS_WARNING_PERCENT: '101' }, 'PIDS_WARNING_PERCENT="101": expected a number from 0 to 100'],
+    [{ PIDS_WARNING_PERCENT: 'high' }, 'PIDS_WARNING_PERCENT="high": expected a number from 0 to 100'],
+    [{ PIDS_CRITICAL_PERCENT: '70' }, 'PIDS_CRITICAL_PERCENT="70": expected a number from 80 to 100'],
+    [{ PIDS_WARNING_PERCENT: '60', PIDS_CRITICAL_PERCENT: '50' }, 'PIDS_CRITICAL_PERCENT="50": expected a number from 60 to 100'],
+  ])('%j stops start-up with one line', (env, message) => {
+    expect(() => loadConfig(env, 2)).toThrow(ConfigError);
+    expect(() => loadConfig(env, 2)).toThrow(message);
+  });
+});

@@ -96,6 +96,14 @@ export function addMonitor(builder: BosunBuilder): void {
       memoryPercentCritical: t.exposeFloat('memoryPercentCritical'),
       pidsWarning: t.exposeInt('pidsWarning'),
       pidsCritical: t.exposeInt('pidsCritical'),
+      pidsPercentWarning: t.exposeFloat('pidsPercentWarning', {
+        description:
+          "PIDs as a % of the container's pids limit (PIDS_WARNING_PERCENT). The counts pidsWarning / pidsCritical " +
+          'grade too when PIDS_WARNING or PIDS_CRITICAL is set (the worse grade counts), and alone for a container without a known pids limit.',
+      }),
+      pidsPercentCritical: t.exposeFloat('pidsPercentCritical', {
+        description: "PIDs as a % of the container's pids limit (PIDS_CRITICAL_PERCENT); see pidsPercentWarning.",
+      }),
     }),
   });
 

@@ -8,33 +8,33 @@
  * below the warning threshold for `consecutiveSamples` samples in a row: every alert of the
  * episode is then published again with `resolvedAt` set.
  *
- * CPU is tracked as a percentage of the container's CPU limit when the caller knows the limit,
- * otherwise as `docker stats`' raw figure (100 = one CPU); each alert's message says which.
+ * It keeps only open episodes: every alert it returns is the caller's to publish and record (a
+ * run's alerts over time belong to the monitor's history).
+ *
+ * Each sample is graded as health-grading.ts says: CPU as a percentage of the container's CPU
+ * limit when the caller knows it, otherwise as `docker stats`' raw figure (100 = one CPU); pids as
+ * a percentage of the container's pids limit, and as a count where the count thresholds apply.
+ * Each alert's value and threshold are those of the grade that raised it, and its message says
+ * what they are a share of.
  */
 import { randomUUID } from 'node:crypto';
 import type { ResourceThresholds } from '../config.js';
 import {
   RESOURCE_METRICS,
-  describeMetricValue,
-  formatMetricValue,
-  gradeValue,
+  describeGrade,
+  gradeMetric,
   isAtLeast,
   metricLabel,
-  metricThresholds,
-  metricValue,
   validateThresholds,
+  type MetricGrade,
 } from './health-grading.js';
 import type { AlertLevel, HealthAlert, ResourceMetric, ResourceSample } from './monitor-types.js';
-import { positiveInteger } from './validate.js';
+import { checkInteger } from '../shared/validate.js';
 
 export interface AlertTrackerOptions {
   readonly thresholds: ResourceThresholds;
   /** Samples in a row that raise an alert, and that recover it. At least 1. */
   readonly consecutiveSamples: number;
-  /** Alerts kept per run; the oldest go first. Default 1,000. */
-  readonly maxAlertsPerAgent?: number;
-  /** Runs whose alerts are kept; the run seen least recently first goes first. Default 5,000. */
-  readonly maxAgents?: number;
   /** Alert ids; default `randomUUID`. */
   readonly newId?: () => string;
 }
@@ -52,18 +52,13 @@ interface Episode {
 export class AlertTracker {
   private readonly thresholds: ResourceThresholds;
   private readonly consecutiveSamples: number;
-  private readonly maxAlertsPerAgent: number;
-  private readonly maxAgents: number;
   private readonly newId: () => string;
   private readonly episodes = new Map<string, Map<ResourceMetric, Episode>>();
-  private readonly byAgent = new Map<string, HealthAlert[]>();
 
   /** @throws InvalidValueError for bad thresholds or counts. */
   constructor(options: AlertTrackerOptions) {
     this.thresholds = validateThresholds(options.thresholds);
-    this.consecutiveSamples = positiveInteger('consecutiveSamples', options.consecutiveSamples);
-    this.maxAlertsPerAgent = positiveInteger('maxAlertsPerAgent', options.maxAlertsPerAgent ?? 1_000);
-    this.maxAgents = positiveInteger('maxAgents', options.maxAgents ?? 5_000);
+    this.consecutiveSamples = checkInteger('consecutiveSamples', options.consecutiveSamples, { min: 1 });
     this.newId = options.newId ?? randomUUID;
   }
 
@@ -98,11 +93,6 @@ export class AlertTracker {
     return active.sort((a, b) => a.at.getTime() - b.at.getTime());
   }
 
-  /** Every alert of a run, raised or resolved (each once, in its latest state), oldest first. */
-  alertsForAgent(agentId: string): readonly HealthAlert[] {
-    return [...(this.byAgent.get(agentId) ?? [])];
-  }
-
   /**
    * Forgets a container that is gone. Its open episodes end with it: their alerts are returned
    * resolved at `at`, so that whoever was told about them hears that they are over.
@@ -117,9 +107,8 @@ export class AlertTracker {
   }
 
   private step(episode: Episode, sample: ResourceSample, metric: ResourceMetric, limitCpus: number | null): HealthAlert[] {
-    const thresholds = metricThresholds(this.thresholds, metric);
-    const value = metricValue(sample, metric, limitCpus);
-    const level = gradeValue(value, thresholds);
+    const grade = gradeMetric(sample, metric, this.thresholds, limitCpus);
+    const level = grade.level;
     const needed = this.consecutiveSamples;
 
     if (isAtLeast(level, 'WARNING')) {
@@ -132,10 +121,10 @@ export class AlertTracker {
     episode.atOrAboveCritical = level === 'CRITICAL' ? episode.atOrAboveCritical + 1 : 0;
 
     if (episode.atOrAboveCritical >= needed && episode.raised !== 'CRITICAL') {
-      return [this.raise(episode, sample, metric, 'CRITICAL', value, thresholds.critical, limitCpus)];
+      return [this.raise(episode, sample, grade, 'CRITICAL')];
     }
     if (episode.atOrAboveWarning >= needed && episode.raised === null) {
-      return [this.raise(episode, sample, metric, 'WARNING', value, thresholds.warning, limitCpus)];
+      return [this.raise(episode, sample, grade, 'WARNING')];
     }
     if (episode.belowWarning >= needed && episode.raised !== null) {
       return this.resolve(episode, sample.at);
@@ -143,33 +132,26 @@ export class AlertTracker {
     return [];
   }
 
-  private raise(
-    episode: Episode,
-    sample: ResourceSample,
-    metric: ResourceMetric,
-    level: AlertLevel,
-    value: number,
-    threshold: number,
-    limitCpus: number | null,
-  ): HealthAlert {
+  private raise(episode: Episode, sample: ResourceSample, grade: MetricGrade, level: AlertLevel): HealthAlert {
     const count = this.consecutiveSamples;
+    const threshold = level === 'CRITICAL' ? grade.thresholds.critical : grade.thresholds.warning;
+    const shown = describeGrade(grade, threshold);
     const alert: HealthAlert = Object.freeze({
       id: this.newId(),
       level,
-      metric,
-      value,
+      metric: grade.metric,
+      value: grade.value,
       threshold,
       containerId: sample.containerId,
       agentId: sample.agentId,
       at: sample.at,
       message:
-        `${metricLabel(metric)} at ${describeMetricValue(metric, value, limitCpus)} ≥ ${level.toLowerCase()} ` +
-        `${formatMetricValue(metric, threshold)} for ${count} sample${count === 1 ? '' : 's'}`,
+        `${metricLabel(grade.metric)} at ${shown.value} ≥ ${level.toLowerCase()} ` +
+        `${shown.threshold} for ${count} sample${count === 1 ? '' : 's'}`,
       resolvedAt: null,
     });
     episode.raised = level;
     episode.alerts.push(alert);
-    this.record(alert);
     return alert;
   }
 
@@ -177,28 +159,6 @@ export class AlertTracker {
     const resolved = episode.alerts.map((alert): HealthAlert => Object.freeze({ ...alert, resolvedAt: at }));
     episode.raised = null;
     episode.alerts = [];
-    for (const alert of resolved) this.record(alert);
     return resolved;
-  }
-
-  /** Adds an alert to its run's list, or replaces the earlier state of the same alert. */
-  private record(alert: HealthAlert): void {
-    if (alert.agentId === null) return;
-    const alerts = this.byAgent.get(alert.agentId) ?? [];
-    // Re-inserting keeps the Map in order of last alert, so the first key is the run seen least recently.
-    this.byAgent.delete(alert.agentId);
-    this.byAgent.set(alert.agentId, alerts);
-    while (this.byAgent.size > this.maxAgents) {
-      const oldest = this.byAgent.keys().next().value;
-      if (oldest === undefined) break;
-      this.byAgent.delete(oldest);
-    }
-    const index = alerts.findLastIndex((known) => known.id === alert.id);
-    if (index >= 0) {
-      alerts[index] = alert;
-      return;
-    }
-    alerts.push(alert);
-    if (alerts.length > this.maxAlertsPerAgent) alerts.splice(0, alerts.length - this.maxAlertsPerAgent);
   }
 }

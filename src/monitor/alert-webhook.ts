@@ -14,10 +14,10 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { InvalidValueError, errorMessage } from '../errors.js';
-import { delay } from './delay.js';
-import type { MonitorLogger } from './monitor-logger.js';
+import type { Logger } from '../logger.js';
+import { delay, withDeadline } from '../shared/deadline.js';
+import { checkInteger } from '../shared/validate.js';
 import type { HealthAlert } from './monitor-types.js';
-import { integerAtLeast, positiveInteger } from './validate.js';
 
 export const SIGNATURE_HEADER = 'X-Bosun-Signature';
 export const TIMESTAMP_HEADER = 'X-Bosun-Timestamp';
@@ -55,7 +55,7 @@ export interface AlertWebhookOptions {
   readonly url: string;
   /** Signs each body when set. */
   readonly secret?: string | undefined;
-  readonly logger: MonitorLogger;
+  readonly logger: Pick<Logger, 'info' | 'warn'>;
   /** Tries in all per delivery. Default 3. */
   readonly maxAttempts?: number;
   /** Backoff before try n + 1 is `retryBaseDelayMs × 2^(n − 1)`. Default 1,000. */
@@ -89,7 +89,7 @@ type TryOutcome = { readonly ok: true } | { readonly ok: false; readonly retry: 
 export class AlertWebhook implements AlertNotifier {
   private readonly url: URL;
   private readonly secret: string | undefined;
-  private readonly logger: MonitorLogger;
+  private readonly logger: Pick<Logger, 'info' | 'warn'>;
   private readonly maxAttempts: number;
   private readonly retryBaseDelayMs: number;
   private readonly timeoutMs: number;
@@ -119,10 +119,10 @@ export class AlertWebhook implements AlertNotifier {
     this.url = url;
     this.secret = options.secret;
     this.logger = options.logger;
-    this.maxAttempts = positiveInteger('maxAttempts', options.maxAttempts ?? 3);
-    this.retryBaseDelayMs = integerAtLeast('retryBaseDelayMs', options.retryBaseDelayMs ?? 1_000, 0);
-    this.timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? 5_000);
-    this.maxPending = positiveInteger('maxPending', options.maxPending ?? 100);
+    this.maxAttempts = checkInteger('maxAttempts', options.maxAttempts ?? 3, { min: 1 });
+    this.retryBaseDelayMs = checkInteger('retryBaseDelayMs', options.retryBaseDelayMs ?? 1_000, { min: 0 });
+    this.timeoutMs = checkInteger('timeoutMs', options.timeoutMs ?? 5_000, { min: 1 });
+    this.maxPending = checkInteger('maxPending', options.maxPending ?? 100, { min: 1 });
     this.now = options.now ?? (() => new Date());
   }
 
@@ -235,14 +235,6 @@ export class AlertWebhook implements AlertNotifier {
   }
 
   private async tryOnce(delivery: Delivery): Promise<TryOutcome> {
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new Error(`no answer within ${this.timeoutMs} ms`)),
-      this.timeoutMs,
-    );
-    const onDrop = (): void => controller.abort(this.dropAll.signal.reason);
-    this.dropAll.signal.addEventListener('abort', onDrop, { once: true });
-    if (this.dropAll.signal.aborted) onDrop();
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'bosun-alert-webhook',
@@ -251,24 +243,23 @@ export class AlertWebhook implements AlertNotifier {
     };
     if (this.secret !== undefined) headers[SIGNATURE_HEADER] = signWebhookBody(delivery.body, this.secret);
     try {
-      const response = await fetch(this.url, {
-        method: 'POST',
-        headers,
-        body: delivery.body,
-        signal: controller.signal,
-        redirect: 'error',
-      });
-      // The answer's body is of no interest; discarding it frees the connection.
-      await response.body?.cancel().catch(() => undefined);
-      if (response.ok) return { ok: true };
-      const status = response.status;
+      const status = await withDeadline(
+        async (signal) => {
+          const response = await fetch(this.url, { method: 'POST', headers, body: delivery.body, signal, redirect: 'error' });
+          // The answer's body is of no interest; discarding it frees the connection.
+          await response.body?.cancel().catch(() => undefined);
+          return response.status;
+        },
+        {
+          timeoutMs: this.timeoutMs,
+          signal: this.dropAll.signal,
+          onTimeout: () => new Error(`no answer within ${this.timeoutMs} ms`),
+        },
+      );
+      if (status >= 200 && status < 300) return { ok: true };
       return { ok: false, retry: status >= 500 || status === 408 || status === 429, error: `HTTP ${status}` };
     } catch (error) {
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
-      return { ok: false, retry: true, error: errorMessage(reason) };
-    } finally {
-      clearTimeout(timer);
-      this.dropAll.signal.removeEventListener('abort', onDrop);
+      return { ok: false, retry: true, error: errorMessage(error) };
     }
   }
 }

@@ -20,7 +20,7 @@
  */
 import { InvalidValueError } from '../errors.js';
 import type { ConcurrencyAdvice, HealthLevel, HostCapacity, ResourcePeak } from './monitor-types.js';
-import { integerAtLeast } from './validate.js';
+import { checkInteger } from '../shared/validate.js';
 
 /** The share of the host's CPUs and memory that runs may use; the rest stays free. */
 export const HOST_USABLE_FRACTION = 0.8;
@@ -124,7 +124,7 @@ function clamp(value: number): number {
 }
 
 function validateInput(input: ConcurrencyAdviceInput): void {
-  integerAtLeast('current concurrency', input.current, 0);
+  checkInteger('current concurrency', input.current, { min: 0 });
   if (input.host !== null) {
     positiveNumber('host CPUs', input.host.cpus);
     positiveNumber('host memory bytes', input.host.memoryBytes);

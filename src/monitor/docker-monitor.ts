@@ -1,71 +1,60 @@
 /**
- * The monitor: one live stats stream per sandbox container, graded, turned into alerts, kept as
- * history and peaks, and published as events; a periodic health check; concurrency advice and
- * opt-in autoscaling of the queue. Built in the composition root from injected parts; it never
- * talks to Docker itself (see {@link ContainerStatsSource}).
+ * The monitor: watches each sandbox container's live stats, grades them, turns them into alerts,
+ * records them in the history and publishes them as events; runs a periodic health check; gives
+ * concurrency advice. It observes and never acts: what reacts to its events (the engine guard,
+ * autoscaling, the alert webhook) is wired by the composition root.
+ *
+ * Built from injected parts: the streams come from a {@link ContainerStatsSource} kept open by a
+ * {@link StatsStreamSupervisor} (the monitor never talks to Docker itself), and everything over
+ * time goes to a {@link MonitorHistory} (the monitor keeps only each container's latest sample and
+ * its open alert episodes).
  */
 import { EventEmitter } from 'node:events';
-import type { BosunConfig } from '../config.js';
+import type { ResourceThresholds } from '../config.js';
 import { BosunError, InvalidValueError, errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { RunServiceEvents } from '../runs/run-service.js';
 import type { SandboxLimits } from '../sandbox/limits.js';
 import type { ResourceStats } from '../sandbox/resource-stats.js';
+import { checkInteger } from '../shared/validate.js';
 import { AlertTracker } from './alert-tracker.js';
-import { AlertWebhook, type AlertNotifier } from './alert-webhook.js';
-import { adviseConcurrency, MAX_RECOMMENDED_CONCURRENCY } from './concurrency-advice.js';
+import { adviseConcurrency, type ConcurrencyAdviceInput } from './concurrency-advice.js';
 import type { ContainerStatsSource } from './container-stats-source.js';
-import { delay } from './delay.js';
+import { EngineProbe } from './engine-probe.js';
 import { gradeSample, isCpuLimit } from './health-grading.js';
-import type { MonitorLogger } from './monitor-logger.js';
+import { describeHealth, summarizeHealth } from './health-summary.js';
+import type { MonitorHistory } from './monitor-history.js';
 import type { MonitorEvents, MonitorService, SampleQuery } from './monitor-service.js';
+import { PeriodicTask } from './periodic-task.js';
 import type {
   ConcurrencyAdvice,
   ContainerHealth,
-  DockerEngineHealth,
   HealthAlert,
-  HealthOverall,
   HealthReport,
-  HostCapacity,
   ResourcePeak,
   ResourceSample,
 } from './monitor-types.js';
-import { SampleHistory } from './sample-history.js';
-import { integerAtLeast, positiveInteger } from './validate.js';
-import { withTimeout } from './with-timeout.js';
-
-/** The part of {@link BosunConfig} the monitor reads. */
-export type DockerMonitorConfig = Pick<
-  BosunConfig,
-  | 'thresholds'
-  | 'alertConsecutiveSamples'
-  | 'historyWindowMs'
-  | 'resourceSampleIntervalMs'
-  | 'healthCheckIntervalMs'
-  | 'concurrencyAutoscale'
-  | 'concurrencyAutoscaleMax'
-  | 'alertWebhookUrl'
-  | 'alertWebhookSecret'
-  | 'defaultLimits'
->;
+import { StatsStreamSupervisor } from './stats-stream-supervisor.js';
 
 /** What the monitor needs to know of a container's limits: its CPU limit, to grade CPU against it. */
 export type WatchedContainerLimits = Pick<SandboxLimits, 'cpus'>;
 
-/** The queue operations the monitor uses: its stats for advice, its limit for autoscaling. */
-export type MonitoredQueue = Pick<ExecutionQueue, 'stats' | 'setMaxConcurrency'>;
-
 export interface DockerMonitorOptions {
-  readonly config: DockerMonitorConfig;
   /** Live stats, engine info and container names. */
   readonly source: ContainerStatsSource;
-  readonly queue: MonitoredQueue;
-  readonly logger: MonitorLogger;
-  /**
-   * Told about every alert published. Default: an {@link AlertWebhook} when
-   * `config.alertWebhookUrl` is set, otherwise none. The monitor owns it and closes it in close().
-   */
-  readonly alertNotifier?: AlertNotifier | null;
+  /** Where published samples and alerts are recorded, and runs' timelines and peaks read back. */
+  readonly history: MonitorHistory;
+  /** Read only: the queue's limit, which the advice compares with what the host can take. */
+  readonly queue: Pick<ExecutionQueue, 'stats'>;
+  readonly logger: Pick<Logger, 'debug' | 'info' | 'warn'>;
+  readonly thresholds: ResourceThresholds;
+  /** Samples in a row at or above a threshold that raise an alert (and below, that recover it). */
+  readonly alertConsecutiveSamples: number;
+  /** At most one sample per container is published per this many milliseconds. */
+  readonly sampleIntervalMs: number;
+  /** The limits one run gets: the advice's estimate of a run's use before any was measured. */
+  readonly perRunLimits: ConcurrencyAdviceInput['perRunLimits'];
   /** First wait before reopening a broken stats stream; doubles per failure. Default 1,000. */
   readonly streamRetryBaseDelayMs?: number;
   /** Longest wait before reopening a broken stats stream. Default 30,000. */
@@ -77,110 +66,62 @@ export interface DockerMonitorOptions {
   readonly now?: () => Date;
 }
 
-/** One monitored container and the state of its stats stream. */
+/** One monitored container. */
 interface Watch {
   readonly containerId: string;
   agentId: string | null;
   /** The container's CPU limit; null when unknown (CPU is then graded on the raw figure). */
   limitCpus: number | null;
-  /** Aborted on unregister and close: ends the stream and any reopen wait. */
+  /** Aborted on unregister and close: ends a name lookup in flight. */
   readonly stop: AbortController;
-  /** Aborted by the health check to cut a reopen wait short; replaced after each use. */
-  wake: AbortController;
   name: string | null;
   latest: ResourceSample | null;
   checkedAt: Date | null;
   lastPublishedAtMs: number | null;
-  streamOpen: boolean;
-  /** The stream failed or ended and has not delivered a frame since: the container reads UNKNOWN. */
-  broken: boolean;
-  failures: number;
-  /** A failure of the current outage has been logged at warn (once per outage). */
-  warned: boolean;
 }
-
-/** How one stats stream ended: stopped by us, ended by the engine (container stopped), or broke. */
-type StreamOutcome =
-  | { readonly kind: 'stopped' }
-  | { readonly kind: 'ended' }
-  | { readonly kind: 'failed'; readonly error: string };
-
-const STOPPED = Symbol('stopped');
 
 export class DockerMonitor implements MonitorService {
   readonly events = new EventEmitter<MonitorEvents>();
 
-  private readonly config: DockerMonitorConfig;
-  private readonly source: ContainerStatsSource;
-  private readonly queue: MonitoredQueue;
-  private readonly logger: MonitorLogger;
-  private readonly notifier: AlertNotifier | null;
-  private readonly streamRetryBaseDelayMs: number;
-  private readonly streamRetryMaxDelayMs: number;
-  private readonly engineTimeoutMs: number;
+  private readonly history: MonitorHistory;
+  private readonly queue: Pick<ExecutionQueue, 'stats'>;
+  private readonly logger: Pick<Logger, 'debug' | 'info' | 'warn'>;
+  private readonly thresholds: ResourceThresholds;
+  private readonly sampleIntervalMs: number;
+  private readonly perRunLimits: ConcurrencyAdviceInput['perRunLimits'];
+  private readonly engine: EngineProbe;
   private readonly adviceRecentRuns: number;
   private readonly now: () => Date;
   private readonly tracker: AlertTracker;
-  private readonly history: SampleHistory;
+  private readonly streams: StatsStreamSupervisor;
+  private readonly healthChecks: PeriodicTask;
 
   private readonly watches = new Map<string, Watch>();
-  /** Every stream loop still running, including those of unregistered containers winding down. */
-  private readonly loops = new Set<Promise<void>>();
   private readonly detachers = new Set<() => void>();
-  private engine: DockerEngineHealth = { reachable: false, version: null, error: 'not checked yet' };
-  private hostCapacity: HostCapacity | null = null;
-  private healthTimer: NodeJS.Timeout | null = null;
-  /** Aborts the health check in flight; replaced by each startMonitoring(). */
-  private healthAbort = new AbortController();
-  private healthCheckInFlight: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
-  /** @throws InvalidValueError for a bad threshold, interval, count or URL. */
+  /** @throws InvalidValueError for a bad threshold, interval or count. */
   constructor(options: DockerMonitorOptions) {
-    const { config } = options;
-    this.config = config;
-    this.source = options.source;
+    this.history = options.history;
     this.queue = options.queue;
     this.logger = options.logger;
-    this.streamRetryBaseDelayMs = positiveInteger('streamRetryBaseDelayMs', options.streamRetryBaseDelayMs ?? 1_000);
-    this.streamRetryMaxDelayMs = integerAtLeast(
-      'streamRetryMaxDelayMs',
-      options.streamRetryMaxDelayMs ?? 30_000,
-      this.streamRetryBaseDelayMs,
-    );
-    this.engineTimeoutMs = positiveInteger('engineTimeoutMs', options.engineTimeoutMs ?? 5_000);
-    this.adviceRecentRuns = integerAtLeast('adviceRecentRuns', options.adviceRecentRuns ?? 20, 0);
+    this.thresholds = options.thresholds;
+    this.sampleIntervalMs = checkInteger('sampleIntervalMs', options.sampleIntervalMs, { min: 1 });
+    this.perRunLimits = options.perRunLimits;
+    this.engine = new EngineProbe(options.source, options.engineTimeoutMs ?? 5_000);
+    this.adviceRecentRuns = checkInteger('adviceRecentRuns', options.adviceRecentRuns ?? 20, { min: 0 });
     this.now = options.now ?? (() => new Date());
-    positiveInteger('resourceSampleIntervalMs', config.resourceSampleIntervalMs);
-    positiveInteger('healthCheckIntervalMs', config.healthCheckIntervalMs);
-    if (
-      !Number.isSafeInteger(config.concurrencyAutoscaleMax) ||
-      config.concurrencyAutoscaleMax < 1 ||
-      config.concurrencyAutoscaleMax > MAX_RECOMMENDED_CONCURRENCY
-    ) {
-      throw new InvalidValueError(
-        `concurrencyAutoscaleMax to be an integer from 1 to ${MAX_RECOMMENDED_CONCURRENCY}`,
-        config.concurrencyAutoscaleMax,
-      );
-    }
-    this.tracker = new AlertTracker({
-      thresholds: config.thresholds,
-      consecutiveSamples: config.alertConsecutiveSamples,
+    this.tracker = new AlertTracker({ thresholds: options.thresholds, consecutiveSamples: options.alertConsecutiveSamples });
+    this.streams = new StatsStreamSupervisor({
+      source: options.source,
+      logger: options.logger,
+      retryBaseDelayMs: options.streamRetryBaseDelayMs,
+      retryMaxDelayMs: options.streamRetryMaxDelayMs,
     });
-    this.history = new SampleHistory({
-      windowMs: config.historyWindowMs,
-      // At most one sample per interval is published, so this only bites if frame clocks misbehave.
-      maxSamplesPerContainer: Math.min(
-        100_000,
-        Math.ceil(config.historyWindowMs / config.resourceSampleIntervalMs) + 1,
-      ),
-    });
-    this.notifier =
-      options.alertNotifier !== undefined
-        ? options.alertNotifier
-        : config.alertWebhookUrl !== undefined
-          ? new AlertWebhook({ url: config.alertWebhookUrl, secret: config.alertWebhookSecret, logger: this.logger })
-          : null;
+    this.healthChecks = new PeriodicTask(
+      (signal) => this.runHealthCheck(signal),
+      (error) => this.logger.warn({ error: errorMessage(error) }, 'health check failed'),
+    );
   }
 
   // ── Containers ──────────────────────────────────────────────────────────────────────────────
@@ -210,33 +151,19 @@ export class DockerMonitor implements MonitorService {
       if (known.limitCpus === null && limitCpus !== null) known.limitCpus = limitCpus;
       return false;
     }
-    const watch: Watch = {
-      containerId,
-      agentId,
-      limitCpus,
-      stop: new AbortController(),
-      wake: new AbortController(),
-      name: null,
-      latest: null,
-      checkedAt: null,
-      lastPublishedAtMs: null,
-      streamOpen: false,
-      broken: false,
-      failures: 0,
-      warned: false,
-    };
+    const watch: Watch = { containerId, agentId, limitCpus, stop: new AbortController(), name: null, latest: null, checkedAt: null, lastPublishedAtMs: null };
     this.watches.set(containerId, watch);
-    // The loop opens the stream synchronously, before this returns.
-    const loop = this.watchStream(watch);
-    this.loops.add(loop);
-    void loop.finally(() => this.loops.delete(loop));
+    this.streams.open(containerId, {
+      onStats: (stats) => this.publishStats(watch, stats),
+      logContext: () => ({ agentId: watch.agentId }),
+    });
     void this.resolveName(watch);
     return true;
   }
 
   /**
-   * Stops watching a container: aborts its stream at once, keeps its samples (until they age out)
-   * and its run's peak. Its unresolved alerts end with it and are published resolved.
+   * Stops watching a container: aborts its stream at once. Its history stays; its unresolved
+   * alerts end with it and are published resolved.
    * @returns whether it was watched.
    */
   unregisterContainer(containerId: string): boolean {
@@ -244,7 +171,7 @@ export class DockerMonitor implements MonitorService {
     if (watch === undefined) return false;
     this.watches.delete(containerId);
     watch.stop.abort();
-    this.history.finishContainer(containerId);
+    this.streams.stop(containerId);
     for (const alert of this.tracker.closeContainer(containerId, this.now())) this.publishAlert(alert);
     return true;
   }
@@ -287,9 +214,7 @@ export class DockerMonitor implements MonitorService {
    * stream broke and waits to be reopened.
    */
   openStreamCount(): number {
-    let open = 0;
-    for (const watch of this.watches.values()) if (watch.streamOpen) open += 1;
-    return open;
+    return this.streams.openCount();
   }
 
   // ── Reading ─────────────────────────────────────────────────────────────────────────────────
@@ -301,23 +226,24 @@ export class DockerMonitor implements MonitorService {
       containerId,
       name: watch.name ?? containerId.slice(0, 12),
       agentId: watch.agentId,
-      level: watch.broken ? 'UNKNOWN' : gradeSample(watch.latest, this.config.thresholds, watch.limitCpus).level,
+      level: this.streams.isBroken(containerId) ? 'UNKNOWN' : gradeSample(watch.latest, this.thresholds, watch.limitCpus).level,
       latest: watch.latest,
       alerts: this.tracker.activeAlerts(containerId),
       checkedAt: watch.checkedAt,
     };
   }
 
+  /** Samples recorded in the history, oldest first (see {@link MonitorHistory.samples}). */
   samples(query: SampleQuery): readonly ResourceSample[] {
     return this.history.samples(query);
   }
 
   alertsForAgent(agentId: string): readonly HealthAlert[] {
-    return this.tracker.alertsForAgent(agentId);
+    return this.history.alerts(agentId);
   }
 
   peakForAgent(agentId: string): ResourcePeak | undefined {
-    return this.history.peakForAgent(agentId);
+    return this.history.peak(agentId);
   }
 
   /**
@@ -325,78 +251,62 @@ export class DockerMonitor implements MonitorService {
    * down (that is reported); throws only when `signal` aborts.
    */
   async generateReport(signal?: AbortSignal): Promise<HealthReport> {
-    const docker = await this.pingEngine(signal);
+    const docker = await this.engine.ping(signal);
     await this.resolveMissingNames(signal);
     signal?.throwIfAborted();
-    const containers = [...this.watches.keys()].flatMap((id) => this.checkContainerHealth(id) ?? []);
-    return {
-      generatedAt: this.now(),
-      docker,
-      overall: summarize(containers),
-      containers,
-      thresholds: this.config.thresholds,
-    };
+    const containers = this.containerHealth();
+    return { generatedAt: this.now(), docker, overall: summarizeHealth(containers), containers, thresholds: this.thresholds };
   }
 
   /** The queue's limit against what the host can take now. Pings the engine only if its capacity is unknown. */
   async concurrencyAdvice(signal?: AbortSignal): Promise<ConcurrencyAdvice> {
-    if (this.hostCapacity === null) await this.pingEngine(signal);
+    if (this.engine.hostCapacity === null) await this.engine.ping(signal);
     signal?.throwIfAborted();
-    return this.adviceFor([...this.watches.keys()].flatMap((id) => this.checkContainerHealth(id) ?? []));
+    return this.adviseFrom({ containers: this.containerHealth() });
+  }
+
+  /**
+   * The advice for the containers of a report just made, with the host capacity that report's
+   * ping found: what a coordinator reacting to `health-check` acts on, without asking the engine
+   * again.
+   */
+  adviseFrom(report: Pick<HealthReport, 'containers'>): ConcurrencyAdvice {
+    const running = new Set<string>();
+    for (const watch of this.watches.values()) if (watch.agentId !== null) running.add(watch.agentId);
+    return adviseConcurrency({
+      current: this.queue.stats().maxConcurrency,
+      host: this.engine.hostCapacity,
+      containers: report.containers,
+      recentPeaks: this.history.recentPeaks([...running], this.adviceRecentRuns),
+      perRunLimits: this.perRunLimits,
+    });
   }
 
   // ── Health check ────────────────────────────────────────────────────────────────────────────
 
   /**
    * Runs a health check now and then every `intervalMs`: engine ping, one summary line in the log,
-   * reopening broken streams, autoscaling when enabled, and a `health-check` event. Checks never
-   * overlap: a tick that finds one still running is skipped. Restarting replaces the schedule.
+   * reopening broken streams, and a `health-check` event. Checks never overlap: a tick that finds
+   * one still running is skipped. Restarting replaces the schedule.
    * @throws BosunError SHUTTING_DOWN after close(); InvalidValueError for a bad interval.
    */
-  startMonitoring(intervalMs: number = this.config.healthCheckIntervalMs): void {
+  startMonitoring(intervalMs: number): void {
     if (this.closing !== null) throw new BosunError('SHUTTING_DOWN', 'The monitor is closed');
-    positiveInteger('intervalMs', intervalMs);
-    this.stopMonitoring();
-    this.healthAbort = new AbortController();
-    const signal = this.healthAbort.signal;
-    const tick = (): void => {
-      if (this.healthCheckInFlight !== null) return;
-      this.healthCheckInFlight = this.runHealthCheck(signal)
-        .then(() => undefined)
-        .catch((error: unknown) => {
-          if (!signal.aborted) this.logger.warn({ error: errorMessage(error) }, 'health check failed');
-        })
-        .finally(() => {
-          this.healthCheckInFlight = null;
-        });
-    };
-    this.healthTimer = setInterval(tick, intervalMs);
-    tick();
+    this.healthChecks.start(intervalMs);
   }
 
   /** Stops the periodic health check and aborts the one in flight, if any. */
   stopMonitoring(): void {
-    if (this.healthTimer !== null) clearInterval(this.healthTimer);
-    this.healthTimer = null;
-    this.healthAbort.abort();
+    this.healthChecks.stop();
   }
 
   /** One health check (what startMonitoring runs on its schedule). */
   async runHealthCheck(signal?: AbortSignal): Promise<HealthReport> {
     const report = await this.generateReport(signal);
-    this.history.prune(this.now().getTime());
-    for (const watch of this.watches.values()) {
-      if (watch.broken) watch.wake.abort();
-    }
+    this.streams.reopenBroken();
     const { overall, docker } = report;
-    const engine = docker.reachable ? `docker ${docker.version ?? '?'}` : `docker unreachable (${docker.error ?? '?'})`;
-    const unknown = overall.totalContainers - overall.healthyContainers - overall.unhealthyContainers;
-    this.logger.info(
-      { ...overall, unknownContainers: unknown, dockerReachable: docker.reachable },
-      `health: ${overall.totalContainers} containers (${overall.healthyContainers} healthy, ` +
-        `${overall.warningContainers} warning, ${overall.criticalContainers} critical, ${unknown} unknown), ${engine}`,
-    );
-    if (this.config.concurrencyAutoscale) this.autoscale(report);
+    const unknownContainers = overall.totalContainers - overall.healthyContainers - overall.unhealthyContainers;
+    this.logger.info({ ...overall, unknownContainers, dockerReachable: docker.reachable }, describeHealth(overall, docker));
     this.emit('health-check', report);
     return report;
   }
@@ -404,104 +314,30 @@ export class DockerMonitor implements MonitorService {
   // ── Shutdown ────────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Disposes of everything: stops the health check, stops following runs, ends every stream,
-   * and closes the alert notifier (waiting for its deliveries; when `signal` aborts, dropping them).
+   * Disposes of everything: stops the health check, stops following runs and ends every stream.
    * Open alerts are not resolved: the containers did not recover, bosun stopped watching.
    */
-  close(signal?: AbortSignal): Promise<void> {
-    this.closing ??= this.dispose(signal);
+  close(): Promise<void> {
+    this.closing ??= this.dispose();
     return this.closing;
   }
 
-  private async dispose(signal: AbortSignal | undefined): Promise<void> {
+  private async dispose(): Promise<void> {
     this.stopMonitoring();
     for (const detach of [...this.detachers]) detach();
     for (const watch of this.watches.values()) watch.stop.abort();
     this.watches.clear();
-    await Promise.allSettled([...this.loops, this.healthCheckInFlight]);
-    await this.notifier?.close(signal);
+    await Promise.allSettled([this.streams.close(), this.healthChecks.settled()]);
   }
 
-  // ── Streams ─────────────────────────────────────────────────────────────────────────────────
-
-  /**
-   * Keeps one stats stream open for `watch` until it is stopped, reopening with backoff.
-   * A stream that ends is logged at debug: the engine ends it when the container stops, which
-   * happens at the end of every run just before `container-removed`. A stream that throws is
-   * logged at warn, once per outage.
-   */
-  private async watchStream(watch: Watch): Promise<void> {
-    const { signal } = watch.stop;
-    while (!signal.aborted) {
-      const outcome = await this.consumeStream(watch);
-      if (signal.aborted || outcome.kind === 'stopped') return;
-      watch.broken = true;
-      watch.failures += 1;
-      const backoffMs = Math.min(this.streamRetryMaxDelayMs, this.streamRetryBaseDelayMs * 2 ** (watch.failures - 1));
-      const context = { containerId: watch.containerId, agentId: watch.agentId, backoffMs };
-      if (outcome.kind === 'ended') {
-        this.logger.debug(context, 'stats stream ended (container stopped): reopening');
-      } else if (!watch.warned) {
-        watch.warned = true;
-        this.logger.warn({ ...context, error: outcome.error }, 'stats stream broke: reopening');
-      }
-      await delay(backoffMs, [signal, watch.wake.signal]);
-      if (watch.wake.signal.aborted) watch.wake = new AbortController();
-    }
-  }
-
-  /** Reads one stream until it ends, breaks or is stopped. */
-  private async consumeStream(watch: Watch): Promise<StreamOutcome> {
-    const { signal } = watch.stop;
-    // Each read races a stop, so a stop takes effect even if the source ignores the signal. The
-    // race is per read (not against one long-lived promise, which would collect a reaction per
-    // frame for as long as the container lives).
-    let stopRead: (() => void) | undefined;
-    const onStop = (): void => stopRead?.();
-    signal.addEventListener('abort', onStop, { once: true });
-    let iterator: AsyncIterator<ResourceStats> | undefined;
-    watch.streamOpen = true;
-    try {
-      iterator = this.source.streamStats(watch.containerId, signal)[Symbol.asyncIterator]();
-      for (;;) {
-        if (signal.aborted) return { kind: 'stopped' };
-        const reading = iterator;
-        const next = await new Promise<IteratorResult<ResourceStats> | typeof STOPPED>((resolve, reject) => {
-          stopRead = () => resolve(STOPPED);
-          reading.next().then(resolve, reject);
-        });
-        stopRead = undefined;
-        // A frame that arrives as the container is unregistered must not revive its history or alerts.
-        if (next === STOPPED || signal.aborted) return { kind: 'stopped' };
-        if (next.done === true) return { kind: 'ended' };
-        this.publishStats(watch, next.value);
-      }
-    } catch (error) {
-      return signal.aborted ? { kind: 'stopped' } : { kind: 'failed', error: errorMessage(error) };
-    } finally {
-      watch.streamOpen = false;
-      signal.removeEventListener('abort', onStop);
-      const open = iterator;
-      // Lets the source release the stream; not awaited, as a source stuck in a read would hold us.
-      if (open?.return !== undefined) void Promise.resolve().then(() => open.return?.()).catch(() => undefined);
-    }
-  }
+  // ── Publishing ──────────────────────────────────────────────────────────────────────────────
 
   /** Publishes a frame unless one was published less than a sample interval before it. */
   private publishStats(watch: Watch, stats: ResourceStats): void {
-    if (watch.broken) {
-      this.logger.info(
-        { containerId: watch.containerId, agentId: watch.agentId, failures: watch.failures },
-        'stats stream reopened',
-      );
-      watch.broken = false;
-      watch.failures = 0;
-      watch.warned = false;
-    }
     const atMs = stats.at.getTime();
     const last = watch.lastPublishedAtMs;
     // A frame dated before the last published one (engine clock moved back) restarts the throttle.
-    if (last !== null && atMs >= last && atMs - last < this.config.resourceSampleIntervalMs) return;
+    if (last !== null && atMs >= last && atMs - last < this.sampleIntervalMs) return;
     watch.lastPublishedAtMs = atMs;
     const sample: ResourceSample = {
       containerId: watch.containerId,
@@ -516,15 +352,24 @@ export class DockerMonitor implements MonitorService {
     };
     watch.latest = sample;
     watch.checkedAt = this.now();
-    this.history.add(sample);
+    this.record(() => this.history.recordSample(sample));
     const alerts = this.tracker.observe(sample, watch.limitCpus);
     this.emit('sample', sample);
     for (const alert of alerts) this.publishAlert(alert);
   }
 
   private publishAlert(alert: HealthAlert): void {
+    this.record(() => this.history.recordAlert(alert));
     this.emit('alert', alert);
-    this.notifier?.notify(alert);
+  }
+
+  /** Writes to the history without letting a failed write stop publishing. */
+  private record(write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      this.logger.warn({ error: errorMessage(error) }, 'monitor history write failed');
+    }
   }
 
   /** Emits without letting a throwing listener break the stream or check that emitted. */
@@ -536,95 +381,16 @@ export class DockerMonitor implements MonitorService {
     }
   }
 
-  // ── Engine ──────────────────────────────────────────────────────────────────────────────────
-
-  private async pingEngine(signal?: AbortSignal): Promise<DockerEngineHealth> {
-    try {
-      const info = await withTimeout(
-        (bounded) => this.source.engineInfo(bounded),
-        this.engineTimeoutMs,
-        'Docker engine ping',
-        signal,
-      );
-      this.engine = { reachable: true, version: info.version, error: null };
-      this.hostCapacity = { cpus: info.cpus, memoryBytes: info.memoryBytes };
-    } catch (error) {
-      this.engine = { reachable: false, version: null, error: errorMessage(error) };
-    }
-    return this.engine;
+  private containerHealth(): ContainerHealth[] {
+    return [...this.watches.keys()].flatMap((id) => this.checkContainerHealth(id) ?? []);
   }
 
+  /** Without a name the short id stands in; the next report tries again. */
   private async resolveName(watch: Watch, signal?: AbortSignal): Promise<void> {
-    try {
-      const name = await withTimeout(
-        () => this.source.containerName(watch.containerId),
-        this.engineTimeoutMs,
-        'container name',
-        signal ?? watch.stop.signal,
-      );
-      watch.name = name.replace(/^\//, '');
-    } catch {
-      // The short id stands in; the next report tries again.
-    }
+    watch.name = (await this.engine.containerName(watch.containerId, signal ?? watch.stop.signal)) ?? watch.name;
   }
 
   private async resolveMissingNames(signal?: AbortSignal): Promise<void> {
-    const unnamed = [...this.watches.values()].filter((watch) => watch.name === null);
-    await Promise.all(unnamed.map((watch) => this.resolveName(watch, signal)));
+    await Promise.all([...this.watches.values()].filter((w) => w.name === null).map((w) => this.resolveName(w, signal)));
   }
-
-  // ── Concurrency ─────────────────────────────────────────────────────────────────────────────
-
-  private adviceFor(containers: readonly ContainerHealth[]): ConcurrencyAdvice {
-    return adviseConcurrency({
-      current: this.queue.stats().maxConcurrency,
-      host: this.hostCapacity,
-      containers,
-      recentPeaks: this.history.recentPeaks(this.adviceRecentRuns),
-      perRunLimits: this.config.defaultLimits,
-    });
-  }
-
-  /** Moves the queue's limit one step toward the advice, never above concurrencyAutoscaleMax. */
-  private autoscale(report: HealthReport): void {
-    const advice = this.adviceFor(report.containers);
-    // 0 = unlimited: someone chose no limit, and autoscaling does not impose one.
-    if (advice.current === 0) return;
-    const target = Math.min(advice.recommended, this.config.concurrencyAutoscaleMax);
-    if (target === advice.current) return;
-    const to = advice.current + Math.sign(target - advice.current);
-    this.queue.setMaxConcurrency(to);
-    const event = { from: advice.current, to, reason: advice.reason };
-    this.logger.info({ ...event, target }, `concurrency ${event.from} → ${event.to}`);
-    this.emit('concurrency-adjusted', event);
-  }
-}
-
-function summarize(containers: readonly ContainerHealth[]): HealthOverall {
-  let healthy = 0;
-  let warning = 0;
-  let critical = 0;
-  let cpuTotal = 0;
-  let memoryTotal = 0;
-  let measured = 0;
-  for (const container of containers) {
-    if (container.level === 'HEALTHY') healthy += 1;
-    else if (container.level === 'WARNING') warning += 1;
-    else if (container.level === 'CRITICAL') critical += 1;
-    // A broken stream's last sample is stale: only current readings enter the averages.
-    if (container.level !== 'UNKNOWN' && container.latest !== null) {
-      cpuTotal += container.latest.cpuPercent;
-      memoryTotal += container.latest.memoryPercent;
-      measured += 1;
-    }
-  }
-  return {
-    totalContainers: containers.length,
-    healthyContainers: healthy,
-    warningContainers: warning,
-    criticalContainers: critical,
-    unhealthyContainers: warning + critical,
-    avgCpuPercent: measured === 0 ? 0 : cpuTotal / measured,
-    avgMemoryPercent: measured === 0 ? 0 : memoryTotal / measured,
-  };
 }

@@ -18,7 +18,7 @@ export interface MonitorEvents {
   alert: [alert: HealthAlert];
   /** The periodic health check's report. */
   'health-check': [report: HealthReport];
-  /** Autoscaling moved the queue's limit. */
+  /** Autoscaling moved the queue's limit (published here by the ConcurrencyAutoscaler, when it is on). */
   'concurrency-adjusted': [event: { readonly from: number; readonly to: number; readonly reason: string }];
 }
 

@@ -25,7 +25,8 @@ export interface HealthAlert {
   readonly metric: ResourceMetric;
   /**
    * The graded figure: for CPU, the percentage of the container's CPU limit when the monitor knows
-   * it, otherwise `docker stats`' figure (100 = one CPU); `message` says which.
+   * it, otherwise `docker stats`' figure (100 = one CPU); for PIDs, the percentage of the pids
+   * limit, or the process count when the count thresholds raised it; `message` says which.
    */
   readonly value: number;
   readonly threshold: number;

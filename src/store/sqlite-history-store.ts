@@ -1,10 +1,14 @@
 /**
  * The monitoring history of runs in SQLite: resource samples, alerts and per-run peaks, so a
- * run's timeline survives restarts. Samples are written in batches; past the live window they
- * are thinned to one per run per minute, and past the retention they are deleted.
+ * run's timeline survives restarts. It is the monitor's one history (see {@link MonitorHistory}):
+ * the monitor records into it as it publishes and reads timelines and peaks back from it.
+ * Samples are written in batches; past the live window they are thinned to one per run per
+ * minute, and past the retention they are deleted.
  */
+import type { MonitorHistory } from '../monitor/monitor-history.js';
 import type { HealthAlert, ResourcePeak, ResourceSample } from '../monitor/monitor-types.js';
 import type { SampleQuery } from '../monitor/monitor-service.js';
+import { checkInteger } from '../shared/validate.js';
 import type { SqliteDatabase } from './database.js';
 import { WriteBehind } from './write-behind.js';
 
@@ -36,7 +40,7 @@ export interface SqliteHistoryStoreOptions {
   readonly liveWindowMs: number;
 }
 
-export class SqliteHistoryStore {
+export class SqliteHistoryStore implements MonitorHistory {
   private readonly sampleWrites: WriteBehind<ResourceSample>;
   private readonly statements;
 
@@ -54,10 +58,24 @@ export class SqliteHistoryStore {
         ON CONFLICT (id) DO UPDATE SET alert_json = excluded.alert_json`),
       samplesOfRun: db.prepare('SELECT * FROM samples WHERE run_id = ? ORDER BY at ASC, rowid ASC'),
       lastSamplesOfRun: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE run_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
+      samplesOfRunInContainer: db.prepare('SELECT * FROM samples WHERE run_id = ? AND container_id = ? ORDER BY at ASC, rowid ASC'),
+      lastSamplesOfRunInContainer: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE run_id = ? AND container_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
       samplesOfContainer: db.prepare('SELECT * FROM samples WHERE container_id = ? ORDER BY at ASC, rowid ASC'),
       lastSamplesOfContainer: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE container_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
       alertsOfRun: db.prepare('SELECT alert_json FROM alerts WHERE run_id = ? ORDER BY at ASC'),
       peakOfRun: db.prepare('SELECT cpu_percent, memory_bytes, pids FROM peaks WHERE run_id = ?'),
+      // The running runs' peaks, then those of the other runs sampled most recently. Each run's
+      // last sample is one seek in samples_run, so the cost follows the runs kept, not the
+      // samples. `running` is a JSON array of run ids.
+      recentPeaks: db.prepare(`SELECT cpu_percent, memory_bytes, pids FROM peaks
+        WHERE run_id IN (SELECT value FROM json_each(@running))
+        UNION ALL
+        SELECT cpu_percent, memory_bytes, pids FROM (
+          SELECT * FROM (
+            SELECT p.cpu_percent, p.memory_bytes, p.pids, (SELECT max(at) FROM samples s WHERE s.run_id = p.run_id) AS last_at
+            FROM peaks p WHERE p.run_id NOT IN (SELECT value FROM json_each(@running))
+          ) WHERE last_at IS NOT NULL ORDER BY last_at DESC LIMIT @finished
+        )`),
       deleteOldSamples: db.prepare('DELETE FROM samples WHERE at < ?'),
       downsample: db.prepare(`DELETE FROM samples WHERE at < @cutoff AND rowid NOT IN (
         SELECT min(rowid) FROM samples WHERE at < @cutoff GROUP BY run_id, container_id, CAST(at / @interval AS INTEGER))`),
@@ -91,13 +109,21 @@ export class SqliteHistoryStore {
     })();
   }
 
+  /** @throws InvalidValueError when `last` is not an integer of at least 0. */
   samples(query: SampleQuery): ResourceSample[] {
-    this.flush();
     const last = query.last ?? undefined;
+    if (last !== undefined) checkInteger('last', last, { min: 0 });
+    this.flush();
     let rows: SampleRow[];
-    if (query.agentId) {
+    if (query.agentId && query.containerId) {
+      // Both filters in the query, so that LIMIT counts only the samples asked for.
+      rows = (
+        last === undefined
+          ? this.statements.samplesOfRunInContainer.all(query.agentId, query.containerId)
+          : this.statements.lastSamplesOfRunInContainer.all(query.agentId, query.containerId, last)
+      ) as SampleRow[];
+    } else if (query.agentId) {
       rows = (last === undefined ? this.statements.samplesOfRun.all(query.agentId) : this.statements.lastSamplesOfRun.all(query.agentId, last)) as SampleRow[];
-      if (query.containerId) rows = rows.filter((row) => row.container_id === query.containerId);
     } else if (query.containerId) {
       rows = (
         last === undefined ? this.statements.samplesOfContainer.all(query.containerId) : this.statements.lastSamplesOfContainer.all(query.containerId, last)
@@ -116,6 +142,17 @@ export class SqliteHistoryStore {
     this.flush();
     const row = this.statements.peakOfRun.get(agentId) as { cpu_percent: number; memory_bytes: number; pids: number } | undefined;
     return row ? { cpuPercent: row.cpu_percent, memoryBytes: row.memory_bytes, pids: row.pids } : undefined;
+  }
+
+  recentPeaks(runningAgentIds: readonly string[], finishedLimit: number): ResourcePeak[] {
+    checkInteger('finishedLimit', finishedLimit, { min: 0 });
+    this.flush();
+    const rows = this.statements.recentPeaks.all({ running: JSON.stringify(runningAgentIds), finished: finishedLimit }) as {
+      cpu_percent: number;
+      memory_bytes: number;
+      pids: number;
+    }[];
+    return rows.map((row) => ({ cpuPercent: row.cpu_percent, memoryBytes: row.memory_bytes, pids: row.pids }));
   }
 
   /** Thins samples past the live window and deletes those past the retention. */

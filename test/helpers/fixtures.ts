@@ -12,6 +12,9 @@ export const THRESHOLDS: ResourceThresholds = {
   memoryPercentCritical: 90,
   pidsWarning: 800,
   pidsCritical: 950,
+  pidsPercentWarning: 80,
+  pidsPercentCritical: 95,
+  pidsCountAlways: false,
 };
 
 export function makeRun(overrides: Partial<AgentRun> & Pick<AgentRun, 'id'>): AgentRun {

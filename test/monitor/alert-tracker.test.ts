@@ -105,43 +105,62 @@ describe('AlertTracker', () => {
     expect(t.observe(sample('mem', 'run-4', { memoryPercent: 75 }), 0.5).map((a) => a.metric)).toEqual(['MEMORY']);
   });
 
+  it('alerts on a run capped at 256 processes, grading pids against its limit (regression)', () => {
+    const t = tracker(1);
+    // Under the old absolute thresholds (800 / 950) a 256-process run could never alert.
+    expect(t.observe(sample('c1', 'run-1', { pids: 200, pidsLimit: 256 }))).toEqual([]);
+    const [warning] = t.observe(sample('c1', 'run-1', { pids: 210, pidsLimit: 256, atMs: T0 + 1000 }));
+    expect(warning).toMatchObject({
+      level: 'WARNING',
+      metric: 'PIDS',
+      value: (210 / 256) * 100,
+      threshold: 80,
+      message: 'PIDs at 82% of its 256-process limit ≥ warning 80% for 1 sample',
+    });
+    const [critical] = t.observe(sample('c1', 'run-1', { pids: 250, pidsLimit: 256, atMs: T0 + 2000 }));
+    expect(critical).toMatchObject({ level: 'CRITICAL', threshold: 95 });
+  });
+
+  it('grades a pids count against the count thresholds when the limit is unknown', () => {
+    const [alert] = tracker(1).observe(sample('c1', 'run-1', { pids: 960, pidsLimit: null }));
+    expect(alert).toMatchObject({ level: 'CRITICAL', value: 960, threshold: 950, message: 'PIDs at 960 ≥ critical 950 for 1 sample' });
+  });
+
+  it('with the count thresholds configured, the worse of count and percentage raises', () => {
+    const t = new AlertTracker({ thresholds: { ...THRESHOLDS, pidsCountAlways: true }, consecutiveSamples: 1 });
+    // 900 of 4096 is 22 %: only the count (≥ 800) says WARNING.
+    const [alert] = t.observe(sample('c1', 'run-1', { pids: 900, pidsLimit: 4096 }));
+    expect(alert).toMatchObject({ level: 'WARNING', value: 900, threshold: 800, message: 'PIDs at 900 ≥ warning 800 for 1 sample' });
+    // Without them, the same sample is healthy.
+    expect(tracker(1).observe(sample('c1', 'run-1', { pids: 900, pidsLimit: 4096 }))).toEqual([]);
+  });
+
   it('tracks metrics and containers independently', () => {
     const t = tracker(1);
     const first = t.observe(sample('c1', 'run-1', { cpuPercent: 95, memoryPercent: 75, pids: 960 }));
     expect(first.map((a) => `${a.metric}:${a.level}`)).toEqual(['CPU:CRITICAL', 'MEMORY:WARNING', 'PIDS:CRITICAL']);
-    expect(first[2]!.message).toBe('PIDs at 960 ≥ critical 950 for 1 sample');
+    expect(first[2]!.message).toBe('PIDs at 96% of its 1000-process limit ≥ critical 95% for 1 sample');
     expect(t.observe(sample('c2', 'run-2', { cpuPercent: 95 })).map((a) => a.containerId)).toEqual(['c2']);
     expect(t.activeAlerts('c1')).toHaveLength(3);
     expect(t.activeAlerts('c2')).toHaveLength(1);
   });
 
-  it('keeps every alert of a run in its latest state, oldest first', () => {
+  it('returns every alert it raises and resolves, for the caller to publish and record', () => {
     const t = tracker(1);
-    feedCpu(t, [80, 95, 10]);
-    const alerts = t.alertsForAgent('run-1');
-    expect(alerts.map((a) => [a.level, a.resolvedAt !== null])).toEqual([
+    const published = feedCpu(t, [80, 95, 10]).flat();
+    expect(published.map((a) => [a.level, a.resolvedAt !== null])).toEqual([
+      ['WARNING', false],
+      ['CRITICAL', false],
       ['WARNING', true],
       ['CRITICAL', true],
     ]);
-    expect(t.alertsForAgent('nobody')).toEqual([]);
+    expect(published[2]!.id).toBe(published[0]!.id);
   });
 
-  it('does not keep per-run alerts for containers bosun did not start', () => {
+  it('tracks containers bosun did not start like any other', () => {
     const t = tracker(1);
     expect(feedCpu(t, [95], 'foreign', null).flat()).toHaveLength(1);
     expect(t.activeAlerts('foreign')).toHaveLength(1);
-  });
-
-  it('bounds the alerts per run and the runs kept', () => {
-    const t = new AlertTracker({ thresholds: THRESHOLDS, consecutiveSamples: 1, maxAlertsPerAgent: 2, maxAgents: 2 });
-    feedCpu(t, [95, 10, 95, 10, 95]);
-    const alerts = t.alertsForAgent('run-1');
-    expect(alerts).toHaveLength(2);
-    expect(alerts[1]!.resolvedAt).toBeNull();
-    feedCpu(t, [95], 'c2', 'run-2');
-    feedCpu(t, [95], 'c3', 'run-3');
-    expect(t.alertsForAgent('run-1')).toEqual([]);
-    expect(t.alertsForAgent('run-3')).toHaveLength(1);
   });
 
   it('closing a container resolves its open alerts and forgets its streaks', () => {

@@ -9,7 +9,7 @@ import {
   type AlertWebhookOptions,
   type AlertWebhookPayload,
 } from '../../src/monitor/alert-webhook.js';
-import type { MonitorLogger } from '../../src/monitor/monitor-logger.js';
+import type { Logger } from '../../src/logger.js';
 import type { HealthAlert } from '../../src/monitor/monitor-types.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
 
@@ -71,7 +71,7 @@ function alert(overrides: Partial<HealthAlert> = {}): HealthAlert {
   };
 }
 
-function webhook(url: string, logger: MonitorLogger, overrides: Partial<AlertWebhookOptions> = {}) {
+function webhook(url: string, logger: Pick<Logger, 'info' | 'warn'>, overrides: Partial<AlertWebhookOptions> = {}) {
   return new AlertWebhook({ url, secret: SECRET, logger, retryBaseDelayMs: 5, timeoutMs: 2_000, ...overrides });
 }
 

@@ -9,7 +9,8 @@ import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import type { ContainerStatsSource } from '../../src/monitor/container-stats-source.js';
-import { DockerMonitor, type DockerMonitorConfig } from '../../src/monitor/docker-monitor.js';
+import { ConcurrencyAutoscaler } from '../../src/coordination/concurrency-autoscaler.js';
+import { DockerMonitor, type DockerMonitorOptions } from '../../src/monitor/docker-monitor.js';
 import type { AlertLevel, HealthAlert, ResourceMetric, ResourceSample } from '../../src/monitor/monitor-types.js';
 import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
 import type { RunServiceEvents } from '../../src/runs/run-service.js';
@@ -19,6 +20,7 @@ import type { ResourceStats } from '../../src/sandbox/resource-stats.js';
 import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
 import { TEST_IMAGE, createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
+import { FakeMonitorHistory } from './fake-monitor-history.js';
 
 const MiB = 1024 ** 2;
 const ONE_CPU: SandboxLimits = { cpus: 1, memoryBytes: 256 * MiB, pidsLimit: 100 };
@@ -31,7 +33,7 @@ const BURN_CPU = 'while :; do :; done';
  */
 const HOLD_52_MIB = 'dd if=/dev/zero bs=54525952 count=1 2>/dev/null | sleep 2147483647';
 
-const CONFIG: DockerMonitorConfig = loadConfig(
+const CONFIG = loadConfig(
   { RESOURCE_SAMPLE_INTERVAL_MS: '1000', ALERT_CONSECUTIVE_SAMPLES: '2', DOCKER_CPU_LIMIT: '1', DOCKER_MEMORY_LIMIT: '256m' },
   2,
 );
@@ -94,14 +96,18 @@ function runInBackground(sandbox: DockerSandbox, command: string): void {
   commands.push({ stop, done: sandbox.exec(command, { signal: stop.signal }).catch(() => undefined) });
 }
 
-function newMonitor(options: { source?: ContainerStatsSource; config?: Partial<DockerMonitorConfig> } = {}) {
+function newMonitor(options: { source?: ContainerStatsSource; perRunLimits?: DockerMonitorOptions['perRunLimits'] } = {}) {
   const logger = fakeMonitorLogger();
   const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 60_000 });
   const monitor = new DockerMonitor({
-    config: { ...CONFIG, ...options.config },
     source: options.source ?? manager,
+    history: new FakeMonitorHistory(),
     queue,
     logger,
+    thresholds: CONFIG.thresholds,
+    alertConsecutiveSamples: CONFIG.alertConsecutiveSamples,
+    sampleIntervalMs: CONFIG.resourceSampleIntervalMs,
+    perRunLimits: options.perRunLimits ?? CONFIG.defaultLimits,
   });
   monitors.push(monitor);
   const samples: ResourceSample[] = [];
@@ -297,12 +303,13 @@ describe('DockerMonitor on the real engine', () => {
 
   it('autoscaling moves the real queue’s limit one step per health check, never above its maximum', async () => {
     // Light runs (0.25 CPU, 256m) on this host: the advice is 4; the maximum says 3.
-    const { monitor, queue } = newMonitor({
-      config: {
-        concurrencyAutoscale: true,
-        concurrencyAutoscaleMax: 3,
-        defaultLimits: { cpus: 0.25, memoryBytes: 256 * MiB, pidsLimit: 100 },
-      },
+    const { monitor, queue, logger } = newMonitor({ perRunLimits: { cpus: 0.25, memoryBytes: 256 * MiB } });
+    using _autoscaler = new ConcurrencyAutoscaler({
+      monitorEvents: monitor.events,
+      advise: (report) => monitor.adviseFrom(report),
+      queue,
+      max: 3,
+      logger,
     });
     const adjusted: Array<[from: number, to: number]> = [];
     monitor.events.on('concurrency-adjusted', (event) => adjusted.push([event.from, event.to]));

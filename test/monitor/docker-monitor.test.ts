@@ -1,58 +1,24 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { BosunError } from '../../src/errors.js';
 import type { QueueStats } from '../../src/queue/execution-queue.js';
 import type { RunServiceEvents } from '../../src/runs/run-service.js';
-import type { AlertNotifier } from '../../src/monitor/alert-webhook.js';
-import {
-  DockerMonitor,
-  type DockerMonitorConfig,
-  type DockerMonitorOptions,
-  type MonitoredQueue,
-} from '../../src/monitor/docker-monitor.js';
+import { DockerMonitor, type DockerMonitorOptions } from '../../src/monitor/docker-monitor.js';
 import type { MonitorEvents } from '../../src/monitor/monitor-service.js';
 import type { HealthAlert, HealthReport, ResourceSample } from '../../src/monitor/monitor-types.js';
 import { FakeStatsSource, flush } from './fake-stats-source.js';
-import { GiB, stats } from './fixtures.js';
+import { GiB, THRESHOLDS, stats } from './fixtures.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
+import { FakeMonitorHistory } from './fake-monitor-history.js';
 
 const T0 = 1_700_000_000_000;
 
-const BASE_CONFIG = loadConfig(
-  {
-    RESOURCE_SAMPLE_INTERVAL_MS: '1000',
-    ALERT_CONSECUTIVE_SAMPLES: '1',
-    HISTORY_WINDOW_MS: '60000',
-    DOCKER_CPU_LIMIT: '1',
-    DOCKER_MEMORY_LIMIT: '2g',
-  },
-  8,
-);
-
 const LIMITS = { cpus: 1, memoryBytes: 2 * GiB, pidsLimit: 1000 };
 
-class FakeQueue implements MonitoredQueue {
+class FakeQueue {
   maxConcurrency = 1;
-  readonly changes: number[] = [];
   stats(): QueueStats {
     return { running: 0, queued: 0, maxConcurrency: this.maxConcurrency, utilizationPercent: 0, paused: false };
-  }
-  setMaxConcurrency(value: number): void {
-    this.maxConcurrency = value;
-    this.changes.push(value);
-  }
-}
-
-class FakeNotifier implements AlertNotifier {
-  readonly notified: HealthAlert[] = [];
-  closed = false;
-  notify(alert: HealthAlert): boolean {
-    this.notified.push(alert);
-    return true;
-  }
-  async close(): Promise<void> {
-    this.closed = true;
   }
 }
 
@@ -61,26 +27,28 @@ afterEach(async () => {
   await Promise.all(monitors.splice(0).map((m) => m.close()));
 });
 
-function setup(overrides: Partial<Omit<DockerMonitorOptions, 'config'>> & { config?: Partial<DockerMonitorConfig> } = {}) {
+function setup(overrides: Partial<Omit<DockerMonitorOptions, 'source' | 'history' | 'queue' | 'logger'>> = {}) {
   const source = new FakeStatsSource();
   const queue = new FakeQueue();
   const logger = fakeMonitorLogger();
-  const notifier = new FakeNotifier();
-  const { config, ...rest } = overrides;
+  const history = new FakeMonitorHistory();
   const monitor = new DockerMonitor({
-    config: { ...BASE_CONFIG, ...config },
     source,
+    history,
     queue,
     logger,
-    alertNotifier: notifier,
+    thresholds: THRESHOLDS,
+    alertConsecutiveSamples: 1,
+    sampleIntervalMs: 1000,
+    perRunLimits: { cpus: 1, memoryBytes: 2 * GiB },
     streamRetryBaseDelayMs: 10,
     streamRetryMaxDelayMs: 40,
     engineTimeoutMs: 200,
-    ...rest,
+    ...overrides,
   });
   monitors.push(monitor);
   const seen = record(monitor.events);
-  return { monitor, source, queue, logger, notifier, seen };
+  return { monitor, source, queue, logger, history, seen };
 }
 
 function record(events: EventEmitter<MonitorEvents>) {
@@ -88,12 +56,10 @@ function record(events: EventEmitter<MonitorEvents>) {
     samples: [] as ResourceSample[],
     alerts: [] as HealthAlert[],
     reports: [] as HealthReport[],
-    adjusted: [] as MonitorEvents['concurrency-adjusted'][0][],
   };
   events.on('sample', (s) => seen.samples.push(s));
   events.on('alert', (a) => seen.alerts.push(a));
   events.on('health-check', (r) => seen.reports.push(r));
-  events.on('concurrency-adjusted', (e) => seen.adjusted.push(e));
   return seen;
 }
 
@@ -159,58 +125,6 @@ describe('DockerMonitor streams', () => {
     expect(source.live).toBe(1);
   });
 
-  it('a stream that ends while the container is still registered is reopened too, logged at debug only', async () => {
-    const { monitor, source, logger } = setup();
-    monitor.registerContainer('c1', 'run-1');
-    source.stream('c1').end();
-    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(2));
-    expect(source.streamsOf('c1')[0]!.finished).toBe(true);
-    // The engine ends the stream when the container stops: normal at the end of every run.
-    expect(logger.debug).toHaveBeenCalledWith(
-      expect.objectContaining({ containerId: 'c1', backoffMs: 10 }),
-      'stats stream ended (container stopped): reopening',
-    );
-    expect(logger.warn).not.toHaveBeenCalled();
-  });
-
-  it('a stream that throws after a normal end still warns, once per outage', async () => {
-    const { monitor, source, logger } = setup();
-    monitor.registerContainer('c1', 'run-1');
-    source.stream('c1').end();
-    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(2));
-    source.stream('c1').fail('no such container');
-    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(3));
-    source.stream('c1').fail('no such container');
-    await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(4));
-    expect(logger.warn).toHaveBeenCalledTimes(1);
-    expect(logger.warn).toHaveBeenCalledWith(
-      expect.objectContaining({ containerId: 'c1', error: 'no such container' }),
-      'stats stream broke: reopening',
-    );
-    // Frames flowing again end the outage: the next failure is a new outage and warns again.
-    source.stream('c1').push(stats({ atMs: T0 }));
-    await flush();
-    source.stream('c1').fail('reset');
-    await vi.waitFor(() => expect(logger.warn).toHaveBeenCalledTimes(2));
-  });
-
-  it('backs off exponentially up to the maximum while the stream keeps failing', async () => {
-    const { monitor, source, logger } = setup({ streamRetryBaseDelayMs: 20, streamRetryMaxDelayMs: 40 });
-    source.failAtOnce = true;
-    monitor.registerContainer('c1', 'run-1');
-    await vi.waitFor(() => expect(source.streamsOf('c1').length).toBeGreaterThanOrEqual(5), { interval: 5 });
-    monitor.unregisterContainer('c1');
-    const opened = source.streamsOf('c1').map((s) => s.openedAtMs);
-    const gaps = opened.slice(1, 5).map((t, i) => t - opened[i]!);
-    // 20, 40, 40, 40 ms; uncapped it would be 20, 40, 80, 160. Timers fire late, never early.
-    expect(gaps[0]).toBeGreaterThanOrEqual(19);
-    expect(gaps[1]).toBeGreaterThanOrEqual(39);
-    expect(gaps[3]).toBeGreaterThanOrEqual(39);
-    expect(gaps[3]).toBeLessThan(120);
-    // One warning for the outage, not one per failure.
-    expect(logger.warn).toHaveBeenCalledTimes(1);
-  });
-
   it('the health check reopens a broken stream without waiting for the backoff', async () => {
     const { monitor, source } = setup({ streamRetryBaseDelayMs: 60_000, streamRetryMaxDelayMs: 60_000 });
     monitor.registerContainer('c1', 'run-1');
@@ -246,16 +160,6 @@ describe('DockerMonitor streams', () => {
     expect(monitor.peakForAgent('run-1')).toBeUndefined();
   });
 
-  it('unregister also stops a broken stream waiting to be reopened', async () => {
-    const { monitor, source } = setup({ streamRetryBaseDelayMs: 20 });
-    monitor.registerContainer('c1', 'run-1');
-    source.stream('c1').fail();
-    await flush();
-    monitor.unregisterContainer('c1');
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(source.streamsOf('c1')).toHaveLength(1);
-  });
-
   it('open streams equal monitored containers through register/unregister churn', async () => {
     const { monitor, source } = setup();
     // A deterministic shuffle of registrations and removals over 30 ids.
@@ -278,16 +182,6 @@ describe('DockerMonitor streams', () => {
     expect(source.streams.filter((s) => !s.signal.aborted)).toHaveLength(monitored);
     await monitor.close();
     expect(source.live).toBe(0);
-  });
-
-  it('ends a stream even when the source ignores the abort signal', async () => {
-    const { monitor, source } = setup();
-    source.ignoreAbort = true;
-    monitor.registerContainer('c1', 'run-1');
-    monitor.unregisterContainer('c1');
-    expect(monitor.openStreamCount()).toBe(0);
-    // close() waits for every stream loop: it must not hang on the stuck read.
-    await monitor.close();
   });
 
   it('a throwing listener does not break the stream', async () => {
@@ -322,21 +216,19 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     expect(runs.listenerCount('container-started')).toBe(0);
   });
 
-  it('publishes alerts to listeners and the notifier, and resolves them when the container goes', async () => {
-    const { monitor, source, seen, notifier } = setup();
+  it('publishes alerts, and resolves them when the container goes', async () => {
+    const { monitor, source, seen } = setup();
     monitor.registerContainer('c1', 'run-1');
     source.stream('c1').push(stats({ atMs: T0, cpuPercent: 97.2 }));
     await flush();
     expect(seen.alerts.map((a) => [a.level, a.message])).toEqual([
       ['CRITICAL', 'CPU at 97.2% of one CPU ≥ critical 90% for 1 sample'],
     ]);
-    expect(notifier.notified).toEqual(seen.alerts);
     expect(monitor.checkContainerHealth('c1')!.alerts).toEqual(seen.alerts);
 
     monitor.unregisterContainer('c1');
     expect(seen.alerts).toHaveLength(2);
     expect(seen.alerts[1]).toMatchObject({ id: seen.alerts[0]!.id, resolvedAt: expect.any(Date) });
-    expect(notifier.notified).toHaveLength(2);
     expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
   });
 
@@ -393,15 +285,31 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     expect(monitor.monitoredContainerIds()).toEqual([]);
   });
 
-  it('keeps a run’s peak after its container is gone', async () => {
-    const { monitor, source } = setup();
+  it('records every sample and alert it publishes in the history, and reads runs’ timelines back from it', async () => {
+    const { monitor, source, history, seen } = setup();
     monitor.registerContainer('c1', 'run-1');
     source.stream('c1').push(stats({ atMs: T0, cpuPercent: 40, memoryUsageBytes: GiB, pids: 12 }));
-    source.stream('c1').push(stats({ atMs: T0 + 1000, cpuPercent: 80, memoryUsageBytes: GiB / 2, pids: 30 }));
+    source.stream('c1').push(stats({ atMs: T0 + 1000, cpuPercent: 95, memoryUsageBytes: GiB / 2, pids: 30 }));
     await flush();
     monitor.unregisterContainer('c1');
-    expect(monitor.peakForAgent('run-1')).toEqual({ cpuPercent: 80, memoryBytes: GiB, pids: 30 });
-    expect(monitor.samples({ agentId: 'run-1' })).toHaveLength(2);
+    expect(history.recordedSamples).toEqual(seen.samples);
+    expect(history.recordedAlerts).toEqual(seen.alerts);
+    expect(seen.alerts.map((a) => a.resolvedAt !== null)).toEqual([false, true]);
+    expect(monitor.samples({ agentId: 'run-1' })).toEqual(seen.samples);
+    expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
+    expect(monitor.peakForAgent('run-1')).toEqual({ cpuPercent: 95, memoryBytes: GiB, pids: 30 });
+  });
+
+  it('a failing history write is logged and publishing goes on', async () => {
+    const { monitor, source, history, seen, logger } = setup();
+    history.recordSample = () => {
+      throw new Error('database is locked');
+    };
+    monitor.registerContainer('c1', 'run-1');
+    source.stream('c1').push(stats({ atMs: T0 }));
+    await flush();
+    expect(seen.samples).toHaveLength(1);
+    expect(logger.warn).toHaveBeenCalledWith({ error: 'database is locked' }, 'monitor history write failed');
   });
 });
 
@@ -428,7 +336,7 @@ describe('DockerMonitor reports', () => {
       avgCpuPercent: 45,
       avgMemoryPercent: 30,
     });
-    expect(report.thresholds).toEqual(BASE_CONFIG.thresholds);
+    expect(report.thresholds).toEqual(THRESHOLDS);
     const byId = Object.fromEntries(report.containers.map((c) => [c.containerId, c]));
     expect(byId['healthy']).toMatchObject({ name: 'bosun-run-1', agentId: 'run-1', level: 'HEALTHY' });
     expect(byId['hot']).toMatchObject({ name: 'hot', level: 'CRITICAL' });
@@ -488,7 +396,7 @@ describe('DockerMonitor reports', () => {
 
 describe('DockerMonitor concurrency', () => {
   it('advises from the queue’s limit, host capacity and measured peaks', async () => {
-    const { monitor, source, queue } = setup();
+    const { monitor, source, queue, history } = setup();
     queue.maxConcurrency = 2;
     monitor.registerContainer('c1', 'run-1');
     // 4 GiB at peak: 0.8 × 16 GiB / 4 GiB = 3.2 → 3 (CPU allows 0.8 × 8 / 0.5 = 12.8).
@@ -498,6 +406,8 @@ describe('DockerMonitor concurrency', () => {
     await flush();
     const advice = await monitor.concurrencyAdvice();
     expect(advice).toMatchObject({ current: 2, recommended: 3, canIncrease: true });
+    // The peaks of the running runs and of the 20 runs that ran last, from the history.
+    expect(history.lastRecentPeaksQuery).toEqual({ running: ['run-1'], finishedLimit: 20 });
     expect(advice.reason).toContain('80% of 16 GiB / 4 GiB per run = 3.2');
     // The host capacity is kept: asking again does not ping the engine.
     const pings = source.engineCalls;
@@ -505,43 +415,11 @@ describe('DockerMonitor concurrency', () => {
     expect(source.engineCalls).toBe(pings);
   });
 
-  it('autoscaling moves the limit one step per health check, never above the maximum', async () => {
-    const { monitor, source, queue, seen } = setup({
-      config: { concurrencyAutoscale: true, concurrencyAutoscaleMax: 3 },
-    });
-    source.engine = { version: '27', cpus: 64, memoryBytes: 256 * GiB };
-    for (let check = 0; check < 4; check += 1) await monitor.runHealthCheck();
-    expect(queue.changes).toEqual([2, 3]);
-    expect(seen.adjusted.map((e) => [e.from, e.to])).toEqual([
-      [1, 2],
-      [2, 3],
-    ]);
-    expect(seen.adjusted[0]!.reason).toMatch(/→ 4\.$/);
-
-    // A CRITICAL container brings it back down, one step at a time.
-    monitor.registerContainer('c1', 'run-1');
-    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 99 }));
-    await flush();
-    for (let check = 0; check < 3; check += 1) await monitor.runHealthCheck();
-    expect(queue.changes).toEqual([2, 3, 2, 1]);
-    expect(seen.adjusted.at(-1)!.reason).toContain('CRITICAL');
-  });
-
-  it('autoscaling is off by default and leaves an unlimited queue alone', async () => {
-    const off = setup();
-    await off.monitor.runHealthCheck();
-    expect(off.queue.changes).toEqual([]);
-
-    const on = setup({ config: { concurrencyAutoscale: true } });
-    on.queue.maxConcurrency = 0;
-    await on.monitor.runHealthCheck();
-    expect(on.queue.changes).toEqual([]);
-  });
 });
 
 describe('DockerMonitor lifecycle', () => {
-  it('close() ends streams, timers and the notifier, and refuses new work', async () => {
-    const { monitor, source, notifier, seen } = setup();
+  it('close() ends streams and timers, and refuses new work', async () => {
+    const { monitor, source, seen } = setup();
     const runs = new EventEmitter<RunServiceEvents>();
     monitor.attachToRuns(runs);
     monitor.registerContainer('c1', 'run-1');
@@ -551,7 +429,6 @@ describe('DockerMonitor lifecycle', () => {
     monitor.startMonitoring(10);
     await monitor.close();
     expect(source.live).toBe(0);
-    expect(notifier.closed).toBe(true);
     expect(runs.listenerCount('container-started')).toBe(0);
     // Shutting down is not a recovery: the CRITICAL alert stays unresolved.
     expect(seen.alerts.filter((a) => a.resolvedAt !== null)).toEqual([]);
@@ -559,23 +436,13 @@ describe('DockerMonitor lifecycle', () => {
     await new Promise((resolve) => setTimeout(resolve, 40));
     expect(seen.reports.length).toBe(reports);
     expect(() => monitor.registerContainer('c3', null)).toThrow(BosunError);
-    expect(() => monitor.startMonitoring()).toThrow('The monitor is closed');
-    await monitor.close();
-  });
-
-  it('builds a webhook notifier from the config when a URL is set', async () => {
-    const { monitor } = setup({
-      alertNotifier: undefined,
-      config: { alertWebhookUrl: 'http://127.0.0.1:9/hook', alertWebhookSecret: 's' },
-    });
+    expect(() => monitor.startMonitoring(1000)).toThrow('The monitor is closed');
     await monitor.close();
   });
 
   it('validates its options eagerly', () => {
-    expect(() => setup({ config: { concurrencyAutoscaleMax: 5 } })).toThrow(
-      'Expected concurrencyAutoscaleMax to be an integer from 1 to 4, got 5',
-    );
-    expect(() => setup({ config: { alertConsecutiveSamples: 0 } })).toThrow(
+    expect(() => setup({ sampleIntervalMs: 0 })).toThrow('Expected sampleIntervalMs to be an integer of at least 1, got 0');
+    expect(() => setup({ alertConsecutiveSamples: 0 })).toThrow(
       'Expected consecutiveSamples to be an integer of at least 1, got 0',
     );
     const { monitor } = setup();

@@ -141,29 +141,6 @@ describe('retention', () => {
   });
 });
 
-describe('history', () => {
-  it('records alerts and their resolution under one id, and samples by run and by container', () => {
-    const history = new SqliteHistoryStore(openDatabase(':memory:'), { sampleRetentionMs: 3_600_000, liveWindowMs: 60_000 });
-    const alert = {
-      id: 'al1', level: 'CRITICAL' as const, metric: 'CPU' as const, value: 95, threshold: 90, containerId: 'c', agentId: 'r',
-      at: new Date('2026-01-01T00:00:00Z'), message: 'CPU high', resolvedAt: null,
-    };
-    history.recordAlert(alert);
-    history.recordAlert({ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') });
-    expect(history.alerts('r')).toEqual([{ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') }]);
-    for (let i = 0; i < 5; i += 1) {
-      history.recordSample({
-        containerId: 'c', agentId: 'r', at: new Date(1000 * i), cpuPercent: i, memoryUsageBytes: 10 * i, memoryLimitBytes: 100,
-        memoryPercent: 10 * i, pids: i, pidsLimit: null,
-      });
-    }
-    expect(history.samples({ agentId: 'r' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
-    expect(history.samples({ agentId: 'r', last: 2 }).map((s) => s.cpuPercent)).toEqual([3, 4]);
-    expect(history.samples({ containerId: 'c', last: 1 })[0]).toMatchObject({ cpuPercent: 4, pidsLimit: null, agentId: 'r' });
-    expect(history.peak('r')).toEqual({ cpuPercent: 4, memoryBytes: 40, pids: 4 });
-  });
-});
-
 it('keeps one instance id per database', () => {
   const path = tempDbPath();
   const db = openDatabase(path);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { delay } from '../../src/monitor/delay.js';
-import { withTimeout } from '../../src/monitor/with-timeout.js';
+import { delay, withDeadline } from '../../src/shared/deadline.js';
 
 describe('delay', () => {
   it('elapses, or ends early when any signal aborts', async () => {
@@ -13,39 +12,52 @@ describe('delay', () => {
   });
 });
 
-describe('withTimeout', () => {
+describe('withDeadline', () => {
   it('returns the result in time', async () => {
-    expect(await withTimeout(async () => 42, 1_000, 'answer')).toBe(42);
+    expect(await withDeadline(async () => 42, { timeoutMs: 1_000 })).toBe(42);
   });
 
   it('rejects at the deadline even when the operation ignores its signal, and aborts that signal', async () => {
     let seen: AbortSignal | undefined;
-    const pending = withTimeout(
+    const pending = withDeadline(
       (signal) => {
         seen = signal;
         return new Promise<never>(() => {});
       },
-      20,
-      'engine ping',
+      { timeoutMs: 20, onTimeout: () => new Error('engine ping: no answer within 20 ms') },
     );
     await expect(pending).rejects.toThrow('engine ping: no answer within 20 ms');
     expect(seen?.aborted).toBe(true);
   });
 
+  it('past the deadline without onTimeout, rejects with a TimeoutError naming the limit', async () => {
+    const pending = withDeadline(() => new Promise<never>(() => {}), { timeoutMs: 20 });
+    await expect(pending).rejects.toMatchObject({ name: 'TimeoutError', message: 'no answer within 20 ms' });
+  });
+
   it('rejects when the outer signal aborts, including before it starts', async () => {
     const outer = new AbortController();
-    const pending = withTimeout(() => new Promise<never>(() => {}), 60_000, 'x', outer.signal);
+    const pending = withDeadline(() => new Promise<never>(() => {}), { timeoutMs: 60_000, signal: outer.signal });
     outer.abort(new Error('shutting down'));
     await expect(pending).rejects.toThrow('shutting down');
     await expect(
-      withTimeout(
+      withDeadline(
         () => {
           throw new Error('sync failure');
         },
-        1_000,
-        'x',
-        AbortSignal.abort(),
+        { timeoutMs: 1_000, signal: AbortSignal.abort() },
       ),
     ).rejects.toThrow();
+  });
+
+  it('passes on the operation’s own error, even one thrown synchronously', async () => {
+    await expect(
+      withDeadline(
+        () => {
+          throw new Error('sync failure');
+        },
+        { timeoutMs: 1_000 },
+      ),
+    ).rejects.toThrow('sync failure');
   });
 });

@@ -4,12 +4,12 @@
  * one after another); when it answers again, containers this instance left behind are reaped
  * and the queue resumes. Driven by the monitor's periodic health check, and run once at start.
  */
-import { errorMessage } from './errors.js';
-import type { Logger } from './logger.js';
-import type { MonitorEvents } from './monitor/monitor-service.js';
-import type { HealthReport } from './monitor/monitor-types.js';
-import type { ExecutionQueue } from './queue/execution-queue.js';
-import type { SandboxManager } from './sandbox/sandbox-manager.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { MonitorEvents } from '../monitor/monitor-service.js';
+import type { HealthReport } from '../monitor/monitor-types.js';
+import type { ExecutionQueue } from '../queue/execution-queue.js';
+import type { SandboxManager } from '../sandbox/sandbox-manager.js';
 import type { EventEmitter } from 'node:events';
 
 export class EngineGuard implements Disposable {

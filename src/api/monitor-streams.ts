@@ -33,7 +33,7 @@ export function resourceSamples(
     coalesce: { by: (sample) => sample.containerId, after: SAMPLE_COALESCE_AFTER },
   });
   channel.listen(services.monitor.events, 'sample', (sample) => {
-    if (agentId != null && sample.agentId !== agentId) return;
+    if (agentId != null && sample.runId !== agentId) return;
     if (containerId != null && sample.containerId !== containerId) return;
     channel.push(sample);
   });

@@ -21,7 +21,7 @@ export function addMonitor(builder: BosunBuilder): void {
   builder.objectType('ResourceSample', {
     fields: (t) => ({
       containerId: t.exposeID('containerId'),
-      agentId: t.exposeID('agentId', { nullable: true, description: 'Null for containers bosun did not start.' }),
+      agentId: t.exposeID('runId', { nullable: true, description: 'Null for containers bosun did not start.' }),
       at: t.expose('at', { type: 'DateTime' }),
       cpuPercent: t.exposeFloat('cpuPercent', { description: '100 = one full CPU.' }),
       memoryUsageBytes: t.exposeFloat('memoryUsageBytes'),
@@ -49,7 +49,7 @@ export function addMonitor(builder: BosunBuilder): void {
       value: t.exposeFloat('value'),
       threshold: t.exposeFloat('threshold'),
       containerId: t.exposeID('containerId'),
-      agentId: t.exposeID('agentId', { nullable: true }),
+      agentId: t.exposeID('runId', { nullable: true }),
       at: t.expose('at', { type: 'DateTime' }),
       message: t.exposeString('message'),
       resolvedAt: t.expose('resolvedAt', { type: 'DateTime', nullable: true }),
@@ -60,7 +60,7 @@ export function addMonitor(builder: BosunBuilder): void {
     fields: (t) => ({
       containerId: t.exposeID('containerId'),
       name: t.exposeString('name'),
-      agentId: t.exposeID('agentId', { nullable: true }),
+      agentId: t.exposeID('runId', { nullable: true }),
       level: t.expose('level', { type: HealthLevel }),
       latest: t.expose('latest', { type: 'ResourceSample', nullable: true }),
       alerts: t.expose('alerts', { type: ['HealthAlert'], description: 'Unresolved alerts.' }),

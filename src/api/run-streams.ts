@@ -102,7 +102,7 @@ export function agentLogs(
     channel.end();
   };
   channel.listen(runs.events, 'log', (line) => {
-    if (line.agentId !== agentId) return;
+    if (line.runId !== agentId) return;
     if (early) early.push(line);
     else send(line);
   });

@@ -69,7 +69,7 @@ export function runSamples(
   run: AgentRun,
   args: { readonly last?: number | null },
 ): readonly ResourceSample[] {
-  return services.monitor.samples({ agentId: run.id, last: lastCount(args.last) ?? null });
+  return services.monitor.samples({ runId: run.id, last: lastCount(args.last) ?? null });
 }
 
 /** @throws BosunError BAD_USER_INPUT, QUEUE_FULL, DOCKER_UNAVAILABLE, SHUTTING_DOWN (from the run service). */
@@ -132,7 +132,7 @@ export function addRuns(builder: BosunBuilder) {
 
   builder.objectType('LogLine', {
     fields: (t) => ({
-      agentId: t.exposeID('agentId'),
+      agentId: t.exposeID('runId'),
       seq: t.exposeInt('seq', { description: '1-based, increasing by one per line of the run.' }),
       stream: t.expose('stream', { type: LogStream }),
       step: t.exposeInt('step', { nullable: true, description: "The step's index; null outside a step." }),

@@ -143,7 +143,7 @@ export class AlertTracker {
       value: grade.value,
       threshold,
       containerId: sample.containerId,
-      agentId: sample.agentId,
+      runId: sample.runId,
       at: sample.at,
       message:
         `${metricLabel(grade.metric)} at ${shown.value} ≥ ${level.toLowerCase()} ` +

@@ -43,6 +43,7 @@ export interface AlertWebhookPayload {
     readonly value: number;
     readonly threshold: number;
     readonly containerId: string;
+    /** The run's id, named as in the GraphQL API (receivers depend on this name). */
     readonly agentId: string | null;
     readonly at: string;
     readonly message: string;
@@ -158,7 +159,7 @@ export class AlertWebhook implements AlertNotifier {
         value: alert.value,
         threshold: alert.threshold,
         containerId: alert.containerId,
-        agentId: alert.agentId,
+        agentId: alert.runId,
         at: alert.at.toISOString(),
         message: alert.message,
         resolvedAt: alert.resolvedAt?.toISOString() ?? null,

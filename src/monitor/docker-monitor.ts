@@ -69,7 +69,7 @@ export interface DockerMonitorOptions {
 /** One monitored container. */
 interface Watch {
   readonly containerId: string;
-  agentId: string | null;
+  runId: string | null;
   /** The container's CPU limit; null when unknown (CPU is then graded on the raw figure). */
   limitCpus: number | null;
   /** Aborted on unregister and close: ends a name lookup in flight. */
@@ -136,7 +136,7 @@ export class DockerMonitor implements MonitorService {
    * @throws BosunError SHUTTING_DOWN after close(); InvalidValueError for an empty id or a CPU
    *   limit that is not a number above 0.
    */
-  registerContainer(containerId: string, agentId: string | null, limits?: WatchedContainerLimits | null): boolean {
+  registerContainer(containerId: string, runId: string | null, limits?: WatchedContainerLimits | null): boolean {
     if (this.closing !== null) throw new BosunError('SHUTTING_DOWN', 'The monitor is closed');
     if (typeof containerId !== 'string' || containerId.trim() === '') {
       throw new InvalidValueError('a container id', containerId);
@@ -147,15 +147,15 @@ export class DockerMonitor implements MonitorService {
     const limitCpus = limits?.cpus ?? null;
     const known = this.watches.get(containerId);
     if (known !== undefined) {
-      if (known.agentId === null && agentId !== null) known.agentId = agentId;
+      if (known.runId === null && runId !== null) known.runId = runId;
       if (known.limitCpus === null && limitCpus !== null) known.limitCpus = limitCpus;
       return false;
     }
-    const watch: Watch = { containerId, agentId, limitCpus, stop: new AbortController(), name: null, latest: null, checkedAt: null, lastPublishedAtMs: null };
+    const watch: Watch = { containerId, runId, limitCpus, stop: new AbortController(), name: null, latest: null, checkedAt: null, lastPublishedAtMs: null };
     this.watches.set(containerId, watch);
     this.streams.open(containerId, {
       onStats: (stats) => this.publishStats(watch, stats),
-      logContext: () => ({ agentId: watch.agentId }),
+      logContext: () => ({ runId: watch.runId }),
     });
     void this.resolveName(watch);
     return true;
@@ -185,7 +185,7 @@ export class DockerMonitor implements MonitorService {
     const onStarted = (event: RunServiceEvents['container-started'][0]): void => {
       if (this.closing !== null) return;
       try {
-        this.registerContainer(event.containerId, event.agentId, event.limits);
+        this.registerContainer(event.containerId, event.runId, event.limits);
       } catch (error) {
         this.logger.warn({ ...event, error: errorMessage(error) }, 'monitor could not watch a container');
       }
@@ -225,7 +225,7 @@ export class DockerMonitor implements MonitorService {
     return {
       containerId,
       name: watch.name ?? containerId.slice(0, 12),
-      agentId: watch.agentId,
+      runId: watch.runId,
       level: this.streams.isBroken(containerId) ? 'UNKNOWN' : gradeSample(watch.latest, this.thresholds, watch.limitCpus).level,
       latest: watch.latest,
       alerts: this.tracker.activeAlerts(containerId),
@@ -238,12 +238,12 @@ export class DockerMonitor implements MonitorService {
     return this.history.samples(query);
   }
 
-  alertsForAgent(agentId: string): readonly HealthAlert[] {
-    return this.history.alerts(agentId);
+  alertsForAgent(runId: string): readonly HealthAlert[] {
+    return this.history.alerts(runId);
   }
 
-  peakForAgent(agentId: string): ResourcePeak | undefined {
-    return this.history.peak(agentId);
+  peakForAgent(runId: string): ResourcePeak | undefined {
+    return this.history.peak(runId);
   }
 
   /**
@@ -272,7 +272,7 @@ export class DockerMonitor implements MonitorService {
    */
   adviseFrom(report: Pick<HealthReport, 'containers'>): ConcurrencyAdvice {
     const running = new Set<string>();
-    for (const watch of this.watches.values()) if (watch.agentId !== null) running.add(watch.agentId);
+    for (const watch of this.watches.values()) if (watch.runId !== null) running.add(watch.runId);
     return adviseConcurrency({
       current: this.queue.stats().maxConcurrency,
       host: this.engine.hostCapacity,
@@ -341,7 +341,7 @@ export class DockerMonitor implements MonitorService {
     watch.lastPublishedAtMs = atMs;
     const sample: ResourceSample = {
       containerId: watch.containerId,
-      agentId: watch.agentId,
+      runId: watch.runId,
       at: stats.at,
       cpuPercent: stats.cpuPercent,
       memoryUsageBytes: stats.memoryUsageBytes,

@@ -23,9 +23,9 @@ export interface MonitorHistory {
    */
   samples(query: SampleQuery): readonly ResourceSample[];
   /** Every alert of a run in its latest state, oldest first. */
-  alerts(agentId: string): readonly HealthAlert[];
+  alerts(runId: string): readonly HealthAlert[];
   /** The highest use a run's container reached, if it was ever sampled. */
-  peak(agentId: string): ResourcePeak | undefined;
+  peak(runId: string): ResourcePeak | undefined;
   /**
    * The peaks of the running runs, and of the `finishedLimit` other runs sampled most recently:
    * what the concurrency advice estimates a run's use from.

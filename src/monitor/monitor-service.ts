@@ -23,7 +23,7 @@ export interface MonitorEvents {
 }
 
 export interface SampleQuery {
-  readonly agentId?: string | null;
+  readonly runId?: string | null;
   readonly containerId?: string | null;
   /** Only the last N samples. */
   readonly last?: number | null;
@@ -36,7 +36,7 @@ export interface MonitorService {
   /** Samples kept in the history window, oldest first. */
   samples(query: SampleQuery): readonly ResourceSample[];
   /** Every alert of a run, raised and resolved, oldest first. */
-  alertsForAgent(agentId: string): readonly HealthAlert[];
-  peakForAgent(agentId: string): ResourcePeak | undefined;
+  alertsForAgent(runId: string): readonly HealthAlert[];
+  peakForAgent(runId: string): ResourcePeak | undefined;
   concurrencyAdvice(): Promise<ConcurrencyAdvice>;
 }

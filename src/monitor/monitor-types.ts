@@ -12,7 +12,7 @@ export type ResourceMetric = 'CPU' | 'MEMORY' | 'PIDS';
 export interface ResourceSample extends ResourceStats {
   readonly containerId: string;
   /** The run the container belongs to; null for containers bosun did not start. */
-  readonly agentId: string | null;
+  readonly runId: string | null;
 }
 
 /**
@@ -31,7 +31,7 @@ export interface HealthAlert {
   readonly value: number;
   readonly threshold: number;
   readonly containerId: string;
-  readonly agentId: string | null;
+  readonly runId: string | null;
   readonly at: Date;
   readonly message: string;
   readonly resolvedAt: Date | null;
@@ -47,7 +47,7 @@ export interface ResourcePeak {
 export interface ContainerHealth {
   readonly containerId: string;
   readonly name: string;
-  readonly agentId: string | null;
+  readonly runId: string | null;
   readonly level: HealthLevel;
   readonly latest: ResourceSample | null;
   /** Unresolved alerts. */

@@ -129,7 +129,7 @@ export class AgentRunService implements RunService {
         const error = `agent ${JSON.stringify(run.config.agent)} is no longer registered`;
         this.recorder.log(run.id, 'SYSTEM', null, `${error}; the stored run cannot start`);
         this.recorder.finish(run.id, 'FAILED', null, error);
-        this.options.logger.warn({ agentId: run.id, agent: run.config.agent }, 'a stored waiting run names an agent that is no longer registered');
+        this.options.logger.warn({ runId: run.id, agent: run.config.agent }, 'a stored waiting run names an agent that is no longer registered');
       } else {
         try {
           this.enqueue(run);
@@ -137,7 +137,7 @@ export class AgentRunService implements RunService {
         } catch (error) {
           // A line shorter than before (MAX_QUEUE_LENGTH lowered): the run was failed with the
           // queue's reason; the others are still recovered.
-          this.options.logger.warn({ agentId: run.id, err: error }, 'a stored waiting run could not re-enter the line');
+          this.options.logger.warn({ runId: run.id, err: error }, 'a stored waiting run could not re-enter the line');
         }
       }
     }

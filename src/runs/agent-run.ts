@@ -73,7 +73,7 @@ export interface StepResult {
 }
 
 export interface LogLine {
-  readonly agentId: string;
+  readonly runId: string;
   /** 1-based, increasing by one per line of this run. */
   readonly seq: number;
   readonly stream: LogStream;

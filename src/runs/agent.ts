@@ -22,7 +22,7 @@ export interface StepOutcome {
 }
 
 export interface AgentContext {
-  readonly agentId: string;
+  readonly runId: string;
   readonly config: AgentRunConfig;
   readonly limits: SandboxLimits;
   /** Aborts on cancel, deadline or shutdown; pass it on to anything long. */

@@ -119,7 +119,7 @@ export class RunExecutor {
     let outcome: Outcome;
     try {
       sandbox = await this.options.sandboxes.create({
-        agentId: id,
+        runId: id,
         image: config.image,
         limits: config.limits,
         env: containerEnv(run),
@@ -127,7 +127,7 @@ export class RunExecutor {
         signal: execution.signal,
       });
       this.recorder.patch(id, { containerId: sandbox.id });
-      this.recorder.events.emit('container-started', { agentId: id, containerId: sandbox.id, limits: config.limits });
+      this.recorder.events.emit('container-started', { runId: id, containerId: sandbox.id, limits: config.limits });
       this.recorder.log(id, 'SYSTEM', null, `container ${sandbox.id.slice(0, 12)} created with ${describeLimits(config.limits)}`);
       if (config.initialRepoContext !== null) await sandbox.writeFile(CONTEXT_FILE_PATH, config.initialRepoContext);
       const result = await agent.run(this.agentContext(execution, sandbox));
@@ -188,7 +188,7 @@ export class RunExecutor {
           ? `lost the Docker engine while the run was running: ${error.message}`
           : error.message;
     this.recorder.log(id, 'SYSTEM', null, `sandbox error: ${message}`);
-    this.options.logger.warn({ agentId: id, err: error }, 'run failed with a sandbox error');
+    this.options.logger.warn({ runId: id, err: error }, 'run failed with a sandbox error');
     return { status: 'FAILED', reason: 'SANDBOX_ERROR', error: message, exitCode: null };
   }
 
@@ -198,14 +198,14 @@ export class RunExecutor {
     for (let attempt = 1; attempt <= DISPOSE_ATTEMPTS; attempt += 1) {
       try {
         await sandbox.dispose();
-        this.recorder.events.emit('container-removed', { agentId: id, containerId: sandbox.id });
+        this.recorder.events.emit('container-removed', { runId: id, containerId: sandbox.id });
         return;
       } catch (error) {
         if (attempt === DISPOSE_ATTEMPTS) {
           this.recorder.log(id, 'SYSTEM', null, `could not remove container ${sandbox.id.slice(0, 12)} yet (${errorMessage(error)}); it is reaped once the engine answers`);
-          this.options.logger.error({ agentId: id, containerId: sandbox.id, err: error }, 'sandbox container not removed: left for reaping');
+          this.options.logger.error({ runId: id, containerId: sandbox.id, err: error }, 'sandbox container not removed: left for reaping');
           this.options.sandboxes.forget(sandbox);
-          this.recorder.events.emit('container-removed', { agentId: id, containerId: sandbox.id });
+          this.recorder.events.emit('container-removed', { runId: id, containerId: sandbox.id });
           return;
         }
         await delay(retryDelayMs * attempt);
@@ -217,7 +217,7 @@ export class RunExecutor {
     const { id, signal } = execution;
     const run = this.recorder.require(id);
     return {
-      agentId: id,
+      runId: id,
       config: run.config,
       limits: run.config.limits,
       signal,

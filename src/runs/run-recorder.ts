@@ -60,6 +60,6 @@ export class RunRecorder {
       finishedAt: new Date(),
       ...(exitCode === undefined ? {} : { exitCode }),
     });
-    this.logger.info({ agentId: id, status, reason }, `run ${status.toLowerCase()}`);
+    this.logger.info({ runId: id, status, reason }, `run ${status.toLowerCase()}`);
   }
 }

@@ -16,9 +16,9 @@ export interface RunServiceEvents {
   /** Every change of a run: status, container, steps, exit code. The payload is the new snapshot. */
   'run-updated': [run: AgentRun];
   /** A run got its sandbox container (the monitor starts watching it). */
-  'container-started': [event: { readonly agentId: string; readonly containerId: string; readonly limits: SandboxLimits }];
+  'container-started': [event: { readonly runId: string; readonly containerId: string; readonly limits: SandboxLimits }];
   /** A run's container is gone (the monitor stops watching it). */
-  'container-removed': [event: { readonly agentId: string; readonly containerId: string }];
+  'container-removed': [event: { readonly runId: string; readonly containerId: string }];
   /** Each log line as it is recorded. */
   log: [line: LogLine];
 }

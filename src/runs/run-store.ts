@@ -14,9 +14,9 @@ export interface RunStore {
   /** Runs that are QUEUED or RUNNING, in queue order (oldest first): what a restart recovers. */
   unfinished(): AgentRun[];
   /** Records a line; its sequence number is the run's next. */
-  appendLog(agentId: string, stream: LogStream, step: number | null, line: string): LogLine;
+  appendLog(runId: string, stream: LogStream, step: number | null, line: string): LogLine;
   /** Lines after `afterSeq` (exclusive), oldest first, then only the last `last` of them. */
-  readLogs(agentId: string, afterSeq?: number, last?: number): LogLine[];
+  readLogs(runId: string, afterSeq?: number, last?: number): LogLine[];
   /** Writes anything buffered (log lines) now; called at shutdown. */
   flush?(): void;
 }

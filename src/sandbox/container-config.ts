@@ -46,17 +46,17 @@ export interface SandboxSpec {
   readonly image: string;
   readonly limits: SandboxLimits;
   readonly instanceId: string;
-  readonly agentId: string;
+  readonly runId: string;
   readonly isolation?: SandboxIsolation;
   /** Environment of the container (and so of every exec). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Container name; default `bosun-<agentId>`. */
+  /** Container name; default `bosun-<runId>`. */
   readonly name?: string;
 }
 
 /** The container name of a sandbox: known before the engine gives the container an id. */
-export function containerName(spec: Pick<SandboxSpec, 'agentId' | 'name'>): string {
-  return spec.name ?? `bosun-${spec.agentId}`;
+export function containerName(spec: Pick<SandboxSpec, 'runId' | 'name'>): string {
+  return spec.name ?? `bosun-${spec.runId}`;
 }
 
 /**

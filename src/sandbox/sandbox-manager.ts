@@ -58,7 +58,7 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
           image: options.image,
           limits: options.limits,
           instanceId: this.instanceId,
-          agentId: options.agentId,
+          runId: options.runId,
           name,
           isolation: options.user === undefined ? this.isolation : { ...this.isolation, user: options.user },
           ...(options.env === undefined ? {} : { env: options.env }),

@@ -83,7 +83,7 @@ export interface EngineInfo {
 
 export interface CreateSandboxOptions {
   /** The run the sandbox serves (named and labelled after it). */
-  readonly agentId: string;
+  readonly runId: string;
   readonly image: string;
   readonly limits: SandboxLimits;
   /**

@@ -139,8 +139,8 @@ export function createMetrics(services: BosunServices, registry: Registry = new 
     containerCpu.remove(labels);
     containerMemory.remove(labels);
   };
-  const onSample = (sample: { containerId: string; agentId: string | null; cpuPercent: number; memoryUsageBytes: number }): void => {
-    const labels = { container_id: sample.containerId, agent_id: sample.agentId ?? '' };
+  const onSample = (sample: { containerId: string; runId: string | null; cpuPercent: number; memoryUsageBytes: number }): void => {
+    const labels = { container_id: sample.containerId, agent_id: sample.runId ?? '' };
     const known = containers.get(sample.containerId);
     if (known && known.agent_id !== labels.agent_id) forget(sample.containerId);
     containers.set(sample.containerId, labels);

@@ -90,7 +90,7 @@ export class SqliteHistoryStore implements MonitorHistory {
 
   /** Stores an alert, or its resolution (same id). */
   recordAlert(alert: HealthAlert): void {
-    this.statements.upsertAlert.run(alert.id, alert.agentId, alert.at.getTime(), JSON.stringify(alert));
+    this.statements.upsertAlert.run(alert.id, alert.runId, alert.at.getTime(), JSON.stringify(alert));
   }
 
   /** Writes buffered samples now. */
@@ -102,9 +102,9 @@ export class SqliteHistoryStore implements MonitorHistory {
     this.db.transaction(() => {
       for (const s of batch) {
         this.statements.insertSample.run(
-          s.agentId, s.containerId, s.at.getTime(), s.cpuPercent, s.memoryUsageBytes, s.memoryLimitBytes, s.memoryPercent, s.pids, s.pidsLimit,
+          s.runId, s.containerId, s.at.getTime(), s.cpuPercent, s.memoryUsageBytes, s.memoryLimitBytes, s.memoryPercent, s.pids, s.pidsLimit,
         );
-        if (s.agentId !== null) this.statements.upsertPeak.run(s.agentId, s.cpuPercent, s.memoryUsageBytes, s.pids);
+        if (s.runId !== null) this.statements.upsertPeak.run(s.runId, s.cpuPercent, s.memoryUsageBytes, s.pids);
       }
     })();
   }
@@ -115,15 +115,15 @@ export class SqliteHistoryStore implements MonitorHistory {
     if (last !== undefined) checkInteger('last', last, { min: 0 });
     this.flush();
     let rows: SampleRow[];
-    if (query.agentId && query.containerId) {
+    if (query.runId && query.containerId) {
       // Both filters in the query, so that LIMIT counts only the samples asked for.
       rows = (
         last === undefined
-          ? this.statements.samplesOfRunInContainer.all(query.agentId, query.containerId)
-          : this.statements.lastSamplesOfRunInContainer.all(query.agentId, query.containerId, last)
+          ? this.statements.samplesOfRunInContainer.all(query.runId, query.containerId)
+          : this.statements.lastSamplesOfRunInContainer.all(query.runId, query.containerId, last)
       ) as SampleRow[];
-    } else if (query.agentId) {
-      rows = (last === undefined ? this.statements.samplesOfRun.all(query.agentId) : this.statements.lastSamplesOfRun.all(query.agentId, last)) as SampleRow[];
+    } else if (query.runId) {
+      rows = (last === undefined ? this.statements.samplesOfRun.all(query.runId) : this.statements.lastSamplesOfRun.all(query.runId, last)) as SampleRow[];
     } else if (query.containerId) {
       rows = (
         last === undefined ? this.statements.samplesOfContainer.all(query.containerId) : this.statements.lastSamplesOfContainer.all(query.containerId, last)
@@ -134,13 +134,13 @@ export class SqliteHistoryStore implements MonitorHistory {
     return rows.map(sampleFromRow);
   }
 
-  alerts(agentId: string): HealthAlert[] {
-    return (this.statements.alertsOfRun.all(agentId) as { alert_json: string }[]).map((row) => alertFromJson(row.alert_json));
+  alerts(runId: string): HealthAlert[] {
+    return (this.statements.alertsOfRun.all(runId) as { alert_json: string }[]).map((row) => alertFromJson(row.alert_json));
   }
 
-  peak(agentId: string): ResourcePeak | undefined {
+  peak(runId: string): ResourcePeak | undefined {
     this.flush();
-    const row = this.statements.peakOfRun.get(agentId) as { cpu_percent: number; memory_bytes: number; pids: number } | undefined;
+    const row = this.statements.peakOfRun.get(runId) as { cpu_percent: number; memory_bytes: number; pids: number } | undefined;
     return row ? { cpuPercent: row.cpu_percent, memoryBytes: row.memory_bytes, pids: row.pids } : undefined;
   }
 
@@ -173,7 +173,7 @@ export class SqliteHistoryStore implements MonitorHistory {
 function sampleFromRow(row: SampleRow): ResourceSample {
   return {
     containerId: row.container_id,
-    agentId: row.run_id,
+    runId: row.run_id,
     at: new Date(row.at),
     cpuPercent: row.cpu_percent,
     memoryUsageBytes: row.memory_usage_bytes,

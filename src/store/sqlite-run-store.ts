@@ -80,8 +80,8 @@ export class SqliteRunStore implements RunStore {
       LOG_BATCH_LINES,
       (batch) =>
         db.transaction(() => {
-          for (const l of batch) this.statements.insertLog.run(l.agentId, l.seq, l.stream, l.step, l.line, l.at.getTime());
-          for (const agentId of new Set(batch.map((l) => l.agentId))) this.trim(agentId);
+          for (const l of batch) this.statements.insertLog.run(l.runId, l.seq, l.stream, l.step, l.line, l.at.getTime());
+          for (const runId of new Set(batch.map((l) => l.runId))) this.trim(runId);
         })(),
       () => db.open,
     );
@@ -122,17 +122,17 @@ export class SqliteRunStore implements RunStore {
     return (this.statements.unfinished.all() as RunRow[]).map(fromRow);
   }
 
-  appendLog(agentId: string, stream: LogStream, step: number | null, line: string): LogLine {
-    const seq = this.nextSeq(agentId);
-    const entry: LogLine = Object.freeze({ agentId, seq, stream, step, line, at: new Date() });
+  appendLog(runId: string, stream: LogStream, step: number | null, line: string): LogLine {
+    const seq = this.nextSeq(runId);
+    const entry: LogLine = Object.freeze({ runId, seq, stream, step, line, at: new Date() });
     this.logWrites.push(entry);
     return entry;
   }
 
-  readLogs(agentId: string, afterSeq = 0, last?: number): LogLine[] {
+  readLogs(runId: string, afterSeq = 0, last?: number): LogLine[] {
     this.flush();
     const rows = (
-      last === undefined ? this.statements.readLogs.all(agentId, afterSeq) : this.statements.readLastLogs.all(agentId, afterSeq, last)
+      last === undefined ? this.statements.readLogs.all(runId, afterSeq) : this.statements.readLastLogs.all(runId, afterSeq, last)
     ) as LogRow[];
     const newest = rows.at(-1)?.seq ?? 0;
     // Trimming runs in steps: hide what is past the per-run limit but not yet deleted.
@@ -154,28 +154,28 @@ export class SqliteRunStore implements RunStore {
     return pruneRuns(this.db, options, now);
   }
 
-  private nextSeq(agentId: string): number {
-    let last = this.lastSeq.get(agentId);
+  private nextSeq(runId: string): number {
+    let last = this.lastSeq.get(runId);
     if (last === undefined) {
       this.flush();
-      last = ((this.statements.maxSeq.get(agentId) as { seq: number | null }).seq ?? 0) as number;
+      last = ((this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0) as number;
     }
-    this.lastSeq.set(agentId, last + 1);
+    this.lastSeq.set(runId, last + 1);
     return last + 1;
   }
 
   /** Deletes a run's oldest lines once it holds a tenth more than its limit. */
-  private trim(agentId: string): void {
-    const last = this.lastSeq.get(agentId) ?? ((this.statements.maxSeq.get(agentId) as { seq: number | null }).seq ?? 0);
-    let first = this.firstSeq.get(agentId);
+  private trim(runId: string): void {
+    const last = this.lastSeq.get(runId) ?? ((this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0);
+    let first = this.firstSeq.get(runId);
     if (first === undefined) {
-      first = ((this.statements.minSeq.get(agentId) as { seq: number | null }).seq ?? 1) as number;
-      this.firstSeq.set(agentId, first);
+      first = ((this.statements.minSeq.get(runId) as { seq: number | null }).seq ?? 1) as number;
+      this.firstSeq.set(runId, first);
     }
     const limit = this.options.logLinesPerRun;
     if (last - first + 1 <= limit + Math.ceil(limit / 10)) return;
-    this.statements.trimLogs.run(agentId, last - limit);
-    this.firstSeq.set(agentId, last - limit + 1);
+    this.statements.trimLogs.run(runId, last - limit);
+    this.firstSeq.set(runId, last - limit + 1);
   }
 }
 
@@ -224,7 +224,7 @@ function fromRow(row: RunRow): AgentRun {
 
 function logFromRow(row: LogRow): LogLine {
   return Object.freeze({
-    agentId: row.run_id,
+    runId: row.run_id,
     seq: row.seq,
     stream: row.stream as LogStream,
     step: row.step,

@@ -22,11 +22,11 @@ describe('monitor streams', () => {
     const all = resourceSamples(services, streams, {});
     const byAgent = resourceSamples(services, streams, { agentId: 'a' });
     const byBoth = resourceSamples(services, streams, { agentId: 'a', containerId: 'c2' });
-    services.monitor.publishSample(makeSample({ agentId: 'a', containerId: 'c1' }));
-    services.monitor.publishSample(makeSample({ agentId: 'b', containerId: 'c2' }));
-    services.monitor.publishSample(makeSample({ agentId: 'a', containerId: 'c2' }));
+    services.monitor.publishSample(makeSample({ runId: 'a', containerId: 'c1' }));
+    services.monitor.publishSample(makeSample({ runId: 'b', containerId: 'c2' }));
+    services.monitor.publishSample(makeSample({ runId: 'a', containerId: 'c2' }));
     const ids = async (stream: typeof all): Promise<string[]> =>
-      (await buffered(stream)).items.map((item) => `${(item as { agentId: string }).agentId}/${(item as { containerId: string }).containerId}`);
+      (await buffered(stream)).items.map((item) => `${(item as { runId: string }).runId}/${(item as { containerId: string }).containerId}`);
     expect(await ids(all)).toEqual(['a/c1', 'b/c2', 'a/c2']);
     expect(await ids(byAgent)).toEqual(['a/c1', 'a/c2']);
     expect(await ids(byBoth)).toEqual(['a/c2']);

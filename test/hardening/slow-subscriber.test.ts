@@ -67,7 +67,7 @@ describe('a subscriber that stops reading', () => {
     let round = 0;
     const publishRound = async (): Promise<void> => {
       for (const containerId of containers) {
-        test!.services.monitor.publishSample(makeSample({ containerId, agentId: `agent-${containerId.slice(0, 1)}`, cpuPercent: round }));
+        test!.services.monitor.publishSample(makeSample({ containerId, runId: `agent-${containerId.slice(0, 1)}`, cpuPercent: round }));
       }
       round += 1;
       await yieldToIo();
@@ -109,7 +109,7 @@ describe('a subscriber that stops reading', () => {
   it(`is disconnected (${WS_TOO_SLOW_CLOSE.code} "${WS_TOO_SLOW_CLOSE.reason}") once more than 8 MiB wait for it`, async () => {
     test = await startHardenedServer();
     // A run with about 1 MiB of logs: each query for them is a big result.
-    const lines = Array.from({ length: 5_000 }, (_, index) => makeLogLine({ agentId: 'big', seq: index + 1, line: 'y'.repeat(200) }));
+    const lines = Array.from({ length: 5_000 }, (_, index) => makeLogLine({ runId: 'big', seq: index + 1, line: 'y'.repeat(200) }));
     test.services.runs.seed(makeRun({ id: 'big', status: 'SUCCEEDED' }), lines);
     const { socket, tcp } = await connect(test.wsUrl);
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));

@@ -91,7 +91,7 @@ describe('SSE subscriptions', () => {
   it(`are cut once more than ${SSE_HARD_BUFFER_BYTES / 1024 ** 2} MiB wait for a client that does not read`, async () => {
     test = await startHardenedServer();
     // A finished run with 24 lines of 1 MiB: its agentRunUpdated event alone is 24 MiB.
-    const lines = Array.from({ length: 24 }, (_, index) => makeLogLine({ agentId: 'big', seq: index + 1, line: String.fromCharCode(97 + index).repeat(1024 ** 2) }));
+    const lines = Array.from({ length: 24 }, (_, index) => makeLogLine({ runId: 'big', seq: index + 1, line: String.fromCharCode(97 + index).repeat(1024 ** 2) }));
     test.services.runs.seed(makeRun({ id: 'big', status: 'SUCCEEDED' }), lines);
     const socket = await unreadSse(test.url, 'subscription { agentRunUpdated(agentId: "big") { id logs(last: 24) { line } } }');
     const closed = once(socket, 'close');

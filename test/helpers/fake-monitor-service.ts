@@ -41,18 +41,18 @@ export class FakeMonitorService implements MonitorService {
     this.#maybeFail('samples');
     const selected = this.#samples.filter(
       (sample) =>
-        (query.agentId == null || sample.agentId === query.agentId) &&
+        (query.runId == null || sample.runId === query.runId) &&
         (query.containerId == null || sample.containerId === query.containerId),
     );
     return query.last == null ? selected : selected.slice(Math.max(0, selected.length - query.last));
   }
 
-  alertsForAgent(agentId: string): readonly HealthAlert[] {
-    return this.#alerts.filter((alert) => alert.agentId === agentId);
+  alertsForAgent(runId: string): readonly HealthAlert[] {
+    return this.#alerts.filter((alert) => alert.runId === runId);
   }
 
-  peakForAgent(agentId: string): ResourcePeak | undefined {
-    const samples = this.#samples.filter((sample) => sample.agentId === agentId);
+  peakForAgent(runId: string): ResourcePeak | undefined {
+    const samples = this.#samples.filter((sample) => sample.runId === runId);
     if (samples.length === 0) return undefined;
     return {
       cpuPercent: Math.max(...samples.map((sample) => sample.cpuPercent)),

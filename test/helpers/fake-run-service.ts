@@ -110,7 +110,7 @@ export class FakeRunService implements RunService {
   log(id: string, line: string, stream: LogStream = 'STDOUT'): LogLine {
     const lines = this.#logs.get(id);
     if (!lines) throw new Error(`FakeRunService: no run ${id}`);
-    const entry: LogLine = { agentId: id, seq: lines.length + 1, stream, step: 1, line, at: new Date() };
+    const entry: LogLine = { runId: id, seq: lines.length + 1, stream, step: 1, line, at: new Date() };
     lines.push(entry);
     this.events.emit('log', entry);
     return entry;
@@ -119,7 +119,7 @@ export class FakeRunService implements RunService {
   /** Records a line without emitting it (as if its event were still on its way). */
   recordSilently(id: string, line: string): LogLine {
     const lines = this.#logs.get(id) ?? [];
-    const entry: LogLine = { agentId: id, seq: lines.length + 1, stream: 'STDOUT', step: 1, line, at: new Date() };
+    const entry: LogLine = { runId: id, seq: lines.length + 1, stream: 'STDOUT', step: 1, line, at: new Date() };
     lines.push(entry);
     this.#logs.set(id, lines);
     return entry;
@@ -138,7 +138,7 @@ export class FakeRunService implements RunService {
     const before = this.#require(id);
     const run = this.update(id, { status, failureReason, finishedAt: new Date(), exitCode: status === 'SUCCEEDED' ? 0 : before.exitCode });
     this.queue.finish(id);
-    if (before.containerId) this.events.emit('container-removed', { agentId: id, containerId: before.containerId });
+    if (before.containerId) this.events.emit('container-removed', { runId: id, containerId: before.containerId });
     return run;
   }
 
@@ -150,7 +150,7 @@ export class FakeRunService implements RunService {
   #markRunning(id: string): AgentRun {
     const containerId = `container-${id}`;
     const run = this.update(id, { status: 'RUNNING', startedAt: new Date(), containerId });
-    this.events.emit('container-started', { agentId: id, containerId, limits: run.config.limits });
+    this.events.emit('container-started', { runId: id, containerId, limits: run.config.limits });
     return run;
   }
 

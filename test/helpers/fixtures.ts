@@ -43,14 +43,14 @@ export function makeRun(overrides: Partial<AgentRun> & Pick<AgentRun, 'id'>): Ag
   };
 }
 
-export function makeLogLine(overrides: Partial<LogLine> & Pick<LogLine, 'agentId' | 'seq'>): LogLine {
+export function makeLogLine(overrides: Partial<LogLine> & Pick<LogLine, 'runId' | 'seq'>): LogLine {
   return { stream: 'STDOUT', step: 1, line: `line ${overrides.seq}`, at: new Date(), ...overrides };
 }
 
 export function makeSample(overrides: Partial<ResourceSample> = {}): ResourceSample {
   return {
     containerId: 'container-1',
-    agentId: 'run-1',
+    runId: 'run-1',
     at: new Date('2025-01-01T00:00:01.000Z'),
     cpuPercent: 12.5,
     memoryUsageBytes: 64 * 1024 ** 2,
@@ -70,7 +70,7 @@ export function makeAlert(overrides: Partial<HealthAlert> = {}): HealthAlert {
     value: 80,
     threshold: 70,
     containerId: 'container-1',
-    agentId: 'run-1',
+    runId: 'run-1',
     at: new Date('2025-01-01T00:00:02.000Z'),
     message: 'CPU at 80% (warning at 70%)',
     resolvedAt: null,

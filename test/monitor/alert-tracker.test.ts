@@ -6,9 +6,9 @@ import { THRESHOLDS, sample } from './fixtures.js';
 const T0 = 1_700_000_000_000;
 
 /** Feeds CPU values one second apart and returns what each sample published. */
-function feedCpu(tracker: AlertTracker, values: readonly number[], containerId = 'c1', agentId: string | null = 'run-1') {
+function feedCpu(tracker: AlertTracker, values: readonly number[], containerId = 'c1', runId: string | null = 'run-1') {
   return values.map((cpuPercent, index) =>
-    tracker.observe(sample(containerId, agentId, { cpuPercent, atMs: T0 + index * 1000 })),
+    tracker.observe(sample(containerId, runId, { cpuPercent, atMs: T0 + index * 1000 })),
   );
 }
 
@@ -29,7 +29,7 @@ describe('AlertTracker', () => {
       value: 97.24,
       threshold: 90,
       containerId: 'c1',
-      agentId: 'run-1',
+      runId: 'run-1',
       resolvedAt: null,
       message: 'CPU at 97.2% of one CPU ≥ critical 90% for 2 samples',
     });

@@ -63,7 +63,7 @@ function alert(overrides: Partial<HealthAlert> = {}): HealthAlert {
     value: 97.2,
     threshold: 90,
     containerId: 'c1',
-    agentId: 'run-1',
+    runId: 'run-1',
     at: new Date('2026-01-01T00:00:00Z'),
     message: 'CPU at 97.2% ≥ critical 90% for 2 samples',
     resolvedAt: null,
@@ -97,7 +97,7 @@ describe('AlertWebhook', () => {
     expect(payload).toMatchObject({
       event: 'alert.raised',
       sentAt: '2026-01-01T00:00:05.000Z',
-      alert: { id: 'alert-1', level: 'CRITICAL', metric: 'CPU', at: '2026-01-01T00:00:00.000Z', resolvedAt: null },
+      alert: { id: 'alert-1', agentId: 'run-1', level: 'CRITICAL', metric: 'CPU', at: '2026-01-01T00:00:00.000Z', resolvedAt: null },
     });
     expect(request!.headers['x-bosun-delivery']).toBe(payload.deliveryId);
     expect(logger.warn).not.toHaveBeenCalled();

@@ -87,7 +87,7 @@ afterAll(async () => {
 
 function createSandbox(limits: SandboxLimits): Promise<DockerSandbox> {
   agentSeq += 1;
-  return manager.create({ agentId: `${instanceId}-m${agentSeq}`, image: TEST_IMAGE, limits });
+  return manager.create({ runId: `${instanceId}-m${agentSeq}`, image: TEST_IMAGE, limits });
 }
 
 /** Starts a command in the sandbox and leaves it running (stopped by the test or after it). */
@@ -146,8 +146,8 @@ describe('DockerMonitor on the real engine', () => {
   it('a CPU burner at its 1-CPU limit raises one alert per level per episode, recovers when it stops, and the report counts it', async () => {
     const [busy, idle] = await Promise.all([createSandbox(ONE_CPU), createSandbox(ONE_CPU)]);
     const { monitor, samples, alerts } = newMonitor();
-    monitor.registerContainer(busy.id, busy.spec.agentId, busy.spec.limits);
-    monitor.registerContainer(idle.id, idle.spec.agentId, idle.spec.limits);
+    monitor.registerContainer(busy.id, busy.spec.runId, busy.spec.limits);
+    monitor.registerContainer(idle.id, idle.spec.runId, idle.spec.limits);
     runInBackground(busy, BURN_CPU);
 
     await delay(10_000);
@@ -195,7 +195,7 @@ describe('DockerMonitor on the real engine', () => {
   it('a 0.5-CPU burner at its quota reads about 50% in samples and is graded CRITICAL against its limit', async () => {
     const half = await createSandbox({ ...ONE_CPU, cpus: 0.5 });
     const { monitor, samples, alerts } = newMonitor();
-    monitor.registerContainer(half.id, half.spec.agentId, half.spec.limits);
+    monitor.registerContainer(half.id, half.spec.runId, half.spec.limits);
     runInBackground(half, BURN_CPU);
 
     await vi.waitFor(() => expect(raised(alerts, half.id).map((a) => a.level)).toContain('CRITICAL'), {
@@ -215,8 +215,8 @@ describe('DockerMonitor on the real engine', () => {
   it('a process holding 81% of a 64m limit raises a MEMORY alert; an idle container stays HEALTHY meanwhile', async () => {
     const [hungry, idle] = await Promise.all([createSandbox(SMALL), createSandbox(SMALL)]);
     const { monitor, samples, alerts } = newMonitor();
-    monitor.registerContainer(hungry.id, hungry.spec.agentId, hungry.spec.limits);
-    monitor.registerContainer(idle.id, idle.spec.agentId, idle.spec.limits);
+    monitor.registerContainer(hungry.id, hungry.spec.runId, hungry.spec.limits);
+    monitor.registerContainer(idle.id, idle.spec.runId, idle.spec.limits);
     runInBackground(hungry, HOLD_52_MIB);
 
     await vi.waitFor(() => expect(raised(alerts, hungry.id).map((a) => a.metric)).toContain('MEMORY'), {
@@ -246,7 +246,7 @@ describe('DockerMonitor on the real engine', () => {
     monitor.attachToRuns(runs);
     const sandboxes = await Promise.all(Array.from({ length: 5 }, () => createSandbox(SMALL)));
     for (const sandbox of sandboxes) {
-      runs.emit('container-started', { agentId: sandbox.spec.agentId, containerId: sandbox.id, limits: sandbox.spec.limits });
+      runs.emit('container-started', { runId: sandbox.spec.runId, containerId: sandbox.id, limits: sandbox.spec.limits });
     }
     expect(monitor.openStreamCount()).toBe(5);
 
@@ -265,7 +265,7 @@ describe('DockerMonitor on the real engine', () => {
     for (const sandbox of sandboxes) {
       await sandbox.stop({ graceMs: 0 });
       await sandbox.dispose();
-      runs.emit('container-removed', { agentId: sandbox.spec.agentId, containerId: sandbox.id });
+      runs.emit('container-removed', { runId: sandbox.spec.runId, containerId: sandbox.id });
     }
     expect(monitor.openStreamCount()).toBe(0);
     expect(monitor.monitoredContainerIds()).toEqual([]);

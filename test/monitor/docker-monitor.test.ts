@@ -73,9 +73,9 @@ describe('DockerMonitor streams', () => {
     source.stream('c1').push(stats({ atMs: T0, cpuPercent: 12 }));
     await flush();
     expect(seen.samples).toHaveLength(1);
-    expect(seen.samples[0]).toMatchObject({ containerId: 'c1', agentId: 'run-1', cpuPercent: 12 });
+    expect(seen.samples[0]).toMatchObject({ containerId: 'c1', runId: 'run-1', cpuPercent: 12 });
     expect(monitor.checkContainerHealth('c1')).toMatchObject({ level: 'HEALTHY', latest: seen.samples[0] });
-    expect(monitor.samples({ agentId: 'run-1' })).toEqual(seen.samples);
+    expect(monitor.samples({ runId: 'run-1' })).toEqual(seen.samples);
   });
 
   it('throttles to one sample per interval per container, dropping the frames in between', async () => {
@@ -204,13 +204,13 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     const { monitor, source } = setup();
     const runs = new EventEmitter<RunServiceEvents>();
     const detach = monitor.attachToRuns(runs);
-    runs.emit('container-started', { agentId: 'run-1', containerId: 'c1', limits: LIMITS });
+    runs.emit('container-started', { runId: 'run-1', containerId: 'c1', limits: LIMITS });
     expect(monitor.monitoredContainerIds()).toEqual(['c1']);
     expect(monitor.openStreamCount()).toBe(1);
-    runs.emit('container-removed', { agentId: 'run-1', containerId: 'c1' });
+    runs.emit('container-removed', { runId: 'run-1', containerId: 'c1' });
     expect(monitor.monitoredContainerIds()).toEqual([]);
     detach();
-    runs.emit('container-started', { agentId: 'run-2', containerId: 'c2', limits: LIMITS });
+    runs.emit('container-started', { runId: 'run-2', containerId: 'c2', limits: LIMITS });
     expect(monitor.monitoredContainerIds()).toEqual([]);
     expect(source.streams).toHaveLength(1);
     expect(runs.listenerCount('container-started')).toBe(0);
@@ -236,8 +236,8 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     const { monitor, source, seen } = setup();
     const runs = new EventEmitter<RunServiceEvents>();
     monitor.attachToRuns(runs);
-    runs.emit('container-started', { agentId: 'half', containerId: 'c-half', limits: { ...LIMITS, cpus: 0.5 } });
-    runs.emit('container-started', { agentId: 'four', containerId: 'c-four', limits: { ...LIMITS, cpus: 4 } });
+    runs.emit('container-started', { runId: 'half', containerId: 'c-half', limits: { ...LIMITS, cpus: 0.5 } });
+    runs.emit('container-started', { runId: 'four', containerId: 'c-four', limits: { ...LIMITS, cpus: 4 } });
     // A 0.5-CPU sandbox at its quota: 49 % of one CPU is 98 % of its limit.
     source.stream('c-half').push(stats({ atMs: T0, cpuPercent: 49 }));
     // A 4-CPU sandbox using one full CPU: 25 % of its limit.
@@ -295,7 +295,7 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     expect(history.recordedSamples).toEqual(seen.samples);
     expect(history.recordedAlerts).toEqual(seen.alerts);
     expect(seen.alerts.map((a) => a.resolvedAt !== null)).toEqual([false, true]);
-    expect(monitor.samples({ agentId: 'run-1' })).toEqual(seen.samples);
+    expect(monitor.samples({ runId: 'run-1' })).toEqual(seen.samples);
     expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
     expect(monitor.peakForAgent('run-1')).toEqual({ cpuPercent: 95, memoryBytes: GiB, pids: 30 });
   });
@@ -338,10 +338,10 @@ describe('DockerMonitor reports', () => {
     });
     expect(report.thresholds).toEqual(THRESHOLDS);
     const byId = Object.fromEntries(report.containers.map((c) => [c.containerId, c]));
-    expect(byId['healthy']).toMatchObject({ name: 'bosun-run-1', agentId: 'run-1', level: 'HEALTHY' });
+    expect(byId['healthy']).toMatchObject({ name: 'bosun-run-1', runId: 'run-1', level: 'HEALTHY' });
     expect(byId['hot']).toMatchObject({ name: 'hot', level: 'CRITICAL' });
     expect(byId['hot']!.alerts.map((a) => a.metric)).toEqual(['PIDS']);
-    expect(byId['silent']).toMatchObject({ agentId: null, level: 'UNKNOWN', latest: null, checkedAt: null });
+    expect(byId['silent']).toMatchObject({ runId: null, level: 'UNKNOWN', latest: null, checkedAt: null });
     expect(byId['warm']!.checkedAt).toBeInstanceOf(Date);
   });
 

@@ -25,19 +25,19 @@ export class FakeMonitorHistory implements MonitorHistory {
 
   samples(query: SampleQuery): readonly ResourceSample[] {
     const matching = this.recordedSamples.filter(
-      (s) => (query.agentId == null || s.agentId === query.agentId) && (query.containerId == null || s.containerId === query.containerId),
+      (s) => (query.runId == null || s.runId === query.runId) && (query.containerId == null || s.containerId === query.containerId),
     );
     return query.last == null ? matching : matching.slice(Math.max(0, matching.length - query.last));
   }
 
-  alerts(agentId: string): readonly HealthAlert[] {
+  alerts(runId: string): readonly HealthAlert[] {
     const latest = new Map<string, HealthAlert>();
-    for (const alert of this.recordedAlerts) if (alert.agentId === agentId) latest.set(alert.id, alert);
+    for (const alert of this.recordedAlerts) if (alert.runId === runId) latest.set(alert.id, alert);
     return [...latest.values()];
   }
 
-  peak(agentId: string): ResourcePeak | undefined {
-    const samples = this.recordedSamples.filter((s) => s.agentId === agentId);
+  peak(runId: string): ResourcePeak | undefined {
+    const samples = this.recordedSamples.filter((s) => s.runId === runId);
     if (samples.length === 0) return undefined;
     return {
       cpuPercent: Math.max(...samples.map((s) => s.cpuPercent)),
@@ -48,7 +48,7 @@ export class FakeMonitorHistory implements MonitorHistory {
 
   recentPeaks(runningAgentIds: readonly string[], finishedLimit: number): readonly ResourcePeak[] {
     this.lastRecentPeaksQuery = { running: [...runningAgentIds], finishedLimit };
-    const others = [...new Set(this.recordedSamples.map((s) => s.agentId))].filter(
+    const others = [...new Set(this.recordedSamples.map((s) => s.runId))].filter(
       (id): id is string => id !== null && !runningAgentIds.includes(id),
     );
     const ids = [...runningAgentIds, ...others.slice(Math.max(0, others.length - finishedLimit))];

@@ -25,8 +25,8 @@ export function stats(overrides: Partial<ResourceStats> & { atMs?: number } = {}
 
 export function sample(
   containerId: string,
-  agentId: string | null,
+  runId: string | null,
   overrides: Partial<ResourceStats> & { atMs?: number } = {},
 ): ResourceSample {
-  return { ...stats(overrides), containerId, agentId };
+  return { ...stats(overrides), containerId, runId };
 }

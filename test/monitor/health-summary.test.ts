@@ -7,7 +7,7 @@ function container(id: string, level: HealthLevel, reading: { cpuPercent: number
   return {
     containerId: id,
     name: id,
-    agentId: null,
+    runId: null,
     level,
     latest: reading === null ? null : sample(id, null, reading),
     alerts: [],

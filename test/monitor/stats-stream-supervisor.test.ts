@@ -22,10 +22,10 @@ function setup(overrides: Partial<Omit<StatsStreamSupervisorOptions, 'source' | 
   const supervisor = new StatsStreamSupervisor({ source, logger, retryBaseDelayMs: 10, retryMaxDelayMs: 40, ...overrides });
   supervisors.push(supervisor);
   const frames = new Map<string, ResourceStats[]>();
-  const open = (containerId: string, agentId = `run-${containerId}`) =>
+  const open = (containerId: string, runId = `run-${containerId}`) =>
     supervisor.open(containerId, {
       onStats: (frame) => frames.set(containerId, [...(frames.get(containerId) ?? []), frame]),
-      logContext: () => ({ agentId }),
+      logContext: () => ({ runId }),
     });
   const framesOf = (containerId: string) => frames.get(containerId) ?? [];
   return { supervisor, source, logger, open, framesOf };
@@ -53,7 +53,7 @@ describe('StatsStreamSupervisor', () => {
     expect(supervisor.isBroken('c1')).toBe(true);
     expect(supervisor.openCount()).toBe(0);
     expect(logger.warn).toHaveBeenCalledWith(
-      { containerId: 'c1', agentId: 'run-c1', error: 'connection reset', backoffMs: 10 },
+      { containerId: 'c1', runId: 'run-c1', error: 'connection reset', backoffMs: 10 },
       'stats stream broke: reopening',
     );
     await vi.waitFor(() => expect(source.streamsOf('c1')).toHaveLength(2));
@@ -63,7 +63,7 @@ describe('StatsStreamSupervisor', () => {
     await flush();
     expect(supervisor.isBroken('c1')).toBe(false);
     expect(framesOf('c1')).toHaveLength(1);
-    expect(logger.info).toHaveBeenCalledWith({ containerId: 'c1', agentId: 'run-c1', failures: 1 }, 'stats stream reopened');
+    expect(logger.info).toHaveBeenCalledWith({ containerId: 'c1', runId: 'run-c1', failures: 1 }, 'stats stream reopened');
     expect(source.live).toBe(1);
   });
 

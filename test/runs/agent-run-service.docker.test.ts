@@ -306,7 +306,7 @@ describe('recovery', () => {
     expect(service.get('retired-agent')).toMatchObject({ status: 'FAILED', error: 'agent "retired" is no longer registered', containerId: null, startedAt: null });
     expect(service.logs('retired-agent').map((l) => l.line)).toContain('agent "retired" is no longer registered; the stored run cannot start');
     await finished;
-    expect(sandboxes.created.map((sandbox) => sandbox.options.agentId)).toEqual(['still-fine']);
+    expect(sandboxes.created.map((sandbox) => sandbox.options.runId)).toEqual(['still-fine']);
     await service.shutdown();
   });
 });

@@ -18,7 +18,7 @@ let agentSeq = 0;
 
 function create(limits = DEFAULT_LIMITS, env?: Record<string, string>): Promise<DockerSandbox> {
   agentSeq += 1;
-  return manager.create({ agentId: `${instanceId}-a${agentSeq}`, image: TEST_IMAGE, limits, ...(env ? { env } : {}) });
+  return manager.create({ runId: `${instanceId}-a${agentSeq}`, image: TEST_IMAGE, limits, ...(env ? { env } : {}) });
 }
 
 /** Reads stats frames until `predicate` holds for `settle` frames in a row (or the budget runs out). */
@@ -243,22 +243,22 @@ describe('faults', () => {
   });
 
   it('leaves nothing behind for an image that does not exist', async () => {
-    const agentId = `${instanceId}-missing`;
+    const runId = `${instanceId}-missing`;
     const error = await manager
-      .create({ agentId, image: 'bosun-no-such-image:never', limits: DEFAULT_LIMITS })
+      .create({ runId, image: 'bosun-no-such-image:never', limits: DEFAULT_LIMITS })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
     expect((error as SandboxError).code).toBe('IMAGE_NOT_FOUND');
-    expect(await containersOf(docker, instanceId, agentId)).toEqual([]);
+    expect(await containersOf(docker, instanceId, runId)).toEqual([]);
   });
 
   it('leaves nothing behind when creation is aborted', async () => {
     const controller = new AbortController();
-    const agentId = `${instanceId}-aborted`;
-    const creating = manager.create({ agentId, image: TEST_IMAGE, limits: DEFAULT_LIMITS, signal: controller.signal });
+    const runId = `${instanceId}-aborted`;
+    const creating = manager.create({ runId, image: TEST_IMAGE, limits: DEFAULT_LIMITS, signal: controller.signal });
     controller.abort(new Error('cancelled'));
     await expect(creating).rejects.toThrow('cancelled');
-    expect(await containersOf(docker, instanceId, agentId)).toEqual([]);
+    expect(await containersOf(docker, instanceId, runId)).toEqual([]);
   });
 
   it('removes the container on dispose, on success and after a failure, and dispose is idempotent', async () => {

@@ -26,7 +26,7 @@ afterAll(async () => expect(await removeLeftovers(docker, instanceId)).toBe(0));
 
 function create(limits = LIMITS): Promise<DockerSandbox> {
   seq += 1;
-  return manager.create({ agentId: `${instanceId}-${seq}`, image: TEST_IMAGE, limits });
+  return manager.create({ runId: `${instanceId}-${seq}`, image: TEST_IMAGE, limits });
 }
 
 async function run(sandbox: DockerSandbox, command: string): Promise<{ exitCode: number; out: string }> {

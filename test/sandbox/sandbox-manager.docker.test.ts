@@ -39,15 +39,15 @@ it('never reaps a sandbox whose creation is in flight, while several are being c
   const orphan = await docker.createContainer({
     Image: TEST_IMAGE,
     Cmd: ['sleep', '600'],
-    Labels: ownershipLabels({ instanceId, agentId: 'left-behind' }),
+    Labels: ownershipLabels({ instanceId, runId: 'left-behind' }),
     HostConfig: { NetworkMode: 'none' },
   });
   const { reaped, failures } = reapRightAfterEachCreate(client, () => manager.reapOrphans());
 
-  const agentIds = Array.from({ length: 4 }, (_, i) => `${instanceId}-starting-${i}`);
-  const results = await Promise.allSettled(agentIds.map((agentId) => manager.create({ agentId, image: TEST_IMAGE, limits: LIMITS })));
+  const runIds = Array.from({ length: 4 }, (_, i) => `${instanceId}-starting-${i}`);
+  const results = await Promise.allSettled(runIds.map((runId) => manager.create({ runId, image: TEST_IMAGE, limits: LIMITS })));
 
-  expect(results.map((result) => (result.status === 'rejected' ? String(result.reason) : 'created'))).toEqual(agentIds.map(() => 'created'));
+  expect(results.map((result) => (result.status === 'rejected' ? String(result.reason) : 'created'))).toEqual(runIds.map(() => 'created'));
   const sandboxes = results.map((result) => (result as PromiseFulfilledResult<Awaited<ReturnType<SandboxManager['create']>>>).value);
   expect(failures).toEqual([]);
   expect(reaped).toEqual([orphan.id]);
@@ -63,15 +63,15 @@ it('never reaps a sandbox whose creation is in flight, while several are being c
 
 it('protects a name only while its creation is in flight: after a failed creation, a container by that name is reaped', async () => {
   const { manager, instanceId } = newManager();
-  const agentId = `${instanceId}-failed`;
-  await expect(manager.create({ agentId, image: 'bosun-no-such-image:never', limits: LIMITS })).rejects.toMatchObject({ code: 'IMAGE_NOT_FOUND' });
+  const runId = `${instanceId}-failed`;
+  await expect(manager.create({ runId, image: 'bosun-no-such-image:never', limits: LIMITS })).rejects.toMatchObject({ code: 'IMAGE_NOT_FOUND' });
   const leftover = await docker.createContainer({
-    name: `bosun-${agentId}`,
+    name: `bosun-${runId}`,
     Image: TEST_IMAGE,
     Cmd: ['sleep', '600'],
-    Labels: ownershipLabels({ instanceId, agentId }),
+    Labels: ownershipLabels({ instanceId, runId }),
     HostConfig: { NetworkMode: 'none' },
   });
   expect(await manager.reapOrphans()).toEqual([leftover.id]);
-  expect(await containersOf(docker, instanceId, agentId)).toEqual([]);
+  expect(await containersOf(docker, instanceId, runId)).toEqual([]);
 });

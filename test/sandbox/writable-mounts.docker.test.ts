@@ -60,7 +60,7 @@ afterAll(async () => {
 
 function create(image = TEST_IMAGE, limits = LIMITS, target = manager): Promise<DockerSandbox> {
   seq += 1;
-  return target.create({ agentId: `${instanceId}-${seq}`, image, limits });
+  return target.create({ runId: `${instanceId}-${seq}`, image, limits });
 }
 
 async function run(sandbox: DockerSandbox, command: string): Promise<{ exitCode: number; out: string }> {
@@ -103,7 +103,7 @@ describe('/workspace and /tmp', () => {
 describe('an image that declares VOLUME', () => {
   it('would get anonymous volumes on the host from the engine (what bosun prevents)', async () => {
     // A container of the same image, created without bosun's mounts: the attack's setting.
-    const bare = await docker.createContainer({ Image: VOLUME_IMAGE, Cmd: ['true'], Labels: ownershipLabels({ instanceId, agentId: `${instanceId}-bare` }) });
+    const bare = await docker.createContainer({ Image: VOLUME_IMAGE, Cmd: ['true'], Labels: ownershipLabels({ instanceId, runId: `${instanceId}-bare` }) });
     try {
       const info = await docker.getContainer(bare.id).inspect();
       expect(info.Mounts.filter((mount) => mount.Type === 'volume').map((mount) => mount.Destination).sort()).toEqual([

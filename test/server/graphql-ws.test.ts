@@ -148,8 +148,8 @@ describe('graphql-ws subscriptions', () => {
     const any = client.iterate<Record<string, any>>({ query: 'subscription { healthAlerts { id level resolvedAt } }' });
     await eventually(() => test.server.streams.size === 3, 'the subscriptions are open');
 
-    monitor.publishSample(makeSample({ agentId: 'b', containerId: 'cb' }));
-    monitor.publishSample(makeSample({ agentId: 'a', containerId: 'ca', cpuPercent: 55.5 }));
+    monitor.publishSample(makeSample({ runId: 'b', containerId: 'cb' }));
+    monitor.publishSample(makeSample({ runId: 'a', containerId: 'ca', cpuPercent: 55.5 }));
     expect((await nextResult(samples)).value?.data?.['resourceSamples']).toEqual({
       containerId: 'ca',
       agentId: 'a',

@@ -68,11 +68,11 @@ describe('queries and mutations over HTTP POST', () => {
     const { runs, monitor } = test.services;
     runs.seed(
       makeRun({ id: 'r1', status: 'RUNNING', containerId: 'c1', startedAt: new Date('2025-01-01T00:00:05Z') }),
-      [1, 2, 3, 4].map((seq) => makeLogLine({ agentId: 'r1', seq })),
+      [1, 2, 3, 4].map((seq) => makeLogLine({ runId: 'r1', seq })),
     );
-    monitor.publishSample(makeSample({ agentId: 'r1', containerId: 'c1', cpuPercent: 40, pids: 7 }));
-    monitor.publishSample(makeSample({ agentId: 'r1', containerId: 'c1', cpuPercent: 90, pids: 5 }));
-    monitor.publishAlert(makeAlert({ agentId: 'r1', containerId: 'c1' }));
+    monitor.publishSample(makeSample({ runId: 'r1', containerId: 'c1', cpuPercent: 40, pids: 7 }));
+    monitor.publishSample(makeSample({ runId: 'r1', containerId: 'c1', cpuPercent: 90, pids: 5 }));
+    monitor.publishAlert(makeAlert({ runId: 'r1', containerId: 'c1' }));
     const { body } = await postGraphQL(
       test.url,
       `{ agentRun(id: "r1") {

@@ -43,8 +43,8 @@ describe('metrics', () => {
     const metrics = createMetrics(services);
     const { run } = await services.runs.start(INPUT);
     const containerId = `container-${run.id}`;
-    services.monitor.publishSample(makeSample({ containerId, agentId: run.id, cpuPercent: 42, memoryUsageBytes: 1234 }));
-    services.monitor.publishSample(makeSample({ containerId: 'foreign', agentId: null, cpuPercent: 1 }));
+    services.monitor.publishSample(makeSample({ containerId, runId: run.id, cpuPercent: 42, memoryUsageBytes: 1234 }));
+    services.monitor.publishSample(makeSample({ containerId: 'foreign', runId: null, cpuPercent: 1 }));
     const labels = { container_id: containerId, agent_id: run.id };
     expect(await valueOf(metrics.registry, 'bosun_container_cpu_percent', labels)).toBe(42);
     expect(await valueOf(metrics.registry, 'bosun_container_memory_bytes', labels)).toBe(1234);

@@ -7,9 +7,9 @@ function newHistory(): SqliteHistoryStore {
   return new SqliteHistoryStore(openDatabase(':memory:'), { sampleRetentionMs: 3_600_000, liveWindowMs: 60_000 });
 }
 
-function sample(containerId: string, agentId: string | null, atMs: number, cpuPercent: number): ResourceSample {
+function sample(containerId: string, runId: string | null, atMs: number, cpuPercent: number): ResourceSample {
   return {
-    containerId, agentId, at: new Date(atMs), cpuPercent, memoryUsageBytes: 10 * cpuPercent, memoryLimitBytes: 100,
+    containerId, runId, at: new Date(atMs), cpuPercent, memoryUsageBytes: 10 * cpuPercent, memoryLimitBytes: 100,
     memoryPercent: 10 * cpuPercent, pids: cpuPercent, pidsLimit: null,
   };
 }
@@ -18,16 +18,16 @@ describe('SqliteHistoryStore', () => {
   it('records alerts and their resolution under one id, and samples by run and by container', () => {
     const history = newHistory();
     const alert = {
-      id: 'al1', level: 'CRITICAL' as const, metric: 'CPU' as const, value: 95, threshold: 90, containerId: 'c', agentId: 'r',
+      id: 'al1', level: 'CRITICAL' as const, metric: 'CPU' as const, value: 95, threshold: 90, containerId: 'c', runId: 'r',
       at: new Date('2026-01-01T00:00:00Z'), message: 'CPU high', resolvedAt: null,
     };
     history.recordAlert(alert);
     history.recordAlert({ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') });
     expect(history.alerts('r')).toEqual([{ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') }]);
     for (let i = 0; i < 5; i += 1) history.recordSample(sample('c', 'r', 1000 * i, i));
-    expect(history.samples({ agentId: 'r' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
-    expect(history.samples({ agentId: 'r', last: 2 }).map((s) => s.cpuPercent)).toEqual([3, 4]);
-    expect(history.samples({ containerId: 'c', last: 1 })[0]).toMatchObject({ cpuPercent: 4, pidsLimit: null, agentId: 'r' });
+    expect(history.samples({ runId: 'r' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
+    expect(history.samples({ runId: 'r', last: 2 }).map((s) => s.cpuPercent)).toEqual([3, 4]);
+    expect(history.samples({ containerId: 'c', last: 1 })[0]).toMatchObject({ cpuPercent: 4, pidsLimit: null, runId: 'r' });
     expect(history.peak('r')).toEqual({ cpuPercent: 4, memoryBytes: 40, pids: 4 });
   });
 
@@ -37,10 +37,10 @@ describe('SqliteHistoryStore', () => {
     for (let i = 0; i < 5; i += 1) history.recordSample(sample('c1', 'r', 1000 * i, i));
     for (let i = 5; i < 10; i += 1) history.recordSample(sample('c2', 'r', 1000 * i, i));
     // Before the fix: the run's last 3 samples were taken first (all c2's), then filtered to c1: none.
-    expect(history.samples({ agentId: 'r', containerId: 'c1', last: 3 }).map((s) => s.cpuPercent)).toEqual([2, 3, 4]);
-    expect(history.samples({ agentId: 'r', containerId: 'c2', last: 3 }).map((s) => s.cpuPercent)).toEqual([7, 8, 9]);
-    expect(history.samples({ agentId: 'r', containerId: 'c1' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
-    expect(history.samples({ agentId: 'other', containerId: 'c1', last: 3 })).toEqual([]);
+    expect(history.samples({ runId: 'r', containerId: 'c1', last: 3 }).map((s) => s.cpuPercent)).toEqual([2, 3, 4]);
+    expect(history.samples({ runId: 'r', containerId: 'c2', last: 3 }).map((s) => s.cpuPercent)).toEqual([7, 8, 9]);
+    expect(history.samples({ runId: 'r', containerId: 'c1' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
+    expect(history.samples({ runId: 'other', containerId: 'c1', last: 3 })).toEqual([]);
   });
 
   it('recentPeaks: the running runs’ peaks, then those of the runs sampled most recently', () => {
@@ -59,6 +59,6 @@ describe('SqliteHistoryStore', () => {
   });
 
   it('refuses a negative last', () => {
-    expect(() => newHistory().samples({ agentId: 'r', last: -1 })).toThrow('Expected last to be an integer of at least 0, got -1');
+    expect(() => newHistory().samples({ runId: 'r', last: -1 })).toThrow('Expected last to be an integer of at least 0, got -1');
   });
 });

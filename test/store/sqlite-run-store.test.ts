@@ -107,7 +107,7 @@ describe('retention', () => {
     // 20,000 samples over the last 30 hours, one every 5.4 s, for the newest run.
     for (let i = 0; i < 20_000; i += 1) {
       history.recordSample({
-        containerId: 'c', agentId: 'run-5999', at: new Date(now - 30 * 3_600_000 + i * 5400),
+        containerId: 'c', runId: 'run-5999', at: new Date(now - 30 * 3_600_000 + i * 5400),
         cpuPercent: i % 100, memoryUsageBytes: 1e6, memoryLimitBytes: 1e8, memoryPercent: 1, pids: 3, pidsLimit: 100,
       });
     }
@@ -124,7 +124,7 @@ describe('retention', () => {
     const samples = history.sampleCount();
     expect(samples).toBeLessThanOrEqual(24 * 60 + (15 * 60_000) / 5400 + 2);
     expect(samples).toBeGreaterThan(24 * 60 - 2);
-    const kept = history.samples({ agentId: 'run-5999' });
+    const kept = history.samples({ runId: 'run-5999' });
     expect(kept[0]!.at.getTime()).toBeGreaterThanOrEqual(now - 24 * 3_600_000);
     expect(history.peak('run-5999')).toEqual({ cpuPercent: 99, memoryBytes: 1e6, pids: 3 });
   });

@@ -44,7 +44,10 @@ if (unknown.length > 0) {
 const selected = named.length === 0 ? ALL : ALL.filter((benchmark) => named.includes(benchmark.name));
 
 const runId = `run-${randomUUID().slice(0, 8)}`;
-const stamp = new Date().toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
+const stamp = new Date()
+  .toISOString()
+  .replaceAll(':', '-')
+  .replace(/\.\d+Z$/, 'Z');
 const profileDir = profile ? join(BENCH_DIR, 'results', 'profiles', stamp) : undefined;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
 

@@ -280,7 +280,10 @@ class EnvReader {
     if (raw === undefined) return [];
     const expected = 'comma-separated origins such as https://ci.example.com (scheme, host and port only)';
     const origins: string[] = [];
-    for (const entry of raw.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+    for (const entry of raw
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== '')) {
       let url: URL;
       try {
         url = new URL(entry);
@@ -317,8 +320,7 @@ class EnvReader {
     const min = range.min ?? Number.MIN_SAFE_INTEGER;
     const max = range.max ?? Number.MAX_SAFE_INTEGER;
     const kind = integer ? 'an integer' : 'a number';
-    const bounds =
-      range.max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
+    const bounds = range.max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
     const expected = `${kind} ${bounds}${range.note ? ` (${range.note})` : ''}`;
     const pattern = integer ? /^-?\d+$/ : /^-?\d+(?:\.\d+)?$/;
     if (!pattern.test(raw.trim())) throw new ConfigError(name, raw, expected);

@@ -42,7 +42,14 @@ describe('loadConfig', () => {
 
   it('reads overrides', () => {
     const config = loadConfig(
-      { DOCKER_CPU_LIMIT: '0.5', DOCKER_MEMORY_LIMIT: '512m', DOCKER_PIDS_LIMIT: '64', MAX_CONCURRENT_AGENTS: '0', DOCKER_HOST: 'tcp://127.0.0.1:2375', LOG_LEVEL: 'DEBUG' },
+      {
+        DOCKER_CPU_LIMIT: '0.5',
+        DOCKER_MEMORY_LIMIT: '512m',
+        DOCKER_PIDS_LIMIT: '64',
+        MAX_CONCURRENT_AGENTS: '0',
+        DOCKER_HOST: 'tcp://127.0.0.1:2375',
+        LOG_LEVEL: 'DEBUG',
+      },
       2,
     );
     expect(config.defaultLimits).toEqual({ cpus: 0.5, memoryBytes: 512 * 1024 ** 2, pidsLimit: 64 });
@@ -90,8 +97,16 @@ describe('loadConfig', () => {
       'bosun-sandbox/',
       'SANDBOX_IMAGE="bosun-sandbox/": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (a path component is empty: no leading, trailing or doubled "/")',
     ],
-    ['SANDBOX_IMAGE', 'a:b:c', 'SANDBOX_IMAGE="a:b:c": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (more than one ":" after the last "/": one tag at most)'],
-    ['SANDBOX_IMAGE', 'Bosun', 'SANDBOX_IMAGE="Bosun": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (the repository path must be lowercase)'],
+    [
+      'SANDBOX_IMAGE',
+      'a:b:c',
+      'SANDBOX_IMAGE="a:b:c": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (more than one ":" after the last "/": one tag at most)',
+    ],
+    [
+      'SANDBOX_IMAGE',
+      'Bosun',
+      'SANDBOX_IMAGE="Bosun": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (the repository path must be lowercase)',
+    ],
     ['DOCKER_CALL_TIMEOUT_MS', '10', 'DOCKER_CALL_TIMEOUT_MS="10": expected an integer from 100 to 2147483647'],
     ['LOG_BYTES_PER_RUN', 'lots', 'LOG_BYTES_PER_RUN="lots": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
     ['SHUTDOWN_GRACE_MS', '-1', 'SHUTDOWN_GRACE_MS="-1": expected an integer from 0 to 2147483647'],
@@ -156,13 +171,41 @@ describe('loadConfig: access settings', () => {
   it.each([
     [{ HOST: '0.0.0.0' }, 'HOST', 'HOST="0.0.0.0": expected a loopback address unless BOSUN_API_TOKEN is set'],
     [{ HOST: '::' }, 'HOST', 'HOST="::": expected a loopback address unless BOSUN_API_TOKEN is set'],
-    [{ HOST: '192.168.1.10', BOSUN_READ_TOKEN: READ }, 'BOSUN_READ_TOKEN', 'BOSUN_READ_TOKEN="(hidden, 24 characters)": expected to be set only together with BOSUN_API_TOKEN'],
-    [{ BOSUN_API_TOKEN: 'short-secret' }, 'BOSUN_API_TOKEN', 'BOSUN_API_TOKEN="(hidden, 12 characters)": expected a token of 16 to 512 printable ASCII characters without spaces'],
-    [{ BOSUN_API_TOKEN: 'has a space in this token' }, 'BOSUN_API_TOKEN', 'BOSUN_API_TOKEN="(hidden, 25 characters)": expected a token of 16 to 512 printable ASCII characters without spaces'],
-    [{ BOSUN_API_TOKEN: TOKEN, BOSUN_READ_TOKEN: TOKEN }, 'BOSUN_READ_TOKEN', 'BOSUN_READ_TOKEN="(hidden, 24 characters)": expected a token different from BOSUN_API_TOKEN'],
-    [{ ALLOWED_ORIGINS: 'https://ci.example.com/path' }, 'ALLOWED_ORIGINS', 'ALLOWED_ORIGINS="https://ci.example.com/path": expected comma-separated origins such as https://ci.example.com (scheme, host and port only)'],
-    [{ ALLOWED_ORIGINS: 'ftp://files.example.com' }, 'ALLOWED_ORIGINS', 'ALLOWED_ORIGINS="ftp://files.example.com": expected comma-separated origins such as https://ci.example.com (scheme, host and port only)'],
-    [{ ALLOWED_ORIGINS: '*' }, 'ALLOWED_ORIGINS', 'ALLOWED_ORIGINS="*": expected comma-separated origins such as https://ci.example.com (scheme, host and port only)'],
+    [
+      { HOST: '192.168.1.10', BOSUN_READ_TOKEN: READ },
+      'BOSUN_READ_TOKEN',
+      'BOSUN_READ_TOKEN="(hidden, 24 characters)": expected to be set only together with BOSUN_API_TOKEN',
+    ],
+    [
+      { BOSUN_API_TOKEN: 'short-secret' },
+      'BOSUN_API_TOKEN',
+      'BOSUN_API_TOKEN="(hidden, 12 characters)": expected a token of 16 to 512 printable ASCII characters without spaces',
+    ],
+    [
+      { BOSUN_API_TOKEN: 'has a space in this token' },
+      'BOSUN_API_TOKEN',
+      'BOSUN_API_TOKEN="(hidden, 25 characters)": expected a token of 16 to 512 printable ASCII characters without spaces',
+    ],
+    [
+      { BOSUN_API_TOKEN: TOKEN, BOSUN_READ_TOKEN: TOKEN },
+      'BOSUN_READ_TOKEN',
+      'BOSUN_READ_TOKEN="(hidden, 24 characters)": expected a token different from BOSUN_API_TOKEN',
+    ],
+    [
+      { ALLOWED_ORIGINS: 'https://ci.example.com/path' },
+      'ALLOWED_ORIGINS',
+      'ALLOWED_ORIGINS="https://ci.example.com/path": expected comma-separated origins such as https://ci.example.com (scheme, host and port only)',
+    ],
+    [
+      { ALLOWED_ORIGINS: 'ftp://files.example.com' },
+      'ALLOWED_ORIGINS',
+      'ALLOWED_ORIGINS="ftp://files.example.com": expected comma-separated origins such as https://ci.example.com (scheme, host and port only)',
+    ],
+    [
+      { ALLOWED_ORIGINS: '*' },
+      'ALLOWED_ORIGINS',
+      'ALLOWED_ORIGINS="*": expected comma-separated origins such as https://ci.example.com (scheme, host and port only)',
+    ],
     [{ MAX_WS_CONNECTIONS: '0' }, 'MAX_WS_CONNECTIONS', 'MAX_WS_CONNECTIONS="0": expected an integer from 1 to 100000'],
     [{ START_RATE_PER_MINUTE: 'lots' }, 'START_RATE_PER_MINUTE', 'START_RATE_PER_MINUTE="lots": expected an integer from 1 to 1000000'],
   ])('%j stops start-up with one line (and never shows a token)', (env, variable, message) => {
@@ -205,7 +248,19 @@ describe('loadConfig: blank variables', () => {
 
   it('finds every variable the config reads', () => {
     // A sample of each kind of reader: number, integer, size, string, secret, list, URL, docker.
-    for (const name of ['CPU_PERCENT_WARNING', 'PORT', 'DOCKER_MEMORY_LIMIT', 'SANDBOX_TMP_SIZE', 'HOST', 'BOSUN_API_TOKEN', 'ALLOWED_ORIGINS', 'ALERT_WEBHOOK_URL', 'DOCKER_SOCKET', 'DOCKER_HOST', 'LOG_LEVEL']) {
+    for (const name of [
+      'CPU_PERCENT_WARNING',
+      'PORT',
+      'DOCKER_MEMORY_LIMIT',
+      'SANDBOX_TMP_SIZE',
+      'HOST',
+      'BOSUN_API_TOKEN',
+      'ALLOWED_ORIGINS',
+      'ALERT_WEBHOOK_URL',
+      'DOCKER_SOCKET',
+      'DOCKER_HOST',
+      'LOG_LEVEL',
+    ]) {
       expect(variables).toContain(name);
     }
     expect(variables.length).toBeGreaterThanOrEqual(40);

@@ -26,7 +26,19 @@ class LiveContainers {
   constructor(label: string) {
     this.process = spawn(
       'docker',
-      ['events', '--filter', 'type=container', '--filter', `label=${label}`, '--filter', 'event=start', '--filter', 'event=die', '--format', '{{json .}}'],
+      [
+        'events',
+        '--filter',
+        'type=container',
+        '--filter',
+        `label=${label}`,
+        '--filter',
+        'event=start',
+        '--filter',
+        'event=die',
+        '--format',
+        '{{json .}}',
+      ],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     this.process.stdout!.on('data', (chunk: Buffer) => {
@@ -130,7 +142,7 @@ export const concurrency: Benchmark = {
     return {
       method:
         `${ROUNDS} rounds, alternating the xargs one-liner and bosun. Peak = the most containers alive at once when the start / die ` +
-        'events `docker events` reported (filtered on the label `bosun.instance=<id>`) are replayed in the engine\'s time order. ' +
+        "events `docker events` reported (filtered on the label `bosun.instance=<id>`) are replayed in the engine's time order. " +
         `Throughput = ${JOBS} / wall time: bosun from the first of ${JOBS} startAgent calls (made one after another over HTTP) to the last ` +
         'final `agentRunUpdated` received over graphql-ws; xargs from spawn to exit. Ratio of medians.',
       rows: [

@@ -64,7 +64,15 @@ async function measure(impl: 'bosun' | 'p-queue', tasks: number, limitS: number,
     return { impl, tasks, enqueued, completed, seconds, finished: false, rate: completed / seconds };
   }
   await worker.terminate();
-  return { impl, tasks, enqueued: tasks, completed: result.completed, seconds: result.ms / 1000, finished: true, rate: result.completed / (result.ms / 1000) };
+  return {
+    impl,
+    tasks,
+    enqueued: tasks,
+    completed: result.completed,
+    seconds: result.ms / 1000,
+    finished: true,
+    rate: result.completed / (result.ms / 1000),
+  };
 }
 
 function describe(m: Measurement): string {

@@ -64,9 +64,9 @@ export const fanout: Benchmark = {
       method:
         `Latency of each delivery = time the client process received the message − time the same process sent the HTTP request that ` +
         'causes the change (bosun: the `setMaxConcurrency` mutation, whose resolver publishes the queue status; raw: `POST /publish`, ' +
-        'whose handler broadcasts), one clock, so it covers request, publish, fan-out and the client\'s receive queue on both sides. ' +
+        "whose handler broadcasts), one clock, so it covers request, publish, fan-out and the client's receive queue on both sides. " +
         `${CHANGES} changes per side, alternating bosun / raw, each waiting for all ${SUBSCRIBERS} deliveries; samples are deliveries. ` +
-        'Servers and the client process each run in their own process; the clients are plain `ws` sockets on both sides (bosun\'s speak ' +
+        "Servers and the client process each run in their own process; the clients are plain `ws` sockets on both sides (bosun's speak " +
         'the graphql-transport-ws protocol), so client-side cost is the same.',
       rows: [
         {
@@ -94,7 +94,7 @@ export const fanout: Benchmark = {
         `Deliveries: bosun p50 ${so.median.toFixed(2)} ms, p95 ${so.p95.toFixed(2)} ms, p99 ${so.p99.toFixed(2)} ms, max ${so.max.toFixed(1)} ms; ` +
           `raw p50 ${sb.median.toFixed(2)} ms, p95 ${sb.p95.toFixed(2)} ms, p99 ${sb.p99.toFixed(2)} ms, max ${sb.max.toFixed(1)} ms.`,
         `Last of the ${SUBSCRIBERS} deliveries per change (median / p95): bosun ${lo.median.toFixed(1)} / ${lo.p95.toFixed(1)} ms, raw ${lb.median.toFixed(1)} / ${lb.p95.toFixed(1)} ms ` +
-          `(≈ the time to fan one change out to everyone: bosun ${(lo.median / SUBSCRIBERS * 1000).toFixed(1)} µs per subscriber, raw ${(lb.median / SUBSCRIBERS * 1000).toFixed(1)} µs).`,
+          `(≈ the time to fan one change out to everyone: bosun ${((lo.median / SUBSCRIBERS) * 1000).toFixed(1)} µs per subscriber, raw ${((lb.median / SUBSCRIBERS) * 1000).toFixed(1)} µs).`,
         `Deliveries missing after 10 s: ${missing}.`,
       ],
     };

@@ -125,11 +125,13 @@ export const memory: Benchmark = {
         `V8 heap used / total, external: idle ${mb(idleHeap.heapUsed)} / ${mb(idleHeap.heapTotal)}, ${mb(idleHeap.external)}; ` +
           `loaded ${mb(heap.heapUsed)} / ${mb(heap.heapTotal)}, ${mb(heap.external)}. After a forced full GC (once sampling was over): ` +
           `idle ${mb(live.idle.heapUsed)}, loaded ${mb(live.all.heapUsed)} live, i.e. ` +
-          `${(((live.all.heapUsed - live.idle.heapUsed) / (WAITING + SUBSCRIBERS)) / 1024).toFixed(1)} KiB per waiting run or subscriber; ` +
+          `${((live.all.heapUsed - live.idle.heapUsed) / (WAITING + SUBSCRIBERS) / 1024).toFixed(1)} KiB per waiting run or subscriber; ` +
           `the rest of the RSS growth is heap V8 grew for the garbage of the load and keeps (heap total ${mb(heap.heapTotal)}).`,
         imports.length > 0
           ? `Idle RSS by import, in a fresh \`node --import tsx\` process (RSS after each step, MB): ` +
-            imports.map((step, index) => `${step.step} ${index === 0 ? step.rssMb.toFixed(0) : `+${(step.rssMb - imports[index - 1]!.rssMb).toFixed(0)}`}`).join(', ') +
+            imports
+              .map((step, index) => `${step.step} ${index === 0 ? step.rssMb.toFixed(0) : `+${(step.rssMb - imports[index - 1]!.rssMb).toFixed(0)}`}`)
+              .join(', ') +
             ` = ${imports.at(-1)!.rssMb.toFixed(0)} MB.`
           : 'The import-cost breakdown could not be measured.',
       ],

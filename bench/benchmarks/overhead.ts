@@ -105,9 +105,7 @@ export const overhead: Benchmark = {
           pass: vsB <= 0.6,
         },
       ],
-      notes: [
-        `bosun: min ${so.min.toFixed(0)} ms, p99 ${so.p99.toFixed(0)} ms; (a): min ${sa.min.toFixed(0)} ms; (b): min ${sb.min.toFixed(0)} ms.`,
-      ],
+      notes: [`bosun: min ${so.min.toFixed(0)} ms, p99 ${so.p99.toFixed(0)} ms; (a): min ${sa.min.toFixed(0)} ms; (b): min ${sb.min.toFixed(0)} ms.`],
     };
   },
 };

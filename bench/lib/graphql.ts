@@ -20,7 +20,10 @@ export async function gql<T = Record<string, unknown>>(url: string, query: strin
 
 export const START_AGENT = /* GraphQL */ `
   mutation Start($input: StartAgentInput!) {
-    startAgent(input: $input) { agentId status }
+    startAgent(input: $input) {
+      agentId
+      status
+    }
   }
 `;
 

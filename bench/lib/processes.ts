@@ -40,11 +40,7 @@ export function forkTs(script: string, options: ForkOptions = {}): ChildProcess 
 }
 
 /** Resolves with the first IPC message of `type` from `child`, or rejects when it exits or times out. */
-export function waitForMessage<T extends { type: string }>(
-  child: ChildProcess & { output(): string },
-  type: string,
-  timeoutMs = 60_000,
-): Promise<T> {
+export function waitForMessage<T extends { type: string }>(child: ChildProcess & { output(): string }, type: string, timeoutMs = 60_000): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`no "${type}" message within ${timeoutMs} ms:\n${child.output()}`)), timeoutMs);
     const onMessage = (message: { type?: string }) => {
@@ -86,7 +82,11 @@ export interface CommandResult {
 }
 
 /** Runs a command and times it from spawn to exit; rejects on a non-zero exit unless `allowFailure`. */
-export async function run(command: string, args: readonly string[], options: { allowFailure?: boolean; input?: string } = {}): Promise<CommandResult> {
+export async function run(
+  command: string,
+  args: readonly string[],
+  options: { allowFailure?: boolean; input?: string } = {},
+): Promise<CommandResult> {
   const started = performance.now();
   const child = spawn(command, args, { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   let stdout = '';

@@ -36,10 +36,16 @@ process.on('message', (message: { type?: string }) => {
     if ((message as { gc?: boolean }).gc) (globalThis as { gc?: () => void }).gc?.();
     send({ type: 'memory', usage: process.memoryUsage() });
   } else if (message?.type === 'profile-start') {
-    startProfiling().then(() => send({ type: 'profiling' }), (error: unknown) => send({ type: 'error', message: String(error) }));
+    startProfiling().then(
+      () => send({ type: 'profiling' }),
+      (error: unknown) => send({ type: 'error', message: String(error) }),
+    );
   } else if (message?.type === 'profile-stop') {
     const file = (message as { file: string }).file;
-    stopProfiling(file).then(() => send({ type: 'profiled' }), (error: unknown) => send({ type: 'error', message: String(error) }));
+    stopProfiling(file).then(
+      () => send({ type: 'profiled' }),
+      (error: unknown) => send({ type: 'error', message: String(error) }),
+    );
   }
 });
 

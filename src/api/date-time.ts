@@ -13,9 +13,7 @@ export function parseDateTime(value: unknown): Date {
     const date = new Date(value);
     if (Number.isFinite(date.getTime())) return date;
   }
-  throw new GraphQLError(
-    `DateTime: expected an ISO-8601 date-time with a zone such as 2025-01-31T12:00:00Z, got ${JSON.stringify(value)}`,
-  );
+  throw new GraphQLError(`DateTime: expected an ISO-8601 date-time with a zone such as 2025-01-31T12:00:00Z, got ${JSON.stringify(value)}`);
 }
 
 /** Renders a Date (or a date string or epoch milliseconds) as an ISO-8601 string. */

@@ -80,10 +80,9 @@ export function agentLogs(
     overflow: 'fail',
     capacity,
     overflowError: () =>
-      new GraphQLError(
-        `agentLogs: the subscriber fell more than ${capacity} lines behind; subscribe again with afterSeq: ${cursor}`,
-        { extensions: { code: SUBSCRIBER_TOO_SLOW, resumeAfterSeq: cursor } },
-      ),
+      new GraphQLError(`agentLogs: the subscriber fell more than ${capacity} lines behind; subscribe again with afterSeq: ${cursor}`, {
+        extensions: { code: SUBSCRIBER_TOO_SLOW, resumeAfterSeq: cursor },
+      }),
   });
   const send = (line: LogLine): void => {
     if (line.seq > cursor && channel.push(line)) cursor = line.seq;

@@ -19,15 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ResourceThresholds } from '../config.js';
-import {
-  RESOURCE_METRICS,
-  describeGrade,
-  gradeMetric,
-  isAtLeast,
-  metricLabel,
-  validateThresholds,
-  type MetricGrade,
-} from './health-grading.js';
+import { RESOURCE_METRICS, describeGrade, gradeMetric, isAtLeast, metricLabel, validateThresholds, type MetricGrade } from './health-grading.js';
 import type { AlertLevel, HealthAlert, ResourceMetric, ResourceSample } from './monitor-types.js';
 import { checkInteger } from '../shared/validate.js';
 

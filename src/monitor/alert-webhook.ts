@@ -140,10 +140,7 @@ export class AlertWebhook implements AlertNotifier {
       return false;
     }
     if (this.pending.length >= this.maxPending) {
-      this.logger.warn(
-        { alertId: alert.id, webhook: this.url.origin, pending: this.pending.length },
-        'alert webhook backlog full: alert dropped',
-      );
+      this.logger.warn({ alertId: alert.id, webhook: this.url.origin, pending: this.pending.length }, 'alert webhook backlog full: alert dropped');
       return false;
     }
     const sentAt = this.now();
@@ -197,10 +194,7 @@ export class AlertWebhook implements AlertNotifier {
     try {
       for (let next = this.pending.shift(); next !== undefined; next = this.pending.shift()) {
         if (this.dropAll.signal.aborted) {
-          this.logger.warn(
-            { webhook: this.url.origin, dropped: this.pending.length + 1 },
-            'alert webhook closed: pending alerts dropped',
-          );
+          this.logger.warn({ webhook: this.url.origin, dropped: this.pending.length + 1 }, 'alert webhook closed: pending alerts dropped');
           this.pending.length = 0;
           break;
         }

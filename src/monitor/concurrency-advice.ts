@@ -80,9 +80,7 @@ export function calculateRecommendedConcurrency(input: ConcurrencyAdviceInput): 
   const minCpus = MIN_PER_RUN_SHARE_OF_LIMITS * input.perRunLimits.cpus;
   const minMemoryBytes = MIN_PER_RUN_SHARE_OF_LIMITS * input.perRunLimits.memoryBytes;
   const peakCpus = measured ? Math.max(...input.recentPeaks.map((peak) => peak.cpuPercent / 100)) : input.perRunLimits.cpus;
-  const peakMemoryBytes = measured
-    ? Math.max(...input.recentPeaks.map((peak) => peak.memoryBytes))
-    : input.perRunLimits.memoryBytes;
+  const peakMemoryBytes = measured ? Math.max(...input.recentPeaks.map((peak) => peak.memoryBytes)) : input.perRunLimits.memoryBytes;
   const perRunCpus = Math.max(peakCpus, minCpus);
   const perRunMemoryBytes = Math.max(peakMemoryBytes, minMemoryBytes);
   const byCpu = (HOST_USABLE_FRACTION * input.host.cpus) / perRunCpus;
@@ -150,7 +148,10 @@ function nonNegativeNumber(name: string, value: number): void {
 }
 
 function describeContainers(ids: readonly string[]): string {
-  const shown = ids.slice(0, 3).map((id) => id.slice(0, 12)).join(', ');
+  const shown = ids
+    .slice(0, 3)
+    .map((id) => id.slice(0, 12))
+    .join(', ');
   const more = ids.length > 3 ? ` and ${ids.length - 3} more` : '';
   return ids.length === 1 ? `Container ${shown} is` : `Containers ${shown}${more} are`;
 }

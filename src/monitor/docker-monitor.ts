@@ -27,14 +27,7 @@ import { describeHealth, summarizeHealth } from './health-summary.js';
 import type { MonitorHistory } from './monitor-history.js';
 import type { MonitorEvents, MonitorService, SampleQuery } from './monitor-service.js';
 import { PeriodicTask } from './periodic-task.js';
-import type {
-  ConcurrencyAdvice,
-  ContainerHealth,
-  HealthAlert,
-  HealthReport,
-  ResourcePeak,
-  ResourceSample,
-} from './monitor-types.js';
+import type { ConcurrencyAdvice, ContainerHealth, HealthAlert, HealthReport, ResourcePeak, ResourceSample } from './monitor-types.js';
 import { StatsStreamSupervisor } from './stats-stream-supervisor.js';
 
 /** What the monitor needs to know of a container's limits: its CPU limit, to grade CPU against it. */
@@ -151,7 +144,16 @@ export class DockerMonitor implements MonitorService {
       if (known.limitCpus === null && limitCpus !== null) known.limitCpus = limitCpus;
       return false;
     }
-    const watch: Watch = { containerId, runId, limitCpus, stop: new AbortController(), name: null, latest: null, checkedAt: null, lastPublishedAtMs: null };
+    const watch: Watch = {
+      containerId,
+      runId,
+      limitCpus,
+      stop: new AbortController(),
+      name: null,
+      latest: null,
+      checkedAt: null,
+      lastPublishedAtMs: null,
+    };
     this.watches.set(containerId, watch);
     this.streams.open(containerId, {
       onStats: (stats) => this.publishStats(watch, stats),

@@ -150,11 +150,7 @@ export function gradeMetric(
  * Grades every metric of a sample; the level is the worst metric's, or UNKNOWN without a sample.
  * CPU is graded against `limitCpus` when it is known, pids against the sample's pids limit.
  */
-export function gradeSample(
-  stats: ResourceStats | null | undefined,
-  thresholds: ResourceThresholds,
-  limitCpus: number | null = null,
-): SampleGrade {
+export function gradeSample(stats: ResourceStats | null | undefined, thresholds: ResourceThresholds, limitCpus: number | null = null): SampleGrade {
   if (stats === null || stats === undefined) return { level: 'UNKNOWN', metrics: [] };
   const metrics = RESOURCE_METRICS.map((metric) => gradeMetric(stats, metric, thresholds, limitCpus));
   return { level: worstLevel(metrics.map((grade) => grade.level)), metrics };
@@ -201,9 +197,7 @@ export function describeMetricValue(metric: ResourceMetric, value: number, limit
   const shown = formatMetricValue(metric, value);
   switch (metric) {
     case 'CPU':
-      return isCpuLimit(limitCpus)
-        ? `${shown} of its ${String(Number(limitCpus.toFixed(2)))}-CPU limit`
-        : `${shown} of one CPU`;
+      return isCpuLimit(limitCpus) ? `${shown} of its ${String(Number(limitCpus.toFixed(2)))}-CPU limit` : `${shown} of one CPU`;
     case 'MEMORY':
     case 'PIDS':
       return shown;
@@ -236,7 +230,10 @@ export function validateThresholds(thresholds: ResourceThresholds): ResourceThre
     ['PIDs %', { warning: thresholds.pidsPercentWarning, critical: thresholds.pidsPercentCritical }],
   ];
   for (const [label, { warning, critical }] of pairs) {
-    for (const [kind, value] of [['warning', warning], ['critical', critical]] as const) {
+    for (const [kind, value] of [
+      ['warning', warning],
+      ['critical', critical],
+    ] as const) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
         throw new InvalidValueError(`the ${label} ${kind} threshold to be a number of at least 0`, value);
       }

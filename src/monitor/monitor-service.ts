@@ -2,14 +2,7 @@
  * What the API needs from the monitor: reports, per-run history, advice, and one typed event source.
  */
 import type { EventEmitter } from 'node:events';
-import type {
-  ConcurrencyAdvice,
-  ContainerHealth,
-  HealthAlert,
-  HealthReport,
-  ResourcePeak,
-  ResourceSample,
-} from './monitor-types.js';
+import type { ConcurrencyAdvice, ContainerHealth, HealthAlert, HealthReport, ResourcePeak, ResourceSample } from './monitor-types.js';
 
 export interface MonitorEvents {
   /** A published sample (at most one per container per sample interval). */

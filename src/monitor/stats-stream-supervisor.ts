@@ -49,10 +49,7 @@ interface Entry {
 }
 
 /** How one stream ended: stopped by us, ended by the engine (container stopped), or broke. */
-type StreamOutcome =
-  | { readonly kind: 'stopped' }
-  | { readonly kind: 'ended' }
-  | { readonly kind: 'failed'; readonly error: string };
+type StreamOutcome = { readonly kind: 'stopped' } | { readonly kind: 'ended' } | { readonly kind: 'failed'; readonly error: string };
 
 const STOPPED = Symbol('stopped');
 
@@ -195,16 +192,16 @@ export class StatsStreamSupervisor {
       signal.removeEventListener('abort', onStop);
       const open = iterator;
       // Lets the source release the stream; not awaited, as a source stuck in a read would hold us.
-      if (open?.return !== undefined) void Promise.resolve().then(() => open.return?.()).catch(() => undefined);
+      if (open?.return !== undefined)
+        void Promise.resolve()
+          .then(() => open.return?.())
+          .catch(() => undefined);
     }
   }
 
   private deliver(entry: Entry, stats: ResourceStats): void {
     if (entry.broken) {
-      this.logger.info(
-        { containerId: entry.containerId, ...entry.stream.logContext?.(), failures: entry.failures },
-        'stats stream reopened',
-      );
+      this.logger.info({ containerId: entry.containerId, ...entry.stream.logContext?.(), failures: entry.failures }, 'stats stream reopened');
       entry.broken = false;
       entry.failures = 0;
       entry.warned = false;

@@ -124,10 +124,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
   assertAdmits(): void {
     if (this.#closing.signal.aborted) throw new BosunError('SHUTTING_DOWN', 'Cannot queue a run: the execution queue is closed');
     if (this.#line.length >= this.#maxQueueLength) {
-      throw new BosunError(
-        'QUEUE_FULL',
-        `The queue is full: ${this.#line.length} runs are waiting and at most ${this.#maxQueueLength} may wait`,
-      );
+      throw new BosunError('QUEUE_FULL', `The queue is full: ${this.#line.length} runs are waiting and at most ${this.#maxQueueLength} may wait`);
     }
   }
 

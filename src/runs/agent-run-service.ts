@@ -77,7 +77,12 @@ export class AgentRunService implements RunService {
       const run = this.options.store.get(id);
       if (!run || isFinalStatus(run.status)) return;
       if (reason === 'timed-out') {
-        this.recorder.finish(id, 'TIMED_OUT', 'QUEUE_TIMEOUT', `waited ${waitedMs} ms in the queue, longer than the queue timeout of ${this.options.queueTimeoutMs} ms`);
+        this.recorder.finish(
+          id,
+          'TIMED_OUT',
+          'QUEUE_TIMEOUT',
+          `waited ${waitedMs} ms in the queue, longer than the queue timeout of ${this.options.queueTimeoutMs} ms`,
+        );
       } else if (reason === 'cancelled') {
         this.recorder.finish(id, 'CANCELLED', null, 'cancelled while waiting in the queue');
       } else {
@@ -254,7 +259,8 @@ export class AgentRunService implements RunService {
       this.engineInfoCache = { info, at: Date.now() };
       return info;
     } catch (error) {
-      if (!isEngineUnavailable(error)) throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to report its info: ${errorMessage(error)}`, { cause: error });
+      if (!isEngineUnavailable(error))
+        throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to report its info: ${errorMessage(error)}`, { cause: error });
       throw new BosunError('DOCKER_UNAVAILABLE', `the Docker engine does not answer: ${errorMessage(error)}`, { cause: error });
     }
   }
@@ -264,7 +270,10 @@ export class AgentRunService implements RunService {
       return await this.options.sandboxes.imageExists(image);
     } catch (error) {
       // An answer (a 400 for a reference the engine refuses, a refused redirect) is not an outage.
-      if (!isEngineUnavailable(error)) throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to look up image ${JSON.stringify(image)}: ${errorMessage(error)}`, { cause: error });
+      if (!isEngineUnavailable(error))
+        throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to look up image ${JSON.stringify(image)}: ${errorMessage(error)}`, {
+          cause: error,
+        });
       throw new BosunError('DOCKER_UNAVAILABLE', `the Docker engine does not answer: ${errorMessage(error)}`, { cause: error });
     }
   }

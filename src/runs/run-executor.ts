@@ -202,7 +202,12 @@ export class RunExecutor {
         return;
       } catch (error) {
         if (attempt === DISPOSE_ATTEMPTS) {
-          this.recorder.log(id, 'SYSTEM', null, `could not remove container ${sandbox.id.slice(0, 12)} yet (${errorMessage(error)}); it is reaped once the engine answers`);
+          this.recorder.log(
+            id,
+            'SYSTEM',
+            null,
+            `could not remove container ${sandbox.id.slice(0, 12)} yet (${errorMessage(error)}); it is reaped once the engine answers`,
+          );
           this.options.logger.error({ runId: id, containerId: sandbox.id, err: error }, 'sandbox container not removed: left for reaping');
           this.options.sandboxes.forget(sandbox);
           this.recorder.events.emit('container-removed', { runId: id, containerId: sandbox.id });

@@ -82,7 +82,10 @@ export function containerConfig(spec: SandboxSpec, imageVolumes: readonly string
     // The engine cleans the path the same way before it matches mounts against declared volumes.
     const path = posix.normalize(declared).replace(/(.)\/+$/, '$1');
     if (!path.startsWith('/') || path === '/' || path.includes('\0')) {
-      throw new SandboxError('DOCKER_ERROR', `image ${spec.image} declares VOLUME ${JSON.stringify(declared)}, which bosun cannot mount as a size-capped tmpfs`);
+      throw new SandboxError(
+        'DOCKER_ERROR',
+        `image ${spec.image} declares VOLUME ${JSON.stringify(declared)}, which bosun cannot mount as a size-capped tmpfs`,
+      );
     }
     tmpfs[path] ??= `rw,exec,nosuid,nodev,size=${isolation.tmpBytes},uid=${uid},gid=${gid},mode=0755`;
   }

@@ -29,8 +29,7 @@ export class DockerRedirectError extends Error {
 
 /** How to reach the Docker engine, in dockerode's terms: a unix socket, or a TCP host and port. */
 export type DockerConnection =
-  | { readonly kind: 'socket'; readonly socketPath: string }
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+  { readonly kind: 'socket'; readonly socketPath: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
 
 export function createDockerClient(connection: DockerConnection): Docker {
   const docker =

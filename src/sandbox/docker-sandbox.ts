@@ -15,13 +15,7 @@ import type { ExecOptions, ExecResult, LimitEvents, Sandbox, StopOptions } from 
 import { SandboxError, isContainerGone } from './sandbox-errors.js';
 import { streamContainerStats } from './stats-stream.js';
 
-export {
-  DEFAULT_ISOLATION,
-  DEFAULT_SANDBOX_USER,
-  containerConfig,
-  type SandboxIsolation,
-  type SandboxSpec,
-} from './container-config.js';
+export { DEFAULT_ISOLATION, DEFAULT_SANDBOX_USER, containerConfig, type SandboxIsolation, type SandboxSpec } from './container-config.js';
 export type { ExecOptions, ExecResult, LimitEvents, OutputStream, StopOptions } from './sandbox.js';
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -79,10 +73,8 @@ export class DockerSandbox implements Sandbox {
     );
     const config = containerConfig(spec, Object.keys(image.Config?.Volumes ?? {}));
     const name = config.name!;
-    const container = await dockerCall(
-      `create a container from image ${spec.image}`,
-      timeoutMs,
-      (callSignal) => docker.createContainer({ ...config, abortSignal: callSignal } as Docker.ContainerCreateOptions),
+    const container = await dockerCall(`create a container from image ${spec.image}`, timeoutMs, (callSignal) =>
+      docker.createContainer({ ...config, abortSignal: callSignal } as Docker.ContainerCreateOptions),
     ).catch(async (error: unknown) => {
       // A create that timed out may still land in the engine: remove it by name if it did.
       if (error instanceof SandboxError && error.code === 'DOCKER_UNAVAILABLE') {

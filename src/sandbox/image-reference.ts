@@ -96,9 +96,10 @@ export function parseImageReference(input: unknown): ImageReference {
     }
   }
   const path = pathComponents.join('/');
-  const normalized = domain === null || domain === 'docker.io' || domain === 'index.docker.io'
-    ? `docker.io/${pathComponents.length === 1 ? 'library/' : ''}${path}`
-    : name;
+  const normalized =
+    domain === null || domain === 'docker.io' || domain === 'index.docker.io'
+      ? `docker.io/${pathComponents.length === 1 ? 'library/' : ''}${path}`
+      : name;
   if (normalized.length > MAX_IMAGE_NAME_CHARS) {
     refuse(`the name is longer than ${MAX_IMAGE_NAME_CHARS} characters once normalized (${normalized.length})`);
   }

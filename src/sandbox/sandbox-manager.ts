@@ -86,7 +86,11 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
 
   /** The engine's version and host size; throws SandboxError DOCKER_UNAVAILABLE when it does not answer. */
   async engineInfo(signal?: AbortSignal): Promise<EngineInfo> {
-    const info = (await this.call('read the Docker engine info', (callSignal) => this.docker.info({ abortSignal: callSignal } as never) as unknown as Promise<object>, signal)) as {
+    const info = (await this.call(
+      'read the Docker engine info',
+      (callSignal) => this.docker.info({ abortSignal: callSignal } as never) as unknown as Promise<object>,
+      signal,
+    )) as {
       ServerVersion?: string;
       NCPU?: number;
       MemTotal?: number;
@@ -97,7 +101,10 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
   /** True when the engine has the image; throws SandboxError DOCKER_UNAVAILABLE when it does not answer. */
   async imageExists(image: string): Promise<boolean> {
     try {
-      await this.call(`look up image ${image}`, (signal) => this.docker.getImage(image).inspect({ abortSignal: signal } as never) as unknown as Promise<unknown>);
+      await this.call(
+        `look up image ${image}`,
+        (signal) => this.docker.getImage(image).inspect({ abortSignal: signal } as never) as unknown as Promise<unknown>,
+      );
       return true;
     } catch (error) {
       const fault = toSandboxError(error, `look up image ${image}`);
@@ -113,7 +120,9 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
 
   /** A container's name without the leading slash. */
   async containerName(containerId: string): Promise<string> {
-    const info = await this.call(`inspect ${containerId.slice(0, 12)}`, (signal) => this.docker.getContainer(containerId).inspect({ abortSignal: signal }));
+    const info = await this.call(`inspect ${containerId.slice(0, 12)}`, (signal) =>
+      this.docker.getContainer(containerId).inspect({ abortSignal: signal }),
+    );
     return info.Name.replace(/^\//, '');
   }
 
@@ -168,7 +177,10 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
     const results = await Promise.allSettled([...this.live].map((sandbox) => sandbox.dispose()));
     const failures = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failures.length > 0) {
-      throw new AggregateError(failures.map((failure) => failure.reason), `${failures.length} sandbox(es) could not be removed`);
+      throw new AggregateError(
+        failures.map((failure) => failure.reason),
+        `${failures.length} sandbox(es) could not be removed`,
+      );
     }
   }
 
@@ -176,4 +188,3 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
     return this.disposeAll();
   }
 }
-

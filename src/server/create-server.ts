@@ -64,9 +64,7 @@ export const HEALTH_PATH = '/health';
 
 /** The settings the server reads; the whole BosunConfig fits. */
 export type BosunServerConfig = Pick<BosunConfig, 'host' | 'port'> &
-  Partial<
-    Pick<BosunConfig, 'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'maxPendingWsPerAddress' | 'startRatePerMinute'>
-  >;
+  Partial<Pick<BosunConfig, 'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'maxPendingWsPerAddress' | 'startRatePerMinute'>>;
 
 export interface CreateBosunServerOptions {
   /**
@@ -138,9 +136,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
 
   /** Each operation's context, with its caller (HTTP requests were refused already when they have none). */
   const contextFor = (initial: InitialContext): BosunContext => {
-    const caller =
-      initial.bosunCaller ??
-      auth.authenticate(bearerToken(initial.request?.headers.get('authorization')));
+    const caller = initial.bosunCaller ?? auth.authenticate(bearerToken(initial.request?.headers.get('authorization')));
     if (!caller) {
       const refusal = new BosunError('UNAUTHENTICATED', 'Authentication required');
       throw toGraphQLError(refusal, undefined, { status: 401, headers: { 'www-authenticate': 'Bearer realm="bosun"' } });

@@ -14,11 +14,7 @@ import type { Plugin } from 'graphql-yoga';
 export const CSRF_HEADER = 'x-graphql-csrf';
 
 /** The content types a browser sends cross-site without a preflight. */
-const SIMPLE_CONTENT_TYPES: ReadonlySet<string> = new Set([
-  'application/x-www-form-urlencoded',
-  'multipart/form-data',
-  'text/plain',
-]);
+const SIMPLE_CONTENT_TYPES: ReadonlySet<string> = new Set(['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain']);
 
 /** Whether `request` is one that a browser would send cross-site without a preflight. */
 export function isSimpleRequest(request: Request): boolean {

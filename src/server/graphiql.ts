@@ -52,16 +52,15 @@ export async function renderBundledGraphiQL(options: GraphiQLOptions): Promise<s
  * token, asks for one and sends it (see graphiql-token.ts). The page is rendered once per set of
  * options, not per request.
  */
-export function createGraphiQLRenderer(options: { readonly tokenRequired: boolean; readonly graphqlPath: string }): (
-  graphiql: GraphiQLOptions,
-) => Promise<string> {
+export function createGraphiQLRenderer(options: {
+  readonly tokenRequired: boolean;
+  readonly graphqlPath: string;
+}): (graphiql: GraphiQLOptions) => Promise<string> {
   let last: { key: string; html: Promise<string> } | undefined;
   return (graphiql) => {
     const key = JSON.stringify(graphiql);
     if (last?.key !== key) {
-      const html = renderBundledGraphiQL(graphiql).then((page) =>
-        options.tokenRequired ? withGraphiQLToken(page, options.graphqlPath) : page,
-      );
+      const html = renderBundledGraphiQL(graphiql).then((page) => (options.tokenRequired ? withGraphiQLToken(page, options.graphqlPath) : page));
       // A failed import is retried at the next request rather than cached.
       html.catch(() => {
         if (last?.html === html) last = undefined;

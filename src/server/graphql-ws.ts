@@ -121,8 +121,7 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
     return enveloped;
   };
   const remoteOf = (ctx: WsContext): string | undefined => ctx.extra.request.socket.remoteAddress;
-  const authenticate = (ctx: WsContext): Caller | undefined =>
-    auth.authenticate(connectionParamsToken(ctx.connectionParams));
+  const authenticate = (ctx: WsContext): Caller | undefined => auth.authenticate(connectionParamsToken(ctx.connectionParams));
 
   const server = makeServer<Record<string, unknown> | undefined, SocketExtra>({
     // Envelop types results loosely (incremental delivery included); graphql-ws sends them as they are.
@@ -152,11 +151,7 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
       }
       // graphql-ws has registered this operation already.
       if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET) {
-        return [
-          toGraphQLError(
-            new BosunError('RATE_LIMITED', `At most ${MAX_OPERATIONS_PER_SOCKET} operations may run at once on one connection`),
-          ),
-        ];
+        return [toGraphQLError(new BosunError('RATE_LIMITED', `At most ${MAX_OPERATIONS_PER_SOCKET} operations may run at once on one connection`))];
       }
       const enveloped = yoga.getEnveloped({
         ...ctx,

@@ -115,7 +115,10 @@ export function createMetrics(services: BosunServices, registry: Registry = new 
   };
   queue.events.on('started', onStarted);
   queue.events.on('left', onLeft);
-  detach.push(() => queue.events.off('started', onStarted), () => queue.events.off('left', onLeft));
+  detach.push(
+    () => queue.events.off('started', onStarted),
+    () => queue.events.off('left', onLeft),
+  );
 
   const labelNames = ['container_id', 'agent_id'] as const;
   const containerCpu = new Gauge({

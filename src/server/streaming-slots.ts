@@ -142,8 +142,7 @@ export function clientAddressKey(remote: string | undefined): string {
   if (mapped !== undefined && isIPv4(mapped)) return mapped;
   if (!isIPv6(address)) return address;
   const [head = '', tail] = address.split('::');
-  const groupsOf = (part: string): string[] =>
-    part === '' ? [] : part.split(':').flatMap((group) => (group.includes('.') ? ['0', '0'] : [group]));
+  const groupsOf = (part: string): string[] => (part === '' ? [] : part.split(':').flatMap((group) => (group.includes('.') ? ['0', '0'] : [group])));
   const front = groupsOf(head);
   const back = tail === undefined ? [] : groupsOf(tail);
   const groups = [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back];

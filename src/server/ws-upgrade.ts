@@ -41,7 +41,10 @@ export function checkUpgrade(request: IncomingMessage, rules: UpgradeRules): Upg
   }
   const origin = request.headers.origin;
   if (origin !== undefined && !rules.origins.allows(origin, host)) {
-    return { status: 403, message: `WebSocket connections from origin ${JSON.stringify(origin.slice(0, 200))} are not allowed (see ALLOWED_ORIGINS)` };
+    return {
+      status: 403,
+      message: `WebSocket connections from origin ${JSON.stringify(origin.slice(0, 200))} are not allowed (see ALLOWED_ORIGINS)`,
+    };
   }
   return undefined;
 }

@@ -11,7 +11,11 @@ import { isIPv4, isIPv6 } from 'node:net';
  * under `.localhost` (RFC 6761).
  */
 export function isLoopbackHost(host: string): boolean {
-  const name = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  const name = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '');
   if (name === 'localhost' || name.endsWith('.localhost')) return true;
   if (name === '::1' || name === '0:0:0:0:0:0:0:1') return true;
   const v4 = name.startsWith('::ffff:') ? name.slice('::ffff:'.length) : name;

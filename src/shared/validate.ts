@@ -29,13 +29,7 @@ export function describeIntegerRange(range: IntegerRange = {}): string {
   const hasMin = range.min !== undefined && range.min > Number.MIN_SAFE_INTEGER;
   const hasMax = range.max !== undefined && range.max < Number.MAX_SAFE_INTEGER;
   const bounds =
-    hasMin && hasMax
-      ? ` from ${range.min} to ${range.max}`
-      : hasMin
-        ? ` of at least ${range.min}`
-        : hasMax
-          ? ` of at most ${range.max}`
-          : '';
+    hasMin && hasMax ? ` from ${range.min} to ${range.max}` : hasMin ? ` of at least ${range.min}` : hasMax ? ` of at most ${range.max}` : '';
   return `an integer${bounds}${range.note ? ` (${range.note})` : ''}`;
 }
 

@@ -57,11 +57,17 @@ export class SqliteHistoryStore implements MonitorHistory {
       upsertAlert: db.prepare(`INSERT INTO alerts (id, run_id, at, alert_json) VALUES (?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET alert_json = excluded.alert_json`),
       samplesOfRun: db.prepare('SELECT * FROM samples WHERE run_id = ? ORDER BY at ASC, rowid ASC'),
-      lastSamplesOfRun: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE run_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
+      lastSamplesOfRun: db.prepare(
+        'SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE run_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC',
+      ),
       samplesOfRunInContainer: db.prepare('SELECT * FROM samples WHERE run_id = ? AND container_id = ? ORDER BY at ASC, rowid ASC'),
-      lastSamplesOfRunInContainer: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE run_id = ? AND container_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
+      lastSamplesOfRunInContainer: db.prepare(
+        'SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE run_id = ? AND container_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC',
+      ),
       samplesOfContainer: db.prepare('SELECT * FROM samples WHERE container_id = ? ORDER BY at ASC, rowid ASC'),
-      lastSamplesOfContainer: db.prepare('SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE container_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC'),
+      lastSamplesOfContainer: db.prepare(
+        'SELECT * FROM (SELECT rowid AS r, * FROM samples WHERE container_id = ? ORDER BY at DESC, rowid DESC LIMIT ?) ORDER BY at ASC, r ASC',
+      ),
       alertsOfRun: db.prepare('SELECT alert_json FROM alerts WHERE run_id = ? ORDER BY at ASC'),
       peakOfRun: db.prepare('SELECT cpu_percent, memory_bytes, pids FROM peaks WHERE run_id = ?'),
       // The running runs' peaks, then those of the other runs sampled most recently. Each run's
@@ -81,7 +87,12 @@ export class SqliteHistoryStore implements MonitorHistory {
         SELECT min(rowid) FROM samples WHERE at < @cutoff GROUP BY run_id, container_id, CAST(at / @interval AS INTEGER))`),
       countSamples: db.prepare('SELECT count(*) AS n FROM samples'),
     };
-    this.sampleWrites = new WriteBehind<ResourceSample>(SAMPLE_BATCH, (batch) => this.writeSamples(batch), () => db.open, SAMPLE_FLUSH_DELAY_MS);
+    this.sampleWrites = new WriteBehind<ResourceSample>(
+      SAMPLE_BATCH,
+      (batch) => this.writeSamples(batch),
+      () => db.open,
+      SAMPLE_FLUSH_DELAY_MS,
+    );
   }
 
   recordSample(sample: ResourceSample): void {
@@ -102,7 +113,15 @@ export class SqliteHistoryStore implements MonitorHistory {
     this.db.transaction(() => {
       for (const s of batch) {
         this.statements.insertSample.run(
-          s.runId, s.containerId, s.at.getTime(), s.cpuPercent, s.memoryUsageBytes, s.memoryLimitBytes, s.memoryPercent, s.pids, s.pidsLimit,
+          s.runId,
+          s.containerId,
+          s.at.getTime(),
+          s.cpuPercent,
+          s.memoryUsageBytes,
+          s.memoryLimitBytes,
+          s.memoryPercent,
+          s.pids,
+          s.pidsLimit,
         );
         if (s.runId !== null) this.statements.upsertPeak.run(s.runId, s.cpuPercent, s.memoryUsageBytes, s.pids);
       }
@@ -123,10 +142,14 @@ export class SqliteHistoryStore implements MonitorHistory {
           : this.statements.lastSamplesOfRunInContainer.all(query.runId, query.containerId, last)
       ) as SampleRow[];
     } else if (query.runId) {
-      rows = (last === undefined ? this.statements.samplesOfRun.all(query.runId) : this.statements.lastSamplesOfRun.all(query.runId, last)) as SampleRow[];
+      rows = (
+        last === undefined ? this.statements.samplesOfRun.all(query.runId) : this.statements.lastSamplesOfRun.all(query.runId, last)
+      ) as SampleRow[];
     } else if (query.containerId) {
       rows = (
-        last === undefined ? this.statements.samplesOfContainer.all(query.containerId) : this.statements.lastSamplesOfContainer.all(query.containerId, last)
+        last === undefined
+          ? this.statements.samplesOfContainer.all(query.containerId)
+          : this.statements.lastSamplesOfContainer.all(query.containerId, last)
       ) as SampleRow[];
     } else {
       return [];

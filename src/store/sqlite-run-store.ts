@@ -166,7 +166,7 @@ export class SqliteRunStore implements RunStore {
 
   /** Deletes a run's oldest lines once it holds a tenth more than its limit. */
   private trim(runId: string): void {
-    const last = this.lastSeq.get(runId) ?? ((this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0);
+    const last = this.lastSeq.get(runId) ?? (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
     let first = this.firstSeq.get(runId);
     if (first === undefined) {
       first = ((this.statements.minSeq.get(runId) as { seq: number | null }).seq ?? 1) as number;
@@ -198,13 +198,13 @@ function toRow(run: AgentRun): RunRow {
 }
 
 function fromRow(row: RunRow): AgentRun {
-  const steps = (JSON.parse(row.steps_json) as Array<Omit<StepResult, 'startedAt' | 'finishedAt'> & { startedAt: string | null; finishedAt: string | null }>).map(
-    (step): StepResult => ({
-      ...step,
-      startedAt: step.startedAt === null ? null : new Date(step.startedAt),
-      finishedAt: step.finishedAt === null ? null : new Date(step.finishedAt),
-    }),
-  );
+  const steps = (
+    JSON.parse(row.steps_json) as Array<Omit<StepResult, 'startedAt' | 'finishedAt'> & { startedAt: string | null; finishedAt: string | null }>
+  ).map((step): StepResult => ({
+    ...step,
+    startedAt: step.startedAt === null ? null : new Date(step.startedAt),
+    finishedAt: step.finishedAt === null ? null : new Date(step.finishedAt),
+  }));
   return Object.freeze({
     id: row.id,
     status: row.status as AgentStatus,

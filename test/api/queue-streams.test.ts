@@ -22,7 +22,7 @@ describe('queueStatusChanged', () => {
     services.queue.setMaxConcurrency(3);
     await services.runs.start(INPUT);
     const { items } = await buffered(stream);
-    expect(items.map((stats) => (stats as { maxConcurrency: number; running: number }))).toMatchObject([
+    expect(items.map((stats) => stats as { maxConcurrency: number; running: number })).toMatchObject([
       { maxConcurrency: 1, running: 0 },
       { maxConcurrency: 3, running: 0 },
       { maxConcurrency: 3, running: 1 },

@@ -9,7 +9,9 @@ import type { StreamItem } from '../../src/api/streams/event-channel.js';
 export const INPUT = { group: { id: 'g', name: 'g' }, config: {} };
 
 /** What the stream has buffered and, when it has ended, its end; without waiting for more. */
-export async function buffered<T>(stream: AsyncIterator<StreamItem<T>> & { buffered: number; isOpen: boolean }): Promise<{ items: StreamItem<T>[]; done: boolean }> {
+export async function buffered<T>(
+  stream: AsyncIterator<StreamItem<T>> & { buffered: number; isOpen: boolean },
+): Promise<{ items: StreamItem<T>[]; done: boolean }> {
   const items: StreamItem<T>[] = [];
   while (stream.buffered > 0) {
     const next = await stream.next();

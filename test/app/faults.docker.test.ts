@@ -30,12 +30,14 @@ async function proxy(): Promise<DockerProxy> {
   return p;
 }
 
-
 async function startShellRun(url: string, steps: string[]): Promise<string> {
   return (await startRun(url, { steps })).agentId;
 }
 
-async function runState(url: string, id: string): Promise<{ status: string; failureReason: string | null; error: string | null; samples: unknown[] }> {
+async function runState(
+  url: string,
+  id: string,
+): Promise<{ status: string; failureReason: string | null; error: string | null; samples: unknown[] }> {
   const { body } = await postGraphQL(url, 'query($id: ID!) { agentRun(id: $id) { status failureReason error samples { at } } }', { id });
   return body.data!['agentRun'];
 }
@@ -125,7 +127,12 @@ it('cannot hang a run on an engine that accepts and never answers: it fails afte
 it('leaves no subscription and no stats stream behind after 1,000 subscribers vanish, ten times over', async () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const test = await app({ MAX_CONCURRENT_AGENTS: '1', RESOURCE_SAMPLE_INTERVAL_MS: '500', MAX_WS_CONNECTIONS: '2000', MAX_PENDING_WS_PER_ADDRESS: '2000' });
+  const test = await app({
+    MAX_CONCURRENT_AGENTS: '1',
+    RESOURCE_SAMPLE_INTERVAL_MS: '500',
+    MAX_WS_CONNECTIONS: '2000',
+    MAX_PENDING_WS_PER_ADDRESS: '2000',
+  });
   const id = await startShellRun(test.url, ['sleep 30']);
   await until('the run to be sampled', 10_000, async () => ((await runState(test.url, id)).samples.length > 0 ? true : undefined));
   // One stats stream: the running container's.

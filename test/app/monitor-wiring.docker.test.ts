@@ -37,8 +37,16 @@ async function receiver(): Promise<{ url: string; bodies: unknown[] }> {
 
 function criticalAlert(agentId: string): HealthAlert {
   return {
-    id: `alert-${agentId}`, level: 'CRITICAL', metric: 'CPU', value: 97, threshold: 90, containerId: 'c1', runId: agentId,
-    at: new Date(), message: 'CPU at 97% of its 1-CPU limit ≥ critical 90% for 2 samples', resolvedAt: null,
+    id: `alert-${agentId}`,
+    level: 'CRITICAL',
+    metric: 'CPU',
+    value: 97,
+    threshold: 90,
+    containerId: 'c1',
+    runId: agentId,
+    at: new Date(),
+    message: 'CPU at 97% of its 1-CPU limit ≥ critical 90% for 2 samples',
+    resolvedAt: null,
   };
 }
 

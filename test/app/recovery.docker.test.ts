@@ -46,7 +46,6 @@ async function exists(container: Docker.Container): Promise<boolean> {
   );
 }
 
-
 async function startShellRun(url: string, steps: string[]): Promise<string> {
   return (await startRun(url, { steps })).agentId;
 }

@@ -69,10 +69,7 @@ describe('EngineGuard', () => {
     await report(DOWN);
     expect(calls).toEqual(['reap', 'pause']);
     expect(logger.warn).toHaveBeenCalledTimes(1);
-    expect(logger.warn).toHaveBeenCalledWith(
-      { error: 'connect ENOENT' },
-      'Docker engine unreachable: queue paused, waiting runs keep their place',
-    );
+    expect(logger.warn).toHaveBeenCalledWith({ error: 'connect ENOENT' }, 'Docker engine unreachable: queue paused, waiting runs keep their place');
     await report(UP);
     expect(calls).toEqual(['reap', 'pause', 'reap', 'resume']);
     expect(logger.info).toHaveBeenCalledWith({}, 'Docker engine answers again: queue resumed');
@@ -86,10 +83,7 @@ describe('EngineGuard', () => {
     };
     await report(UP);
     expect(calls).toEqual(['pause', 'reap']);
-    expect(logger.warn).toHaveBeenCalledWith(
-      { err: expect.any(Error) },
-      'could not reap orphan containers yet; will retry at the next health check',
-    );
+    expect(logger.warn).toHaveBeenCalledWith({ err: expect.any(Error) }, 'could not reap orphan containers yet; will retry at the next health check');
     sandboxes.reap = async () => [];
     await report(UP);
     expect(calls).toEqual(['pause', 'reap', 'reap', 'resume']);

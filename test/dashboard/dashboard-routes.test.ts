@@ -79,7 +79,12 @@ describe('the dashboard routes', () => {
     const client = readFileSync(assets.get('/dashboard/vendor/graphql-ws/client.js')!.filePath, 'utf8');
     expect(served.every((path) => path.startsWith('/dashboard/'))).toBe(true);
     expect(served.filter((path) => path.startsWith('/dashboard/vendor/')).sort()).toEqual(
-      ['/dashboard/vendor/graphql-ws/client.js', ...siblingImports(client).map((chunk) => `/dashboard/vendor/graphql-ws/${chunk}`), '/dashboard/vendor/uplot/uPlot.esm.js', '/dashboard/vendor/uplot/uPlot.min.css'].sort(),
+      [
+        '/dashboard/vendor/graphql-ws/client.js',
+        ...siblingImports(client).map((chunk) => `/dashboard/vendor/graphql-ws/${chunk}`),
+        '/dashboard/vendor/uplot/uPlot.esm.js',
+        '/dashboard/vendor/uplot/uPlot.min.css',
+      ].sort(),
     );
     // Each of the page's modules imports only files that are served.
     for (const path of served.filter((p) => p.startsWith('/dashboard/js/'))) {
@@ -128,7 +133,11 @@ describe('the dashboard routes', () => {
     const metrics = await fetch(`${test.origin}/metrics`);
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain('bosun_queue_running');
-    const query = await fetch(test.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ queueStatus { maxConcurrency } }' }) });
+    const query = await fetch(test.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ queueStatus { maxConcurrency } }' }),
+    });
     expect(((await query.json()) as { data: unknown }).data).toEqual({ queueStatus: { maxConcurrency: 1 } });
   });
 });

@@ -102,10 +102,7 @@ async function startRunFromForm(group: string, steps: string, limits: { cpus?: s
   await page.getByTestId('form-cpus').fill(limits.cpus ?? '');
   await page.getByTestId('form-memory').fill(limits.memory ?? '');
   await page.getByTestId('form-submit').click();
-  const handle = await page.waitForFunction(
-    (name) => [...window.__bosun.store.runs.values()].find((run) => run.group.name === name)?.id,
-    group,
-  );
+  const handle = await page.waitForFunction((name) => [...window.__bosun.store.runs.values()].find((run) => run.group.name === name)?.id, group);
   return (await handle.jsonValue()) as string;
 }
 
@@ -140,7 +137,10 @@ describe('the live dashboard in a real browser', () => {
 
     ids.waiting = await startRunFromForm('patient run', 'sleep 30');
     await waitForRunStatus(ids.waiting, 'QUEUED');
-    await page.waitForFunction((id) => document.querySelector(`article.run[data-run-id="${id}"]`)?.getAttribute('data-position') === '1', ids.waiting);
+    await page.waitForFunction(
+      (id) => document.querySelector(`article.run[data-run-id="${id}"]`)?.getAttribute('data-position') === '1',
+      ids.waiting,
+    );
     expect(await runRow(ids.waiting).getByTestId('run-position').textContent()).toBe('#1');
     expect(await page.getByTestId('waiting-list').locator(`[data-run-id="${ids.waiting}"] .position`).textContent()).toBe('#1');
     expect(await page.getByTestId('queue-waiting').textContent()).toBe('1');
@@ -150,7 +150,10 @@ describe('the live dashboard in a real browser', () => {
 
   it("charts the running container's samples as they arrive, with the thresholds", async () => {
     const charts = page.locator(`[data-testid="live-charts"] .resource-charts[data-key="${ids.cpu}"]`);
-    await page.waitForFunction((id) => Number(document.querySelector(`.chart-grid .resource-charts[data-key="${id}"]`)?.getAttribute('data-points')) >= 3, ids.cpu);
+    await page.waitForFunction(
+      (id) => Number(document.querySelector(`.chart-grid .resource-charts[data-key="${id}"]`)?.getAttribute('data-points')) >= 3,
+      ids.cpu,
+    );
     const first = Number(await charts.getAttribute('data-points'));
     await page.waitForFunction(
       ([id, before]) => Number(document.querySelector(`.chart-grid .resource-charts[data-key="${id}"]`)?.getAttribute('data-points')) >= before + 2,
@@ -160,9 +163,11 @@ describe('the live dashboard in a real browser', () => {
     expect(await page.evaluate((id) => window.__bosun.chartPoints(id), ids.cpu!)).toBeGreaterThanOrEqual(first + 2);
     // The thresholds the lines are drawn at: the server's (healthReport's): this test's CPU ones,
     // the defaults for memory (70/90 %) and pids (800/950).
-    const thresholds = await charts.locator('.metric').evaluateAll((panels) =>
-      panels.map((panel) => [panel.getAttribute('data-metric'), panel.getAttribute('data-warning'), panel.getAttribute('data-critical')]),
-    );
+    const thresholds = await charts
+      .locator('.metric')
+      .evaluateAll((panels) =>
+        panels.map((panel) => [panel.getAttribute('data-metric'), panel.getAttribute('data-warning'), panel.getAttribute('data-critical')]),
+      );
     expect(thresholds).toEqual([
       ['cpu', String(CPU_PERCENT_WARNING), String(CPU_PERCENT_CRITICAL)],
       ['memory', '70', '90'],
@@ -188,7 +193,9 @@ describe('the live dashboard in a real browser', () => {
     await page.getByTestId('max-concurrency-input').fill('2');
     await page.getByTestId('max-concurrency-apply').click();
     await expect
-      .poll(async () => (await postGraphQL(app!.url, '{ queueStatus { maxConcurrency } }')).body.data?.['queueStatus']?.maxConcurrency, { timeout: 5_000 })
+      .poll(async () => (await postGraphQL(app!.url, '{ queueStatus { maxConcurrency } }')).body.data?.['queueStatus']?.maxConcurrency, {
+        timeout: 5_000,
+      })
       .toBe(2);
     await page.waitForFunction(() => document.querySelector('[data-testid="queue-max"]')?.textContent === '2');
   });
@@ -219,7 +226,10 @@ describe('the live dashboard in a real browser', () => {
     // What the page shows: line-1..line-40, each once, in order; and every sequence number once.
     const shown = await page.getByTestId('log-pane').locator('.log-line .log-text').allTextContents();
     expect(shown.filter((text) => /^line-\d+$/.test(text))).toEqual(Array.from({ length: 40 }, (_, i) => `line-${i + 1}`));
-    const seqs = (await page.getByTestId('log-pane').locator('.log-line').evaluateAll((lines) => lines.map((line) => Number(line.getAttribute('data-seq')))));
+    const seqs = await page
+      .getByTestId('log-pane')
+      .locator('.log-line')
+      .evaluateAll((lines) => lines.map((line) => Number(line.getAttribute('data-seq'))));
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
     expect(await page.getByTestId('log-pane').locator('.log-gap').count()).toBe(0);
     expect(seqs.length).toBe(state.lastSeq);

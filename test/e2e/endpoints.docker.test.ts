@@ -86,7 +86,7 @@ describe('/metrics', () => {
     await gql(app.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', { id: cancelled.agentId });
     expect(metricValue(await readMetrics(app), 'bosun_queue_queued')).toBe(1);
     expect((await waitForFinal(app.url, running.agentId))['status']).toBe('SUCCEEDED');
-    expect((await waitForFinal(app.url, failing.agentId))).toMatchObject({ status: 'FAILED', failureReason: 'NON_ZERO_EXIT' });
+    expect(await waitForFinal(app.url, failing.agentId)).toMatchObject({ status: 'FAILED', failureReason: 'NON_ZERO_EXIT' });
     await gql(app.url, 'mutation { setMaxConcurrency(value: 4) { maxConcurrency } }');
 
     const after = await readMetrics(app);

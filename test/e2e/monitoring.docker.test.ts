@@ -79,7 +79,8 @@ describe('monitoring a CPU-bound run', () => {
     expect(raised.threshold).toBe(raised.level === 'CRITICAL' ? 90 : 70);
 
     // The health report lists the container as unhealthy while it runs.
-    const REPORT = '{ healthReport { docker { reachable } overall { unhealthyContainers } containers { containerId agentId level latest { cpuPercent } alerts { id metric } } } }';
+    const REPORT =
+      '{ healthReport { docker { reachable } overall { unhealthyContainers } containers { containerId agentId level latest { cpuPercent } alerts { id metric } } } }';
     let listed: Record<string, any> | undefined;
     const deadline = Date.now() + 10_000;
     for (;;) {

@@ -113,10 +113,12 @@ describe('transitions', () => {
       10_000,
     );
     await statuses.stop();
-    const counts = collapse(statuses.results.map((result) => {
-      const { running, queued } = result.data?.['queueStatusChanged'];
-      return { running, queued };
-    }));
+    const counts = collapse(
+      statuses.results.map((result) => {
+        const { running, queued } = result.data?.['queueStatusChanged'];
+        return { running, queued };
+      }),
+    );
     expect(counts.every((status) => status.running <= 1)).toBe(true);
     // Between A's end and B's start the queue may report the moment when B has not yet started.
     expect(counts.filter((status) => !(status.running === 0 && status.queued === 1))).toEqual([

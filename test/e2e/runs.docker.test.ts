@@ -96,7 +96,9 @@ describe('agentLogs(afterSeq)', () => {
       'agentLogs',
     );
     expect(results.every((result) => result.errors === undefined)).toBe(true);
-    const streamed = results.map((result) => result.data?.['agentLogs'] as { agentId: string; seq: number; stream: string; step: number | null; line: string });
+    const streamed = results.map(
+      (result) => result.data?.['agentLogs'] as { agentId: string; seq: number; stream: string; step: number | null; line: string },
+    );
     expect(streamed.every((line) => line.agentId === agentId)).toBe(true);
 
     // Once each, in order, with no gap: seqOf100 + 1, + 2, …

@@ -97,7 +97,12 @@ describe('HTTP with tokens', () => {
     expect(mutation.body.data).toBeUndefined();
     expect(mutation.body.errors).toEqual([expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })]);
     expect(mutation.body.errors[0].message).toMatch(/queries and subscriptions only/);
-    const start = await post(url, 'mutation { startAgent(input: { group: { id: "g", name: "n" }, config: {} }) { agentId } }', undefined, bearer(READ_TOKEN));
+    const start = await post(
+      url,
+      'mutation { startAgent(input: { group: { id: "g", name: "n" }, config: {} }) { agentId } }',
+      undefined,
+      bearer(READ_TOKEN),
+    );
     expect(start.status).toBe(403);
     expect(services.queue.stats().maxConcurrency).toBe(1);
     expect(services.runs.list({ status: null, limit: 10 })).toEqual([]);
@@ -123,7 +128,7 @@ describe('HTTP with tokens', () => {
     controller.abort();
   });
 
-  it('keeps /health, the dashboard and GraphiQL\'s page open; /metrics needs a token (either)', async () => {
+  it("keeps /health, the dashboard and GraphiQL's page open; /metrics needs a token (either)", async () => {
     const { origin, url } = await withTokens();
     expect((await fetch(`${origin}/health`)).status).toBe(200);
     const dashboard = await fetch(`${origin}/`);

@@ -35,7 +35,9 @@ function expectRefused(errors: readonly any[] | undefined, argument: string, lab
   for (const error of errors!) {
     expect(error.extensions?.code, `${label}: ${error.message}`).toBe('BAD_USER_INPUT');
     expect(error.message, label).toContain(argument);
-    expect(error.message, label).toMatch(/expected|cannot represent|does not exist|required type|must not be null|not provided|is required|not defined by type/i);
+    expect(error.message, label).toMatch(
+      /expected|cannot represent|does not exist|required type|must not be null|not provided|is required|not defined by type/i,
+    );
     expect(error.message.length, `${label}: the message repeats the value`).toBeLessThan(600);
   }
 }
@@ -77,7 +79,15 @@ const ID_VALUES: readonly [string, unknown][] = [
 
 /** For each variable-typed argument: every bad value, as a variable. */
 function variableCases(argument: string, type: string, document: (variable: string) => string, values: readonly [string, unknown][]): Case[] {
-  return values.map(([label, value]) => [`${argument} = ${label} (variable)`, argument, `query_PLACEHOLDER(${'$'}${argument}: ${type}) ${document(`$${argument}`)}`, { [argument]: value }] as const);
+  return values.map(
+    ([label, value]) =>
+      [
+        `${argument} = ${label} (variable)`,
+        argument,
+        `query_PLACEHOLDER(${'$'}${argument}: ${type}) ${document(`$${argument}`)}`,
+        { [argument]: value },
+      ] as const,
+  );
 }
 
 const queries: Case[] = [
@@ -102,7 +112,10 @@ const queries: Case[] = [
   ...variableCases('afterSeq', 'Int', (v) => `{ agentRun(id: "r1") { logs(afterSeq: ${v}) { seq } } }`, [...INT_VALUES, ['-1', -1]]),
   ...variableCases('last', 'Int', (v) => `{ agentRun(id: "r1") { logs(last: ${v}) { seq } } }`, [...INT_VALUES, ['-1', -1]]),
   ['samples(last: -1) (literal)', 'last', '{ agentRun(id: "r1") { samples(last: -1) { at } } }'],
-  ...variableCases('last', 'Int', (v) => `{ agentRun(id: "r1") { samples(last: ${v}) { at } } }`, [['-1', -1], ['a string', 'all']]),
+  ...variableCases('last', 'Int', (v) => `{ agentRun(id: "r1") { samples(last: ${v}) { at } } }`, [
+    ['-1', -1],
+    ['a string', 'all'],
+  ]),
 ];
 
 const rawMutations: Case[] = [
@@ -124,11 +137,20 @@ const rawMutations: Case[] = [
   ['input = null (variable)', 'input', 'mutation ($input: StartAgentInput!) { startAgent(input: $input) { agentId } }', { input: null }],
   ['input = a string (variable)', 'input', 'mutation ($input: StartAgentInput!) { startAgent(input: $input) { agentId } }', { input: 'go' }],
   ['input.group missing (literal)', 'input', 'mutation { startAgent(input: { config: {} }) { agentId } }'],
-  ['input.config.cpus = "1" (literal)', 'input.config.cpus', 'mutation { startAgent(input: { group: { id: "g", name: "n" }, config: { cpus: "1" } }) { agentId } }'],
-  ['input.config.bogus (literal)', 'input.config.bogus', 'mutation { startAgent(input: { group: { id: "g", name: "n" }, config: { bogus: 1 } }) { agentId } }'],
+  [
+    'input.config.cpus = "1" (literal)',
+    'input.config.cpus',
+    'mutation { startAgent(input: { group: { id: "g", name: "n" }, config: { cpus: "1" } }) { agentId } }',
+  ],
+  [
+    'input.config.bogus (literal)',
+    'input.config.bogus',
+    'mutation { startAgent(input: { group: { id: "g", name: "n" }, config: { bogus: 1 } }) { agentId } }',
+  ],
 ];
 const mutations: Case[] = rawMutations.map(
-  ([label, argument, document, variables]) => [label, argument, document.replace(/^\{/, 'mutation {').replace(/^query_PLACEHOLDER/, 'mutation '), variables] as const,
+  ([label, argument, document, variables]) =>
+    [label, argument, document.replace(/^\{/, 'mutation {').replace(/^query_PLACEHOLDER/, 'mutation '), variables] as const,
 );
 
 const rawSubscriptions: Case[] = [
@@ -150,7 +172,8 @@ const rawSubscriptions: Case[] = [
   ['agentLogs afterSeq = -1 (literal)', 'afterSeq', 'subscription { agentLogs(agentId: "r1", afterSeq: -1) { seq } }'],
 ];
 const subscriptions: Case[] = rawSubscriptions.map(
-  ([label, argument, document, variables]) => [label, argument, document.replace(/^\{/, 'subscription {').replace(/^query_PLACEHOLDER/, 'subscription '), variables] as const,
+  ([label, argument, document, variables]) =>
+    [label, argument, document.replace(/^\{/, 'subscription {').replace(/^query_PLACEHOLDER/, 'subscription '), variables] as const,
 );
 
 /** As it.each rows (objects keep each field's type). */

@@ -22,7 +22,9 @@ describe('WebSocket origins', () => {
     const { wsUrl, origin, logger } = test;
     expect(await handshake(wsUrl)).toEqual({ open: true });
     expect(await handshake(wsUrl, { origin })).toEqual({ open: true });
-    expect(await handshake(wsUrl, { origin: origin.replace('127.0.0.1', 'localhost'), host: new URL(origin).host.replace('127.0.0.1', 'localhost') })).toEqual({
+    expect(
+      await handshake(wsUrl, { origin: origin.replace('127.0.0.1', 'localhost'), host: new URL(origin).host.replace('127.0.0.1', 'localhost') }),
+    ).toEqual({
       open: true,
     });
     for (const other of ['http://evil.example', 'https://evil.example', `http://127.0.0.1:${Number(new URL(origin).port) + 1}`, 'null', 'file://']) {
@@ -81,7 +83,11 @@ describe('CSRF prevention', () => {
     });
     expect(form.status).toBe(400);
     expect(((await form.json()) as any).errors[0].message).toContain(CSRF_HEADER);
-    const text = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain;charset=UTF-8' }, body: JSON.stringify({ query: MUTATION }) });
+    const text = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain;charset=UTF-8' },
+      body: JSON.stringify({ query: MUTATION }),
+    });
     expect(text.status).toBe(400);
     await text.text();
     const multipart = new FormData();

@@ -16,7 +16,10 @@ afterEach(async () => {
 /** The directives of a Content-Security-Policy, by name. */
 function directives(csp: string | null): Map<string, string> {
   const found = new Map<string, string>();
-  for (const directive of (csp ?? '').split(';').map((part) => part.trim()).filter(Boolean)) {
+  for (const directive of (csp ?? '')
+    .split(';')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     const [name = '', ...values] = directive.split(/\s+/);
     expect(found.has(name), `${name} twice in ${csp}`).toBe(false);
     found.set(name, values.join(' '));

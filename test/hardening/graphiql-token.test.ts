@@ -21,7 +21,10 @@ const authorizations: (string | undefined)[] = [];
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh --with-browser\``);
   test = await startHardenedServer({ apiToken: API_TOKEN });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
   page = await browser.newPage();
   page.setDefaultTimeout(20_000);
   const host = new URL(test.origin).host;
@@ -89,7 +92,11 @@ describe('GraphiQL with a token', () => {
     const setToken = (value: string) => page.evaluate(([key, token]) => sessionStorage.setItem(key!, token!), [GRAPHIQL_TOKEN_STORAGE_KEY, value]);
     await setToken('not-the-right-token-at-all');
     const status = await page.evaluate(async () => {
-      const response = await fetch('/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ queueStatus { queued } }"}' });
+      const response = await fetch('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"query":"{ queueStatus { queued } }"}',
+      });
       return response.status;
     });
     expect(status).toBe(401);
@@ -101,7 +108,11 @@ describe('GraphiQL with a token', () => {
 
     // The next request asks again, and works.
     const after = await page.evaluate(async () => {
-      const response = await fetch('/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ queueStatus { queued } }"}' });
+      const response = await fetch('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"query":"{ queueStatus { queued } }"}',
+      });
       return response.status;
     });
     expect(after).toBe(200);

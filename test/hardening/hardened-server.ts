@@ -108,7 +108,11 @@ export function rawRequest(
   options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string } = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
-    const init = { method: options.method ?? 'GET', headers: options.headers, ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
+    const init = {
+      method: options.method ?? 'GET',
+      headers: options.headers,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    };
     const request = httpRequest(url, init, (response) => {
       let body = '';
       response.setEncoding('utf8');

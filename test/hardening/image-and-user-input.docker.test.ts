@@ -46,7 +46,9 @@ afterAll(async () => {
 });
 
 async function logLines(agentId: string): Promise<string[]> {
-  const { agentRun } = await gql<{ agentRun: { logs: { line: string }[] } }>(app.url, 'query ($id: ID!) { agentRun(id: $id) { logs { line } } }', { id: agentId });
+  const { agentRun } = await gql<{ agentRun: { logs: { line: string }[] } }>(app.url, 'query ($id: ID!) { agentRun(id: $id) { logs { line } } }', {
+    id: agentId,
+  });
   return agentRun.logs.map((log) => log.line);
 }
 
@@ -84,18 +86,24 @@ describe('startAgent with an unclean image or a user out of range', () => {
     expect(error.message.length).toBeLessThan(400);
   });
 
-  it.each(['9999999999', '2147483648', '4294967295', '1000:2147483648'])('refuses user %j with BAD_USER_INPUT naming input.config.user', async (user) => {
-    const { body } = await post(app.url, START, { input: { group: GROUP, config: { steps: ['true'], user } } });
-    expect(body.data?.startAgent ?? null).toBeNull();
-    expect(body.errors).toHaveLength(1);
-    expect(body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.config.user' });
-    expect(body.errors[0].message).toBe(
-      `input.config.user: expected a numeric user such as 1000 or 1000:1000 (uid or uid:gid, each an integer from 0 to 2147483647; 0 is root), got ${JSON.stringify(user)}`,
-    );
-  });
+  it.each(['9999999999', '2147483648', '4294967295', '1000:2147483648'])(
+    'refuses user %j with BAD_USER_INPUT naming input.config.user',
+    async (user) => {
+      const { body } = await post(app.url, START, { input: { group: GROUP, config: { steps: ['true'], user } } });
+      expect(body.data?.startAgent ?? null).toBeNull();
+      expect(body.errors).toHaveLength(1);
+      expect(body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.config.user' });
+      expect(body.errors[0].message).toBe(
+        `input.config.user: expected a numeric user such as 1000 or 1000:1000 (uid or uid:gid, each an integer from 0 to 2147483647; 0 is root), got ${JSON.stringify(user)}`,
+      );
+    },
+  );
 
   it('runs as the largest id the engine takes, 2147483647, which owns /workspace', async () => {
-    const { agentId } = await startRun(app.url, { user: '2147483647:2147483647', steps: ['echo "ids $(id -u) $(id -g)"; stat -c "owner %u:%g" /workspace'] });
+    const { agentId } = await startRun(app.url, {
+      user: '2147483647:2147483647',
+      steps: ['echo "ids $(id -u) $(id -g)"; stat -c "owner %u:%g" /workspace'],
+    });
     expect((await waitForFinal(app.url, agentId)).status).toBe('SUCCEEDED');
     const lines = await logLines(agentId);
     expect(lines).toContain('ids 2147483647 2147483647');
@@ -161,9 +169,36 @@ describe('the image grammar agrees with the real engine', () => {
     // Characters that keep the name inside one URL path segment's meaning (no ? # % or space).
     const part = fc.oneof(
       { weight: 6, arbitrary: fc.stringMatching(/^[a-z0-9]{1,4}$/) },
-      fc.constantFrom('.', '..', '_', '__', '___', '-', '--', '/', '//', ':', '@', 'A', 'Z', 'localhost', 'r.io', '1.2.3.4', '[::1]', ':5000', 'sha256:', 'sha512:', '+', 'a'.repeat(64), 'b'.repeat(120)),
+      fc.constantFrom(
+        '.',
+        '..',
+        '_',
+        '__',
+        '___',
+        '-',
+        '--',
+        '/',
+        '//',
+        ':',
+        '@',
+        'A',
+        'Z',
+        'localhost',
+        'r.io',
+        '1.2.3.4',
+        '[::1]',
+        ':5000',
+        'sha256:',
+        'sha512:',
+        '+',
+        'a'.repeat(64),
+        'b'.repeat(120),
+      ),
     );
-    const names = fc.sample(fc.array(part, { minLength: 1, maxLength: 6 }).map((parts) => parts.join('')), { numRuns: 1_500, seed: 14 });
+    const names = fc.sample(
+      fc.array(part, { minLength: 1, maxLength: 6 }).map((parts) => parts.join('')),
+      { numRuns: 1_500, seed: 14 },
+    );
     const disagreements: string[] = [];
     let accepted = 0;
     for (const name of new Set(names)) {
@@ -187,7 +222,14 @@ describe('SANDBOX_IMAGE', () => {
   it('with a trailing slash stops start-up with one line, before the database or the engine is touched', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: ROOT,
-      env: { ...process.env, BOSUN_DB_PATH: '/nonexistent/bosun-refused.db', HOST: '127.0.0.1', PORT: '0', BOSUN_API_TOKEN: '', SANDBOX_IMAGE: 'bosun-sandbox:latest/' },
+      env: {
+        ...process.env,
+        BOSUN_DB_PATH: '/nonexistent/bosun-refused.db',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        BOSUN_API_TOKEN: '',
+        SANDBOX_IMAGE: 'bosun-sandbox:latest/',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

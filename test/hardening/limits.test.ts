@@ -48,7 +48,11 @@ describe('operation limits (graphql-armor)', () => {
 
   it.each([
     ['depth', deepQuery(QUERY_LIMITS.maxDepth + 2), QUERY_LIMIT_MESSAGES.depth],
-    ['aliases', `{ ${Array.from({ length: QUERY_LIMITS.maxAliases + 1 }, (_, i) => `a${i}: queueStatus { queued }`).join(' ')} }`, QUERY_LIMIT_MESSAGES.aliases],
+    [
+      'aliases',
+      `{ ${Array.from({ length: QUERY_LIMITS.maxAliases + 1 }, (_, i) => `a${i}: queueStatus { queued }`).join(' ')} }`,
+      QUERY_LIMIT_MESSAGES.aliases,
+    ],
     ['cost', `{ agentRuns { logs(last: 100000) { seq line stream at } } }`, QUERY_LIMIT_MESSAGES.cost],
     ['directives', `{ queueStatus { queued ${'@include(if: true) '.repeat(QUERY_LIMITS.maxDirectives + 1)} } }`, QUERY_LIMIT_MESSAGES.directives],
   ])('refuses too much %s over HTTP and graphql-ws, without telling the limit', async (_kind, query, message) => {
@@ -121,7 +125,11 @@ describe('operation limits (graphql-armor)', () => {
     }
     await client.dispose();
     for (const operationName of ['StartAgent', 'WatchQueue']) {
-      const { body } = await post(test.url, GRAPHIQL_DEFAULT_QUERY.replace(/subscription WatchQueue[\s\S]*$/, operationName === 'WatchQueue' ? '$&' : ''), undefined);
+      const { body } = await post(
+        test.url,
+        GRAPHIQL_DEFAULT_QUERY.replace(/subscription WatchQueue[\s\S]*$/, operationName === 'WatchQueue' ? '$&' : ''),
+        undefined,
+      );
       expect(codes(body), operationName).not.toContain('GRAPHQL_VALIDATION_FAILED');
     }
     const introspection = await post(test.url, getIntrospectionQuery());
@@ -146,7 +154,14 @@ describe('request sizes', () => {
     const url = new URL(test.url);
     const status = await new Promise<number>((resolve, reject) => {
       const request = httpRequest(
-        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, agent: new Agent() },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+          agent: new Agent(),
+        },
         (response) => {
           response.resume();
           resolve(response.statusCode ?? 0);
@@ -212,7 +227,9 @@ describe('WebSocket connections', () => {
   it(`answers operations past ${MAX_OPERATIONS_PER_SOCKET} at once on one socket with an error, keeping the others`, async () => {
     test = await startHardenedServer();
     const { client } = wsClient(test.wsUrl);
-    const iterators = Array.from({ length: MAX_OPERATIONS_PER_SOCKET }, () => client.iterate({ query: 'subscription { queueStatusChanged { queued } }' }));
+    const iterators = Array.from({ length: MAX_OPERATIONS_PER_SOCKET }, () =>
+      client.iterate({ query: 'subscription { queueStatusChanged { queued } }' }),
+    );
     await Promise.all(iterators.map((iterator) => within(iterator.next(), 'a first status')));
     await expect(wsRun(client, '{ queueStatus { queued } }')).rejects.toEqual([
       expect.objectContaining({ message: expect.stringMatching(/At most 100 operations/), extensions: { code: 'RATE_LIMITED' } }),
@@ -239,12 +256,21 @@ describe('START_RATE_PER_MINUTE', () => {
     const limited = await post(url, START, undefined, bearer(API_TOKEN));
     expect(limited.status).toBe(200);
     expect(limited.body.errors).toEqual([
-      expect.objectContaining({ path: ['startAgent'], extensions: { code: 'RATE_LIMITED' }, message: expect.stringMatching(/at most 3 runs .* a minute.*try again in \d+ s/) }),
+      expect.objectContaining({
+        path: ['startAgent'],
+        extensions: { code: 'RATE_LIMITED' },
+        message: expect.stringMatching(/at most 3 runs .* a minute.*try again in \d+ s/),
+      }),
     ]);
     const retry = await post(url, 'mutation { retryAgent(id: "done") { agentId } }', undefined, bearer(API_TOKEN));
     expect(codes(retry.body)).toEqual(['RATE_LIMITED']);
     // Aliases do not get around it: each start counts (the first refusal ends the mutation).
-    const aliased = await post(url, `mutation { a: startAgent(input: { group: { id: "g", name: "n" }, config: {} }) { agentId } b: startAgent(input: { group: { id: "g", name: "n" }, config: {} }) { agentId } }`, undefined, bearer(API_TOKEN));
+    const aliased = await post(
+      url,
+      `mutation { a: startAgent(input: { group: { id: "g", name: "n" }, config: {} }) { agentId } b: startAgent(input: { group: { id: "g", name: "n" }, config: {} }) { agentId } }`,
+      undefined,
+      bearer(API_TOKEN),
+    );
     expect(codes(aliased.body)).toEqual(['RATE_LIMITED']);
     expect(services.runs.list({ status: null, limit: 100 })).toHaveLength(4);
     // Queries are not limited.

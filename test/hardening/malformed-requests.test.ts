@@ -62,7 +62,11 @@ describe('a malformed Host header or request target', () => {
   it('gets 400 over a WebSocket upgrade too, where a target such as //[ threw an uncaught exception', async () => {
     test = await startHardenedServer();
     const host = `127.0.0.1:${new URL(test.url).port}`;
-    for (const [target, hostHeader] of [['//[', host], ['/graphql', 'a b'], ['/graphql', '[::1']] as const) {
+    for (const [target, hostHeader] of [
+      ['//[', host],
+      ['/graphql', 'a b'],
+      ['/graphql', '[::1'],
+    ] as const) {
       const answer = parseAnswer(await rawExchange(test.url, upgrade(target, hostHeader)));
       expect(answer.status, `${target} ${hostHeader}`).toBe(400);
       expect(answer.body).toMatch(/^Bad request: malformed (Host header|request target)\n$/);
@@ -116,9 +120,12 @@ describe('variables or extensions that are not JSON', () => {
     });
     expect(test.services.queue.stats().maxConcurrency).toBe(1);
     // Good JSON still works.
-    const good = await rawRequest(`${test.url}?query=${encodeURIComponent('query Q($i: Boolean!) { __typename @include(if: $i) }')}&variables=${encodeURIComponent('{"i":true}')}`, {
-      headers: { 'x-graphql-csrf': '1' },
-    });
+    const good = await rawRequest(
+      `${test.url}?query=${encodeURIComponent('query Q($i: Boolean!) { __typename @include(if: $i) }')}&variables=${encodeURIComponent('{"i":true}')}`,
+      {
+        headers: { 'x-graphql-csrf': '1' },
+      },
+    );
     expect(JSON.parse(good.body)).toEqual({ data: { __typename: 'Query' } });
   });
 });

@@ -98,7 +98,12 @@ describe('a subscriber that stops reading', () => {
     const lastRound = round - 1;
     tcp.resume();
     await eventually(
-      () => containers.every((containerId) => messages.some((m) => m.payload?.data?.resourceSamples?.containerId === containerId && m.payload.data.resourceSamples.cpuPercent === lastRound)),
+      () =>
+        containers.every((containerId) =>
+          messages.some(
+            (m) => m.payload?.data?.resourceSamples?.containerId === containerId && m.payload.data.resourceSamples.cpuPercent === lastRound,
+          ),
+        ),
       'the newest sample of each container',
       10_000,
     );
@@ -124,7 +129,11 @@ describe('a subscriber that stops reading', () => {
     clearInterval(watch);
     expect(maxBuffered).toBeGreaterThan(WS_HARD_BUFFER_BYTES);
     expect(test.logger.entries).toContainEqual(
-      expect.objectContaining({ level: 'warn', msg: expect.stringContaining(WS_TOO_SLOW_CLOSE.reason), fields: expect.objectContaining({ bufferedBytes: expect.any(Number) }) }),
+      expect.objectContaining({
+        level: 'warn',
+        msg: expect.stringContaining(WS_TOO_SLOW_CLOSE.reason),
+        fields: expect.objectContaining({ bufferedBytes: expect.any(Number) }),
+      }),
     );
     tcp.resume();
     // Its close frame sat behind what it never read: it sees the close, or a cut connection.

@@ -70,14 +70,25 @@ describe('SSE subscriptions', () => {
     expect(refused.status).toBe(503);
     expect(refused.headers['retry-after']).toBe('5');
     expect(sseData(refused.body)).toEqual([
-      { errors: [{ message: 'Too many streaming connections (WebSocket and SSE together, at most 500); try again later', extensions: { code: 'RATE_LIMITED' } }] },
+      {
+        errors: [
+          {
+            message: 'Too many streaming connections (WebSocket and SSE together, at most 500); try again later',
+            extensions: { code: 'RATE_LIMITED' },
+          },
+        ],
+      },
     ]);
     expect(await handshake(test.wsUrl)).toMatchObject({ open: false, status: 503 });
     expect(test.server.connections.streams).toBe(500);
     // The refused subscription was ended: nothing of it is left open.
     expect(test.server.streams.size).toBe(500);
     // Queries are no streaming connection: they still run.
-    const query = await rawRequest(test.url, { method: 'POST', headers: { 'content-type': 'application/json', ...token }, body: JSON.stringify({ query: '{ queueStatus { queued } }' }) });
+    const query = await rawRequest(test.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...token },
+      body: JSON.stringify({ query: '{ queueStatus { queued } }' }),
+    });
     expect(JSON.parse(query.body)).toEqual({ data: { queueStatus: { queued: 0 } } });
 
     // A connection that goes frees its slot.
@@ -91,11 +102,17 @@ describe('SSE subscriptions', () => {
   it(`are cut once more than ${SSE_HARD_BUFFER_BYTES / 1024 ** 2} MiB wait for a client that does not read`, async () => {
     test = await startHardenedServer();
     // A finished run with 24 lines of 1 MiB: its agentRunUpdated event alone is 24 MiB.
-    const lines = Array.from({ length: 24 }, (_, index) => makeLogLine({ runId: 'big', seq: index + 1, line: String.fromCharCode(97 + index).repeat(1024 ** 2) }));
+    const lines = Array.from({ length: 24 }, (_, index) =>
+      makeLogLine({ runId: 'big', seq: index + 1, line: String.fromCharCode(97 + index).repeat(1024 ** 2) }),
+    );
     test.services.runs.seed(makeRun({ id: 'big', status: 'SUCCEEDED' }), lines);
     const socket = await unreadSse(test.url, 'subscription { agentRunUpdated(agentId: "big") { id logs(last: 24) { line } } }');
     const closed = once(socket, 'close');
-    await eventually(() => test!.logger.entries.some((entry) => entry.msg === 'SSE response cut: subscriber too slow'), 'the response to be cut', 10_000);
+    await eventually(
+      () => test!.logger.entries.some((entry) => entry.msg === 'SSE response cut: subscriber too slow'),
+      'the response to be cut',
+      10_000,
+    );
     const cut = test.logger.entries.find((entry) => entry.msg === 'SSE response cut: subscriber too slow')!;
     expect(cut.level).toBe('warn');
     expect(cut.fields['bufferedBytes']).toBeGreaterThan(SSE_HARD_BUFFER_BYTES);
@@ -107,7 +124,11 @@ describe('SSE subscriptions', () => {
     // The same for a query whose answer is streamed as SSE.
     const query = await unreadSse(test.url, '{ agentRun(id: "big") { logs(last: 24) { line } } }');
     const queryClosed = once(query, 'close');
-    await eventually(() => test!.logger.entries.filter((entry) => entry.msg === 'SSE response cut: subscriber too slow').length === 2, 'the query response to be cut', 10_000);
+    await eventually(
+      () => test!.logger.entries.filter((entry) => entry.msg === 'SSE response cut: subscriber too slow').length === 2,
+      'the query response to be cut',
+      10_000,
+    );
     query.resume();
     await queryClosed;
     // And the server goes on.

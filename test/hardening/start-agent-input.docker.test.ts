@@ -64,7 +64,16 @@ const CASES: readonly (readonly [string, string, Input])[] = [
   ['config.env name empty', 'input.config.env[0].name', withConfig({ env: [{ name: '', value: '1' }] })],
   ['config.env name starting with a digit', 'input.config.env[0].name', withConfig({ env: [{ name: '1A', value: '1' }] })],
   ['config.env name reserved', 'input.config.env[0].name', withConfig({ env: [{ name: 'BOSUN_AGENT_ID', value: 'spoof' }] })],
-  ['config.env name twice', 'input.config.env[1].name', withConfig({ env: [{ name: 'A', value: '1' }, { name: 'A', value: '2' }] })],
+  [
+    'config.env name twice',
+    'input.config.env[1].name',
+    withConfig({
+      env: [
+        { name: 'A', value: '1' },
+        { name: 'A', value: '2' },
+      ],
+    }),
+  ],
   ['config.env name with NUL', 'input.config.env[0].name', withConfig({ env: [{ name: 'A\u0000', value: '1' }] })],
   ['config.env value with NUL', 'input.config.env[0].value', withConfig({ env: [{ name: 'A', value: 'a\u0000b' }] })],
   ['config.env value over 64 KiB', 'input.config.env[0].value', withConfig({ env: [{ name: 'A', value: 'v'.repeat(64 * 1024 + 1) }] })],
@@ -114,7 +123,10 @@ describe('startAgent refuses bad input with BAD_USER_INPUT and creates no contai
       // graphql-js names the path inside the variable ("input.config.cpus"), bosun the field ("input.config.cpus").
       // The message names the field: bosun's by its path, graphql-js's by the path to its object and its name.
       const [, parent = '', name = ''] = /^(.*)\.([^.]+)$/.exec(field) ?? [];
-      expect(error.message.includes(field) || (error.message.includes(`"${parent}"`) && error.message.includes(`"${name.replace(/\[\d+\]$/, '')}"`)), `${label}: ${error.message}`).toBe(true);
+      expect(
+        error.message.includes(field) || (error.message.includes(`"${parent}"`) && error.message.includes(`"${name.replace(/\[\d+\]$/, '')}"`)),
+        `${label}: ${error.message}`,
+      ).toBe(true);
       expect(error.message, label).toMatch(/expected|cannot represent|not defined by type|required type|must not be null|not provided/i);
       expect(error.message.length, `${label}: the message repeats the value`).toBeLessThan(600);
       expect(error.extensions.field, label).toMatch(new RegExp(`^${field.replace(/[.[\]]/g, '\\$&')}`));

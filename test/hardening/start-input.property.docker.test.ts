@@ -57,7 +57,25 @@ const MEMORY = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(fc.integer({ min: 6, max: 4_096 }), fc.constantFrom('m', 'M')).map(([n, unit]) => `${n}${unit}`) },
   fc.tuple(fc.integer({ min: 0, max: 5_000 }), fc.constantFrom('', 'b', 'k', 'g', 'K', 'G', 't', 'mb', ' ')).map(([n, unit]) => `${n}${unit}`),
   fc.tuple(fc.double({ min: 0, max: 64, noNaN: true }), fc.constantFrom('m', 'g')).map(([n, unit]) => `${n}${unit}`),
-  fc.constantFrom('', ' ', '0', '5m', '6m', '6291456', '6291455', '1e9', '-1g', '1.5g', '.5g', '99999999999999999g', 'NaN', 'Infinity', ' 512m ', '512m\u0000', '0x10m'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '0',
+    '5m',
+    '6m',
+    '6291456',
+    '6291455',
+    '1e9',
+    '-1g',
+    '1.5g',
+    '.5g',
+    '99999999999999999g',
+    'NaN',
+    'Infinity',
+    ' 512m ',
+    '512m\u0000',
+    '0x10m',
+  ),
   fc.string({ maxLength: 12, unit: 'binary' }),
 );
 const CPUS = fc.oneof(
@@ -109,7 +127,15 @@ const CONFIG = fc.record(
 );
 
 /** JSON values of any type, for what GraphQL receives over HTTP. */
-const ANY_JSON = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 2 }), fc.object({ maxDepth: 1 }));
+const ANY_JSON = fc.oneof(
+  fc.string({ maxLength: 8 }),
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 2 }),
+  fc.object({ maxDepth: 1 }),
+);
 const HTTP_CONFIG = fc.record(
   {
     memory: fc.oneof(fc.option(MEMORY), ANY_JSON),

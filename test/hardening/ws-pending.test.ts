@@ -31,10 +31,15 @@ const ATTACKER = '127.0.0.2';
 const TOKEN_PARAMS = { authorization: `Bearer ${API_TOKEN}` };
 
 /** A socket from `localAddress` that never sends anything; resolves once open, or with the refusal's status. */
-function idleSocket(wsUrl: string, localAddress = ATTACKER): Promise<{ socket: WebSocket; status?: number; closed: Promise<{ code: number; reason: string }> }> {
+function idleSocket(
+  wsUrl: string,
+  localAddress = ATTACKER,
+): Promise<{ socket: WebSocket; status?: number; closed: Promise<{ code: number; reason: string }> }> {
   return new Promise((resolve) => {
     const socket = new WebSocket(wsUrl, 'graphql-transport-ws', { localAddress });
-    const closed = new Promise<{ code: number; reason: string }>((done) => socket.once('close', (code, reason) => done({ code, reason: String(reason) })));
+    const closed = new Promise<{ code: number; reason: string }>((done) =>
+      socket.once('close', (code, reason) => done({ code, reason: String(reason) })),
+    );
     cleanups.push(() => socket.terminate());
     socket.once('open', () => resolve({ socket, closed }));
     socket.once('unexpected-response', (request, response) => {
@@ -113,8 +118,10 @@ describe('WebSockets that never send connection_init', () => {
     expect(attacker.refused).toBeGreaterThan(100);
     const lines = test.logger.entries.filter((entry) => entry.level !== 'debug').slice(logLinesBefore);
     expect(lines.length, JSON.stringify(lines.map((line) => line.msg))).toBeLessThanOrEqual(2);
-    expect(lines[0]?.msg).toMatch(/WebSocket upgrade refused: Too many WebSocket connections from this address are waiting for connection_init \(at most 16\)/);
-    await eventually(() => test!.server.connections.pending === 0, 'the attacker\'s sockets to be gone', 2 * WS_INIT_TIMEOUT_MS);
+    expect(lines[0]?.msg).toMatch(
+      /WebSocket upgrade refused: Too many WebSocket connections from this address are waiting for connection_init \(at most 16\)/,
+    );
+    await eventually(() => test!.server.connections.pending === 0, "the attacker's sockets to be gone", 2 * WS_INIT_TIMEOUT_MS);
   });
 
   it(`are closed with 4408 after ${WS_INIT_TIMEOUT_MS} ms, freeing their address's pending slots`, async () => {
@@ -160,7 +167,14 @@ describe('WebSockets that never send connection_init', () => {
 async function connectedClient(wsUrl: string): Promise<Client> {
   let onConnected: () => void = () => {};
   const connected = new Promise<void>((resolve) => (onConnected = resolve));
-  const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: TOKEN_PARAMS, on: { connected: () => onConnected() } });
+  const client = createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: false,
+    connectionParams: TOKEN_PARAMS,
+    on: { connected: () => onConnected() },
+  });
   cleanups.push(() => void client.dispose());
   await connected;
   return client;

@@ -27,7 +27,14 @@ export async function containersOf(docker: Docker, instanceId: string, agentId?:
 /** Force-removes whatever a failed test left behind and returns how many there were. */
 export async function removeLeftovers(docker: Docker, instanceId: string): Promise<number> {
   const ids = await containersOf(docker, instanceId);
-  await Promise.all(ids.map((id) => docker.getContainer(id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    ids.map((id) =>
+      docker
+        .getContainer(id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
   return ids.length;
 }
 

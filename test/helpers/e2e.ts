@@ -37,7 +37,12 @@ export const START_AGENT = /* GraphQL */ `
     startAgent(input: $input) {
       agentId
       status
-      queue { position running queued maxConcurrency }
+      queue {
+        position
+        running
+        queued
+        maxConcurrency
+      }
     }
   }
 `;
@@ -80,11 +85,9 @@ export async function waitForRun(
 ): Promise<Record<string, any>> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const { agentRun } = await gql<{ agentRun: Record<string, any> | null }>(
-      url,
-      `query ($id: ID!) { agentRun(id: $id) { status ${selection} } }`,
-      { id: agentId },
-    );
+    const { agentRun } = await gql<{ agentRun: Record<string, any> | null }>(url, `query ($id: ID!) { agentRun(id: $id) { status ${selection} } }`, {
+      id: agentId,
+    });
     if (agentRun && accept(agentRun)) return agentRun;
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${what} (last: ${JSON.stringify(agentRun)})`);
     await pause(50);

@@ -5,12 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { BosunError } from '../../src/errors.js';
-import type {
-  ExecutionQueue,
-  ExecutionQueueEvents,
-  QueueStats,
-  QueueTicket,
-} from '../../src/queue/execution-queue.js';
+import type { ExecutionQueue, ExecutionQueueEvents, QueueStats, QueueTicket } from '../../src/queue/execution-queue.js';
 import { utilizationPercent } from '../../src/queue/execution-queue.js';
 
 export class FakeExecutionQueue implements ExecutionQueue {

@@ -4,14 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { MonitorEvents, MonitorService, SampleQuery } from '../../src/monitor/monitor-service.js';
-import type {
-  ConcurrencyAdvice,
-  ContainerHealth,
-  HealthAlert,
-  HealthReport,
-  ResourcePeak,
-  ResourceSample,
-} from '../../src/monitor/monitor-types.js';
+import type { ConcurrencyAdvice, ContainerHealth, HealthAlert, HealthReport, ResourcePeak, ResourceSample } from '../../src/monitor/monitor-types.js';
 import { makeReport } from './fixtures.js';
 
 type Method = 'generateReport' | 'concurrencyAdvice' | 'samples';
@@ -40,9 +33,7 @@ export class FakeMonitorService implements MonitorService {
   samples(query: SampleQuery): readonly ResourceSample[] {
     this.#maybeFail('samples');
     const selected = this.#samples.filter(
-      (sample) =>
-        (query.runId == null || sample.runId === query.runId) &&
-        (query.containerId == null || sample.containerId === query.containerId),
+      (sample) => (query.runId == null || sample.runId === query.runId) && (query.containerId == null || sample.containerId === query.containerId),
     );
     return query.last == null ? selected : selected.slice(Math.max(0, selected.length - query.last));
   }

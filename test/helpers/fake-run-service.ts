@@ -6,7 +6,15 @@
  */
 import { EventEmitter } from 'node:events';
 import { BosunError } from '../../src/errors.js';
-import { isFinalStatus, type AgentRun, type AgentStatus, type FailureReason, type LogLine, type LogStream, type StartAgentInput } from '../../src/runs/agent-run.js';
+import {
+  isFinalStatus,
+  type AgentRun,
+  type AgentStatus,
+  type FailureReason,
+  type LogLine,
+  type LogStream,
+  type StartAgentInput,
+} from '../../src/runs/agent-run.js';
 import type { LogQuery, RunListQuery, RunService, RunServiceEvents, StartAgentResult } from '../../src/runs/run-service.js';
 import { FakeExecutionQueue } from './fake-execution-queue.js';
 import { makeRun } from './fixtures.js';

@@ -33,9 +33,7 @@ export interface TestServer<S extends BosunServices> extends AsyncDisposable {
 }
 
 export function startTestServer(options?: StartTestServerOptions<FakeServices>): Promise<TestServer<FakeServices>>;
-export function startTestServer<S extends BosunServices>(
-  options: StartTestServerOptions<S> & { readonly services: S },
-): Promise<TestServer<S>>;
+export function startTestServer<S extends BosunServices>(options: StartTestServerOptions<S> & { readonly services: S }): Promise<TestServer<S>>;
 export async function startTestServer(options: StartTestServerOptions<BosunServices> = {}): Promise<TestServer<BosunServices>> {
   const services = options.services ?? createFakeServices();
   const logger = options.logger ?? createTestLogger();

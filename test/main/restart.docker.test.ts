@@ -66,7 +66,6 @@ async function liveContainers(instanceId: string): Promise<string[]> {
   return list.map((c) => c.Id);
 }
 
-
 it('after SIGKILL, a restart on the same database interrupts the running runs, removes their containers and runs the waiting ones in order', async () => {
   const { env, instanceId } = setup();
   const port = await freePort();

@@ -7,9 +7,7 @@ const T0 = 1_700_000_000_000;
 
 /** Feeds CPU values one second apart and returns what each sample published. */
 function feedCpu(tracker: AlertTracker, values: readonly number[], containerId = 'c1', runId: string | null = 'run-1') {
-  return values.map((cpuPercent, index) =>
-    tracker.observe(sample(containerId, runId, { cpuPercent, atMs: T0 + index * 1000 })),
-  );
+  return values.map((cpuPercent, index) => tracker.observe(sample(containerId, runId, { cpuPercent, atMs: T0 + index * 1000 })));
 }
 
 function tracker(consecutiveSamples = 2): AlertTracker {
@@ -98,9 +96,7 @@ describe('AlertTracker', () => {
       message: 'CPU at 90% of its 0.5-CPU limit ≥ critical 90% for 1 sample',
     });
     // 150 % of one CPU on a 2-CPU limit is 75 %: WARNING, where the raw figure would be CRITICAL.
-    expect(t.observe(sample('two', 'run-3', { cpuPercent: 150 }), 2).map((a) => [a.level, a.value])).toEqual([
-      ['WARNING', 75],
-    ]);
+    expect(t.observe(sample('two', 'run-3', { cpuPercent: 150 }), 2).map((a) => [a.level, a.value])).toEqual([['WARNING', 75]]);
     // The limit does not change how memory and pids are read.
     expect(t.observe(sample('mem', 'run-4', { memoryPercent: 75 }), 0.5).map((a) => a.metric)).toEqual(['MEMORY']);
   });

@@ -3,12 +3,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  AlertWebhook,
-  signWebhookBody,
-  type AlertWebhookOptions,
-  type AlertWebhookPayload,
-} from '../../src/monitor/alert-webhook.js';
+import { AlertWebhook, signWebhookBody, type AlertWebhookOptions, type AlertWebhookPayload } from '../../src/monitor/alert-webhook.js';
 import type { Logger } from '../../src/logger.js';
 import type { HealthAlert } from '../../src/monitor/monitor-types.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
@@ -223,9 +218,7 @@ describe('AlertWebhook', () => {
   });
 
   it('validates its options eagerly', () => {
-    expect(() => webhook('ftp://example.com', fakeMonitorLogger())).toThrow(
-      'Expected an http:// or https:// webhook URL, got "ftp://example.com"',
-    );
+    expect(() => webhook('ftp://example.com', fakeMonitorLogger())).toThrow('Expected an http:// or https:// webhook URL, got "ftp://example.com"');
     expect(() => webhook('http://example.com', fakeMonitorLogger(), { maxAttempts: 0 })).toThrow(
       'Expected maxAttempts to be an integer of at least 1, got 0',
     );

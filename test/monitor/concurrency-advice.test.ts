@@ -20,8 +20,7 @@ const peak = (cpuPercent: number, memoryGiB: number): ResourcePeak => ({
   memoryBytes: memoryGiB * GiB,
   pids: 10,
 });
-const healthy = (n: number, level: HealthLevel = 'HEALTHY') =>
-  Array.from({ length: n }, (_, i) => ({ containerId: `container-${i}`, level }));
+const healthy = (n: number, level: HealthLevel = 'HEALTHY') => Array.from({ length: n }, (_, i) => ({ containerId: `container-${i}`, level }));
 
 describe('calculateRecommendedConcurrency', () => {
   it.each<[string, Partial<ConcurrencyAdviceInput>, number]>([
@@ -42,18 +41,10 @@ describe('calculateRecommendedConcurrency', () => {
     // Floored at 10 % of the limits: 6.4 / 0.1 = 64 and 12.8 / 0.2 = 64 → 4.
     ['runs that used nothing do not divide by zero', { recentPeaks: [peak(0, 0)] }, 4],
     // Floored at 10 % of 8 CPUs / 64 GiB: 6.4 / 0.8 = 8, 12.8 / 6.4 = 2 → 2 (unfloored: 640 and 1280 → 4).
-    [
-      'tiny peaks count as 10% of the per-run limits',
-      { recentPeaks: [peak(1, 0.01)], perRunLimits: { cpus: 8, memoryBytes: 64 * GiB } },
-      2,
-    ],
+    ['tiny peaks count as 10% of the per-run limits', { recentPeaks: [peak(1, 0.01)], perRunLimits: { cpus: 8, memoryBytes: 64 * GiB } }, 2],
     ['any CRITICAL container → 1', { containers: [...healthy(2), { containerId: 'hot', level: 'CRITICAL' }] }, 1],
     ['any WARNING container → at most 2', { containers: [...healthy(2), { containerId: 'warm', level: 'WARNING' }] }, 2],
-    [
-      'WARNING does not raise a lower figure',
-      { containers: healthy(1, 'WARNING'), host: { cpus: 2, memoryBytes: 4 * GiB } },
-      1,
-    ],
+    ['WARNING does not raise a lower figure', { containers: healthy(1, 'WARNING'), host: { cpus: 2, memoryBytes: 4 * GiB } }, 1],
     ['UNKNOWN containers do not count against', { containers: healthy(3, 'UNKNOWN') }, 4],
     ['engine unreachable → 1', { host: null }, 1],
   ])('%s → %i', (_name, overrides, expected) => {
@@ -70,9 +61,7 @@ describe('calculateRecommendedConcurrency', () => {
       'Container container-0 is CRITICAL: run one agent at a time.',
     );
     expect(calculateRecommendedConcurrency(input()).reason).toContain('per-run limits, no run measured yet');
-    expect(
-      calculateRecommendedConcurrency(input({ host: { cpus: 2, memoryBytes: 4 * GiB }, recentPeaks: [peak(0, 0)] })).reason,
-    ).toBe(
+    expect(calculateRecommendedConcurrency(input({ host: { cpus: 2, memoryBytes: 4 * GiB }, recentPeaks: [peak(0, 0)] })).reason).toBe(
       'Headroom: 80% of 2 CPUs / 0.1 CPUs per run = 16; 80% of 4 GiB / 0.2 GiB per run = 16 ' +
         '(peak use of 1 recent run, at least 10% of the per-run limits) → 4.',
     );

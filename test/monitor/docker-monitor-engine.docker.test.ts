@@ -294,10 +294,7 @@ describe('DockerMonitor on the real engine', () => {
     expect(advice.reason).toContain('Host capacity unknown');
     // A stream that cannot be opened is a real problem: it is logged at warn.
     await vi.waitFor(() =>
-      expect(logger.warn).toHaveBeenCalledWith(
-        expect.objectContaining({ containerId: '0123456789abcdef' }),
-        'stats stream broke: reopening',
-      ),
+      expect(logger.warn).toHaveBeenCalledWith(expect.objectContaining({ containerId: '0123456789abcdef' }), 'stats stream broke: reopening'),
     );
   });
 

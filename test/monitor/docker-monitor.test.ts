@@ -221,9 +221,7 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     monitor.registerContainer('c1', 'run-1');
     source.stream('c1').push(stats({ atMs: T0, cpuPercent: 97.2 }));
     await flush();
-    expect(seen.alerts.map((a) => [a.level, a.message])).toEqual([
-      ['CRITICAL', 'CPU at 97.2% of one CPU ≥ critical 90% for 1 sample'],
-    ]);
+    expect(seen.alerts.map((a) => [a.level, a.message])).toEqual([['CRITICAL', 'CPU at 97.2% of one CPU ≥ critical 90% for 1 sample']]);
     expect(monitor.checkContainerHealth('c1')!.alerts).toEqual(seen.alerts);
 
     monitor.unregisterContainer('c1');
@@ -278,9 +276,7 @@ describe('DockerMonitor runs, alerts and peaks', () => {
 
   it('refuses a CPU limit that is not a number above 0', () => {
     const { monitor } = setup();
-    expect(() => monitor.registerContainer('c1', 'run-1', { cpus: 0 })).toThrow(
-      'Expected the CPU limit to be a number above 0, got 0',
-    );
+    expect(() => monitor.registerContainer('c1', 'run-1', { cpus: 0 })).toThrow('Expected the CPU limit to be a number above 0, got 0');
     expect(() => monitor.registerContainer('c1', 'run-1', { cpus: Number.NaN })).toThrow(/got NaN$/);
     expect(monitor.monitoredContainerIds()).toEqual([]);
   });
@@ -317,7 +313,12 @@ describe('DockerMonitor reports', () => {
   it('reports totals, averages over containers with a sample, names and engine', async () => {
     const { monitor, source } = setup();
     source.names.set('healthy', '/bosun-run-1');
-    for (const [id, agent] of [['healthy', 'run-1'], ['warm', 'run-2'], ['hot', 'run-3'], ['silent', null]] as const) {
+    for (const [id, agent] of [
+      ['healthy', 'run-1'],
+      ['warm', 'run-2'],
+      ['hot', 'run-3'],
+      ['silent', null],
+    ] as const) {
       monitor.registerContainer(id, agent);
     }
     source.stream('healthy').push(stats({ atMs: T0, cpuPercent: 10, memoryPercent: 20 }));
@@ -400,9 +401,7 @@ describe('DockerMonitor concurrency', () => {
     queue.maxConcurrency = 2;
     monitor.registerContainer('c1', 'run-1');
     // 4 GiB at peak: 0.8 × 16 GiB / 4 GiB = 3.2 → 3 (CPU allows 0.8 × 8 / 0.5 = 12.8).
-    source.stream('c1').push(
-      stats({ atMs: T0, cpuPercent: 50, memoryUsageBytes: 4 * GiB, memoryLimitBytes: 8 * GiB, memoryPercent: 50 }),
-    );
+    source.stream('c1').push(stats({ atMs: T0, cpuPercent: 50, memoryUsageBytes: 4 * GiB, memoryLimitBytes: 8 * GiB, memoryPercent: 50 }));
     await flush();
     const advice = await monitor.concurrencyAdvice();
     expect(advice).toMatchObject({ current: 2, recommended: 3, canIncrease: true });
@@ -414,7 +413,6 @@ describe('DockerMonitor concurrency', () => {
     await monitor.concurrencyAdvice();
     expect(source.engineCalls).toBe(pings);
   });
-
 });
 
 describe('DockerMonitor lifecycle', () => {
@@ -442,9 +440,7 @@ describe('DockerMonitor lifecycle', () => {
 
   it('validates its options eagerly', () => {
     expect(() => setup({ sampleIntervalMs: 0 })).toThrow('Expected sampleIntervalMs to be an integer of at least 1, got 0');
-    expect(() => setup({ alertConsecutiveSamples: 0 })).toThrow(
-      'Expected consecutiveSamples to be an integer of at least 1, got 0',
-    );
+    expect(() => setup({ alertConsecutiveSamples: 0 })).toThrow('Expected consecutiveSamples to be an integer of at least 1, got 0');
     const { monitor } = setup();
     expect(() => monitor.registerContainer('', null)).toThrow('Expected a container id, got ""');
   });

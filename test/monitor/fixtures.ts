@@ -23,10 +23,6 @@ export function stats(overrides: Partial<ResourceStats> & { atMs?: number } = {}
   };
 }
 
-export function sample(
-  containerId: string,
-  runId: string | null,
-  overrides: Partial<ResourceStats> & { atMs?: number } = {},
-): ResourceSample {
+export function sample(containerId: string, runId: string | null, overrides: Partial<ResourceStats> & { atMs?: number } = {}): ResourceSample {
   return { ...stats(overrides), containerId, runId };
 }

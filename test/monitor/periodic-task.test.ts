@@ -11,15 +11,17 @@ afterEach(() => {
 /** A task whose runs the test ends one by one. */
 function controllableTask() {
   const runs: { signal: AbortSignal; finish: () => void; fail: (error: Error) => void }[] = [];
-  const task = (signal: AbortSignal) =>
-    new Promise<void>((resolve, reject) => runs.push({ signal, finish: resolve, fail: reject }));
+  const task = (signal: AbortSignal) => new Promise<void>((resolve, reject) => runs.push({ signal, finish: resolve, fail: reject }));
   return { runs, task };
 }
 
 describe('PeriodicTask', () => {
   it('runs now and at every interval', async () => {
     let count = 0;
-    const periodic = new PeriodicTask(async () => (count += 1), () => undefined);
+    const periodic = new PeriodicTask(
+      async () => (count += 1),
+      () => undefined,
+    );
     periodic.start(100);
     expect(count).toBe(1);
     await vi.advanceTimersByTimeAsync(350);
@@ -73,7 +75,10 @@ describe('PeriodicTask', () => {
 
   it('a second start() replaces the schedule', async () => {
     let count = 0;
-    const periodic = new PeriodicTask(async () => (count += 1), () => undefined);
+    const periodic = new PeriodicTask(
+      async () => (count += 1),
+      () => undefined,
+    );
     periodic.start(100);
     await vi.advanceTimersByTimeAsync(0);
     periodic.start(1_000);
@@ -83,7 +88,10 @@ describe('PeriodicTask', () => {
   });
 
   it('validates the interval', () => {
-    const periodic = new PeriodicTask(async () => undefined, () => undefined);
+    const periodic = new PeriodicTask(
+      async () => undefined,
+      () => undefined,
+    );
     expect(() => periodic.start(0)).toThrow('Expected intervalMs to be an integer of at least 1, got 0');
   });
 });

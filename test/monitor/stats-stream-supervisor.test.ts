@@ -1,10 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BosunError } from '../../src/errors.js';
 import type { ResourceStats } from '../../src/sandbox/resource-stats.js';
-import {
-  StatsStreamSupervisor,
-  type StatsStreamSupervisorOptions,
-} from '../../src/monitor/stats-stream-supervisor.js';
+import { StatsStreamSupervisor, type StatsStreamSupervisorOptions } from '../../src/monitor/stats-stream-supervisor.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
 import { FakeStatsSource, flush } from './fake-stats-source.js';
 import { stats } from './fixtures.js';

@@ -8,14 +8,7 @@ type RecordedEvent = {
   [K in keyof ExecutionQueueEvents]: { name: K; payload: ExecutionQueueEvents[K][0] };
 }[keyof ExecutionQueueEvents];
 
-const EVENT_NAMES: ReadonlyArray<keyof ExecutionQueueEvents> = [
-  'enqueued',
-  'position-changed',
-  'started',
-  'finished',
-  'left',
-  'status',
-];
+const EVENT_NAMES: ReadonlyArray<keyof ExecutionQueueEvents> = ['enqueued', 'position-changed', 'started', 'finished', 'left', 'status'];
 
 /** Every event of the queue, in order. */
 function record(queue: AgentExecutionQueue): RecordedEvent[] {
@@ -141,14 +134,7 @@ describe('AgentExecutionQueue: order and concurrency', () => {
     });
     expect(sixth).toEqual([3, 2, 1, 0]);
     expect(queue.position('6')).toBe(0);
-    expect(events.filter((event) => event.name === 'finished').map((event) => event.payload.id)).toEqual([
-      '2',
-      '1',
-      '4',
-      '3',
-      '6',
-      '5',
-    ]);
+    expect(events.filter((event) => event.name === 'finished').map((event) => event.payload.id)).toEqual(['2', '1', '4', '3', '6', '5']);
   });
 
   it('starts a task inside enqueue when a slot is free, with enqueued, status, started, status before it returns', () => {
@@ -257,13 +243,7 @@ describe('AgentExecutionQueue: leaving the line', () => {
 
     expect(queue.cancel('w2')).toBe(true);
 
-    expect(events.map((event) => event.name)).toEqual([
-      'left',
-      'position-changed',
-      'position-changed',
-      'position-changed',
-      'status',
-    ]);
+    expect(events.map((event) => event.name)).toEqual(['left', 'position-changed', 'position-changed', 'position-changed', 'status']);
     expect(events[0]!.payload).toMatchObject({ id: 'w2', reason: 'cancelled' });
     expect(events.slice(1, 4).map((event) => event.payload)).toEqual([
       { id: 'w3', position: 2 },
@@ -609,9 +589,7 @@ describe('AgentExecutionQueue: validation', () => {
     [{ ...valid, now: 5 }, 'Expected now to be a function, got 5'],
     [null, 'Expected an options object, got null'],
   ])('rejects %o', (options, message) => {
-    expect(() => new AgentExecutionQueue(options as unknown as AgentExecutionQueueOptions)).toThrow(
-      new TypeError(message),
-    );
+    expect(() => new AgentExecutionQueue(options as unknown as AgentExecutionQueueOptions)).toThrow(new TypeError(message));
   });
 
   it('validates setMaxConcurrency and emits status only on a change', () => {
@@ -624,9 +602,7 @@ describe('AgentExecutionQueue: validation', () => {
     queue.setMaxConcurrency(1);
     expect(events).toEqual([]);
     queue.setMaxConcurrency(2);
-    expect(events).toEqual([
-      { name: 'status', payload: { running: 0, queued: 0, maxConcurrency: 2, utilizationPercent: 0, paused: false } },
-    ]);
+    expect(events).toEqual([{ name: 'status', payload: { running: 0, queued: 0, maxConcurrency: 2, utilizationPercent: 0, paused: false } }]);
   });
 
   it('validates enqueue arguments', () => {

@@ -102,9 +102,7 @@ describe('WaitingLine', () => {
     expect(line.position('r4999')).toBe(2000);
     expect(line.takeOut(entries.get('r4000')!)).toBe(1000);
     expect(line.position('r4001')).toBe(1001);
-    expect(line.from(999).map((item) => item.id)).toEqual(
-      ['r3999', 'r4001'].concat(Array.from({ length: 998 }, (_, i) => `r${4002 + i}`)),
-    );
+    expect(line.from(999).map((item) => item.id)).toEqual(['r3999', 'r4001'].concat(Array.from({ length: 998 }, (_, i) => `r${4002 + i}`)));
     line.clear();
   });
 
@@ -114,11 +112,14 @@ describe('WaitingLine', () => {
     const order: string[] = [];
     for (const id of ['a', 'b', 'c']) {
       const item = entry(id, Date.now() + 60_000);
-      void queue.add(() => {
-        line.takeOut(item);
-        order.push(id);
-        return Promise.resolve();
-      }, { entry: item });
+      void queue.add(
+        () => {
+          line.takeOut(item);
+          order.push(id);
+          return Promise.resolve();
+        },
+        { entry: item },
+      );
     }
     expect([queue.size, line.ids()]).toEqual([3, ['a', 'b', 'c']]);
     expect(() => queue.setPriority('b', 1)).toThrow('first in, first out');

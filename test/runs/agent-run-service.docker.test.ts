@@ -141,9 +141,7 @@ describe('run outcomes', () => {
 
   it('reports a step that allocates past memory 32m as OOM_KILLED', async () => {
     const h = use(createRunHarness());
-    const { run } = await h.service.start(
-      shellInput(["x=$(head -c 134217728 /dev/zero | tr '\\0' a); echo survived"], { memory: '32m' }),
-    );
+    const { run } = await h.service.start(shellInput(["x=$(head -c 134217728 /dev/zero | tr '\\0' a); echo survived"], { memory: '32m' }));
     const final = await h.waitForFinal(run.id);
     expect(final).toMatchObject({ status: 'FAILED', failureReason: 'OOM_KILLED', exitCode: 137 });
     expect(final.error).toMatch(/memory limit \(32m\)/);
@@ -205,9 +203,7 @@ describe('cancel', () => {
 describe('logs and environment', () => {
   it('keeps a run that prints 200 MB within its log budget: the head, a notice, and the tail', async () => {
     const h = use(createRunHarness({ logBytesPerRun: 1024 * 1024 }));
-    const { run } = await h.service.start(
-      shellInput(["head -c 204800000 /dev/zero | tr '\\0' a | fold -w 1000; echo; echo the-last-line"]),
-    );
+    const { run } = await h.service.start(shellInput(["head -c 204800000 /dev/zero | tr '\\0' a | fold -w 1000; echo; echo the-last-line"]));
     const final = await h.waitForFinal(run.id, 120_000);
     expect(final.status).toBe('SUCCEEDED');
     const lines = h.service.logs(run.id);
@@ -246,7 +242,10 @@ describe('logs and environment', () => {
     );
     const final = await h.waitForFinal(run.id);
     expect(final.status).toBe('SUCCEEDED');
-    const stdout = h.service.logs(run.id).filter((l) => l.stream === 'STDOUT').map((l) => l.line);
+    const stdout = h.service
+      .logs(run.id)
+      .filter((l) => l.stream === 'STDOUT')
+      .map((l) => l.line);
     expect(stdout[0]).toBe(`0.5 ${128 * 1024 * 1024} 100 /workspace/.bosun/context.md hello /workspace`);
     expect(stdout.slice(1)).toEqual(['# Failing job', 'pytest tests/test_api.py::test_login fails']);
     expect(final.config.limits).toEqual({ cpus: 0.5, memoryBytes: 128 * 1024 * 1024, pidsLimit: 100 });
@@ -266,7 +265,12 @@ describe('recovery', () => {
       queue,
       sandboxes: new SandboxManager(createTestDocker(), testInstanceId()),
       agents: new AgentRegistry([new ShellAgent()]),
-      defaults: { agent: 'shell', image: 'bosun-sandbox:latest', limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 }, timeoutMs: 60_000 },
+      defaults: {
+        agent: 'shell',
+        image: 'bosun-sandbox:latest',
+        limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 },
+        timeoutMs: 60_000,
+      },
       queueTimeoutMs: 2_000_000_000,
       stopGraceMs: 100,
       logger: createSilentLogger(),
@@ -292,7 +296,12 @@ describe('recovery', () => {
       queue,
       sandboxes,
       agents: new AgentRegistry([new ShellAgent()]),
-      defaults: { agent: 'shell', image: 'bosun-sandbox:latest', limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 }, timeoutMs: 60_000 },
+      defaults: {
+        agent: 'shell',
+        image: 'bosun-sandbox:latest',
+        limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 },
+        timeoutMs: 60_000,
+      },
       queueTimeoutMs: 60_000,
       stopGraceMs: 100,
       logger: createSilentLogger(),
@@ -303,7 +312,12 @@ describe('recovery', () => {
       }),
     );
     expect(service.recover()).toEqual({ interrupted: 0, requeued: 1 });
-    expect(service.get('retired-agent')).toMatchObject({ status: 'FAILED', error: 'agent "retired" is no longer registered', containerId: null, startedAt: null });
+    expect(service.get('retired-agent')).toMatchObject({
+      status: 'FAILED',
+      error: 'agent "retired" is no longer registered',
+      containerId: null,
+      startedAt: null,
+    });
     expect(service.logs('retired-agent').map((l) => l.line)).toContain('agent "retired" is no longer registered; the stored run cannot start');
     await finished;
     expect(sandboxes.created.map((sandbox) => sandbox.options.runId)).toEqual(['still-fine']);
@@ -322,7 +336,12 @@ describe('reaping', () => {
     expect(reaps.failures).toEqual([]);
     expect(reaps.reaped).toEqual([]);
     for (const [i, id] of ids.entries()) {
-      expect(h.service.logs(id).filter((l) => l.stream === 'STDOUT').map((l) => l.line)).toEqual([`started-${i}`]);
+      expect(
+        h.service
+          .logs(id)
+          .filter((l) => l.stream === 'STDOUT')
+          .map((l) => l.line),
+      ).toEqual([`started-${i}`]);
     }
   });
 });
@@ -335,7 +354,11 @@ describe('sandbox user', () => {
     const [first, second] = await Promise.all([h.waitForFinal(byDefault.run.id), h.waitForFinal(asRoot.run.id)]);
     expect(first.status).toBe('SUCCEEDED');
     expect(second.status).toBe('SUCCEEDED');
-    const stdout = (id: string) => h.service.logs(id).filter((l) => l.stream === 'STDOUT').map((l) => l.line);
+    const stdout = (id: string) =>
+      h.service
+        .logs(id)
+        .filter((l) => l.stream === 'STDOUT')
+        .map((l) => l.line);
     expect(stdout(byDefault.run.id)).toEqual(['1000', '/tmp']);
     expect(stdout(asRoot.run.id)).toEqual(['0']);
   });

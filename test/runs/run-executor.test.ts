@@ -343,7 +343,12 @@ describe('the container environment', () => {
       user: '0:0',
     });
     const sandbox = s.sandbox();
-    expect(sandbox.options).toMatchObject({ runId: final.id, image: 'bosun-sandbox:latest', user: '0:0', limits: { cpus: 0.5, memoryBytes: 128 * MiB, pidsLimit: 100 } });
+    expect(sandbox.options).toMatchObject({
+      runId: final.id,
+      image: 'bosun-sandbox:latest',
+      user: '0:0',
+      limits: { cpus: 0.5, memoryBytes: 128 * MiB, pidsLimit: 100 },
+    });
     expect(sandbox.options.env).toEqual({
       MY_VAR: 'hello',
       HOME: '/tmp',

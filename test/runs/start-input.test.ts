@@ -6,7 +6,12 @@ import type { StartAgentInput } from '../../src/runs/agent-run.js';
 import { resolveStartInput } from '../../src/runs/start-input.js';
 
 const MiB = 1024 ** 2;
-const defaults = { agent: 'shell', image: 'bosun-sandbox:latest', limits: { cpus: 1, memoryBytes: 2048 * MiB, pidsLimit: 1000 }, timeoutMs: 1_800_000 };
+const defaults = {
+  agent: 'shell',
+  image: 'bosun-sandbox:latest',
+  limits: { cpus: 1, memoryBytes: 2048 * MiB, pidsLimit: 1000 },
+  timeoutMs: 1_800_000,
+};
 const context = { hostCpus: 2, agents: new AgentRegistry([new ShellAgent()]) };
 
 function input(config: Record<string, unknown> = {}, extra: Partial<StartAgentInput> = {}): StartAgentInput {
@@ -49,9 +54,12 @@ describe('resolveStartInput', () => {
     expect(config).toMatchObject({ timeoutMs: 60_000, image: 'python:3.12', env: [{ name: 'CI', value: 'true' }] });
   });
 
-  it.each(['0', '1000', '1000:1000', '2147483647', '2147483647:2147483647', '0:0'])('accepts the user %j (the engine takes ids up to 2147483647)', (user) => {
-    expect(resolveStartInput(input({ user }), defaults, context).config.user).toBe(user);
-  });
+  it.each(['0', '1000', '1000:1000', '2147483647', '2147483647:2147483647', '0:0'])(
+    'accepts the user %j (the engine takes ids up to 2147483647)',
+    (user) => {
+      expect(resolveStartInput(input({ user }), defaults, context).config.user).toBe(user);
+    },
+  );
 
   it.each(['localhost:5000/team/img:1.0', `img@sha256:${'e'.repeat(64)}`, 'registry.example.com/x/y'])('accepts the image %j', (image) => {
     expect(resolveStartInput(input({ image }), defaults, context).config.image).toBe(image);
@@ -73,7 +81,16 @@ describe('resolveStartInput', () => {
     [input({ env: [{ name: 'A=B', value: 'x' }] }), 'input.config.env[0].name', /expected a POSIX variable name/],
     [input({ env: [{ name: '1X', value: 'x' }] }), 'input.config.env[0].name', /got "1X"/],
     [input({ env: [{ name: 'BOSUN_CPU_LIMIT', value: '64' }] }), 'input.config.env[0].name', /does not start with BOSUN_/],
-    [input({ env: [{ name: 'A', value: '1' }, { name: 'A', value: '2' }] }), 'input.config.env[1].name', /each name at most once/],
+    [
+      input({
+        env: [
+          { name: 'A', value: '1' },
+          { name: 'A', value: '2' },
+        ],
+      }),
+      'input.config.env[1].name',
+      /each name at most once/,
+    ],
     [input({ env: [{ name: 'A', value: 'a\0' }] }), 'input.config.env[0].value', /without NUL bytes/],
     [input({}, { group: { id: '', name: 'x' } }), 'input.group.id', /expected a non-empty string of at most 256/],
     [input({}, { group: { id: 'x', name: 'n'.repeat(257) } }), 'input.group.name', /at most 256/],

@@ -30,7 +30,10 @@ describe('dockerCall', () => {
     let seen: AbortSignal | undefined;
     const error = await dockerCall('start container bosun-x', 5, (signal) => ((seen = signal), never())).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
-    expect(error).toMatchObject({ code: 'DOCKER_UNAVAILABLE', message: 'the Docker engine did not answer within 5 ms while trying to start container bosun-x' });
+    expect(error).toMatchObject({
+      code: 'DOCKER_UNAVAILABLE',
+      message: 'the Docker engine did not answer within 5 ms while trying to start container bosun-x',
+    });
     expect(seen?.aborted).toBe(true);
   });
 

@@ -39,10 +39,13 @@ afterEach(() => {
 
 describe('a redirect from the real engine', () => {
   it.each(UNCLEAN)('rejects image inspect of %j and sends no second request', async (name) => {
-    const error = await docker.getImage(name).inspect().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await docker
+      .getImage(name)
+      .inspect()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(DockerRedirectError);
     expect((error as Error).message).toMatch(/answered with a redirect, which bosun never follows/);
     expect(requests).toHaveLength(1);
@@ -58,7 +61,9 @@ describe('a redirect from the real engine', () => {
   });
 
   it('is a DOCKER_ERROR under a deadline, not DOCKER_UNAVAILABLE: the engine answered', async () => {
-    const error = await dockerCall('look up image a/', 5_000, (signal) => docker.getImage('a/').inspect({ abortSignal: signal } as Docker.ImageInspectOptions)).catch((e: unknown) => e);
+    const error = await dockerCall('look up image a/', 5_000, (signal) =>
+      docker.getImage('a/').inspect({ abortSignal: signal } as Docker.ImageInspectOptions),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
     expect((error as SandboxError).code).toBe('DOCKER_ERROR');
     expect((error as SandboxError).message).toBe(
@@ -91,7 +96,10 @@ describe('a redirect from the real engine', () => {
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const [code] = (await once(child, 'exit')) as [number | null];
-    const followed = stdout.split('\n').filter((line) => line.startsWith('request ')).slice(1);
+    const followed = stdout
+      .split('\n')
+      .filter((line) => line.startsWith('request '))
+      .slice(1);
     // The redirect is followed to another host ("images"), and the process dies of it.
     expect(followed.length, stdout).toBeGreaterThan(0);
     expect(followed[0], stdout).not.toMatch(/^request localhost\//);
@@ -107,7 +115,9 @@ describe('answers of the real engine are classified as answers', () => {
     ['a@sha256:short', 'DOCKER_ERROR', /invalid reference format/],
     ['bosun-no-such-image:never', 'IMAGE_NOT_FOUND', /No such image/i],
   ])('%j is %s', async (name, code, message) => {
-    const error = await dockerCall(`look up image ${name}`, 5_000, (signal) => docker.getImage(name).inspect({ abortSignal: signal } as Docker.ImageInspectOptions)).catch((e: unknown) => e);
+    const error = await dockerCall(`look up image ${name}`, 5_000, (signal) =>
+      docker.getImage(name).inspect({ abortSignal: signal } as Docker.ImageInspectOptions),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
     expect((error as SandboxError).code).toBe(code);
     expect((error as SandboxError).message).toMatch(message);

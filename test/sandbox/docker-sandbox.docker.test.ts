@@ -244,9 +244,7 @@ describe('faults', () => {
 
   it('leaves nothing behind for an image that does not exist', async () => {
     const runId = `${instanceId}-missing`;
-    const error = await manager
-      .create({ runId, image: 'bosun-no-such-image:never', limits: DEFAULT_LIMITS })
-      .catch((e: unknown) => e);
+    const error = await manager.create({ runId, image: 'bosun-no-such-image:never', limits: DEFAULT_LIMITS }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxError);
     expect((error as SandboxError).code).toBe('IMAGE_NOT_FOUND');
     expect(await containersOf(docker, instanceId, runId)).toEqual([]);

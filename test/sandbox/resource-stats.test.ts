@@ -16,7 +16,10 @@ describe('computeResourceStats', () => {
   });
 
   it('falls back to the per-CPU list when online_cpus is missing', () => {
-    const legacy = { ...frame, cpu_stats: { ...frame.cpu_stats, online_cpus: undefined, cpu_usage: { total_usage: 2_500_000_000, percpu_usage: [1, 2, 3, 4] } } };
+    const legacy = {
+      ...frame,
+      cpu_stats: { ...frame.cpu_stats, online_cpus: undefined, cpu_usage: { total_usage: 2_500_000_000, percpu_usage: [1, 2, 3, 4] } },
+    };
     expect(computeCpuPercent(legacy)).toBeCloseTo(100, 10);
   });
 

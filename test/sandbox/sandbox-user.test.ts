@@ -15,15 +15,29 @@ describe('parseSandboxUser', () => {
 
   // The engine refuses ids past int32 ("uids and gids must be in range 0-2147483647") although the
   // kernel's are 32-bit unsigned: 4294967294 would be accepted by a uint32 check and fail at run time.
-  it.each(['9999999999', '2147483648', '4294967294', '4294967295', '1000:2147483648', '12345678901', '', 'root', '1000:staff', '-1', '1000:', ':1000', '1.5', ' 1000', '1000\u0000', '1:2:3'])(
-    'refuses %j',
-    (input) => {
-      expect(() => parseSandboxUser(input)).toThrow(InvalidValueError);
-      expect(() => parseSandboxUser(input)).toThrow(
-        /^Expected a numeric user such as 1000 or 1000:1000 \(uid or uid:gid, each an integer from 0 to 2147483647; 0 is root\), got /,
-      );
-    },
-  );
+  it.each([
+    '9999999999',
+    '2147483648',
+    '4294967294',
+    '4294967295',
+    '1000:2147483648',
+    '12345678901',
+    '',
+    'root',
+    '1000:staff',
+    '-1',
+    '1000:',
+    ':1000',
+    '1.5',
+    ' 1000',
+    '1000\u0000',
+    '1:2:3',
+  ])('refuses %j', (input) => {
+    expect(() => parseSandboxUser(input)).toThrow(InvalidValueError);
+    expect(() => parseSandboxUser(input)).toThrow(
+      /^Expected a numeric user such as 1000 or 1000:1000 \(uid or uid:gid, each an integer from 0 to 2147483647; 0 is root\), got /,
+    );
+  });
 
   it.each([1000, null, undefined, {}])('refuses the non-string %j', (input) => {
     expect(() => parseSandboxUser(input)).toThrow(InvalidValueError);

@@ -82,7 +82,9 @@ describe('/workspace and /tmp', () => {
     await sandbox.writeFile('/workspace/gradlew', '#!/bin/sh\necho "ran $0"\n');
     await sandbox.writeFile('/workspace/node_modules/.bin/tool', '#!/bin/sh\necho "tool ran"\n');
     await sandbox.writeFile('/tmp/check.sh', '#!/bin/sh\necho "ran $0"\n');
-    expect(await run(sandbox, 'chmod +x gradlew node_modules/.bin/tool /tmp/check.sh && ./gradlew && node_modules/.bin/tool && /tmp/check.sh')).toEqual({
+    expect(
+      await run(sandbox, 'chmod +x gradlew node_modules/.bin/tool /tmp/check.sh && ./gradlew && node_modules/.bin/tool && /tmp/check.sh'),
+    ).toEqual({
       exitCode: 0,
       out: 'ran ./gradlew\ntool ran\nran /tmp/check.sh',
     });
@@ -103,15 +105,18 @@ describe('/workspace and /tmp', () => {
 describe('an image that declares VOLUME', () => {
   it('would get anonymous volumes on the host from the engine (what bosun prevents)', async () => {
     // A container of the same image, created without bosun's mounts: the attack's setting.
-    const bare = await docker.createContainer({ Image: VOLUME_IMAGE, Cmd: ['true'], Labels: ownershipLabels({ instanceId, runId: `${instanceId}-bare` }) });
+    const bare = await docker.createContainer({
+      Image: VOLUME_IMAGE,
+      Cmd: ['true'],
+      Labels: ownershipLabels({ instanceId, runId: `${instanceId}-bare` }),
+    });
     try {
       const info = await docker.getContainer(bare.id).inspect();
-      expect(info.Mounts.filter((mount) => mount.Type === 'volume').map((mount) => mount.Destination).sort()).toEqual([
-        '/data',
-        '/tmp/inner',
-        '/var/cache/tool',
-        '/workspace/deps',
-      ]);
+      expect(
+        info.Mounts.filter((mount) => mount.Type === 'volume')
+          .map((mount) => mount.Destination)
+          .sort(),
+      ).toEqual(['/data', '/tmp/inner', '/var/cache/tool', '/workspace/deps']);
     } finally {
       await bare.remove({ force: true, v: true });
     }

@@ -22,7 +22,17 @@ describe('the API contract', () => {
     expect(actual.constructor.name).toBe(expected.constructor.name);
 
     if (isEnumType(expected) && isEnumType(actual)) {
-      expect(actual.getValues().map((value) => value.name).sort()).toEqual(expected.getValues().map((value) => value.name).sort());
+      expect(
+        actual
+          .getValues()
+          .map((value) => value.name)
+          .sort(),
+      ).toEqual(
+        expected
+          .getValues()
+          .map((value) => value.name)
+          .sort(),
+      );
     }
     if (isScalarType(expected)) expect(isScalarType(actual)).toBe(true);
 
@@ -36,7 +46,10 @@ describe('the API contract', () => {
         const args = new Map(got.args.map((arg) => [arg.name, String(arg.type)]));
         for (const arg of field.args) expect(args.get(arg.name), `${name}.${field.name}(${arg.name})`).toBe(String(arg.type));
         const extraRequired = got.args.filter((arg) => !field.args.some((a) => a.name === arg.name) && isNonNullType(arg.type));
-        expect(extraRequired.map((arg) => arg.name), `new required arguments of ${name}.${field.name}`).toEqual([]);
+        expect(
+          extraRequired.map((arg) => arg.name),
+          `new required arguments of ${name}.${field.name}`,
+        ).toEqual([]);
       }
     }
 
@@ -46,7 +59,10 @@ describe('the API contract', () => {
         expect(String(actual.getFields()[field.name]?.type), `${name}.${field.name}`).toBe(String(field.type));
       }
       const extraRequired = Object.values(actual.getFields()).filter((field) => !expectedFields[field.name] && isNonNullType(field.type));
-      expect(extraRequired.map((field) => field.name), `new required fields of ${name}`).toEqual([]);
+      expect(
+        extraRequired.map((field) => field.name),
+        `new required fields of ${name}`,
+      ).toEqual([]);
     }
   });
 });

@@ -143,7 +143,9 @@ describe('graphql-ws subscriptions', () => {
 
   it('resourceSamples and healthAlerts filter what the monitor publishes', async () => {
     const { monitor } = test.services;
-    const samples = client.iterate<Record<string, any>>({ query: 'subscription { resourceSamples(agentId: "a") { containerId agentId cpuPercent at } }' });
+    const samples = client.iterate<Record<string, any>>({
+      query: 'subscription { resourceSamples(agentId: "a") { containerId agentId cpuPercent at } }',
+    });
     const critical = client.iterate<Record<string, any>>({ query: 'subscription { healthAlerts(minLevel: CRITICAL) { id level resolvedAt } }' });
     const any = client.iterate<Record<string, any>>({ query: 'subscription { healthAlerts { id level resolvedAt } }' });
     await eventually(() => test.server.streams.size === 3, 'the subscriptions are open');

@@ -25,8 +25,30 @@ const START_AGENT = /* GraphQL */ `
     startAgent(input: $input) {
       agentId
       status
-      queue { position running queued maxConcurrency }
-      run { id status agent image limits { cpus memoryBytes pidsLimit } position queuedAt group { id name runIds } }
+      queue {
+        position
+        running
+        queued
+        maxConcurrency
+      }
+      run {
+        id
+        status
+        agent
+        image
+        limits {
+          cpus
+          memoryBytes
+          pidsLimit
+        }
+        position
+        queuedAt
+        group {
+          id
+          name
+          runIds
+        }
+      }
     }
   }
 `;
@@ -162,9 +184,7 @@ describe('errors', () => {
     const { status, body } = await postGraphQL(test.url, 'mutation { cancelAgent(id: "r1") { id } }');
     expect(status).toBe(200);
     expect(body.data).toBeNull();
-    expect(body.errors).toEqual([
-      expect.objectContaining({ message: `it went ${code}`, path: ['cancelAgent'], extensions: { code } }),
-    ]);
+    expect(body.errors).toEqual([expect.objectContaining({ message: `it went ${code}`, path: ['cancelAgent'], extensions: { code } })]);
   });
 
   it('passes the run service input errors through, with the field', async () => {

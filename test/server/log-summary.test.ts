@@ -26,7 +26,11 @@ describe('LogSummary', () => {
     expect(logger.entries[1]).toEqual({
       level: 'info',
       msg: 'Connections refused: 5000 more in the last 10 s',
-      fields: { count: 5_000, reasons: { 'refused: full': 2_500, 'refused: origin': 2_500 }, remotes: ['10.0.0.0', '10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'] },
+      fields: {
+        count: 5_000,
+        reasons: { 'refused: full': 2_500, 'refused: origin': 2_500 },
+        remotes: ['10.0.0.0', '10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'],
+      },
     });
     // The next window stays quiet: no line.
     vi.advanceTimersByTime(60_000);

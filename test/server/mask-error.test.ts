@@ -157,9 +157,21 @@ describe("graphql-js errors about a variable's value are BAD_USER_INPUT", () => 
 describe('graphql-js errors about a literal argument value are BAD_USER_INPUT, prefixed with its path', () => {
   it.each([
     ['an argument', '{ agentRuns(limit: "ten") { id } }', 'limit'],
-    ['a value deep in an input', 'mutation { startAgent(input: { group: { id: "g", name: "g" }, config: { cpus: "x" } }) { agentId } }', 'input.config.cpus'],
-    ['an item of a list', 'mutation { startAgent(input: { group: { id: "g", name: "g" }, config: { steps: ["a", "b", 3] } }) { agentId } }', 'input.config.steps[2]'],
-    ['an unknown input field', 'mutation { startAgent(input: { group: { id: "g", name: "g" }, config: { nope: 1 } }) { agentId } }', 'input.config.nope'],
+    [
+      'a value deep in an input',
+      'mutation { startAgent(input: { group: { id: "g", name: "g" }, config: { cpus: "x" } }) { agentId } }',
+      'input.config.cpus',
+    ],
+    [
+      'an item of a list',
+      'mutation { startAgent(input: { group: { id: "g", name: "g" }, config: { steps: ["a", "b", 3] } }) { agentId } }',
+      'input.config.steps[2]',
+    ],
+    [
+      'an unknown input field',
+      'mutation { startAgent(input: { group: { id: "g", name: "g" }, config: { nope: 1 } }) { agentId } }',
+      'input.config.nope',
+    ],
     ['an object missing a field', 'mutation { startAgent(input: { group: { id: "g" }, config: {} }) { agentId } }', 'input.group'],
     ['an unknown enum value', '{ agentRuns(status: [QUEUED, NOPE]) { id } }', 'status[1]'],
     ['an argument in a fragment', 'query { ...F } fragment F on Query { agentRuns(limit: true) { id } }', 'limit'],
@@ -195,11 +207,7 @@ describe('graphql-js errors about a literal argument value are BAD_USER_INPUT, p
   });
 
   it('leaves faults of the document itself to GRAPHQL_VALIDATION_FAILED', () => {
-    for (const source of [
-      '{ nope }',
-      '{ agentRuns(nope: 1) { id } }',
-      'query ($n: String) { agentRuns(limit: $n) { id } }',
-    ]) {
+    for (const source of ['{ nope }', '{ agentRuns(nope: 1) { id } }', 'query ($n: String) { agentRuns(limit: $n) { id } }']) {
       const document = parse(source);
       const errors = validate(schema, document);
       expect(errors.length, source).toBeGreaterThan(0);
@@ -241,7 +249,10 @@ describe('in yoga, as the server plugs them in', () => {
     logging: false,
   });
 
-  async function post(query: string, variables?: Record<string, unknown>): Promise<{ errors?: { message: string; extensions?: Record<string, unknown> }[] }> {
+  async function post(
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<{ errors?: { message: string; extensions?: Record<string, unknown> }[] }> {
     const response = await yoga.fetch('http://bosun.test/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -58,7 +58,10 @@ describe('createStartGate', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(BosunError);
-    expect(error).toMatchObject({ code: 'RATE_LIMITED', message: 'startAgent: at most 2 runs may be started a minute by this caller; try again in 30 s' });
+    expect(error).toMatchObject({
+      code: 'RATE_LIMITED',
+      message: 'startAgent: at most 2 runs may be started a minute by this caller; try again in 30 s',
+    });
     // Another caller has its own allowance.
     expect(() => admit({ role: 'admin', key: 'address:10.0.0.2' }, 'startAgent')).not.toThrow();
     now = 30_000;

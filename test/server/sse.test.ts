@@ -59,7 +59,10 @@ describe('subscriptions over SSE', () => {
     const started = Date.now();
     await within(test.close(), 'the server to close');
     expect(Date.now() - started).toBeLessThan(1_500);
-    const end = await within(first.then(() => events.next()).catch(() => ({ done: true })), 'the stream to end');
+    const end = await within(
+      first.then(() => events.next()).catch(() => ({ done: true })),
+      'the stream to end',
+    );
     expect(end.done === true || (end as { value?: SseEvent }).value?.event === 'complete').toBe(true);
     expect(test.server.streams.size).toBe(0);
     abort.abort();

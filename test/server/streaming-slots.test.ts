@@ -37,7 +37,10 @@ describe('StreamingSlots', () => {
     const ws = slot(slots.openPending('::1'));
     const late = slot(slots.openPending('::1'));
     expect(ws.promote()).toBe(true);
-    expect(slots.openStream()).toEqual({ ok: false, message: 'Too many streaming connections (WebSocket and SSE together, at most 2); try again later' });
+    expect(slots.openStream()).toEqual({
+      ok: false,
+      message: 'Too many streaming connections (WebSocket and SSE together, at most 2); try again later',
+    });
     expect(slots.openPending('::1')).toMatchObject({ ok: false });
     // A pending socket cannot move in while every slot is taken; it stays pending.
     expect(late.promote()).toBe(false);

@@ -9,8 +9,15 @@ function newHistory(): SqliteHistoryStore {
 
 function sample(containerId: string, runId: string | null, atMs: number, cpuPercent: number): ResourceSample {
   return {
-    containerId, runId, at: new Date(atMs), cpuPercent, memoryUsageBytes: 10 * cpuPercent, memoryLimitBytes: 100,
-    memoryPercent: 10 * cpuPercent, pids: cpuPercent, pidsLimit: null,
+    containerId,
+    runId,
+    at: new Date(atMs),
+    cpuPercent,
+    memoryUsageBytes: 10 * cpuPercent,
+    memoryLimitBytes: 100,
+    memoryPercent: 10 * cpuPercent,
+    pids: cpuPercent,
+    pidsLimit: null,
   };
 }
 
@@ -18,8 +25,16 @@ describe('SqliteHistoryStore', () => {
   it('records alerts and their resolution under one id, and samples by run and by container', () => {
     const history = newHistory();
     const alert = {
-      id: 'al1', level: 'CRITICAL' as const, metric: 'CPU' as const, value: 95, threshold: 90, containerId: 'c', runId: 'r',
-      at: new Date('2026-01-01T00:00:00Z'), message: 'CPU high', resolvedAt: null,
+      id: 'al1',
+      level: 'CRITICAL' as const,
+      metric: 'CPU' as const,
+      value: 95,
+      threshold: 90,
+      containerId: 'c',
+      runId: 'r',
+      at: new Date('2026-01-01T00:00:00Z'),
+      message: 'CPU high',
+      resolvedAt: null,
     };
     history.recordAlert(alert);
     history.recordAlert({ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') });

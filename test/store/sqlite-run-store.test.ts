@@ -107,8 +107,15 @@ describe('retention', () => {
     // 20,000 samples over the last 30 hours, one every 5.4 s, for the newest run.
     for (let i = 0; i < 20_000; i += 1) {
       history.recordSample({
-        containerId: 'c', runId: 'run-5999', at: new Date(now - 30 * 3_600_000 + i * 5400),
-        cpuPercent: i % 100, memoryUsageBytes: 1e6, memoryLimitBytes: 1e8, memoryPercent: 1, pids: 3, pidsLimit: 100,
+        containerId: 'c',
+        runId: 'run-5999',
+        at: new Date(now - 30 * 3_600_000 + i * 5400),
+        cpuPercent: i % 100,
+        memoryUsageBytes: 1e6,
+        memoryLimitBytes: 1e8,
+        memoryPercent: 1,
+        pids: 3,
+        pidsLimit: 100,
       });
     }
     expect(store.prune({ maxFinishedRuns: 5000, maxAgeMs: 7 * 24 * 3_600_000 }, now)).toBe(1000);

@@ -28,7 +28,8 @@ export function installDebugHook({ store, connection, follower }) {
     /** The followed log: run id, last sequence number, subscriptions made, ended. */
     logState: () => ({ runId: follower.runId, lastSeq: follower.lastSeq, subscriptions: follower.subscriptions, ended: follower.ended }),
     /** The followed log's lines as received, `seq` and text. */
-    logLines: () => follower.entries.filter((entry) => !('gap' in entry)).map((entry) => ({ seq: entry.seq, line: entry.line, stream: entry.stream })),
+    logLines: () =>
+      follower.entries.filter((entry) => !('gap' in entry)).map((entry) => ({ seq: entry.seq, line: entry.line, stream: entry.stream })),
   };
   Object.defineProperty(window, '__bosun', { value: Object.freeze(hook), configurable: false, enumerable: false });
 }

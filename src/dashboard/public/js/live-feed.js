@@ -54,11 +54,15 @@ export function startLiveFeed(connection, store) {
     const session = connection.session();
     if (!session || positionSubscriptions.has(runId)) return;
     const subscriptions = positionSubscriptions;
-    const dispose = session.subscribe(QUEUE_POSITION_CHANGED, { agentId: runId }, {
-      next: (data) => store.setPosition(runId, data.queuePositionChanged.position),
-      error: () => subscriptions.delete(runId),
-      complete: () => subscriptions.delete(runId),
-    });
+    const dispose = session.subscribe(
+      QUEUE_POSITION_CHANGED,
+      { agentId: runId },
+      {
+        next: (data) => store.setPosition(runId, data.queuePositionChanged.position),
+        error: () => subscriptions.delete(runId),
+        complete: () => subscriptions.delete(runId),
+      },
+    );
     subscriptions.set(runId, dispose);
   };
 
@@ -77,25 +81,37 @@ export function startLiveFeed(connection, store) {
     positionSubscriptions = new Map();
     store.setSynced(false);
 
-    session.subscribe(QUEUE_STATUS_CHANGED, {}, {
-      next: (data) => {
-        const before = store.queue;
-        store.setQueue(data.queueStatusChanged);
-        if (before && before.maxConcurrency !== data.queueStatusChanged.maxConcurrency) refreshHealth();
+    session.subscribe(
+      QUEUE_STATUS_CHANGED,
+      {},
+      {
+        next: (data) => {
+          const before = store.queue;
+          store.setQueue(data.queueStatusChanged);
+          if (before && before.maxConcurrency !== data.queueStatusChanged.maxConcurrency) refreshHealth();
+        },
       },
-    });
+    );
     /** @type {any[] | null} run updates held until the snapshot is in */
     let early = [];
-    session.subscribe(AGENT_RUN_UPDATED, {}, {
-      next: (data) => (early ? early.push(data.agentRunUpdated) : applyRun(data.agentRunUpdated)),
-    });
-    session.subscribe(RESOURCE_SAMPLES, {}, { next: (data) => store.addSample(data.resourceSamples) });
-    session.subscribe(HEALTH_ALERTS, { minLevel: 'WARNING' }, {
-      next: (data) => {
-        store.addAlert(data.healthAlerts);
-        refreshHealth();
+    session.subscribe(
+      AGENT_RUN_UPDATED,
+      {},
+      {
+        next: (data) => (early ? early.push(data.agentRunUpdated) : applyRun(data.agentRunUpdated)),
       },
-    });
+    );
+    session.subscribe(RESOURCE_SAMPLES, {}, { next: (data) => store.addSample(data.resourceSamples) });
+    session.subscribe(
+      HEALTH_ALERTS,
+      { minLevel: 'WARNING' },
+      {
+        next: (data) => {
+          store.addAlert(data.healthAlerts);
+          refreshHealth();
+        },
+      },
+    );
 
     let snapshot;
     try {

@@ -69,31 +69,35 @@ export class LogFollower {
     this.stop?.();
     let resumeAfterSeq = null;
     this.subscriptions++;
-    this.stop = session.subscribe(AGENT_LOGS, { agentId: runId, afterSeq: this.lastSeq }, {
-      next: (data) => {
-        if (this.runId === runId) this.#add(data.agentLogs);
+    this.stop = session.subscribe(
+      AGENT_LOGS,
+      { agentId: runId, afterSeq: this.lastSeq },
+      {
+        next: (data) => {
+          if (this.runId === runId) this.#add(data.agentLogs);
+        },
+        error: (errors) => {
+          const list = Array.isArray(errors) ? errors : [errors];
+          const slow = list.find((error) => error?.extensions?.code === SUBSCRIBER_TOO_SLOW);
+          if (slow) {
+            resumeAfterSeq = slow.extensions.resumeAfterSeq ?? this.lastSeq;
+            return;
+          }
+          this.error = list.map((error) => error?.message ?? String(error)).join('; ');
+          this.#emit({ type: 'state' });
+        },
+        complete: () => {
+          if (this.runId !== runId) return;
+          this.stop = null;
+          if (resumeAfterSeq !== null) {
+            this.#subscribe(session);
+            return;
+          }
+          if (!this.error) this.ended = true;
+          this.#emit({ type: 'state' });
+        },
       },
-      error: (errors) => {
-        const list = Array.isArray(errors) ? errors : [errors];
-        const slow = list.find((error) => error?.extensions?.code === SUBSCRIBER_TOO_SLOW);
-        if (slow) {
-          resumeAfterSeq = slow.extensions.resumeAfterSeq ?? this.lastSeq;
-          return;
-        }
-        this.error = list.map((error) => error?.message ?? String(error)).join('; ');
-        this.#emit({ type: 'state' });
-      },
-      complete: () => {
-        if (this.runId !== runId) return;
-        this.stop = null;
-        if (resumeAfterSeq !== null) {
-          this.#subscribe(session);
-          return;
-        }
-        if (!this.error) this.ended = true;
-        this.#emit({ type: 'state' });
-      },
-    });
+    );
     this.#emit({ type: 'state' });
   }
 

@@ -17,7 +17,11 @@ function metricValue(metric, value) {
 export function mountAlertFeedView(root, store) {
   const counts = h('span.card-note');
   const list = h('ol.alert-feed', { 'data-testid': 'alert-feed' });
-  const empty = h('p.empty-state', null, 'No alerts — every container is within its thresholds. Warnings and critical alerts show up here as they happen.');
+  const empty = h(
+    'p.empty-state',
+    null,
+    'No alerts — every container is within its thresholds. Warnings and critical alerts show up here as they happen.',
+  );
   replaceChildren(root, h('header.card-head', null, h('h2', null, 'Alerts'), counts), empty, list);
 
   const render = () => {
@@ -32,7 +36,9 @@ export function mountAlertFeedView(root, store) {
         const { alert } = entry;
         const run = alert.agentId ? store.runs.get(alert.agentId) : null;
         const recovered = entry.kind === 'recovered';
-        const who = alert.agentId ? `run ${shortId(alert.agentId)}${run?.group?.name ? ` · ${run.group.name}` : ''}` : `container ${shortId(alert.containerId)}`;
+        const who = alert.agentId
+          ? `run ${shortId(alert.agentId)}${run?.group?.name ? ` · ${run.group.name}` : ''}`
+          : `container ${shortId(alert.containerId)}`;
         return h(
           'li.alert-entry',
           {

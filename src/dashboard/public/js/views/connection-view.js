@@ -13,13 +13,7 @@ export function mountConnectionView({ pill, banner }, connection, store) {
   const render = () => {
     const { status, attempt } = connection.state();
     const live = status === 'connected' && store.synced;
-    const text = live
-      ? 'live'
-      : status === 'connected'
-        ? 'syncing…'
-        : status === 'connecting'
-          ? 'connecting…'
-          : 'reconnecting…';
+    const text = live ? 'live' : status === 'connected' ? 'syncing…' : status === 'connecting' ? 'connecting…' : 'reconnecting…';
     setText(pill, text);
     setModifier(pill, 'conn-', live ? 'live' : status === 'reconnecting' ? 'lost' : 'wait');
     banner.hidden = live;

@@ -86,7 +86,9 @@ export function mountEngineView(engineRoot, adviceRoot, store) {
     const same = advice.recommended === advice.current;
     setText(
       recommendation,
-      same ? `Keep ${advice.current === 0 ? 'no limit' : `${advice.current} at once`}` : `Recommended: ${advice.recommended} at once (now ${advice.current === 0 ? 'unlimited' : advice.current})`,
+      same
+        ? `Keep ${advice.current === 0 ? 'no limit' : `${advice.current} at once`}`
+        : `Recommended: ${advice.recommended} at once (now ${advice.current === 0 ? 'unlimited' : advice.current})`,
     );
     setModifier(recommendation, 'advice-', same ? 'keep' : advice.recommended > advice.current ? 'up' : 'down');
     setText(reason, advice.reason);

@@ -23,7 +23,8 @@ export function mountLiveChartsView(root, store) {
 
   /** Running runs, and containers the monitor reports that bosun did not start. */
   const containers = () => {
-    const list = store.sortedRuns()
+    const list = store
+      .sortedRuns()
       .filter((run) => run.status === 'RUNNING')
       .map((run) => ({ key: run.id, run, name: run.group?.name ?? 'run' }));
     for (const container of store.health?.containers ?? []) {
@@ -50,9 +51,7 @@ export function mountLiveChartsView(root, store) {
     const level = h('span.badge');
     const title = h('strong', null, name);
     const uptime = h('span.muted');
-    const open = run
-      ? h('button.btn.btn-ghost.btn-small', { type: 'button', onclick: () => store.select(key) }, 'Open run')
-      : null;
+    const open = run ? h('button.btn.btn-ghost.btn-small', { type: 'button', onclick: () => store.select(key) }, 'Open run') : null;
     const element = h(
       'article.chart-card',
       { dataset: { key } },

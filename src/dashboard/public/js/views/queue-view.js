@@ -21,7 +21,15 @@ export function mountQueueView(root, store) {
   const paused = h('span.badge.badge-paused', { hidden: true }, 'paused');
   const utilizationText = h('span.util-text', { 'data-testid': 'queue-utilization' }, '—');
   const utilizationFill = h('span.util-fill');
-  const input = h('input#max-concurrency', { type: 'number', min: 0, max: MAX_CONCURRENCY, step: 1, inputmode: 'numeric', 'aria-label': 'Runs at once', 'data-testid': 'max-concurrency-input' });
+  const input = h('input#max-concurrency', {
+    type: 'number',
+    min: 0,
+    max: MAX_CONCURRENCY,
+    step: 1,
+    inputmode: 'numeric',
+    'aria-label': 'Runs at once',
+    'data-testid': 'max-concurrency-input',
+  });
   const message = h('p.form-message', { role: 'status' });
   const waitingList = h('ol.waiting-list', { 'data-testid': 'waiting-list' });
   let editing = false;
@@ -68,7 +76,9 @@ export function mountQueueView(root, store) {
       'div.concurrency',
       null,
       h('label', { for: 'max-concurrency' }, 'Runs at once'),
-      h('div.stepper', null,
+      h(
+        'div.stepper',
+        null,
         h('button.btn.btn-icon', { type: 'button', title: 'One fewer', 'aria-label': 'One fewer', onclick: () => step(-1) }, '−'),
         input,
         h('button.btn.btn-icon', { type: 'button', title: 'One more', 'aria-label': 'One more', onclick: () => step(1) }, '+'),
@@ -97,7 +107,10 @@ export function mountQueueView(root, store) {
       .filter(([id, position]) => position > 0 && store.runs.get(id)?.status === 'QUEUED')
       .sort((a, b) => a[1] - b[1]);
     if (line.length === 0) {
-      replaceChildren(waitingList, h('li.empty', null, queue?.queued ? 'Reading the line…' : 'Nobody waiting — runs start as soon as a slot is free.'));
+      replaceChildren(
+        waitingList,
+        h('li.empty', null, queue?.queued ? 'Reading the line…' : 'Nobody waiting — runs start as soon as a slot is free.'),
+      );
       return;
     }
     replaceChildren(
@@ -121,4 +134,3 @@ export function mountQueueView(root, store) {
   render();
   return { render };
 }
-

@@ -76,7 +76,10 @@ const METRICS = [
     headline: (series, limits) => {
       const latest = series.latest();
       const limit = series.memoryLimitBytes || limits?.memoryBytes;
-      return [latest ? formatBytes(latest.memoryBytes) : '—', latest ? `${formatPercent(latest.memoryPercent)} of ${formatBytes(limit)}` : `of ${formatBytes(limit)}`];
+      return [
+        latest ? formatBytes(latest.memoryBytes) : '—',
+        latest ? `${formatPercent(latest.memoryPercent)} of ${formatBytes(limit)}` : `of ${formatBytes(limit)}`,
+      ];
     },
   },
   {

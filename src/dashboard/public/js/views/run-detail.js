@@ -32,17 +32,17 @@ export class RunDetail {
     this.element = h(
       'div.run-detail',
       { 'data-testid': 'run-detail' },
-      h('div.detail-grid', null,
-        h('section', null, h('h4', null, 'Run'), this.facts),
-        h('section', null, h('h4', null, 'Timeline'), this.steps),
-      ),
+      h('div.detail-grid', null, h('section', null, h('h4', null, 'Run'), this.facts), h('section', null, h('h4', null, 'Timeline'), this.steps)),
       h('section', null, h('h4', null, 'Resources'), this.chartBox),
       h('section', null, h('h4', null, 'Alerts'), this.alerts),
       this.logs.element,
     );
     store.on('runs', () => this.render());
     store.on('alerts', () => this.#renderAlerts());
-    store.on('series', frameScheduler(() => this.charts?.update()));
+    store.on(
+      'series',
+      frameScheduler(() => this.charts?.update()),
+    );
     store.on('health', () => this.charts?.update());
   }
 
@@ -101,7 +101,10 @@ export class RunDetail {
     );
 
     if (run.steps.length === 0) {
-      replaceChildren(this.steps, h('li.empty', null, run.status === 'QUEUED' ? 'Waiting for a slot — steps start when the run does.' : 'No step started.'));
+      replaceChildren(
+        this.steps,
+        h('li.empty', null, run.status === 'QUEUED' ? 'Waiting for a slot — steps start when the run does.' : 'No step started.'),
+      );
     } else {
       replaceChildren(
         this.steps,
@@ -111,9 +114,13 @@ export class RunDetail {
             'li.step',
             { class: `step-${state}` },
             h('span.step-dot'),
-            h('div.step-body', null,
+            h(
+              'div.step-body',
+              null,
               h('code.step-command', null, step.command),
-              h('span.step-meta', null,
+              h(
+                'span.step-meta',
+                null,
                 `#${step.index} · `,
                 step.exitCode == null ? words(state) : `exit ${step.exitCode}`,
                 ` · ${formatDuration(durationBetween(step.startedAt, step.finishedAt, now))}`,

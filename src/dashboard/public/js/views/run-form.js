@@ -16,8 +16,22 @@ import { START_AGENT } from '../operations.js';
 export function mountRunForm(root, store, feed) {
   const field = (label, control, hint) =>
     h('label.field', null, h('span.field-label', null, label), control, hint ? h('span.hint', null, hint) : null);
-  const group = h('input', { name: 'group', required: true, maxlength: 256, placeholder: 'flaky unit tests', autocomplete: 'off', 'data-testid': 'form-group' });
-  const steps = h('textarea', { name: 'steps', required: true, rows: 4, spellcheck: 'false', placeholder: 'npm ci\nnpm test', 'data-testid': 'form-steps' });
+  const group = h('input', {
+    name: 'group',
+    required: true,
+    maxlength: 256,
+    placeholder: 'flaky unit tests',
+    autocomplete: 'off',
+    'data-testid': 'form-group',
+  });
+  const steps = h('textarea', {
+    name: 'steps',
+    required: true,
+    rows: 4,
+    spellcheck: 'false',
+    placeholder: 'npm ci\nnpm test',
+    'data-testid': 'form-steps',
+  });
   const image = h('input', { name: 'image', placeholder: 'server default', autocomplete: 'off', 'data-testid': 'form-image' });
   const cpus = h('input', { name: 'cpus', type: 'number', min: 0.01, step: 0.01, placeholder: 'default', 'data-testid': 'form-cpus' });
   const memory = h('input', { name: 'memory', placeholder: '512m', autocomplete: 'off', 'data-testid': 'form-memory' });
@@ -40,7 +54,10 @@ export function mountRunForm(root, store, feed) {
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const commands = steps.value.split('\n').map((line) => line.trim()).filter(Boolean);
+    const commands = steps.value
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
     if (!group.value.trim()) return showMessage(message, 'Give the run a group name.', 'error');
     if (commands.length === 0) return showMessage(message, 'Add at least one step.', 'error');
     /** @type {Record<string, unknown>} */

@@ -21,7 +21,7 @@ import {
   wsClient,
   wsRun,
   type HardenedServer,
-} from './hardened-server.js';
+} from '../hardening/hardened-server.js';
 
 let test: HardenedServer | undefined;
 afterEach(async () => {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRAPHIQL_TOKEN_STORAGE_KEY, withGraphiQLToken } from '../../src/server/graphiql-token.js';
-import { API_TOKEN, startHardenedServer, type HardenedServer } from './hardened-server.js';
+import { API_TOKEN, startHardenedServer, type HardenedServer } from '../hardening/hardened-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 

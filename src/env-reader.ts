@@ -7,6 +7,7 @@
 import { InvalidValueError, describeValue } from './errors.js';
 import type { DockerConnection } from './sandbox/docker-client.js';
 import { parseImageReference } from './sandbox/image-reference.js';
+import { describeIntegerRange, describeNumberRange, isIntegerInRange } from './shared/validate.js';
 
 /** A bad environment variable. The message is the one line that start-up prints. */
 export class ConfigError extends Error {
@@ -126,17 +127,15 @@ export class EnvReader {
   private numeric(name: string, fallback: number, range: RangeOptions, integer: boolean): number {
     const raw = this.raw(name);
     if (raw === undefined) return fallback;
-    const min = range.min ?? Number.MIN_SAFE_INTEGER;
-    const max = range.max ?? Number.MAX_SAFE_INTEGER;
-    const kind = integer ? 'an integer' : 'a number';
-    const bounds = range.max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
-    const expected = `${kind} ${bounds}${range.note ? ` (${range.note})` : ''}`;
+    // Integers are described and checked by the one integer validator (src/shared/validate.ts).
+    const expected = integer ? describeIntegerRange(range) : describeNumberRange(range);
     const pattern = integer ? /^-?\d+$/ : /^-?\d+(?:\.\d+)?$/;
     if (!pattern.test(raw.trim())) throw new ConfigError(name, raw, expected);
     const value = Number(raw.trim());
-    if (!Number.isFinite(value) || (integer && !Number.isSafeInteger(value)) || value < min || value > max) {
-      throw new ConfigError(name, raw, expected);
-    }
+    const inRange = integer
+      ? isIntegerInRange(value, range)
+      : Number.isFinite(value) && value >= (range.min ?? -Number.MAX_VALUE) && value <= (range.max ?? Number.MAX_VALUE);
+    if (!inRange) throw new ConfigError(name, raw, expected);
     return value;
   }
 

@@ -28,7 +28,7 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import { BosunError, InvalidValueError, describeValue } from '../errors.js';
 import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
-import { checkInteger, isIntegerInRange, type IntegerRange } from '../shared/validate.js';
+import { checkInteger, describeIntegerRange, isIntegerInRange, type IntegerRange } from '../shared/validate.js';
 import type {
   EnqueueOptions,
   ExecutionQueue,
@@ -206,10 +206,10 @@ export class AgentExecutionQueue implements ExecutionQueue {
   /**
    * Changes the limit at runtime (emits `status` when it changed). Raising it starts waiting runs before
    * returning; lowering it lets running runs finish and starts none until fewer than the new limit run.
-   * @throws InvalidValueError unless `value` is an integer ≥ 0 (0 = unlimited).
+   * @throws InvalidValueError unless `value` is an integer of at least 0 (0 = unlimited).
    */
   setMaxConcurrency(value: number): void {
-    if (!isIntegerInRange(value, MAX_CONCURRENCY_RANGE)) throw new InvalidValueError('an integer ≥ 0 (0 = unlimited)', value);
+    if (!isIntegerInRange(value, MAX_CONCURRENCY_RANGE)) throw new InvalidValueError(describeIntegerRange(MAX_CONCURRENCY_RANGE), value);
     if (value === this.#maxConcurrency) return;
     this.#maxConcurrency = value;
     // p-queue's setter starts waiting tasks synchronously; their events come before this status.

@@ -6,6 +6,7 @@
 import type { AgentRegistry } from './agent-registry.js';
 import { InvalidValueError, badUserInput } from '../errors.js';
 import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
+import { isIntegerInRange } from '../shared/validate.js';
 import { parseImageReference } from '../sandbox/image-reference.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type SandboxLimits } from '../sandbox/limits.js';
 import { parseSandboxUser } from '../sandbox/sandbox-user.js';
@@ -127,7 +128,7 @@ export function resolveStartInput(
 
   const timeoutMs = config.timeoutMs ?? defaults.timeoutMs;
   field('config.timeoutMs', () => {
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < MIN_TIMEOUT_MS || timeoutMs > MAX_TIMEOUT_MS) {
+    if (!isIntegerInRange(timeoutMs, { min: MIN_TIMEOUT_MS, max: MAX_TIMEOUT_MS })) {
       throw new InvalidValueError(`milliseconds, an integer from ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS}`, timeoutMs);
     }
   });

@@ -3,6 +3,7 @@
  * Every parser throws {@link InvalidValueError} ("Expected X, got Y") on bad input.
  */
 import { InvalidValueError } from '../errors.js';
+import { isIntegerInRange } from '../shared/validate.js';
 
 /** The limits applied to one sandbox container. */
 export interface SandboxLimits {
@@ -81,7 +82,7 @@ export function parsePidsLimit(input: string | number): number {
   } else {
     throw new InvalidValueError(expected, input);
   }
-  if (!Number.isSafeInteger(value) || value < MIN_PIDS_LIMIT || value > MAX_PIDS_LIMIT) {
+  if (!isIntegerInRange(value, { min: MIN_PIDS_LIMIT, max: MAX_PIDS_LIMIT })) {
     throw new InvalidValueError(expected, input);
   }
   return value;

@@ -26,11 +26,20 @@ export function isIntegerInRange(value: unknown, range: IntegerRange = {}): valu
 
 /** What the range expects, as the rest of a sentence: "an integer from 1 to 500 (0 = unlimited)". */
 export function describeIntegerRange(range: IntegerRange = {}): string {
+  return describeRange('an integer', range);
+}
+
+/** The same for any finite number: "a number from 0 to 100". */
+export function describeNumberRange(range: IntegerRange = {}): string {
+  return describeRange('a number', range);
+}
+
+function describeRange(kind: string, range: IntegerRange): string {
   const hasMin = range.min !== undefined && range.min > Number.MIN_SAFE_INTEGER;
   const hasMax = range.max !== undefined && range.max < Number.MAX_SAFE_INTEGER;
   const bounds =
     hasMin && hasMax ? ` from ${range.min} to ${range.max}` : hasMin ? ` of at least ${range.min}` : hasMax ? ` of at most ${range.max}` : '';
-  return `an integer${bounds}${range.note ? ` (${range.note})` : ''}`;
+  return `${kind}${bounds}${range.note ? ` (${range.note})` : ''}`;
 }
 
 /**

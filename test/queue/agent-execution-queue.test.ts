@@ -597,7 +597,7 @@ describe('AgentExecutionQueue: validation', () => {
     const events = record(queue);
     const error = thrown(() => queue.setMaxConcurrency(-1));
     expect(error).toBeInstanceOf(InvalidValueError);
-    expect((error as Error).message).toBe('Expected an integer ≥ 0 (0 = unlimited), got -1');
+    expect((error as Error).message).toBe('Expected an integer of at least 0 (0 = unlimited), got -1');
     expect(() => queue.setMaxConcurrency(Number.NaN)).toThrow('got NaN');
     queue.setMaxConcurrency(1);
     expect(events).toEqual([]);

@@ -40,9 +40,18 @@ export function createDockerClient(connection: DockerConnection): Docker {
   return docker;
 }
 
-/** The part of docker-modem's private API that every request goes through (modem.dial calls it). */
+/**
+ * The part of docker-modem's private API that every request goes through (modem.dial calls it).
+ * Typed as a function property: {@link refuseRedirects} takes the original off the modem and calls it with `this`.
+ */
 interface ModemInternals {
-  buildRequest(options: Record<string, unknown>, context: unknown, data: unknown, callback: (error: unknown, result?: unknown) => void): void;
+  buildRequest: (
+    this: ModemInternals,
+    options: Record<string, unknown>,
+    context: unknown,
+    data: unknown,
+    callback: (error: unknown, result?: unknown) => void,
+  ) => void;
 }
 
 /** docker-modem's message when a request would exceed `maxRedirects`. */

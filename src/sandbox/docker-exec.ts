@@ -53,9 +53,9 @@ export async function execInContainer(target: ExecTarget, command: string, optio
       AttachStdin: withStdin,
       Tty: false,
       abortSignal: callSignal,
-    } as Docker.ExecCreateOptions),
+    }),
   );
-  const stream = (await call(action, () => exec.start({ hijack: true, stdin: withStdin }))) as Duplex;
+  const stream = await call(action, () => exec.start({ hijack: true, stdin: withStdin }));
   target.activeExecs.add(exec);
   try {
     const output = pipeOutput(target.docker, stream, options);

@@ -10,7 +10,7 @@ import { containerConfig, type SandboxSpec } from './container-config.js';
 import { dockerCall } from './docker-call.js';
 import { execInContainer, type ExecTarget } from './docker-exec.js';
 import { parseImageReference } from './image-reference.js';
-import { computeResourceStats, type DockerStatsFrame, type ResourceStats } from './resource-stats.js';
+import { computeResourceStats, type ResourceStats } from './resource-stats.js';
 import type { ExecOptions, ExecResult, LimitEvents, Sandbox, StopOptions } from './sandbox.js';
 import { SandboxError, isContainerGone } from './sandbox-errors.js';
 import { streamContainerStats } from './stats-stream.js';
@@ -74,7 +74,7 @@ export class DockerSandbox implements Sandbox {
     const config = containerConfig(spec, Object.keys(image.Config?.Volumes ?? {}));
     const name = config.name!;
     const container = await dockerCall(`create a container from image ${spec.image}`, timeoutMs, (callSignal) =>
-      docker.createContainer({ ...config, abortSignal: callSignal } as Docker.ContainerCreateOptions),
+      docker.createContainer({ ...config, abortSignal: callSignal }),
     ).catch(async (error: unknown) => {
       // A create that timed out may still land in the engine: remove it by name if it did.
       if (error instanceof SandboxError && error.code === 'DOCKER_UNAVAILABLE') {
@@ -135,10 +135,12 @@ export class DockerSandbox implements Sandbox {
 
   /** One stats value. Costs 1 to 2 s (the engine samples twice); prefer {@link streamResourceStats}. */
   async getResourceStats(): Promise<ResourceStats> {
-    const frame = await this.call(`read the stats of ${this.name}`, (signal) =>
-      this.container.stats({ stream: false, abortSignal: signal } as { stream: false }),
-    );
-    return computeResourceStats(frame as unknown as DockerStatsFrame);
+    const frame = await this.call(`read the stats of ${this.name}`, (signal) => {
+      // dockerode's stats() types omit abortSignal (docker-modem honours it): a variable is not checked for excess properties.
+      const options = { stream: false as const, abortSignal: signal };
+      return this.container.stats(options);
+    });
+    return computeResourceStats(frame);
   }
 
   /** Live stats, one value per engine frame (about 1 s), until the signal aborts or the container is gone. */

@@ -130,5 +130,5 @@ function checkDigest(digest: string, refuse: (why: string) => never): void {
   const match = DIGEST.exec(digest);
   const expectedChars = match ? DIGEST_HEX_CHARS[match[1]!] : undefined;
   if (!match || expectedChars === undefined) refuse('the digest must be sha256:, sha384: or sha512: followed by lowercase hex');
-  if (!new RegExp(`^[a-f0-9]{${expectedChars}}$`).test(match![2]!)) refuse(`a ${match![1]} digest has ${expectedChars} lowercase hex digits`);
+  if (!new RegExp(`^[a-f0-9]{${expectedChars}}$`).test(match[2]!)) refuse(`a ${match[1]} digest has ${expectedChars} lowercase hex digits`);
 }

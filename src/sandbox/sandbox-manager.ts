@@ -178,7 +178,7 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
     const failures = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failures.length > 0) {
       throw new AggregateError(
-        failures.map((failure) => failure.reason),
+        failures.map((failure): unknown => failure.reason),
         `${failures.length} sandbox(es) could not be removed`,
       );
     }

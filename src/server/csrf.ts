@@ -28,7 +28,8 @@ export function isSimpleRequest(request: Request): boolean {
 /** The yoga plugin: simple requests to `graphqlPath` without {@link CSRF_HEADER} get HTTP 400. */
 export function useCsrfPrevention(graphqlPath: string): Plugin {
   return {
-    onRequest({ request, url, endResponse, fetchAPI }) {
+    onRequest(payload) {
+      const { request, url, fetchAPI } = payload;
       if (url.pathname !== graphqlPath || !isSimpleRequest(request) || request.headers.has(CSRF_HEADER)) return;
       const body = JSON.stringify({
         errors: [
@@ -40,7 +41,7 @@ export function useCsrfPrevention(graphqlPath: string): Plugin {
           },
         ],
       });
-      endResponse(new fetchAPI.Response(body, { status: 400, headers: { 'content-type': 'application/json; charset=utf-8' } }));
+      payload.endResponse(new fetchAPI.Response(body, { status: 400, headers: { 'content-type': 'application/json; charset=utf-8' } }));
     },
   };
 }

@@ -26,7 +26,7 @@
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import type { DocumentNode, ExecutionArgs, GraphQLError, GraphQLSchema } from 'graphql';
 import { CloseCode, makeServer, handleProtocols, type Context, type OperationResult } from 'graphql-ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -62,7 +62,7 @@ export interface GraphQLWsServer {
 
 export interface AttachGraphQLWsOptions {
   readonly httpServer: Server;
-  readonly yoga: AnyYoga;
+  readonly yoga: YogaEnvelop;
   readonly path: string;
   readonly logger: ServerLogger;
   /** Who may connect; default: no token required. */
@@ -80,9 +80,23 @@ export interface AttachGraphQLWsOptions {
   readonly keepAliveMs?: number;
 }
 
-// Yoga's instance type is generic over its server and user contexts; this module needs neither.
-type AnyYoga = YogaServerInstance<any, any>;
-type Enveloped = ReturnType<AnyYoga['getEnveloped']>;
+// Yoga's instance type is generic over its server and user contexts, which this module does not read:
+// it needs only getEnveloped, whose type does not tie them down.
+type YogaEnvelop = Pick<YogaServerInstance<Record<string, unknown>, Record<string, unknown>>, 'getEnveloped'>;
+
+/**
+ * What `getEnveloped` gives one operation, as graphql-js (the one yoga runs on) types it: envelop's
+ * own types are `any`, to fit every graphql version. Results stay `unknown`: envelop's may be
+ * incremental.
+ */
+interface Enveloped {
+  readonly schema: GraphQLSchema;
+  readonly parse: (source: string) => DocumentNode;
+  readonly validate: (schema: GraphQLSchema, document: DocumentNode) => readonly GraphQLError[];
+  readonly contextFactory: () => unknown;
+  readonly execute: (args: ExecutionArgs) => unknown;
+  readonly subscribe: (args: ExecutionArgs) => unknown;
+}
 
 /** What graphql-ws keeps about each socket (its `ctx.extra`). */
 interface SocketExtra {
@@ -95,6 +109,15 @@ interface SocketExtra {
 }
 
 type WsContext = Context<Record<string, unknown> | undefined, SocketExtra>;
+
+/**
+ * A message's text. ws hands over a Buffer (its default binaryType, which these sockets keep); the
+ * other shapes of its type are decoded the same way rather than stringified as objects.
+ */
+function messageText(data: WebSocket.RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString();
+  return Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data).toString();
+}
 
 /**
  * Serves graphql-ws on `path` of `httpServer`: each operation is parsed, validated and executed
@@ -153,7 +176,7 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
       if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET) {
         return [toGraphQLError(new BosunError('RATE_LIMITED', `At most ${MAX_OPERATIONS_PER_SOCKET} operations may run at once on one connection`))];
       }
-      const enveloped = yoga.getEnveloped({
+      const enveloped: Enveloped = yoga.getEnveloped({
         ...ctx,
         req: ctx.extra.request,
         socket: ctx.extra.socket,
@@ -167,7 +190,7 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
         if (errors.length > 0) return errors;
       } catch (error) {
         // A syntax error, or a limit hit while parsing, goes back as the operation's error.
-        if (isGraphQLError(error)) return [error as GraphQLError];
+        if (isGraphQLError(error)) return [error];
         throw error;
       }
       const args: ExecutionArgs = {
@@ -229,13 +252,12 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
         // graphql-ws closes with this, e.g. 4408 when no connection_init came in time.
         close,
         onMessage: (handle) =>
-          socket.on('message', async (data) => {
-            try {
-              await handle(String(data));
-            } catch (error) {
+          socket.on('message', (data) => {
+            // handle is graphql-ws's async handler: a failure is a rejection, caught here.
+            handle(messageText(data)).catch((error: unknown) => {
               logger.error({ err: error, remote }, 'graphql-ws: handling a message failed');
               close(CloseCode.InternalServerError, 'Internal server error');
-            }
+            });
           }),
       },
       { socket, request, slot, close },

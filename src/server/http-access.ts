@@ -41,10 +41,11 @@ export function isLoopbackRequestHost(hostHeader: string | null | undefined): bo
 /** The yoga plugin; put it before every plugin that answers with data (metrics). */
 export function useHttpAccess(auth: TokenAuth): Plugin {
   return {
-    onRequest({ request, endResponse, fetchAPI }) {
+    onRequest(payload) {
+      const { request, fetchAPI } = payload;
       if (!auth.enabled) {
         if (isLoopbackRequestHost(request.headers.get('host'))) return;
-        endResponse(
+        payload.endResponse(
           errorResponse(
             fetchAPI.Response,
             403,
@@ -56,7 +57,7 @@ export function useHttpAccess(auth: TokenAuth): Plugin {
       }
       const token = bearerToken(request.headers.get('authorization'));
       if (auth.authenticate(token)) return;
-      endResponse(
+      payload.endResponse(
         errorResponse(
           fetchAPI.Response,
           401,

@@ -34,7 +34,8 @@ const nodeResponseOf = (serverContext: unknown): ServerResponse | undefined => (
 export function useHttpStreams(options: HttpStreamsOptions): Plugin {
   const { slots, refusals, logger, hardBytes = SSE_HARD_BUFFER_BYTES } = options;
   return {
-    onResultProcess({ result, setResult, serverContext }) {
+    onResultProcess(payload) {
+      const { result, serverContext } = payload;
       if (!isAsyncIterable(result)) return;
       const response = nodeResponseOf(serverContext);
       if (response === undefined) return;
@@ -44,7 +45,7 @@ export function useHttpStreams(options: HttpStreamsOptions): Plugin {
         refusals.note(`SSE subscription refused: ${opened.message}`, { remote, status: 503 });
         // Its subscription was set up already: end it (its listeners go with it).
         endIterable(result);
-        setResult({
+        payload.setResult({
           errors: [
             new GraphQLError(opened.message, {
               extensions: { code: 'RATE_LIMITED', http: { status: 503, headers: { 'retry-after': '5' } } },
@@ -81,10 +82,11 @@ export function limitUnreadBytes(
   response: ServerResponse,
   options: { readonly hardBytes: number; readonly onTooSlow: (bufferedBytes: number) => void },
 ): void {
-  const write = response.write;
+  // The wrapper stands in for this response's own write, so that is what it calls.
+  const write = response.write.bind(response) as (...args: Parameters<ServerResponse['write']>) => boolean;
   let gaveUp = false;
-  response.write = function (this: ServerResponse, ...args: Parameters<ServerResponse['write']>): boolean {
-    const accepted = (write as (...a: typeof args) => boolean).apply(this, args);
+  response.write = function (...args: Parameters<ServerResponse['write']>): boolean {
+    const accepted = write(...args);
     if (!gaveUp && response.writableLength > options.hardBytes) {
       gaveUp = true;
       options.onTooSlow(response.writableLength);

@@ -162,7 +162,9 @@ export function useArgumentErrorCodes(): Plugin {
       return ({ valid, result, setResult }) => {
         const errors: readonly unknown[] = result;
         if (valid || errors.length === 0 || !errors.every(isGraphQLError)) return;
-        setResult(withArgumentErrorCodes(params.schema, params.documentAST, errors as readonly GraphQLError[], done));
+        // Envelop types these `any`, to fit every graphql version; yoga runs on graphql-js 16.
+        const { schema, documentAST } = params as { readonly schema: GraphQLSchema; readonly documentAST: DocumentNode };
+        setResult(withArgumentErrorCodes(schema, documentAST, errors, done));
       };
     },
   };

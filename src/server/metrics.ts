@@ -191,14 +191,15 @@ export function createMetrics(services: BosunServices, registry: Registry = new 
 /** A yoga plugin that answers `GET <path>` with the registry's metrics. */
 export function useMetricsEndpoint(registry: Registry, path = '/metrics'): Plugin {
   return {
-    onRequest({ url, request, endResponse, fetchAPI }) {
+    onRequest(payload) {
+      const { url, request, fetchAPI } = payload;
       if (url.pathname !== path) return;
       if (request.method !== 'GET' && request.method !== 'HEAD') {
-        endResponse(new fetchAPI.Response(null, { status: 405, headers: { allow: 'GET, HEAD' } }));
+        payload.endResponse(new fetchAPI.Response(null, { status: 405, headers: { allow: 'GET, HEAD' } }));
         return;
       }
       return registry.metrics().then((body) => {
-        endResponse(new fetchAPI.Response(body, { status: 200, headers: { 'content-type': registry.contentType } }));
+        payload.endResponse(new fetchAPI.Response(body, { status: 200, headers: { 'content-type': registry.contentType } }));
       });
     },
   };

@@ -3,7 +3,7 @@
  * subscriptions, not mutations. Checked at execution, over HTTP and graphql-ws alike, from the
  * caller the context carries; the refusal is a FORBIDDEN error (HTTP 403) and nothing executes.
  */
-import { getOperationAST } from 'graphql';
+import { OperationTypeNode, getOperationAST, type ExecutionArgs } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { BosunError } from '../errors.js';
 import type { BosunContext } from '../api/context.js';
@@ -13,8 +13,10 @@ import { toGraphQLError } from './mask-error.js';
 export function useOperationAccess(): Plugin<BosunContext> {
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const operation = getOperationAST(args.document, args.operationName);
-      if (operation?.operation !== 'mutation') return;
+      // Envelop types these `any`, to fit every graphql version; yoga runs on graphql-js 16.
+      const { document, operationName } = args as Pick<ExecutionArgs, 'document' | 'operationName'>;
+      const operation = getOperationAST(document, operationName);
+      if (operation?.operation !== OperationTypeNode.MUTATION) return;
       // A context without a caller is refused too: the server always sets one.
       if ((args.contextValue as Partial<BosunContext>).caller?.role === 'admin') return;
       const refusal = new BosunError('FORBIDDEN', 'This token may run queries and subscriptions only; mutations need BOSUN_API_TOKEN');

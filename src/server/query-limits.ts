@@ -44,5 +44,5 @@ export function useQueryLimits(): Plugin {
     maxTokens: { n: QUERY_LIMITS.maxTokens, exposeLimits: false, errorMessage: QUERY_LIMIT_MESSAGES.tokens, propagateOnRejection: true },
     // Suggestions ("Did you mean…") stay: the schema is no secret (GraphiQL introspects it).
     blockFieldSuggestion: { enabled: false },
-  }) as Plugin;
+  });
 }

@@ -34,10 +34,14 @@ export function toYogaLogger(logger: ServerLogger): YogaLogger {
   return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }
 
+/** JSON for an object, String() for the rest and for an object JSON cannot write. */
 function safeString(value: unknown): string {
-  try {
-    return typeof value === 'object' ? JSON.stringify(value) : String(value);
-  } catch {
-    return String(value);
+  if (typeof value === 'object') {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      // A cycle or a bigint: String() below.
+    }
   }
+  return String(value);
 }

@@ -30,6 +30,7 @@ export async function withDeadline<T>(operation: (signal: AbortSignal) => Promis
   let onAbort = (): void => {};
   const aborted = new Promise<never>((_resolve, reject) => {
     onAbort = () => {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the caller's abort reason passes through as given, like fetch's
       if (outer?.aborted) reject(outer.reason);
       else reject(options.onTimeout?.() ?? timeoutError(timeoutMs));
     };

@@ -158,7 +158,7 @@ export class SqliteRunStore implements RunStore {
     let last = this.lastSeq.get(runId);
     if (last === undefined) {
       this.flush();
-      last = ((this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0) as number;
+      last = (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
     }
     this.lastSeq.set(runId, last + 1);
     return last + 1;
@@ -169,7 +169,7 @@ export class SqliteRunStore implements RunStore {
     const last = this.lastSeq.get(runId) ?? (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
     let first = this.firstSeq.get(runId);
     if (first === undefined) {
-      first = ((this.statements.minSeq.get(runId) as { seq: number | null }).seq ?? 1) as number;
+      first = (this.statements.minSeq.get(runId) as { seq: number | null }).seq ?? 1;
       this.firstSeq.set(runId, first);
     }
     const limit = this.options.logLinesPerRun;

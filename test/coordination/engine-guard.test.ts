@@ -16,10 +16,10 @@ function setup() {
   const queue = { pause: () => calls.push('pause'), resume: () => calls.push('resume') };
   const sandboxes = {
     engine: null as Error | null,
-    reap: async (): Promise<string[]> => ['0123456789abcdef0123'],
-    async engineInfo() {
-      if (this.engine) throw this.engine;
-      return { version: '27', cpus: 2, memoryBytes: 1 };
+    reap: (): Promise<string[]> => Promise.resolve(['0123456789abcdef0123']),
+    engineInfo() {
+      if (this.engine) return Promise.reject(this.engine);
+      return Promise.resolve({ version: '27', cpus: 2, memoryBytes: 1 });
     },
     async reapOrphans() {
       calls.push('reap');
@@ -78,13 +78,14 @@ describe('EngineGuard', () => {
   it('keeps the queue paused while orphans cannot be reaped, and tries again at the next report', async () => {
     const { calls, sandboxes, logger, report } = setup();
     await report(DOWN);
-    sandboxes.reap = async () => {
-      throw new Error('engine busy');
-    };
+    sandboxes.reap = () => Promise.reject(new Error('engine busy'));
     await report(UP);
     expect(calls).toEqual(['pause', 'reap']);
-    expect(logger.warn).toHaveBeenCalledWith({ err: expect.any(Error) }, 'could not reap orphan containers yet; will retry at the next health check');
-    sandboxes.reap = async () => [];
+    expect(logger.warn).toHaveBeenCalledWith(
+      { err: expect.any(Error) as Error },
+      'could not reap orphan containers yet; will retry at the next health check',
+    );
+    sandboxes.reap = () => Promise.resolve([]);
     await report(UP);
     expect(calls).toEqual(['pause', 'reap', 'reap', 'resume']);
   });

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { MonitorEvents, MonitorService, SampleQuery } from '../../src/monitor/monitor-service.js';
 import type { ConcurrencyAdvice, ContainerHealth, HealthAlert, HealthReport, ResourcePeak, ResourceSample } from '../../src/monitor/monitor-types.js';
+import { settle } from './fake-async.js';
 import { makeReport } from './fixtures.js';
 
 type Method = 'generateReport' | 'concurrencyAdvice' | 'samples';
@@ -21,9 +22,11 @@ export class FakeMonitorService implements MonitorService {
     this.#failures.set(method, error);
   }
 
-  async generateReport(): Promise<HealthReport> {
-    this.#maybeFail('generateReport');
-    return this.report;
+  generateReport(): Promise<HealthReport> {
+    return settle(() => {
+      this.#maybeFail('generateReport');
+      return this.report;
+    });
   }
 
   checkContainerHealth(containerId: string): ContainerHealth | undefined {
@@ -52,9 +55,11 @@ export class FakeMonitorService implements MonitorService {
     };
   }
 
-  async concurrencyAdvice(): Promise<ConcurrencyAdvice> {
-    this.#maybeFail('concurrencyAdvice');
-    return this.advice;
+  concurrencyAdvice(): Promise<ConcurrencyAdvice> {
+    return settle(() => {
+      this.#maybeFail('concurrencyAdvice');
+      return this.advice;
+    });
   }
 
   // Test drivers.

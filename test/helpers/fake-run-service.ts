@@ -16,6 +16,7 @@ import {
   type StartAgentInput,
 } from '../../src/runs/agent-run.js';
 import type { LogQuery, RunListQuery, RunService, RunServiceEvents, StartAgentResult } from '../../src/runs/run-service.js';
+import { settle } from './fake-async.js';
 import { FakeExecutionQueue } from './fake-execution-queue.js';
 import { makeRun } from './fixtures.js';
 
@@ -35,24 +36,26 @@ export class FakeRunService implements RunService {
     this.#failures.set(method, error);
   }
 
-  async start(input: StartAgentInput): Promise<StartAgentResult> {
-    this.#maybeFail('start');
-    if (input.group.id.trim() === '') {
-      throw new BosunError('BAD_USER_INPUT', 'group.id: expected a non-empty string, got ""', { field: 'group.id' });
-    }
-    const id = `run-${this.#nextId++}`;
-    const base = makeRun({ id, queuedAt: new Date() });
-    const run: AgentRun = {
-      ...base,
-      group: { id: input.group.id, name: input.group.name, runIds: [...(input.group.runIds ?? [])] },
-      config: { ...base.config, agent: input.config.agent ?? 'shell', steps: [...(input.config.steps ?? [])] },
-    };
-    this.#runs.set(id, run);
-    this.#logs.set(id, []);
-    const ticket = this.queue.enqueue(id);
-    this.events.emit('run-updated', run);
-    if (ticket.position === 0) this.#markRunning(id);
-    return { run: this.#require(id), ticket };
+  start(input: StartAgentInput): Promise<StartAgentResult> {
+    return settle(() => {
+      this.#maybeFail('start');
+      if (input.group.id.trim() === '') {
+        throw new BosunError('BAD_USER_INPUT', 'group.id: expected a non-empty string, got ""', { field: 'group.id' });
+      }
+      const id = `run-${this.#nextId++}`;
+      const base = makeRun({ id, queuedAt: new Date() });
+      const run: AgentRun = {
+        ...base,
+        group: { id: input.group.id, name: input.group.name, runIds: [...(input.group.runIds ?? [])] },
+        config: { ...base.config, agent: input.config.agent ?? 'shell', steps: [...(input.config.steps ?? [])] },
+      };
+      this.#runs.set(id, run);
+      this.#logs.set(id, []);
+      const ticket = this.queue.enqueue(id);
+      this.events.emit('run-updated', run);
+      if (ticket.position === 0) this.#markRunning(id);
+      return { run: this.#require(id), ticket };
+    });
   }
 
   async retry(id: string): Promise<StartAgentResult> {
@@ -65,12 +68,14 @@ export class FakeRunService implements RunService {
     return { run: linked, ticket };
   }
 
-  async cancel(id: string): Promise<AgentRun> {
-    this.#maybeFail('cancel');
-    const run = this.#require(id);
-    if (isFinalStatus(run.status)) throw new BosunError('INVALID_STATE', `run ${id} is already ${run.status}`);
-    this.queue.cancel(id);
-    return this.finish(id, 'CANCELLED');
+  cancel(id: string): Promise<AgentRun> {
+    return settle(() => {
+      this.#maybeFail('cancel');
+      const run = this.#require(id);
+      if (isFinalStatus(run.status)) throw new BosunError('INVALID_STATE', `run ${id} is already ${run.status}`);
+      this.queue.cancel(id);
+      return this.finish(id, 'CANCELLED');
+    });
   }
 
   get(id: string): AgentRun | undefined {

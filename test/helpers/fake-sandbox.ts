@@ -15,6 +15,7 @@ import type {
   SandboxProvider,
   StopOptions,
 } from '../../src/sandbox/sandbox.js';
+import { settle } from './fake-async.js';
 
 /** What one scripted command does. Default: nothing printed, exit 0. */
 export interface FakeCommand {
@@ -119,15 +120,17 @@ export class FakeSandbox implements Sandbox {
     for (const end of [...this.running]) end(error);
   }
 
-  async writeFile(path: string, content: string | Uint8Array): Promise<void> {
-    this.assertUsable(`write ${path}`);
-    this.files.set(path, content);
+  writeFile(path: string, content: string | Uint8Array): Promise<void> {
+    return settle(() => {
+      this.assertUsable(`write ${path}`);
+      this.files.set(path, content);
+    });
   }
 
-  async limitEvents(): Promise<LimitEvents> {
+  limitEvents(): Promise<LimitEvents> {
     // Like the Docker sandbox: counters that cannot be read count as none, never an error.
-    if (this.provider.engineLost) return { oomKills: 0, pidsLimitHits: 0 };
-    return { oomKills: this.oomKills, pidsLimitHits: this.pidsLimitHits };
+    if (this.provider.engineLost) return Promise.resolve({ oomKills: 0, pidsLimitHits: 0 });
+    return Promise.resolve({ oomKills: this.oomKills, pidsLimitHits: this.pidsLimitHits });
   }
 
   async stop(options: StopOptions): Promise<void> {
@@ -139,18 +142,20 @@ export class FakeSandbox implements Sandbox {
     this.endRunning(new SandboxError('CONTAINER_GONE', `${this.id} was stopped`));
   }
 
-  async dispose(): Promise<void> {
-    this.disposeCalls += 1;
-    if (this.disposed) return;
-    if (this.provider.engineLost) throw this.provider.engineError('remove');
-    if (this.disposeFailures > 0) {
-      this.disposeFailures -= 1;
-      throw new SandboxError('DOCKER_ERROR', `remove ${this.id}: the engine refused`);
-    }
-    this.disposed = true;
-    this.stopped = true;
-    this.endRunning(new SandboxError('CONTAINER_GONE', `${this.id} was removed`));
-    this.provider.removed(this);
+  dispose(): Promise<void> {
+    return settle(() => {
+      this.disposeCalls += 1;
+      if (this.disposed) return;
+      if (this.provider.engineLost) throw this.provider.engineError('remove');
+      if (this.disposeFailures > 0) {
+        this.disposeFailures -= 1;
+        throw new SandboxError('DOCKER_ERROR', `remove ${this.id}: the engine refused`);
+      }
+      this.disposed = true;
+      this.stopped = true;
+      this.endRunning(new SandboxError('CONTAINER_GONE', `${this.id} was removed`));
+      this.provider.removed(this);
+    });
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -218,7 +223,7 @@ export class FakeSandboxProvider implements SandboxProvider<FakeSandbox> {
     if (this.createGate) {
       const signal = options.signal;
       await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal!.reason);
+        const onAbort = () => reject(signal!.reason as Error);
         signal?.addEventListener('abort', onAbort, { once: true });
         void this.createGate!.opened.then(() => {
           signal?.removeEventListener('abort', onAbort);
@@ -235,14 +240,14 @@ export class FakeSandboxProvider implements SandboxProvider<FakeSandbox> {
     return sandbox;
   }
 
-  async imageExists(image: string): Promise<boolean> {
-    if (this.engineLost) throw this.engineError(`look up image ${image}`);
-    return this.images.has(image);
+  imageExists(image: string): Promise<boolean> {
+    if (this.engineLost) return Promise.reject(this.engineError(`look up image ${image}`));
+    return Promise.resolve(this.images.has(image));
   }
 
-  async engineInfo(): Promise<EngineInfo> {
-    if (this.engineLost) throw this.engineError('read the engine info');
-    return FAKE_ENGINE;
+  engineInfo(): Promise<EngineInfo> {
+    if (this.engineLost) return Promise.reject(this.engineError('read the engine info'));
+    return Promise.resolve(FAKE_ENGINE);
   }
 
   forget(sandbox: FakeSandbox): void {

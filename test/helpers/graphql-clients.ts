@@ -11,7 +11,7 @@ export interface GraphQLResponse<T = Record<string, unknown>> {
 }
 
 /** POSTs an operation; resolves with the HTTP status and the parsed body. */
-export async function postGraphQL<T = Record<string, any>>(
+export async function postGraphQL<T = Record<string, unknown>>(
   url: string,
   query: string,
   variables?: Record<string, unknown>,
@@ -53,9 +53,16 @@ export async function within<T>(promise: Promise<T>, what: string, ms = 3_000): 
   }
 }
 
-/** The next result of a subscription iterator (or `done`), with a timeout. */
-export async function nextResult<R>(iterator: AsyncIterator<R>, what = 'the next subscription result'): Promise<IteratorResult<R>> {
-  return within(iterator.next(), what);
+/**
+ * The next result of a subscription iterator (or `done`), with a timeout. A subscription returns
+ * nothing at its end (graphql-ws's iterator types that value `any`): `done` comes without it.
+ */
+export async function nextResult<R>(
+  iterator: AsyncIterator<R, unknown>,
+  what = 'the next subscription result',
+): Promise<IteratorResult<R, undefined>> {
+  const next = await within(iterator.next(), what);
+  return next.done ? { done: true, value: undefined } : next;
 }
 
 /** Polls `check` until it returns true, or fails after `ms`. */
@@ -81,7 +88,7 @@ export async function* sseEvents(
   query: string,
   variables: Record<string, unknown> | undefined,
   signal: AbortSignal,
-): AsyncGenerator<SseEvent> {
+): AsyncGenerator<SseEvent, undefined, undefined> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'text/event-stream' },

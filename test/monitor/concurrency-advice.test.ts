@@ -97,7 +97,7 @@ describe('canIncreaseConcurrency', () => {
       current: 2,
       recommended: 3,
       canIncrease: true,
-      reason: expect.stringMatching(/^Headroom: .* → 3\.$/),
+      reason: expect.stringMatching(/^Headroom: .* → 3\.$/) as string,
     });
   });
 });

@@ -188,7 +188,7 @@ describe('DockerMonitor on the real engine', () => {
       interval: 200,
     });
     const resolved = alerts.filter((alert) => alert.resolvedAt !== null && alert.containerId === busy.id);
-    for (const alert of active) expect(resolved).toContainEqual({ ...alert, resolvedAt: expect.any(Date) });
+    for (const alert of active) expect(resolved).toContainEqual({ ...alert, resolvedAt: expect.any(Date) as Date });
     expect(monitor.checkContainerHealth(busy.id)!.level).toBe('HEALTHY');
   });
 

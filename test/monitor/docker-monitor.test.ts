@@ -200,7 +200,7 @@ describe('DockerMonitor streams', () => {
 });
 
 describe('DockerMonitor runs, alerts and peaks', () => {
-  it('follows the run service until detached', async () => {
+  it('follows the run service until detached', () => {
     const { monitor, source } = setup();
     const runs = new EventEmitter<RunServiceEvents>();
     const detach = monitor.attachToRuns(runs);
@@ -226,7 +226,7 @@ describe('DockerMonitor runs, alerts and peaks', () => {
 
     monitor.unregisterContainer('c1');
     expect(seen.alerts).toHaveLength(2);
-    expect(seen.alerts[1]).toMatchObject({ id: seen.alerts[0]!.id, resolvedAt: expect.any(Date) });
+    expect(seen.alerts[1]).toMatchObject({ id: seen.alerts[0]!.id, resolvedAt: expect.any(Date) as Date });
     expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
   });
 

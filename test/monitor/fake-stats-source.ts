@@ -102,10 +102,10 @@ export class FakeStatsSource implements ContainerStatsSource {
     return this.engine;
   }
 
-  async containerName(containerId: string): Promise<string> {
+  containerName(containerId: string): Promise<string> {
     const name = this.names.get(containerId);
-    if (name === undefined) throw new Error(`No such container: ${containerId}`);
-    return name;
+    if (name === undefined) return Promise.reject(new Error(`No such container: ${containerId}`));
+    return Promise.resolve(name);
   }
 
   /** The latest stream opened for a container. */

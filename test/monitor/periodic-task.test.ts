@@ -19,7 +19,7 @@ describe('PeriodicTask', () => {
   it('runs now and at every interval', async () => {
     let count = 0;
     const periodic = new PeriodicTask(
-      async () => (count += 1),
+      () => Promise.resolve((count += 1)),
       () => undefined,
     );
     periodic.start(100);
@@ -76,7 +76,7 @@ describe('PeriodicTask', () => {
   it('a second start() replaces the schedule', async () => {
     let count = 0;
     const periodic = new PeriodicTask(
-      async () => (count += 1),
+      () => Promise.resolve((count += 1)),
       () => undefined,
     );
     periodic.start(100);
@@ -89,7 +89,7 @@ describe('PeriodicTask', () => {
 
   it('validates the interval', () => {
     const periodic = new PeriodicTask(
-      async () => undefined,
+      () => Promise.resolve(),
       () => undefined,
     );
     expect(() => periodic.start(0)).toThrow('Expected intervalMs to be an integer of at least 1, got 0');

@@ -171,9 +171,9 @@ describe('outcomes', () => {
     const controller = new AbortController();
     const quitter: Agent = {
       name: 'quitter',
-      async run() {
+      run() {
         controller.abort(new RunStopped('cancel'));
-        return { exitCode: 0 };
+        return Promise.resolve({ exitCode: 0 });
       },
     };
     const s = setup({ agents: [quitter] });
@@ -197,8 +197,8 @@ describe('outcomes', () => {
   it('reports an agent that throws as SANDBOX_ERROR with its message', async () => {
     const broken: Agent = {
       name: 'broken',
-      async run() {
-        throw new TypeError('undefined is not a function');
+      run() {
+        return Promise.reject(new TypeError('undefined is not a function'));
       },
     };
     const s = setup({ agents: [broken] });

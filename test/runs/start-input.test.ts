@@ -15,7 +15,7 @@ const defaults = {
 const context = { hostCpus: 2, agents: new AgentRegistry([new ShellAgent()]) };
 
 function input(config: Record<string, unknown> = {}, extra: Partial<StartAgentInput> = {}): StartAgentInput {
-  return { group: { id: 'g1', name: 'CI', runIds: ['r1'] }, config: { steps: ['make test'], ...config }, ...extra } as StartAgentInput;
+  return { group: { id: 'g1', name: 'CI', runIds: ['r1'] }, config: { steps: ['make test'], ...config }, ...extra };
 }
 
 function refusal(value: StartAgentInput): { code: string; field: string | undefined; message: string } {

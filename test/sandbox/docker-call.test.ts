@@ -11,7 +11,7 @@ const never = () => new Promise<never>(() => {});
 describe('dockerCall', () => {
   it('resolves with what the call resolves, giving it a live signal', async () => {
     let seen: AbortSignal | undefined;
-    expect(await dockerCall('list containers', 60_000, async (signal) => ((seen = signal), 'ok'))).toBe('ok');
+    expect(await dockerCall('list containers', 60_000, (signal) => ((seen = signal), Promise.resolve('ok')))).toBe('ok');
     expect(seen?.aborted).toBe(false);
   });
 
@@ -50,7 +50,7 @@ describe('dockerCall', () => {
   it('does not call at all when the outer signal has already aborted', async () => {
     const reason = new Error('too late');
     let called = false;
-    await expect(dockerCall('run a command', 60_000, async () => (called = true), AbortSignal.abort(reason))).rejects.toBe(reason);
+    await expect(dockerCall('run a command', 60_000, () => Promise.resolve((called = true)), AbortSignal.abort(reason))).rejects.toBe(reason);
     expect(called).toBe(false);
   });
 });

@@ -43,7 +43,9 @@ describe('inspect', () => {
     expect(host.CapDrop).toEqual(['ALL']);
     expect(host.CapAdd ?? []).toEqual([]);
     expect(host.SecurityOpt).toEqual(['no-new-privileges']);
-    expect((host.SecurityOpt ?? []).some((opt: string) => opt.includes('unconfined'))).toBe(false);
+    // dockerode types SecurityOpt `any`: the engine's JSON has a list of strings.
+    const securityOpt = (host.SecurityOpt ?? []) as string[];
+    expect(securityOpt.some((opt) => opt.includes('unconfined'))).toBe(false);
     expect(host.Privileged).toBe(false);
     expect(host.ReadonlyRootfs).toBe(true);
     expect(host.NetworkMode).toBe('none');

@@ -45,6 +45,7 @@ describe('computeResourceStats', () => {
 
   it('treats Docker\'s "no pids limit" values as null', () => {
     expect(computeResourceStats({ pids_stats: { current: 1, limit: 0 } }).pidsLimit).toBeNull();
-    expect(computeResourceStats({ pids_stats: { current: 1, limit: 18446744073709551615 } }).pidsLimit).toBeNull();
+    // The maximum uint64 (2^64 - 1) as JSON.parse reads it: the nearest double, 2^64.
+    expect(computeResourceStats({ pids_stats: { current: 1, limit: 2 ** 64 } }).pidsLimit).toBeNull();
   });
 });

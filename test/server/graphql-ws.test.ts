@@ -9,7 +9,8 @@ import { makeAlert, makeSample } from '../helpers/fixtures.js';
 import { createWsClient, eventually, nextResult, within } from '../helpers/graphql-clients.js';
 import { startTestServer, type TestServer } from '../helpers/start-test-server.js';
 
-type Result = FormattedExecutionResult<Record<string, any>, unknown>;
+/** A result whose data has the shape `T` the operation selects. */
+type Result<T = Record<string, unknown>> = FormattedExecutionResult<T, unknown>;
 
 let test: TestServer<FakeServices>;
 let client: Client;
@@ -30,8 +31,8 @@ afterEach(async () => {
 const INPUT = { group: { id: 'g', name: 'group' }, config: {} };
 
 /** Reads results until the stream completes (with a timeout per result). */
-async function rest(iterator: AsyncIterator<Result>): Promise<Result[]> {
-  const results: Result[] = [];
+async function rest<T>(iterator: AsyncIterator<Result<T>>): Promise<Result<T>[]> {
+  const results: Result<T>[] = [];
   for (;;) {
     const next = await nextResult(iterator);
     if (next.done) return results;
@@ -42,7 +43,7 @@ async function rest(iterator: AsyncIterator<Result>): Promise<Result[]> {
 describe('graphql-ws subscriptions', () => {
   it('queueStatusChanged sends the current status, then every change', async () => {
     test.services.queue.setMaxConcurrency(2);
-    const stream = client.iterate<Record<string, any>>({ query: 'subscription { queueStatusChanged { running queued maxConcurrency paused } }' });
+    const stream = client.iterate({ query: 'subscription { queueStatusChanged { running queued maxConcurrency paused } }' });
     expect((await nextResult(stream)).value).toEqual({
       data: { queueStatusChanged: { running: 0, queued: 0, maxConcurrency: 2, paused: false } },
     });
@@ -63,7 +64,7 @@ describe('graphql-ws subscriptions', () => {
     const first = await runs.start(INPUT); // runs at once
     const second = await runs.start(INPUT); // position 1
     const third = await runs.start(INPUT); // position 2
-    const stream = client.iterate<Record<string, any>>({
+    const stream = client.iterate({
       query: 'subscription ($id: ID!) { queuePositionChanged(agentId: $id) { agentId status position queued running } }',
       variables: { id: third.run.id },
     });
@@ -87,7 +88,7 @@ describe('graphql-ws subscriptions', () => {
   });
 
   it('queuePositionChanged answers NOT_FOUND for an unknown run', async () => {
-    const stream = client.iterate<Record<string, any>>({ query: 'subscription { queuePositionChanged(agentId: "nope") { position } }' });
+    const stream = client.iterate({ query: 'subscription { queuePositionChanged(agentId: "nope") { position } }' });
     const errors = await rest(stream).then(
       (results) => results.flatMap((result) => result.errors ?? []),
       (thrown: unknown) => thrown as readonly { extensions?: unknown }[],
@@ -105,7 +106,7 @@ describe('graphql-ws subscriptions', () => {
     const { runs } = test.services;
     const { run } = await runs.start(INPUT);
     for (const text of ['one', 'two', 'three']) runs.log(run.id, text);
-    const stream = client.iterate<Record<string, any>>({
+    const stream = client.iterate<{ agentLogs: { seq: number } }>({
       query: 'subscription ($id: ID!, $after: Int) { agentLogs(agentId: $id, afterSeq: $after) { agentId seq stream line } }',
       variables: { id: run.id, after: 1 },
     });
@@ -119,7 +120,7 @@ describe('graphql-ws subscriptions', () => {
     expect(tail.map((result) => result.data?.['agentLogs'].seq)).toEqual([5]);
 
     // Resuming from the last line seen sends nothing twice: the run is final, so it completes.
-    const resumed = client.iterate<Record<string, any>>({
+    const resumed = client.iterate<{ agentLogs: { seq: number } }>({
       query: 'subscription ($id: ID!) { agentLogs(agentId: $id, afterSeq: 4) { seq } }',
       variables: { id: run.id },
     });
@@ -130,7 +131,7 @@ describe('graphql-ws subscriptions', () => {
     const { runs } = test.services;
     await runs.start(INPUT);
     const { run } = await runs.start(INPUT);
-    const stream = client.iterate<Record<string, any>>({
+    const stream = client.iterate({
       query: 'subscription ($id: ID) { agentRunUpdated(agentId: $id) { id status containerId failureReason } }',
       variables: { id: run.id },
     });
@@ -143,11 +144,11 @@ describe('graphql-ws subscriptions', () => {
 
   it('resourceSamples and healthAlerts filter what the monitor publishes', async () => {
     const { monitor } = test.services;
-    const samples = client.iterate<Record<string, any>>({
+    const samples = client.iterate({
       query: 'subscription { resourceSamples(agentId: "a") { containerId agentId cpuPercent at } }',
     });
-    const critical = client.iterate<Record<string, any>>({ query: 'subscription { healthAlerts(minLevel: CRITICAL) { id level resolvedAt } }' });
-    const any = client.iterate<Record<string, any>>({ query: 'subscription { healthAlerts { id level resolvedAt } }' });
+    const critical = client.iterate({ query: 'subscription { healthAlerts(minLevel: CRITICAL) { id level resolvedAt } }' });
+    const any = client.iterate<{ healthAlerts: { id: string } }>({ query: 'subscription { healthAlerts { id level resolvedAt } }' });
     await eventually(() => test.server.streams.size === 3, 'the subscriptions are open');
 
     monitor.publishSample(makeSample({ runId: 'b', containerId: 'cb' }));
@@ -176,7 +177,10 @@ describe('graphql-ws subscriptions', () => {
     test.services.runs.failNext('get', new Error('docker.sock: permission denied (secret detail)'));
     const results = await rest(client.iterate({ query: 'subscription { queuePositionChanged(agentId: "x") { position } }' }));
     expect(results.flatMap((result) => result.errors ?? [])).toEqual([
-      expect.objectContaining({ message: 'Unexpected error.', extensions: expect.objectContaining({ code: 'INTERNAL_SERVER_ERROR' }) }),
+      expect.objectContaining({
+        message: 'Unexpected error.',
+        extensions: expect.objectContaining({ code: 'INTERNAL_SERVER_ERROR' }) as Record<string, unknown>,
+      }),
     ]);
     expect(JSON.stringify(results)).not.toContain('secret detail');
   });
@@ -191,9 +195,9 @@ describe('graphql-ws subscriptions', () => {
   });
 
   it('runs queries and mutations over the socket too, with coded errors', async () => {
-    const query = await rest(client.iterate<Record<string, any>>({ query: '{ queueStatus { maxConcurrency } }' }));
+    const query = await rest(client.iterate({ query: '{ queueStatus { maxConcurrency } }' }));
     expect(query).toEqual([{ data: { queueStatus: { maxConcurrency: 1 } } }]);
-    const mutation = await rest(client.iterate<Record<string, any>>({ query: 'mutation { setMaxConcurrency(value: -1) { maxConcurrency } }' }));
+    const mutation = await rest(client.iterate({ query: 'mutation { setMaxConcurrency(value: -1) { maxConcurrency } }' }));
     expect(mutation[0]?.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'value' } });
   });
 });
@@ -212,7 +216,7 @@ describe('graphql-ws ownership', () => {
       'subscription { healthAlerts { id } }',
       `subscription { agentLogs(agentId: "${run.id}") { seq } }`,
     ];
-    const streams = queries.map((query) => client.iterate<Record<string, any>>({ query }));
+    const streams = queries.map((query) => client.iterate({ query }));
     // Pull once on each so that the client sends every subscribe message.
     const pending = streams.map((stream) => stream.next());
     await eventually(() => test.server.streams.size === queries.length, 'every subscription is open');
@@ -233,7 +237,7 @@ describe('graphql-ws ownership', () => {
     const closed = new Promise<number>((resolve) => {
       client = createWsClient(test.wsUrl, { onClosed: (code) => resolve(code) });
     });
-    const stream = client.iterate<Record<string, any>>({ query: 'subscription { queueStatusChanged { queued } }' });
+    const stream = client.iterate({ query: 'subscription { queueStatusChanged { queued } }' });
     await nextResult(stream);
     const remaining = rest(stream).catch(() => []);
     await test.close();

@@ -67,7 +67,7 @@ describe('queries and mutations over HTTP POST', () => {
 
   it('starts an agent and reports its ticket, run and place in line', async () => {
     await postGraphQL(test.url, START_AGENT, { input: START_INPUT });
-    const { body } = await postGraphQL(test.url, START_AGENT, { input: START_INPUT });
+    const { body } = await postGraphQL<{ startAgent: { run: { queuedAt: string } } }>(test.url, START_AGENT, { input: START_INPUT });
     expect(body.errors).toBeUndefined();
     expect(body.data?.['startAgent']).toMatchObject({
       agentId: 'run-2',

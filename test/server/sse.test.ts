@@ -16,7 +16,7 @@ afterEach(async () => {
   await test.close();
 });
 
-async function next(events: AsyncGenerator<SseEvent>): Promise<SseEvent | undefined> {
+async function next(events: AsyncGenerator<SseEvent, undefined, undefined>): Promise<SseEvent | undefined> {
   return (await within(events.next(), 'the next SSE event')).value;
 }
 

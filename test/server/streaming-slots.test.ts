@@ -14,10 +14,10 @@ describe('StreamingSlots', () => {
     const slots = new StreamingSlots({ maxStreams: 2, maxPendingPerAddress: 2, maxPending: 3 });
     const a1 = slot(slots.openPending('10.0.0.1'));
     slot(slots.openPending('10.0.0.1'));
-    expect(slots.openPending('10.0.0.1')).toEqual({ ok: false, message: expect.stringMatching(/from this address .*at most 2/) });
+    expect(slots.openPending('10.0.0.1')).toEqual({ ok: false, message: expect.stringMatching(/from this address .*at most 2/) as string });
     slot(slots.openPending('10.0.0.2'));
     // Three pending in all: the total is full, whatever the address.
-    expect(slots.openPending('10.0.0.3')).toEqual({ ok: false, message: expect.stringMatching(/are waiting for connection_init/) });
+    expect(slots.openPending('10.0.0.3')).toEqual({ ok: false, message: expect.stringMatching(/are waiting for connection_init/) as string });
     expect(slots.pending).toBe(3);
     expect(slots.streams).toBe(0);
     // Promotion frees the pending slot and takes a streaming one.

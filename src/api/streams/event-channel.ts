@@ -226,8 +226,12 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
     return this;
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    // The executor runs at once, and a throw from close() becomes the rejection, as in an async method.
+    return new Promise((resolve) => {
+      this.close();
+      resolve();
+    });
   }
 
   /** Drops the waiting live item with the same key as a new one, if any. */

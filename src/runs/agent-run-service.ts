@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.js';
 import type { AgentRegistry } from './agent-registry.js';
-import { BosunError, errorMessage } from '../errors.js';
+import { BosunError, errorMessage, isBosunError } from '../errors.js';
 import type { ExecutionQueue, QueueTicket } from '../queue/execution-queue.js';
 import type { EngineInfo, SandboxProvider } from '../sandbox/sandbox.js';
 import { isEngineUnavailable, type SandboxError } from '../sandbox/sandbox-errors.js';
@@ -203,7 +203,9 @@ export class AgentRunService implements RunService {
     try {
       ticket = this.options.queue.enqueue(run.id, (signal) => this.execute(run.id, signal), { queuedAt: run.queuedAt });
     } catch (error) {
-      this.recorder.finish(run.id, 'FAILED', null, errorMessage(error));
+      // A line shorter than the stored waiting runs (MAX_QUEUE_LENGTH lowered across a restart) says so.
+      const reason = isBosunError(error) && error.code === 'QUEUE_FULL' ? 'QUEUE_FULL' : null;
+      this.recorder.finish(run.id, 'FAILED', reason, errorMessage(error));
       throw error;
     }
     const current = this.options.store.get(run.id);

@@ -182,7 +182,13 @@ export class SqliteRunStore implements RunStore {
     }
     // Snapshots not yet written are newer than their rows.
     const runs = rows.map((row) => this.runWrites.get(row.id) ?? fromRow(row));
-    return status ? runs.filter((run) => status.has(run.status)) : runs;
+    if (!status) return runs;
+    const listed = runs.filter((run) => status.has(run.status));
+    const ids = new Set(listed.map((run) => run.id));
+    const unwritten = this.runWrites.size === 0 ? [] : this.runWrites.waiting().filter((run) => status.has(run.status) && !ids.has(run.id));
+    if (unwritten.length === 0) return listed;
+    // Newest first, as the rows: runs are inserted in the order they were queued.
+    return [...listed, ...unwritten].sort((a, b) => b.queuedAt.getTime() - a.queuedAt.getTime()).slice(0, limit);
   }
 
   unfinished(): AgentRun[] {

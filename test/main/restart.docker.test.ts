@@ -140,7 +140,7 @@ it('fails the stored waiting runs that a lowered MAX_QUEUE_LENGTH cannot take wi
   const port = await freePort();
   const first = await start({ ...env, MAX_CONCURRENT_AGENTS: '1', MAX_QUEUE_LENGTH: '3' }, port);
   await startShellRun(first.url, ['sleep 60']);
-  const waiting = [];
+  const waiting: string[] = [];
   for (let i = 1; i <= 3; i += 1) waiting.push(await startShellRun(first.url, [`echo waited-${i}`]));
   first.process.kill('SIGTERM');
   expect(await first.exited, first.output()).toBe(0);

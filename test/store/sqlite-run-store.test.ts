@@ -230,6 +230,7 @@ describe('SqliteRunStore when the database cannot write', () => {
     expect(store.get('r')).toEqual(done);
     expect(store.list(undefined, 10)).toEqual([done]);
     expect(store.list(new Set(['QUEUED']), 10)).toEqual([]);
+    expect(store.list(new Set(['SUCCEEDED']), 10)).toEqual([done]);
     expect(storedStatus('r')).toBe('QUEUED');
 
     heal();

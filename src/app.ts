@@ -24,6 +24,7 @@ import { openDatabase, type SqliteDatabase } from './store/database.js';
 import { loadOrCreateInstanceId } from './store/instance-id.js';
 import { SqliteHistoryStore } from './store/sqlite-history-store.js';
 import { SqliteRunStore } from './store/sqlite-run-store.js';
+import { StoreHealth } from './store/store-health.js';
 
 /** How often old runs and samples are pruned. */
 const PRUNE_INTERVAL_MS = 60_000;
@@ -37,6 +38,8 @@ export interface CreateAppOptions {
 export interface BosunApp extends AsyncDisposable {
   readonly config: BosunConfig;
   readonly db: SqliteDatabase;
+  /** Whether the store takes writes; it retries failed ones. */
+  readonly storeHealth: StoreHealth;
   readonly instanceId: string;
   readonly sandboxes: SandboxManager;
   readonly queue: AgentExecutionQueue;
@@ -57,12 +60,22 @@ export interface BosunApp extends AsyncDisposable {
   close(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Builds bosun from its config. Opens the database first, before anything else is touched.
+ * @throws DatabaseOpenError (one line naming the path) when the database is held by another
+ *   process, is not a bosun database, is damaged or cannot be opened.
+ */
 export function createApp(config: BosunConfig, options: CreateAppOptions): BosunApp {
   const logger = options.logger;
   const db = openDatabase(config.dbPath);
   const instanceId = config.instanceId ?? loadOrCreateInstanceId(db);
-  const runStore = new SqliteRunStore(db, { logLinesPerRun: config.logLinesPerRun });
-  const history = new SqliteHistoryStore(db, { sampleRetentionMs: config.sampleRetentionMs, liveWindowMs: config.historyWindowMs });
+  const storeHealth = new StoreHealth({ logger: logger.child({ component: 'store' }) });
+  const runStore = new SqliteRunStore(db, { logLinesPerRun: config.logLinesPerRun, health: storeHealth });
+  const history = new SqliteHistoryStore(db, {
+    sampleRetentionMs: config.sampleRetentionMs,
+    liveWindowMs: config.historyWindowMs,
+    health: storeHealth,
+  });
   const docker = createDockerClient(config.docker);
   const sandboxes = new SandboxManager(docker, instanceId, {
     isolation: {
@@ -127,8 +140,10 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     logger: logger.child({ component: 'runs' }),
   });
   const detachMonitor = monitor.attachToRuns(runs.events);
-  const server = createBosunServer({ config, services: { runs, queue, monitor }, logger });
+  const server = createBosunServer({ config, services: { runs, queue, monitor, store: storeHealth }, logger });
   const prune = () => {
+    // Deleting needs room to write too; while writes fail, the retries come first.
+    if (storeHealth.report().status !== 'OK') return;
     try {
       const dropped = runStore.prune({ maxFinishedRuns: config.runRetentionCount, maxAgeMs: config.runRetentionMs });
       history.prune();
@@ -167,8 +182,13 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       // The safety net: nothing this instance created outlives it.
       await step('remove sandboxes', () => sandboxes.disposeAll());
       await step('close database', () => {
-        runStore.flush();
-        history.flush();
+        // One last try of what failed, then the final flush of what waits.
+        storeHealth.retryNow();
+        storeHealth[Symbol.dispose]();
+        const written = [runStore.flush(), history.flush()].every(Boolean);
+        if (!written) {
+          logger.error({ store: storeHealth.report() }, 'shutdown: the store cannot write; what still waited for it is lost');
+        }
         db.close();
       });
       logger.info({}, 'shut down');
@@ -179,6 +199,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   return {
     config,
     db,
+    storeHealth,
     instanceId,
     sandboxes,
     queue,

@@ -16,7 +16,9 @@ export type BosunErrorCode =
   /** A valid token that may not do this: a read token on a mutation (HTTP 403). */
   | 'FORBIDDEN'
   /** Too many startAgent / retryAgent calls a minute for this token (START_RATE_PER_MINUTE). */
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  /** bosun cannot take this now, for a fault of its own: its store cannot write (a full disk); it recovers by itself. */
+  | 'UNAVAILABLE';
 
 /** The codes that the API exposes to clients as `extensions.code`. */
 export const BOSUN_ERROR_CODES: readonly BosunErrorCode[] = Object.freeze([
@@ -30,6 +32,7 @@ export const BOSUN_ERROR_CODES: readonly BosunErrorCode[] = Object.freeze([
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'RATE_LIMITED',
+  'UNAVAILABLE',
 ]);
 
 export interface BosunErrorOptions {

@@ -6,6 +6,7 @@
 import type { MonitorService } from '../monitor/monitor-service.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { RunService } from '../runs/run-service.js';
+import type { StoreHealthSource } from '../store/store-health.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
 
 /** The domain services the API adapts. */
@@ -13,6 +14,8 @@ export interface BosunServices {
   readonly runs: RunService;
   readonly queue: ExecutionQueue;
   readonly monitor: MonitorService;
+  /** Whether the store takes writes (healthReport's `store`). */
+  readonly store: StoreHealthSource;
 }
 
 /** `admin` may do everything; `read` may run queries and subscriptions only. */

@@ -5,6 +5,7 @@
  * subscriptions are in monitor-streams.ts.
  */
 import type { HealthLevel, ResourceMetric } from '../monitor/monitor-types.js';
+import type { StoreHealthReport, StoreStatus } from '../store/store-health.js';
 import { optionalId } from './arguments.js';
 import type { BosunBuilder } from './builder.js';
 import { healthAlerts, resourceSamples } from './monitor-streams.js';
@@ -12,6 +13,14 @@ import { unwrapStreamItem } from './streams/event-channel.js';
 
 const HEALTH_LEVELS = ['HEALTHY', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const satisfies readonly HealthLevel[];
 const RESOURCE_METRICS = ['CPU', 'MEMORY', 'PIDS'] as const satisfies readonly ResourceMetric[];
+const STORE_STATUSES = {
+  OK: { description: 'Every write succeeds.' },
+  DEGRADED: {
+    description:
+      'A write failed and failed again when retried (a full disk, an I/O error): what was not written waits in memory and is retried; ' +
+      'startAgent and retryAgent answer UNAVAILABLE; running runs go on. The store is OK again by itself once the retries succeed.',
+  },
+} as const satisfies Record<StoreStatus, { readonly description: string }>;
 
 /** Registers the monitor types and fields on `builder`. */
 export function addMonitor(builder: BosunBuilder): void {
@@ -107,10 +116,29 @@ export function addMonitor(builder: BosunBuilder): void {
     }),
   });
 
+  const StoreStatusEnum = builder.enumType('StoreStatus', {
+    description: "Whether bosun's database takes writes.",
+    values: STORE_STATUSES,
+  });
+
+  const StoreHealth = builder.objectRef<StoreHealthReport>('StoreHealth').implement({
+    description: "The health of bosun's store (the SQLite database that keeps runs, logs and history).",
+    fields: (t) => ({
+      status: t.expose('status', { type: StoreStatusEnum }),
+      error: t.exposeString('error', { nullable: true, description: 'While DEGRADED: what could not be written, and why.' }),
+      since: t.expose('since', { type: 'DateTime', nullable: true, description: 'While DEGRADED: since when.' }),
+    }),
+  });
+
   builder.objectType('HealthReport', {
     fields: (t) => ({
       generatedAt: t.expose('generatedAt', { type: 'DateTime' }),
       docker: t.expose('docker', { type: 'DockerEngineHealth' }),
+      store: t.field({
+        type: StoreHealth,
+        description: 'Whether the store takes writes: while it does not, no new run is admitted (UNAVAILABLE).',
+        resolve: (_report, _args, ctx) => ctx.services.store.report(),
+      }),
       overall: t.expose('overall', { type: 'HealthOverall' }),
       containers: t.expose('containers', { type: ['ContainerHealth'] }),
       thresholds: t.expose('thresholds', { type: 'ResourceThresholds' }),

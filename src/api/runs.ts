@@ -15,14 +15,18 @@ import { agentLogs, agentRunUpdated } from './run-streams.js';
 import { unwrapStreamItem } from './streams/event-channel.js';
 
 const AGENT_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const satisfies readonly AgentStatus[];
-const FAILURE_REASONS = [
-  'NON_ZERO_EXIT',
-  'OOM_KILLED',
-  'QUEUE_TIMEOUT',
-  'RUN_TIMEOUT',
-  'SANDBOX_ERROR',
-  'INTERRUPTED',
-] as const satisfies readonly FailureReason[];
+const FAILURE_REASONS = {
+  NON_ZERO_EXIT: {},
+  OOM_KILLED: {},
+  QUEUE_TIMEOUT: {},
+  RUN_TIMEOUT: {},
+  SANDBOX_ERROR: {},
+  INTERRUPTED: {},
+  QUEUE_FULL: {
+    description:
+      'The run was waiting when bosun stopped, and at the next start the line was full: MAX_QUEUE_LENGTH is lower than the runs that waited.',
+  },
+} as const satisfies Record<FailureReason, { readonly description?: string }>;
 const LOG_STREAMS = ['STDOUT', 'STDERR', 'SYSTEM'] as const satisfies readonly LogStream[];
 
 /** `startAgent`'s reply. */

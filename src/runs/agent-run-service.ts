@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.js';
 import type { AgentRegistry } from './agent-registry.js';
-import { BosunError, errorMessage } from '../errors.js';
+import { BosunError, errorMessage, isBosunError } from '../errors.js';
 import type { ExecutionQueue, QueueTicket } from '../queue/execution-queue.js';
 import type { EngineInfo, SandboxProvider } from '../sandbox/sandbox.js';
 import { isEngineUnavailable, type SandboxError } from '../sandbox/sandbox-errors.js';
@@ -94,6 +94,7 @@ export class AgentRunService implements RunService {
 
   async start(input: StartAgentInput): Promise<StartAgentResult> {
     this.assertAccepting();
+    this.assertStoreWritable();
     const engine = await this.engineInfo();
     const { group, config } = resolveStartInput(input, this.options.defaults, { hostCpus: engine.cpus, agents: this.options.agents });
     return this.admit(group, config, null);
@@ -105,6 +106,7 @@ export class AgentRunService implements RunService {
    */
   async retry(id: string): Promise<StartAgentResult> {
     this.assertAccepting();
+    this.assertStoreWritable();
     const previous = this.recorder.require(id);
     if (!isFinalStatus(previous.status)) {
       throw new BosunError('INVALID_STATE', `run ${id} is ${previous.status}; only a finished run can be retried`);
@@ -153,6 +155,12 @@ export class AgentRunService implements RunService {
     if (!this.accepting) throw new BosunError('SHUTTING_DOWN', 'bosun is shutting down and accepts no new runs');
   }
 
+  /** @throws BosunError UNAVAILABLE while the store cannot write: a run admitted now could not be kept. */
+  private assertStoreWritable(): void {
+    const fault = this.options.store.writeFault?.() ?? null;
+    if (fault !== null) throw storeUnavailable(fault);
+  }
+
   private async admit(group: AgentRun['group'], config: AgentRun['config'], retryOf: string | null): Promise<StartAgentResult> {
     if (!(await this.imageExists(config.image))) {
       throw new BosunError(
@@ -162,6 +170,7 @@ export class AgentRunService implements RunService {
       );
     }
     this.assertAccepting();
+    this.assertStoreWritable();
     // Refuse before recording: a run the queue will not take must leave no trace.
     this.options.queue.assertAdmits();
     const run: AgentRun = Object.freeze({
@@ -179,7 +188,12 @@ export class AgentRunService implements RunService {
       finishedAt: null,
       retryOf,
     });
-    this.recorder.insert(run);
+    try {
+      this.recorder.insert(run);
+    } catch (error) {
+      // Nothing was stored: the run is refused and leaves no trace.
+      throw storeUnavailable(errorMessage(error), error);
+    }
     const ticket = this.enqueue(run);
     return { run: this.options.store.get(run.id)!, ticket };
   }
@@ -189,7 +203,9 @@ export class AgentRunService implements RunService {
     try {
       ticket = this.options.queue.enqueue(run.id, (signal) => this.execute(run.id, signal), { queuedAt: run.queuedAt });
     } catch (error) {
-      this.recorder.finish(run.id, 'FAILED', null, errorMessage(error));
+      // A line shorter than the stored waiting runs (MAX_QUEUE_LENGTH lowered across a restart) says so.
+      const reason = isBosunError(error) && error.code === 'QUEUE_FULL' ? 'QUEUE_FULL' : null;
+      this.recorder.finish(run.id, 'FAILED', reason, errorMessage(error));
       throw error;
     }
     const current = this.options.store.get(run.id);
@@ -290,4 +306,12 @@ export class AgentRunService implements RunService {
     this.active.set(id, { controller, settled });
     return settled;
   }
+}
+
+function storeUnavailable(fault: string, cause?: unknown): BosunError {
+  return new BosunError(
+    'UNAVAILABLE',
+    `bosun's store cannot write (${fault}), so no run is admitted until it can; running runs go on, and bosun retries by itself`,
+    cause === undefined ? {} : { cause },
+  );
 }

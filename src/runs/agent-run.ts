@@ -5,7 +5,7 @@
 import type { SandboxLimits } from '../sandbox/limits.js';
 
 export type AgentStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
-export type FailureReason = 'NON_ZERO_EXIT' | 'OOM_KILLED' | 'QUEUE_TIMEOUT' | 'RUN_TIMEOUT' | 'SANDBOX_ERROR' | 'INTERRUPTED';
+export type FailureReason = 'NON_ZERO_EXIT' | 'OOM_KILLED' | 'QUEUE_TIMEOUT' | 'RUN_TIMEOUT' | 'SANDBOX_ERROR' | 'INTERRUPTED' | 'QUEUE_FULL';
 export type LogStream = 'STDOUT' | 'STDERR' | 'SYSTEM';
 
 export const FINAL_STATUSES: ReadonlySet<AgentStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);

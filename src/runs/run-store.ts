@@ -19,4 +19,9 @@ export interface RunStore {
   readLogs(runId: string, afterSeq?: number, last?: number): LogLine[];
   /** Writes anything buffered (log lines) now; called at shutdown. */
   flush?(): void;
+  /**
+   * Why the store cannot write now (what and the error), or null when it can. While it cannot,
+   * the run service admits no new run (UNAVAILABLE); running runs go on, their changes kept.
+   */
+  writeFault?(): string | null;
 }

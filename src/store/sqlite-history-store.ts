@@ -9,10 +9,17 @@ import type { MonitorHistory } from '../monitor/monitor-history.js';
 import type { HealthAlert, ResourcePeak, ResourceSample } from '../monitor/monitor-types.js';
 import type { SampleQuery } from '../monitor/monitor-service.js';
 import { checkInteger } from '../shared/validate.js';
+import { createSilentLogger } from '../logger.js';
 import type { SqliteDatabase } from './database.js';
+import { StoreHealth } from './store-health.js';
 import { WriteBehind } from './write-behind.js';
 
 const SAMPLE_BATCH = 256;
+/** Samples that may wait while the store cannot write; later ones are dropped (and counted). */
+const SAMPLE_PENDING_MAX = 10_000;
+/** Alerts (one per id) that may wait while the store cannot write. */
+const ALERT_PENDING_MAX = 1_000;
+const WRITES = { samples: 'samples', alerts: 'alerts' } as const;
 /**
  * Frames of different containers arrive on different ticks: gathering them for a quarter second
  * makes one transaction of many instead of one per frame. Reads flush first, so nothing is missed.
@@ -38,10 +45,14 @@ export interface SqliteHistoryStoreOptions {
   readonly sampleRetentionMs: number;
   /** Samples younger than this are kept at full resolution. */
   readonly liveWindowMs: number;
+  /** Retries failed writes and reports the store's health; shared by every store on the database. Default: its own, silent. */
+  readonly health?: StoreHealth;
 }
 
 export class SqliteHistoryStore implements MonitorHistory {
   private readonly sampleWrites: WriteBehind<ResourceSample>;
+  private readonly alertWrites: WriteBehind<HealthAlert>;
+  private readonly health: StoreHealth;
   private readonly statements;
 
   constructor(
@@ -87,26 +98,50 @@ export class SqliteHistoryStore implements MonitorHistory {
         SELECT min(rowid) FROM samples WHERE at < @cutoff GROUP BY run_id, container_id, CAST(at / @interval AS INTEGER))`),
       countSamples: db.prepare('SELECT count(*) AS n FROM samples'),
     };
-    this.sampleWrites = new WriteBehind<ResourceSample>(
-      SAMPLE_BATCH,
-      (batch) => this.writeSamples(batch),
-      () => db.open,
-      SAMPLE_FLUSH_DELAY_MS,
-    );
+    this.health = options.health ?? new StoreHealth({ logger: createSilentLogger() });
+    this.sampleWrites = new WriteBehind<ResourceSample>({
+      what: WRITES.samples,
+      write: (batch) => this.writeSamples(batch),
+      batchSize: SAMPLE_BATCH,
+      maxPending: SAMPLE_PENDING_MAX,
+      health: this.health,
+      delayMs: SAMPLE_FLUSH_DELAY_MS,
+      isOpen: () => db.open,
+    });
+    this.alertWrites = new WriteBehind<HealthAlert>({
+      what: WRITES.alerts,
+      write: (batch) =>
+        db.transaction(() => {
+          for (const alert of batch) this.statements.upsertAlert.run(alert.id, alert.runId, alert.at.getTime(), JSON.stringify(alert));
+        })(),
+      batchSize: 64,
+      maxPending: ALERT_PENDING_MAX,
+      keyOf: (alert) => alert.id,
+      health: this.health,
+      isOpen: () => db.open,
+    });
   }
 
   recordSample(sample: ResourceSample): void {
-    this.sampleWrites.push(sample);
+    if (!this.sampleWrites.push(sample)) this.health.dropped(WRITES.samples);
   }
 
-  /** Stores an alert, or its resolution (same id). */
+  /** Stores an alert, or its resolution (same id): at once, or once the store writes again. */
   recordAlert(alert: HealthAlert): void {
-    this.statements.upsertAlert.run(alert.id, alert.runId, alert.at.getTime(), JSON.stringify(alert));
+    if (this.alertWrites.size >= ALERT_PENDING_MAX && this.alertWrites.get(alert.id) === undefined) {
+      this.health.dropped(WRITES.alerts);
+      return;
+    }
+    this.alertWrites.writeNow(alert);
   }
 
-  /** Writes buffered samples now. */
-  flush(): void {
-    this.sampleWrites.flush();
+  /**
+   * Writes buffered samples and alerts now. False when some could not be written: they stay in
+   * memory, and the store's health retries them.
+   */
+  flush(): boolean {
+    const alerts = this.alertWrites.flush();
+    return this.sampleWrites.flush() && alerts;
   }
 
   private writeSamples(batch: readonly ResourceSample[]): void {
@@ -158,7 +193,13 @@ export class SqliteHistoryStore implements MonitorHistory {
   }
 
   alerts(runId: string): HealthAlert[] {
-    return (this.statements.alertsOfRun.all(runId) as { alert_json: string }[]).map((row) => alertFromJson(row.alert_json));
+    const written = this.flush();
+    const stored = (this.statements.alertsOfRun.all(runId) as { alert_json: string }[]).map((row) => alertFromJson(row.alert_json));
+    if (written) return stored;
+    // Alerts (or resolutions) that wait for the store are newer than their rows.
+    const waiting = this.alertWrites.waiting().filter((alert) => alert.runId === runId);
+    const ids = new Set(waiting.map((alert) => alert.id));
+    return [...stored.filter((alert) => !ids.has(alert.id)), ...waiting].sort((a, b) => a.at.getTime() - b.at.getTime());
   }
 
   peak(runId: string): ResourcePeak | undefined {
@@ -178,9 +219,9 @@ export class SqliteHistoryStore implements MonitorHistory {
     return rows.map((row) => ({ cpuPercent: row.cpu_percent, memoryBytes: row.memory_bytes, pids: row.pids }));
   }
 
-  /** Thins samples past the live window and deletes those past the retention. */
+  /** Thins samples past the live window and deletes those past the retention; nothing while samples wait for the store. */
   prune(now: number = Date.now()): void {
-    this.flush();
+    if (!this.flush()) return;
     this.db.transaction(() => {
       this.statements.deleteOldSamples.run(now - this.options.sampleRetentionMs);
       this.statements.downsample.run({ cutoff: now - this.options.liveWindowMs, interval: DOWNSAMPLED_INTERVAL_MS });

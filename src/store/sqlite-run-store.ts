@@ -3,16 +3,35 @@
  * buffered for a moment and written in one transaction per batch, so a step printing thousands
  * of lines costs a few transactions, not thousands, and never blocks the event loop for long.
  * Reads flush the buffer first, so they always see every line.
+ *
+ * When the database cannot write (a full disk), nothing is thrown at the runs: a run's newest
+ * snapshot and its log lines wait in memory, are read from there, and are written when the
+ * store's health retry succeeds. Waiting lines are bounded (LOG_PENDING_MAX_CHARS): past that a
+ * run's further lines are dropped and one SYSTEM line, in the place of the first dropped one,
+ * says how many. Only a new run's insert fails loudly, so that admission can refuse it.
  */
 import type { AgentRun, AgentStatus, LogLine, LogStream, StepResult } from '../runs/agent-run.js';
 import { isFinalStatus } from '../runs/agent-run.js';
 import type { RunStore } from '../runs/run-store.js';
+import { createSilentLogger } from '../logger.js';
 import type { SqliteDatabase } from './database.js';
 import { pruneRuns, type RunRetentionOptions } from './run-retention.js';
+import { StoreHealth } from './store-health.js';
 import { WriteBehind } from './write-behind.js';
 
 /** Flush at once when this many lines are waiting. */
 const LOG_BATCH_LINES = 512;
+/**
+ * What log lines may wait in memory while the store cannot write, in characters with a
+ * per-line overhead (LOG_LINE_OVERHEAD_CHARS): some 16 MiB of heap, 60,000 short lines or
+ * 500 of the longest (16 Ki characters).
+ */
+export const LOG_PENDING_MAX_CHARS = 8 * 1024 * 1024;
+const LOG_LINE_OVERHEAD_CHARS = 128;
+/** The row that tests whether runs can be inserted again; it never outlives its transaction. */
+const PROBE_RUN_ID = 'bosun-write-probe';
+/** The names of the writes in the store's health report. */
+const WRITES = { runs: 'run changes', newRuns: 'new runs', logs: 'log lines' } as const;
 
 interface RunRow {
   id: string;
@@ -42,6 +61,16 @@ interface LogRow {
 export interface SqliteRunStoreOptions {
   /** Lines kept per run; the oldest go first. */
   readonly logLinesPerRun: number;
+  /** Retries failed writes and reports the store's health; shared by every store on the database. Default: its own, silent. */
+  readonly health?: StoreHealth;
+  /** What log lines may wait while writes fail; default LOG_PENDING_MAX_CHARS. */
+  readonly logPendingMaxChars?: number;
+}
+
+/** Lines of a run dropped while writes failed, counted on the SYSTEM line that takes the first one's place. */
+interface DropNotice {
+  readonly entry: LogLine;
+  count: number;
 }
 
 export class SqliteRunStore implements RunStore {
@@ -51,6 +80,10 @@ export class SqliteRunStore implements RunStore {
   /** The lowest sequence number still stored per run, to trim in steps rather than per line. */
   private readonly firstSeq = new Map<string, number>();
   private readonly logWrites: WriteBehind<LogLine>;
+  /** Run snapshots, each written at once unless writes fail; then the newest of each run waits here. */
+  private readonly runWrites: WriteBehind<AgentRun>;
+  private readonly dropNotices = new Map<string, DropNotice>();
+  private readonly health: StoreHealth;
   private readonly statements;
 
   constructor(
@@ -75,26 +108,50 @@ export class SqliteRunStore implements RunStore {
       readLogs: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC'),
       readLastLogs: db.prepare('SELECT * FROM (SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC'),
     };
+    this.health = options.health ?? new StoreHealth({ logger: createSilentLogger() });
     for (const run of this.unfinished()) this.live.set(run.id, run);
-    this.logWrites = new WriteBehind<LogLine>(
-      LOG_BATCH_LINES,
-      (batch) =>
+    this.logWrites = new WriteBehind<LogLine>({
+      what: WRITES.logs,
+      write: (batch) => this.writeLogs(batch),
+      batchSize: LOG_BATCH_LINES,
+      maxPending: options.logPendingMaxChars ?? LOG_PENDING_MAX_CHARS,
+      weightOf: (line) => line.line.length + LOG_LINE_OVERHEAD_CHARS,
+      health: this.health,
+      isOpen: () => db.open,
+    });
+    this.runWrites = new WriteBehind<AgentRun>({
+      what: WRITES.runs,
+      write: (batch) =>
         db.transaction(() => {
-          for (const l of batch) this.statements.insertLog.run(l.runId, l.seq, l.stream, l.step, l.line, l.at.getTime());
-          for (const runId of new Set(batch.map((l) => l.runId))) this.trim(runId);
+          for (const run of batch) this.statements.update.run(toRow(run));
         })(),
-      () => db.open,
-    );
+      batchSize: 64,
+      // One snapshot per run (keyed): bounded by the runs that exist while new ones are refused.
+      maxPending: Number.POSITIVE_INFINITY,
+      keyOf: (run) => run.id,
+      health: this.health,
+      isOpen: () => db.open,
+    });
   }
 
+  /**
+   * Records a new run. Throws when the database cannot write it (nothing is kept then); the
+   * fault is reported to the store's health, which tries a write again until one succeeds.
+   */
   insert(run: AgentRun): void {
-    this.statements.insert.run(toRow(run));
+    try {
+      this.statements.insert.run(toRow(run));
+    } catch (error) {
+      if (!this.health.isFailing(WRITES.newRuns)) this.health.failed(WRITES.newRuns, error, () => this.probeWrite());
+      throw error;
+    }
     if (!isFinalStatus(run.status)) this.live.set(run.id, run);
     this.lastSeq.set(run.id, 0);
   }
 
+  /** Replaces a run with its new snapshot: written now, or kept (and read) until the store writes again. */
   update(run: AgentRun): void {
-    this.statements.update.run(toRow(run));
+    this.runWrites.writeNow(run);
     if (isFinalStatus(run.status)) {
       this.live.delete(run.id);
       this.lastSeq.delete(run.id);
@@ -105,17 +162,33 @@ export class SqliteRunStore implements RunStore {
   }
 
   get(id: string): AgentRun | undefined {
-    const live = this.live.get(id);
+    const live = this.live.get(id) ?? this.runWrites.get(id);
     if (live) return live;
     const row = this.statements.get.get(id) as RunRow | undefined;
     return row ? fromRow(row) : undefined;
   }
 
+  /** Why the store cannot write now (what and the error), or null when it can: new runs are refused meanwhile. */
+  writeFault(): string | null {
+    return this.health.report().error;
+  }
+
   list(status: ReadonlySet<AgentStatus> | undefined, limit: number): AgentRun[] {
-    if (!status) return (this.statements.listAll.all(limit) as RunRow[]).map(fromRow);
-    const marks = [...status].map(() => '?').join(', ');
-    const rows = this.db.prepare(`SELECT * FROM runs WHERE status IN (${marks}) ORDER BY ord DESC LIMIT ?`).all(...status, limit) as RunRow[];
-    return rows.map(fromRow);
+    let rows: RunRow[];
+    if (!status) rows = this.statements.listAll.all(limit) as RunRow[];
+    else {
+      const marks = [...status].map(() => '?').join(', ');
+      rows = this.db.prepare(`SELECT * FROM runs WHERE status IN (${marks}) ORDER BY ord DESC LIMIT ?`).all(...status, limit) as RunRow[];
+    }
+    // Snapshots not yet written are newer than their rows.
+    const runs = rows.map((row) => this.runWrites.get(row.id) ?? fromRow(row));
+    if (!status) return runs;
+    const listed = runs.filter((run) => status.has(run.status));
+    const ids = new Set(listed.map((run) => run.id));
+    const unwritten = this.runWrites.size === 0 ? [] : this.runWrites.waiting().filter((run) => status.has(run.status) && !ids.has(run.id));
+    if (unwritten.length === 0) return listed;
+    // Newest first, as the rows: runs are inserted in the order they were queued.
+    return [...listed, ...unwritten].sort((a, b) => b.queuedAt.getTime() - a.queuedAt.getTime()).slice(0, limit);
   }
 
   unfinished(): AgentRun[] {
@@ -125,32 +198,47 @@ export class SqliteRunStore implements RunStore {
   appendLog(runId: string, stream: LogStream, step: number | null, line: string): LogLine {
     const seq = this.nextSeq(runId);
     const entry: LogLine = Object.freeze({ runId, seq, stream, step, line, at: new Date() });
-    this.logWrites.push(entry);
+    if (!this.logWrites.push(entry)) this.dropLine(entry);
     return entry;
   }
 
   readLogs(runId: string, afterSeq = 0, last?: number): LogLine[] {
-    this.flush();
+    const written = this.flush();
     const rows = (
       last === undefined ? this.statements.readLogs.all(runId, afterSeq) : this.statements.readLastLogs.all(runId, afterSeq, last)
     ) as LogRow[];
-    const newest = rows.at(-1)?.seq ?? 0;
+    let lines = rows.map(logFromRow);
+    if (!written) {
+      // Lines that wait for the store are newer than every written line of their run.
+      const waiting = this.logWrites
+        .waiting()
+        .filter((line) => line.runId === runId && line.seq > afterSeq)
+        .map((line) => this.asStored(line));
+      lines = [...lines, ...waiting].sort((a, b) => a.seq - b.seq);
+      if (last !== undefined) lines = lines.slice(Math.max(0, lines.length - last));
+    }
+    const newest = lines.at(-1)?.seq ?? 0;
     // Trimming runs in steps: hide what is past the per-run limit but not yet deleted.
     const oldestKept = newest - this.options.logLinesPerRun;
-    return rows.filter((row) => row.seq > oldestKept).map(logFromRow);
+    return lines.filter((line) => line.seq > oldestKept);
   }
 
-  /** Writes buffered log lines now. */
-  flush(): void {
-    this.logWrites.flush();
+  /**
+   * Writes buffered log lines and run changes now. False when some could not be written: they
+   * stay in memory, and the store's health retries them.
+   */
+  flush(): boolean {
+    const runs = this.runWrites.flush();
+    return this.logWrites.flush() && runs;
   }
 
   /**
    * Drops old finished runs with everything recorded about them (see {@link pruneRuns}), after
-   * writing buffered lines so none is left pointing at a deleted run.
+   * writing buffered lines so none is left pointing at a deleted run: while they cannot be
+   * written, nothing is pruned (returns 0).
    */
   prune(options: RunRetentionOptions, now: number = Date.now()): number {
-    this.flush();
+    if (!this.flush()) return 0;
     return pruneRuns(this.db, options, now);
   }
 
@@ -158,10 +246,65 @@ export class SqliteRunStore implements RunStore {
     let last = this.lastSeq.get(runId);
     if (last === undefined) {
       this.flush();
-      last = (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
+      const stored = (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
+      // Lines still waiting for the store have numbers too.
+      const waiting = this.logWrites.size === 0 ? [] : this.logWrites.waiting().filter((line) => line.runId === runId);
+      last = waiting.reduce((max, line) => Math.max(max, line.seq), stored);
     }
     this.lastSeq.set(runId, last + 1);
     return last + 1;
+  }
+
+  /**
+   * A line that cannot wait (LOG_PENDING_MAX_CHARS reached): the first dropped line of a run
+   * waits in its place as a SYSTEM notice that counts the dropped lines until it is written.
+   */
+  private dropLine(entry: LogLine): void {
+    const notice = this.dropNotices.get(entry.runId);
+    this.health.dropped(WRITES.logs);
+    if (notice) {
+      notice.count += 1;
+      return;
+    }
+    this.dropNotices.set(entry.runId, { entry, count: 1 });
+    this.logWrites.push(entry, true);
+  }
+
+  /** A waiting line as it will be stored: a drop notice gets its text. */
+  private asStored(line: LogLine): LogLine {
+    const notice = this.dropNotices.get(line.runId);
+    if (notice?.entry !== line) return line;
+    const text =
+      `bosun dropped ${notice.count} log line${notice.count === 1 ? '' : 's'} of this run here: the store could not write ` +
+      `(${this.writeFault() ?? 'a write failed'}) and the lines waiting for it had reached their limit`;
+    return Object.freeze({ ...line, stream: 'SYSTEM', step: null, line: text });
+  }
+
+  private writeLogs(batch: readonly LogLine[]): void {
+    const notices: LogLine[] = [];
+    this.db.transaction(() => {
+      for (const original of batch) {
+        const l = this.asStored(original);
+        if (l !== original) notices.push(original);
+        this.statements.insertLog.run(l.runId, l.seq, l.stream, l.step, l.line, l.at.getTime());
+      }
+      for (const runId of new Set(batch.map((l) => l.runId))) this.trim(runId);
+    })();
+    // Written: a later drop of the same run starts a new notice.
+    for (const original of notices) this.dropNotices.delete(original.runId);
+  }
+
+  /**
+   * Whether a run can be inserted again (after a refused insert): a row inserted and deleted in
+   * one committed transaction, so it writes what an insert writes and leaves nothing.
+   */
+  private probeWrite(): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare("INSERT INTO runs (id, status, group_json, config_json, steps_json, queued_at) VALUES (?, 'FAILED', '{}', '{}', '[]', 0)")
+        .run(PROBE_RUN_ID);
+      this.db.prepare('DELETE FROM runs WHERE id = ?').run(PROBE_RUN_ID);
+    })();
   }
 
   /** Deletes a run's oldest lines once it holds a tenth more than its limit. */

@@ -6,6 +6,8 @@ import { FakeExecutionQueue } from './fake-execution-queue.js';
 import { FakeMonitorService } from './fake-monitor-service.js';
 import { FakeRunService } from './fake-run-service.js';
 
+const STORE_OK = Object.freeze({ status: 'OK' as const, error: null, since: null });
+
 export interface FakeServices extends BosunServices {
   readonly runs: FakeRunService;
   readonly queue: FakeExecutionQueue;
@@ -14,7 +16,7 @@ export interface FakeServices extends BosunServices {
 
 export function createFakeServices(options: { maxConcurrency?: number } = {}): FakeServices {
   const queue = new FakeExecutionQueue(options);
-  return { queue, runs: new FakeRunService(queue), monitor: new FakeMonitorService() };
+  return { queue, runs: new FakeRunService(queue), monitor: new FakeMonitorService(), store: { report: () => STORE_OK } };
 }
 
 /** Listeners on every fake emitter together. */

@@ -134,3 +134,23 @@ it('on SIGTERM, waits out the grace, stops running runs, exits 0, and keeps a wa
   const list = await runs(second.url);
   for (const id of running) expect(list.find((r) => r.id === id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
 }, 90_000);
+
+it('fails the stored waiting runs that a lowered MAX_QUEUE_LENGTH cannot take with QUEUE_FULL, and runs the rest', async () => {
+  const { env } = setup();
+  const port = await freePort();
+  const first = await start({ ...env, MAX_CONCURRENT_AGENTS: '1', MAX_QUEUE_LENGTH: '3' }, port);
+  await startShellRun(first.url, ['sleep 60']);
+  const waiting: string[] = [];
+  for (let i = 1; i <= 3; i += 1) waiting.push(await startShellRun(first.url, [`echo waited-${i}`]));
+  first.process.kill('SIGTERM');
+  expect(await first.exited, first.output()).toBe(0);
+
+  const second = await start({ ...env, MAX_CONCURRENT_AGENTS: '1', MAX_QUEUE_LENGTH: '1' }, port);
+  const all = await until('the first waiting run to finish', 30_000, async () => {
+    const list = await runs(second.url);
+    return list.find((run) => run.id === waiting[0])?.status === 'SUCCEEDED' ? list : undefined;
+  });
+  const byId = new Map(all.map((run) => [run.id, run]));
+  for (const id of waiting.slice(1)) expect(byId.get(id)).toMatchObject({ status: 'FAILED', failureReason: 'QUEUE_FULL' });
+  expect(second.output()).not.toMatch(/uncaught|unhandled/i);
+}, 90_000);

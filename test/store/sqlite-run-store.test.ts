@@ -1,13 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AgentRun } from '../../src/runs/agent-run.js';
-import { MIGRATIONS, openDatabase, schemaVersion } from '../../src/store/database.js';
+import { MIGRATIONS, openDatabase, schemaVersion, type SqliteDatabase } from '../../src/store/database.js';
 import { loadOrCreateInstanceId } from '../../src/store/instance-id.js';
 import { SqliteHistoryStore } from '../../src/store/sqlite-history-store.js';
 import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
+import { StoreHealth } from '../../src/store/store-health.js';
 import { makeRun } from '../helpers/fixtures.js';
+import { createTestLogger } from '../helpers/test-logger.js';
 
 const dirs: string[] = [];
 function tempDbPath(): string {
@@ -159,4 +161,129 @@ it('keeps one instance id per database', () => {
   expect(loadOrCreateInstanceId(again)).toBe(id);
   expect(loadOrCreateInstanceId(openDatabase(':memory:'))).not.toBe(id);
   again.close();
+});
+
+/**
+ * Makes every `operation` on `table` fail as a full disk would, until the returned function is
+ * called: a real SQLite error from inside the write (a temporary trigger), not a mock.
+ */
+function failWrites(db: SqliteDatabase, table: string, operation: 'INSERT' | 'UPDATE'): () => void {
+  const name = `fail_${table}_${operation.toLowerCase()}`;
+  db.exec(`CREATE TEMP TRIGGER ${name} BEFORE ${operation} ON ${table} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
+  return () => db.exec(`DROP TRIGGER ${name}`);
+}
+
+describe('SqliteRunStore when the database cannot write', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function setup(options: { logPendingMaxChars?: number } = {}) {
+    const db = openDatabase(':memory:');
+    const health = new StoreHealth({ logger: createTestLogger() });
+    const store = new SqliteRunStore(db, { logLinesPerRun: 1000, health, ...options });
+    const storedLines = (runId: string) =>
+      (
+        db.prepare('SELECT seq, stream, line FROM logs WHERE run_id = ? ORDER BY seq').all(runId) as { seq: number; stream: string; line: string }[]
+      ).map((row) => `${row.seq} ${row.stream} ${row.line}`);
+    const storedStatus = (id: string) => (db.prepare('SELECT status FROM runs WHERE id = ?').get(id) as { status: string }).status;
+    return { db, health, store, storedLines, storedStatus };
+  }
+
+  it('keeps log lines that fail to write, reads them, and writes them once the database takes writes again', () => {
+    const { db, health, store, storedLines } = setup();
+    store.insert(makeRun({ id: 'r' }));
+    store.appendLog('r', 'STDOUT', 1, 'before');
+    store.flush();
+    const heal = failWrites(db, 'logs', 'INSERT');
+    for (let i = 1; i <= 3; i += 1) store.appendLog('r', 'STDOUT', 1, `during ${i}`);
+    expect(() => vi.advanceTimersByTime(0)).not.toThrow();
+    vi.advanceTimersByTime(300);
+    expect(health.report()).toMatchObject({ status: 'DEGRADED', error: 'log lines: database or disk is full' });
+    expect(store.writeFault()).toBe('log lines: database or disk is full');
+    expect(store.readLogs('r').map((l) => l.line)).toEqual(['before', 'during 1', 'during 2', 'during 3']);
+    expect(store.readLogs('r', 2, 1).map((l) => l.line)).toEqual(['during 3']);
+    expect(storedLines('r')).toEqual(['1 STDOUT before']);
+
+    heal();
+    vi.advanceTimersByTime(5000);
+    expect(health.report().status).toBe('OK');
+    expect(store.writeFault()).toBeNull();
+    expect(storedLines('r')).toEqual(['1 STDOUT before', '2 STDOUT during 1', '3 STDOUT during 2', '4 STDOUT during 3']);
+    expect(store.appendLog('r', 'STDOUT', 1, 'after').seq).toBe(5);
+  });
+
+  it("keeps a run's newest snapshot when its update fails, reads it, and writes it later", () => {
+    const { db, health, store, storedStatus } = setup();
+    const run = makeRun({ id: 'r' });
+    store.insert(run);
+    const heal = failWrites(db, 'runs', 'UPDATE');
+    const running = { ...run, status: 'RUNNING' as const, startedAt: new Date() };
+    expect(() => store.update(running)).not.toThrow();
+    const done = { ...running, status: 'SUCCEEDED' as const, finishedAt: new Date(), exitCode: 0 };
+    store.update(done);
+    vi.advanceTimersByTime(300);
+    expect(health.report()).toMatchObject({ status: 'DEGRADED', error: 'run changes: database or disk is full' });
+    expect(store.get('r')).toEqual(done);
+    expect(store.list(undefined, 10)).toEqual([done]);
+    expect(store.list(new Set(['QUEUED']), 10)).toEqual([]);
+    expect(store.list(new Set(['SUCCEEDED']), 10)).toEqual([done]);
+    expect(storedStatus('r')).toBe('QUEUED');
+
+    heal();
+    vi.advanceTimersByTime(5000);
+    expect(health.report().status).toBe('OK');
+    expect(storedStatus('r')).toBe('SUCCEEDED');
+    expect(store.get('r')).toEqual(done);
+  });
+
+  it('throws when a new run cannot be inserted, keeps nothing of it, and finds out by itself when writes work again', () => {
+    const { db, health, store } = setup();
+    const heal = failWrites(db, 'runs', 'INSERT');
+    expect(() => store.insert(makeRun({ id: 'r' }))).toThrow('database or disk is full');
+    expect(store.get('r')).toBeUndefined();
+    vi.advanceTimersByTime(300);
+    expect(health.report()).toMatchObject({ status: 'DEGRADED', error: 'new runs: database or disk is full' });
+    heal();
+    vi.advanceTimersByTime(5000);
+    expect(health.report().status).toBe('OK');
+    store.insert(makeRun({ id: 'r' }));
+    expect(store.get('r')?.id).toBe('r');
+  });
+
+  it('drops lines past its bound while writes fail, and says how many in the place of the first dropped one', () => {
+    // Room for two waiting lines of this size (each counts its length plus 128).
+    const { db, health, store, storedLines } = setup({ logPendingMaxChars: 2 * (128 + 6) });
+    store.insert(makeRun({ id: 'r' }));
+    const heal = failWrites(db, 'logs', 'INSERT');
+    const seqs = [];
+    for (let i = 1; i <= 6; i += 1) seqs.push(store.appendLog('r', 'STDOUT', 1, `line ${i}`).seq);
+    expect(seqs).toEqual([1, 2, 3, 4, 5, 6]);
+    vi.advanceTimersByTime(300);
+    const notice = 'bosun dropped 4 log lines of this run here: the store could not write (log lines: database or disk is full)';
+    expect(store.readLogs('r').map((l) => `${l.seq} ${l.stream} ${l.line}`)).toEqual([
+      '1 STDOUT line 1',
+      '2 STDOUT line 2',
+      `3 SYSTEM ${notice} and the lines waiting for it had reached their limit`,
+    ]);
+    heal();
+    vi.advanceTimersByTime(5000);
+    expect(health.report().status).toBe('OK');
+    expect(storedLines('r')).toEqual(['1 STDOUT line 1', '2 STDOUT line 2', expect.stringMatching(/^3 SYSTEM bosun dropped 4 log lines/)]);
+    // The next line follows the last number given out.
+    expect(store.appendLog('r', 'STDOUT', 1, 'after').seq).toBe(7);
+  });
+
+  it('prunes nothing while lines wait for the store', () => {
+    const { db, store } = setup();
+    store.insert(makeRun({ id: 'old', status: 'SUCCEEDED', finishedAt: new Date(Date.now() - 10 * 24 * 3_600_000) }));
+    failWrites(db, 'logs', 'INSERT');
+    store.appendLog('old', 'SYSTEM', null, 'late line');
+    vi.advanceTimersByTime(0);
+    expect(store.prune({ maxFinishedRuns: 100, maxAgeMs: 24 * 3_600_000 })).toBe(0);
+    expect(store.get('old')).toBeDefined();
+  });
 });

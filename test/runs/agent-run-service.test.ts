@@ -1,0 +1,175 @@
+/**
+ * The run service's admission when the store cannot write, and its recovery of a line shorter
+ * than before, with a fake sandbox (no engine) and a real SQLite store whose writes are made to
+ * fail by the database itself (temporary triggers raising SQLite's error).
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ShellAgent } from '../../src/agents/shell-agent.js';
+import { BosunError } from '../../src/errors.js';
+import { createSilentLogger } from '../../src/logger.js';
+import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
+import { AgentRegistry } from '../../src/runs/agent-registry.js';
+import type { AgentRun } from '../../src/runs/agent-run.js';
+import { isFinalStatus } from '../../src/runs/agent-run.js';
+import { AgentRunService } from '../../src/runs/agent-run-service.js';
+import { openDatabase, type SqliteDatabase } from '../../src/store/database.js';
+import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
+import { StoreHealth } from '../../src/store/store-health.js';
+import { FakeSandboxProvider, type FakeSandbox } from '../helpers/fake-sandbox.js';
+import { makeRun } from '../helpers/fixtures.js';
+import { createTestLogger } from '../helpers/test-logger.js';
+
+const DEFAULTS = {
+  agent: 'shell',
+  image: 'bosun-sandbox:latest',
+  limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 },
+  timeoutMs: 60_000,
+};
+
+const services: AgentRunService[] = [];
+afterEach(async () => {
+  for (const service of services.splice(0)) await service.shutdown();
+});
+
+function setup(options: { maxConcurrency?: number; maxQueueLength?: number; db?: SqliteDatabase } = {}) {
+  const db = options.db ?? openDatabase(':memory:');
+  // Quick retries: the tests wait for the store's state, never for a time.
+  const health = new StoreHealth({ logger: createTestLogger(), minRetryDelayMs: 1, maxRetryDelayMs: 10 });
+  const store = new SqliteRunStore(db, { logLinesPerRun: 1000, health });
+  const queue = new AgentExecutionQueue({
+    maxConcurrency: options.maxConcurrency ?? 2,
+    maxQueueLength: options.maxQueueLength ?? 10,
+    queueTimeoutMs: 600_000,
+  });
+  const sandboxes = new FakeSandboxProvider();
+  const service = new AgentRunService({
+    store,
+    queue,
+    sandboxes,
+    agents: new AgentRegistry([new ShellAgent()]),
+    defaults: DEFAULTS,
+    queueTimeoutMs: 600_000,
+    stopGraceMs: 100,
+    logger: createSilentLogger(),
+  });
+  services.push(service);
+  const final = (id: string) =>
+    new Promise<AgentRun>((resolve) => {
+      const check = (run: AgentRun) => {
+        if (run.id === id && isFinalStatus(run.status)) {
+          service.events.off('run-updated', check);
+          resolve(run);
+        }
+      };
+      service.events.on('run-updated', check);
+      const current = service.get(id);
+      if (current) check(current);
+    });
+  const stored = (id: string) =>
+    db.prepare('SELECT status, failure_reason FROM runs WHERE id = ?').get(id) as { status: string; failure_reason: string };
+  const storedLines = (id: string) =>
+    (db.prepare('SELECT line FROM logs WHERE run_id = ? ORDER BY seq').all(id) as { line: string }[]).map((r) => r.line);
+  return { db, health, store, queue, sandboxes, service, final, stored, storedLines };
+}
+
+/** Every INSERT and UPDATE on runs and logs fails as on a full disk, until the returned function is called. */
+function fillDisk(db: SqliteDatabase): () => void {
+  const names: string[] = [];
+  for (const table of ['runs', 'logs']) {
+    for (const operation of ['INSERT', 'UPDATE']) {
+      const name = `full_${table}_${operation.toLowerCase()}`;
+      db.exec(`CREATE TEMP TRIGGER ${name} BEFORE ${operation} ON ${table} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
+      names.push(name);
+    }
+  }
+  return () => {
+    for (const name of names) db.exec(`DROP TRIGGER ${name}`);
+  };
+}
+
+function input(steps: string[]) {
+  return { group: { id: 'g', name: 'failing CI', runIds: ['ci-1'] }, config: { steps } };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<BosunError> {
+  const error = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(BosunError);
+  return error as BosunError;
+}
+
+describe('admission while the store cannot write', () => {
+  it('answers UNAVAILABLE saying why, lets running runs go on, and admits again once the store writes', async () => {
+    const { db, health, sandboxes, service, final, stored, storedLines } = setup();
+    let heal: () => void = () => {};
+    let holding: FakeSandbox | undefined;
+    sandboxes
+      .on('fill the disk', { stdout: ['before the fault'], onRun: () => (heal = fillDisk(db)) })
+      .on('print', { stdout: ['during 1', 'during 2'] })
+      .on('hold', { hang: true, onRun: (sandbox) => (holding = sandbox) });
+    const holder = (await service.start(input(['hold']))).run.id;
+    const finishing = (await service.start(input(['fill the disk', 'print']))).run.id;
+    const previous = finishing;
+
+    // The run that met the fault finishes as it would have: its record and lines wait in memory.
+    const done = await final(finishing);
+    expect(done).toMatchObject({ status: 'SUCCEEDED', exitCode: 0 });
+    await vi.waitFor(() => expect(health.report().status).toBe('DEGRADED'));
+    expect(stored(finishing).status).toBe('RUNNING');
+    expect(service.logs(finishing).map((l) => l.line)).toEqual(expect.arrayContaining(['before the fault', 'during 1', 'during 2']));
+
+    const refused = await refusal(service.start(input(['true'])));
+    expect(refused.code).toBe('UNAVAILABLE');
+    expect(refused.message).toMatch(
+      /^bosun's store cannot write \(.*database or disk is full.*\), so no run is admitted until it can; running runs go on/,
+    );
+    expect((await refusal(service.retry(previous))).code).toBe('UNAVAILABLE');
+    // The running run keeps its sandbox.
+    expect(holding).toBeDefined();
+    expect(holding!.stopped).toBe(false);
+    expect(service.get(holder)!.status).toBe('RUNNING');
+
+    heal();
+    await vi.waitFor(() => expect(health.report().status).toBe('OK'));
+    expect(stored(finishing)).toEqual({ status: 'SUCCEEDED', failure_reason: null });
+    expect(storedLines(finishing)).toEqual(expect.arrayContaining(['before the fault', 'during 1', 'during 2']));
+    expect(storedLines(finishing)).toEqual(service.logs(finishing).map((l) => l.line));
+    const admitted = await service.start(input(['true']));
+    expect((await final(admitted.run.id)).status).toBe('SUCCEEDED');
+    expect((await service.cancel(holder)).status).toBe('CANCELLED');
+  });
+
+  it('answers UNAVAILABLE when the insert of the new run itself fails, and keeps nothing of it', async () => {
+    const { db, health, service } = setup();
+    const heal = fillDisk(db);
+    const refused = await refusal(service.start(input(['true'])));
+    expect(refused.code).toBe('UNAVAILABLE');
+    expect(refused.message).toContain('database or disk is full');
+    expect(service.list()).toEqual([]);
+    await vi.waitFor(() => expect(health.report()).toMatchObject({ status: 'DEGRADED', error: 'new runs: database or disk is full' }));
+    heal();
+    await vi.waitFor(() => expect(health.report().status).toBe('OK'));
+    expect((await service.start(input(['true']))).run.status).not.toBe('FAILED');
+  });
+});
+
+describe('recovery into a shorter line', () => {
+  it('fails the stored waiting runs that no longer fit with QUEUE_FULL, and re-enters the others in order', () => {
+    const db = openDatabase(':memory:');
+    const seed = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    const queuedAt = (s: number) => new Date(Date.parse('2026-11-26T10:00:00Z') + s * 1000);
+    for (const [i, id] of ['w1', 'w2', 'w3', 'w4'].entries()) seed.insert(makeRun({ id, queuedAt: queuedAt(i) }));
+    const { queue, service, stored } = setup({ db, maxQueueLength: 2 });
+    // As at start-up: nothing starts before recovery is done.
+    queue.pause();
+    expect(service.recover()).toEqual({ interrupted: 0, requeued: 2 });
+    expect(queue.waitingIds()).toEqual(['w1', 'w2']);
+    for (const id of ['w3', 'w4']) {
+      expect(service.get(id)).toMatchObject({ status: 'FAILED', failureReason: 'QUEUE_FULL' });
+      expect(service.get(id)!.error).toMatch(/queue is full/i);
+      expect(stored(id)).toEqual({ status: 'FAILED', failure_reason: 'QUEUE_FULL' });
+    }
+  });
+});

@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { afterEach, expect, it } from 'vitest';
 import { DockerProxy } from '../helpers/docker-proxy.js';
 import { startRun, until } from '../helpers/e2e.js';
-import { eventually, postGraphQL } from '../helpers/graphql-clients.js';
+import { postGraphQL } from '../helpers/graphql-clients.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -61,6 +61,25 @@ interface EngineReport {
  * service that waited for anything but its next health checks would still miss them by seconds.
  */
 const LOADED_MACHINE_SLACK_MS = 2_000;
+
+/**
+ * Waits until `count()` satisfies `done`, failing only once it has not moved for `stallMs`: a
+ * loaded machine takes longer to open or close a thousand subscriptions, a stuck server fails.
+ */
+async function whileMoving(what: string, count: () => number, done: (value: number) => boolean, stallMs = 10_000): Promise<void> {
+  let last = count();
+  let movedAt = Date.now();
+  while (!done(last)) {
+    await delay(10);
+    const value = count();
+    if (value !== last) {
+      last = value;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > stallMs) {
+      throw new Error(`${what}: stuck at ${value} for ${stallMs} ms`);
+    }
+  }
+}
 
 it('keeps answering while the engine is away for 20 s: pauses the queue, fails the running runs as engine lost, and resumes', async () => {
   const engine = await proxy();
@@ -164,7 +183,9 @@ it('leaves no subscription and no stats stream behind after 1,000 subscribers va
     MAX_WS_CONNECTIONS: '2000',
     MAX_PENDING_WS_PER_ADDRESS: '2000',
   });
-  const id = await startShellRun(test.url, ['sleep 30']);
+  // The run must outlive the test (closing the app ends it): its agentLogs and resourceSamples
+  // subscriptions stay open only while it runs, and ten rounds take longer on a loaded machine.
+  const id = await startShellRun(test.url, ['sleep 600']);
   await until('the run to be sampled', 10_000, async () => ((await runState(test.url, id)).samples.length > 0 ? true : undefined));
   // One stats stream: the running container's.
   expect(test.app.monitor.openStreamCount()).toBe(1);
@@ -188,9 +209,17 @@ it('leaves no subscription and no stats stream behind after 1,000 subscribers va
         return socket;
       }),
     );
-    await eventually(() => test.app.server.streams.size >= 1000, '1,000 subscriptions to be open', 10_000);
+    await whileMoving(
+      '1,000 subscriptions to be open',
+      () => test.app.server.streams.size,
+      (open) => open >= 1000,
+    );
     for (const socket of sockets) socket.terminate();
-    await eventually(() => test.app.server.streams.size === 0, 'every subscription to be closed', 10_000);
+    await whileMoving(
+      'every subscription to be closed',
+      () => test.app.server.streams.size,
+      (open) => open === 0,
+    );
   };
 
   const settledHeap = async () => {

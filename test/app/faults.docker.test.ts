@@ -12,7 +12,7 @@ import { startRun, until } from '../helpers/e2e.js';
 import { postGraphQL } from '../helpers/graphql-clients.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -34,22 +34,63 @@ async function startShellRun(url: string, steps: string[]): Promise<string> {
   return (await startRun(url, { steps })).agentId;
 }
 
-async function runState(
-  url: string,
-  id: string,
-): Promise<{ status: string; failureReason: string | null; error: string | null; samples: unknown[] }> {
-  const { body } = await postGraphQL(url, 'query($id: ID!) { agentRun(id: $id) { status failureReason error samples { at } } }', { id });
-  return body.data!['agentRun'];
+interface RunState {
+  readonly status: string;
+  readonly failureReason: string | null;
+  readonly error: string | null;
+  readonly samples: readonly unknown[];
+}
+
+async function runState(url: string, id: string): Promise<RunState> {
+  const { body } = await postGraphQL<{ agentRun: RunState }>(
+    url,
+    'query($id: ID!) { agentRun(id: $id) { status failureReason error samples { at } } }',
+    { id },
+  );
+  return body.data!.agentRun;
+}
+
+interface EngineReport {
+  readonly healthReport: { readonly docker: { readonly reachable: boolean; readonly error: string | null } };
+  readonly queueStatus: { readonly paused: boolean; readonly queued: number; readonly running: number };
+}
+
+/**
+ * Slack on top of what the service's own settings allow for, so that the bound below still holds
+ * while other work loads both cores (the app shares this process's event loop with the test). A
+ * service that waited for anything but its next health checks would still miss them by seconds.
+ */
+const LOADED_MACHINE_SLACK_MS = 2_000;
+
+/**
+ * Waits until `count()` satisfies `done`, failing only once it has not moved for `stallMs`: a
+ * loaded machine takes longer to open or close a thousand subscriptions, a stuck server fails.
+ */
+async function whileMoving(what: string, count: () => number, done: (value: number) => boolean, stallMs = 10_000): Promise<void> {
+  let last = count();
+  let movedAt = Date.now();
+  while (!done(last)) {
+    await delay(10);
+    const value = count();
+    if (value !== last) {
+      last = value;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > stallMs) {
+      throw new Error(`${what}: stuck at ${value} for ${stallMs} ms`);
+    }
+  }
 }
 
 it('keeps answering while the engine is away for 20 s: pauses the queue, fails the running runs as engine lost, and resumes', async () => {
   const engine = await proxy();
+  const healthCheckIntervalMs = 1_000;
+  const dockerCallTimeoutMs = 2_000;
   const test = await app({
     DOCKER_HOST: engine.dockerHost,
     MAX_CONCURRENT_AGENTS: '2',
-    HEALTH_CHECK_INTERVAL_MS: '1000',
+    HEALTH_CHECK_INTERVAL_MS: String(healthCheckIntervalMs),
     RESOURCE_SAMPLE_INTERVAL_MS: '500',
-    DOCKER_CALL_TIMEOUT_MS: '2000',
+    DOCKER_CALL_TIMEOUT_MS: String(dockerCallTimeoutMs),
   });
   const running = [await startShellRun(test.url, ['sleep 60']), await startShellRun(test.url, ['sleep 60'])];
   const waiting: string[] = [];
@@ -61,12 +102,20 @@ it('keeps answering while the engine is away for 20 s: pauses the queue, fails t
 
   await engine.down();
   const lostAt = Date.now();
-  const unreachable = await until('the report to say the engine is unreachable', 5_000, async () => {
-    const { body } = await postGraphQL(test.url, '{ healthReport { docker { reachable error } } queueStatus { paused queued running } }');
-    return body.data!['healthReport'].docker.reachable === false ? body.data! : undefined;
-  });
-  expect(Date.now() - lostAt).toBeLessThanOrEqual(2 * 1000 + 1000);
-  expect(unreachable['healthReport'].docker.error).toBeTruthy();
+  // Noticed by the next health check: within an interval and a call's timeout (the deadline of
+  // `until` is the bound; the slack is for a loaded machine).
+  const unreachable = await until(
+    'the report to say the engine is unreachable',
+    healthCheckIntervalMs + dockerCallTimeoutMs + LOADED_MACHINE_SLACK_MS,
+    async () => {
+      const { body } = await postGraphQL<EngineReport>(
+        test.url,
+        '{ healthReport { docker { reachable error } } queueStatus { paused queued running } }',
+      );
+      return body.data!.healthReport.docker.reachable === false ? body.data! : undefined;
+    },
+  );
+  expect(unreachable.healthReport.docker.error).toBeTruthy();
   for (const id of running) {
     const state = await until(`run ${id} to end`, 15_000, async () => {
       const s = await runState(test.url, id);
@@ -76,18 +125,19 @@ it('keeps answering while the engine is away for 20 s: pauses the queue, fails t
     expect(['SANDBOX_ERROR', 'INTERRUPTED']).toContain(state.failureReason);
     expect(state.error).toMatch(/lost the Docker engine/);
   }
-  const { body: during } = await postGraphQL(test.url, '{ queueStatus { paused queued } }');
-  expect(during.data!['queueStatus']).toEqual({ paused: true, queued: 3 });
+  const { body: during } = await postGraphQL<{ queueStatus: { paused: boolean; queued: number } }>(test.url, '{ queueStatus { paused queued } }');
+  expect(during.data!.queueStatus).toEqual({ paused: true, queued: 3 });
   for (const id of waiting) expect((await runState(test.url, id)).status).toBe('QUEUED');
   await delay(Math.max(0, 20_000 - (Date.now() - lostAt)));
 
   await engine.up();
-  const backAt = Date.now();
+  // Resumed by the next health check, then a container created and sampled: the deadline of
+  // `until` is the bound (a separate elapsed-time check after it could only fail on the time its
+  // last probe took).
   await until('the queue to resume and a waiting run to be sampled', 10_000, async () => {
     const states = await Promise.all(waiting.map((id) => runState(test.url, id)));
     return states.some((s) => s.status === 'RUNNING' && s.samples.length > 0) || states.every((s) => s.status === 'SUCCEEDED') ? true : undefined;
   });
-  expect(Date.now() - backAt).toBeLessThan(10_000);
   for (const id of waiting) {
     await until(`waiting run ${id} to succeed`, 30_000, async () => ((await runState(test.url, id)).status === 'SUCCEEDED' ? true : undefined));
   }
@@ -114,8 +164,8 @@ it('cannot hang a run on an engine that accepts and never answers: it fails afte
   expect(failed.failureReason).toBe('SANDBOX_ERROR');
   expect(failed.error).toMatch(/did not answer within 1500 ms/);
   // The queue is held rather than starting the next run into the same fault, and nothing is stuck.
-  const { body: held } = await postGraphQL(test.url, '{ queueStatus { paused running queued } }');
-  expect(held.data!['queueStatus']).toEqual({ paused: true, running: 0, queued: 1 });
+  const { body: held } = await postGraphQL<Pick<EngineReport, 'queueStatus'>>(test.url, '{ queueStatus { paused running queued } }');
+  expect(held.data!.queueStatus).toEqual({ paused: true, running: 0, queued: 1 });
   expect(Date.now() - silencedAt).toBeLessThan(30_000);
   engine.answer();
   await test.app.monitor.runHealthCheck();
@@ -133,7 +183,9 @@ it('leaves no subscription and no stats stream behind after 1,000 subscribers va
     MAX_WS_CONNECTIONS: '2000',
     MAX_PENDING_WS_PER_ADDRESS: '2000',
   });
-  const id = await startShellRun(test.url, ['sleep 30']);
+  // The run must outlive the test (closing the app ends it): its agentLogs and resourceSamples
+  // subscriptions stay open only while it runs, and ten rounds take longer on a loaded machine.
+  const id = await startShellRun(test.url, ['sleep 600']);
   await until('the run to be sampled', 10_000, async () => ((await runState(test.url, id)).samples.length > 0 ? true : undefined));
   // One stats stream: the running container's.
   expect(test.app.monitor.openStreamCount()).toBe(1);
@@ -157,9 +209,17 @@ it('leaves no subscription and no stats stream behind after 1,000 subscribers va
         return socket;
       }),
     );
-    await until('1,000 subscriptions to be open', 10_000, async () => (test.app.server.streams.size >= 1000 ? true : undefined));
+    await whileMoving(
+      '1,000 subscriptions to be open',
+      () => test.app.server.streams.size,
+      (open) => open >= 1000,
+    );
     for (const socket of sockets) socket.terminate();
-    await until('every subscription to be closed', 10_000, async () => (test.app.server.streams.size === 0 ? true : undefined));
+    await whileMoving(
+      'every subscription to be closed',
+      () => test.app.server.streams.size,
+      (open) => open === 0,
+    );
   };
 
   const settledHeap = async () => {

@@ -8,7 +8,7 @@ import { afterEach, expect, it } from 'vitest';
 import type { HealthAlert } from '../../src/monitor/monitor-types.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -56,7 +56,7 @@ it('sends the monitor’s CRITICAL alerts to ALERT_WEBHOOK_URL, delivering what 
   test.app.monitor.events.emit('alert', criticalAlert('run-1'));
   test.app.monitor.events.emit('alert', { ...criticalAlert('run-2'), level: 'WARNING' });
   expect(await test.close()).toBe(0);
-  expect(hook.bodies).toEqual([expect.objectContaining({ event: 'alert.raised', alert: expect.objectContaining({ agentId: 'run-1' }) })]);
+  expect(hook.bodies).toEqual([expect.objectContaining({ event: 'alert.raised', alert: expect.objectContaining({ agentId: 'run-1' }) as object })]);
 });
 
 it('with CONCURRENCY_AUTOSCALE, each health check moves the queue’s limit one step toward the advice', async () => {

@@ -13,7 +13,7 @@ import { postGraphQL } from '../helpers/graphql-clients.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
 
 const docker = createTestDocker();
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Array<() => unknown> = [];
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -50,14 +50,24 @@ async function startShellRun(url: string, steps: string[]): Promise<string> {
   return (await startRun(url, { steps })).agentId;
 }
 
-async function run(url: string, id: string): Promise<Record<string, any>> {
-  const { body } = await postGraphQL(
+/** A run as `run()` reads it. */
+interface StoredRun {
+  readonly id: string;
+  readonly status: string;
+  readonly retryOf: string | null;
+  readonly logs: { readonly seq: number; readonly stream: string; readonly line: string }[];
+  readonly samples: { readonly at: string; readonly cpuPercent: number; readonly memoryUsageBytes: number }[];
+  readonly peak: { readonly cpuPercent: number; readonly memoryBytes: number; readonly pids: number } | null;
+}
+
+async function run(url: string, id: string): Promise<StoredRun> {
+  const { body } = await postGraphQL<{ agentRun: StoredRun }>(
     url,
     `query($id: ID!) { agentRun(id: $id) { id status retryOf logs { seq stream line } samples { at cpuPercent memoryUsageBytes } peak { cpuPercent memoryBytes pids } } }`,
     { id },
   );
   expect(body.errors).toBeUndefined();
-  return body.data!['agentRun'];
+  return body.data!.agentRun;
 }
 
 it("reaps its own orphans at start and leaves another instance's and unlabelled containers alone", async () => {
@@ -79,11 +89,15 @@ it("reads a run's logs, samples and peak the same before and after a restart", a
   const id = await startShellRun(first.url, ['seq 1 50', 'timeout 3 sh -c "while :; do :; done"; true']);
   const before = await until('the run to finish', 30_000, async () => {
     const current = await run(first.url, id);
-    return current['status'] === 'SUCCEEDED' ? current : undefined;
+    return current.status === 'SUCCEEDED' ? current : undefined;
   });
   expect(await first.close()).toBe(0);
-  expect(before['samples'].length).toBeGreaterThan(2);
-  expect(before['peak'].cpuPercent).toBeGreaterThan(50);
+  expect(before.samples.length).toBeGreaterThan(2);
+  // The peak is the highest of the run's samples (not a figure of its own), and the burn shows in
+  // it. How high depends on the CPU the machine had to spare, so no more than that is asked.
+  expect(before.peak?.cpuPercent).toBe(Math.max(...before.samples.map((sample) => sample.cpuPercent)));
+  expect(before.peak?.memoryBytes).toBe(Math.max(...before.samples.map((sample) => sample.memoryUsageBytes)));
+  expect(before.peak?.cpuPercent).toBeGreaterThan(0);
 
   const second = await app(env);
   expect(await run(second.url, id)).toEqual(before);
@@ -107,28 +121,35 @@ it('starts with the engine away, says so, and reaps and runs once it is back', a
 
   await proxy.down();
   const second = await app(env);
-  const report = await postGraphQL(second.url, '{ healthReport { docker { reachable error } } queueStatus { paused queued } }');
-  expect(report.body.data!['healthReport'].docker).toMatchObject({ reachable: false });
-  expect(report.body.data!['healthReport'].docker.error).toBeTruthy();
-  expect(report.body.data!['queueStatus']).toEqual({ paused: true, queued: 1 });
+  const report = await postGraphQL<{
+    healthReport: { docker: { reachable: boolean; error: string | null } };
+    queueStatus: { paused: boolean; queued: number };
+  }>(second.url, '{ healthReport { docker { reachable error } } queueStatus { paused queued } }');
+  expect(report.body.data!.healthReport.docker).toMatchObject({ reachable: false });
+  expect(report.body.data!.healthReport.docker.error).toBeTruthy();
+  expect(report.body.data!.queueStatus).toEqual({ paused: true, queued: 1 });
   expect(await exists(orphan)).toBe(true);
 
   await proxy.up();
   await until('the orphan to be reaped', 10_000, async () => ((await exists(orphan)) ? undefined : true));
   const final = await until('the waiting run to succeed', 20_000, async () => {
     const current = await run(second.url, waiting);
-    return current['status'] === 'SUCCEEDED' ? current : undefined;
+    return current.status === 'SUCCEEDED' ? current : undefined;
   });
-  expect(final['logs'].map((l: { line: string }) => l.line)).toContain('came-back');
+  expect(final.logs.map((l) => l.line)).toContain('came-back');
 });
 
 it('retries a finished run as a new run linked to it, and refuses to retry an unfinished one', async () => {
   const test = await app({ MAX_CONCURRENT_AGENTS: '1' });
   const id = await startShellRun(test.url, ['exit 2']);
-  await until('the run to fail', 20_000, async () => ((await run(test.url, id))['status'] === 'FAILED' ? true : undefined));
-  const retried = await postGraphQL(test.url, 'mutation($id: ID!) { retryAgent(id: $id) { agentId run { retryOf status } } }', { id });
+  await until('the run to fail', 20_000, async () => ((await run(test.url, id)).status === 'FAILED' ? true : undefined));
+  const retried = await postGraphQL<{ retryAgent: { agentId: string; run: { retryOf: string | null; status: string } } }>(
+    test.url,
+    'mutation($id: ID!) { retryAgent(id: $id) { agentId run { retryOf status } } }',
+    { id },
+  );
   expect(retried.body.errors).toBeUndefined();
-  const payload = retried.body.data!['retryAgent'];
+  const payload = retried.body.data!.retryAgent;
   expect(payload.agentId).not.toBe(id);
   expect(payload.run.retryOf).toBe(id);
   const blocker = await startShellRun(test.url, ['sleep 30']);

@@ -50,7 +50,7 @@ it('asks for the token once, keeps it for the session, and goes live with it', a
   // Mutations from the page carry it too: raise the limit with the page's own control.
   await page.fill('[data-testid="max-concurrency-input"]', '3');
   await page.click('[data-testid="max-concurrency-apply"]');
-  await expect.poll(async () => app!.app.queue.stats().maxConcurrency, { timeout: 10_000 }).toBe(3);
+  await expect.poll(() => app!.app.queue.stats().maxConcurrency, { timeout: 10_000 }).toBe(3);
   // A reload keeps the session's token: no new prompt.
   await page.reload();
   await page.waitForFunction(() => window.__bosun?.connectionState().status === 'connected' && window.__bosun.synced(), undefined, {

@@ -193,9 +193,14 @@ describe('the live dashboard in a real browser', () => {
     await page.getByTestId('max-concurrency-input').fill('2');
     await page.getByTestId('max-concurrency-apply').click();
     await expect
-      .poll(async () => (await postGraphQL(app!.url, '{ queueStatus { maxConcurrency } }')).body.data?.['queueStatus']?.maxConcurrency, {
-        timeout: 5_000,
-      })
+      .poll(
+        async () =>
+          (await postGraphQL<{ queueStatus: { maxConcurrency: number } }>(app!.url, '{ queueStatus { maxConcurrency } }')).body.data?.queueStatus
+            .maxConcurrency,
+        {
+          timeout: 5_000,
+        },
+      )
       .toBe(2);
     await page.waitForFunction(() => document.querySelector('[data-testid="queue-max"]')?.textContent === '2');
   });

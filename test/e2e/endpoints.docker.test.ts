@@ -46,9 +46,14 @@ describe('GraphiQL', () => {
     });
     const body = (await started.json()) as { data?: { startAgent: { agentId: string; status: string } }; errors?: unknown };
     expect(body.errors).toBeUndefined();
-    const final = await waitForFinal(app.url, body.data!.startAgent.agentId, 20_000, 'limits { cpus memoryBytes } logs { stream line }');
+    const final = await waitForFinal<{ status: string; logs: { stream: string; line: string }[] }>(
+      app.url,
+      body.data!.startAgent.agentId,
+      20_000,
+      'limits { cpus memoryBytes } logs { stream line }',
+    );
     expect(final).toMatchObject({ status: 'SUCCEEDED', limits: { cpus: 0.5, memoryBytes: 512 * 1024 * 1024 } });
-    expect(final['logs']).toContainEqual({ stream: 'STDOUT', line: 'hello from the sandbox' });
+    expect(final.logs).toContainEqual({ stream: 'STDOUT', line: 'hello from the sandbox' });
   });
 });
 
@@ -71,7 +76,9 @@ describe('/metrics', () => {
     expect(metricValue(during, 'bosun_queue_queued')).toBe(2);
 
     // The running container has its CPU and memory gauges while it runs.
-    const { agentRun } = await gql(app.url, 'query ($id: ID!) { agentRun(id: $id) { containerId } }', { id: running.agentId });
+    const { agentRun } = await gql<{ agentRun: { containerId: string } }>(app.url, 'query ($id: ID!) { agentRun(id: $id) { containerId } }', {
+      id: running.agentId,
+    });
     const labels = `{container_id="${agentRun.containerId}",agent_id="${running.agentId}"}`;
     let gauges = during;
     const deadline = Date.now() + 10_000;

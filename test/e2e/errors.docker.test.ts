@@ -34,11 +34,11 @@ const RUNS = '{ agentRuns(limit: 500) { id status } }';
 
 /** Container `create` events of the app's instance since `sinceMs`, from the engine's own event log. */
 async function containerCreations(instanceId: string, sinceMs: number): Promise<string[]> {
-  const stream = (await docker.getEvents({
+  const stream = await docker.getEvents({
     since: Math.floor(sinceMs / 1000) - 1,
     until: Math.ceil(Date.now() / 1000),
     filters: { type: ['container'], event: ['create'], label: [`bosun.instance=${instanceId}`] },
-  })) as unknown as NodeJS.ReadableStream;
+  });
   let text = '';
   for await (const chunk of stream) text += chunk.toString();
   return text
@@ -93,12 +93,14 @@ describe('BAD_USER_INPUT', () => {
 describe('NOT_FOUND', () => {
   it('cancelAgent of an unknown id', async () => {
     const errors = await gqlErrors(app.url, 'mutation { cancelAgent(id: "no-such-run") { id } }');
-    expect(errors).toEqual([expect.objectContaining({ path: ['cancelAgent'], extensions: expect.objectContaining({ code: 'NOT_FOUND' }) })]);
+    expect(errors).toEqual([
+      expect.objectContaining({ path: ['cancelAgent'], extensions: expect.objectContaining({ code: 'NOT_FOUND' }) as object }),
+    ]);
     expect(errors[0]?.message).toContain('no-such-run');
   });
 
   it('queuePositionChanged of an unknown id, over graphql-ws', async () => {
-    const stream = client.iterate<Record<string, any>>({ query: 'subscription { queuePositionChanged(agentId: "no-such-run") { position } }' });
+    const stream = client.iterate({ query: 'subscription { queuePositionChanged(agentId: "no-such-run") { position } }' });
     // graphql-ws rejects the iterator with the operation's errors, or yields a result carrying them.
     const errors = await within(
       (async () => {
@@ -150,7 +152,7 @@ describe('QUEUE_FULL', () => {
 describe('INVALID_STATE', () => {
   it('cancelAgent of a finished run, which stays as it was', async () => {
     const { agentId } = await startRun(app.url, { steps: ['echo done'] });
-    const final = await waitForFinal(app.url, agentId, 20_000, 'finishedAt');
+    const final = await waitForFinal<{ status: string; finishedAt: string }>(app.url, agentId, 20_000, 'finishedAt');
     expect(final['status']).toBe('SUCCEEDED');
 
     const errors = await gqlErrors(app.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { id } }', { id: agentId });
@@ -173,7 +175,9 @@ describe('DOCKER_UNAVAILABLE', () => {
       expect(errors).toEqual([expect.objectContaining({ path: ['startAgent'], extensions: { code: 'DOCKER_UNAVAILABLE' } })]);
       expect(await gql(offline.url, RUNS)).toEqual({ agentRuns: [] });
 
-      const { healthReport } = await gql(offline.url, '{ healthReport { docker { reachable version error } overall { totalContainers } } }');
+      const { healthReport } = await gql<{
+        healthReport: { docker: { reachable: boolean; version: string | null; error: string | null }; overall: { totalContainers: number } };
+      }>(offline.url, '{ healthReport { docker { reachable version error } overall { totalContainers } } }');
       expect(healthReport.docker).toMatchObject({ reachable: false, version: null });
       expect(healthReport.docker.error).toEqual(expect.stringMatching(/\S/));
       expect(healthReport.overall.totalContainers).toBe(0);

@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import type { Client } from 'graphql-ws';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { containersOf, createTestDocker } from '../helpers/docker.js';
-import { readToEnd, startRun, waitForContainer, waitForFinal, waitForRun, gql } from '../helpers/e2e.js';
+import { readToEnd, startRun, waitForContainer, waitForFinal, waitForRun, gql, type RunState } from '../helpers/e2e.js';
 import { createWsClient } from '../helpers/graphql-clients.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
 
@@ -31,6 +31,13 @@ afterEach(async () => {
 
 const MiB256 = 256 * 1024 * 1024;
 
+interface LogLine {
+  readonly seq: number;
+  readonly stream: string;
+  readonly step: number | null;
+  readonly line: string;
+}
+
 describe('startAgent with limits', () => {
   it('runs in a container with the asked CPU, memory and pids limits, seen by the engine and from inside', async () => {
     const started = await startRun(app.url, {
@@ -52,7 +59,7 @@ describe('startAgent with limits', () => {
     expect(info.HostConfig.Memory).toBe(MiB256);
     expect(info.HostConfig.PidsLimit).toBe(128);
 
-    const run = await waitForFinal(
+    const run = await waitForFinal<RunState & { limits: { cpus: number; memoryBytes: number; pidsLimit: number }; logs: LogLine[] }>(
       app.url,
       started.agentId,
       20_000,
@@ -60,8 +67,8 @@ describe('startAgent with limits', () => {
     );
     expect(run).toMatchObject({ status: 'SUCCEEDED', failureReason: null, error: null });
     expect(run['limits']).toEqual({ cpus: 0.5, memoryBytes: MiB256, pidsLimit: 128 });
-    const stdout = (run['logs'] as { stream: string; step: number | null; line: string }[]).filter((line) => line.stream === 'STDOUT');
-    expect(stdout).toEqual([{ stream: 'STDOUT', step: 1, line: String(MiB256), seq: expect.any(Number) }]);
+    const stdout = run.logs.filter((line) => line.stream === 'STDOUT');
+    expect(stdout).toEqual([{ stream: 'STDOUT', step: 1, line: String(MiB256), seq: expect.any(Number) as number }]);
 
     // The run is final only once its container is gone.
     expect(await containersOf(docker, app.app.instanceId, started.agentId)).toEqual([]);
@@ -81,28 +88,26 @@ describe('agentLogs(afterSeq)', () => {
     let seqOf100: number | undefined;
     const deadline = Date.now() + 20_000;
     while (seqOf100 === undefined) {
-      const { agentRun } = await gql(app.url, LOGS, { id: agentId });
-      seqOf100 = (agentRun.logs as { seq: number; stream: string; line: string }[]).find(
-        (line) => line.stream === 'STDOUT' && line.line === '100',
-      )?.seq;
+      const { agentRun } = await gql<{ agentRun: { logs: LogLine[] } }>(app.url, LOGS, { id: agentId });
+      seqOf100 = agentRun.logs.find((line) => line.stream === 'STDOUT' && line.line === '100')?.seq;
       if (Date.now() > deadline) throw new Error('line "100" never appeared');
       if (seqOf100 === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const { agentRun: atSubscribe } = await gql(app.url, 'query ($id: ID!) { agentRun(id: $id) { status } }', { id: agentId });
+    const { agentRun: atSubscribe } = await gql<{ agentRun: { status: string } }>(app.url, 'query ($id: ID!) { agentRun(id: $id) { status } }', {
+      id: agentId,
+    });
     expect(atSubscribe.status).toBe('RUNNING');
 
     const results = await readToEnd(
-      client.iterate<Record<string, any>>({ query: SUBSCRIBE, variables: { id: agentId, after: seqOf100 } }),
+      client.iterate<{ agentLogs: LogLine & { agentId: string } }>({ query: SUBSCRIBE, variables: { id: agentId, after: seqOf100 } }),
       'agentLogs',
     );
     expect(results.every((result) => result.errors === undefined)).toBe(true);
-    const streamed = results.map(
-      (result) => result.data?.['agentLogs'] as { agentId: string; seq: number; stream: string; step: number | null; line: string },
-    );
+    const streamed = results.map((result) => result.data!.agentLogs);
     expect(streamed.every((line) => line.agentId === agentId)).toBe(true);
 
     // Once each, in order, with no gap: seqOf100 + 1, + 2, …
-    expect(streamed.map((line) => line.seq)).toEqual(streamed.map((_, index) => seqOf100! + 1 + index));
+    expect(streamed.map((line) => line.seq)).toEqual(streamed.map((_, index) => seqOf100 + 1 + index));
     // The output lines after "100" are 101..300, and nothing before it.
     const output = streamed.filter((line) => line.stream === 'STDOUT').map((line) => line.line);
     expect(output).toEqual(Array.from({ length: 200 }, (_, index) => String(101 + index)));
@@ -110,15 +115,15 @@ describe('agentLogs(afterSeq)', () => {
     // Exactly what the buffer holds after that line, now that the run is over.
     const final = await waitForFinal(app.url, agentId);
     expect(final['status']).toBe('SUCCEEDED');
-    const { agentRun } = await gql(app.url, LOGS, { id: agentId, after: seqOf100 });
+    const { agentRun } = await gql<{ agentRun: { logs: LogLine[] } }>(app.url, LOGS, { id: agentId, after: seqOf100 });
     expect(streamed.map(({ agentId: _, ...line }) => line)).toEqual(agentRun.logs);
 
     // Resuming again after the run is final replays the same lines and completes.
     const replay = await readToEnd(
-      client.iterate<Record<string, any>>({ query: SUBSCRIBE, variables: { id: agentId, after: seqOf100 } }),
+      client.iterate<{ agentLogs: LogLine & { agentId: string } }>({ query: SUBSCRIBE, variables: { id: agentId, after: seqOf100 } }),
       'agentLogs replay',
     );
-    expect(replay.map((result) => result.data?.['agentLogs'])).toEqual(streamed);
+    expect(replay.map((result) => result.data?.agentLogs)).toEqual(streamed);
   });
 });
 
@@ -131,7 +136,7 @@ describe('cancelAgent', () => {
     // The run knows its container once it has started it.
     await waitForRun(app.url, agentId, (run) => run['containerId'] !== null, 'the run has its container');
 
-    const { cancelAgent } = await gql(app.url, CANCEL, { id: agentId });
+    const { cancelAgent } = await gql<{ cancelAgent: RunState & { finishedAt: string | null } }>(app.url, CANCEL, { id: agentId });
     expect(cancelAgent).toMatchObject({ id: agentId, status: 'CANCELLED', failureReason: null, containerId });
     expect(cancelAgent.finishedAt).toEqual(expect.any(String));
     expect(await containersOf(docker, app.app.instanceId, agentId)).toEqual([]);

@@ -9,7 +9,7 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRun } from '../helpers/fixtures.js';
-import { post, startHardenedServer, wsClient, type HardenedServer } from './hardened-server.js';
+import { post, startHardenedServer, wsClient, type GraphQLBody, type GraphQLErrorBody, type HardenedServer } from './hardened-server.js';
 
 let test: HardenedServer;
 let client: Client;
@@ -29,7 +29,7 @@ const MB_STRING = 'x'.repeat(1_000_000);
 const NUL = 'run\u0000id';
 
 /** What a refusal must look like: the code, the argument named, an expectation stated. */
-function expectRefused(errors: readonly any[] | undefined, argument: string, label: string): void {
+function expectRefused(errors: readonly GraphQLErrorBody[] | undefined, argument: string, label: string): void {
   expect(errors, `${label}: no errors`).toBeDefined();
   expect(errors!.length, label).toBeGreaterThan(0);
   for (const error of errors!) {
@@ -43,13 +43,13 @@ function expectRefused(errors: readonly any[] | undefined, argument: string, lab
 }
 
 /** Runs an operation over graphql-ws; resolves with the errors it ended with (results' or the operation's). */
-async function wsErrors(query: string, variables?: Record<string, unknown>): Promise<readonly any[] | undefined> {
+async function wsErrors(query: string, variables?: Record<string, unknown>): Promise<readonly GraphQLErrorBody[] | undefined> {
   const iterator = client.iterate({ query, ...(variables ? { variables } : {}) });
   try {
     const first = await iterator.next();
-    return (first.value as { errors?: readonly any[] } | undefined)?.errors;
+    return (first.value as GraphQLBody | undefined)?.errors;
   } catch (errors) {
-    return errors as readonly any[];
+    return errors as readonly GraphQLErrorBody[];
   } finally {
     await iterator.return?.();
   }
@@ -184,7 +184,7 @@ const asQuery = (cases: Case[]): Case[] =>
 
 describe('queries refuse bad arguments with BAD_USER_INPUT', () => {
   it.each(rows(asQuery(queries)))('$label', async ({ label, argument, document, variables }) => {
-    const { status, body } = await post(test.url, document, variables);
+    const { status, body } = await post<{ agentRun?: unknown }>(test.url, document, variables);
     expect([200, 400], label).toContain(status);
     expect(body.data?.agentRun ?? null, label).toBeNull();
     expectRefused(body.errors, argument, label);
@@ -218,7 +218,7 @@ it('names the argument path of a bad literal deep in an input, in the message an
     test.url,
     'mutation { startAgent(input: { group: { id: "g", name: "n", runIds: ["a", 7] }, config: { steps: ["ok", 3] } }) { agentId } }',
   );
-  const fields = body.errors.map((error: any) => error.extensions.field);
+  const fields = body.errors?.map((error) => error.extensions?.field);
   expect(fields).toEqual(['input.group.runIds[1]', 'input.config.steps[1]']);
-  expect(body.errors[0].message).toMatch(/^input\.group\.runIds\[1\]: String cannot represent a non string value: 7/);
+  expect(body.errors?.[0]?.message).toMatch(/^input\.group\.runIds\[1\]: String cannot represent a non string value: 7/);
 });

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CSRF_HEADER } from '../../src/server/csrf.js';
-import { handshake, post, startHardenedServer, type HardenedServer } from './hardened-server.js';
+import { handshake, post, startHardenedServer, type GraphQLBody, type HardenedServer } from './hardened-server.js';
 
 let test: HardenedServer | undefined;
 afterEach(async () => {
@@ -82,7 +82,7 @@ describe('CSRF prevention', () => {
       body: new URLSearchParams({ query: MUTATION }).toString(),
     });
     expect(form.status).toBe(400);
-    expect(((await form.json()) as any).errors[0].message).toContain(CSRF_HEADER);
+    expect(((await form.json()) as GraphQLBody).errors?.[0]?.message).toContain(CSRF_HEADER);
     const text = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'text/plain;charset=UTF-8' },

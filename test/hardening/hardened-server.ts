@@ -52,26 +52,44 @@ export async function startHardenedServer(
   };
 }
 
-/** POSTs an operation as JSON with extra headers; resolves with the status, headers and parsed body. */
-export async function post(
+/** A GraphQL error as bosun sends it (the fields these tests read). */
+export interface GraphQLErrorBody {
+  readonly message: string;
+  readonly path?: readonly (string | number)[];
+  readonly extensions?: { readonly code?: string; readonly field?: string; readonly [key: string]: unknown };
+}
+
+/** A GraphQL result as JSON: over HTTP, in a graphql-ws `next` message, or in an SSE event. */
+export interface GraphQLBody<T = Record<string, unknown>> {
+  readonly data?: T | null;
+  readonly errors?: readonly GraphQLErrorBody[];
+}
+
+/** Parses a GraphQL result from JSON text; throws with the text when it is not JSON. */
+export function parseGraphQL<T = Record<string, unknown>>(text: string): GraphQLBody<T> {
+  try {
+    return JSON.parse(text) as GraphQLBody<T>;
+  } catch {
+    throw new Error(`expected a GraphQL result as JSON, got: ${text.slice(0, 300)}`);
+  }
+}
+
+/**
+ * POSTs an operation as JSON with extra headers; resolves with the status, headers and parsed
+ * body (an answer that is not JSON fails the call: every GraphQL answer bosun sends is JSON).
+ */
+export async function post<T = Record<string, unknown>>(
   url: string,
   query: string,
   variables?: Record<string, unknown>,
   headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+): Promise<{ status: number; headers: Headers; body: GraphQLBody<T> }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...headers },
     body: JSON.stringify({ query, variables }),
   });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // Not JSON: the text itself.
-  }
-  return { status: response.status, headers: response.headers, body };
+  return { status: response.status, headers: response.headers, body: parseGraphQL<T>(await response.text()) };
 }
 
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
@@ -166,8 +184,12 @@ export function wsClient(
 }
 
 /** Runs one operation over graphql-ws and collects its results; rejects with the operation's errors or a close. */
-export async function wsRun(client: Client, query: string, variables?: Record<string, unknown>): Promise<any[]> {
-  const results: any[] = [];
-  for await (const result of client.iterate({ query, ...(variables ? { variables } : {}) })) results.push(result);
+export async function wsRun<T = Record<string, unknown>>(
+  client: Client,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<GraphQLBody<T>[]> {
+  const results: GraphQLBody<T>[] = [];
+  for await (const result of client.iterate<T>({ query, ...(variables ? { variables } : {}) })) results.push(result);
   return results;
 }

@@ -79,7 +79,7 @@ describe('startAgent with an unclean image or a user out of range', () => {
     expect(status).toBe(200);
     expect(body.data?.startAgent ?? null).toBeNull();
     expect(body.errors).toHaveLength(1);
-    const [error] = body.errors;
+    const error = body.errors![0]!;
     expect(error.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.config.image' });
     expect(error.message).toMatch(/^input\.config\.image: expected an image reference such as bosun-sandbox:latest/);
     expect(error.message).toMatch(why);
@@ -92,8 +92,9 @@ describe('startAgent with an unclean image or a user out of range', () => {
       const { body } = await post(app.url, START, { input: { group: GROUP, config: { steps: ['true'], user } } });
       expect(body.data?.startAgent ?? null).toBeNull();
       expect(body.errors).toHaveLength(1);
-      expect(body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.config.user' });
-      expect(body.errors[0].message).toBe(
+      const error = body.errors![0]!;
+      expect(error.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.config.user' });
+      expect(error.message).toBe(
         `input.config.user: expected a numeric user such as 1000 or 1000:1000 (uid or uid:gid, each an integer from 0 to 2147483647; 0 is root), got ${JSON.stringify(user)}`,
       );
     },
@@ -124,10 +125,11 @@ describe('startAgent with an unclean image or a user out of range', () => {
         sandboxes.imageExists = () => imageExists(lookedUp);
         const { body } = await post(app.url, START, { input: { group: GROUP, config: { steps: ['true'] } } });
         expect(body.errors, lookedUp).toHaveLength(1);
-        expect(body.errors[0].extensions.code, lookedUp).toBe('SANDBOX_ERROR');
-        expect(body.errors[0].message, lookedUp).toMatch(/^the Docker engine refused to look up image "bosun-sandbox:latest": /);
-        expect(body.errors[0].message, lookedUp).toMatch(answer);
-        expect(body.errors[0].message, lookedUp).not.toMatch(/does not answer/);
+        const error = body.errors![0]!;
+        expect(error.extensions?.code, lookedUp).toBe('SANDBOX_ERROR');
+        expect(error.message, lookedUp).toMatch(/^the Docker engine refused to look up image "bosun-sandbox:latest": /);
+        expect(error.message, lookedUp).toMatch(answer);
+        expect(error.message, lookedUp).not.toMatch(/does not answer/);
       }
     } finally {
       sandboxes.imageExists = imageExists;

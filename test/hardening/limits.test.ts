@@ -19,11 +19,13 @@ import {
   READ_TOKEN,
   bearer,
   handshake,
+  parseGraphQL,
   post,
   rawRequest,
   startHardenedServer,
   wsClient,
   wsRun,
+  type GraphQLBody,
   type HardenedServer,
 } from './hardened-server.js';
 
@@ -33,8 +35,8 @@ afterEach(async () => {
   test = undefined;
 });
 
-const codes = (body: any): string[] => (body.errors ?? []).map((error: any) => error.extensions?.code);
-const messages = (body: any): string => (body.errors ?? []).map((error: any) => error.message).join(' | ');
+const codes = (body: GraphQLBody | undefined): (string | undefined)[] => (body?.errors ?? []).map((error) => error.extensions?.code);
+const messages = (body: GraphQLBody): string => (body.errors ?? []).map((error) => error.message).join(' | ');
 
 describe('operation limits (graphql-armor)', () => {
   /** `{ agentRun(id: "x") { group { id } } }` nested through fragments to the given depth. */
@@ -84,7 +86,9 @@ describe('operation limits (graphql-armor)', () => {
     expect(messages(response.body)).toContain(QUERY_LIMIT_MESSAGES.tokens);
     expect(messages(response.body)).not.toMatch(/\d/);
     const { client } = wsClient(test.wsUrl);
-    await expect(wsRun(client, query)).rejects.toEqual([expect.objectContaining({ message: expect.stringContaining(QUERY_LIMIT_MESSAGES.tokens) })]);
+    await expect(wsRun(client, query)).rejects.toEqual([
+      expect.objectContaining({ message: expect.stringContaining(QUERY_LIMIT_MESSAGES.tokens) as string }),
+    ]);
     await client.dispose();
   });
 
@@ -102,7 +106,10 @@ describe('operation limits (graphql-armor)', () => {
       input: { group: { id: 'g', name: 'n' }, config: { steps: ['true'] } },
     };
     // Plain JavaScript without types: imported by URL so that the compiler does not look for them.
-    const dashboardOperations: Record<string, unknown> = await import(new URL('../../src/dashboard/public/js/operations.js', import.meta.url).href);
+    const dashboardOperations = (await import(new URL('../../src/dashboard/public/js/operations.js', import.meta.url).href)) as Record<
+      string,
+      unknown
+    >;
     const operations = Object.entries(dashboardOperations).filter(
       (entry): entry is [string, string] => typeof entry[1] === 'string' && /^\s*(query|mutation|subscription)\b/.test(entry[1]),
     );
@@ -232,12 +239,12 @@ describe('WebSocket connections', () => {
     );
     await Promise.all(iterators.map((iterator) => within(iterator.next(), 'a first status')));
     await expect(wsRun(client, '{ queueStatus { queued } }')).rejects.toEqual([
-      expect.objectContaining({ message: expect.stringMatching(/At most 100 operations/), extensions: { code: 'RATE_LIMITED' } }),
+      expect.objectContaining({ message: expect.stringMatching(/At most 100 operations/) as string, extensions: { code: 'RATE_LIMITED' } }),
     ]);
     await iterators[0]!.return?.();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await wsRun(client, '{ queueStatus { queued } }')).toEqual([{ data: { queueStatus: { queued: 0 } } }]);
-    await Promise.all(iterators.map((iterator) => iterator.return?.()));
+    await Promise.all(iterators.map((iterator) => iterator.return?.() ?? Promise.resolve()));
     await client.dispose();
   });
 });
@@ -259,7 +266,7 @@ describe('START_RATE_PER_MINUTE', () => {
       expect.objectContaining({
         path: ['startAgent'],
         extensions: { code: 'RATE_LIMITED' },
-        message: expect.stringMatching(/at most 3 runs .* a minute.*try again in \d+ s/),
+        message: expect.stringMatching(/at most 3 runs .* a minute.*try again in \d+ s/) as string,
       }),
     ]);
     const retry = await post(url, 'mutation { retryAgent(id: "done") { agentId } }', undefined, bearer(API_TOKEN));
@@ -280,18 +287,18 @@ describe('START_RATE_PER_MINUTE', () => {
   it('counts all callers together without tokens, over HTTP and graphql-ws, whatever their loopback address', async () => {
     test = await startHardenedServer({ startRatePerMinute: 3 });
     /** startAgent over HTTP from another loopback address (127.0.0.2 reaches a server on 127.0.0.1). */
-    const postFrom = async (localAddress: string): Promise<any> => {
+    const postFrom = async (localAddress: string): Promise<GraphQLBody> => {
       const answer = await rawRequest(test!.url, {
         method: 'POST',
         localAddress,
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ query: START }),
       });
-      return JSON.parse(answer.body);
+      return parseGraphQL(answer.body);
     };
     expect((await post(test.url, START)).body.errors).toBeUndefined();
     const { client } = wsClient(test.wsUrl);
-    expect((await wsRun(client, START))[0].errors).toBeUndefined();
+    expect((await wsRun(client, START)).map((result) => result.errors)).toEqual([undefined]);
     expect((await postFrom('127.0.0.2')).errors).toBeUndefined();
     // The allowance is spent, whoever asks next: a fresh address is no way around it.
     expect(codes(await postFrom('127.0.0.2'))).toEqual(['RATE_LIMITED']);

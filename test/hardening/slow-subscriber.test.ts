@@ -14,7 +14,7 @@ import { SAMPLE_COALESCE_AFTER } from '../../src/api/monitor-streams.js';
 import { WS_HARD_BUFFER_BYTES, WS_SOFT_BUFFER_BYTES, WS_TOO_SLOW_CLOSE } from '../../src/server/server-limits.js';
 import { makeLogLine, makeRun, makeSample } from '../helpers/fixtures.js';
 import { eventually } from '../helpers/graphql-clients.js';
-import { startHardenedServer, type HardenedServer } from './hardened-server.js';
+import { startHardenedServer, type GraphQLBody, type HardenedServer } from './hardened-server.js';
 
 let test: HardenedServer | undefined;
 let sockets: WebSocket[] = [];
@@ -25,13 +25,21 @@ afterEach(async () => {
   test = undefined;
 });
 
+/** A graphql-transport-ws message from the server, with what these tests read of a result. */
+interface WsMessage {
+  readonly type: string;
+  readonly id?: string;
+  readonly payload?: GraphQLBody<{ resourceSamples?: { containerId?: string; cpuPercent?: number } }>;
+}
+
 /** A graphql-transport-ws connection, acknowledged, whose messages are collected as they are read. */
-async function connect(wsUrl: string): Promise<{ socket: WebSocket; messages: any[]; tcp: Socket }> {
+async function connect(wsUrl: string): Promise<{ socket: WebSocket; messages: WsMessage[]; tcp: Socket }> {
   const socket = new WebSocket(wsUrl, 'graphql-transport-ws');
   sockets.push(socket);
-  const messages: any[] = [];
+  const messages: WsMessage[] = [];
   await once(socket, 'open');
-  socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+  // With ws's default binaryType ('nodebuffer') every message arrives as one Buffer.
+  socket.on('message', (data) => messages.push(JSON.parse((data as Buffer).toString('utf8')) as WsMessage));
   socket.send(JSON.stringify({ type: 'connection_init' }));
   await eventually(() => messages.some((message) => message.type === 'connection_ack'), 'connection_ack');
   // ws keeps the TCP socket private; pausing it is what a client that stops reading does.
@@ -131,8 +139,8 @@ describe('a subscriber that stops reading', () => {
     expect(test.logger.entries).toContainEqual(
       expect.objectContaining({
         level: 'warn',
-        msg: expect.stringContaining(WS_TOO_SLOW_CLOSE.reason),
-        fields: expect.objectContaining({ bufferedBytes: expect.any(Number) }),
+        msg: expect.stringContaining(WS_TOO_SLOW_CLOSE.reason) as string,
+        fields: expect.objectContaining({ bufferedBytes: expect.any(Number) as number }) as Record<string, unknown>,
       }),
     );
     tcp.resume();

@@ -11,7 +11,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SSE_HARD_BUFFER_BYTES } from '../../src/server/server-limits.js';
 import { makeLogLine, makeRun } from '../helpers/fixtures.js';
 import { eventually } from '../helpers/graphql-clients.js';
-import { API_TOKEN, bearer, handshake, rawRequest, startHardenedServer, wsClient, type HardenedServer } from './hardened-server.js';
+import {
+  API_TOKEN,
+  bearer,
+  handshake,
+  parseGraphQL,
+  rawRequest,
+  startHardenedServer,
+  wsClient,
+  type GraphQLBody,
+  type HardenedServer,
+} from './hardened-server.js';
 
 let test: HardenedServer | undefined;
 let sockets: Socket[] = [];
@@ -46,11 +56,11 @@ async function unreadSse(url: string, query: string, headers: Record<string, str
 }
 
 /** The `next` payloads of an SSE body. */
-const sseData = (body: string): any[] =>
+const sseData = (body: string): GraphQLBody[] =>
   body
     .split('\n\n')
     .filter((block) => block.startsWith('event: next'))
-    .map((block) => JSON.parse(block.slice(block.indexOf('data: ') + 6)));
+    .map((block) => parseGraphQL(block.slice(block.indexOf('data: ') + 6)));
 
 describe('SSE subscriptions', () => {
   it('count against MAX_WS_CONNECTIONS: the 501st streaming connection gets 503, SSE or WebSocket', async () => {

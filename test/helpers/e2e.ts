@@ -10,12 +10,13 @@ import { containersOf } from './docker.js';
 import { postGraphQL, sseEvents, within, type GraphQLResponse } from './graphql-clients.js';
 import type { TestApp } from './start-app.js';
 
-export type Result = FormattedExecutionResult<Record<string, any>, unknown>;
+/** A result of a subscription (graphql-ws or SSE); `T` is the shape of its data. */
+export type Result<T = Record<string, unknown>> = FormattedExecutionResult<T, unknown>;
 
 export const FINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
 
-/** Posts an operation and returns its data; throws with the errors when there are any. */
-export async function gql<T = Record<string, any>>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+/** Posts an operation and returns its data (of the shape the caller selected); throws with the errors when there are any. */
+export async function gql<T = Record<string, unknown>>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
   const { status, body } = await postGraphQL<T>(url, query, variables);
   if (status !== 200 || body.errors !== undefined || body.data == null) {
     throw new Error(`GraphQL call failed (HTTP ${status}): ${JSON.stringify(body.errors ?? body)}`);
@@ -74,18 +75,31 @@ export async function until<T>(what: string, ms: number, probe: () => Promise<T 
   }
 }
 
-/** Polls `agentRun(id)` until `accept(run)`; returns the run's status and the fields named in `selection`. */
-export async function waitForRun(
+/** The fields of a run that waitForRun selects by default. */
+export interface RunState {
+  readonly id: string;
+  readonly status: string;
+  readonly failureReason: string | null;
+  readonly error: string | null;
+  readonly exitCode: number | null;
+  readonly containerId: string | null;
+}
+
+/**
+ * Polls `agentRun(id)` until `accept(run)`; returns the run's status and the fields named in
+ * `selection`. A caller that selects other fields than the default names their shape as `R`.
+ */
+export async function waitForRun<R extends { readonly status: string } = RunState>(
   url: string,
   agentId: string,
-  accept: (run: Record<string, any>) => boolean,
+  accept: (run: R) => boolean,
   what: string,
   ms = 20_000,
   selection = 'id status failureReason error exitCode containerId',
-): Promise<Record<string, any>> {
+): Promise<R> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const { agentRun } = await gql<{ agentRun: Record<string, any> | null }>(url, `query ($id: ID!) { agentRun(id: $id) { status ${selection} } }`, {
+    const { agentRun } = await gql<{ agentRun: R | null }>(url, `query ($id: ID!) { agentRun(id: $id) { status ${selection} } }`, {
       id: agentId,
     });
     if (agentRun && accept(agentRun)) return agentRun;
@@ -94,8 +108,13 @@ export async function waitForRun(
   }
 }
 
-export function waitForFinal(url: string, agentId: string, ms = 20_000, selection?: string): Promise<Record<string, any>> {
-  return waitForRun(url, agentId, (run) => (FINAL_STATUSES as readonly string[]).includes(run['status']), `run ${agentId} is final`, ms, selection);
+export function waitForFinal<R extends { readonly status: string } = RunState>(
+  url: string,
+  agentId: string,
+  ms = 20_000,
+  selection?: string,
+): Promise<R> {
+  return waitForRun<R>(url, agentId, (run) => (FINAL_STATUSES as readonly string[]).includes(run.status), `run ${agentId} is final`, ms, selection);
 }
 
 /** Waits until the run's container (label bosun.agent=<agentId>) exists; returns its id. */
@@ -111,8 +130,8 @@ export async function waitForContainer(docker: Docker, app: TestApp, agentId: st
 }
 
 /** Reads a graphql-ws iterator until it completes; each result must come within `perResultMs`. */
-export async function readToEnd(iterator: AsyncIterator<Result>, what: string, perResultMs = 15_000): Promise<Result[]> {
-  const results: Result[] = [];
+export async function readToEnd<T>(iterator: AsyncIterator<Result<T>>, what: string, perResultMs = 15_000): Promise<Result<T>[]> {
+  const results: Result<T>[] = [];
   for (;;) {
     const next = await within(iterator.next(), `${what} (after ${results.length} results)`, perResultMs);
     if (next.done) return results;
@@ -121,23 +140,23 @@ export async function readToEnd(iterator: AsyncIterator<Result>, what: string, p
 }
 
 /** The next result of a graphql-ws iterator, with a deadline; fails if the stream completed. */
-export async function nextValue(iterator: AsyncIterator<Result>, what: string, ms = 15_000): Promise<Result> {
+export async function nextValue<T>(iterator: AsyncIterator<Result<T>>, what: string, ms = 15_000): Promise<Result<T>> {
   const next = await within(iterator.next(), what, ms);
   if (next.done) throw new Error(`the stream completed while waiting for ${what}`);
   return next.value;
 }
 
 /** A GraphQL-over-SSE subscription read as `next` payloads until `complete`. */
-export function sseSubscription(url: string, query: string, variables?: Record<string, unknown>) {
+export function sseSubscription<T = Record<string, unknown>>(url: string, query: string, variables?: Record<string, unknown>) {
   const abort = new AbortController();
   const events = sseEvents(url, query, variables, abort.signal);
   return {
     /** The next `next` payload, or `undefined` once the server sent `complete`. */
-    async next(what: string, ms = 15_000): Promise<Result | undefined> {
+    async next(what: string, ms = 15_000): Promise<Result<T> | undefined> {
       const step = await within(events.next(), what, ms);
       if (step.done || step.value.event === 'complete') return undefined;
       if (step.value.event !== 'next') throw new Error(`unexpected SSE event ${step.value.event}: ${step.value.data}`);
-      return JSON.parse(step.value.data) as Result;
+      return JSON.parse(step.value.data) as Result<T>;
     },
     close(): void {
       abort.abort();
@@ -169,8 +188,8 @@ export function pause(ms: number): Promise<void> {
  * Reads a graphql-ws iterator in the background into `results` until it completes or `stop()` is
  * called; `ended` resolves when reading stops, and rejects if the stream failed.
  */
-export function collect(iterator: AsyncIterator<Result>): { results: Result[]; ended: Promise<void>; stop(): Promise<void> } {
-  const results: Result[] = [];
+export function collect<T>(iterator: AsyncIterator<Result<T>>): { results: Result<T>[]; ended: Promise<void>; stop(): Promise<void> } {
+  const results: Result<T>[] = [];
   const ended = (async () => {
     for (;;) {
       const next = await iterator.next();

@@ -2,6 +2,11 @@
  * DockerMonitor against the real engine: the real SandboxManager as its stats source, real
  * sandbox containers under real load, and the real execution queue. Slow (about 30 s), so
  * each scenario observes only as long as its claim needs.
+ *
+ * Other work may load both cores, so no check needs CPU the machine may not have to spare: the
+ * CPU alert tests grade against low thresholds, a CPU limit is checked from above (the quota only
+ * holds a burner down; load holds it down further) and in the cgroup, and docker stats' scale is
+ * checked against the CPU time the container's cgroup counted over the same time.
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -18,7 +23,7 @@ import type { DockerSandbox } from '../../src/sandbox/docker-sandbox.js';
 import type { SandboxLimits } from '../../src/sandbox/limits.js';
 import type { ResourceStats } from '../../src/sandbox/resource-stats.js';
 import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
-import { TEST_IMAGE, createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
+import { TEST_IMAGE, createTestDocker, readInside, removeLeftovers, testInstanceId } from '../helpers/docker.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
 import { FakeMonitorHistory } from './fake-monitor-history.js';
 
@@ -37,6 +42,12 @@ const CONFIG = loadConfig(
   { RESOURCE_SAMPLE_INTERVAL_MS: '1000', ALERT_CONSECUTIVE_SAMPLES: '2', DOCKER_CPU_LIMIT: '1', DOCKER_MEMORY_LIMIT: '256m' },
   2,
 );
+/**
+ * CPU thresholds for the CPU alert tests, in percent of the container's limit. A burner crosses
+ * the defaults (70/90 %) only while a core is nearly free for it; 10 % is crossed unless some 20
+ * other CPU-bound processes share the 2 cores.
+ */
+const LOW_CPU_THRESHOLDS = { ...CONFIG.thresholds, cpuPercentWarning: 10, cpuPercentCritical: 20 };
 
 /** The real manager as the source, counting the stats streams it has open. */
 class CountingSource implements ContainerStatsSource {
@@ -96,7 +107,13 @@ function runInBackground(sandbox: DockerSandbox, command: string): void {
   commands.push({ stop, done: sandbox.exec(command, { signal: stop.signal }).catch(() => undefined) });
 }
 
-function newMonitor(options: { source?: ContainerStatsSource; perRunLimits?: DockerMonitorOptions['perRunLimits'] } = {}) {
+function newMonitor(
+  options: {
+    source?: ContainerStatsSource;
+    perRunLimits?: DockerMonitorOptions['perRunLimits'];
+    thresholds?: DockerMonitorOptions['thresholds'];
+  } = {},
+) {
   const logger = fakeMonitorLogger();
   const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 60_000 });
   const monitor = new DockerMonitor({
@@ -104,7 +121,7 @@ function newMonitor(options: { source?: ContainerStatsSource; perRunLimits?: Doc
     history: new FakeMonitorHistory(),
     queue,
     logger,
-    thresholds: CONFIG.thresholds,
+    thresholds: options.thresholds ?? CONFIG.thresholds,
     alertConsecutiveSamples: CONFIG.alertConsecutiveSamples,
     sampleIntervalMs: CONFIG.resourceSampleIntervalMs,
     perRunLimits: options.perRunLimits ?? CONFIG.defaultLimits,
@@ -115,6 +132,26 @@ function newMonitor(options: { source?: ContainerStatsSource; perRunLimits?: Doc
   monitor.events.on('sample', (sample) => samples.push(sample));
   monitor.events.on('alert', (alert) => alerts.push(alert));
   return { monitor, queue, logger, samples, alerts };
+}
+
+/** The CPU limit the kernel enforces on the container, in CPUs (cgroup v2 cpu.max, or v1's CFS quota over its period). */
+async function cgroupCpuLimit(containerId: string): Promise<number | null> {
+  const text = await readInside(
+    docker,
+    containerId,
+    'cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo "$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"',
+  );
+  const [quota = '', period = ''] = text.split(/\s+/);
+  return quota === 'max' || quota === '-1' ? null : Number(quota) / Number(period);
+}
+
+/** The CPU time the container's cgroup has used so far, in seconds (cgroup v2 cpu.stat, or v1 cpuacct.usage), and when it was read. */
+async function cgroupCpuSeconds(containerId: string): Promise<{ seconds: number; atMs: number }> {
+  const askedAt = Date.now();
+  const text = await readInside(docker, containerId, 'cat /sys/fs/cgroup/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpuacct/cpuacct.usage');
+  const atMs = (askedAt + Date.now()) / 2;
+  const v2 = /^usage_usec (\d+)$/m.exec(text);
+  return { seconds: v2 ? Number(v2[1]) / 1e6 : Number(text) / 1e9, atMs };
 }
 
 const raised = (alerts: readonly HealthAlert[], containerId: string) =>
@@ -145,23 +182,41 @@ function episodes(alerts: readonly HealthAlert[], containerId: string, metric: R
 describe('DockerMonitor on the real engine', () => {
   it('a CPU burner at its 1-CPU limit raises one alert per level per episode, recovers when it stops, and the report counts it', async () => {
     const [busy, idle] = await Promise.all([createSandbox(ONE_CPU), createSandbox(ONE_CPU)]);
-    const { monitor, samples, alerts } = newMonitor();
+    const { monitor, samples, alerts } = newMonitor({ thresholds: LOW_CPU_THRESHOLDS });
     monitor.registerContainer(busy.id, busy.spec.runId, busy.spec.limits);
     monitor.registerContainer(idle.id, idle.spec.runId, idle.spec.limits);
     runInBackground(busy, BURN_CPU);
 
-    await delay(10_000);
-    const busyCpu = samples.filter((s) => s.containerId === busy.id).map((s) => Math.round(s.cpuPercent));
+    // Observe from the burner's first sample on, reading the CPU time its cgroup counts meanwhile.
+    await vi.waitFor(() => expect(samples.some((s) => s.containerId === busy.id)).toBe(true), { timeout: 10_000, interval: 100 });
+    const counterBefore = await cgroupCpuSeconds(busy.id);
+    await delay(8_000);
+    const counterAfter = await cgroupCpuSeconds(busy.id);
+    const busySamples = samples.filter((s) => s.containerId === busy.id);
+    const busyCpu = busySamples.map((s) => Math.round(s.cpuPercent));
     const cpuEpisodes = episodes(alerts, busy.id, 'CPU');
     // Other tests may share these two cores, so a dip could end an episode and start another;
     // within one episode, though, each level is raised once however the figure wobbles.
     expect(cpuEpisodes.length, `CPU % of the burner: ${busyCpu.join(' ')}`).toBeGreaterThanOrEqual(1);
     for (const levels of cpuEpisodes) expect(new Set(levels).size, `episode ${levels.join(', ')}`).toBe(levels.length);
     const first = alerts.find((alert) => alert.containerId === busy.id && alert.metric === 'CPU')!;
-    expect(first.message).toMatch(/^CPU at [\d.]+% of its 1-CPU limit ≥ (warning 70|critical 90)% for 2 samples$/);
-    // One full CPU, as docker stats computes it, once the burner runs.
-    expect(Math.max(...busyCpu)).toBeGreaterThan(80);
+    expect(first.message).toMatch(/^CPU at [\d.]+% of its 1-CPU limit ≥ (warning 10|critical 20)% for 2 samples$/);
+    // One CPU at most: the kernel holds the burner to its 1-CPU quota, and no sample reads more
+    // than that (with docker stats' timing margin); load can only hold it lower.
+    expect(await cgroupCpuLimit(busy.id)).toBe(1);
     expect(Math.max(...busyCpu)).toBeLessThan(130);
+    // On docker stats' scale (100 = one CPU busy): the samples' mean over those seconds is the rate
+    // at which the cgroup counted CPU time, whatever share of a core the machine gave the burner.
+    // (Off by the machine's 2 CPUs either way, the ratio would be 0.5 or 2.)
+    const countedPercent = ((counterAfter.seconds - counterBefore.seconds) / ((counterAfter.atMs - counterBefore.atMs) / 1000)) * 100;
+    const inWindow = busySamples
+      .filter((s) => s.at.getTime() - CONFIG.resourceSampleIntervalMs >= counterBefore.atMs && s.at.getTime() <= counterAfter.atMs)
+      .map((s) => s.cpuPercent);
+    const sampledPercent = inWindow.reduce((sum, cpu) => sum + cpu, 0) / inWindow.length;
+    const scale = `samples ${inWindow.map((cpu) => cpu.toFixed(0)).join(' ')} (mean ${sampledPercent.toFixed(1)}) vs the cgroup's ${countedPercent.toFixed(1)} %`;
+    expect(inWindow.length, scale).toBeGreaterThanOrEqual(3);
+    expect(sampledPercent / countedPercent, scale).toBeGreaterThan(2 / 3);
+    expect(sampledPercent / countedPercent, scale).toBeLessThan(3 / 2);
     expect(alerts.filter((alert) => alert.containerId === idle.id)).toEqual([]);
 
     // Levels are the latest sample's: poll past a momentary dip of the burner.
@@ -192,9 +247,9 @@ describe('DockerMonitor on the real engine', () => {
     expect(monitor.checkContainerHealth(busy.id)!.level).toBe('HEALTHY');
   });
 
-  it('a 0.5-CPU burner at its quota reads about 50% in samples and is graded CRITICAL against its limit', async () => {
+  it('a 0.5-CPU burner is held to its quota in samples and graded CRITICAL against its limit', async () => {
     const half = await createSandbox({ ...ONE_CPU, cpus: 0.5 });
-    const { monitor, samples, alerts } = newMonitor();
+    const { monitor, samples, alerts } = newMonitor({ thresholds: LOW_CPU_THRESHOLDS });
     monitor.registerContainer(half.id, half.spec.runId, half.spec.limits);
     runInBackground(half, BURN_CPU);
 
@@ -202,14 +257,16 @@ describe('DockerMonitor on the real engine', () => {
       timeout: 10_000,
       interval: 200,
     });
-    // The quota holds it at half a CPU: on the raw figure it would never pass the 70 % warning.
+    // The kernel holds it to half a CPU, and no sample reads more than that (with docker stats'
+    // timing margin); load can only hold it lower.
+    expect(await cgroupCpuLimit(half.id)).toBe(0.5);
     const busyCpu = samples.map((s) => s.cpuPercent).filter((cpu) => cpu > 0);
     expect(Math.max(...busyCpu)).toBeLessThan(65);
-    expect(Math.max(...busyCpu)).toBeGreaterThan(35);
+    // Graded against its limit, not on the raw figure: the alert's value is the sample's over 0.5.
     const critical = raised(alerts, half.id).find((alert) => alert.level === 'CRITICAL')!;
     const raisedBy = samples.find((s) => s.at.getTime() === critical.at.getTime())!;
     expect(critical.value).toBeCloseTo(raisedBy.cpuPercent / 0.5, 5);
-    expect(critical.message).toMatch(/^CPU at [\d.]+% of its 0\.5-CPU limit ≥ critical 90% for 2 samples$/);
+    expect(critical.message).toMatch(/^CPU at [\d.]+% of its 0\.5-CPU limit ≥ critical 20% for 2 samples$/);
   });
 
   it('a process holding 81% of a 64m limit raises a MEMORY alert; an idle container stays HEALTHY meanwhile', async () => {
@@ -255,10 +312,13 @@ describe('DockerMonitor on the real engine', () => {
     const before = samples.length;
     await delay(windowMs);
     for (const sandbox of sandboxes) {
+      const times = samples.filter((s) => s.containerId === sandbox.id).map((s) => s.at.getTime());
+      // Never more than one a second, by the frames' own times: a busy machine only spaces them out.
+      for (let i = 1; i < times.length; i += 1) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(CONFIG.resourceSampleIntervalMs);
+      // And they keep coming, about one a second: at least 2 in the 5.5 s window, which leaves a
+      // loaded engine and event loop up to about 3 s a sample.
       const inWindow = samples.slice(before).filter((s) => s.containerId === sandbox.id).length;
-      const perSecond = inWindow / (windowMs / 1000);
-      expect(perSecond).toBeGreaterThanOrEqual(0.5);
-      expect(perSecond).toBeLessThanOrEqual(2);
+      expect(inWindow, `samples of ${sandbox.id} in ${windowMs} ms`).toBeGreaterThanOrEqual(2);
     }
 
     // As the run service ends a run: kill, remove, then tell. One at a time, as runs end.

@@ -52,7 +52,7 @@ const overWebSocket = (target: Page, wsUrl: string): Promise<{ acknowledged: boo
         const socket = new WebSocket(url, 'graphql-transport-ws');
         socket.onopen = () => socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
         socket.onmessage = (event) => {
-          if (JSON.parse(String(event.data)).type === 'connection_ack') {
+          if ((JSON.parse(String(event.data)) as { type?: string }).type === 'connection_ack') {
             socket.close();
             resolve({ acknowledged: true, closeCode: null });
           }

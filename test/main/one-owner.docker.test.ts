@@ -15,6 +15,12 @@ import { createTestDocker, readInside, removeLeftovers, testInstanceId } from '.
 import { startRun, waitForFinal, waitForRun } from '../helpers/e2e.js';
 import { postGraphQL } from '../helpers/graphql-clients.js';
 
+/** A run read with its log lines (`logs { line }`). */
+interface RunWithLogs {
+  readonly status: string;
+  readonly logs: readonly { readonly line: string }[];
+}
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const docker = createTestDocker();
 const children: ChildServer[] = [];
@@ -68,9 +74,9 @@ it('refuses a second bosun on the same database with one line naming it; the fir
   const health = await postGraphQL(first.url, '{ healthReport { store { status } } queueStatus { running } }');
   expect(health.body.data).toEqual({ healthReport: { store: { status: 'OK' } }, queueStatus: { running: 1 } });
   await readInside(docker, containerId, 'touch /tmp/go');
-  const final = await waitForFinal(first.url, agentId, 20_000, 'logs { line }');
-  expect(final['status']).toBe('SUCCEEDED');
-  expect((final['logs'] as { line: string }[]).map((l) => l.line)).toContain('finished');
+  const final = await waitForFinal<RunWithLogs>(first.url, agentId, 20_000, 'logs { line }');
+  expect(final.status).toBe('SUCCEEDED');
+  expect(final.logs.map((l) => l.line)).toContain('finished');
   expect(first.process.exitCode).toBeNull();
   expect(first.output()).not.toMatch(/unique|constraint|uncaught/i);
 }, 90_000);

@@ -18,6 +18,12 @@ import { createTestDocker, readInside, removeLeftovers, testInstanceId } from '.
 import { START_AGENT, gql, startInput, startRun, until, waitForFinal, waitForRun } from '../helpers/e2e.js';
 import { postGraphQL } from '../helpers/graphql-clients.js';
 
+/** A run read with its log lines (`logs { line }`). */
+interface RunWithLogs {
+  readonly status: string;
+  readonly logs: readonly { readonly line: string }[];
+}
+
 const isRoot = process.getuid?.() === 0;
 const docker = createTestDocker();
 const children: ChildServer[] = [];
@@ -118,9 +124,9 @@ describe.skipIf(!isRoot)('a full disk under the database', () => {
     const containers = [];
     for (const id of ids) {
       const run = await waitForRun(bosun.url, id, (r) => r['containerId'] !== null && r['status'] === 'RUNNING', `run ${id} runs`);
-      containers.push(run['containerId'] as string);
+      containers.push(run['containerId']);
     }
-    await waitForRun(bosun.url, keeps, (r) => (r['logs'] as unknown[]).length > 3, 'the first lines', 20_000, 'logs { line }');
+    await waitForRun<RunWithLogs>(bosun.url, keeps, (r) => r.logs.length > 3, 'the first lines', 20_000, 'logs { line }');
 
     const freeDisk = fillDisk(dir);
     const degraded = await until('the store to be DEGRADED', 20_000, async () => {
@@ -136,9 +142,9 @@ describe.skipIf(!isRoot)('a full disk under the database', () => {
 
     // A run goes on and even ends while nothing can be written; the other keeps its sandbox.
     await readInside(docker, containers[1]!, 'touch /tmp/go');
-    const ended = await waitForFinal(bosun.url, endsDuringFault, 30_000, 'logs { line }');
-    expect(ended['status']).toBe('SUCCEEDED');
-    expectEveryTick((ended['logs'] as { line: string }[]).map((l) => l.line));
+    const ended = await waitForFinal<RunWithLogs>(bosun.url, endsDuringFault, 30_000, 'logs { line }');
+    expect(ended.status).toBe('SUCCEEDED');
+    expectEveryTick(ended.logs.map((l) => l.line));
     expect((await docker.getContainer(containers[0]!).inspect()).State.Running).toBe(true);
     expect((await storeHealth(bosun.url)).status).toBe('DEGRADED');
 

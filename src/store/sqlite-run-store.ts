@@ -74,6 +74,7 @@ export class SqliteRunStore implements RunStore {
       trimLogs: db.prepare('DELETE FROM logs WHERE run_id = ? AND seq <= ?'),
       readLogs: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC'),
       readLastLogs: db.prepare('SELECT * FROM (SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC'),
+      readLogPage: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
     };
     for (const run of this.unfinished()) this.live.set(run.id, run);
     this.logWrites = new WriteBehind<LogLine>(
@@ -129,7 +130,8 @@ export class SqliteRunStore implements RunStore {
     return entry;
   }
 
-  readLogs(runId: string, afterSeq = 0, last?: number): LogLine[] {
+  readLogs(runId: string, afterSeq = 0, last?: number, first?: number): LogLine[] {
+    if (first !== undefined && last === undefined) return this.readLogPage(runId, afterSeq, first);
     this.flush();
     const rows = (
       last === undefined ? this.statements.readLogs.all(runId, afterSeq) : this.statements.readLastLogs.all(runId, afterSeq, last)
@@ -137,7 +139,17 @@ export class SqliteRunStore implements RunStore {
     const newest = rows.at(-1)?.seq ?? 0;
     // Trimming runs in steps: hide what is past the per-run limit but not yet deleted.
     const oldestKept = newest - this.options.logLinesPerRun;
-    return rows.filter((row) => row.seq > oldestKept).map(logFromRow);
+    const kept = rows.filter((row) => row.seq > oldestKept).map(logFromRow);
+    return first === undefined ? kept : kept.slice(0, first);
+  }
+
+  /** The first `first` lines after `afterSeq`: one page, read without reading the rest. */
+  private readLogPage(runId: string, afterSeq: number, first: number): LogLine[] {
+    this.flush();
+    const newest = this.lastSeq.get(runId) ?? (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
+    // As above: what is past the per-run limit but not yet deleted is not read.
+    const from = Math.max(afterSeq, newest - this.options.logLinesPerRun);
+    return (this.statements.readLogPage.all(runId, from, first) as LogRow[]).map(logFromRow);
   }
 
   /** Writes buffered log lines now. */

@@ -116,17 +116,11 @@ export const CHART_SAMPLES = 600;
 /** How many runs the page lists. */
 export const RUN_LIST_LIMIT = 50;
 
-/**
- * Running runs whose charts the snapshot fills (the newest first); the charts of more fill from
- * the live samples. The server's cost limit counts this times CHART_SAMPLES samples.
- */
-export const LIVE_CHART_RUNS = 100;
-
 /** The state at (re)connection: runs, the running runs' recent samples, health and advice. */
 export const SNAPSHOT = /* GraphQL */ `
   query DashboardSnapshot($limit: Int!, $samples: Int!) {
     agentRuns(limit: $limit) { ...RunFields alerts { ...AlertFields } }
-    live: agentRuns(status: [RUNNING], limit: ${LIVE_CHART_RUNS}) { id samples(last: $samples) { ...SampleFields } }
+    live: agentRuns(status: [RUNNING], limit: 500) { id samples(last: $samples) { ...SampleFields } }
     healthReport { ...HealthFields }
     concurrencyAdvice { ${ADVICE_FIELDS} }
   }

@@ -32,34 +32,69 @@ export function agentRunUpdated(
     channel.end();
     return channel;
   }
-  channel.listen(runs.events, 'run-updated', (next) => {
-    if (next.id !== agentId) return;
-    channel.push(next);
-    if (isFinalStatus(next.status)) channel.end();
-  });
+  // This run's updates only: an update of another run does not reach this stream at all.
+  const unsubscribe = streams
+    .fanout(runs.events, 'run-updated', (update) => update.id)
+    .subscribe(agentId, (next) => {
+      channel.push(next);
+      if (isFinalStatus(next.status)) channel.end();
+    });
+  channel.onStop(unsubscribe);
   return channel;
 }
 
 /** Live log lines a subscriber may fall behind by before its stream ends (it can resume). */
 export const LOG_STREAM_CAPACITY = 1_000;
 
+/** Bytes of live log lines a subscriber may fall behind by (whichever of the two comes first). */
+export const LOG_STREAM_CAPACITY_BYTES = 1024 * 1024;
+
+/** Lines read from the store per page of a replay. */
+export const LOG_REPLAY_PAGE_LINES = 500;
+
+/** Bytes of line text a replay page holds at most (it is cut there; the rest is read next). */
+export const LOG_REPLAY_PAGE_BYTES = 256 * 1024;
+
 /** The `extensions.code` of the error that ends a log stream whose subscriber fell behind. */
 export const SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW';
+
+/**
+ * What a log line weighs in a subscriber's buffer: its text (UTF-16, as V8 may hold it) plus
+ * the object around it, so that a buffer of empty lines is bounded too.
+ */
+export const logLineBytes = (line: LogLine): number => 2 * line.line.length + 64;
 
 export interface AgentLogsOptions {
   /** Live lines buffered per subscriber; default {@link LOG_STREAM_CAPACITY}. */
   readonly capacity?: number;
+  /** Live bytes buffered per subscriber (see {@link logLineBytes}); default {@link LOG_STREAM_CAPACITY_BYTES}. */
+  readonly capacityBytes?: number;
+  /** Lines per replay page; default {@link LOG_REPLAY_PAGE_LINES}. */
+  readonly pageLines?: number;
+  /** Bytes per replay page (see {@link logLineBytes}); default {@link LOG_REPLAY_PAGE_BYTES}. */
+  readonly pageBytes?: number;
 }
 
 /**
- * The run's buffered lines after `afterSeq`, then its live lines, with no gap and no duplicate,
+ * The run's stored lines after `afterSeq`, then its live lines, with no gap and no duplicate,
  * ending once the run is final and its last line is sent.
  *
- * Live events are subscribed to before the buffer is read, and a line is sent only when its seq
- * is above the last one sent. The replay is not counted against the buffer (the run service
- * already holds it); a subscriber more than `capacity` live lines behind gets an error with
- * `extensions.code` SUBSCRIBER_TOO_SLOW and `extensions.resumeAfterSeq`, after every line up to
- * that seq, so that it can subscribe again from there.
+ * The stream is in one of two modes:
+ * - *replay*: it reads the store in pages ({@link LOG_REPLAY_PAGE_LINES} lines, at most
+ *   {@link LOG_REPLAY_PAGE_BYTES}), the next page only once the subscriber has taken the
+ *   previous one, so a subscriber that does not read holds one page, however long the log. Live
+ *   lines are not buffered meanwhile: they are in the store, and later pages read them. A page
+ *   shorter than asked means the replay has caught up: the stream turns live in the same tick
+ *   (nothing can be recorded in between).
+ * - *live*: it sends each line of the run as it is recorded (delivered to this run's streams
+ *   only, see {@link StreamRegistry.fanout}). A line is sent only when its seq is above the last
+ *   one sent. A subscriber more than `capacity` lines or `capacityBytes` behind gets an error
+ *   with `extensions.code` SUBSCRIBER_TOO_SLOW and `extensions.resumeAfterSeq`, after every line
+ *   up to that seq, so that it can subscribe again from there.
+ *
+ * When the run is final, the stream stops listening and reads whatever its events did not
+ * bring from the store, in pages, then ends. Lines trimmed from the run's log (LOG_LINES_PER_RUN)
+ * before a slow subscriber's replay reached them are skipped, as a new subscription would.
  * @throws BosunError BAD_USER_INPUT for a negative `afterSeq`; NOT_FOUND for an unknown run.
  */
 export function agentLogs(
@@ -72,59 +107,129 @@ export function agentLogs(
   const { runs } = services;
   const from = checkAfterSeq(afterSeq) ?? 0;
   requireRun(runs, agentId, 'agentId');
+  const pageLines = options.pageLines ?? LOG_REPLAY_PAGE_LINES;
+  const pageBytes = options.pageBytes ?? LOG_REPLAY_PAGE_BYTES;
 
   /** The seq of the last line handed to the channel. */
   let cursor = from;
   const capacity = options.capacity ?? LOG_STREAM_CAPACITY;
+  const capacityBytes = options.capacityBytes ?? LOG_STREAM_CAPACITY_BYTES;
   const channel = streams.open<LogLine>({
     overflow: 'fail',
     capacity,
-    overflowError: () =>
-      new GraphQLError(`agentLogs: the subscriber fell more than ${capacity} lines behind; subscribe again with afterSeq: ${cursor}`, {
-        extensions: { code: SUBSCRIBER_TOO_SLOW, resumeAfterSeq: cursor },
-      }),
+    capacityBytes,
+    sizeOf: logLineBytes,
+    overflowError: (cause) =>
+      new GraphQLError(
+        `agentLogs: the subscriber fell more than ${cause === 'items' ? `${capacity} lines` : `${capacityBytes} bytes of lines`} behind; subscribe again with afterSeq: ${cursor}`,
+        { extensions: { code: SUBSCRIBER_TOO_SLOW, resumeAfterSeq: cursor } },
+      ),
   });
+
+  let mode: 'replay' | 'live' = 'replay';
+  /** The run is final: no more live lines; what the store holds after the cursor is the rest. */
+  let final = false;
+  /** Lines emitted while a page is read (only a store that records as it is read does that). */
+  let duringRead: LogLine[] | undefined;
+
   const send = (line: LogLine): void => {
     if (line.seq > cursor && channel.push(line)) cursor = line.seq;
   };
-
-  // 1. Listen first, holding live lines back until the replay is queued.
-  let early: LogLine[] | undefined = [];
-  const finish = (): void => {
-    if (!channel.isOpen) return;
-    // Lines recorded before the final status whose events have not reached us.
-    try {
-      for (const line of runs.logs(agentId, { afterSeq: cursor })) send(line);
-    } catch {
-      // The run was dropped from memory meanwhile: nothing more to send.
-    }
-    channel.end();
+  const stopListening: (() => void)[] = [];
+  const stop = (): void => {
+    for (const unsubscribe of stopListening.splice(0)) unsubscribe();
   };
-  channel.listen(runs.events, 'log', (line) => {
-    if (line.runId !== agentId) return;
-    if (early) early.push(line);
-    else send(line);
-  });
-  channel.listen(runs.events, 'run-updated', (run) => {
-    if (run.id === agentId && isFinalStatus(run.status) && !early) finish();
-  });
+  channel.onStop(stop);
 
-  // 2. Replay the buffer, then the live lines that came meanwhile, without duplicates.
-  let replay: readonly LogLine[];
+  /**
+   * Reads the next page after the cursor and queues it; turns live (or ends) once caught up.
+   * The first page's error goes to the caller (the subscribe call); a later one ends the stream
+   * with it (the run was dropped from the store meanwhile).
+   */
+  let started = false;
+  /** Lines asked per page: fewer after a page cut at its byte bound, so that long lines are not read twice. */
+  let limit = pageLines;
+  const readPage = (): void => {
+    duringRead = [];
+    let page: readonly LogLine[];
+    try {
+      page = runs.logs(agentId, { afterSeq: cursor, limit });
+    } catch (error) {
+      if (!started) throw error;
+      channel.fail(error instanceof Error ? error : new Error(String(error)));
+      return;
+    } finally {
+      started = true;
+    }
+    const held = duringRead;
+    duringRead = undefined;
+    const kept: LogLine[] = [];
+    let bytes = 0;
+    let cut = false;
+    for (const line of page) {
+      if (line.seq <= cursor) continue;
+      bytes += logLineBytes(line);
+      if (kept.length > 0 && bytes > pageBytes) {
+        cut = true;
+        break;
+      }
+      kept.push(line);
+    }
+    channel.pushBacklog(kept);
+    cursor = kept.at(-1)?.seq ?? cursor;
+    if (cut) {
+      limit = Math.max(1, kept.length);
+      return;
+    }
+    if (page.length >= limit) {
+      limit = Math.min(pageLines, limit * 2);
+      return;
+    }
+    // Caught up with the store; the lines recorded while it was read follow.
+    for (const line of held ?? []) send(line);
+    if (final) {
+      channel.end();
+      return;
+    }
+    mode = 'live';
+    channel.setPull(undefined);
+  };
+
+  /** The run is final: stop listening, and page through what the events did not bring. */
+  const onFinal = (): void => {
+    if (final) return;
+    final = true;
+    stop();
+    // A page being read (the final status came while it was read) ends the stream itself.
+    if (!channel.isOpen || duringRead) return;
+    mode = 'replay';
+    channel.setPull(readPage);
+    if (channel.buffered === 0) readPage();
+  };
+
+  const logs = streams.fanout(runs.events, 'log', (line) => line.runId);
+  const updates = streams.fanout(runs.events, 'run-updated', (run) => run.id);
+  stopListening.push(
+    logs.subscribe(agentId, (line) => {
+      if (mode === 'live') send(line);
+      else duringRead?.push(line);
+    }),
+    updates.subscribe(agentId, (run) => {
+      if (isFinalStatus(run.status)) onFinal();
+    }),
+  );
+
+  // The first page now, so that an error reaches the subscribe call; the next ones on demand.
+  channel.setPull(readPage);
   try {
-    replay = runs.logs(agentId, { afterSeq: from });
+    readPage();
   } catch (error) {
     channel.close();
     throw error;
   }
-  channel.pushBacklog(replay.filter((line) => line.seq > cursor));
-  cursor = replay.reduce((seq, line) => Math.max(seq, line.seq), cursor);
-  const held = early;
-  early = undefined;
-  for (const line of held) send(line);
 
-  // 3. A run that is already final has nothing more to come.
+  // A run that is already final has nothing more to come.
   const current = runs.get(agentId);
-  if (!current || isFinalStatus(current.status)) finish();
+  if (!current || isFinalStatus(current.status)) onFinal();
   return channel;
 }

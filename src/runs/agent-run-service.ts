@@ -240,7 +240,7 @@ export class AgentRunService implements RunService {
 
   logs(id: string, query: LogQuery = {}): readonly LogLine[] {
     this.recorder.require(id);
-    return this.options.store.readLogs(id, query.afterSeq ?? undefined, query.last ?? undefined);
+    return this.options.store.readLogs(id, query.afterSeq ?? undefined, query.last ?? undefined, query.limit ?? undefined);
   }
 
   position(id: string): number {

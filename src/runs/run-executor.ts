@@ -46,7 +46,10 @@ export interface RunExecutorOptions {
   readonly recorder: RunRecorder;
   /** How long a stopped run's processes get after SIGTERM before they are killed. */
   readonly stopGraceMs: number;
-  /** Output bytes of a run that are recorded (see {@link OutputBudget}); default 32 MiB. */
+  /**
+   * Output bytes of a run that are recorded, each line counting at least 64 bytes (see
+   * {@link OutputBudget}); default 32 MiB.
+   */
   readonly logBytesPerRun?: number;
   /**
    * Called when a run finds the engine gone, before its slot is released, so that the queue can
@@ -268,7 +271,7 @@ export class RunExecutor {
       id,
       'SYSTEM',
       index,
-      `output over the ${formatMemory(budget.limitBytes)} log budget: ${droppedLines} line(s), ${droppedBytes} byte(s) not kept; the last ${tail.length} line(s) follow`,
+      `output over the ${formatMemory(budget.limitBytes)} log budget (a line counts at least ${budget.lineCostBytes} bytes): ${droppedLines} line(s), ${droppedBytes} byte(s) not kept; the last ${tail.length} line(s) follow`,
     );
     for (const held of tail) this.recorder.log(id, held.stream, held.step, held.line);
   }

@@ -28,6 +28,11 @@ export interface LogQuery {
   readonly afterSeq?: number | null;
   /** Only the last N of the selected lines. */
   readonly last?: number | null;
+  /**
+   * Only the first N of the selected lines (after `last`): a page. Without `last`, only that
+   * page is read, so that a reader that pages through a long log holds one page at a time.
+   */
+  readonly limit?: number | null;
 }
 
 export interface RunListQuery {

@@ -15,8 +15,11 @@ export interface RunStore {
   unfinished(): AgentRun[];
   /** Records a line; its sequence number is the run's next. */
   appendLog(runId: string, stream: LogStream, step: number | null, line: string): LogLine;
-  /** Lines after `afterSeq` (exclusive), oldest first, then only the last `last` of them. */
-  readLogs(runId: string, afterSeq?: number, last?: number): LogLine[];
+  /**
+   * Lines after `afterSeq` (exclusive), oldest first, then only the last `last` of them, then
+   * only the first `first` of those (a page: without `last`, the rest is not read).
+   */
+  readLogs(runId: string, afterSeq?: number, last?: number, first?: number): LogLine[];
   /** Writes anything buffered (log lines) now; called at shutdown. */
   flush?(): void;
   /**

@@ -28,18 +28,22 @@ export const WS_TOO_SLOW_CLOSE = { code: 1013, reason: 'subscriber too slow' } a
 export const MAX_OPERATIONS_PER_SOCKET = 100;
 
 /**
- * graphql-armor's limits on every operation, over HTTP and graphql-ws. The largest operations
- * bosun's own clients send are far below them: the dashboard's snapshot query has depth 8,
- * 1 alias, 189 tokens and cost about 610; GraphiQL's example depth 3, cost 17 (introspection is
- * not counted). The cost counts a literal `last: N` as N times what it selects, so
- * `agentRun { logs(last: 1000) { seq line } }` costs about 8,000.
+ * The limits on every operation, over HTTP and graphql-ws (graphql-armor's, and bosun's cost).
+ * The cost (query-cost.ts) is about how many values the result can hold: list sizes (`limit`,
+ * `last`, or a list's default size) multiplied through nesting. A run's whole log,
+ * `agentRun { logs { seq line } }`, costs 20,002; `agentRuns(limit: 100) { logs { seq line } }`
+ * about 2,000,000; `agentRuns(limit: 500) { logs { line } }`, 5,000,501, is refused (20 aliases
+ * of it stalled bosun for 12 s). bosun's own clients stay below: the dashboard's snapshot query
+ * (depth 8, 1 alias, 189 tokens) costs about 2,720,000 with its variables (the last 600 samples
+ * of up to 500 running runs), its other operations under 10,000; GraphiQL's example 8
+ * (introspection is not counted).
  */
 export const QUERY_LIMITS = {
   maxDepth: 12,
   maxAliases: 20,
   maxDirectives: 20,
   maxTokens: 2_000,
-  maxCost: 50_000,
+  maxCost: 4_000_000,
 } as const;
 
 /**

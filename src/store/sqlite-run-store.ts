@@ -107,6 +107,7 @@ export class SqliteRunStore implements RunStore {
       trimLogs: db.prepare('DELETE FROM logs WHERE run_id = ? AND seq <= ?'),
       readLogs: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC'),
       readLastLogs: db.prepare('SELECT * FROM (SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC'),
+      readLogPage: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
     };
     this.health = options.health ?? new StoreHealth({ logger: createSilentLogger() });
     for (const run of this.unfinished()) this.live.set(run.id, run);
@@ -202,7 +203,8 @@ export class SqliteRunStore implements RunStore {
     return entry;
   }
 
-  readLogs(runId: string, afterSeq = 0, last?: number): LogLine[] {
+  readLogs(runId: string, afterSeq = 0, last?: number, first?: number): LogLine[] {
+    if (first !== undefined && last === undefined) return this.readLogPage(runId, afterSeq, first);
     const written = this.flush();
     const rows = (
       last === undefined ? this.statements.readLogs.all(runId, afterSeq) : this.statements.readLastLogs.all(runId, afterSeq, last)
@@ -220,7 +222,25 @@ export class SqliteRunStore implements RunStore {
     const newest = lines.at(-1)?.seq ?? 0;
     // Trimming runs in steps: hide what is past the per-run limit but not yet deleted.
     const oldestKept = newest - this.options.logLinesPerRun;
-    return lines.filter((line) => line.seq > oldestKept);
+    const kept = lines.filter((line) => line.seq > oldestKept);
+    return first === undefined ? kept : kept.slice(0, first);
+  }
+
+  /** The first `first` lines after `afterSeq`: one page, read without reading the rest. */
+  private readLogPage(runId: string, afterSeq: number, first: number): LogLine[] {
+    const written = this.flush();
+    const newest = this.lastSeq.get(runId) ?? (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
+    // As above: what is past the per-run limit but not yet deleted is not read.
+    const from = Math.max(afterSeq, newest - this.options.logLinesPerRun);
+    const lines = (this.statements.readLogPage.all(runId, from, first) as LogRow[]).map(logFromRow);
+    if (written || lines.length >= first) return lines;
+    // Lines that wait for the store are newer than every written line of their run.
+    const waiting = this.logWrites
+      .waiting()
+      .filter((line) => line.runId === runId && line.seq > from)
+      .map((line) => this.asStored(line))
+      .sort((a, b) => a.seq - b.seq);
+    return [...lines, ...waiting].slice(0, first);
   }
 
   /**

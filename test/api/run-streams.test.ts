@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { LogLine } from '../../src/runs/agent-run.js';
 import type { RunService } from '../../src/runs/run-service.js';
-import { agentLogs, agentRunUpdated, SUBSCRIBER_TOO_SLOW } from '../../src/api/run-streams.js';
+import { agentLogs, agentRunUpdated, logLineBytes, SUBSCRIBER_TOO_SLOW } from '../../src/api/run-streams.js';
 import { StreamFailure, type StreamItem } from '../../src/api/streams/event-channel.js';
 import { StreamRegistry } from '../../src/api/streams/stream-registry.js';
 import { BosunError } from '../../src/errors.js';
@@ -142,6 +142,175 @@ describe('agentLogs', () => {
     // Resuming where it said sends the rest exactly once.
     const resumed = agentLogs(services, streams, run.id, 8);
     expect(seqs((await buffered(resumed)).items)).toEqual([9, 10]);
+  });
+
+  /** Reads `count` items, whatever the stream has buffered (they are there or come at once). */
+  async function take(stream: AsyncIterator<StreamItem<LogLine>>, count: number): Promise<StreamItem<LogLine>[]> {
+    const items: StreamItem<LogLine>[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const next = await stream.next();
+      if (next.done) break;
+      items.push(next.value);
+    }
+    return items;
+  }
+
+  /** The fake run service with each `logs` call recorded. */
+  function countingLogs(fake: FakeRunService): { runs: RunService; calls: { afterSeq: number; limit: number | null }[] } {
+    const calls: { afterSeq: number; limit: number | null }[] = [];
+    return {
+      calls,
+      ...withLogs(fake, (id, query) => {
+        calls.push({ afterSeq: query?.afterSeq ?? 0, limit: query?.limit ?? null });
+        return fake.logs(id, query);
+      }),
+    };
+  }
+
+  const range = (first: number, last: number): number[] => Array.from({ length: last - first + 1 }, (_, index) => first + index);
+
+  it('replays in pages, the next read only once the previous page is taken, then follows live lines without gap or duplicate', async () => {
+    const { run } = await services.runs.start(INPUT);
+    for (let n = 1; n <= 1_250; n += 1) services.runs.log(run.id, `line ${n}`);
+    const counted = countingLogs(services.runs);
+    const stream = agentLogs(counted, streams, run.id, 0, { pageLines: 500 });
+    expect(counted.calls).toEqual([{ afterSeq: 0, limit: 500 }]);
+    expect(stream.buffered).toBe(500);
+
+    expect(seqs(await take(stream, 499))).toEqual(range(1, 499));
+    expect(counted.calls).toHaveLength(1);
+    // Lines recorded during the replay are not held by the stream: the store has them.
+    for (let n = 1_251; n <= 1_300; n += 1) services.runs.log(run.id, `line ${n}`);
+    expect(stream.buffered).toBe(1);
+    expect(seqs(await take(stream, 1))).toEqual([500]);
+    expect(counted.calls).toEqual([
+      { afterSeq: 0, limit: 500 },
+      { afterSeq: 500, limit: 500 },
+    ]);
+    expect(seqs(await take(stream, 500))).toEqual(range(501, 1_000));
+    expect(counted.calls.at(-1)).toEqual({ afterSeq: 1_000, limit: 500 });
+    // The last page is short: the stream is live from then on.
+    expect(seqs(await take(stream, 300))).toEqual(range(1_001, 1_300));
+    expect(counted.calls).toHaveLength(3);
+    services.runs.log(run.id, 'line 1301');
+    services.runs.log(run.id, 'line 1302');
+    services.runs.finish(run.id);
+    const { items, done } = await buffered(stream);
+    expect(seqs(items)).toEqual([1_301, 1_302]);
+    expect(done).toBe(true);
+    expect(listenerTotal(services)).toBe(0);
+  });
+
+  it('cuts a replay page at its byte bound and reads the rest next', async () => {
+    const { run } = await services.runs.start(INPUT);
+    const long = 'x'.repeat(1_000);
+    for (let n = 1; n <= 10; n += 1) services.runs.log(run.id, long);
+    const perLine = logLineBytes(services.runs.logs(run.id, { last: 1 })[0]!);
+    const counted = countingLogs(services.runs);
+    const stream = agentLogs(counted, streams, run.id, 0, { pageBytes: 3 * perLine });
+    expect(stream.buffered).toBe(3);
+    expect(stream.bufferedBytes).toBe(3 * perLine);
+    expect(seqs(await take(stream, 10))).toEqual(range(1, 10));
+    expect(counted.calls.map((call) => call.afterSeq)).toEqual([0, 3, 6, 9]);
+  });
+
+  it('holds one page for a subscriber that does not read, however much is recorded, and misses nothing once it reads', async () => {
+    const { run } = await services.runs.start(INPUT);
+    for (let n = 1; n <= 1_000; n += 1) services.runs.log(run.id, `line ${n}`);
+    const stream = agentLogs(services, streams, run.id, 0, { pageLines: 100, capacity: 10 });
+    for (let n = 1_001; n <= 20_000; n += 1) services.runs.log(run.id, `line ${n}`);
+    expect(stream.buffered).toBe(100);
+    expect(stream.isOpen).toBe(true);
+    services.runs.finish(run.id);
+    expect(listenerTotal(services)).toBe(0);
+    // Final: the rest comes from the store, page by page, then the end.
+    const items = await take(stream, 30_000);
+    expect(seqs(items)).toEqual(range(1, 20_000));
+    expect(stream.isClosed).toBe(true);
+  });
+
+  it('ends a live stream that falls more than its byte bound behind, saying where to resume', async () => {
+    const { run } = await services.runs.start(INPUT);
+    const stream = agentLogs(services, streams, run.id, 0, { capacity: 1_000, capacityBytes: 10_000 });
+    const long = 'y'.repeat(1_000);
+    for (let n = 1; n <= 20; n += 1) services.runs.log(run.id, long);
+    const { items } = await buffered(stream);
+    const failure = items.at(-1) as StreamFailure;
+    expect(failure).toBeInstanceOf(StreamFailure);
+    const kept = items.length - 1;
+    expect(kept * logLineBytes(items[0] as LogLine)).toBeLessThanOrEqual(10_000);
+    expect((failure.error as Error & { extensions: unknown }).extensions).toEqual({ code: SUBSCRIBER_TOO_SLOW, resumeAfterSeq: kept });
+    expect(failure.error.message).toBe(
+      `agentLogs: the subscriber fell more than 10000 bytes of lines behind; subscribe again with afterSeq: ${kept}`,
+    );
+    expect(seqs((await buffered(agentLogs(services, streams, run.id, kept))).items)).toEqual(range(kept + 1, 20));
+  });
+
+  it('pages through what is left once the run is final, then completes', async () => {
+    const { run } = await services.runs.start(INPUT);
+    const stream = agentLogs(services, streams, run.id, 0, { pageLines: 4 });
+    services.runs.log(run.id, 'live 1');
+    for (let n = 2; n <= 10; n += 1) services.runs.recordSilently(run.id, `silent ${n}`);
+    services.runs.finish(run.id);
+    expect(stream.buffered).toBe(1);
+    expect(seqs(await take(stream, 100))).toEqual(range(1, 10));
+    expect(stream.isClosed).toBe(true);
+  });
+
+  it('ends with the error of a later page read (the run dropped meanwhile)', async () => {
+    const { run } = await services.runs.start(INPUT);
+    for (let n = 1; n <= 5; n += 1) services.runs.log(run.id, `line ${n}`);
+    const stream = agentLogs(services, streams, run.id, 0, { pageLines: 2 });
+    services.runs.failNext('logs', new BosunError('NOT_FOUND', 'dropped'));
+    const items = await take(stream, 10);
+    expect(seqs(items.slice(0, 2))).toEqual([1, 2]);
+    expect(items[2]).toBeInstanceOf(StreamFailure);
+    expect(((items[2] as StreamFailure).error as BosunError).code).toBe('NOT_FOUND');
+    expect(stream.isClosed).toBe(true);
+  });
+
+  it("offers a run's lines only to its own streams: 10,000 streams on a waiting run cost another run's lines nothing", async () => {
+    const { run: running } = await services.runs.start(INPUT);
+    const { run: waiting } = await services.runs.start(INPUT);
+    expect(services.runs.get(waiting.id)?.status).toBe('QUEUED');
+    const waitingStreams = Array.from({ length: 10_000 }, () => agentLogs(services, streams, waiting.id, 0));
+    let pushesToWaiting = 0;
+    for (const stream of waitingStreams) {
+      const push = stream.push.bind(stream);
+      stream.push = (line) => {
+        pushesToWaiting += 1;
+        return push(line);
+      };
+    }
+    const follower = agentLogs(services, streams, running.id, 0);
+    // One listener per event on the run service, however many streams follow however many runs.
+    expect(services.runs.events.listenerCount('log')).toBe(1);
+    expect(services.runs.events.listenerCount('run-updated')).toBe(1);
+    // Count every call of a listener of the run service's events.
+    let listenerCalls = 0;
+    const { events } = services.runs;
+    for (const name of ['log', 'run-updated'] as const) {
+      for (const listener of events.listeners(name) as ((...args: unknown[]) => void)[]) {
+        events.off(name, listener);
+        events.on(name, (...args: unknown[]) => {
+          listenerCalls += 1;
+          listener(...args);
+        });
+      }
+    }
+
+    for (let n = 1; n <= 900; n += 1) services.runs.log(running.id, `line ${n}`);
+    services.runs.update(running.id, { exitCode: 0 });
+    expect(listenerCalls).toBe(901);
+    expect(pushesToWaiting).toBe(0);
+    expect(seqs(await take(follower, 900))).toEqual(range(1, 900));
+
+    services.runs.log(waiting.id, 'at last');
+    expect(pushesToWaiting).toBe(10_000);
+    for (const stream of waitingStreams) await stream.return();
+    await follower.return();
+    // The counting wrappers stay on the emitter; every stream has let go.
+    expect(streams.size).toBe(0);
   });
 
   it('checks its arguments before listening', async () => {

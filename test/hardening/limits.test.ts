@@ -1,6 +1,6 @@
 /**
- * Limits on what a client may send: operation depth, aliases, tokens and cost (graphql-armor,
- * with no limit revealed), 1 MiB request bodies and WebSocket messages, MAX_WS_CONNECTIONS
+ * Limits on what a client may send: operation depth, aliases, tokens (graphql-armor) and cost
+ * (list sizes multiplied through nesting), with no limit revealed, 1 MiB request bodies and WebSocket messages, MAX_WS_CONNECTIONS
  * (more in ws-pending.test.ts and sse-limits.test.ts),
  * operations per socket, and START_RATE_PER_MINUTE; and that bosun's own clients (the
  * dashboard's operations, GraphiQL's example) stay within them.
@@ -56,6 +56,7 @@ describe('operation limits (graphql-armor)', () => {
       QUERY_LIMIT_MESSAGES.aliases,
     ],
     ['cost', `{ agentRuns { logs(last: 100000) { seq line stream at } } }`, QUERY_LIMIT_MESSAGES.cost],
+    ['cost through fragments', `{ agentRuns(limit: 500) { ...L } } fragment L on AgentRun { logs { line } }`, QUERY_LIMIT_MESSAGES.cost],
     ['directives', `{ queueStatus { queued ${'@include(if: true) '.repeat(QUERY_LIMITS.maxDirectives + 1)} } }`, QUERY_LIMIT_MESSAGES.directives],
   ])('refuses too much %s over HTTP and graphql-ws, without telling the limit', async (_kind, query, message) => {
     test = await startHardenedServer();
@@ -141,6 +142,77 @@ describe('operation limits (graphql-armor)', () => {
     }
     const introspection = await post(test.url, getIntrospectionQuery());
     expect(introspection.body.errors).toBeUndefined();
+  });
+});
+
+describe('the cost of nested lists', () => {
+  const NESTED = 'agentRuns(limit: 500) { logs { line } }';
+  const ATTACK = `{ ${Array.from({ length: QUERY_LIMITS.maxAliases }, (_, index) => `a${index}: ${NESTED}`).join(' ')} }`;
+
+  /** Counts the run service's reads: a refused operation makes none. */
+  function countReads(server: HardenedServer): { reads: number } {
+    const counter = { reads: 0 };
+    const { runs } = server.services;
+    for (const method of ['list', 'logs', 'get'] as const) {
+      const original = runs[method].bind(runs) as (...args: unknown[]) => unknown;
+      (runs as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+        counter.reads += 1;
+        return original(...args);
+      };
+    }
+    return counter;
+  }
+
+  it('refuses 20 aliases of agentRuns(limit: 500) { logs { line } } before reading anything, over HTTP and graphql-ws', async () => {
+    test = await startHardenedServer();
+    for (let index = 0; index < 500; index += 1) test.services.runs.seed(makeRun({ id: `run-${index}`, status: 'SUCCEEDED' }));
+    const counter = countReads(test);
+    const response = await post(test.url, ATTACK);
+    expect(response.status).toBe(400);
+    expect(messages(response.body)).toBe(QUERY_LIMIT_MESSAGES.cost);
+    expect(codes(response.body)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    // One of them alone is refused too.
+    expect(messages((await post(test.url, `{ ${NESTED} }`)).body)).toBe(QUERY_LIMIT_MESSAGES.cost);
+    const { client } = wsClient(test.wsUrl);
+    await expect(wsRun(client, ATTACK)).rejects.toEqual([expect.objectContaining({ message: QUERY_LIMIT_MESSAGES.cost })]);
+    expect(counter.reads).toBe(0);
+    // A reasonable query over the same runs passes.
+    const fine = (await post(test.url, '{ agentRuns(limit: 50) { id logs(last: 100) { seq line } } }')).body as {
+      errors?: unknown;
+      data: { agentRuns: unknown[] };
+    };
+    expect(fine.errors).toBeUndefined();
+    expect(fine.data.agentRuns).toHaveLength(50);
+    await client.dispose();
+  });
+
+  it('counts sizes given by variables with their values, refusing before execution, and caches no verdict per document', async () => {
+    test = await startHardenedServer();
+    test.services.runs.seed(makeRun({ id: 'r1', status: 'SUCCEEDED' }));
+    const counter = countReads(test);
+    const query = 'query Logs($runs: Int, $lines: Int) { agentRuns(limit: $runs) { id logs(last: $lines) { seq line } } }';
+    const small = { runs: 10, lines: 10 };
+    const big = { runs: 500, lines: 100_000 };
+    expect((await post(test.url, query, small)).body).toEqual({ data: { agentRuns: [{ id: 'r1', logs: [] }] } });
+    const reads = counter.reads;
+    const refused = await post(test.url, query, big);
+    expect(refused.status).toBe(400);
+    expect(refused.body).toEqual({
+      errors: [expect.objectContaining({ message: QUERY_LIMIT_MESSAGES.cost, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })],
+    });
+    expect(counter.reads).toBe(reads);
+    // Without a value, a size counts as the list's default: 500 runs of 10,000 lines each.
+    expect(messages((await post(test.url, query, { runs: 500 })).body)).toBe(QUERY_LIMIT_MESSAGES.cost);
+    // The same document with small values still passes (validation is cached per document).
+    expect((await post(test.url, query, small)).body).toEqual({ data: { agentRuns: [{ id: 'r1', logs: [] }] } });
+
+    const { client } = wsClient(test.wsUrl);
+    const overWs = await wsRun(client, query, big).catch((errors: unknown) => errors);
+    expect(JSON.stringify(overWs)).toContain(QUERY_LIMIT_MESSAGES.cost);
+    expect(await wsRun(client, query, small)).toEqual([{ data: { agentRuns: [{ id: 'r1', logs: [] }] } }]);
+    const subscription = 'subscription ($after: Int) { agentLogs(agentId: "r1", afterSeq: $after) { seq } }';
+    expect(await wsRun(client, subscription, { after: 0 })).toEqual([]);
+    await client.dispose();
   });
 });
 

@@ -97,7 +97,8 @@ export class FakeRunService implements RunService {
     this.#require(id);
     const after = query.afterSeq ?? 0;
     const lines = (this.#logs.get(id) ?? []).filter((line) => line.seq > after);
-    return query.last == null ? lines : lines.slice(Math.max(0, lines.length - query.last));
+    const selected = query.last == null ? lines : lines.slice(Math.max(0, lines.length - query.last));
+    return query.limit == null ? selected : selected.slice(0, query.limit);
   }
 
   position(id: string): number {

@@ -6,7 +6,8 @@ import { FakeExecutionQueue } from './fake-execution-queue.js';
 import { FakeMonitorService } from './fake-monitor-service.js';
 import { FakeRunService } from './fake-run-service.js';
 
-const STORE_OK = Object.freeze({ status: 'OK' as const, error: null, since: null });
+/** A store that writes: what the fakes report as its health. */
+export const STORE_OK = Object.freeze({ status: 'OK' as const, error: null, since: null });
 
 export interface FakeServices extends BosunServices {
   readonly runs: FakeRunService;

@@ -215,6 +215,23 @@ describe('logs and environment', () => {
     expect(output.filter((l) => l.seq > notice!.seq)).toHaveLength(100);
   }, 150_000);
 
+  it('keeps a step printing 50 MB of empty lines within its budget of lines: the head, a notice, and the tail', async () => {
+    // 512 KiB at 64 bytes a line: 8,192 lines (before: 50 M rows, 88 s of bosun's CPU).
+    const h = use(createRunHarness({ logBytesPerRun: 512 * 1024 }));
+    const { run } = await h.service.start(shellInput(["yes '' | head -c 50000000; echo the-last-line"]));
+    const final = await h.waitForFinal(run.id, 120_000);
+    expect(final.status).toBe('SUCCEEDED');
+    const lines = h.service.logs(run.id);
+    const notice = lines.find((l) => l.stream === 'SYSTEM' && l.line.startsWith('output over the 512k log budget (a line counts at least 64 bytes)'));
+    expect(notice?.line).toMatch(/: 49991709 line\(s\), 49991709 byte\(s\) not kept; the last 100 line\(s\) follow$/);
+    const output = lines.filter((l) => l.stream === 'STDOUT');
+    expect(output.filter((l) => l.seq < notice!.seq)).toHaveLength(8_192);
+    const tail = output.filter((l) => l.seq > notice!.seq);
+    expect(tail).toHaveLength(100);
+    expect(tail.at(-1)!.line).toBe('the-last-line');
+    expect(lines.length).toBeLessThan(8_192 + 100 + 10);
+  }, 150_000);
+
   it('keeps all 5,000 lines of a step, and reading after seq N returns exactly the lines after N', async () => {
     const h = use(createRunHarness());
     const { run } = await h.service.start(shellInput(['seq 1 5000']));

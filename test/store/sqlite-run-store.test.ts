@@ -92,6 +92,20 @@ describe('SqliteRunStore', () => {
     const stored = (db.prepare('SELECT count(*) AS n FROM logs').get() as { n: number }).n;
     expect(stored).toBeLessThanOrEqual(110);
   });
+
+  it('reads a page of a log: the first lines after a sequence number, never what is past the per-run limit', () => {
+    const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 100 });
+    store.insert(makeRun({ id: 'r' }));
+    for (let i = 1; i <= 1005; i += 1) store.appendLog('r', 'STDOUT', 1, `line ${i}`);
+    // Trimming runs in steps: lines 901..905 may still be stored, but are past the limit.
+    expect(store.readLogs('r', 0, undefined, 3).map((l) => l.seq)).toEqual([906, 907, 908]);
+    expect(store.readLogs('r', 950, undefined, 3).map((l) => l.seq)).toEqual([951, 952, 953]);
+    expect(store.readLogs('r', 1003, undefined, 3).map((l) => l.seq)).toEqual([1004, 1005]);
+    expect(store.readLogs('r', 0, 10, 3).map((l) => l.seq)).toEqual([996, 997, 998]);
+    // A finished run (its newest seq no longer in memory) reads the same.
+    store.update(makeRun({ id: 'r', status: 'SUCCEEDED' }));
+    expect(store.readLogs('r', 0, undefined, 2).map((l) => l.seq)).toEqual([906, 907]);
+  });
 });
 
 describe('retention', () => {

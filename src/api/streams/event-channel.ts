@@ -26,19 +26,30 @@ export function unwrapStreamItem<T>(item: StreamItem<T>): T {
 }
 
 /**
- * What a push does when the subscriber is `capacity` items behind:
+ * What a push does when the subscriber is `capacity` items (or `capacityBytes`) behind:
  * - `drop-oldest`: forget the oldest buffered item (for streams where the newest state matters);
  * - `fail`: keep what is buffered, drop the new item and end the stream with `overflowError()`
  *   after the buffered items (for streams that must have no gaps: the client resumes).
  */
 export type OverflowPolicy = 'drop-oldest' | 'fail';
 
+/** Which bound a push would pass: the number of items, or their size. */
+export type OverflowCause = 'items' | 'bytes';
+
 export interface EventChannelOptions<T = unknown> {
   /** The most items buffered for a subscriber that does not keep up. At least 1. */
   readonly capacity: number;
+  /**
+   * With {@link sizeOf}: the most bytes of live items buffered for a subscriber that does not
+   * keep up (one item is always accepted, whatever its size). For items whose size varies a lot
+   * (log lines are up to 16 Ki characters), so that the bound is one of memory, not only of count.
+   */
+  readonly capacityBytes?: number;
+  /** The size of an item in bytes, as {@link capacityBytes} counts it. */
+  readonly sizeOf?: (item: T) => number;
   readonly overflow: OverflowPolicy;
-  /** The error delivered on overflow under the `fail` policy. */
-  readonly overflowError?: () => Error;
+  /** The error delivered on overflow under the `fail` policy; `cause` says which bound was passed. */
+  readonly overflowError?: (cause: OverflowCause) => Error;
   /**
    * Coalescing for a subscriber that is far behind: once `after` live items wait, a new item
    * replaces the waiting one with the same key (`by`), so such a subscriber holds at most `after`
@@ -63,11 +74,18 @@ type Resolver<T> = (result: IteratorResult<StreamItem<T>, undefined>) => void;
 export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, undefined>, AsyncDisposable {
   readonly #capacity: number;
   readonly #overflow: OverflowPolicy;
-  readonly #overflowError: () => Error;
+  readonly #overflowError: (cause: OverflowCause) => Error;
   readonly #coalesce: { readonly by: (item: T) => string; readonly after: number } | undefined;
+  readonly #capacityBytes: number;
+  readonly #sizeOf: ((item: T) => number) | undefined;
   #buffer: StreamItem<T>[] = [];
   /** How many items at the front of the buffer are backlog, which the capacity does not count. */
   #backlog = 0;
+  /** The bytes of the buffered live items, and of the backlog, when items are weighed. */
+  #liveBytes = 0;
+  #backlogBytes = 0;
+  /** The producer's pull, called when the consumer has taken every buffered item (see {@link setPull}). */
+  #pull: (() => void) | undefined;
   #readers: Resolver<T>[] = [];
   #state: 'open' | 'ending' | 'closed' = 'open';
   #stopHooks: (() => void)[] = [];
@@ -80,8 +98,13 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
     }
     this.#capacity = options.capacity;
     this.#overflow = options.overflow;
+    if (options.capacityBytes !== undefined && !(options.capacityBytes > 0)) {
+      throw new RangeError(`EventChannel capacityBytes must be positive, got ${options.capacityBytes}`);
+    }
     this.#overflowError = options.overflowError ?? (() => new Error('The subscriber fell too far behind'));
     this.#coalesce = options.coalesce;
+    this.#sizeOf = options.sizeOf;
+    this.#capacityBytes = options.sizeOf === undefined ? Number.POSITIVE_INFINITY : (options.capacityBytes ?? Number.POSITIVE_INFINITY);
   }
 
   /** Whether pushes are still accepted. */
@@ -98,6 +121,11 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
     return this.#buffer.length;
   }
 
+  /** Bytes of the items waiting for the consumer, backlog included (0 unless the channel weighs its items). */
+  get bufferedBytes(): number {
+    return this.#liveBytes + this.#backlogBytes;
+  }
+
   /** Items forgotten: under the `drop-oldest` policy, and replaced by a newer one of their key. */
   get dropped(): number {
     return this.#dropped;
@@ -112,16 +140,32 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
       return true;
     }
     if (this.#coalesce && this.#buffer.length - this.#backlog >= this.#coalesce.after) this.#forgetOlderOfKey(this.#coalesce.by(value));
-    if (this.#buffer.length - this.#backlog >= this.#capacity) {
+    const bytes = this.#sizeOf?.(value) ?? 0;
+    const cause = this.#overflowCause(bytes);
+    if (cause) {
       if (this.#overflow === 'fail') {
-        this.fail(this.#overflowError());
+        this.fail(this.#overflowError(cause));
         return false;
       }
-      this.#buffer.splice(this.#backlog, 1);
-      this.#dropped += 1;
+      do {
+        this.#forgetAt(this.#backlog);
+        this.#dropped += 1;
+      } while (this.#overflowCause(bytes));
     }
     this.#buffer.push(value);
+    this.#liveBytes += bytes;
     return true;
+  }
+
+  /**
+   * Sets the producer's pull: a function the channel calls while it is open, synchronously,
+   * whenever the consumer has taken the last buffered item or asks for one with none buffered.
+   * A producer that reads from a store in pages (with {@link pushBacklog}) reads its next page
+   * there, so that a subscriber holds one page at a time and a page is read only once the
+   * previous one is consumed.
+   */
+  setPull(pull: (() => void) | undefined): void {
+    this.#pull = pull;
   }
 
   /**
@@ -136,7 +180,11 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
       reader({ done: false, value: items[start] as T });
       start += 1;
     }
-    for (let index = start; index < items.length; index += 1) this.#buffer.push(items[index] as T);
+    for (let index = start; index < items.length; index += 1) {
+      const item = items[index] as T;
+      this.#buffer.push(item);
+      if (this.#sizeOf) this.#backlogBytes += this.#sizeOf(item);
+    }
     this.#backlog += items.length - start;
   }
 
@@ -164,6 +212,9 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
     this.#state = 'closed';
     this.#buffer = [];
     this.#backlog = 0;
+    this.#liveBytes = 0;
+    this.#backlogBytes = 0;
+    this.#pull = undefined;
     if (wasOpen) this.#runStopHooks();
     for (const reader of this.#readers.splice(0)) reader({ done: true, value: undefined });
     for (const hook of this.#closeHooks.splice(0)) hook();
@@ -199,9 +250,21 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
   }
 
   next(): Promise<IteratorResult<StreamItem<T>, undefined>> {
+    if (this.#buffer.length === 0) this.#pullIfOpen();
     if (this.#buffer.length > 0) {
       const value = this.#buffer.shift() as StreamItem<T>;
-      if (this.#backlog > 0) this.#backlog -= 1;
+      const bytes = this.#sizeOf && !(value instanceof StreamFailure) ? this.#sizeOf(value) : 0;
+      if (this.#backlog > 0) {
+        this.#backlog -= 1;
+        this.#backlogBytes -= bytes;
+      } else {
+        this.#liveBytes -= bytes;
+      }
+      if (this.#buffer.length === 0) {
+        this.#liveBytes = 0;
+        this.#backlogBytes = 0;
+        this.#pullIfOpen();
+      }
       return Promise.resolve({ done: false, value });
     }
     if (this.#state !== 'open') {
@@ -241,11 +304,29 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
     for (let index = this.#backlog; index < this.#buffer.length; index += 1) {
       const item = this.#buffer[index];
       if (!(item instanceof StreamFailure) && coalesceBy(item as T) === key) {
-        this.#buffer.splice(index, 1);
+        this.#forgetAt(index);
         this.#dropped += 1;
         return;
       }
     }
+  }
+
+  /** Which bound accepting a live item of `bytes` would pass, if any. */
+  #overflowCause(bytes: number): OverflowCause | undefined {
+    const live = this.#buffer.length - this.#backlog;
+    if (live >= this.#capacity) return 'items';
+    if (live > 0 && this.#liveBytes + bytes > this.#capacityBytes) return 'bytes';
+    return undefined;
+  }
+
+  /** Removes the live item at `index` of the buffer. */
+  #forgetAt(index: number): void {
+    const [item] = this.#buffer.splice(index, 1);
+    if (this.#sizeOf && item !== undefined && !(item instanceof StreamFailure)) this.#liveBytes -= this.#sizeOf(item);
+  }
+
+  #pullIfOpen(): void {
+    if (this.#state === 'open') this.#pull?.();
   }
 
   #runStopHooks(): void {

@@ -106,6 +106,61 @@ describe('EventChannel', () => {
 
   it('refuses a capacity below 1', () => {
     expect(() => new EventChannel({ capacity: 0, overflow: 'fail' })).toThrow(RangeError);
+    expect(() => new EventChannel<string>({ capacity: 1, capacityBytes: 0, sizeOf: (s) => s.length, overflow: 'fail' })).toThrow(RangeError);
+  });
+
+  it('bounds the bytes of live items too: fail says which bound was passed; one item is always taken', async () => {
+    const causes: string[] = [];
+    const channel = new EventChannel<string>({
+      capacity: 100,
+      capacityBytes: 10,
+      sizeOf: (s) => s.length,
+      overflow: 'fail',
+      overflowError: (cause) => {
+        causes.push(cause);
+        return new Error(`too slow (${cause})`);
+      },
+    });
+    channel.pushBacklog(['backlog is not counted against the bound']);
+    expect(channel.push('x'.repeat(50))).toBe(true); // alone, over the bound: taken
+    expect(channel.bufferedBytes).toBe(90);
+    expect(channel.push('y')).toBe(false);
+    expect(causes).toEqual(['bytes']);
+    const items = await drain(channel);
+    expect(items).toHaveLength(3);
+    expect(() => unwrapStreamItem(items[2] as StreamFailure)).toThrow('too slow (bytes)');
+    expect(channel.bufferedBytes).toBe(0);
+  });
+
+  it('drops the oldest live items until a new one fits the byte bound under drop-oldest', async () => {
+    const channel = new EventChannel<string>({ capacity: 100, capacityBytes: 6, sizeOf: (s) => s.length, overflow: 'drop-oldest' });
+    for (const item of ['aa', 'bb', 'cc', 'dddd']) channel.push(item);
+    expect(channel.dropped).toBe(2);
+    expect(channel.bufferedBytes).toBe(6);
+    channel.end();
+    expect(await drain(channel)).toEqual(['cc', 'dddd']);
+  });
+
+  it("calls the producer's pull once the consumer has taken every buffered item, while open", async () => {
+    const channel = new EventChannel<number>({ capacity: 1, overflow: 'fail' });
+    const pages = [[1, 2], [3], []];
+    let pulls = 0;
+    channel.setPull(() => {
+      pulls += 1;
+      const page = pages.shift() ?? [];
+      if (page.length === 0) channel.end();
+      else channel.pushBacklog(page);
+    });
+    expect(pulls).toBe(0);
+    expect(await channel.next()).toEqual({ done: false, value: 1 }); // nothing buffered: pulled
+    expect(pulls).toBe(1);
+    expect(await channel.next()).toEqual({ done: false, value: 2 }); // the last of the page: pulls the next
+    expect(pulls).toBe(2);
+    expect(channel.buffered).toBe(1);
+    expect(await channel.next()).toEqual({ done: false, value: 3 });
+    expect(pulls).toBe(3); // the empty page ended the channel
+    expect(await channel.next()).toEqual({ done: true, value: undefined });
+    expect(pulls).toBe(3);
   });
 });
 
@@ -134,6 +189,34 @@ describe('StreamRegistry', () => {
     } catch (error) {
       expect((error as BosunError).code).toBe('SHUTTING_DOWN');
     }
+  });
+
+  it('counts the items and bytes every open channel holds', async () => {
+    const registry = new StreamRegistry();
+    const weighed = registry.open<string>({ overflow: 'fail', sizeOf: (s) => s.length });
+    weighed.pushBacklog(['abc']);
+    weighed.push('de');
+    registry.open<string>({ overflow: 'fail' }).push('not weighed');
+    expect(registry.bufferedItems).toBe(3);
+    expect(registry.bufferedBytes).toBe(5);
+    await weighed.next();
+    expect(registry.bufferedBytes).toBe(2);
+  });
+
+  it('keeps one fanout per emitter and event, listening only while a key has a listener', () => {
+    const registry = new StreamRegistry();
+    const emitter = new EventEmitter<{ line: [{ runId: string }] }>();
+    const fanout = registry.fanout(emitter, 'line', (line) => line.runId);
+    expect(registry.fanout(emitter, 'line', () => 'ignored')).toBe(fanout);
+    expect(emitter.listenerCount('line')).toBe(0);
+    const seen: string[] = [];
+    const stop = fanout.subscribe('a', (line) => seen.push(line.runId));
+    expect(emitter.listenerCount('line')).toBe(1);
+    emitter.emit('line', { runId: 'a' });
+    emitter.emit('line', { runId: 'b' });
+    stop();
+    expect(emitter.listenerCount('line')).toBe(0);
+    expect(seen).toEqual(['a']);
   });
 
   it('closes open channels at once on closeAll', async () => {

@@ -22,7 +22,8 @@
  * and splitting them would only thread that state through more signatures.
  */
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -56,6 +57,9 @@ interface TrackedRun {
   readonly id: string;
   readonly kind: RunKind;
   status: string;
+  /** ms into the soak. */
+  readonly startedAt: number;
+  finishedAt?: number;
 }
 
 function readSoakMs(): number {
@@ -78,6 +82,8 @@ class Soak {
   readonly runs = new Map<string, TrackedRun>();
   readonly health: { at: number; ms: number; ok: boolean }[] = [];
   readonly memory: { at: number; heapUsed: number; rss: number }[] = [];
+  /** Latencies of the control server, probed alongside /health. */
+  readonly control: number[] = [];
   readonly counts = {
     started: 0,
     startErrors: 0,
@@ -93,6 +99,10 @@ class Soak {
   private observer: Client | undefined;
   private logHeavyId: string | undefined;
   private transientAlive = 0;
+  private probes: Promise<void> = Promise.resolve();
+  private probesStopped = false;
+  /** Set just before the soak stops bosun itself. */
+  exitExpected = false;
   private nonReadersAlive = 0;
   private childExited: string | undefined;
   startedAt = 0;
@@ -100,6 +110,7 @@ class Soak {
   constructor(
     readonly bosun: BosunChild,
     readonly soakMs: number,
+    private readonly controlUrl: string,
   ) {
     bosun.process.on('exit', (code, signal) => {
       if (!this.stopped.signal.aborted)
@@ -123,11 +134,19 @@ class Soak {
   async run(): Promise<void> {
     this.startedAt = performance.now();
     this.observe();
-    const health = this.probeHealth();
-    const memory = this.sampleMemory();
+    this.probes = Promise.all([this.probeHealth(), this.sampleMemory()]).then(() => undefined);
     const heavyAt = this.soakMs >= 300_000 ? [0.35, 0.6] : [0.35];
-    const load = this.load(heavyAt);
-    await Promise.all([health, memory, load]);
+    await this.load(heavyAt);
+  }
+
+  /** Stops the probes, which go on through the drain: /health is measured until the last run is final. */
+  async stopProbes(): Promise<void> {
+    this.probesStopped = true;
+    await this.probes;
+  }
+
+  private probing(): boolean {
+    return !this.probesStopped && this.childExited === undefined;
   }
 
   stop(): void {
@@ -149,7 +168,9 @@ class Soak {
         next: ({ data }) => {
           const update = data?.agentRunUpdated;
           const run = update && this.runs.get(update.id);
-          if (run) run.status = update.status;
+          if (!run) return;
+          run.status = update.status;
+          if (FINAL_STATUSES.has(run.status)) run.finishedAt ??= this.elapsed();
         },
         error: () => undefined,
         complete: () => undefined,
@@ -161,25 +182,22 @@ class Soak {
     });
   }
 
+  /**
+   * /health every 250 ms, and at the same moment the control server: a bare node:http process
+   * answering 'ok', which tells a stalled bosun from a machine too busy to answer anyone quickly.
+   */
   private async probeHealth(): Promise<void> {
-    while (this.running()) {
+    while (this.probing()) {
       const started = performance.now();
-      let ok: boolean;
-      try {
-        const response = await fetch(`${this.base}/health`, { signal: AbortSignal.timeout(30_000) });
-        await response.arrayBuffer();
-        ok = response.ok;
-      } catch {
-        ok = false;
-      }
-      const ms = performance.now() - started;
-      this.health.push({ at: started - this.startedAt, ms, ok });
-      await sleep(Math.max(0, HEALTH_INTERVAL_MS - ms));
+      const [bosun, control] = await Promise.all([timedGet(`${this.base}/health`), timedGet(this.controlUrl)]);
+      this.health.push({ at: started - this.startedAt, ...bosun });
+      this.control.push(control.ms);
+      await sleep(Math.max(0, HEALTH_INTERVAL_MS - (performance.now() - started)));
     }
   }
 
   private async sampleMemory(): Promise<void> {
-    while (this.running()) {
+    while (this.probing()) {
       const at = this.elapsed();
       try {
         const usage = await this.bosun.memoryUsage(true);
@@ -241,7 +259,7 @@ class Soak {
       const data = await gql<{ startAgent: { agentId: string; status: string } }>(this.bosun.url, START_AGENT, startInput(steps, `soak-${kind}`));
       const id = data.startAgent.agentId;
       // An update may have arrived before this answer: keep the later status.
-      if (!this.runs.has(id)) this.runs.set(id, { id, kind, status: data.startAgent.status });
+      if (!this.runs.has(id)) this.runs.set(id, { id, kind, status: data.startAgent.status, startedAt: this.elapsed() });
       this.counts.started += 1;
       return id;
     } catch {
@@ -414,11 +432,31 @@ class Soak {
           id: run.id,
         });
         run.status = data.agentRun?.status ?? 'MISSING';
+        if (FINAL_STATUSES.has(run.status)) run.finishedAt ??= this.elapsed();
       } catch {
         // Unreachable child: the exit handler names it.
       }
     }
   }
+}
+
+async function timedGet(url: string): Promise<{ ms: number; ok: boolean }> {
+  const started = performance.now();
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+    await response.arrayBuffer();
+    return { ms: performance.now() - started, ok: response.ok };
+  } catch {
+    return { ms: performance.now() - started, ok: false };
+  }
+}
+
+/** The control server: a bare node:http process on loopback; resolves with its URL and a stop. */
+async function startControl(): Promise<{ url: string; stop: () => void }> {
+  const code = "require('node:http').createServer((q, r) => r.end('ok')).listen(0, '127.0.0.1', function () { console.log(this.address().port) })";
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
+  return { url: `http://127.0.0.1:${chunk.toString().trim()}/`, stop: () => child.kill() };
 }
 
 /** One masked client text frame (RFC 6455 5.2). */
@@ -458,7 +496,9 @@ async function main(): Promise<number> {
     nodeFlags: ['--expose-gc'],
     env: { MAX_CONCURRENT_AGENTS: String(MAX_CONCURRENT_AGENTS), BOSUN_DB_PATH: join(dbDir, 'soak.db'), STOP_GRACE_MS: '1000' },
   });
-  const soak = new Soak(bosun, soakMs);
+  const control = await startControl();
+  const soak = new Soak(bosun, soakMs, control.url);
+  let loadEndMs: number;
   const verdicts: Verdict[] = [];
   let open: TrackedRun[];
   let leftWhileUp: number;
@@ -473,12 +513,17 @@ async function main(): Promise<number> {
     await soak.run();
     soak.stop();
     console.log(`soak: load over after ${fmt(soak.elapsed() / 1000)} s; draining`);
+    loadEndMs = soak.elapsed();
     open = await soak.drain();
+    await soak.stopProbes();
     // Sandboxes are removed when their run ends: none may be left while bosun is still up.
     await sleep(2_000);
     leftWhileUp = soak.exitReason === undefined ? (await containersLabelled('bosun.instance', bosun.instanceId)).length : -1;
   } finally {
     soak.stop();
+    await soak.stopProbes();
+    soak.exitExpected = true;
+    control.stop();
     leftAfterStop = await bosun.stop();
     rmSync(dbDir, { recursive: true, force: true });
   }
@@ -487,7 +532,7 @@ async function main(): Promise<number> {
   // Heap: medians over windows, so that a sample taken mid-burst does not decide.
   const windowMs = Math.max(soakMs * 0.1, 10_000);
   const warmUpEnd = soakMs * 0.2;
-  const loadEnd = Math.max(...soak.memory.map((sample) => sample.at), 0);
+  const loadEnd = loadEndMs;
   const inWindow = (from: number, to: number) => soak.memory.filter((sample) => sample.at >= from && sample.at < to);
   const baseline = inWindow(warmUpEnd, warmUpEnd + windowMs);
   const end = inWindow(loadEnd - windowMs, loadEnd + 1);
@@ -512,6 +557,11 @@ async function main(): Promise<number> {
     pass: healthMs.n > 0 && healthMs.p99 < HEALTH_P99_LIMIT_MS && failedProbes === 0,
   });
 
+  const heavy = [...soak.runs.values()].filter((run) => run.kind === 'log-heavy');
+  const duringHeavy = (at: number) => heavy.some((run) => at >= run.startedAt && at <= (run.finishedAt ?? Number.POSITIVE_INFINITY));
+  const healthQuiet = summarize(soak.health.filter((probe) => !duringHeavy(probe.at)).map((probe) => probe.ms));
+  const healthHeavy = summarize(soak.health.filter((probe) => duringHeavy(probe.at)).map((probe) => probe.ms));
+  const controlMs = summarize(soak.control);
   const byStatus = new Map<string, number>();
   for (const run of soak.runs.values()) byStatus.set(run.status, (byStatus.get(run.status) ?? 0) + 1);
   const cancelledRunning = [...soak.runs.values()].filter((run) => run.kind === 'cancel-running' && run.status === 'CANCELLED').length;
@@ -534,7 +584,10 @@ async function main(): Promise<number> {
   const c = soak.counts;
   const notes = [
     `runs started ${c.started} (start errors ${c.startErrors}), cancel calls ${c.cancels}: ${cancelledQueued} cancelled while queued, ${cancelledRunning} while running; ` +
-      `log-heavy runs ${[...soak.runs.values()].filter((run) => run.kind === 'log-heavy').length}`,
+      `log-heavy runs: ${heavy.map((run) => `${run.status} after ${run.finishedAt === undefined ? '?' : fmt((run.finishedAt - run.startedAt) / 1000, 's')}`).join(', ')}`,
+    `/health while a log-heavy run was going: p50 ${fmt(healthHeavy.median, 'ms')}, p99 ${fmt(healthHeavy.p99, 'ms')} (${healthHeavy.n} probes); ` +
+      `otherwise p50 ${fmt(healthQuiet.median, 'ms')}, p99 ${fmt(healthQuiet.p99, 'ms')} (${healthQuiet.n})`,
+    `control (bare node:http on the same machine, probed alongside): p50 ${fmt(controlMs.median, 'ms')}, p99 ${fmt(controlMs.p99, 'ms')}, max ${fmt(controlMs.max, 'ms')}`,
     `subscribers: ${c.subscribers} graphql-ws, ${c.sse} SSE (errors ${c.subscriberErrors}); non-reading raw sockets ${c.nonReaders} (closed by bosun ${c.nonReadersClosedByServer})`,
     `RSS (for reference, not a criterion): ${mb(baseRss)} after warm-up → ${mb(endRss)} at the end; peak ${mb(Math.max(...soak.memory.map((sample) => sample.rss)))}`,
     `heap peak (after GC) ${mb(Math.max(...soak.memory.map((sample) => sample.heapUsed)))}; ${soak.memory.length} samples every ${MEMORY_INTERVAL_MS / 1000} s`,

@@ -440,6 +440,13 @@ class Soak {
   }
 }
 
+/** Median heapUsed of the samples in each tenth of [0, loadEndMs): the heap's trajectory in ten figures. */
+function tenths(samples: readonly { at: number; heapUsed: number }[], loadEndMs: number): number[] {
+  return Array.from({ length: 10 }, (_, i) =>
+    median(samples.filter((sample) => sample.at >= (i * loadEndMs) / 10 && sample.at < ((i + 1) * loadEndMs) / 10).map((sample) => sample.heapUsed)),
+  );
+}
+
 async function timedGet(url: string): Promise<{ ms: number; ok: boolean }> {
   const started = performance.now();
   try {
@@ -591,6 +598,9 @@ async function main(): Promise<number> {
     `subscribers: ${c.subscribers} graphql-ws, ${c.sse} SSE (errors ${c.subscriberErrors}); non-reading raw sockets ${c.nonReaders} (closed by bosun ${c.nonReadersClosedByServer})`,
     `RSS (for reference, not a criterion): ${mb(baseRss)} after warm-up → ${mb(endRss)} at the end; peak ${mb(Math.max(...soak.memory.map((sample) => sample.rss)))}`,
     `heap peak (after GC) ${mb(Math.max(...soak.memory.map((sample) => sample.heapUsed)))}; ${soak.memory.length} samples every ${MEMORY_INTERVAL_MS / 1000} s`,
+    `heap (after GC) by tenth of the load, medians: ${tenths(soak.memory, loadEnd)
+      .map((bytes) => fmt(bytes / 1024 / 1024))
+      .join(' → ')} MB`,
   ];
   const rows = verdicts.map((v) => `| ${v.criterion} | ${v.measured} | ${v.target} | ${v.pass ? 'PASS' : 'MISS'} |`);
   const table = ['| criterion | measured | target | result |', '|---|---|---|---|', ...rows].join('\n');

@@ -499,7 +499,11 @@ async function main(): Promise<number> {
   const startedIso = new Date().toISOString();
   const dbDir = mkdtempSync(join(tmpdir(), 'bosun-soak-'));
   console.log(`soak: ${soakMs / 1000} s, MAX_CONCURRENT_AGENTS ${MAX_CONCURRENT_AGENTS}, load average ${loadAtStart}`);
+  // SOAK_PROFILE=<dir>: a CPU profile and a sampling heap profile (what is live at the end, by allocation site) of the whole soak.
+  const profileDir = process.env['SOAK_PROFILE'] || undefined;
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const bosun = await startBosun({
+    profileDir,
     nodeFlags: ['--expose-gc'],
     env: { MAX_CONCURRENT_AGENTS: String(MAX_CONCURRENT_AGENTS), BOSUN_DB_PATH: join(dbDir, 'soak.db'), STOP_GRACE_MS: '1000' },
   });
@@ -517,11 +521,12 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await soak.run();
-    soak.stop();
-    console.log(`soak: load over after ${fmt(soak.elapsed() / 1000)} s; draining`);
-    loadEndMs = soak.elapsed();
-    open = await soak.drain();
+    ({ loadEndMs, open } = await bosun.profiled('soak', async () => {
+      await soak.run();
+      soak.stop();
+      console.log(`soak: load over after ${fmt(soak.elapsed() / 1000)} s; draining`);
+      return { loadEndMs: soak.elapsed(), open: await soak.drain() };
+    }));
     await soak.stopProbes();
     // Sandboxes are removed when their run ends: none may be left while bosun is still up.
     await sleep(2_000);
@@ -619,7 +624,7 @@ async function main(): Promise<number> {
       'the post-warm-up level is the median over 20-30 % of the duration, the end level the median over its last 10 %. /health is ' +
       'probed every 250 ms. Each run appends a section.\n';
   const section = [
-    `\n## ${startedIso} — ${soakMs / 1000} s`,
+    `\n## ${startedIso} — ${soakMs / 1000} s${profileDir === undefined ? '' : ' (profiled: CPU and heap profilers on, latencies not comparable)'}`,
     '',
     `- node ${process.version}, Docker engine ${await dockerVersion()}, ${availableParallelism()} CPUs, bosun commit ${commit()}`,
     `- load average at start ${loadAtStart}, at end ${loadAtEnd} (a shared machine)`,

@@ -496,6 +496,7 @@ const mb = (bytes: number) => fmt(bytes / 1024 / 1024, 'MB');
 async function main(): Promise<number> {
   const soakMs = readSoakMs();
   const loadAtStart = loadAverage();
+  const commitAtStart = commit();
   const startedIso = new Date().toISOString();
   const dbDir = mkdtempSync(join(tmpdir(), 'bosun-soak-'));
   console.log(`soak: ${soakMs / 1000} s, MAX_CONCURRENT_AGENTS ${MAX_CONCURRENT_AGENTS}, load average ${loadAtStart}`);
@@ -626,7 +627,7 @@ async function main(): Promise<number> {
   const section = [
     `\n## ${startedIso} — ${soakMs / 1000} s${profileDir === undefined ? '' : ' (profiled: CPU and heap profilers on, latencies not comparable)'}`,
     '',
-    `- node ${process.version}, Docker engine ${await dockerVersion()}, ${availableParallelism()} CPUs, bosun commit ${commit()}`,
+    `- node ${process.version}, Docker engine ${await dockerVersion()}, ${availableParallelism()} CPUs, bosun commit ${commitAtStart}`,
     `- load average at start ${loadAtStart}, at end ${loadAtEnd} (a shared machine)`,
     ...notes.map((note) => `- ${note}`),
     '',

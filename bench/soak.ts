@@ -558,6 +558,8 @@ async function main(): Promise<number> {
   const baseHeap = median(baseline.map((sample) => sample.heapUsed));
   const endHeap = median(end.map((sample) => sample.heapUsed));
   const heapChange = endHeap / baseHeap - 1;
+  // The clients are closed when the load ends; what the drain's last samples hold, nobody holds for a client.
+  const afterDrain = soak.memory.filter((sample) => sample.at > loadEnd + 5_000).slice(-3);
   const baseRss = median(baseline.map((sample) => sample.rss));
   const endRss = median(end.map((sample) => sample.rss));
   verdicts.push({
@@ -615,6 +617,8 @@ async function main(): Promise<number> {
     `subscribers: ${c.subscribers} graphql-ws, ${c.sse} SSE (errors ${c.subscriberErrors}); non-reading raw sockets ${c.nonReaders} (closed by bosun ${c.nonReadersClosedByServer})`,
     `RSS (for reference, not a criterion): ${mb(baseRss)} after warm-up → ${mb(endRss)} at the end; peak ${mb(Math.max(...soak.memory.map((sample) => sample.rss)))}`,
     `heap peak (after GC) ${mb(Math.max(...soak.memory.map((sample) => sample.heapUsed)))}; ${soak.memory.length} samples every ${MEMORY_INTERVAL_MS / 1000} s`,
+    `heap (after GC) once the drain was over and every client gone: ${mb(median(afterDrain.map((sample) => sample.heapUsed)))} (${afterDrain.length} samples); ` +
+      'well below the end level means live clients held the growth, not a leak',
     `heap (after GC) by tenth of the load, medians: ${tenths(soak.memory, loadEnd)
       .map((bytes) => fmt(bytes / 1024 / 1024))
       .join(' → ')} MB`,

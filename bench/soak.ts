@@ -534,9 +534,10 @@ async function main(): Promise<number> {
       console.log(`soak: load over after ${fmt(soak.elapsed() / 1000)} s; draining`);
       return { loadEndMs: soak.elapsed(), open: await soak.drain() };
     }));
+    // Ten quiet seconds more of samples (the heap with no client left); sandboxes are removed when
+    // their run ends, so none may be left while bosun is still up.
+    await sleep(10_000);
     await soak.stopProbes();
-    // Sandboxes are removed when their run ends: none may be left while bosun is still up.
-    await sleep(2_000);
     leftWhileUp = soak.exitReason === undefined ? (await containersLabelled('bosun.instance', bosun.instanceId)).length : -1;
   } finally {
     soak.stop();

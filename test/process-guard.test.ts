@@ -4,14 +4,11 @@
  * for the process, then in a real child process with real faults, where Node's own default
  * (an unhandled rejection kills the process) is what the guard overrides.
  */
-import { spawn } from 'node:child_process';
-import { EventEmitter, once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { installProcessGuard } from '../src/process-guard.js';
 import { createTestLogger } from './helpers/test-logger.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { runToExit } from './helpers/run-to-exit.js';
 
 function guarded() {
   const target = new EventEmitter();
@@ -59,17 +56,7 @@ describe('installProcessGuard', () => {
 });
 
 async function runGuarded(fault: string): Promise<{ code: number | null; lines: string[]; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/guarded-process.ts', fault], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
+  const { code, stdout, stderr } = await runToExit(['test/helpers/guarded-process.ts', fault]);
   return { code, lines: stdout.trim().split('\n'), stderr };
 }
 

@@ -10,9 +10,6 @@
  * test run. Each attack gets a clear error code and message, the server keeps answering, and the
  * run recorded before the attack is still there with its logs.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,8 +20,8 @@ import { createTestDocker } from '../helpers/docker.js';
 import { gql, startRun, waitForFinal } from '../helpers/e2e.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
 import { post } from './hardened-server.js';
+import { runToExit } from '../helpers/run-to-exit.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const START = 'mutation Start($input: StartAgentInput!) { startAgent(input: $input) { agentId } }';
 const GROUP = { id: 'ci-14', name: 'unclean names' };
 
@@ -222,8 +219,7 @@ describe('SANDBOX_IMAGE', () => {
   });
 
   it('with a trailing slash stops start-up with one line, before the database or the engine is touched', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: ROOT,
+    const { code, stdout, stderr } = await runToExit(['src/main.ts'], {
       env: {
         ...process.env,
         BOSUN_DB_PATH: '/nonexistent/bosun-refused.db',
@@ -232,15 +228,7 @@ describe('SANDBOX_IMAGE', () => {
         BOSUN_API_TOKEN: '',
         SANDBOX_IMAGE: 'bosun-sandbox:latest/',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const [code] = (await once(child, 'exit')) as [number | null];
-    clearTimeout(timer);
     expect(code).toBe(1);
     expect(stderr).toBe(
       'bosun: SANDBOX_IMAGE="bosun-sandbox:latest/": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (a path component is empty: no leading, trailing or doubled "/")\n',

@@ -2,28 +2,12 @@
  * Start-up refuses what would expose bosun without authentication, with one line and before it
  * touches anything: `npm start`'s entry point (src/main.ts) as a child process.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runToExit, type ProcessOutcome } from '../helpers/run-to-exit.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-async function runMain(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    // A database path that must not be created: the refusal comes first.
-    env: { ...process.env, BOSUN_DB_PATH: '/nonexistent/bosun-refused.db', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+function runMain(env: Record<string, string>): Promise<ProcessOutcome> {
+  // A database path that must not be created: the refusal comes first.
+  return runToExit(['src/main.ts'], { env: { ...process.env, BOSUN_DB_PATH: '/nonexistent/bosun-refused.db', LOG_LEVEL: 'info', ...env } });
 }
 
 describe('start-up refusal', () => {

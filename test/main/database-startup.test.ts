@@ -2,36 +2,21 @@
  * `npm start`'s entry point (src/main.ts, a child process) on a database it cannot use: one
  * line naming the file on stderr, nothing else, exit 1, and the file left as it was.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/database.js';
 import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
 import { makeRun } from '../helpers/fixtures.js';
+import { runToExit, type ProcessOutcome } from '../helpers/run-to-exit.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'bosun-startup-db-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function runMain(dbPath: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, BOSUN_DB_PATH: dbPath, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+function runMain(dbPath: string): Promise<ProcessOutcome> {
+  return runToExit(['src/main.ts'], { env: { ...process.env, BOSUN_DB_PATH: dbPath, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' } });
 }
 
 describe('start-up on a database it cannot use', () => {

@@ -2,7 +2,7 @@
  * The primitives `loadConfig` reads the environment with: one reader per kind of value (integer,
  * number, size, CPUs, token, list, URL, the Docker endpoint), each refusing a bad value with a
  * {@link ConfigError} whose message is the one line start-up prints. It reads only the object it is
- * given; src/config.ts is the one place that hands it `process.env`.
+ * given; src/config.ts is the one place that hands it the process's environment.
  */
 import { InvalidValueError, describeValue } from './errors.js';
 import type { DockerConnection } from './sandbox/docker-client.js';

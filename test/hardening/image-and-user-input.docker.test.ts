@@ -18,7 +18,7 @@ import { DockerRedirectError } from '../../src/sandbox/docker-client.js';
 import { isImageReference } from '../../src/sandbox/image-reference.js';
 import { createTestDocker } from '../helpers/docker.js';
 import { gql, startRun, waitForFinal } from '../helpers/e2e.js';
-import { startTestApp, type TestApp } from '../helpers/start-app.js';
+import { countSandboxCreations, startTestApp, type TestApp } from '../helpers/start-app.js';
 import { post } from './hardened-server.js';
 import { runToExit } from '../helpers/run-to-exit.js';
 
@@ -26,16 +26,11 @@ const START = 'mutation Start($input: StartAgentInput!) { startAgent(input: $inp
 const GROUP = { id: 'ci-14', name: 'unclean names' };
 
 let app: TestApp;
-let created = 0;
+let created: () => number;
 
 beforeAll(async () => {
   app = await startTestApp({ START_RATE_PER_MINUTE: '1000000' });
-  const sandboxes = app.app.sandboxes;
-  const create = sandboxes.create.bind(sandboxes);
-  sandboxes.create = (options) => {
-    created += 1;
-    return create(options);
-  };
+  created = countSandboxCreations(app);
 });
 
 afterAll(async () => {
@@ -55,7 +50,7 @@ describe('startAgent with an unclean image or a user out of range', () => {
   it('records a run before the attack', async () => {
     before = (await startRun(app.url, { steps: ['echo recorded-before-the-attack'] })).agentId;
     expect((await waitForFinal(app.url, before)).status).toBe('SUCCEEDED');
-    expect(created).toBe(1);
+    expect(created()).toBe(1);
   });
 
   it.each([
@@ -137,7 +132,7 @@ describe('startAgent with an unclean image or a user out of range', () => {
     const health = await fetch(new URL('/health', app.origin));
     expect(health.status).toBe(200);
     // The two valid runs only.
-    expect(created).toBe(2);
+    expect(created()).toBe(2);
     const { agentRuns } = await gql<{ agentRuns: { id: string; status: string }[] }>(app.url, '{ agentRuns { id status } }');
     expect(agentRuns).toHaveLength(2);
     expect(agentRuns.find((run) => run.id === before)?.status).toBe('SUCCEEDED');

@@ -6,21 +6,16 @@
  * created for any of them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/start-app.js';
+import { countSandboxCreations, startTestApp, type TestApp } from '../helpers/start-app.js';
 import { post } from './hardened-server.js';
 
 let app: TestApp;
-let created = 0;
+let created: () => number;
 
 beforeAll(async () => {
   app = await startTestApp({ START_RATE_PER_MINUTE: '1000000' });
   // Count every sandbox the run service asks for; none may be asked for here.
-  const sandboxes = app.app.sandboxes;
-  const create = sandboxes.create.bind(sandboxes);
-  sandboxes.create = (options) => {
-    created += 1;
-    return create(options);
-  };
+  created = countSandboxCreations(app);
 });
 
 afterAll(async () => {
@@ -131,7 +126,7 @@ describe('startAgent refuses bad input with BAD_USER_INPUT and creates no contai
       expect(error.message.length, `${label}: the message repeats the value`).toBeLessThan(600);
       expect(error.extensions?.field, label).toMatch(new RegExp(`^${field.replace(/[.[\]]/g, '\\$&')}`));
     }
-    expect(created, label).toBe(0);
+    expect(created(), label).toBe(0);
   });
 
   it('has recorded no run and asked the engine for no container', async () => {

@@ -55,3 +55,18 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     },
   };
 }
+
+/**
+ * Counts the sandboxes the app's run service asks for from now on (a refused start must ask for
+ * none); the returned function reads the count.
+ */
+export function countSandboxCreations(test: TestApp): () => number {
+  let created = 0;
+  const sandboxes = test.app.sandboxes;
+  const create = sandboxes.create.bind(sandboxes);
+  sandboxes.create = (options) => {
+    created += 1;
+    return create(options);
+  };
+  return () => created;
+}

@@ -27,10 +27,66 @@ export interface ExecOptions {
   readonly onOutput?: (stream: OutputStream, line: string) => void;
   /** Written to the command's standard input, which is then closed. */
   readonly stdin?: string | Uint8Array;
+  /**
+   * Ends this command (SIGTERM to its processes, SIGKILL after the sandbox's grace) once it has
+   * run this long; the result then says `timedOut`. The sandbox and its other commands go on.
+   */
+  readonly timeoutMs?: number;
 }
 
 export interface ExecResult {
+  /** The command's exit code (for a command ended by its timeout, what the signal left: 143, 137). */
   readonly exitCode: number;
+  /** True when {@link ExecOptions.timeoutMs} ended the command. */
+  readonly timedOut?: boolean;
+}
+
+/** What a path in a sandbox is. */
+export type SandboxFileType = 'FILE' | 'DIRECTORY' | 'SYMLINK' | 'OTHER';
+
+/** One entry of a sandbox's file system. */
+export interface SandboxFileInfo {
+  /** Absolute, normalised. */
+  readonly path: string;
+  readonly type: SandboxFileType;
+  readonly sizeBytes: number;
+  /** Permission bits (e.g. 0o644). */
+  readonly mode: number;
+}
+
+/** A file for {@link Sandbox.writeFiles}. */
+export interface FileToWrite {
+  /** Absolute and normalised; the caller has checked it. */
+  readonly path: string;
+  readonly content: Uint8Array;
+  /** Permission bits; default 0o644. */
+  readonly mode?: number;
+}
+
+export interface ReadFileOptions {
+  /** Bytes returned at most; the rest is cut and `truncated` says so. */
+  readonly maxBytes: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ReadFileResult {
+  readonly path: string;
+  /** The file's whole size, even when fewer bytes came back. */
+  readonly sizeBytes: number;
+  readonly content: Uint8Array;
+  readonly truncated: boolean;
+}
+
+/** Something that can be read more than once, as a web `Blob` (a multipart upload's `File` is one). */
+export interface ReopenableBytes {
+  readonly size: number;
+  stream(): ReadableStream<Uint8Array>;
+}
+
+export interface ExtractArchiveOptions {
+  /** Refuses an archive whose entries hold more than this many bytes once decompressed. */
+  readonly maxBytes: number;
+  readonly signal?: AbortSignal;
 }
 
 /** Counters of the kernel's interventions at the sandbox's limits. */
@@ -61,6 +117,24 @@ export interface Sandbox extends AsyncDisposable {
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
   /** Writes a file, creating its parent directories; it belongs to the sandbox's user. */
   writeFile(path: string, content: string | Uint8Array): Promise<void>;
+  /** Writes files (parents created, owned by the sandbox's user) and describes each as written. */
+  writeFiles(files: readonly FileToWrite[], signal?: AbortSignal): Promise<SandboxFileInfo[]>;
+  /** Reads up to `maxBytes` of a file. @throws SandboxError FILE_NOT_FOUND when it does not exist or is not a file. */
+  readFile(path: string, options: ReadFileOptions): Promise<ReadFileResult>;
+  /** The entries directly under a directory (or the one entry of a file). @throws SandboxError FILE_NOT_FOUND. */
+  listFiles(path: string, signal?: AbortSignal): Promise<SandboxFileInfo[]>;
+  /**
+   * Extracts a tar or gzip'd tar into a directory (created when missing) and returns its
+   * top-level entries. The archive is checked whole first: an entry that would land outside
+   * `path` (absolute, `..`, a link pointing out) or bytes past `maxBytes` refuse it with an
+   * `ArchiveError` and nothing is extracted.
+   */
+  extractArchive(path: string, archive: ReopenableBytes, options: ExtractArchiveOptions): Promise<SandboxFileInfo[]>;
+  /**
+   * A tar stream of a path (a file or a directory, named by its base name in the archive).
+   * @throws SandboxError FILE_NOT_FOUND when the path does not exist.
+   */
+  readArchive(path: string, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
   /** What the kernel did at the sandbox's limits so far (OOM kills, refused forks). */
   limitEvents(): Promise<LimitEvents>;
   /**

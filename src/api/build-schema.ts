@@ -4,6 +4,7 @@
  * Registration order does not show in schema.graphql (print.ts sorts the schema).
  */
 import type { GraphQLSchema } from 'graphql';
+import { addArtifacts } from './artifacts.js';
 import { createBuilder } from './builder.js';
 import { addDateTimeScalar } from './date-time.js';
 import { addMonitor } from './monitor.js';
@@ -20,5 +21,6 @@ export function buildSchema(): GraphQLSchema {
   const runs = addRuns(builder);
   addQueue(builder, runs);
   addMonitor(builder);
+  addArtifacts(builder);
   return builder.toSchema();
 }

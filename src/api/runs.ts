@@ -223,6 +223,10 @@ export function addRuns(builder: BosunBuilder) {
       pidsLimit: t.int({ description: 'Default DOCKER_PIDS_LIMIT.' }),
       timeoutMs: t.int({ description: 'Default AGENT_TIMEOUT_MS.' }),
       user: t.string({ description: 'The uid[:gid] to run as, e.g. "1000:1000"; default the non-root sandbox user (1000). "0" is root.' }),
+      artifacts: t.stringList({
+        description:
+          'Absolute, normalised paths (files or directories) inside /workspace or /tmp, at most 32, copied out when the run ends, whatever its outcome; see AgentRun.artifacts.',
+      }),
     }),
   });
 

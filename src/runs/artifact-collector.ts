@@ -98,6 +98,8 @@ export class ArtifactCollector {
     const skipped = new Map<string, number>();
     let files = 0;
     let bytes = 0;
+    /** Files kept already from an earlier, overlapping path. */
+    let already = 0;
     try {
       for await (const entry of extract) {
         const { header } = entry;
@@ -105,8 +107,9 @@ export class ArtifactCollector {
         const fullPath = entryPath(path, header.name);
         const skip = fullPath === undefined ? 'outside the path' : type === 'file' || type === 'contiguous-file' ? undefined : type;
         if (fullPath === undefined || skip !== undefined || collected.paths.has(fullPath)) {
-          // Directories are how files are named, not entries to report; a file seen by an earlier path is kept already.
+          // Directories are how files are named, not entries to report.
           if (skip !== undefined && skip !== 'directory') skipped.set(skip, (skipped.get(skip) ?? 0) + 1);
+          if (skip === undefined) already += 1;
           entry.resume();
           continue;
         }
@@ -138,9 +141,13 @@ export class ArtifactCollector {
     } finally {
       extract.destroy();
       await feeder.stop();
-      if (files > 0 || skipped.size > 0) request.log(`artifacts: kept ${files} file(s) (${bytes} bytes) from ${path}${describeSkipped(skipped)}`);
+      // Past the deadline the run may be final already: the deadline's own line says what happened.
+      if (!signal.aborted && (files > 0 || already > 0 || skipped.size > 0)) {
+        const earlier = already > 0 ? `; ${already} file(s) in it were kept from an earlier path` : '';
+        request.log(`artifacts: kept ${files} file(s) (${bytes} bytes) from ${path}${earlier}${describeSkipped(skipped)}`);
+      }
     }
-    if (files === 0 && skipped.size === 0) request.log(`artifacts: ${path} holds no regular file; nothing kept for it`);
+    if (files === 0 && already === 0 && skipped.size === 0) request.log(`artifacts: ${path} holds no regular file; nothing kept for it`);
   }
 }
 
@@ -158,7 +165,7 @@ function describeSkipped(skipped: ReadonlyMap<string, number>): string {
   if (skipped.size === 0) return '';
   const total = [...skipped.values()].reduce((sum, n) => sum + n, 0);
   const kinds = [...skipped].map(([kind, n]) => `${kind}: ${n}`).join(', ');
-  return `; skipped ${total} entr${total === 1 ? 'y' : 'ies'} that are not regular files (${kinds})`;
+  return `; skipped ${total} entr${total === 1 ? 'y' : 'ies'} (${kinds}): only regular files inside the path are kept`;
 }
 
 interface Feeder {

@@ -96,7 +96,7 @@ describe('artifacts', () => {
     const system = run.logs.filter((line) => line.stream === 'SYSTEM').map((line) => line.line);
     expect(system).toContain('artifacts: /tmp/missing does not exist in the sandbox; nothing kept for it');
     expect(system).toContain(
-      `artifacts: kept 2 file(s) (${Buffer.byteLength(PATCH) + Buffer.byteLength(NUMBERS)} bytes) from /workspace/out; skipped 1 entry that are not regular files (symlink: 1)`,
+      `artifacts: kept 2 file(s) (${Buffer.byteLength(PATCH) + Buffer.byteLength(NUMBERS)} bytes) from /workspace/out; skipped 1 entry (symlink: 1): only regular files inside the path are kept`,
     );
 
     // The container is gone; the bytes are served from the store.

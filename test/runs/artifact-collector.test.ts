@@ -135,7 +135,7 @@ describe('ArtifactCollector', () => {
     await collect(sandbox, ['/workspace/out']);
     expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/out/real']);
     expect(lines).toEqual([
-      'artifacts: kept 1 file(s) (4 bytes) from /workspace/out; skipped 4 entries that are not regular files (symlink: 2, link: 1, fifo: 1)',
+      'artifacts: kept 1 file(s) (4 bytes) from /workspace/out; skipped 4 entries (symlink: 2, link: 1, fifo: 1): only regular files inside the path are kept',
     ]);
   });
 
@@ -152,7 +152,7 @@ describe('ArtifactCollector', () => {
     });
     await collect(sandbox, ['/workspace/out']);
     expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/out/ok']);
-    expect(lines[0]).toMatch(/skipped 3 entries that are not regular files \(outside the path: 3\)$/);
+    expect(lines[0]).toMatch(/skipped 3 entries \(outside the path: 3\): only regular files inside the path are kept$/);
   });
 
   it('stores a file reached by two overlapping paths once, and counts its bytes once', async () => {
@@ -164,7 +164,7 @@ describe('ArtifactCollector', () => {
     expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/out/fix.patch']);
     expect(lines).toEqual([
       'artifacts: kept 1 file(s) (5 bytes) from /workspace/out',
-      'artifacts: /workspace/out/fix.patch holds no regular file; nothing kept for it',
+      'artifacts: kept 0 file(s) (0 bytes) from /workspace/out/fix.patch; 1 file(s) in it were kept from an earlier path',
     ]);
   });
 
@@ -291,6 +291,20 @@ describe('ArtifactCollector', () => {
     await collect(silent, ['/workspace/out'], { timeoutMs: 100 });
     expect(silent.aborted).toEqual(['/workspace/out']);
     expect(lines).toEqual(['artifacts: collection stopped after its deadline of 100 ms; 0 file(s) (0 bytes) were kept before it']);
+  });
+
+  it('says so when a path holds no regular file', async () => {
+    const sandbox = new ArchiveSandbox({
+      '/workspace/out': {
+        entries: [
+          { name: 'out/', type: 'directory' },
+          { name: 'out/empty/', type: 'directory' },
+        ],
+      },
+    });
+    await collect(sandbox, ['/workspace/out']);
+    expect(store.list(RUN)).toEqual([]);
+    expect(lines).toEqual(['artifacts: /workspace/out holds no regular file; nothing kept for it']);
   });
 
   it('does nothing for a run that names no path', async () => {

@@ -2,10 +2,12 @@
  * Artifacts end to end with the real engine, on a file database: a shell run writes a patch and
  * a directory tree, and when it ends — succeeded, failed, timed out or cancelled — the files are
  * listed with their sha256, download over HTTP byte for byte, and still do after the container
- * is gone and after a restart of bosun on the same database.
+ * is gone and after a restart of bosun on the same database. And a full disk under the artifacts
+ * (a small tmpfs, where mounting is allowed) is a line in the run, not a crash.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -166,5 +168,46 @@ describe('artifacts', () => {
       expect(status).toBe(200);
       expect(sha256(body)).toBe(artifact.sha256);
     }
+  });
+});
+
+const isRoot = process.getuid?.() === 0;
+
+describe.skipIf(!isRoot)('a full disk under the artifacts', () => {
+  let mountPoint = '';
+  let small: TestApp | undefined;
+
+  beforeAll(() => {
+    mountPoint = mkdtempSync(join(tmpdir(), 'bosun-artifacts-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=0700', 'tmpfs', mountPoint]);
+  });
+
+  afterAll(async () => {
+    if (small) expect(await small.close()).toBe(0);
+    execFileSync('umount', [mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+
+  it('is a SYSTEM line in the run, which still succeeds; nothing half-written stays, and bosun goes on', async () => {
+    small = await startTestApp({ BOSUN_DB_PATH: join(mountPoint, 'bosun.db') });
+    const { agentId } = await startRun(small.url, {
+      steps: [
+        "mkdir -p /workspace/small /workspace/big && printf 'small' > /workspace/small/a.txt && head -c 25165824 /dev/zero > /workspace/big/b.bin",
+      ],
+      artifacts: ['/workspace/small', '/workspace/big'],
+    });
+    const run = await waitForFinal<RunView>(small.url, agentId, 60_000, SELECTION);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.artifacts.map((a) => a.path)).toEqual(['/workspace/small/a.txt']);
+    expect(run.logs.map((line) => line.line)).toContainEqual(
+      expect.stringMatching(
+        /^artifacts: could not store \/workspace\/big\/b\.bin \(ENOSPC: no space left on device.*\); 1 file\(s\) \(5 bytes\) were kept before it$/,
+      ),
+    );
+    expect(readdirSync(join(mountPoint, 'artifacts', agentId))).toEqual([sha256('small')]);
+    // Room again: the next run keeps its artifacts.
+    const next = await startRun(small.url, { steps: ["mkdir -p /tmp/o && printf 'again' > /tmp/o/x"], artifacts: ['/tmp/o'] });
+    const after = await waitForFinal<RunView>(small.url, next.agentId, 60_000, SELECTION);
+    expect(after.artifacts.map((a) => [a.path, a.sha256])).toEqual([['/tmp/o/x', sha256('again')]]);
   });
 });

@@ -181,8 +181,22 @@ export function canonicalTar(archive: ReopenableBytes, checked: CheckedArchive, 
         throw new SandboxError('ARCHIVE_REFUSED', 'archive refused: it changed between its check and its extraction');
       pack.finalize();
     })
-    .catch((error: unknown) => pack.destroy(error as Error));
-  return Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
+    .catch((error: unknown) => {
+      failure = error;
+      pack.destroy();
+    });
+  let failure: unknown;
+  // The reader sees the failure through the iteration below, not as an event of the pack.
+  pack.on('error', () => undefined);
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of pack as AsyncIterable<Buffer>) yield chunk;
+    } catch (error) {
+      throw failure ?? error;
+    }
+    if (failure !== undefined) throw failure;
+  }
+  return Readable.from(chunks(), { objectMode: false });
 }
 
 function sameEntry(a: CheckedEntry, b: CheckedEntry): boolean {
@@ -290,16 +304,16 @@ function checkLinks(entries: readonly CheckedEntry[], destination: string): void
     }
     return undefined;
   };
-  for (const entry of entries) {
-    if (entry.type !== 'symlink' && symlinks.has(entry.path)) throw refused(entry.path, 'is both a symlink and another entry');
-    const via = throughSymlink(entry.path) ?? (entry.type === 'link' ? throughSymlink(entry.linkname!) : undefined);
-    if (via !== undefined) throw refused(entry.path, `goes through the symlink ${JSON.stringify(via)}`);
-  }
   const root = posix.normalize(destination).replace(/(.)\/+$/, '$1');
   for (const [path, target] of symlinks) {
     const resolved = resolveSymlink(path, target, symlinks, root, { hops: 0 });
     if (resolved === 'outside') throw refused(path, `is a symlink to ${JSON.stringify(target)}, which resolves outside the destination`);
     if (resolved === 'loop') throw refused(path, 'is part of a symlink loop');
+  }
+  for (const entry of entries) {
+    if (entry.type !== 'symlink' && symlinks.has(entry.path)) throw refused(entry.path, 'is both a symlink and another entry');
+    const via = throughSymlink(entry.path) ?? (entry.type === 'link' ? throughSymlink(entry.linkname!) : undefined);
+    if (via !== undefined) throw refused(entry.path, `goes through the symlink ${JSON.stringify(via)}`);
   }
 }
 

@@ -201,7 +201,9 @@ export class FakeSandbox implements Sandbox {
     });
     this.directories.add(path);
     const extract = tar.extract();
-    canonicalTar(archive, checked, options).pipe(extract as unknown as NodeJS.WritableStream);
+    const canonical = canonicalTar(archive, checked, options);
+    canonical.on('error', (error) => extract.destroy(error));
+    canonical.pipe(extract as unknown as NodeJS.WritableStream);
     for await (const entry of extract) {
       const chunks: Buffer[] = [];
       for await (const chunk of entry) chunks.push(chunk as Buffer);

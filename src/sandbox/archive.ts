@@ -182,10 +182,10 @@ export function canonicalTar(archive: ReopenableBytes, checked: CheckedArchive, 
       pack.finalize();
     })
     .catch((error: unknown) => {
-      failure = error;
+      failure = error instanceof Error ? error : new Error(String(error));
       pack.destroy();
     });
-  let failure: unknown;
+  let failure: Error | undefined;
   // The reader sees the failure through the iteration below, not as an event of the pack.
   pack.on('error', () => undefined);
   async function* chunks(): AsyncGenerator<Buffer> {
@@ -220,10 +220,10 @@ async function forEachEntry(
   });
   const onAbort = () => input.destroy(signal?.reason as Error);
   signal?.addEventListener('abort', onAbort, { once: true });
-  (input as NodeJS.ReadableStream).pipe(extract as unknown as NodeJS.WritableStream);
+  (input as NodeJS.ReadableStream).pipe(extract);
   try {
     for await (const entry of extract) {
-      await visit(entry.header, entry as TarEntryStream);
+      await visit(entry.header, entry);
     }
   } catch (error) {
     if (signal?.aborted) throw signal.reason;

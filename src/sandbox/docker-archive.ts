@@ -40,11 +40,11 @@ export async function extractSandboxArchive(
     ...(signal ? { signal } : {}),
   });
   let listing: Buffer = Buffer.alloc(0);
-  let readError: unknown;
+  let readError: Error | undefined;
   try {
     ({ bytes: listing } = await readAll(raw, STAT_OUTPUT_MAX_BYTES));
   } catch (error) {
-    readError = error;
+    readError = error as Error;
   }
   // done holds the real reason when reading broke (an abort, the archive changed, a lost container).
   const outcome = await raw.done;

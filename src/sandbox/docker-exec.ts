@@ -130,7 +130,12 @@ export async function execInContainer(target: ExecTarget, command: string, optio
     const output = pipeOutput(target.docker, stream, onOutput, signal);
     if (leader) {
       void output.finally(() => leader.giveUp()).catch(() => undefined);
-      timer = setTimeout(() => (ending = endSession(target, leader, output, stream, graceMs)), Math.min(Math.max(0, timeoutMs!), MAX_TIMER_DELAY_MS));
+      timer = setTimeout(
+        () => {
+          ending = endSession(target, leader, output, stream, graceMs);
+        },
+        Math.min(Math.max(0, timeoutMs!), MAX_TIMER_DELAY_MS),
+      );
     }
     if (withStdin) stream.end(options.stdin);
     await output;

@@ -203,15 +203,15 @@ export class FakeSandbox implements Sandbox {
     const extract = tar.extract();
     const canonical = canonicalTar(archive, checked, options);
     canonical.on('error', (error) => extract.destroy(error));
-    canonical.pipe(extract as unknown as NodeJS.WritableStream);
+    canonical.pipe(extract);
     for await (const entry of extract) {
       const chunks: Buffer[] = [];
       for await (const chunk of entry) chunks.push(chunk as Buffer);
       const target = posix.join(path, entry.header.name).replace(/(.)\/$/, '$1');
       if (entry.header.type === 'directory') this.directories.add(target);
-      else if (entry.header.type === 'symlink') this.symlinks.set(target, entry.header.linkname!);
+      else if (entry.header.type === 'symlink') this.symlinks.set(target, entry.header.linkname);
       else {
-        const content = entry.header.type === 'link' ? this.files.get(posix.join(path, entry.header.linkname!)) : Buffer.concat(chunks);
+        const content = entry.header.type === 'link' ? this.files.get(posix.join(path, entry.header.linkname)) : Buffer.concat(chunks);
         this.files.set(target, content ?? new Uint8Array(0));
         this.modes.set(target, entry.header.mode & 0o7777);
       }

@@ -229,7 +229,7 @@ describe('canonicalTar', () => {
   async function entriesOf(stream: Readable): Promise<Array<[string, string, string | null, string]>> {
     const extract = tar.extract();
     stream.on('error', (error) => extract.destroy(error));
-    stream.pipe(extract as unknown as NodeJS.WritableStream);
+    stream.pipe(extract);
     const seen: Array<[string, string, string | null, string]> = [];
     for await (const entry of extract) {
       const chunks: Buffer[] = [];

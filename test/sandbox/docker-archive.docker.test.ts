@@ -233,6 +233,22 @@ describe('readArchive', () => {
     await sandbox.exec(`rm -f ${path}`);
   });
 
+  it('errors the stream with the reason of an abort, and kills the sandbox’s tar', async () => {
+    const path = '/tmp/big-for-abort';
+    expect((await sandbox.exec(`head -c ${16 * MiB} /dev/zero > ${path}`)).exitCode).toBe(0);
+    const controller = new AbortController();
+    const reader = (await sandbox.readArchive(path, controller.signal)).getReader();
+    expect((await reader.read()).done).toBe(false);
+    controller.abort(new Error('the client went away'));
+    await expect(
+      (async () => {
+        for (;;) if ((await reader.read()).done) return;
+      })(),
+    ).rejects.toThrow('the client went away');
+    await until(async () => (await readInside(docker, sandbox.id, 'ps -o args | grep -c "^tar -c"; exit 0')) === '0');
+    await sandbox.exec(`rm -f ${path}`);
+  });
+
   it('streams a whole 64 MiB archive when it is read', async () => {
     const path = '/tmp/big-read-whole';
     expect((await sandbox.exec(`head -c ${64 * MiB} /dev/zero > ${path}`)).exitCode).toBe(0);

@@ -141,12 +141,20 @@ export async function checkArchive(archive: ReopenableBytes, options: ArchiveChe
 /**
  * A tar written afresh from a checked archive's entries, re-read from `archive`: what the
  * sandbox's tar extracts (relative to the destination). Errors with ARCHIVE_REFUSED when the
- * archive no longer reads as it did when checked.
+ * archive no longer reads as it did when checked. Destroying it (or the signal) stops the reading.
  */
 export function canonicalTar(archive: ReopenableBytes, checked: CheckedArchive, options: Pick<ArchiveCheckOptions, 'maxBytes' | 'signal'>): Readable {
   const pack = tar.pack();
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  // An entry waits for the pack to take it; a reader that went away must not leave it waiting.
+  const stopped = new Promise<never>((_resolve, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+  stopped.catch(() => undefined);
   let index = 0;
-  forEachEntry(archive, options, async (header, content) => {
+  let failure: Error | undefined;
+  forEachEntry(archive, { maxBytes: options.maxBytes, signal }, async (header, content) => {
     const entry = checkEntry(header);
     const expected = checked.entries[index];
     index += 1;
@@ -162,7 +170,7 @@ export function canonicalTar(archive: ReopenableBytes, checked: CheckedArchive, 
       return;
     }
     const name = entry.type === 'directory' ? `${entry.path}/` : entry.path;
-    await new Promise<void>((resolve, reject) => {
+    const written = new Promise<void>((resolve, reject) => {
       const base = { name, mode: entry.mode, mtime: entry.mtime };
       const done = (error?: Error | null) => (error ? reject(error) : resolve());
       if (entry.type === 'file') {
@@ -175,6 +183,8 @@ export function canonicalTar(archive: ReopenableBytes, checked: CheckedArchive, 
       if (entry.type === 'directory') pack.entry({ ...base, type: 'directory' }, done);
       else pack.entry({ ...base, type: entry.type, linkname: entry.linkname! }, done);
     });
+    written.catch(() => undefined);
+    await Promise.race([written, stopped]);
   })
     .then(() => {
       if (index !== checked.entries.length)
@@ -185,7 +195,6 @@ export function canonicalTar(archive: ReopenableBytes, checked: CheckedArchive, 
       failure = error instanceof Error ? error : new Error(String(error));
       pack.destroy();
     });
-  let failure: Error | undefined;
   // The reader sees the failure through the iteration below, not as an event of the pack.
   pack.on('error', () => undefined);
   async function* chunks(): AsyncGenerator<Buffer> {
@@ -196,7 +205,11 @@ export function canonicalTar(archive: ReopenableBytes, checked: CheckedArchive, 
     }
     if (failure !== undefined) throw failure;
   }
-  return Readable.from(chunks(), { objectMode: false });
+  const output = Readable.from(chunks(), { objectMode: false });
+  output.once('close', () => {
+    if (!output.readableEnded) stop.abort(new Error('the reader of the archive went away'));
+  });
+  return output;
 }
 
 function sameEntry(a: CheckedEntry, b: CheckedEntry): boolean {

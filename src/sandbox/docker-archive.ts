@@ -35,10 +35,13 @@ export async function extractSandboxArchive(
   assertSandboxPath(path);
   const { signal } = options;
   const checked = await checkArchive(archive, { destination: path, maxBytes: options.maxBytes, ...(signal ? { signal } : {}) });
-  const raw = await startRawExec(target, ['sh', '-c', EXTRACT_SCRIPT, 'sh', path], {
-    stdin: canonicalTar(archive, checked, options),
-    ...(signal ? { signal } : {}),
-  });
+  const stdin = canonicalTar(archive, checked, options);
+  const raw = await startRawExec(target, ['sh', '-c', EXTRACT_SCRIPT, 'sh', path], { stdin, ...(signal ? { signal } : {}) }).catch(
+    (error: unknown) => {
+      stdin.destroy();
+      throw error;
+    },
+  );
   let listing: Buffer = Buffer.alloc(0);
   let readError: Error | undefined;
   try {

@@ -17,6 +17,8 @@ const STDERR_KEPT_BYTES = 64 * 1024;
 const PID_LINE_MAX_BYTES = 16;
 /** What a shell reports for a process ended by SIGKILL, when the engine cannot tell. */
 const KILLED_EXIT_CODE = 137;
+/** How long a killed command's exit code is waited for; past it, it counts as killed. */
+const KILLED_SETTLE_MS = 5_000;
 
 export interface RawExecOptions {
   readonly env?: Readonly<Record<string, string>>;
@@ -127,7 +129,7 @@ export async function startRawExec(target: ExecTarget, argv: readonly string[], 
       if (killing !== undefined) {
         await killing;
         // The connection broke with the process maybe over: its exit code and message still tell what happened.
-        const exitCode = await settledExitCode(target, exec, undefined, target.callTimeoutMs);
+        const exitCode = await settledExitCode(target, exec, undefined, Math.min(KILLED_SETTLE_MS, target.callTimeoutMs));
         if (failure !== undefined && exitCode === undefined) throw failure.error;
         return { exitCode: exitCode ?? KILLED_EXIT_CODE, stderr: stderr.text() };
       }
@@ -139,6 +141,8 @@ export async function startRawExec(target: ExecTarget, argv: readonly string[], 
     } finally {
       signal?.removeEventListener('abort', onAbort);
       target.activeExecs.delete(exec);
+      // A command that stopped reading early leaves its input to be let go of here.
+      if (stdin !== undefined && !(stdin instanceof Uint8Array)) stdin.destroy();
     }
   })();
   // Marked handled: a reader that cancels may never look at the outcome.

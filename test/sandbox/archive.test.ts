@@ -30,10 +30,18 @@ async function tarOf(entries: readonly Entry[]): Promise<Buffer> {
 }
 
 /** Bytes that can be read again and again, in chunks pulled one at a time, counting what was handed out. */
-function reopenable(bytes: Buffer, chunkBytes = 16 * 1024): ReopenableBytes & { delivered: number } {
+function reopenable(bytes: Buffer, chunkBytes = 16 * 1024): ReopenableBytes & { delivered: number; cancelled: (count: number) => Promise<void> } {
+  let cancels = 0;
+  const waiters: Array<[number, () => void]> = [];
+  const onCancel = () => {
+    cancels += 1;
+    for (const [count, resolve] of waiters) if (cancels >= count) resolve();
+  };
   const source = {
     size: bytes.length,
     delivered: 0,
+    /** Resolves once `count` streams of these bytes have been cancelled by their readers. */
+    cancelled: (count: number) => new Promise<void>((resolve) => (cancels >= count ? resolve() : waiters.push([count, resolve]))),
     stream(): ReadableStream<Uint8Array> {
       let offset = 0;
       return new ReadableStream<Uint8Array>(
@@ -45,6 +53,7 @@ function reopenable(bytes: Buffer, chunkBytes = 16 * 1024): ReopenableBytes & { 
             source.delivered += chunk.length;
             controller.enqueue(new Uint8Array(chunk));
           },
+          cancel: () => onCancel(),
         },
         { highWaterMark: 0 },
       );
@@ -256,6 +265,17 @@ describe('canonicalTar', () => {
       ['file', 'top.txt', null, 'top'],
       ['file', 'a/c.txt', null, 'normalised'],
     ]);
+  });
+
+  it('stops reading the archive when its reader goes away', async () => {
+    const bytes = await tarOf([{ name: 'big.bin', content: Buffer.alloc(8 * MiB, 1) }]);
+    const checked = await check(bytes, 10 * MiB);
+    const source = reopenable(bytes);
+    const stream = canonicalTar(source, checked, { maxBytes: 10 * MiB });
+    for await (const _chunk of stream) break;
+    // The gzip sniff cancels the first stream at once; the second is the one being read.
+    await source.cancelled(2);
+    expect(source.delivered).toBeLessThan(bytes.length / 2);
   });
 
   it('errors when the archive reads differently the second time', async () => {

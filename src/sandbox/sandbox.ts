@@ -4,13 +4,15 @@
  * these interfaces only; Docker implements them (`DockerSandbox`, `SandboxManager`), and tests
  * drive the run rules with a fake in milliseconds.
  *
- * Two planned features plug in here rather than into the executor:
+ * Two features plug in here rather than into the executor:
  * - a warm pool is a provider that hands over a sandbox created ahead of time (falling back to
  *   creating one), which is why {@link CreateSandboxOptions.env} is promised to every command
  *   rather than to the container;
  * - external agents drive a live sandbox command by command from the API: {@link ExecOptions}
- *   already carries stdin, cwd, env and a signal, and file or archive operations join
- *   {@link Sandbox} as methods beside {@link Sandbox.writeFile}.
+ *   carries stdin, cwd, env, a signal and a timeout, and the file and archive methods
+ *   ({@link Sandbox.writeFiles}, {@link Sandbox.readFile}, {@link Sandbox.listFiles},
+ *   {@link Sandbox.extractArchive}, {@link Sandbox.readArchive}) sit beside
+ *   {@link Sandbox.writeFile}.
  */
 import type { SandboxLimits } from './limits.js';
 
@@ -111,7 +113,9 @@ export interface StopOptions {
 /**
  * A live sandbox that serves one run. Every method may throw a `SandboxError` (see
  * sandbox-errors.ts): CONTAINER_GONE when the sandbox died under a call, DOCKER_UNAVAILABLE when
- * its engine is lost.
+ * its engine is lost; the file and archive methods also FILE_ERROR when the sandbox refuses the
+ * operation (no space left, a directory in the way, permission denied). Their signal, unlike
+ * {@link ExecOptions.signal}, ends the work in the sandbox too, and they reject with its reason.
  */
 export interface Sandbox extends AsyncDisposable {
   /** The engine's id of the sandbox (for Docker, the container id): what runs record and the monitor watches. */

@@ -2,8 +2,8 @@
  * One sandbox container with a typed lifecycle: create (from the definition in
  * container-config.ts), exec commands (docker-exec.ts), files and archives (docker-files.ts,
  * docker-archive.ts), read resource stats and limit counters, stop (SIGTERM, grace, kill) and
- * remove. Cleanup is guaranteed through
- * {@link DockerSandbox.dispose} / `await using`. Every Docker call has a deadline.
+ * remove. Cleanup is guaranteed through {@link DockerSandbox.dispose} / `await using`. Every
+ * Docker call has a deadline.
  */
 import type Docker from 'dockerode';
 import { delay } from '../shared/deadline.js';

@@ -6,8 +6,10 @@
 import type { GraphQLSchema } from 'graphql';
 import { createBuilder } from './builder.js';
 import { addDateTimeScalar } from './date-time.js';
+import { addFailureGroups } from './failure-groups.js';
 import { addMonitor } from './monitor.js';
 import { addQueue } from './queue.js';
+import { addRunConnection } from './run-connection.js';
 import { addRuns } from './runs.js';
 
 /** The bosun API schema. Pure: every call builds a new, independent schema. */
@@ -18,6 +20,7 @@ export function buildSchema(): GraphQLSchema {
   builder.subscriptionType({});
   addDateTimeScalar(builder);
   const runs = addRuns(builder);
+  addFailureGroups(builder, addRunConnection(builder, runs));
   addQueue(builder, runs);
   addMonitor(builder);
   return builder.toSchema();

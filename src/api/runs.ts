@@ -11,6 +11,7 @@ import type { ResourceSample } from '../monitor/monitor-types.js';
 import { afterSeq, lastCount, listLimit, optionalId, requireId } from './arguments.js';
 import type { BosunBuilder } from './builder.js';
 import type { BosunServices } from './context.js';
+import { runGroup } from './failure-groups.js';
 import { agentLogs, agentRunUpdated } from './run-streams.js';
 import { unwrapStreamItem } from './streams/event-channel.js';
 
@@ -106,15 +107,6 @@ export function addRuns(builder: BosunBuilder) {
     values: LOG_STREAMS,
   });
 
-  builder.objectType('FailureGroup', {
-    description: 'The group of failing CI runs an agent works on.',
-    fields: (t) => ({
-      id: t.exposeString('id'),
-      name: t.exposeString('name'),
-      runIds: t.exposeStringList('runIds'),
-    }),
-  });
-
   builder.objectType('ResourceLimits', {
     description: "The sandbox container's limits.",
     fields: (t) => ({
@@ -152,7 +144,11 @@ export function addRuns(builder: BosunBuilder) {
       status: t.expose('status', { type: AgentStatus }),
       failureReason: t.expose('failureReason', { type: FailureReason, nullable: true }),
       error: t.exposeString('error', { nullable: true }),
-      group: t.expose('group', { type: 'FailureGroup' }),
+      group: t.field({
+        type: 'FailureGroup',
+        description: 'The failure group the run works on, as every run of the group shows it (the name given last, every CI run id given).',
+        resolve: (run, _args, ctx) => runGroup(ctx.services, run),
+      }),
       agent: t.string({ resolve: (run) => run.config.agent }),
       image: t.string({ resolve: (run) => run.config.image }),
       limits: t.field({ type: 'ResourceLimits', resolve: (run) => run.config.limits }),

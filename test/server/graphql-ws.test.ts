@@ -6,7 +6,7 @@ import type { Client, FormattedExecutionResult } from 'graphql-ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { listenerTotal, type FakeServices } from '../helpers/fake-services.js';
-import { makeAlert, makeSample } from '../helpers/fixtures.js';
+import { makeAlert, makeRun, makeSample } from '../helpers/fixtures.js';
 import { createWsClient, eventually, nextResult, within } from '../helpers/graphql-clients.js';
 import { startTestServer, type TestServer } from '../helpers/start-test-server.js';
 import type { TestLogger } from '../helpers/test-logger.js';
@@ -146,6 +146,7 @@ describe('graphql-ws subscriptions', () => {
 
   it('resourceSamples and healthAlerts filter what the monitor publishes', async () => {
     const { monitor } = test.services;
+    test.services.runs.seed(makeRun({ id: 'a', status: 'RUNNING' }));
     const samples = client.iterate({
       query: 'subscription { resourceSamples(agentId: "a") { containerId agentId cpuPercent at } }',
     });
@@ -173,6 +174,27 @@ describe('graphql-ws subscriptions', () => {
     });
     const ids = [await nextResult(any), await nextResult(any), await nextResult(any)].map((r) => r.value?.data?.['healthAlerts'].id);
     expect(ids).toEqual(['w', 'c', 'c']);
+  });
+
+  it('resourceSamples answers NOT_FOUND for an unknown run, and completes once a run is final', async () => {
+    const unknown = await rest(client.iterate({ query: 'subscription { resourceSamples(agentId: "nope") { cpuPercent } }' })).then(
+      (results) => results.flatMap((result) => result.errors ?? []),
+      (thrown: unknown) => thrown as readonly { extensions?: unknown }[],
+    );
+    expect(unknown).toEqual([expect.objectContaining({ extensions: { code: 'NOT_FOUND', field: 'agentId' } })]);
+    expect(test.server.streams.size).toBe(0);
+    const { runs, monitor } = test.services;
+    const { run } = await runs.start(INPUT);
+    const samples = client.iterate<{ resourceSamples: { cpuPercent: number } }>({
+      query: `subscription { resourceSamples(agentId: "${run.id}") { cpuPercent } }`,
+    });
+    const first = nextResult(samples);
+    await eventually(() => test.server.streams.size === 1, 'the subscription is open');
+    monitor.publishSample(makeSample({ runId: run.id, cpuPercent: 42 }));
+    expect((await first).value?.data?.resourceSamples).toEqual({ cpuPercent: 42 });
+    runs.finish(run.id);
+    expect(await rest(samples)).toEqual([]);
+    await eventually(() => test.server.streams.size === 0, 'the stream is closed');
   });
 
   it('masks unexpected errors over the socket as well', async () => {

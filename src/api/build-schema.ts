@@ -15,9 +15,11 @@ import { addRuns } from './runs.js';
 /** The bosun API schema. Pure: every call builds a new, independent schema. */
 export function buildSchema(): GraphQLSchema {
   const builder = createBuilder();
-  builder.queryType({});
-  builder.mutationType({});
-  builder.subscriptionType({});
+  builder.queryType({ description: 'What can be read: runs, failure groups, the queue, health and advice.' });
+  builder.mutationType({ description: 'What changes something: starting, retrying and cancelling runs, and the queue limit.' });
+  builder.subscriptionType({
+    description: 'Live streams, over graphql-ws or SSE: run updates and logs, queue positions and status, samples and alerts.',
+  });
   addDateTimeScalar(builder);
   const runs = addRuns(builder);
   addFailureGroups(builder, addRunConnection(builder, runs));

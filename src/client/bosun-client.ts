@@ -45,8 +45,8 @@ export interface SandboxOptions extends RequestOptions {
 }
 
 /**
- * A client of one bosun server. Close it ({@link close}, or `await using`) to close its
- * WebSocket, if it opened one.
+ * A client of one bosun server. It holds a WebSocket only while a run waits in line;
+ * {@link close} (or `await using`) closes those.
  *
  * ```ts
  * const bosun = new BosunClient({ url: 'http://127.0.0.1:8080/graphql', token });
@@ -58,7 +58,8 @@ export interface SandboxOptions extends RequestOptions {
 export class BosunClient implements AsyncDisposable {
   private readonly transport: HttpTransport;
   private readonly options: BosunClientOptions;
-  private webSocketClient: Client | undefined;
+  /** The graphql-ws clients of the waits in progress (one each, see queue-wait.ts). */
+  private readonly webSockets = new Set<Client>();
 
   constructor(options: BosunClientOptions) {
     this.options = options;
@@ -93,7 +94,7 @@ export class BosunClient implements AsyncDisposable {
       try {
         current = await waitWhileQueued(
           {
-            webSocket: () => this.webSocket(),
+            openWebSocket: () => this.openWebSocket(),
             readRun: (id, readSignal) => this.run(id, { ...(readSignal === undefined ? {} : { signal: readSignal }) }),
             pollIntervalMs: this.options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
           },
@@ -130,32 +131,40 @@ export class BosunClient implements AsyncDisposable {
     return this.transport.request<T>(query, variables, options.signal);
   }
 
-  /** Closes the WebSocket, if one was opened. Sandboxes handed out stay usable (they use HTTP). */
+  /**
+   * Closes the WebSockets of runs still waiting in line (their waits go on by polling).
+   * Sandboxes handed out stay usable: they use HTTP.
+   */
   async close(): Promise<void> {
-    const client = this.webSocketClient;
-    this.webSocketClient = undefined;
-    await client?.dispose();
+    const clients = [...this.webSockets];
+    this.webSockets.clear();
+    await Promise.all(clients.map(async (client) => client.dispose()));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  /** The graphql-ws client, created at first use; undefined without a WebSocket class. */
-  private webSocket(): Client | undefined {
-    if (this.webSocketClient !== undefined) return this.webSocketClient;
+  /** A graphql-ws client for one wait, disposed of by it; undefined without a WebSocket class. */
+  private openWebSocket(): Client | undefined {
     const impl = this.options.webSocketImpl ?? (globalThis as { WebSocket?: unknown }).WebSocket;
     if (impl === undefined) return undefined;
     const authorization = this.transport.authorization;
-    this.webSocketClient = createClient({
+    const client = createClient({
       url: this.transport.webSocketUrl,
       webSocketImpl: impl,
-      // Connects for the first subscription and closes after the last: nothing stays open between waits.
       lazy: true,
       retryAttempts: 2,
       ...(authorization === undefined ? {} : { connectionParams: { authorization } }),
     });
-    return this.webSocketClient;
+    this.webSockets.add(client);
+    return {
+      ...client,
+      dispose: async () => {
+        this.webSockets.delete(client);
+        await client.dispose();
+      },
+    };
   }
 }
 

@@ -17,8 +17,13 @@ export interface QueueWaitOptions {
 }
 
 export interface QueueWaitDependencies {
-  /** The graphql-ws client, or undefined when there is none (then polling). */
-  readonly webSocket: () => Client | undefined;
+  /**
+   * A graphql-ws client of the wait's own, which the wait disposes of, or undefined when there
+   * is no WebSocket (then polling). Not shared: graphql-ws 6's client counts an operation's end
+   * twice when its `complete` crosses the caller's unsubscribe, and then closes a shared socket
+   * under the other operations (enisdenjo/graphql-ws#66, #170).
+   */
+  readonly openWebSocket: () => Client | undefined;
   /** Reads the run (`agentRun`). */
   readonly readRun: (id: string, signal?: AbortSignal) => Promise<RunInfo>;
   readonly pollIntervalMs: number;
@@ -42,7 +47,7 @@ export async function waitWhileQueued(
     options.onPosition?.(position);
   };
   report(firstPosition);
-  const client = dependencies.webSocket();
+  const client = dependencies.openWebSocket();
   if (client !== undefined) {
     try {
       const status = await followPosition(client, id, report, signal);
@@ -56,6 +61,8 @@ export async function waitWhileQueued(
       // A socket that cannot be opened (a proxy without WebSocket, a refused upgrade) is no
       // reason to give up: polling tells the same. Errors bosun answered are.
       if (!(error instanceof BosunClientError) || error.code !== 'NETWORK_ERROR') throw error;
+    } finally {
+      await client.dispose();
     }
   }
   for (;;) {

@@ -83,7 +83,8 @@ export class Sandbox implements AsyncDisposable {
     await using scratch = await ScratchDir.create('bosun-upload-');
     const archivePath = join(scratch.path, 'upload.tar.gz');
     await packDirectory(localDir, archivePath, options.signal);
-    return this.uploadArchive(await openAsBlob(archivePath), remotePath, options);
+    // Awaited here: `await using` removes the spool file when the function returns.
+    return await this.uploadArchive(await openAsBlob(archivePath), remotePath, options);
   }
 
   /** Uploads a tar or gzip'd tar (at most UPLOAD_MAX_BYTES) and extracts it into `remotePath` (default /workspace). */
@@ -126,7 +127,7 @@ export class Sandbox implements AsyncDisposable {
     await using scratch = await ScratchDir.create('bosun-download-');
     const archivePath = join(scratch.path, 'download.tar');
     await spool(response.body!, archivePath, options.signal);
-    return extractArchive(archivePath, localDir, options.signal);
+    return await extractArchive(archivePath, localDir, options.signal);
   }
 
   /**

@@ -15,7 +15,7 @@ const run = (status: AgentStatus, position = 0): RunInfo => ({ id: 'r1', status,
 function polling(runs: readonly RunInfo[]): QueueWaitDependencies & { reads: () => number } {
   let reads = 0;
   return {
-    webSocket: () => undefined,
+    openWebSocket: () => undefined,
     readRun: () => Promise.resolve(runs[Math.min(reads++, runs.length - 1)]!),
     pollIntervalMs: 1,
     reads: () => reads,
@@ -25,8 +25,9 @@ function polling(runs: readonly RunInfo[]): QueueWaitDependencies & { reads: () 
 type Emit = (sink: Sink<unknown>) => void;
 
 /** A graphql-ws client whose one subscription is driven by `emit` (asynchronously, as the real one). */
-function socket(emit: Emit): { client: Client; unsubscribed: () => boolean } {
+function socket(emit: Emit): { client: Client; unsubscribed: () => boolean; disposed: () => boolean } {
   let unsubscribed = false;
+  let disposed = false;
   const client = {
     subscribe: (_payload: unknown, sink: Sink<unknown>) => {
       setImmediate(() => emit(sink));
@@ -34,8 +35,12 @@ function socket(emit: Emit): { client: Client; unsubscribed: () => boolean } {
         unsubscribed = true;
       };
     },
+    dispose: () => {
+      disposed = true;
+      return Promise.resolve();
+    },
   } as unknown as Client;
-  return { client, unsubscribed: () => unsubscribed };
+  return { client, unsubscribed: () => unsubscribed, disposed: () => disposed };
 }
 
 describe('waitWhileQueued', () => {
@@ -52,9 +57,9 @@ describe('waitWhileQueued', () => {
     expect((await waitWhileQueued(polling([run('QUEUED', 1), run('CANCELLED')]), 'r1', 1)).status).toBe('CANCELLED');
   });
 
-  it('follows queuePositionChanged, then reads the run', async () => {
+  it('follows queuePositionChanged on a client of its own, then reads the run', async () => {
     const positions: number[] = [];
-    const { client, unsubscribed } = socket((sink) => {
+    const { client, unsubscribed, disposed } = socket((sink) => {
       for (const [position, status] of [
         [2, 'QUEUED'],
         [1, 'QUEUED'],
@@ -62,21 +67,23 @@ describe('waitWhileQueued', () => {
       ] as const)
         sink.next({ data: { queuePositionChanged: { position, status } } });
     });
-    const dependencies = { ...polling([run('RUNNING')]), webSocket: () => client };
+    const dependencies = { ...polling([run('RUNNING')]), openWebSocket: () => client };
     const done = await waitWhileQueued(dependencies, 'r1', 2, { onPosition: (position) => positions.push(position) });
     expect(done.status).toBe('RUNNING');
     expect(positions).toEqual([2, 1]);
     expect(unsubscribed()).toBe(true);
+    expect(disposed()).toBe(true);
     expect(dependencies.reads()).toBe(1);
   });
 
   it('falls back to polling when the WebSocket fails, but not on a GraphQL error', async () => {
     const broken = socket((sink) => sink.error({ code: 1006, reason: '' }));
-    const dependencies = { ...polling([run('QUEUED', 1), run('RUNNING')]), webSocket: () => broken.client };
+    const dependencies = { ...polling([run('QUEUED', 1), run('RUNNING')]), openWebSocket: () => broken.client };
     expect((await waitWhileQueued(dependencies, 'r1', 1)).status).toBe('RUNNING');
+    expect(broken.disposed()).toBe(true);
 
     const refused = socket((sink) => sink.next({ errors: [{ message: 'agentId: no agent run', extensions: { code: 'NOT_FOUND' } }] }));
-    const error = await waitWhileQueued({ ...polling([run('RUNNING')]), webSocket: () => refused.client }, 'r1', 1).catch(
+    const error = await waitWhileQueued({ ...polling([run('RUNNING')]), openWebSocket: () => refused.client }, 'r1', 1).catch(
       (reason: unknown) => reason,
     );
     expect(error).toBeInstanceOf(BosunClientError);
@@ -92,9 +99,10 @@ describe('waitWhileQueued', () => {
 
     const silent = socket(() => undefined);
     const second = new AbortController();
-    const subscribed = waitWhileQueued({ ...polling([run('QUEUED', 4)]), webSocket: () => silent.client }, 'r1', 4, { signal: second.signal });
+    const subscribed = waitWhileQueued({ ...polling([run('QUEUED', 4)]), openWebSocket: () => silent.client }, 'r1', 4, { signal: second.signal });
     setTimeout(() => second.abort(reason), 20);
     await expect(subscribed).rejects.toBe(reason);
     expect(silent.unsubscribed()).toBe(true);
+    expect(silent.disposed()).toBe(true);
   });
 });

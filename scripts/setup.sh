@@ -5,8 +5,8 @@
 # anywhere else it says how to get one.
 #
 # --with-browser (passed by `npm test`): also ensure Debian's Chromium at /usr/bin/chromium, which
-# the dashboard test drives headless. `npm start` does not pass it: serving the dashboard needs no
-# browser.
+# the dashboard test drives headless, and python3, which the Python example's test runs. `npm start`
+# does not pass it: serving the dashboard needs no browser.
 set -euo pipefail
 
 with_browser=0
@@ -147,6 +147,18 @@ ensure_browser() {
   say "installed $("$chromium_path" --version 2>/dev/null || echo chromium)"
 }
 
+ensure_python() {
+  if command -v python3 >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! can_use_apt; then
+    say "warning: python3 is missing and apt-get is not usable here; the test of examples/python/fix_loop.py will fail until it is installed"
+    return 0
+  fi
+  apt_install python3
+  say "installed $(python3 --version 2>&1)"
+}
+
 exec 9>"$lock_file"
 flock -w 900 9 || die "another set-up has held $lock_file for 15 minutes; is one stuck?"
 
@@ -154,4 +166,5 @@ ensure_engine
 ensure_image
 if [ "$with_browser" = 1 ]; then
   ensure_browser
+  ensure_python
 fi

@@ -9,6 +9,7 @@ import { addDateTimeScalar } from './date-time.js';
 import { addMonitor } from './monitor.js';
 import { addQueue } from './queue.js';
 import { addRuns } from './runs.js';
+import { addSandbox } from './sandbox.js';
 
 /** The bosun API schema. Pure: every call builds a new, independent schema. */
 export function buildSchema(): GraphQLSchema {
@@ -20,5 +21,6 @@ export function buildSchema(): GraphQLSchema {
   const runs = addRuns(builder);
   addQueue(builder, runs);
   addMonitor(builder);
+  addSandbox(builder, runs);
   return builder.toSchema();
 }

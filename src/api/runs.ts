@@ -22,6 +22,9 @@ const FAILURE_REASONS = {
   RUN_TIMEOUT: {},
   SANDBOX_ERROR: {},
   INTERRUPTED: {},
+  IDLE_TIMEOUT: {
+    description: 'An external run had no command or file call in flight or started for its `idleTimeoutMs`.',
+  },
   QUEUE_FULL: {
     description:
       'The run was waiting when bosun stopped, and at the next start the line was full: MAX_QUEUE_LENGTH is lower than the runs that waited.',
@@ -167,6 +170,18 @@ export function addRuns(builder: BosunBuilder) {
       startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
       finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
       retryOf: t.exposeID('retryOf', { nullable: true, description: 'The run this one retries (`retryAgent`).' }),
+      idleTimeoutMs: t.int({
+        nullable: true,
+        description: 'External runs: how long they may go without a command or file call; null for other runs.',
+        resolve: (run) => run.config.idleTimeoutMs ?? null,
+      }),
+      idleSince: t.field({
+        type: 'DateTime',
+        nullable: true,
+        description:
+          'External runs waiting for commands: since when no command or file call has been in flight (the run ends at idleSince + idleTimeoutMs). Null while a call runs, during set-up, and for runs that are not running or not external.',
+        resolve: (run, _args, ctx) => (run.status === 'RUNNING' ? (ctx.services.external?.idleSince(run.id) ?? null) : null),
+      }),
       peak: t.field({
         type: 'ResourcePeak',
         nullable: true,
@@ -223,6 +238,10 @@ export function addRuns(builder: BosunBuilder) {
       pidsLimit: t.int({ description: 'Default DOCKER_PIDS_LIMIT.' }),
       timeoutMs: t.int({ description: 'Default AGENT_TIMEOUT_MS.' }),
       user: t.string({ description: 'The uid[:gid] to run as, e.g. "1000:1000"; default the non-root sandbox user (1000). "0" is root.' }),
+      idleTimeoutMs: t.int({
+        description:
+          'External runs (agent "external"): ended TIMED_OUT / IDLE_TIMEOUT after this long with no command or file call; default EXTERNAL_IDLE_TIMEOUT_MS (300000). Refused for other agents.',
+      }),
     }),
   });
 
@@ -309,7 +328,7 @@ export function addRuns(builder: BosunBuilder) {
     }),
   }));
 
-  return { AgentStatus };
+  return { AgentStatus, EnvVarInput };
 }
 
 /** The run refs other modules use. */

@@ -62,11 +62,11 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
   });
 
   const SandboxFile = builder.objectRef<SandboxFileInfo>('SandboxFile').implement({
-    description: 'One entry of a sandbox’s file system.',
+    description: "One entry of a sandbox's file system.",
     fields: (t) => ({
       path: t.exposeString('path', { description: 'Absolute and normalised.' }),
       type: t.expose('type', { type: FileType, description: 'A file, a directory, a symbolic link or something else.' }),
-      size: t.float({ description: 'Size in bytes (of a symbolic link: of its target’s name).', resolve: (file) => file.sizeBytes }),
+      size: t.float({ description: "Size in bytes (of a symbolic link: of its target's name).", resolve: (file) => file.sizeBytes }),
       mode: t.exposeInt('mode', { description: 'Permission bits, e.g. 420 (0o644).' }),
     }),
   });
@@ -75,7 +75,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
     description: 'A file read from a sandbox: its first 10 MiB at most.',
     fields: (t) => ({
       path: t.exposeString('path', { description: 'The path read.' }),
-      size: t.float({ description: 'The file’s whole size in bytes, even when fewer came back.', resolve: (file) => file.sizeBytes }),
+      size: t.float({ description: "The file's whole size in bytes, even when fewer came back.", resolve: (file) => file.sizeBytes }),
       content: t.exposeString('content', {
         nullable: true,
         description: 'The bytes read as UTF-8 text; null when they are not UTF-8 (read `contentBase64` then).',
@@ -88,7 +88,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
   const ExecResult = builder.objectRef<ExecOutcome>('ExecResult').implement({
     description: 'What a command run by `exec` did.',
     fields: (t) => ({
-      step: t.expose('step', { type: 'StepResult', description: 'The command as recorded among the run’s steps (its log lines carry its index).' }),
+      step: t.expose('step', { type: 'StepResult', description: "The command as recorded among the run's steps (its log lines carry its index)." }),
       exitCode: t.exposeInt('exitCode', {
         nullable: true,
         description: 'The exit code; after a timeout, what the signal left (143 after SIGTERM, 137 after SIGKILL).',
@@ -98,7 +98,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
       }),
       stderr: t.exposeString('stderr', { description: 'Standard error, as `stdout`.' }),
       truncated: t.exposeBoolean('truncated', { description: 'True when stdout or stderr was longer than the 1 MiB returned.' }),
-      timedOut: t.exposeBoolean('timedOut', { description: 'True when the command’s `timeoutMs` ended it (the run goes on).' }),
+      timedOut: t.exposeBoolean('timedOut', { description: "True when the command's `timeoutMs` ended it (the run goes on)." }),
       durationMs: t.exposeInt('durationMs', { description: 'How long the command ran, in milliseconds.' }),
     }),
   });
@@ -109,12 +109,12 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
       cwd: t.string({ description: 'The working directory, an absolute path; default /workspace.' }),
       env: t.field({
         type: [EnvVarInput],
-        description: 'Variables added to the run’s environment for this command; names starting BOSUN_ are refused.',
+        description: "Variables added to the run's environment for this command; names starting BOSUN_ are refused.",
       }),
       timeoutMs: t.int({
-        description: 'Ends the command after this long (SIGTERM, then SIGKILL); default 60000. The run’s deadline ends it in any case.',
+        description: "Ends the command after this long (SIGTERM, then SIGKILL); default 60000. The run's deadline ends it in any case.",
       }),
-      stdin: t.string({ description: 'Written to the command’s standard input, which is then closed.' }),
+      stdin: t.string({ description: "Written to the command's standard input, which is then closed." }),
     }),
   });
 
@@ -132,7 +132,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
     readFile: t.field({
       type: FileContentRef,
       description:
-        'Reads a file of a running external run’s sandbox, at most 10 MiB. Waits while the run’s set-up steps run; NOT_FOUND for a path that is not a file.',
+        "Reads a file of a running external run's sandbox, at most 10 MiB. Waits while the run's set-up steps run; NOT_FOUND for a path that is not a file.",
       args: {
         agentId: t.arg.id({ required: true, description: 'The external run, RUNNING.' }),
         path: t.arg.string({ required: true, description: 'Absolute and normalised, inside /workspace or /tmp.' }),
@@ -142,7 +142,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
     listFiles: t.field({
       type: [SandboxFile],
       description:
-        'The entries directly under a directory of a running external run’s sandbox (or the one entry of a file), at most 10,000. NOT_FOUND for a path that does not exist.',
+        "The entries directly under a directory of a running external run's sandbox (or the one entry of a file), at most 10,000. NOT_FOUND for a path that does not exist.",
       args: {
         agentId: t.arg.id({ required: true, description: 'The external run, RUNNING.' }),
         path: t.arg.string({ required: true, description: 'Absolute and normalised, inside (or equal to) /workspace or /tmp.' }),
@@ -155,7 +155,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
     exec: t.field({
       type: ExecResult,
       description:
-        'Runs `sh -c command` in a running external run’s sandbox as its next step (recorded in `steps`, its output in `agentLogs`) and answers when it exits. A non-zero exit does not end the run. At most 8 at once per run (RATE_LIMITED past them); waits while the run’s set-up steps run; an error says why when the run is cancelled or reaches its deadline meanwhile.',
+        "Runs `sh -c command` in a running external run's sandbox as its next step (recorded in `steps`, its output in `agentLogs`) and answers when it exits. A non-zero exit does not end the run. At most 8 at once per run (RATE_LIMITED past them); waits while the run's set-up steps run; an error says why when the run is cancelled or reaches its deadline meanwhile.",
       args: {
         agentId: t.arg.id({ required: true, description: 'The external run, RUNNING.' }),
         command: t.arg.string({ required: true, description: 'A shell command, run with `sh -c`.' }),
@@ -166,7 +166,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
     writeFiles: t.field({
       type: [SandboxFile],
       description:
-        'Writes files into a running external run’s sandbox, creating their parent directories, owned by the run’s user: at most 100 files and 10 MiB a call. Answers each file as written.',
+        "Writes files into a running external run's sandbox, creating their parent directories, owned by the run's user: at most 100 files and 10 MiB a call. Answers each file as written.",
       args: {
         agentId: t.arg.id({ required: true, description: 'The external run, RUNNING.' }),
         files: t.arg({ type: [FileInput], required: true, description: 'The files, each path at most once.' }),
@@ -176,10 +176,10 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
     uploadArchive: t.field({
       type: [SandboxFile],
       description:
-        'Extracts an uploaded tar or tar.gz (at most UPLOAD_MAX_BYTES) into a directory of a running external run’s sandbox, and answers its top-level entries. An entry that would land outside `path` (absolute, `..`, a link pointing out) refuses the whole archive (BAD_USER_INPUT) and nothing is extracted. Sent as a multipart request, with the x-graphql-csrf header.',
+        "Extracts an uploaded tar or tar.gz (at most UPLOAD_MAX_BYTES) into a directory of a running external run's sandbox, and answers its top-level entries. An entry that would land outside `path` (absolute, `..`, a link pointing out) refuses the whole archive (BAD_USER_INPUT) and nothing is extracted. Sent as a multipart request, with the x-graphql-csrf header.",
       args: {
         agentId: t.arg.id({ required: true, description: 'The external run, RUNNING.' }),
-        archive: t.arg({ type: 'File', required: true, description: 'The tar or gzip’d tar.' }),
+        archive: t.arg({ type: 'File', required: true, description: "The tar or gzip'd tar." }),
         path: t.arg.string({
           description: 'Where to extract it, inside (or equal to) /workspace or /tmp; created when missing; default /workspace.',
         }),
@@ -192,7 +192,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
         'Ends a running external run as its agent says — exit code 0: SUCCEEDED; anything else: FAILED / NON_ZERO_EXIT with `error` — and answers once it has its final status (its sandbox gone). Commands still running are stopped. INVALID_STATE for a run that is not external or has finished already.',
       args: {
         agentId: t.arg.id({ required: true, description: 'The external run, RUNNING.' }),
-        exitCode: t.arg.int({ required: true, description: 'The agent’s exit code, 0 to 255: 0 for success.' }),
+        exitCode: t.arg.int({ required: true, description: "The agent's exit code, 0 to 255: 0 for success." }),
         error: t.arg.string({ description: 'Why the agent failed, for people (at most 4096 characters).' }),
       },
       resolve: (_root, args, ctx) => external(ctx).finish(requireId('agentId', args.agentId), args.exitCode, args.error, ctx.signal),

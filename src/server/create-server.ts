@@ -1,7 +1,8 @@
 /**
  * The bosun HTTP server: graphql-yoga on node:http at /graphql (POST, GET, subscriptions over
  * SSE, the bundled GraphiQL), graphql-ws on the same port and path, yoga's /health,
- * Prometheus metrics at /metrics, and the live dashboard at / (its files under /dashboard/).
+ * Prometheus metrics at /metrics, the live dashboard at / (its files under /dashboard/), and tar
+ * downloads from external runs' sandboxes at /runs/{agentId}/archive (archive-route.ts).
  * The server owns everything it starts — sockets, subscription streams, metric listeners — and
  * {@link BosunServer.close} releases all of it.
  *
@@ -16,8 +17,9 @@
  *   /metrics) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
  *   loopback Host when it is not (http-access.ts); CORS only for allowed origins
  *   (origin-policy.ts); simple requests need the x-graphql-csrf header (csrf.ts); bodies over
- *   1 MiB get 413 before they are parsed; `variables` that are not JSON get 400
- *   (graphql-params.ts); HTML pages cannot be framed (frame-protection.ts).
+ *   1 MiB get 413 before they are parsed, but for uploadArchive's multipart requests, streamed
+ *   to disk up to UPLOAD_MAX_BYTES (request-bodies.ts, multipart-upload.ts); `variables` that
+ *   are not JSON get 400 (graphql-params.ts); HTML pages cannot be framed (frame-protection.ts).
  * - Every operation: graphql-armor's depth, alias, directive, token and cost limits
  *   (query-limits.ts); argument errors coded BAD_USER_INPUT (mask-error.ts); a read token runs no
  *   mutation (operation-access.ts, 403); startAgent and retryAgent at most
@@ -48,23 +50,32 @@ import { useHttpStreams } from './http-streams.js';
 import { LogSummary } from './log-summary.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { maskBosunError, toGraphQLError, useArgumentErrorCodes } from './mask-error.js';
+import { useArchiveRoute } from './archive-route.js';
+import { UploadSpool } from './multipart-upload.js';
+import { useRequestBodies } from './request-bodies.js';
 import { createMetrics, useMetricsEndpoint } from './metrics.js';
 import { useOperationAccess } from './operation-access.js';
 import { OriginPolicy } from './origin-policy.js';
 import { useQueryLimits } from './query-limits.js';
 import { createStartGate } from './rate-limiter.js';
 import { malformedRequestReason, sendErrorResponse } from './request-target.js';
-import { MAX_REQUEST_BYTES } from './server-limits.js';
 import { toYogaLogger, type ServerLogger } from './server-logger.js';
 import { StreamingSlots } from './streaming-slots.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const METRICS_PATH = '/metrics';
 export const HEALTH_PATH = '/health';
+/** UPLOAD_MAX_BYTES' default. */
+const DEFAULT_UPLOAD_MAX_BYTES = 100 * 1024 * 1024;
 
 /** The settings the server reads; the whole BosunConfig fits. */
 export type BosunServerConfig = Pick<BosunConfig, 'host' | 'port'> &
-  Partial<Pick<BosunConfig, 'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'maxPendingWsPerAddress' | 'startRatePerMinute'>>;
+  Partial<
+    Pick<
+      BosunConfig,
+      'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'maxPendingWsPerAddress' | 'startRatePerMinute' | 'uploadMaxBytes'
+    >
+  >;
 
 export interface CreateBosunServerOptions {
   /**
@@ -133,6 +144,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     maxPendingPerAddress: config.maxPendingWsPerAddress ?? 16,
   });
   const refusals = new LogSummary({ logger, level: 'info', summary: 'Connections refused' });
+  const uploads = new UploadSpool(config.uploadMaxBytes ?? DEFAULT_UPLOAD_MAX_BYTES);
 
   /** Each operation's context, with its caller (HTTP requests were refused already when they have none). */
   const contextFor = (initial: InitialContext): BosunContext => {
@@ -141,7 +153,13 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       const refusal = new BosunError('UNAUTHENTICATED', 'Authentication required');
       throw toGraphQLError(refusal, undefined, { status: 401, headers: { 'www-authenticate': 'Bearer realm="bosun"' } });
     }
-    return { services, streams, caller, admitStart: (operation) => admitStart(caller, operation) };
+    return {
+      services,
+      streams,
+      caller,
+      admitStart: (operation) => admitStart(caller, operation),
+      ...(initial.request ? { signal: initial.request.signal } : {}),
+    };
   };
 
   const yoga = createYoga({
@@ -155,11 +173,14 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     renderGraphiQL: createGraphiQLRenderer({ tokenRequired: auth.enabled, graphqlPath: GRAPHQL_PATH }),
     landingPage: false,
     cors: origins.corsOptions(),
-    maxRequestBodySize: MAX_REQUEST_BYTES,
+    // Body limits are useRequestBodies': 1 MiB, but for uploadArchive's multipart requests.
+    maxRequestBodySize: false,
+    multipart: false,
     plugins: [
       useFrameProtection(),
       useDashboard(),
       useHttpAccess(auth),
+      useArchiveRoute(services, logger),
       useCsrfPrevention(GRAPHQL_PATH),
       useMetricsEndpoint(metrics.registry, METRICS_PATH),
       useGraphQLParamErrors(),
@@ -167,6 +188,8 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       useArgumentErrorCodes(),
       useOperationAccess(),
       useHttpStreams({ slots, refusals, logger }),
+      // Last: it wraps whichever request parser the plugins above chose.
+      useRequestBodies({ graphqlPath: GRAPHQL_PATH, uploads }),
     ],
   });
 
@@ -206,6 +229,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       await httpClosed;
       streams.closeAll();
       refusals.dispose();
+      await uploads[Symbol.asyncDispose]();
       metrics.dispose();
       await yoga.dispose();
       logger.info({}, 'server closed');

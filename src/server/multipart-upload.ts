@@ -208,11 +208,12 @@ export class UploadSpool implements AsyncDisposable {
     if (typeof operations !== 'object' || operations === null || Array.isArray(operations)) {
       throw httpError(400, 'BAD_REQUEST', 'Multipart form field "operations" must be one operation (an object)');
     }
+    const params = operations as Record<string, unknown>;
     if (upload !== undefined) {
       const blob = await openAsBlob(upload.path);
-      for (const key of mapKeys(map?.[upload.field])) setPath(operations as Record<string, unknown>, key, blob);
+      for (const key of mapKeys(map?.[upload.field])) setPath(params, key, blob);
     }
-    return operations as GraphQLParams;
+    return params;
   }
 
   /** Removes the spool directory and whatever is left in it. */
@@ -234,7 +235,7 @@ function mapKeys(value: unknown): string[] {
   if (!Array.isArray(value) || !value.every((key) => typeof key === 'string')) {
     throw httpError(400, 'BAD_REQUEST', 'Each entry of "map" must be a list of object paths, e.g. ["variables.archive"]');
   }
-  return value as string[];
+  return value;
 }
 
 /** Sets `value` at a dotted path of `target` (`variables.archive`), as the spec's `map` names it. */

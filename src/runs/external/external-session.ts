@@ -163,26 +163,30 @@ export class ExternalSession {
       };
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
-      return new ReadableStream<Uint8Array>({
-        pull: async (controller) => {
-          try {
-            const { done, value } = await source.read();
-            if (done) {
+      return new ReadableStream<Uint8Array>(
+        {
+          pull: async (controller) => {
+            try {
+              const { done, value } = await source.read();
+              if (done) {
+                release();
+                controller.close();
+              } else {
+                controller.enqueue(value);
+              }
+            } catch (error) {
               release();
-              controller.close();
-            } else {
-              controller.enqueue(value);
+              controller.error(this.explain(error));
             }
-          } catch (error) {
+          },
+          cancel: async (reason) => {
             release();
-            controller.error(this.explain(error));
-          }
+            await source.cancel(reason).catch(() => undefined);
+          },
+          // No read-ahead: the sandbox is read at the pace of the reader.
         },
-        cancel: async (reason) => {
-          release();
-          await source.cancel(reason).catch(() => undefined);
-        },
-      });
+        { highWaterMark: 0 },
+      );
     } catch (error) {
       release();
       throw this.explain(error);
@@ -289,7 +293,7 @@ export class ExternalSession {
 
   /** What a failed call answers: why it failed, in the API's terms. */
   private explain(error: unknown): unknown {
-    const stopped = this.context.signal.aborted ? this.context.signal.reason : undefined;
+    const stopped: unknown = this.context.signal.aborted ? this.context.signal.reason : undefined;
     if (stopped instanceof RunStopped) {
       if (stopped.stopCause === 'shutdown') {
         return new BosunError('SHUTTING_DOWN', `bosun is shutting down: run ${this.runId} was stopped while this call ran`);

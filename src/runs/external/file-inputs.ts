@@ -63,10 +63,10 @@ export function resolveFileInputs(files: readonly FileInput[], argument = 'files
       });
     }
     let content: Buffer;
-    if (hasText) {
-      content = Buffer.from(file.content!, 'utf8');
+    if (typeof file.content === 'string') {
+      content = Buffer.from(file.content, 'utf8');
     } else {
-      const decoded = decodeStrictBase64(file.contentBase64!);
+      const decoded = decodeStrictBase64(file.contentBase64 ?? '');
       if (decoded === undefined) {
         throw badUserInput(
           `${field}.contentBase64`,

@@ -82,7 +82,7 @@ function multipart(query: string, file: Uint8Array | undefined, headers: Record<
   const form = new FormData();
   form.append('operations', JSON.stringify({ query, variables: { archive: null } }));
   form.append('map', JSON.stringify(file === undefined ? {} : { 0: ['variables.archive'] }));
-  if (file !== undefined) form.append('0', new Blob([file]), 'repo.tar');
+  if (file !== undefined) form.append('0', new Blob([Buffer.from(file)]), 'repo.tar');
   return { method: 'POST', body: form, headers };
 }
 

@@ -160,6 +160,12 @@ describe('exec', () => {
     const { url } = await start();
     const id = await startExternal(url);
     expect((await exec(url, id, 'cat', { stdin: 'from stdin' })).stdout).toBe('from stdin');
+    expect(await exec(url, id, 'echo out; echo err >&2', { timeoutMs: 5000 })).toMatchObject({
+      stdout: 'out\n',
+      stderr: 'err\n',
+      timedOut: false,
+      exitCode: 0,
+    });
     expect((await exec(url, id, 'pwd; echo "$GREETING $BOSUN_AGENT_ID"', { cwd: '/tmp', env: [{ name: 'GREETING', value: 'hi' }] })).stdout).toBe(
       `/tmp\nhi ${id}\n`,
     );
@@ -174,7 +180,8 @@ describe('exec', () => {
     const { url } = await start();
     const id = await startExternal(url);
     const result = await exec(url, id, 'echo started; sleep 60', { timeoutMs: 1000 });
-    expect(result).toMatchObject({ timedOut: true, stdout: 'started\n' });
+    // The timeout's wrapper reports its pid on stderr; that line is not the command's.
+    expect(result).toMatchObject({ timedOut: true, stdout: 'started\n', stderr: '' });
     expect(result.exitCode).not.toBe(0);
     expect(result.durationMs).toBeGreaterThanOrEqual(1000);
     expect((await exec(url, id, 'echo still here')).stdout).toBe('still here\n');

@@ -11,7 +11,7 @@ import { StreamRegistry } from '../../src/api/streams/stream-registry.js';
 import { BosunError } from '../../src/errors.js';
 import { createFakeServices, listenerTotal, type FakeServices } from '../helpers/fake-services.js';
 import type { FakeRunService } from '../helpers/fake-run-service.js';
-import { buffered, codeOf, INPUT } from './stream-helpers.js';
+import { buffered, codeOf, INPUT, nextTurn } from './stream-helpers.js';
 
 let services: FakeServices;
 let streams: StreamRegistry;
@@ -183,11 +183,13 @@ describe('agentLogs', () => {
     for (let n = 1_251; n <= 1_300; n += 1) services.runs.log(run.id, `line ${n}`);
     expect(stream.buffered).toBe(1);
     expect(seqs(await take(stream, 1))).toEqual([500]);
+    await nextTurn(); // the next page is read on the next turn of the event loop, not inside next()
     expect(counted.calls).toEqual([
       { afterSeq: 0, limit: 500 },
       { afterSeq: 500, limit: 500 },
     ]);
     expect(seqs(await take(stream, 500))).toEqual(range(501, 1_000));
+    await nextTurn();
     expect(counted.calls.at(-1)).toEqual({ afterSeq: 1_000, limit: 500 });
     // The last page is short: the stream is live from then on.
     expect(seqs(await take(stream, 300))).toEqual(range(1_001, 1_300));

@@ -8,15 +8,22 @@ import type { StreamItem } from '../../src/api/streams/event-channel.js';
 /** A start input that the fake run service accepts. */
 export const INPUT = { group: { id: 'g', name: 'g' }, config: {} };
 
-/** What the stream has buffered and, when it has ended, its end; without waiting for more. */
+/**
+ * What the stream has buffered, and what its producer adds when pulled (a store's next page,
+ * read on the next turn of the event loop), and, when it has ended, its end; without waiting
+ * for live events.
+ */
 export async function buffered<T>(
   stream: AsyncIterator<StreamItem<T>> & { buffered: number; isOpen: boolean },
 ): Promise<{ items: StreamItem<T>[]; done: boolean }> {
   const items: StreamItem<T>[] = [];
-  while (stream.buffered > 0) {
-    const next = await stream.next();
-    if (!next.done) items.push(next.value);
-  }
+  do {
+    while (stream.buffered > 0) {
+      const next = await stream.next();
+      if (!next.done) items.push(next.value);
+    }
+    await nextTurn();
+  } while (stream.buffered > 0);
   if (stream.isOpen) return { items, done: false };
   return { items, done: (await stream.next()).done === true };
 }
@@ -29,4 +36,9 @@ export function codeOf(run: () => unknown): string | undefined {
     return error instanceof BosunError ? error.code : 'not a BosunError';
   }
   return undefined;
+}
+
+/** Lets whatever the event loop scheduled with setImmediate (a stream's pull) run. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -86,6 +86,8 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
   #backlogBytes = 0;
   /** The producer's pull, called when the consumer has taken every buffered item (see {@link setPull}). */
   #pull: (() => void) | undefined;
+  /** The pull scheduled for the next turn of the event loop, if any (see {@link setPull}). */
+  #pullTimer: NodeJS.Immediate | undefined;
   #readers: Resolver<T>[] = [];
   #state: 'open' | 'ending' | 'closed' = 'open';
   #stopHooks: (() => void)[] = [];
@@ -158,11 +160,16 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
   }
 
   /**
-   * Sets the producer's pull: a function the channel calls while it is open, synchronously,
-   * whenever the consumer has taken the last buffered item or asks for one with none buffered.
-   * A producer that reads from a store in pages (with {@link pushBacklog}) reads its next page
-   * there, so that a subscriber holds one page at a time and a page is read only once the
-   * previous one is consumed.
+   * Sets the producer's pull: a function the channel calls while it is open, on the next turn
+   * of the event loop, whenever the consumer has taken the last buffered item or asks for one
+   * with none buffered. A producer that reads from a store in pages (with {@link pushBacklog})
+   * reads its next page there, so that a subscriber holds one page at a time and a page is read
+   * only once the previous one is consumed.
+   *
+   * The pull is deferred, not called from inside `next()`: a consumer that reads as fast as it
+   * can would otherwise replay a whole log in one chain of microtasks, page after page, and
+   * hold the event loop (health checks, other clients) for hundreds of milliseconds. A pull
+   * that throws fails the stream with its error.
    */
   setPull(pull: (() => void) | undefined): void {
     this.#pull = pull;
@@ -215,6 +222,8 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
     this.#liveBytes = 0;
     this.#backlogBytes = 0;
     this.#pull = undefined;
+    if (this.#pullTimer !== undefined) clearImmediate(this.#pullTimer);
+    this.#pullTimer = undefined;
     if (wasOpen) this.#runStopHooks();
     for (const reader of this.#readers.splice(0)) reader({ done: true, value: undefined });
     for (const hook of this.#closeHooks.splice(0)) hook();
@@ -326,7 +335,16 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
   }
 
   #pullIfOpen(): void {
-    if (this.#state === 'open') this.#pull?.();
+    if (this.#state !== 'open' || this.#pull === undefined || this.#pullTimer !== undefined) return;
+    this.#pullTimer = setImmediate(() => {
+      this.#pullTimer = undefined;
+      if (this.#state !== 'open' || this.#buffer.length > 0) return;
+      try {
+        this.#pull?.();
+      } catch (error) {
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
   }
 
   #runStopHooks(): void {

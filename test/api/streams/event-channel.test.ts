@@ -141,7 +141,7 @@ describe('EventChannel', () => {
     expect(await drain(channel)).toEqual(['cc', 'dddd']);
   });
 
-  it("calls the producer's pull once the consumer has taken every buffered item, while open", async () => {
+  it("calls the producer's pull on the next turn of the event loop once the consumer has taken every buffered item, while open", async () => {
     const channel = new EventChannel<number>({ capacity: 1, overflow: 'fail' });
     const pages = [[1, 2], [3], []];
     let pulls = 0;
@@ -152,17 +152,53 @@ describe('EventChannel', () => {
       else channel.pushBacklog(page);
     });
     expect(pulls).toBe(0);
-    expect(await channel.next()).toEqual({ done: false, value: 1 }); // nothing buffered: pulled
+    expect(await channel.next()).toEqual({ done: false, value: 1 }); // nothing buffered: pulled, then handed over
     expect(pulls).toBe(1);
-    expect(await channel.next()).toEqual({ done: false, value: 2 }); // the last of the page: pulls the next
+    expect(await channel.next()).toEqual({ done: false, value: 2 }); // the last of the page: the next pull is scheduled...
+    expect(pulls).toBe(1); // ...not run inside next(), so a fast reader cannot replay a whole log in one microtask chain
+    await nextTurn();
     expect(pulls).toBe(2);
     expect(channel.buffered).toBe(1);
     expect(await channel.next()).toEqual({ done: false, value: 3 });
+    await nextTurn();
     expect(pulls).toBe(3); // the empty page ended the channel
     expect(await channel.next()).toEqual({ done: true, value: undefined });
     expect(pulls).toBe(3);
   });
+
+  it('schedules one pull however often the consumer asks, and none once closed', async () => {
+    const channel = new EventChannel<number>({ capacity: 1, overflow: 'fail' });
+    let pulls = 0;
+    channel.setPull(() => (pulls += 1));
+    const first = channel.next();
+    const second = channel.next();
+    await nextTurn();
+    expect(pulls).toBe(1);
+    channel.push(7);
+    expect(await first).toEqual({ done: false, value: 7 });
+    void channel.next();
+    channel.close();
+    await nextTurn();
+    expect(pulls).toBe(1);
+    expect(await second).toEqual({ done: true, value: undefined });
+  });
+
+  it('fails the stream with the error of a pull that throws', async () => {
+    const channel = new EventChannel<number>({ capacity: 1, overflow: 'fail' });
+    channel.setPull(() => {
+      throw new Error('the store is gone');
+    });
+    const item = await channel.next();
+    expect(item.done).toBe(false);
+    expect((item.value as StreamFailure).error.message).toBe('the store is gone');
+    expect(await channel.next()).toEqual({ done: true, value: undefined });
+  });
 });
+
+/** Lets a pull scheduled with setImmediate run. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 describe('StreamRegistry', () => {
   it('tracks open channels until they close', async () => {

@@ -294,7 +294,7 @@ export class RunExecutor {
         cwd: options.cwd ?? WORKSPACE_DIR,
         ...(options.env === undefined ? {} : { env: options.env }),
         ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs, timeoutGraceMs: this.options.stopGraceMs }),
         signal,
         onOutput: (stream, line) => record(stream === 'stdout' ? 'STDOUT' : 'STDERR', line),
         ...(capture === undefined ? {} : { onData: (stream: OutputStream, chunk: Uint8Array) => capture[stream].push(chunk) }),

@@ -1,8 +1,10 @@
 /**
- * What external runs need of the fake sandbox beyond fake-sandbox.ts (kept apart so that the two
- * can change independently): file calls on an in-memory file system, raw output chunks
- * (`onData`) beside the lines, per-command timeouts, and commands or file calls held open by a
- * gate. Attached to every sandbox a provider creates by {@link withFileCalls}.
+ * The fake sandbox as the external-run tests script it, over fake-sandbox.ts: raw output chunks
+ * (`onData`) beside the lines, per-command timeouts for commands that hang, commands or file
+ * calls held open by a gate or failing once, and file calls on a flat in-memory map whose
+ * archive calls answer what the test says (the fake's own file system, and the archive checker
+ * behind it, are tested with the sandbox). Attached to every sandbox a provider creates by
+ * {@link withFileCalls}.
  */
 import { SandboxError } from '../../src/sandbox/sandbox-errors.js';
 import type {

@@ -4,6 +4,7 @@
  * Registration order does not show in schema.graphql (print.ts sorts the schema).
  */
 import type { GraphQLSchema } from 'graphql';
+import { addArtifacts } from './artifacts.js';
 import { createBuilder } from './builder.js';
 import { addDateTimeScalar } from './date-time.js';
 import { addMonitor } from './monitor.js';
@@ -22,5 +23,6 @@ export function buildSchema(): GraphQLSchema {
   addQueue(builder, runs);
   addMonitor(builder);
   addSandbox(builder, runs);
+  addArtifacts(builder);
   return builder.toSchema();
 }

@@ -5,6 +5,7 @@
  */
 import type { MonitorService } from '../monitor/monitor-service.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
+import type { ArtifactSource } from '../runs/artifact-store.js';
 import type { RunService } from '../runs/run-service.js';
 import type { ExternalRunService } from '../runs/external/external-run-service.js';
 import type { StoreHealthSource } from '../store/store-health.js';
@@ -19,6 +20,8 @@ export interface BosunServices {
   readonly store: StoreHealthSource;
   /** The calls of external runs on their live sandboxes; absent, those fields answer UNAVAILABLE. */
   readonly external?: ExternalRunApi;
+  /** Runs' kept artifacts (`AgentRun.artifacts`, the download route); absent: no run has any. */
+  readonly artifacts?: ArtifactSource;
 }
 
 /** What the API calls on external runs (implemented by {@link ExternalRunService}). */

@@ -242,6 +242,10 @@ export function addRuns(builder: BosunBuilder) {
         description:
           'External runs (agent "external"): ended TIMED_OUT / IDLE_TIMEOUT after this long with no command or file call; default EXTERNAL_IDLE_TIMEOUT_MS (300000). Refused for other agents.',
       }),
+      artifacts: t.stringList({
+        description:
+          'Absolute, normalised paths (files or directories) inside /workspace or /tmp, at most 32, copied out when the run ends, whatever its outcome; see AgentRun.artifacts.',
+      }),
     }),
   });
 

@@ -18,7 +18,7 @@ import type { AgentRun, LogLine, StartAgentInput } from './agent-run.js';
 import { isFinalStatus } from './agent-run.js';
 import type { RunStore } from './run-store.js';
 import type { LogQuery, RunListQuery, RunService, RunServiceEvents, StartAgentResult } from './run-service.js';
-import { RunExecutor, RunStopped } from './run-executor.js';
+import { RunExecutor, RunStopped, type RunExecutorOptions } from './run-executor.js';
 import { RunRecorder } from './run-recorder.js';
 import { resolveStartInput, type RunDefaults } from './start-input.js';
 
@@ -43,6 +43,8 @@ export interface AgentRunServiceOptions {
    * be held rather than start waiting runs into the same fault.
    */
   readonly onEngineLost?: (error: SandboxError) => void;
+  /** Copies a run's artifacts out of its sandbox when it ends (see `RunExecutorOptions.collectArtifacts`). */
+  readonly collectArtifacts?: RunExecutorOptions['collectArtifacts'];
   readonly logger: Logger;
 }
 
@@ -71,6 +73,7 @@ export class AgentRunService implements RunService {
       stopGraceMs: options.stopGraceMs,
       ...(options.logBytesPerRun === undefined ? {} : { logBytesPerRun: options.logBytesPerRun }),
       ...(options.onEngineLost === undefined ? {} : { onEngineLost: options.onEngineLost }),
+      ...(options.collectArtifacts === undefined ? {} : { collectArtifacts: options.collectArtifacts }),
       logger: options.logger,
     });
     options.queue.events.on('left', ({ id, reason, waitedMs }) => {

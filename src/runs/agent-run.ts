@@ -51,6 +51,8 @@ export interface StartAgentInput {
     readonly user?: string | null;
     /** External runs: ended after this long without a command or file call. */
     readonly idleTimeoutMs?: number | null;
+    /** Absolute paths (files or directories) in /workspace or /tmp kept when the run ends. */
+    readonly artifacts?: readonly string[] | null;
   };
   readonly initialRepoContext?: string | null;
 }
@@ -71,6 +73,8 @@ export interface AgentRunConfig {
    * command or file call before it ends TIMED_OUT / IDLE_TIMEOUT. Null (or absent) for the others.
    */
   readonly idleTimeoutMs?: number | null;
+  /** Paths copied out of the sandbox when the run ends (absent in runs stored before it existed = none). */
+  readonly artifacts?: readonly string[];
 }
 
 export interface StepResult {

@@ -1,8 +1,9 @@
 /**
  * The bosun HTTP server: graphql-yoga on node:http at /graphql (POST, GET, subscriptions over
  * SSE, the bundled GraphiQL), graphql-ws on the same port and path, yoga's /health,
- * Prometheus metrics at /metrics, the live dashboard at / (its files under /dashboard/), and tar
- * downloads from external runs' sandboxes at /runs/{agentId}/archive (archive-route.ts).
+ * Prometheus metrics at /metrics, runs' artifacts at /runs/{agentId}/artifacts/{path}
+ * (artifact-routes.ts), tar downloads from external runs' sandboxes at /runs/{agentId}/archive
+ * (archive-route.ts), and the live dashboard at / (its files under /dashboard/).
  * The server owns everything it starts — sockets, subscription streams, metric listeners — and
  * {@link BosunServer.close} releases all of it.
  *
@@ -14,7 +15,7 @@
  *   `connection_init`, which must come within 3 s and carry the token (graphql-ws.ts); only then
  *   does a socket take one of the MAX_WS_CONNECTIONS streaming slots (streaming-slots.ts).
  * - HTTP: the dashboard's files, /health and GraphiQL's page are open; everything else (/graphql,
- *   /metrics) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
+ *   /metrics, artifact downloads) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
  *   loopback Host when it is not (http-access.ts); CORS only for allowed origins
  *   (origin-policy.ts); simple requests need the x-graphql-csrf header (csrf.ts); bodies over
  *   1 MiB get 413 before they are parsed, but for uploadArchive's multipart requests, streamed
@@ -40,6 +41,7 @@ import { StreamRegistry } from '../api/streams/stream-registry.js';
 import { buildSchema } from '../api/build-schema.js';
 import type { BosunContext, BosunServices } from '../api/context.js';
 import { TokenAuth, bearerToken, type Caller } from './auth.js';
+import { useArtifactDownloads } from './artifact-routes.js';
 import { useCsrfPrevention } from './csrf.js';
 import { useFrameProtection } from './frame-protection.js';
 import { createGraphiQLRenderer, graphiqlOptions } from './graphiql.js';
@@ -183,6 +185,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       useArchiveRoute(services, logger),
       useCsrfPrevention(GRAPHQL_PATH),
       useMetricsEndpoint(metrics.registry, METRICS_PATH),
+      ...(services.artifacts ? [useArtifactDownloads(services.artifacts, logger)] : []),
       useGraphQLParamErrors(),
       useQueryLimits(),
       useArgumentErrorCodes(),

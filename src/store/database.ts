@@ -81,6 +81,17 @@ export const MIGRATIONS: readonly string[] = [
     pids         INTEGER NOT NULL
   );
   `,
+  // Artifacts kept from runs' sandboxes; their bytes are files beside the database (SqliteArtifactStore).
+  `
+  CREATE TABLE artifacts (
+    run_id     TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** Why a database could not be opened: `message` is one line naming the path, for people. */

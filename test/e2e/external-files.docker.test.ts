@@ -169,6 +169,23 @@ describe('writeFiles, readFile, listFiles', () => {
   });
 });
 
+describe('artifacts of an external run', () => {
+  it('keeps the files the agent wrote at an artifact path when it finishes', async () => {
+    app = await startTestApp();
+    const { url, origin } = app;
+    const id = await startExternal(url, { artifacts: ['/workspace/out'] });
+    await gql(url, WRITE, { id, files: [{ path: '/workspace/out/fix.patch', content: '+ fixed\n' }] });
+    const { finishAgent } = await gql<{ finishAgent: { status: string; artifacts: { path: string; size: number; url: string }[] } }>(
+      url,
+      'mutation ($id: ID!) { finishAgent(agentId: $id, exitCode: 0) { status artifacts { path size url } } }',
+      { id },
+    );
+    expect(finishAgent.status).toBe('SUCCEEDED');
+    expect(finishAgent.artifacts).toEqual([expect.objectContaining({ path: '/workspace/out/fix.patch', size: 8 })]);
+    expect(await (await fetch(new URL(finishAgent.artifacts[0]!.url, origin))).text()).toBe('+ fixed\n');
+  });
+});
+
 describe('uploadArchive', () => {
   it('extracts a tar.gz with directories, modes and an inner link, answering its top-level entries', async () => {
     app = await startTestApp();

@@ -17,10 +17,13 @@
  * - HTTP: the dashboard's files, /health and GraphiQL's page are open; everything else (/graphql,
  *   /metrics, artifact downloads) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
  *   loopback Host when it is not (http-access.ts); CORS only for allowed origins
- *   (origin-policy.ts); simple requests need the x-graphql-csrf header (csrf.ts); bodies over
- *   1 MiB get 413 before they are parsed, but for uploadArchive's multipart requests, streamed
- *   to disk up to UPLOAD_MAX_BYTES (request-bodies.ts, multipart-upload.ts); `variables` that
- *   are not JSON get 400 (graphql-params.ts); HTML pages cannot be framed (frame-protection.ts).
+ *   (origin-policy.ts); form and text/plain POSTs and GET subscriptions need the x-graphql-csrf
+ *   header, GET queries do not (csrf.ts); bodies over 1 MiB get 413 before they are parsed, but
+ *   for uploadArchive's multipart requests, streamed to disk up to UPLOAD_MAX_BYTES
+ *   (request-bodies.ts, multipart-upload.ts); bodies and `variables` that are not JSON get 400
+ *   without internals (graphql-params.ts); HTML pages cannot be framed (frame-protection.ts).
+ * - Every document: a syntax error is GRAPHQL_PARSE_FAILED (HTTP 400) on every transport, whoever
+ *   parsed it first (parse-errors.ts).
  * - Every operation: graphql-armor's depth, alias, directive, token and cost limits
  *   (query-limits.ts); argument errors coded BAD_USER_INPUT (mask-error.ts); a read token runs no
  *   mutation (operation-access.ts, 403); startAgent and retryAgent at most
@@ -57,6 +60,7 @@ import { UploadSpool } from './multipart-upload.js';
 import { useRequestBodies } from './request-bodies.js';
 import { createMetrics, useMetricsEndpoint } from './metrics.js';
 import { useOperationAccess } from './operation-access.js';
+import { useParseErrorCodes } from './parse-errors.js';
 import { OriginPolicy } from './origin-policy.js';
 import { useQueryLimits } from './query-limits.js';
 import { createStartGate } from './rate-limiter.js';
@@ -187,6 +191,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       useMetricsEndpoint(metrics.registry, METRICS_PATH),
       ...(services.artifacts ? [useArtifactDownloads(services.artifacts, logger)] : []),
       useGraphQLParamErrors(),
+      useParseErrorCodes(),
       useQueryLimits(),
       useArgumentErrorCodes(),
       useOperationAccess(),

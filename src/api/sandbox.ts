@@ -22,6 +22,9 @@ const FILE_TYPES = {
   OTHER: { description: 'Anything else: a device, a FIFO, a socket.' },
 } as const satisfies Record<SandboxFileType, { readonly description: string }>;
 
+/** The TypeScript type GraphQL Code Generator gives the `File` scalar. */
+export const FILE_CODEGEN_TYPE = 'Blob';
+
 /** The external run service, or UNAVAILABLE when the server was built without it. */
 function external(ctx: BosunContext): ExternalRunApi {
   if (!ctx.services.external) throw new BosunError('UNAVAILABLE', 'this server takes no calls on external runs');
@@ -54,6 +57,8 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
     parseLiteral: () => {
       throw new GraphQLError('File: expected an upload (a multipart request part), not a literal');
     },
+    // GraphQL Code Generator's type for it (see date-time.ts): what a client hands over, a Blob (a File is one).
+    extensions: { codegenScalarType: FILE_CODEGEN_TYPE },
   });
 
   const FileType = builder.enumType('FileType', {

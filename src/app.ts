@@ -6,6 +6,9 @@
 import { AgentRegistry } from './runs/agent-registry.js';
 import type { Agent } from './runs/agent.js';
 import { ShellAgent, SHELL_AGENT_NAME } from './agents/shell-agent.js';
+import { ExternalAgent } from './agents/external-agent.js';
+import { ExternalRunService } from './runs/external/external-run-service.js';
+import { ExternalSessions } from './runs/external/external-sessions.js';
 import type { BosunConfig } from './config.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
@@ -33,7 +36,7 @@ const PRUNE_INTERVAL_MS = 60_000;
 
 export interface CreateAppOptions {
   readonly logger: Logger;
-  /** Agents besides the built-in shell agent. */
+  /** Agents besides the built-in shell and external agents. */
   readonly agents?: readonly Agent[];
 }
 
@@ -46,6 +49,8 @@ export interface BosunApp extends AsyncDisposable {
   readonly sandboxes: SandboxManager;
   readonly queue: AgentExecutionQueue;
   readonly runs: AgentRunService;
+  /** The calls of external runs (exec, files, archives, finish) on their live sandboxes. */
+  readonly external: ExternalRunService;
   readonly monitor: DockerMonitor;
   readonly server: BosunServer;
   /**
@@ -130,16 +135,19 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       : new AlertWebhook({ url: config.alertWebhookUrl, secret: config.alertWebhookSecret, logger: monitorLogger });
   const notifyWebhook = (alert: HealthAlert): void => void alertWebhook?.notify(alert);
   if (alertWebhook !== null) monitor.events.on('alert', notifyWebhook);
+  // External runs' live sessions: their agent registers them, the API reaches them.
+  const sessions = new ExternalSessions();
   const runs = new AgentRunService({
     store: runStore,
     queue,
     sandboxes,
-    agents: new AgentRegistry([new ShellAgent(), ...(options.agents ?? [])]),
+    agents: new AgentRegistry([new ShellAgent(), new ExternalAgent({ sessions }), ...(options.agents ?? [])]),
     defaults: {
       agent: SHELL_AGENT_NAME,
       image: config.sandboxImage,
       limits: config.defaultLimits,
       timeoutMs: config.agentTimeoutMs,
+      idleTimeoutMs: config.externalIdleTimeoutMs,
     },
     queueTimeoutMs: config.queueTimeoutMs,
     stopGraceMs: config.stopGraceMs,
@@ -148,8 +156,18 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     collectArtifacts: (request) => artifacts.collect(request),
     logger: logger.child({ component: 'runs' }),
   });
+  const external = new ExternalRunService({
+    runs,
+    sessions,
+    uploadMaxBytes: config.uploadMaxBytes,
+    extractMaxBytes: config.sandboxWorkspaceBytes,
+  });
   const detachMonitor = monitor.attachToRuns(runs.events);
-  const server = createBosunServer({ config, services: { runs, queue, monitor, store: storeHealth, artifacts: artifactStore }, logger });
+  const server = createBosunServer({
+    config,
+    services: { runs, queue, monitor, store: storeHealth, artifacts: artifactStore, external },
+    logger,
+  });
   const prune = () => {
     // Deleting needs room to write too; while writes fail, the retries come first.
     if (storeHealth.report().status !== 'OK') return;
@@ -185,6 +203,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       await step('stop runs', () => runs.shutdown(graceMs));
       await step('detach monitor', () => {
         detachMonitor();
+        external[Symbol.dispose]();
         guard[Symbol.dispose]();
         autoscaler?.[Symbol.dispose]();
       });
@@ -221,6 +240,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     sandboxes,
     queue,
     runs,
+    external,
     monitor,
     server,
     async start() {

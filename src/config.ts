@@ -106,6 +106,10 @@ export interface BosunConfig {
   readonly dbPath: string;
   /** On SIGTERM / SIGINT, how long running runs may finish before they are stopped. */
   readonly shutdownGraceMs: number;
+  /** External runs: ended TIMED_OUT / IDLE_TIMEOUT after this long without a command or file call, unless the run says otherwise. */
+  readonly externalIdleTimeoutMs: number;
+  /** The largest archive `uploadArchive` takes; only its multipart requests may exceed the 1 MiB body limit, up to this. */
+  readonly uploadMaxBytes: number;
   readonly logLevel: LogLevel;
 }
 
@@ -196,6 +200,8 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     sampleRetentionMs: read.integer('SAMPLE_RETENTION_MS', 24 * 3_600_000, { min: 60_000 }),
     dbPath: read.string('BOSUN_DB_PATH', './data/bosun.db'),
     shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: MAX_TIMER_DELAY_MS }),
+    externalIdleTimeoutMs: read.integer('EXTERNAL_IDLE_TIMEOUT_MS', 300_000, { min: 1_000, max: MAX_TIMER_DELAY_MS }),
+    uploadMaxBytes: read.parsed('UPLOAD_MAX_BYTES', '100m', parseMemoryBytes),
     logLevel: read.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
   };
   return deepFreeze(config);

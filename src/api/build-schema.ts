@@ -12,6 +12,7 @@ import { addMonitor } from './monitor.js';
 import { addQueue } from './queue.js';
 import { addRunConnection } from './run-connection.js';
 import { addRuns } from './runs.js';
+import { addSandbox } from './sandbox.js';
 
 /** The bosun API schema. Pure: every call builds a new, independent schema. */
 export function buildSchema(): GraphQLSchema {
@@ -26,6 +27,7 @@ export function buildSchema(): GraphQLSchema {
   addFailureGroups(builder, addRunConnection(builder, runs));
   addQueue(builder, runs);
   addMonitor(builder);
+  addSandbox(builder, runs);
   addArtifacts(builder);
   return builder.toSchema();
 }

@@ -21,6 +21,7 @@ import type {
 import type { QueueStats, QueueTicket } from '../queue/execution-queue.js';
 import type { AgentRun, FailureGroup, LogLine, StepResult } from '../runs/agent-run.js';
 import type { SandboxLimits } from '../sandbox/limits.js';
+import type { ReopenableBytes } from '../sandbox/sandbox.js';
 import type { BosunContext } from './context.js';
 
 export interface BosunSchemaTypes {
@@ -28,6 +29,8 @@ export interface BosunSchemaTypes {
   DefaultFieldNullability: false;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
+    /** An upload (the GraphQL multipart request spec); input only. */
+    File: { Input: ReopenableBytes; Output: never };
   };
   Objects: {
     AgentRun: AgentRun;

@@ -7,6 +7,7 @@ import type { MonitorService } from '../monitor/monitor-service.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { ArtifactSource } from '../runs/artifact-store.js';
 import type { RunService } from '../runs/run-service.js';
+import type { ExternalRunService } from '../runs/external/external-run-service.js';
 import type { StoreHealthSource } from '../store/store-health.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
 
@@ -17,9 +18,17 @@ export interface BosunServices {
   readonly monitor: MonitorService;
   /** Whether the store takes writes (healthReport's `store`). */
   readonly store: StoreHealthSource;
+  /** The calls of external runs on their live sandboxes; absent, those fields answer UNAVAILABLE. */
+  readonly external?: ExternalRunApi;
   /** Runs' kept artifacts (`AgentRun.artifacts`, the download route); absent: no run has any. */
   readonly artifacts?: ArtifactSource;
 }
+
+/** What the API calls on external runs (implemented by {@link ExternalRunService}). */
+export type ExternalRunApi = Pick<
+  ExternalRunService,
+  'exec' | 'writeFiles' | 'uploadArchive' | 'readFile' | 'listFiles' | 'readArchive' | 'finish' | 'idleSince'
+>;
 
 /** `admin` may do everything; `read` may run queries and subscriptions only. */
 export type CallerRole = 'admin' | 'read';
@@ -51,4 +60,6 @@ export interface BosunContext {
    * @throws BosunError RATE_LIMITED past START_RATE_PER_MINUTE.
    */
   readonly admitStart?: (operation: string) => void;
+  /** Aborts when the HTTP client of the operation goes away (absent over graphql-ws). */
+  readonly signal?: AbortSignal;
 }

@@ -30,6 +30,9 @@ const FAILURE_REASONS = {
   RUN_TIMEOUT: { description: 'The run took longer than its timeoutMs: its processes got SIGTERM, then the container was killed.' },
   SANDBOX_ERROR: { description: 'The Docker engine was lost or refused an operation on the sandbox; `error` says which.' },
   INTERRUPTED: { description: 'bosun stopped while the run was running.' },
+  IDLE_TIMEOUT: {
+    description: 'An external run had no command or file call in flight or started for its `idleTimeoutMs`.',
+  },
   QUEUE_FULL: {
     description:
       'The run was waiting when bosun stopped, and at the next start the line was full: MAX_QUEUE_LENGTH is lower than the runs that waited.',
@@ -183,6 +186,18 @@ export function addRuns(builder: BosunBuilder) {
       startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When it left the line to run; null while waiting.' }),
       finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true, description: 'When it became final; null before.' }),
       retryOf: t.exposeID('retryOf', { nullable: true, description: 'The run this one retries (`retryAgent`).' }),
+      idleTimeoutMs: t.int({
+        nullable: true,
+        description: 'External runs: how long they may go without a command or file call; null for other runs.',
+        resolve: (run) => run.config.idleTimeoutMs ?? null,
+      }),
+      idleSince: t.field({
+        type: 'DateTime',
+        nullable: true,
+        description:
+          'External runs waiting for commands: since when no command or file call has been in flight (the run ends at idleSince + idleTimeoutMs). Null while a call runs, during set-up, and for runs that are not running or not external.',
+        resolve: (run, _args, ctx) => (run.status === 'RUNNING' ? (ctx.services.external?.idleSince(run.id) ?? null) : null),
+      }),
       peak: t.field({
         type: 'ResourcePeak',
         nullable: true,
@@ -246,6 +261,10 @@ export function addRuns(builder: BosunBuilder) {
       pidsLimit: t.int({ description: 'Default DOCKER_PIDS_LIMIT.' }),
       timeoutMs: t.int({ description: 'Default AGENT_TIMEOUT_MS.' }),
       user: t.string({ description: 'The uid[:gid] to run as, e.g. "1000:1000"; default the non-root sandbox user (1000). "0" is root.' }),
+      idleTimeoutMs: t.int({
+        description:
+          'External runs (agent "external"): ended TIMED_OUT / IDLE_TIMEOUT after this long with no command or file call; default EXTERNAL_IDLE_TIMEOUT_MS (300000). Refused for other agents.',
+      }),
       artifacts: t.stringList({
         description:
           'Absolute, normalised paths (files or directories) inside /workspace or /tmp, at most 32, copied out when the run ends, whatever its outcome; see AgentRun.artifacts.',
@@ -347,7 +366,7 @@ export function addRuns(builder: BosunBuilder) {
     }),
   }));
 
-  return { AgentStatus };
+  return { AgentStatus, EnvVarInput };
 }
 
 /** The run refs other modules use. */

@@ -5,7 +5,16 @@
 import type { SandboxLimits } from '../sandbox/limits.js';
 
 export type AgentStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
-export type FailureReason = 'NON_ZERO_EXIT' | 'OOM_KILLED' | 'QUEUE_TIMEOUT' | 'RUN_TIMEOUT' | 'SANDBOX_ERROR' | 'INTERRUPTED' | 'QUEUE_FULL';
+export type FailureReason =
+  | 'NON_ZERO_EXIT'
+  | 'OOM_KILLED'
+  | 'QUEUE_TIMEOUT'
+  | 'RUN_TIMEOUT'
+  | 'SANDBOX_ERROR'
+  | 'INTERRUPTED'
+  | 'QUEUE_FULL'
+  /** An external run had no command or file call for its `idleTimeoutMs`. */
+  | 'IDLE_TIMEOUT';
 export type LogStream = 'STDOUT' | 'STDERR' | 'SYSTEM';
 
 export const FINAL_STATUSES: ReadonlySet<AgentStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
@@ -40,6 +49,8 @@ export interface StartAgentInput {
     readonly timeoutMs?: number | null;
     /** `uid[:gid]` to run as; default the sandbox's non-root user (1000). */
     readonly user?: string | null;
+    /** External runs: ended after this long without a command or file call. */
+    readonly idleTimeoutMs?: number | null;
     /** Absolute paths (files or directories) in /workspace or /tmp kept when the run ends. */
     readonly artifacts?: readonly string[] | null;
   };
@@ -57,6 +68,11 @@ export interface AgentRunConfig {
   readonly initialRepoContext: string | null;
   /** `uid[:gid]` the sandbox runs as; null (or absent, in runs stored before it existed) = the default non-root user. */
   readonly user?: string | null;
+  /**
+   * Runs of an agent that waits for commands (the external agent): how long it may go without a
+   * command or file call before it ends TIMED_OUT / IDLE_TIMEOUT. Null (or absent) for the others.
+   */
+  readonly idleTimeoutMs?: number | null;
   /** Paths copied out of the sandbox when the run ends (absent in runs stored before it existed = none). */
   readonly artifacts?: readonly string[];
 }

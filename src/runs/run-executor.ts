@@ -15,11 +15,12 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { SANDBOX_WORKSPACE_DIR } from '../sandbox/container-config.js';
 import { describeLimits, formatMemory } from '../sandbox/limits.js';
-import type { Sandbox, SandboxProvider } from '../sandbox/sandbox.js';
+import type { ExecResult, OutputStream, Sandbox, SandboxProvider } from '../sandbox/sandbox.js';
 import { SandboxError } from '../sandbox/sandbox-errors.js';
 import { delay } from '../shared/deadline.js';
 import type { AgentRun, AgentStatus, FailureReason, LogStream, StepResult } from './agent-run.js';
 import { OutputBudget } from './output-budget.js';
+import { OutputTail } from './output-tail.js';
 import type { RunRecorder } from './run-recorder.js';
 
 export const WORKSPACE_DIR = SANDBOX_WORKSPACE_DIR;
@@ -160,6 +161,10 @@ export class RunExecutor {
 
   /** The outcome of an agent that returned: success, or a failure whose cause the limit counters tell. */
   private async classifyResult(id: string, sandbox: Sandbox, result: AgentResult): Promise<Outcome> {
+    if ('timedOut' in result) {
+      this.recorder.log(id, 'SYSTEM', null, `killed: ${result.error}`);
+      return { status: 'TIMED_OUT', reason: result.timedOut, error: result.error, exitCode: null };
+    }
     if (result.exitCode === 0) return { status: 'SUCCEEDED', reason: null, error: null, exitCode: 0 };
     const limits = await sandbox.limitEvents();
     const { config } = this.recorder.require(id);
@@ -240,6 +245,8 @@ export class RunExecutor {
   private agentContext(execution: Execution, sandbox: Sandbox): AgentContext {
     const { id, signal } = execution;
     const run = this.recorder.require(id);
+    /** The run's signal, and the call's own when it has one. */
+    const callSignal = (own: AbortSignal | undefined): AbortSignal => (own ? AbortSignal.any([signal, own]) : signal);
     return {
       runId: id,
       config: run.config,
@@ -249,12 +256,43 @@ export class RunExecutor {
       contextFilePath: run.config.initialRepoContext === null ? null : CONTEXT_FILE_PATH,
       step: (command, options) => this.step(execution, sandbox, command, options),
       writeFile: (path, content) => sandbox.writeFile(path, content),
+      writeFiles: async (files, own) => {
+        const written = await sandbox.writeFiles(files, callSignal(own));
+        this.recorder.log(
+          id,
+          'SYSTEM',
+          null,
+          `wrote ${describePaths(
+            files.map((file) => file.path),
+            ['file', 'files'],
+          )}`,
+        );
+        return written;
+      },
+      readFile: (path, options) => sandbox.readFile(path, { ...options, signal: callSignal(options.signal) }),
+      listFiles: (path, own) => sandbox.listFiles(path, callSignal(own)),
+      extractArchive: async (path, archive, options) => {
+        const entries = await sandbox.extractArchive(path, archive, { ...options, signal: callSignal(options.signal) });
+        this.recorder.log(
+          id,
+          'SYSTEM',
+          null,
+          `extracted an archive of ${archive.size} bytes into ${path}: ${describePaths(
+            entries.map((entry) => entry.path),
+            ['top-level entry', 'top-level entries'],
+          )}`,
+        );
+        return entries;
+      },
+      readArchive: (path, own) => sandbox.readArchive(path, callSignal(own)),
       log: (message) => this.recorder.log(id, 'SYSTEM', null, message),
+      announce: () => this.recorder.announce(id),
     };
   }
 
   private async step(execution: Execution, sandbox: Sandbox, command: string, options: StepOptions = {}): Promise<StepOutcome> {
-    const { id, signal, budget } = execution;
+    const { id, budget } = execution;
+    const signal = options.signal ? AbortSignal.any([execution.signal, options.signal]) : execution.signal;
     signal.throwIfAborted();
     const index = this.recorder.require(id).steps.length + 1;
     const step: StepResult = { index, command, exitCode: null, startedAt: new Date(), finishedAt: null };
@@ -263,21 +301,40 @@ export class RunExecutor {
     const record = (stream: LogStream, line: string) => {
       if (budget.admit({ stream, step: index, line }, Buffer.byteLength(line) + 1)) this.recorder.log(id, stream, index, line);
     };
-    let exitCode: number;
+    const capture =
+      options.captureBytes === undefined ? undefined : { stdout: new OutputTail(options.captureBytes), stderr: new OutputTail(options.captureBytes) };
+    const started = performance.now();
+    let result: ExecResult;
     try {
-      ({ exitCode } = await sandbox.exec(command, {
+      result = await sandbox.exec(command, {
         cwd: options.cwd ?? WORKSPACE_DIR,
         ...(options.env === undefined ? {} : { env: options.env }),
+        ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs, timeoutGraceMs: this.options.stopGraceMs }),
         signal,
         onOutput: (stream, line) => record(stream === 'stdout' ? 'STDOUT' : 'STDERR', line),
-      }));
+        ...(capture === undefined ? {} : { onData: (stream: OutputStream, chunk: Uint8Array) => capture[stream].push(chunk) }),
+      });
     } finally {
       if (budget.holding) this.recordTail(id, index, budget);
     }
-    const steps = this.recorder.require(id).steps.map((s) => (s.index === index ? { ...s, exitCode, finishedAt: new Date() } : s));
+    const durationMs = Math.round(performance.now() - started);
+    const { exitCode } = result;
+    const timedOut = result.timedOut === true;
+    const finished: StepResult = { ...step, exitCode, finishedAt: new Date() };
+    const steps = this.recorder.require(id).steps.map((s) => (s.index === index ? finished : s));
     this.recorder.patch(id, { steps, exitCode });
-    this.recorder.log(id, 'SYSTEM', index, `step ${index} exited ${exitCode}`);
-    return { index, exitCode };
+    this.recorder.log(
+      id,
+      'SYSTEM',
+      index,
+      timedOut ? `step ${index} timed out after ${options.timeoutMs} ms (exit ${exitCode})` : `step ${index} exited ${exitCode}`,
+    );
+    const output =
+      capture === undefined
+        ? undefined
+        : { stdout: capture.stdout.text(), stderr: capture.stderr.text(), truncated: capture.stdout.truncated || capture.stderr.truncated };
+    return { index, exitCode, timedOut, durationMs, step: finished, ...(output === undefined ? {} : { output }) };
   }
 
   /** Says how much output went over the budget, then records the held tail of the step. */
@@ -291,6 +348,13 @@ export class RunExecutor {
     );
     for (const held of tail) this.recorder.log(id, held.stream, held.step, held.line);
   }
+}
+
+/** Paths for a log line: the first few, and how many more. */
+function describePaths(paths: readonly string[], noun: readonly [one: string, many: string]): string {
+  const shown = paths.slice(0, 5).join(', ');
+  const more = paths.length > 5 ? ` and ${paths.length - 5} more` : '';
+  return `${paths.length} ${paths.length === 1 ? noun[0] : noun[1]}${paths.length === 0 ? '' : `: ${shown}${more}`}`;
 }
 
 /** The environment of every command of a run: its own variables, then bosun's, which it cannot override. */

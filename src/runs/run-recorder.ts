@@ -49,6 +49,15 @@ export class RunRecorder {
     return next;
   }
 
+  /**
+   * Announces the run's snapshot again, storing nothing: for what subscribers read live beside it
+   * (an external run's idleness), which changed without the snapshot changing.
+   */
+  announce(id: string): void {
+    const run = this.store.get(id);
+    if (run) this.events.emit('run-updated', run);
+  }
+
   /** Gives the run its final status; a run that already has one keeps it. */
   finish(id: string, status: AgentStatus, reason: FailureReason | null, error: string | null, exitCode?: number | null): void {
     const run = this.require(id);

@@ -18,7 +18,12 @@ export interface RunDefaults {
   readonly image: string;
   readonly limits: SandboxLimits;
   readonly timeoutMs: number;
+  /** Of runs of an agent that waits for commands; default {@link DEFAULT_IDLE_TIMEOUT_MS}. */
+  readonly idleTimeoutMs?: number;
 }
+
+/** EXTERNAL_IDLE_TIMEOUT_MS's default. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 
 export interface ResolvedStart {
   readonly group: FailureGroup;
@@ -136,6 +141,19 @@ export function resolveStartInput(
     }
   });
 
+  const idleTimeoutMs = agent?.waitsForCommands ? (config.idleTimeoutMs ?? defaults.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS) : null;
+  field('config.idleTimeoutMs', () => {
+    if (idleTimeoutMs === null && config.idleTimeoutMs !== undefined && config.idleTimeoutMs !== null) {
+      throw new InvalidValueError(
+        `no value for agent ${JSON.stringify(agentName)} (only an agent that waits for commands, such as "external", has one)`,
+        config.idleTimeoutMs,
+      );
+    }
+    if (idleTimeoutMs !== null && !isIntegerInRange(idleTimeoutMs, { min: MIN_TIMEOUT_MS, max: MAX_TIMEOUT_MS })) {
+      throw new InvalidValueError(`milliseconds, an integer from ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS}`, idleTimeoutMs);
+    }
+  });
+
   const user = config.user ?? null;
   if (user !== null) {
     field('config.user', () => parseSandboxUser(user));
@@ -170,6 +188,7 @@ export function resolveStartInput(
     timeoutMs,
     initialRepoContext: context_,
     user,
+    ...(idleTimeoutMs === null ? {} : { idleTimeoutMs }),
     artifacts: [...artifacts],
   };
   const problem = agent!.validate?.(resolved);

@@ -1,9 +1,10 @@
 /**
  * One command in a sandbox container over the engine's exec API: create the exec, attach to its
- * output (and stdin), split both streams into lines, and read the exit code from the engine
- * once the process is over. Kept apart from the container's lifecycle in docker-sandbox.ts
- * because this is the part that grows with what commands can do (per-command timeouts, raw
- * output for files and archives in docker-raw-exec.ts).
+ * output (and stdin), split both streams into lines (and hand the bytes as printed to callers
+ * that want them, `onData`), and read the exit code from the engine once the process is over.
+ * Kept apart from the container's lifecycle in docker-sandbox.ts because this is the part that
+ * grows with what commands can do (per-command timeouts, raw output for files and archives in
+ * docker-raw-exec.ts).
  *
  * A command with a timeout runs under a wrapper that first writes its pid on standard error (the
  * line is taken out of the output). The engine starts every exec as the leader of a new session
@@ -127,7 +128,7 @@ export async function execInContainer(target: ExecTarget, command: string, optio
   let ending: Promise<void> | undefined;
   try {
     const onOutput = leader ? leader.intercept(options.onOutput) : options.onOutput;
-    const output = pipeOutput(target.docker, stream, onOutput, signal);
+    const output = pipeOutput(target.docker, stream, onOutput, signal, rawOutput(options.onData, leader !== undefined));
     if (leader) {
       void output.finally(() => leader.giveUp()).catch(() => undefined);
       timer = setTimeout(
@@ -210,7 +211,35 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   }
 }
 
-function pipeOutput(docker: Docker, stream: Duplex, onOutput: ExecOptions['onOutput'], signal: AbortSignal | undefined): Promise<void> {
+/**
+ * The `onData` callbacks of both streams, the wrapper's pid line (the first of stderr, with a
+ * timeout) left out as it is left out of the lines; undefined without `onData`.
+ */
+function rawOutput(onData: ExecOptions['onData'], skipPidLine: boolean): Record<OutputStream, (chunk: Buffer) => void> | undefined {
+  if (!onData) return undefined;
+  let skipping = skipPidLine;
+  return {
+    stdout: (chunk) => onData('stdout', chunk),
+    stderr: (chunk) => {
+      let rest = chunk;
+      if (skipping) {
+        const newline = rest.indexOf(0x0a);
+        if (newline === -1) return;
+        skipping = false;
+        rest = rest.subarray(newline + 1);
+      }
+      if (rest.length > 0) onData('stderr', rest);
+    },
+  };
+}
+
+function pipeOutput(
+  docker: Docker,
+  stream: Duplex,
+  onOutput: ExecOptions['onOutput'],
+  signal: AbortSignal | undefined,
+  raw?: Record<OutputStream, (chunk: Buffer) => void>,
+): Promise<void> {
   const emit = onOutput ?? (() => {});
   const stdout = new LineSplitter((line) => emit('stdout', line));
   const stderr = new LineSplitter((line) => emit('stderr', line));
@@ -231,8 +260,18 @@ function pipeOutput(docker: Docker, stream: Duplex, onOutput: ExecOptions['onOut
     signal?.addEventListener('abort', onAbort, { once: true });
     docker.modem.demuxStream(
       stream,
-      { write: (chunk: Buffer) => stdout.write(chunk) } as unknown as NodeJS.WritableStream,
-      { write: (chunk: Buffer) => stderr.write(chunk) } as unknown as NodeJS.WritableStream,
+      {
+        write: (chunk: Buffer) => {
+          raw?.stdout(chunk);
+          stdout.write(chunk);
+        },
+      } as unknown as NodeJS.WritableStream,
+      {
+        write: (chunk: Buffer) => {
+          raw?.stderr(chunk);
+          stderr.write(chunk);
+        },
+      } as unknown as NodeJS.WritableStream,
     );
     stream.once('end', () => finish());
     stream.once('close', () => finish());

@@ -21,20 +21,25 @@ export function isWithin(path: string, root: string): boolean {
 }
 
 /**
+ * Why `path` may not be named by a client, as the end of a sentence ("it is not normalised"), or
+ * undefined when it may. Pure.
+ */
+export function sandboxPathProblem(path: unknown): string | undefined {
+  if (typeof path !== 'string' || path === '') return 'it is empty';
+  if (path.length > MAX_SANDBOX_PATH_CHARS) return 'it is too long';
+  if (path.includes('\0')) return 'it holds a NUL byte';
+  if (!path.startsWith('/')) return 'it is not absolute';
+  if (posix.normalize(path) !== path || (path.endsWith('/') && path !== '/')) return 'it is not normalised';
+  if (!SANDBOX_WRITABLE_ROOTS.some((root) => isWithin(path, root))) return `it is outside ${SANDBOX_WRITABLE_ROOTS.join(' and ')}`;
+  return undefined;
+}
+
+/**
  * Checks a path named by a client.
  * @throws InvalidValueError when it is not absolute and normalised, or lies outside /workspace and /tmp.
  */
 export function checkSandboxPath(path: unknown): string {
-  if (
-    typeof path !== 'string' ||
-    path.length > MAX_SANDBOX_PATH_CHARS ||
-    path.includes('\0') ||
-    !path.startsWith('/') ||
-    posix.normalize(path) !== path ||
-    (path.endsWith('/') && path !== '/') ||
-    !SANDBOX_WRITABLE_ROOTS.some((root) => isWithin(path, root))
-  ) {
-    throw new InvalidValueError(EXPECTED, path);
-  }
-  return path;
+  const problem = sandboxPathProblem(path);
+  if (problem !== undefined) throw new InvalidValueError(`${EXPECTED} (${problem})`, path);
+  return path as string;
 }

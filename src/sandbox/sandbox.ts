@@ -27,6 +27,12 @@ export interface ExecOptions {
   readonly signal?: AbortSignal;
   /** Each output line, in order within its stream, without the newline. */
   readonly onOutput?: (stream: OutputStream, line: string) => void;
+  /**
+   * Each chunk of output as it arrives, before it is split into lines: for callers that hand the
+   * output back whole (an API `exec`), which lines cannot rebuild (a cut long line, `\r\n`, a
+   * last line without a newline).
+   */
+  readonly onData?: (stream: OutputStream, chunk: Uint8Array) => void;
   /** Written to the command's standard input, which is then closed. */
   readonly stdin?: string | Uint8Array;
   /**

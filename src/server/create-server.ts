@@ -2,7 +2,8 @@
  * The bosun HTTP server: graphql-yoga on node:http at /graphql (POST, GET, subscriptions over
  * SSE, the bundled GraphiQL), graphql-ws on the same port and path, yoga's /health,
  * Prometheus metrics at /metrics, runs' artifacts at /runs/{agentId}/artifacts/{path}
- * (artifact-routes.ts), and the live dashboard at / (its files under /dashboard/).
+ * (artifact-routes.ts), tar downloads from external runs' sandboxes at /runs/{agentId}/archive
+ * (archive-route.ts), and the live dashboard at / (its files under /dashboard/).
  * The server owns everything it starts — sockets, subscription streams, metric listeners — and
  * {@link BosunServer.close} releases all of it.
  *
@@ -17,9 +18,10 @@
  *   /metrics, artifact downloads) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
  *   loopback Host when it is not (http-access.ts); CORS only for allowed origins
  *   (origin-policy.ts); form and text/plain POSTs and GET subscriptions need the x-graphql-csrf
- *   header, GET queries do not (csrf.ts); bodies over 1 MiB get 413 before they are parsed;
- *   bodies and `variables` that are not JSON get 400 without internals (graphql-params.ts);
- *   HTML pages cannot be framed (frame-protection.ts).
+ *   header, GET queries do not (csrf.ts); bodies over 1 MiB get 413 before they are parsed, but
+ *   for uploadArchive's multipart requests, streamed to disk up to UPLOAD_MAX_BYTES
+ *   (request-bodies.ts, multipart-upload.ts); bodies and `variables` that are not JSON get 400
+ *   without internals (graphql-params.ts); HTML pages cannot be framed (frame-protection.ts).
  * - Every document: a syntax error is GRAPHQL_PARSE_FAILED (HTTP 400) on every transport, whoever
  *   parsed it first (parse-errors.ts).
  * - Every operation: graphql-armor's depth, alias, directive, token and cost limits
@@ -53,6 +55,9 @@ import { useHttpStreams } from './http-streams.js';
 import { LogSummary } from './log-summary.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { maskBosunError, toGraphQLError, useArgumentErrorCodes } from './mask-error.js';
+import { useArchiveRoute } from './archive-route.js';
+import { UploadSpool } from './multipart-upload.js';
+import { useRequestBodies } from './request-bodies.js';
 import { createMetrics, useMetricsEndpoint } from './metrics.js';
 import { useOperationAccess } from './operation-access.js';
 import { useParseErrorCodes } from './parse-errors.js';
@@ -60,17 +65,23 @@ import { OriginPolicy } from './origin-policy.js';
 import { useQueryLimits } from './query-limits.js';
 import { createStartGate } from './rate-limiter.js';
 import { malformedRequestReason, sendErrorResponse } from './request-target.js';
-import { MAX_REQUEST_BYTES } from './server-limits.js';
 import { toYogaLogger, type ServerLogger } from './server-logger.js';
 import { StreamingSlots } from './streaming-slots.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const METRICS_PATH = '/metrics';
 export const HEALTH_PATH = '/health';
+/** UPLOAD_MAX_BYTES' default. */
+const DEFAULT_UPLOAD_MAX_BYTES = 100 * 1024 * 1024;
 
 /** The settings the server reads; the whole BosunConfig fits. */
 export type BosunServerConfig = Pick<BosunConfig, 'host' | 'port'> &
-  Partial<Pick<BosunConfig, 'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'maxPendingWsPerAddress' | 'startRatePerMinute'>>;
+  Partial<
+    Pick<
+      BosunConfig,
+      'apiToken' | 'readToken' | 'allowedOrigins' | 'maxWsConnections' | 'maxPendingWsPerAddress' | 'startRatePerMinute' | 'uploadMaxBytes'
+    >
+  >;
 
 export interface CreateBosunServerOptions {
   /**
@@ -139,6 +150,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     maxPendingPerAddress: config.maxPendingWsPerAddress ?? 16,
   });
   const refusals = new LogSummary({ logger, level: 'info', summary: 'Connections refused' });
+  const uploads = new UploadSpool(config.uploadMaxBytes ?? DEFAULT_UPLOAD_MAX_BYTES);
 
   /** Each operation's context, with its caller (HTTP requests were refused already when they have none). */
   const contextFor = (initial: InitialContext): BosunContext => {
@@ -147,7 +159,13 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       const refusal = new BosunError('UNAUTHENTICATED', 'Authentication required');
       throw toGraphQLError(refusal, undefined, { status: 401, headers: { 'www-authenticate': 'Bearer realm="bosun"' } });
     }
-    return { services, streams, caller, admitStart: (operation) => admitStart(caller, operation) };
+    return {
+      services,
+      streams,
+      caller,
+      admitStart: (operation) => admitStart(caller, operation),
+      ...(initial.request ? { signal: initial.request.signal } : {}),
+    };
   };
 
   const yoga = createYoga({
@@ -161,11 +179,14 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     renderGraphiQL: createGraphiQLRenderer({ tokenRequired: auth.enabled, graphqlPath: GRAPHQL_PATH }),
     landingPage: false,
     cors: origins.corsOptions(),
-    maxRequestBodySize: MAX_REQUEST_BYTES,
+    // Body limits are useRequestBodies': 1 MiB, but for uploadArchive's multipart requests.
+    maxRequestBodySize: false,
+    multipart: false,
     plugins: [
       useFrameProtection(),
       useDashboard(),
       useHttpAccess(auth),
+      useArchiveRoute(services, logger),
       useCsrfPrevention(GRAPHQL_PATH),
       useMetricsEndpoint(metrics.registry, METRICS_PATH),
       ...(services.artifacts ? [useArtifactDownloads(services.artifacts, logger)] : []),
@@ -175,6 +196,8 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       useArgumentErrorCodes(),
       useOperationAccess(),
       useHttpStreams({ slots, refusals, logger }),
+      // Last: it wraps whichever request parser the plugins above chose.
+      useRequestBodies({ graphqlPath: GRAPHQL_PATH, uploads }),
     ],
   });
 
@@ -214,6 +237,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       await httpClosed;
       streams.closeAll();
       refusals.dispose();
+      await uploads[Symbol.asyncDispose]();
       metrics.dispose();
       await yoga.dispose();
       logger.info({}, 'server closed');

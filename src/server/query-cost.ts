@@ -38,11 +38,13 @@ import {
 } from 'graphql';
 import { RUN_LIST_DEFAULT_LIMIT, RUN_LIST_MAX_LIMIT } from '../api/arguments.js';
 import { CONNECTION_DEFAULT_FIRST, CONNECTION_MAX_FIRST } from '../api/run-connection.js';
+import { MAX_LIST_ENTRIES } from '../runs/external/external-run-service.js';
+import { MAX_FILES_PER_WRITE } from '../runs/external/file-inputs.js';
 
 /** How a list field is sized when the cost is counted. */
 export interface ListSize {
-  /** The argument that sets its length. */
-  readonly argument: string;
+  /** The argument that sets its length, if one does. */
+  readonly argument?: string;
   /** Its length without that argument. */
   readonly default: number;
   /** The most it answers with: a larger argument counts as this (the resolver refuses it anyway). */
@@ -62,6 +64,10 @@ export const LIST_SIZES: Readonly<Record<string, ListSize>> = {
   'AgentRun.logs': { argument: 'last', default: 10_000 },
   // The history window (15 minutes of samples at one a second), then one a minute.
   'AgentRun.samples': { argument: 'last', default: 1_000 },
+  // External runs' files: what the calls answer at most (an archive's top-level entries, counted as a listing's).
+  'Query.listFiles': { default: MAX_LIST_ENTRIES },
+  'Mutation.writeFiles': { default: MAX_FILES_PER_WRITE },
+  'Mutation.uploadArchive': { default: MAX_LIST_ENTRIES },
 };
 
 /** bosun's connection fields, by schema coordinate: how many edges they answer with. */
@@ -117,7 +123,11 @@ export function operationCost(schema: GraphQLSchema, document: DocumentNode, ope
   };
 
   const listSize = (field: GraphQLField<unknown, unknown>, node: FieldNode, known: ListSize | undefined): number => {
-    const argumentNames = known ? [known.argument] : SIZE_ARGUMENTS.filter((name) => field.args.some((arg) => arg.name === name));
+    const argumentNames = known
+      ? known.argument === undefined
+        ? []
+        : [known.argument]
+      : SIZE_ARGUMENTS.filter((name) => field.args.some((arg) => arg.name === name));
     for (const name of argumentNames) {
       const size = sizeValue(node.arguments?.find((argument) => argument.name.value === name)?.value);
       if (size === undefined) continue;

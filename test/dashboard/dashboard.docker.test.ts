@@ -1,8 +1,8 @@
 /**
  * The live dashboard in a real browser (Debian's headless Chromium through playwright-core)
  * against the whole bosun service on the real engine: runs started and cancelled from the page,
- * the queue and its limit, live charts, the alert feed, and a WebSocket reconnection in the
- * middle of a log stream that loses and repeats nothing. Leaves a full-page screenshot in
+ * the queue and its limit, live charts, the alert feed, a WebSocket reconnection in the middle
+ * of a log stream that loses and repeats nothing, and an external run waiting for commands. Leaves a full-page screenshot in
  * test-output/dashboard/.
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -245,6 +245,28 @@ describe('the live dashboard in a real browser', () => {
     await page.waitForFunction(([id, before]) => window.__bosun.chartPoints(id) >= before + 2, [ids.cpu!, points] as const);
     expect(await page.getByTestId('queue-max').textContent()).toBe('2');
     expect(await runRow(ids.waiting!).getAttribute('data-status')).toBe('CANCELLED');
+  });
+
+  it("shows an external run's commands as steps, and how long it has waited for the next", async () => {
+    const started = await postGraphQL<{ startAgent: { agentId: string } }>(
+      app!.url,
+      'mutation { startAgent(input: { group: { id: "ext", name: "external agent" }, config: { agent: "external" } }) { agentId } }',
+    );
+    const id = started.body.data!.startAgent.agentId;
+    await waitForRunStatus(id, 'RUNNING');
+    await runRow(id).locator('.run-summary').click();
+    const detail = page.getByTestId('run-detail');
+    await page.waitForFunction(() =>
+      /waiting for commands, idle \d+ s of 300 s/.test(document.querySelector('[data-testid="run-detail"]')?.textContent ?? ''),
+    );
+    const exec = await postGraphQL(app!.url, `mutation { exec(agentId: "${id}", command: "echo from-api") { exitCode } }`);
+    expect(exec.body.data).toEqual({ exec: { exitCode: 0 } });
+    await page.getByTestId('run-steps').getByText('echo from-api').waitFor();
+    expect(await detail.textContent()).toMatch(/waiting for commands, idle \d+ s of 300 s/);
+    await postGraphQL(app!.url, `mutation { finishAgent(agentId: "${id}", exitCode: 0) { status } }`);
+    await waitForRunStatus(id, 'SUCCEEDED');
+    // The log keeps the agent's own line; the run's facts no longer say it waits.
+    expect(await detail.textContent()).not.toMatch(/waiting for commands, idle/);
   });
 
   it('saves a full-page screenshot', async () => {

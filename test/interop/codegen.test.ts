@@ -17,7 +17,7 @@ import { buildSchema } from '../../src/api/build-schema.js';
 const SCHEMA_FILE = fileURLToPath(new URL('../../schema.graphql', import.meta.url));
 
 /** The README's codegen config, for the typescript plugin. */
-const README_SCALARS = { DateTime: 'string' };
+const README_SCALARS = { DateTime: 'string', File: 'Blob' };
 
 /** `scalars` for codegen from the hints (`extensions.codegenScalarType`) of the built schema's custom scalars. */
 function hintedScalars(): Record<string, unknown> {

@@ -77,3 +77,15 @@ function trim(value, decimals) {
 function pad(value) {
   return String(value).padStart(2, '0');
 }
+
+/**
+ * What a running external run is doing: "waiting for commands, idle 12 s of 300 s" while no call
+ * is in flight (the run ends when idle reaches the timeout), busy otherwise; null for other runs
+ * and once it is not running. The view's tick keeps the seconds current.
+ */
+export function externalState(run, now = Date.now()) {
+  if (run.idleTimeoutMs == null || run.status !== 'RUNNING') return null;
+  if (!run.idleSince) return 'busy: a call or a set-up step runs';
+  const idleS = Math.floor(Math.max(0, now - Date.parse(run.idleSince)) / 1000);
+  return `waiting for commands, idle ${idleS} s of ${Math.round(run.idleTimeoutMs / 1000)} s`;
+}

@@ -45,6 +45,8 @@ const RUN_FIELDS = /* GraphQL */ `
     queuedAt
     startedAt
     finishedAt
+    idleTimeoutMs
+    idleSince
     group {
       id
       name

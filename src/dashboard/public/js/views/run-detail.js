@@ -4,7 +4,7 @@
  * whichever run is open.
  */
 import { frameScheduler, h, replaceChildren, setModifier } from '../dom.js';
-import { durationBetween, formatBytes, formatClock, formatCpus, formatDuration, formatPercent, shortId, words } from '../format.js';
+import { durationBetween, externalState, formatBytes, formatClock, formatCpus, formatDuration, formatPercent, shortId, words } from '../format.js';
 import { CHART_SAMPLES, RUN_HISTORY } from '../operations.js';
 import { FINAL_STATUSES } from '../store.js';
 import { LogView } from './log-view.js';
@@ -98,6 +98,7 @@ export class RunDetail {
       fact('Container', run.containerId ? h('span.mono', null, shortId(run.containerId)) : '—'),
       run.peak ? fact('Peak', `CPU ${formatPercent(run.peak.cpuPercent)} · ${formatBytes(run.peak.memoryBytes)} · ${run.peak.pids} pids`) : null,
       run.error ? fact('Error', run.error, 'text-error') : null,
+      externalState(run, now) ? fact('Agent', externalState(run, now)) : null,
     );
 
     if (run.steps.length === 0) {

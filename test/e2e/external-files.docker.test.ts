@@ -1,0 +1,279 @@
+/**
+ * External runs' files end to end on the real engine (tmpfs mounts under a read-only root,
+ * where the engine's archive API does not write): writeFiles / readFile / listFiles, uploads of
+ * tar and tar.gz over multipart requests (escaping archives refused whole, oversized ones 413),
+ * downloads over GET /runs/{id}/archive, and every bad path refused naming its field.
+ */
+import { gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { gql } from '../helpers/e2e.js';
+import { FINISH, call, exec, firstError, startExternal, uploadArchive, type SandboxFileReply } from '../helpers/external-e2e.js';
+import { startTestApp, type TestApp } from '../helpers/start-app.js';
+
+let app: TestApp | undefined;
+
+afterEach(async () => {
+  if (app) expect(await app.close(), 'containers left behind by the app').toBe(0);
+  app = undefined;
+});
+
+const MiB = 1024 * 1024;
+
+const WRITE = 'mutation ($id: ID!, $files: [FileInput!]!) { writeFiles(agentId: $id, files: $files) { path type size mode } }';
+const READ = 'query ($id: ID!, $path: String!) { readFile(agentId: $id, path: $path) { path size content contentBase64 truncated } }';
+const LIST = 'query ($id: ID!, $path: String!) { listFiles(agentId: $id, path: $path) { path type size mode } }';
+
+interface TarEntry {
+  readonly name: string;
+  readonly content?: string;
+  readonly type?: 'file' | 'directory' | 'symlink' | 'link';
+  readonly linkname?: string;
+  readonly mode?: number;
+}
+
+/** A tar built entry by entry, names as given (tar tools would refuse the escaping ones). */
+async function buildTar(entries: readonly TarEntry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const entry of entries) {
+    const header = {
+      name: entry.name,
+      type: entry.type ?? 'file',
+      mode: entry.mode ?? (entry.type === 'directory' ? 0o755 : 0o644),
+      ...(entry.linkname === undefined ? {} : { linkname: entry.linkname }),
+    };
+    if (header.type === 'file') pack.entry(header, entry.content ?? '');
+    else pack.entry(header);
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** The entries of a tar stream: name → content (files) or type. */
+async function readTar(body: ReadableStream<Uint8Array>): Promise<Map<string, string>> {
+  const extract = tar.extract();
+  const entries = new Map<string, string>();
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
+      stream.on('end', () => {
+        entries.set(header.name.replace(/\/$/, ''), header.type === 'file' ? Buffer.concat(chunks).toString() : String(header.type));
+        next();
+      });
+      stream.resume();
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  Readable.fromWeb(body as Parameters<typeof Readable.fromWeb>[0]).pipe(extract);
+  await done;
+  return entries;
+}
+
+describe('writeFiles, readFile, listFiles', () => {
+  it('writes text and bytes owned by the run user, reads them back, and lists them', async () => {
+    app = await startTestApp();
+    const { url } = app;
+    const id = await startExternal(url);
+    const { writeFiles } = await gql<{ writeFiles: SandboxFileReply[] }>(url, WRITE, {
+      id,
+      files: [
+        { path: '/workspace/src/deep/a.txt', content: 'héllo\n' },
+        { path: '/tmp/bin.dat', contentBase64: Buffer.from([0, 0xff, 0xfe]).toString('base64'), mode: 0o755 },
+      ],
+    });
+    expect(writeFiles).toEqual([
+      { path: '/workspace/src/deep/a.txt', type: 'FILE', size: 7, mode: 0o644 },
+      { path: '/tmp/bin.dat', type: 'FILE', size: 3, mode: 0o755 },
+    ]);
+    expect((await exec(url, id, 'stat -c "%u %a" /workspace/src/deep/a.txt /workspace/src /tmp/bin.dat')).stdout).toBe(
+      '1000 644\n1000 755\n1000 755\n',
+    );
+    const text = await gql<{ readFile: Record<string, unknown> }>(url, READ, { id, path: '/workspace/src/deep/a.txt' });
+    expect(text.readFile).toEqual({
+      path: '/workspace/src/deep/a.txt',
+      size: 7,
+      content: 'héllo\n',
+      contentBase64: Buffer.from('héllo\n').toString('base64'),
+      truncated: false,
+    });
+    const binary = await gql<{ readFile: Record<string, unknown> }>(url, READ, { id, path: '/tmp/bin.dat' });
+    expect(binary.readFile).toMatchObject({ content: null, contentBase64: 'AP/+', truncated: false });
+    const { listFiles } = await gql<{ listFiles: SandboxFileReply[] }>(url, LIST, { id, path: '/workspace/src' });
+    expect(listFiles).toEqual([expect.objectContaining({ path: '/workspace/src/deep', type: 'DIRECTORY' })]);
+    expect(firstError((await call(url, READ, { id, path: '/workspace/missing' })).errors)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(firstError((await call(url, READ, { id, path: '/workspace/src' })).errors)).toMatchObject({ code: 'NOT_FOUND' });
+    await gql(url, FINISH, { id, code: 0 });
+  });
+
+  it('reads at most 10 MiB of a file, saying it is truncated', async () => {
+    app = await startTestApp({ SANDBOX_WORKSPACE_SIZE: '64m' });
+    const { url } = app;
+    const id = await startExternal(url);
+    await exec(url, id, "head -c 11534336 /dev/zero | tr '\\0' z > /workspace/big");
+    const { readFile } = await gql<{ readFile: { size: number; content: string; contentBase64: string; truncated: boolean } }>(url, READ, {
+      id,
+      path: '/workspace/big',
+    });
+    expect(readFile.size).toBe(11 * MiB);
+    expect(readFile.truncated).toBe(true);
+    expect(readFile.content.length).toBe(10 * MiB);
+    expect(Buffer.from(readFile.contentBase64, 'base64').length).toBe(10 * MiB);
+    await gql(url, FINISH, { id, code: 0 });
+  });
+
+  it('refuses traversal, outside, relative and NUL paths naming the field, and writes nothing', async () => {
+    app = await startTestApp();
+    const { url } = app;
+    const id = await startExternal(url);
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      [
+        WRITE,
+        {
+          id,
+          files: [
+            { path: '/workspace/ok', content: '' },
+            { path: '/workspace/../etc/x', content: 'x' },
+          ],
+        },
+        'files[1].path',
+      ],
+      [WRITE, { id, files: [{ path: '/etc/passwd', content: 'x' }] }, 'files[0].path'],
+      [WRITE, { id, files: [{ path: 'workspace/x', content: 'x' }] }, 'files[0].path'],
+      [WRITE, { id, files: [{ path: '/workspace/a\u0000b', content: 'x' }] }, 'files[0].path'],
+      [WRITE, { id, files: [{ path: '/workspace/a', content: 'x', contentBase64: 'eA==' }] }, 'files[0]'],
+      [WRITE, { id, files: [{ path: '/workspace/a', contentBase64: 'not base64!' }] }, 'files[0].contentBase64'],
+      [READ, { id, path: '/workspace/../../proc/self/environ' }, 'path'],
+      [READ, { id, path: '/tmp/x\u0000' }, 'path'],
+      [LIST, { id, path: '/' }, 'path'],
+      [LIST, { id, path: '/workspace/' }, 'path'],
+    ];
+    for (const [query, variables, field] of cases) {
+      expect(firstError((await call(url, query, variables)).errors), JSON.stringify(variables)).toMatchObject({ code: 'BAD_USER_INPUT', field });
+    }
+    expect((await exec(url, id, 'ls -A /workspace')).stdout).toBe('');
+    await gql(url, FINISH, { id, code: 0 });
+  });
+
+  it('refuses a writeFiles request over the 1 MiB body limit (413)', async () => {
+    app = await startTestApp();
+    const { url } = app;
+    const id = await startExternal(url);
+    const { status } = await call(url, WRITE, { id, files: [{ path: '/workspace/big', content: 'x'.repeat(MiB + 1) }] });
+    expect(status).toBe(413);
+    await gql(url, FINISH, { id, code: 0 });
+  });
+});
+
+describe('artifacts of an external run', () => {
+  it('keeps the files the agent wrote at an artifact path when it finishes', async () => {
+    app = await startTestApp();
+    const { url, origin } = app;
+    const id = await startExternal(url, { artifacts: ['/workspace/out'] });
+    await gql(url, WRITE, { id, files: [{ path: '/workspace/out/fix.patch', content: '+ fixed\n' }] });
+    const { finishAgent } = await gql<{ finishAgent: { status: string; artifacts: { path: string; size: number; url: string }[] } }>(
+      url,
+      'mutation ($id: ID!) { finishAgent(agentId: $id, exitCode: 0) { status artifacts { path size url } } }',
+      { id },
+    );
+    expect(finishAgent.status).toBe('SUCCEEDED');
+    expect(finishAgent.artifacts).toEqual([expect.objectContaining({ path: '/workspace/out/fix.patch', size: 8 })]);
+    expect(await (await fetch(new URL(finishAgent.artifacts[0]!.url, origin))).text()).toBe('+ fixed\n');
+  });
+});
+
+describe('uploadArchive', () => {
+  it('extracts a tar.gz with directories, modes and an inner link, answering its top-level entries', async () => {
+    app = await startTestApp();
+    const { url } = app;
+    const id = await startExternal(url);
+    const archive = gzipSync(
+      await buildTar([
+        { name: 'repo', type: 'directory' },
+        { name: 'repo/test.sh', content: '#!/bin/sh\ntest "$(cat answer)" = 42\n', mode: 0o755 },
+        { name: 'repo/answer', content: '41\n' },
+        { name: 'repo/latest', type: 'symlink', linkname: 'answer' },
+        { name: 'README', content: 'hi' },
+      ]),
+    );
+    const { status, data } = await uploadArchive(url, id, archive, '/workspace/up');
+    expect(status).toBe(200);
+    expect(data!.uploadArchive.map((entry) => [entry.path, entry.type]).sort()).toEqual([
+      ['/workspace/up/README', 'FILE'],
+      ['/workspace/up/repo', 'DIRECTORY'],
+    ]);
+    expect(await exec(url, id, './test.sh', { cwd: '/workspace/up/repo' })).toMatchObject({ exitCode: 1 });
+    expect((await exec(url, id, 'cat latest; stat -c "%u %a" test.sh', { cwd: '/workspace/up/repo' })).stdout).toBe('41\n1000 755\n');
+    await gql(url, FINISH, { id, code: 0 });
+  });
+
+  it.each([
+    [
+      'a ../ entry',
+      [
+        { name: 'ok', content: 'fine' },
+        { name: '../escaped', content: 'x' },
+      ],
+    ],
+    [
+      'an absolute entry',
+      [
+        { name: 'ok', content: 'fine' },
+        { name: '/workspace/abs', content: 'x' },
+      ],
+    ],
+    [
+      'a symlink pointing out',
+      [
+        { name: 'ok', content: 'fine' },
+        { name: 'out', type: 'symlink', linkname: '../../etc' },
+        { name: 'out/passwd', content: 'x' },
+      ],
+    ],
+  ] as const)('refuses %s whole, extracting nothing', async (_what, entries) => {
+    app = await startTestApp();
+    const { url } = app;
+    const id = await startExternal(url);
+    const { errors } = await uploadArchive(url, id, await buildTar(entries), '/workspace/dest');
+    expect(firstError(errors)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'archive' });
+    expect((await exec(url, id, 'ls -A /workspace /workspace/dest 2>&1; ls /tmp')).stdout).not.toMatch(/ok|escaped|abs|out/);
+    await gql(url, FINISH, { id, code: 0 });
+  });
+
+  it('refuses an upload past UPLOAD_MAX_BYTES with 413, and a bad target path', async () => {
+    app = await startTestApp({ UPLOAD_MAX_BYTES: '6m' });
+    const { url } = app;
+    const id = await startExternal(url);
+    const tooBig = await uploadArchive(url, id, new Uint8Array(6 * MiB + 1));
+    expect(tooBig.status).toBe(413);
+    const small = await buildTar([{ name: 'x', content: 'x' }]);
+    expect(firstError((await uploadArchive(url, id, small, '/workspace/../etc')).errors)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'path' });
+    expect((await uploadArchive(url, id, small)).data!.uploadArchive).toEqual([expect.objectContaining({ path: '/workspace/x', type: 'FILE' })]);
+    await gql(url, FINISH, { id, code: 0 });
+  });
+});
+
+describe('GET /runs/{id}/archive', () => {
+  it('streams a directory as tar; 400 for a bad path, 404 for a missing one or run, 409 once the run is over', async () => {
+    app = await startTestApp();
+    const { url, origin } = app;
+    const id = await startExternal(url);
+    await exec(url, id, 'mkdir -p /workspace/out/sub && echo patch > /workspace/out/fix.patch && echo deep > /workspace/out/sub/d');
+    const archiveUrl = (run: string, path: string) => `${origin}/runs/${run}/archive?path=${encodeURIComponent(path)}`;
+    const response = await fetch(archiveUrl(id, '/workspace/out'));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/x-tar');
+    const entries = await readTar(response.body!);
+    expect(entries.get('out/fix.patch')).toBe('patch\n');
+    expect(entries.get('out/sub/d')).toBe('deep\n');
+    expect((await fetch(archiveUrl(id, '/workspace/../etc'))).status).toBe(400);
+    expect((await fetch(archiveUrl(id, '/workspace/nothing'))).status).toBe(404);
+    expect((await fetch(archiveUrl('no-such-run', '/workspace'))).status).toBe(404);
+    await gql(url, FINISH, { id, code: 0 });
+    expect((await fetch(archiveUrl(id, '/workspace/out'))).status).toBe(409);
+  });
+});

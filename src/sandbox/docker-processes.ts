@@ -11,6 +11,7 @@
  * run (read, kill, case), so the script forks nothing that it would have to spare in turn.
  */
 import { execInContainer, type ExecTarget } from './docker-exec.js';
+import { SandboxError } from './sandbox-errors.js';
 
 /**
  * Sends `$sig` (TERM or KILL, set by the line before it) to every process but init, the
@@ -62,7 +63,7 @@ export async function signalOtherProcesses(target: ExecTarget, signalName: 'TERM
   });
   const count = Number(output.trim());
   if (exitCode !== 0 || output.trim() === '' || !Number.isSafeInteger(count)) {
-    throw new Error(`could not signal the processes of ${target.name}: ${errors.trim() || `exit code ${exitCode}`}`);
+    throw new SandboxError('DOCKER_ERROR', `could not signal the processes of ${target.name}: ${errors.trim() || `exit code ${exitCode}`}`);
   }
   return count;
 }

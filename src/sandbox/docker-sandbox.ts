@@ -1,9 +1,10 @@
 /**
  * One sandbox container with a typed lifecycle: create (from the definition in
  * container-config.ts), exec commands (docker-exec.ts), files and archives (docker-files.ts,
- * docker-archive.ts), read resource stats and limit counters, stop (SIGTERM, grace, kill) and
- * remove. Cleanup is guaranteed through {@link DockerSandbox.dispose} / `await using`. Every
- * Docker call has a deadline.
+ * docker-archive.ts), read resource stats and limit counters, stop its processes and keep it
+ * (docker-processes.ts), stop it (SIGTERM, grace, kill), follow its exit, and remove it.
+ * Cleanup is guaranteed through {@link DockerSandbox.dispose} / `await using`. Every Docker
+ * call has a deadline (but the wait for its exit, which lasts as long as it runs).
  */
 import type Docker from 'dockerode';
 import { delay } from '../shared/deadline.js';
@@ -229,8 +230,8 @@ export class DockerSandbox implements Sandbox {
    * SIGTERM to every process but init and the keep-alive, up to `graceMs` for the commands
    * started here to end, then SIGKILL rounds until nothing but those two is left
    * (docker-processes.ts). Never throws for a container that is already gone.
-   * @throws SandboxError DOCKER_UNAVAILABLE when the engine is lost; an Error when the processes
-   *   could not be signalled or outlived every round of SIGKILL.
+   * @throws SandboxError DOCKER_UNAVAILABLE when the engine is lost; DOCKER_ERROR when the
+   *   processes could not be signalled (no pid left for the command) or outlived every round of SIGKILL.
    */
   async stopProcesses(options: StopOptions): Promise<void> {
     if (this.killed) return;
@@ -238,7 +239,7 @@ export class DockerSandbox implements Sandbox {
       await signalOtherProcesses(this.execTarget, 'TERM');
       await this.waitForExecs(options.graceMs);
       const left = await killOtherProcesses(this.execTarget);
-      if (left > 0) throw new Error(`${left} process(es) of ${this.name} outlived SIGKILL`);
+      if (left > 0) throw new SandboxError('DOCKER_ERROR', `${left} process(es) of ${this.name} outlived every round of SIGKILL`);
     } catch (error) {
       if (isContainerGone(error)) return;
       throw error;

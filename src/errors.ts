@@ -11,6 +11,11 @@ export type BosunErrorCode =
   | 'DOCKER_UNAVAILABLE'
   | 'SHUTTING_DOWN'
   | 'SANDBOX_ERROR'
+  /**
+   * The sandbox refused a file call of an external run (no space left, a directory in the way, a
+   * read-only or unreadable path); the message quotes the sandbox. The run goes on.
+   */
+  | 'FILE_ERROR'
   /** No token, or one that is not BOSUN_API_TOKEN / BOSUN_READ_TOKEN (HTTP 401). */
   | 'UNAUTHENTICATED'
   /** A valid token that may not do this: a read token on a mutation (HTTP 403). */
@@ -29,6 +34,7 @@ export const BOSUN_ERROR_CODES: readonly BosunErrorCode[] = Object.freeze([
   'DOCKER_UNAVAILABLE',
   'SHUTTING_DOWN',
   'SANDBOX_ERROR',
+  'FILE_ERROR',
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'RATE_LIMITED',

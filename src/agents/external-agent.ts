@@ -7,7 +7,8 @@
  * - `finishAgent`: exit code 0 succeeds, anything else fails NON_ZERO_EXIT with its error;
  * - no call in flight or started for `config.idleTimeoutMs`: TIMED_OUT / IDLE_TIMEOUT;
  * - its deadline, a cancel or a shutdown, as for every run (the executor's signal);
- * - its sandbox failing under a call: SANDBOX_ERROR.
+ * - its sandbox failing under a call, or stopping of itself while the run waits (the executor
+ *   watches it): SANDBOX_ERROR.
  * The session lives in {@link ExternalSessions} while the run runs, where the API finds it.
  */
 import type { AgentRunConfig } from '../runs/agent-run.js';

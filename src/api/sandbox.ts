@@ -160,7 +160,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
     exec: t.field({
       type: ExecResult,
       description:
-        "Runs `sh -c command` in a running external run's sandbox as its next step (recorded in `steps`, its output in `agentLogs`) and answers when it exits. A non-zero exit does not end the run. At most 8 at once per run (RATE_LIMITED past them); waits while the run's set-up steps run; an error says why when the run is cancelled or reaches its deadline meanwhile.",
+        "Runs `sh -c command` in a running external run's sandbox as its next step (recorded in `steps`, its output in `agentLogs`) and answers when it exits. A non-zero exit does not end the run. At most 8 at once per run (RATE_LIMITED past them); waits while the run's set-up steps run; an error says why when the run is cancelled or reaches its deadline meanwhile. Over HTTP, a client that goes away ends the command as its timeout would (SIGTERM, then SIGKILL).",
       args: {
         agentId: t.arg.id({ required: true, description: 'The external run, RUNNING.' }),
         command: t.arg.string({ required: true, description: 'A shell command, run with `sh -c`.' }),
@@ -171,7 +171,7 @@ export function addSandbox(builder: BosunBuilder, runs: Pick<RunRefs, 'EnvVarInp
     writeFiles: t.field({
       type: [SandboxFile],
       description:
-        "Writes files into a running external run's sandbox, creating their parent directories, owned by the run's user: at most 100 files and 10 MiB a call. Answers each file as written.",
+        "Writes files into a running external run's sandbox, creating their parent directories, owned by the run's user: at most 100 files and 10 MiB a call. Answers each file as written; FILE_ERROR, quoting the sandbox, when it refuses (no space left, a directory in the way), and the run goes on.",
       args: {
         agentId: t.arg.id({ required: true, description: 'The external run, RUNNING.' }),
         files: t.arg({ type: [FileInput], required: true, description: 'The files, each path at most once.' }),

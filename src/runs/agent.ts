@@ -28,6 +28,13 @@ export interface StepOptions {
   readonly captureBytes?: number;
   /** Stops waiting for this step only (the run's own signal stops every step). */
   readonly signal?: AbortSignal;
+  /**
+   * Ends the command early, as its timeout would (SIGTERM to its processes, then SIGKILL after
+   * the run's stop grace), once it aborts: the step is recorded as ended with the exit code the
+   * signal left, its log says why (the abort reason's message), and the outcome says
+   * `interrupted`. For a caller that went away: its command must not outlive it.
+   */
+  readonly interrupt?: AbortSignal;
 }
 
 /** A command's output as {@link StepOptions.captureBytes} keeps it. */
@@ -44,6 +51,8 @@ export interface StepOutcome {
   readonly exitCode: number;
   /** True when {@link StepOptions.timeoutMs} ended the command. */
   readonly timedOut: boolean;
+  /** True when {@link StepOptions.interrupt} ended the command. */
+  readonly interrupted: boolean;
   /** How long the command ran. */
   readonly durationMs: number;
   /** The step as recorded in the run. */

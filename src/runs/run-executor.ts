@@ -127,6 +127,8 @@ export class RunExecutor {
 
     let sandbox: Sandbox | undefined;
     let outcome: Outcome;
+    /** Ends the watch on the sandbox's exit, before bosun stops the sandbox itself. */
+    const watch = new AbortController();
     try {
       sandbox = await this.options.sandboxes.create({
         runId: id,
@@ -139,6 +141,7 @@ export class RunExecutor {
       this.recorder.patch(id, { containerId: sandbox.id });
       this.recorder.events.emit('container-started', { runId: id, containerId: sandbox.id, limits: config.limits });
       this.recorder.log(id, 'SYSTEM', null, `container ${sandbox.id.slice(0, 12)} created with ${describeLimits(config.limits)}`);
+      this.watchExit(sandbox, controller, watch.signal);
       if (config.initialRepoContext !== null) await sandbox.writeFile(CONTEXT_FILE_PATH, config.initialRepoContext);
       const result = await agent.run(this.agentContext(execution, sandbox));
       execution.signal.throwIfAborted();
@@ -146,14 +149,17 @@ export class RunExecutor {
     } catch (error) {
       outcome = this.classifyError(id, error, execution.signal);
     } finally {
+      watch.abort();
       clearTimeout(deadline);
       signal.removeEventListener('abort', stopFromOutside);
     }
 
     if (sandbox) {
-      // Before the stop: the sandbox's /workspace and /tmp are tmpfs, gone once it is stopped.
+      // A stopped run's processes are stopped before its artifacts are copied (so that what they
+      // write on SIGTERM is in the copy, and nothing writes during it), but the container is kept
+      // until after the copy: its /workspace and /tmp are tmpfs, gone with it.
+      if (execution.signal.reason instanceof RunStopped) await this.stopProcesses(id, sandbox);
       await this.collectArtifacts(id, sandbox);
-      if (execution.signal.aborted) await sandbox.stop({ graceMs: this.options.stopGraceMs }).catch(() => undefined);
       await this.dispose(id, sandbox);
     }
     this.recorder.finish(id, outcome.status, outcome.reason, outcome.error, outcome.exitCode);
@@ -206,6 +212,36 @@ export class RunExecutor {
     this.recorder.log(id, 'SYSTEM', null, `sandbox error: ${message}`);
     this.options.logger.warn({ runId: id, err: error }, 'run failed with a sandbox error');
     return { status: 'FAILED', reason: 'SANDBOX_ERROR', error: message, exitCode: null };
+  }
+
+  /**
+   * Stops a stopped run's processes and keeps its sandbox. When they cannot be signalled (the
+   * pids limit leaves no room for the command that signals them, say), the whole sandbox is
+   * killed instead: the run's processes must stop even if its files go with them.
+   */
+  private async stopProcesses(id: string, sandbox: Sandbox): Promise<void> {
+    const graceMs = this.options.stopGraceMs;
+    try {
+      await sandbox.stopProcesses({ graceMs });
+    } catch (error) {
+      this.recorder.log(id, 'SYSTEM', null, `could not stop the run's processes and keep its sandbox (${errorMessage(error)}); killing the sandbox`);
+      this.options.logger.warn({ runId: id, err: error }, 'stopping the processes of a sandbox failed: killing it');
+      await sandbox.stop({ graceMs: 0 }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Stops the run when its sandbox stops of itself (killed from outside, its keep-alive gone), so
+   * that a run that waits for calls does not learn it only at its idle timeout: the run's signal
+   * aborts with a CONTAINER_GONE error, which the run ends with (SANDBOX_ERROR).
+   */
+  private watchExit(sandbox: Sandbox, run: AbortController, watch: AbortSignal): void {
+    sandbox.waitForExit(AbortSignal.any([watch, run.signal])).then(
+      (exit) => {
+        if (!watch.aborted && !run.signal.aborted) run.abort(new SandboxError('CONTAINER_GONE', exit.description));
+      },
+      () => undefined,
+    );
   }
 
   private async collectArtifacts(id: string, sandbox: Sandbox): Promise<void> {
@@ -310,7 +346,9 @@ export class RunExecutor {
         cwd: options.cwd ?? WORKSPACE_DIR,
         ...(options.env === undefined ? {} : { env: options.env }),
         ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs, timeoutGraceMs: this.options.stopGraceMs }),
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(options.interrupt === undefined ? {} : { interrupt: options.interrupt }),
+        timeoutGraceMs: this.options.stopGraceMs,
         signal,
         onOutput: (stream, line) => record(stream === 'stdout' ? 'STDOUT' : 'STDERR', line),
         ...(capture === undefined ? {} : { onData: (stream: OutputStream, chunk: Uint8Array) => capture[stream].push(chunk) }),
@@ -321,6 +359,7 @@ export class RunExecutor {
     const durationMs = Math.round(performance.now() - started);
     const { exitCode } = result;
     const timedOut = result.timedOut === true;
+    const interrupted = result.interrupted === true;
     const finished: StepResult = { ...step, exitCode, finishedAt: new Date() };
     const steps = this.recorder.require(id).steps.map((s) => (s.index === index ? finished : s));
     this.recorder.patch(id, { steps, exitCode });
@@ -328,13 +367,17 @@ export class RunExecutor {
       id,
       'SYSTEM',
       index,
-      timedOut ? `step ${index} timed out after ${options.timeoutMs} ms (exit ${exitCode})` : `step ${index} exited ${exitCode}`,
+      timedOut
+        ? `step ${index} timed out after ${options.timeoutMs} ms (exit ${exitCode})`
+        : interrupted
+          ? `step ${index} stopped: ${errorMessage(options.interrupt?.reason)} (exit ${exitCode})`
+          : `step ${index} exited ${exitCode}`,
     );
     const output =
       capture === undefined
         ? undefined
         : { stdout: capture.stdout.text(), stderr: capture.stderr.text(), truncated: capture.stdout.truncated || capture.stderr.truncated };
-    return { index, exitCode, timedOut, durationMs, step: finished, ...(output === undefined ? {} : { output }) };
+    return { index, exitCode, timedOut, interrupted, durationMs, step: finished, ...(output === undefined ? {} : { output }) };
   }
 
   /** Says how much output went over the budget, then records the held tail of the step. */

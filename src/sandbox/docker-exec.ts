@@ -6,7 +6,7 @@
  * grows with what commands can do (per-command timeouts, raw output for files and archives in
  * docker-raw-exec.ts).
  *
- * A command with a timeout runs under a wrapper that first writes its pid on standard error (the
+ * A command with a timeout (or an interrupt) runs under a wrapper that first writes its pid on standard error (the
  * line is taken out of the output). The engine starts every exec as the leader of a new session
  * and process group (runc calls setsid), so that pid names the group of everything the command
  * starts, and `kill -TERM -<pid>` from a second exec ends exactly that command.
@@ -105,17 +105,18 @@ export async function signalSession(target: ExecTarget, pid: number, signalName:
 /**
  * Runs `sh -c command` and streams its output line by line. With `timeoutMs`, the command's
  * processes get SIGTERM once it has run that long, SIGKILL after the grace, and the result says
- * `timedOut`; the container's other commands are not touched.
+ * `timedOut`; with `interrupt`, the same once it aborts, and the result says `interrupted`. The
+ * container's other commands are not touched.
  * The exit code is read from the exec's inspect, not inferred from the end of the stream.
  * @throws SandboxError CONTAINER_GONE when the container died under the command,
  *   DOCKER_UNAVAILABLE when the engine is lost; the signal's reason on abort.
  */
 export async function execInContainer(target: ExecTarget, command: string, options: ExecOptions = {}): Promise<ExecResult> {
-  const { signal, timeoutMs } = options;
+  const { signal, timeoutMs, interrupt } = options;
   signal?.throwIfAborted();
   const withStdin = options.stdin !== undefined;
   const action = `run a command in ${target.name}`;
-  const leader = timeoutMs === undefined ? undefined : new SessionLeader();
+  const leader = timeoutMs === undefined && interrupt === undefined ? undefined : new SessionLeader();
   const argv = ['sh', '-c', command];
   const { exec, stream } = await startExec(target, leader ? reportingPid(argv) : argv, {
     env: options.env,
@@ -126,17 +127,23 @@ export async function execInContainer(target: ExecTarget, command: string, optio
   const graceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;
   let timer: NodeJS.Timeout | undefined;
   let ending: Promise<void> | undefined;
+  /** What ended the command early: its timeout or its interrupt, whichever came first. */
+  let endedBy: 'timeout' | 'interrupt' | undefined;
+  let onInterrupt: (() => void) | undefined;
   try {
     const onOutput = leader ? leader.intercept(options.onOutput) : options.onOutput;
     const output = pipeOutput(target.docker, stream, onOutput, signal, rawOutput(options.onData, leader !== undefined));
     if (leader) {
       void output.finally(() => leader.giveUp()).catch(() => undefined);
-      timer = setTimeout(
-        () => {
-          ending = endSession(target, leader, output, stream, graceMs);
-        },
-        Math.min(Math.max(0, timeoutMs!), MAX_TIMER_DELAY_MS),
-      );
+      const end = (by: 'timeout' | 'interrupt') => {
+        if (ending !== undefined) return;
+        endedBy = by;
+        ending = endSession(target, leader, output, stream, graceMs);
+      };
+      if (timeoutMs !== undefined) timer = setTimeout(() => end('timeout'), Math.min(Math.max(0, timeoutMs), MAX_TIMER_DELAY_MS));
+      onInterrupt = () => end('interrupt');
+      if (interrupt?.aborted) onInterrupt();
+      else interrupt?.addEventListener('abort', onInterrupt, { once: true });
     }
     if (withStdin) stream.end(options.stdin);
     await output;
@@ -144,13 +151,14 @@ export async function execInContainer(target: ExecTarget, command: string, optio
     if (ending === undefined) return { exitCode: await settledExitCode(target, exec, signal) };
     await ending;
     // A process that left the command's session may still hold the exec open: do not wait for it.
-    const exitCode = await settledExitCode(target, exec, signal, graceMs);
-    return { exitCode: exitCode ?? KILLED_EXIT_CODE, timedOut: true };
+    const exitCode = (await settledExitCode(target, exec, signal, graceMs)) ?? KILLED_EXIT_CODE;
+    return endedBy === 'timeout' ? { exitCode, timedOut: true } : { exitCode, interrupted: true };
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
     throw toSandboxError(error, action);
   } finally {
     clearTimeout(timer);
+    if (onInterrupt) interrupt?.removeEventListener('abort', onInterrupt);
     stream.destroy();
     // An aborted exec stays "active" until its process is gone, so that stop() waits for it.
     if (!signal?.aborted) target.activeExecs.delete(exec);

@@ -1,12 +1,14 @@
 /**
  * One sandbox container with a typed lifecycle: create (from the definition in
  * container-config.ts), exec commands (docker-exec.ts), files and archives (docker-files.ts,
- * docker-archive.ts), read resource stats and limit counters, stop (SIGTERM, grace, kill) and
- * remove. Cleanup is guaranteed through {@link DockerSandbox.dispose} / `await using`. Every
- * Docker call has a deadline.
+ * docker-archive.ts), read resource stats and limit counters, stop its processes and keep it
+ * (docker-processes.ts), stop it (SIGTERM, grace, kill), follow its exit, and remove it.
+ * Cleanup is guaranteed through {@link DockerSandbox.dispose} / `await using`. Every Docker
+ * call has a deadline (but the wait for its exit, which lasts as long as it runs).
  */
 import type Docker from 'dockerode';
 import { delay } from '../shared/deadline.js';
+import { killOtherProcesses, signalOtherProcesses } from './docker-processes.js';
 import { containerConfig, type SandboxSpec } from './container-config.js';
 import { dockerCall } from './docker-call.js';
 import { extractSandboxArchive, readSandboxArchive } from './docker-archive.js';
@@ -24,6 +26,7 @@ import type {
   ReadFileResult,
   ReopenableBytes,
   Sandbox,
+  SandboxExit,
   SandboxFileInfo,
   StopOptions,
 } from './sandbox.js';
@@ -34,6 +37,8 @@ export { DEFAULT_ISOLATION, DEFAULT_SANDBOX_USER, containerConfig, type SandboxI
 export type { ExecOptions, ExecResult, LimitEvents, OutputStream, StopOptions } from './sandbox.js';
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** Pause before {@link DockerSandbox.waitForExit} asks again after the engine's connection broke. */
+const EXIT_WAIT_RETRY_MS = 1_000;
 
 export interface CreateOptions {
   readonly signal?: AbortSignal;
@@ -221,6 +226,27 @@ export class DockerSandbox implements Sandbox {
   }
 
   /**
+   * Stops the container's processes and keeps the container (see {@link Sandbox.stopProcesses}):
+   * SIGTERM to every process but init and the keep-alive, up to `graceMs` for the commands
+   * started here to end, then SIGKILL rounds until nothing but those two is left
+   * (docker-processes.ts). Never throws for a container that is already gone.
+   * @throws SandboxError DOCKER_UNAVAILABLE when the engine is lost; DOCKER_ERROR when the
+   *   processes could not be signalled (no pid left for the command) or outlived every round of SIGKILL.
+   */
+  async stopProcesses(options: StopOptions): Promise<void> {
+    if (this.killed) return;
+    try {
+      await signalOtherProcesses(this.execTarget, 'TERM');
+      await this.waitForExecs(options.graceMs);
+      const left = await killOtherProcesses(this.execTarget);
+      if (left > 0) throw new SandboxError('DOCKER_ERROR', `${left} process(es) of ${this.name} outlived every round of SIGKILL`);
+    } catch (error) {
+      if (isContainerGone(error)) return;
+      throw error;
+    }
+  }
+
+  /**
    * Stops whatever runs in the sandbox: when commands are running, SIGTERM to its processes and
    * up to `graceMs` for them to end; then, always, SIGKILL to the container, so that nothing runs
    * in it afterwards (the container stays until {@link dispose}). Never throws for a container
@@ -247,6 +273,29 @@ export class DockerSandbox implements Sandbox {
         if (!info?.Running) this.activeExecs.delete(exec);
       }
       if (this.activeExecs.size > 0) await delay(100);
+    }
+  }
+
+  /**
+   * Resolves once the container stops running, whoever stopped it (see {@link Sandbox.waitForExit}):
+   * the engine's wait API, one long request that answers when the container exits. A broken
+   * connection (the engine restarting) is not an exit: it asks again after a pause.
+   */
+  async waitForExit(signal: AbortSignal): Promise<SandboxExit> {
+    for (;;) {
+      signal.throwIfAborted();
+      try {
+        // dockerode's types omit abortSignal on wait (docker-modem honours it): a variable is not checked for excess properties.
+        const options = { condition: 'not-running' as const, abortSignal: signal };
+        const answer = (await this.container.wait(options)) as { StatusCode?: number; Error?: { Message?: string } | null };
+        const exitCode = typeof answer.StatusCode === 'number' ? answer.StatusCode : null;
+        const detail = answer.Error?.Message ? ` (${answer.Error.Message})` : '';
+        return { exitCode, description: `the container ${this.name} exited${exitCode === null ? '' : ` with code ${exitCode}`}${detail}` };
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        if (isContainerGone(error)) return { exitCode: null, description: `the container ${this.name} is gone` };
+        await delay(EXIT_WAIT_RETRY_MS, [signal]);
+      }
     }
   }
 

@@ -23,8 +23,18 @@ export interface ExecOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Working directory; default the image's. */
   readonly cwd?: string;
-  /** Stops waiting for the command; its processes keep running until {@link Sandbox.stop}. */
+  /**
+   * Stops waiting for the command; its processes keep running until {@link Sandbox.stopProcesses}
+   * or {@link Sandbox.stop}.
+   */
   readonly signal?: AbortSignal;
+  /**
+   * Ends the command early, the way {@link timeoutMs} does (SIGTERM to its process group, SIGKILL
+   * after {@link timeoutGraceMs}), once it aborts; the result then says `interrupted`. Unlike
+   * {@link signal}, the call still settles with the exit code the signal left (143, 137), and
+   * the command's processes are gone by then.
+   */
+  readonly interrupt?: AbortSignal;
   /** Each output line, in order within its stream, without the newline. */
   readonly onOutput?: (stream: OutputStream, line: string) => void;
   /**
@@ -50,6 +60,8 @@ export interface ExecResult {
   readonly exitCode: number;
   /** True when {@link ExecOptions.timeoutMs} ended the command. */
   readonly timedOut?: boolean;
+  /** True when {@link ExecOptions.interrupt} ended the command (and its timeout had not). */
+  readonly interrupted?: boolean;
 }
 
 /** What a path in a sandbox is. */
@@ -116,6 +128,14 @@ export interface StopOptions {
   readonly graceMs: number;
 }
 
+/** How a sandbox stopped of itself (see {@link Sandbox.waitForExit}). */
+export interface SandboxExit {
+  /** The sandbox's main process's exit code, when the engine knows it. */
+  readonly exitCode: number | null;
+  /** A sentence for people: "the container bosun-… exited with code 137". */
+  readonly description: string;
+}
+
 /**
  * A live sandbox that serves one run. Every method may throw a `SandboxError` (see
  * sandbox-errors.ts): CONTAINER_GONE when the sandbox died under a call, DOCKER_UNAVAILABLE when
@@ -169,10 +189,29 @@ export interface Sandbox extends AsyncDisposable {
   /** What the kernel did at the sandbox's limits so far (OOM kills, refused forks). */
   limitEvents(): Promise<LimitEvents>;
   /**
+   * Stops the sandbox's processes but keeps the sandbox, and so its files (`/workspace` and `/tmp`
+   * are tmpfs, gone with the container): SIGTERM to every process but the sandbox's own (its init
+   * and keep-alive), up to `graceMs` for the commands started through {@link exec} to end, then
+   * SIGKILL to whatever is left, still but the sandbox's own. Commands running meanwhile settle
+   * with the exit code the signals left. The sandbox takes commands and file calls afterwards (to
+   * copy artifacts out before {@link dispose}). Never throws for a sandbox already gone.
+   * @throws SandboxError when the processes could not be signalled (e.g. the pids limit leaves no
+   *   room for the command that signals them): {@link stop} is then the way to end them.
+   */
+  stopProcesses(options: StopOptions): Promise<void>;
+  /**
    * Stops whatever runs in the sandbox: SIGTERM, up to `graceMs` for the processes to end, then
-   * a kill. The sandbox runs no command afterwards. Never throws for a sandbox already gone.
+   * a kill of the whole sandbox. The sandbox runs no command afterwards, and its tmpfs files are
+   * gone. Never throws for a sandbox already gone.
    */
   stop(options: StopOptions): Promise<void>;
+  /**
+   * Resolves once the sandbox stops running (its container exited, was killed from outside or
+   * removed), whoever stopped it: what tells a run that waits for calls that its sandbox died
+   * while nothing was in flight. Rejects with the signal's reason when it aborts first; a lost
+   * engine does not settle it (it waits for the engine to answer again).
+   */
+  waitForExit(signal: AbortSignal): Promise<SandboxExit>;
   /** Removes the sandbox (killing what still runs). Idempotent; never throws for a sandbox already gone. */
   dispose(): Promise<void>;
 }

@@ -7,7 +7,8 @@
  *
  * Status codes: 200 with `application/x-tar`; 400 for a bad id or path; 404 for an unknown run
  * or a path that does not exist; 409 for a run that is not a running external run (queued,
- * finished, another agent); 429 past the run's concurrent file calls; 503 while shutting down.
+ * finished, another agent); 422 for a path the sandbox refuses to archive (FILE_ERROR: it
+ * cannot be read); 429 past the run's concurrent file calls; 503 while shutting down.
  */
 import { basename } from 'node:path';
 import type { Plugin } from 'graphql-yoga';
@@ -29,6 +30,7 @@ const STATUS_OF: Partial<Record<BosunErrorCode, number>> = {
   DOCKER_UNAVAILABLE: 503,
   UNAVAILABLE: 503,
   SANDBOX_ERROR: 502,
+  FILE_ERROR: 422,
 };
 
 /** Whether `pathname` is an archive route's. */

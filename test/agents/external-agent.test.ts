@@ -85,7 +85,8 @@ describe('the external agent', () => {
     await harness.status(id, (run) => run.steps.length === 1);
     expect(await harness.runs.cancel(id)).toMatchObject({ status: 'CANCELLED' });
     expect(await running).toMatchObject({ code: 'INVALID_STATE', message: `run ${id} was cancelled while this call ran` });
-    expect(harness.provider.created[0]!.stops).toHaveLength(1);
+    // Its processes were stopped (the sandbox kept for the artifacts), then it was removed.
+    expect(harness.provider.created[0]!.lifecycle).toEqual(['stopProcesses', 'dispose']);
   });
 
   it('reaches its deadline while a command runs: the call says so, the run ends RUN_TIMEOUT', async () => {
@@ -105,6 +106,58 @@ describe('the external agent', () => {
     await harness.opened(id);
     await expect(harness.external.exec(id, 'boom', null)).rejects.toMatchObject({ code: 'SANDBOX_ERROR' });
     expect(await harness.final(id)).toMatchObject({ status: 'FAILED', failureReason: 'SANDBOX_ERROR' });
+  });
+
+  it('fails SANDBOX_ERROR at once when its sandbox stops while it waits for calls', async () => {
+    harness = startExternalHarness({ idleTimeoutMs: 600_000 });
+    const id = await harness.start();
+    await harness.opened(id);
+    const sandbox = harness.provider.created[0]!;
+    expect(sandbox.exitWatchers).toBe(1);
+    sandbox.die('the container bosun-x exited with code 137');
+    expect(await harness.final(id)).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'SANDBOX_ERROR',
+      error: 'the sandbox container stopped unexpectedly: the container bosun-x exited with code 137',
+    });
+    await expect(harness.external.exec(id, 'true', null)).rejects.toMatchObject({ code: 'INVALID_STATE' });
+    expect(sandbox.lifecycle).toEqual(['dispose']);
+    expect(sandbox.exitWatchers).toBe(0);
+  });
+
+  it('answers a call in flight when its sandbox stops: SANDBOX_ERROR, saying so', async () => {
+    harness = startExternalHarness();
+    const held = new Gate();
+    harness.files.heldCommands.set('held', held);
+    const id = await harness.start();
+    await harness.opened(id);
+    const call = harness.external.exec(id, 'held', null).catch((error: unknown) => error);
+    await harness.status(id, (run) => run.steps.length === 1);
+    harness.provider.created[0]!.die('the container bosun-x exited with code 137');
+    expect(await call).toMatchObject({
+      code: 'SANDBOX_ERROR',
+      message: 'the sandbox container stopped unexpectedly: the container bosun-x exited with code 137',
+    });
+    expect(await harness.final(id)).toMatchObject({ status: 'FAILED', failureReason: 'SANDBOX_ERROR' });
+  });
+
+  it('ends a command whose caller went away, records its step, and goes on', async () => {
+    harness = startExternalHarness();
+    harness.provider.on('sleep 600', { hang: true });
+    const id = await harness.start();
+    await harness.opened(id);
+    const client = new AbortController();
+    const call = harness.external.exec(id, 'sleep 600', null, client.signal);
+    await harness.status(id, (run) => run.steps.length === 1);
+    client.abort();
+    expect(await call).toMatchObject({ exitCode: 143, step: { index: 1, exitCode: 143 } });
+    const run = harness.runs.get(id)!;
+    expect(run).toMatchObject({ status: 'RUNNING' });
+    expect(run.steps[0]).toMatchObject({ exitCode: 143, finishedAt: expect.any(Date) as unknown });
+    expect(harness.logs(id)).toContain('SYSTEM:1:step 1 stopped: the client went away (exit 143)');
+    expect(harness.provider.created[0]!.runningCommands).toBe(0);
+    expect(harness.external.idleSince(id)).not.toBeNull();
+    await harness.external.finish(id, 0, null);
   });
 
   it('stops at shutdown (INTERRUPTED), ending a call that waits for its set-up', async () => {

@@ -1,7 +1,7 @@
 /**
  * Artifacts end to end with the real engine, on a file database: a shell run writes a patch and
- * a directory tree, and when it ends — succeeded, failed, timed out or cancelled — the files are
- * listed with their sha256, download over HTTP byte for byte, and still do after the container
+ * a directory tree, and when it ends — succeeded, failed, timed out or cancelled (its processes
+ * stopped first, so that a SIGTERM trap's file is kept) — the files are listed with their sha256, download over HTTP byte for byte, and still do after the container
  * is gone and after a restart of bosun on the same database. And a full disk under the artifacts
  * (a small tmpfs, where mounting is allowed) is a line in the run, not a crash.
  */
@@ -152,6 +152,33 @@ describe('artifacts', () => {
       expect(httpStatus).toBe(200);
       expect(body.toString()).toBe(content);
     }
+  });
+
+  it("stops a cancelled run's processes before the copy: what a step writes on SIGTERM is kept", async () => {
+    const step = [
+      'mkdir -p /workspace/out',
+      "trap 'echo saved on SIGTERM > /workspace/out/term.txt; exit 0' TERM",
+      'echo ready',
+      'while :; do sleep 0.1; done',
+    ].join('; ');
+    const { agentId } = await startRun(app.url, { steps: [step], artifacts: ['/workspace/out'] });
+    await waitForRun<{ status: string; logs: { line: string }[] }>(
+      app.url,
+      agentId,
+      (run) => run.logs.some((line) => line.line === 'ready'),
+      'the step has set its trap',
+      60_000,
+      'logs { line }',
+    );
+    const { cancelAgent } = await gql<{ cancelAgent: { status: string; artifacts: ArtifactView[] } }>(
+      app.url,
+      'mutation ($id: ID!) { cancelAgent(id: $id) { status artifacts { path size sha256 url } } }',
+      { id: agentId },
+    );
+    expect(cancelAgent.status).toBe('CANCELLED');
+    // The trap ran (SIGTERM came) before the copy, in the container that was kept for it.
+    expect(cancelAgent.artifacts.map((a) => [a.path, a.sha256])).toEqual([['/workspace/out/term.txt', sha256('saved on SIGTERM\n')]]);
+    expect(await containersOf(docker, app.app.instanceId, agentId)).toEqual([]);
   });
 
   it('still lists and serves them after a restart on the same database', async () => {

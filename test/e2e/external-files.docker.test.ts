@@ -169,6 +169,44 @@ describe('writeFiles, readFile, listFiles', () => {
   });
 });
 
+describe('a file call the sandbox refuses', () => {
+  it("answers FILE_ERROR with the sandbox's words (a full /workspace, a directory in the way), and the run goes on", async () => {
+    app = await startTestApp({ SANDBOX_WORKSPACE_SIZE: '8m' });
+    const { url } = app;
+    const id = await startExternal(url);
+    // Fill the 8 MiB tmpfs for real: head stops at ENOSPC (busybox calls it an I/O error).
+    const fill = await exec(url, id, 'head -c 16777216 /dev/zero > /workspace/fill; echo "$?"; df -k /workspace | tail -n 1');
+    const [status, usage] = fill.stdout.trim().split('\n');
+    expect(status).not.toBe('0');
+    // Filesystem, 1K-blocks, Used, Available: nothing available.
+    expect(usage!.trim().split(/\s+/)[3]).toBe('0');
+
+    const full = await call(url, WRITE, { id, files: [{ path: '/workspace/more.txt', content: 'x'.repeat(64 * 1024) }] });
+    expect(full.data).toBeNull();
+    expect(firstError(full.errors)).toEqual({
+      code: 'FILE_ERROR',
+      message: expect.stringMatching(/^could not write \/workspace\/more\.txt in bosun-\S+: tar: write error: No space left on device$/) as string,
+    });
+
+    await exec(url, id, 'rm /workspace/fill && mkdir -p /workspace/taken/inner');
+    const taken = await call(url, WRITE, { id, files: [{ path: '/workspace/taken', content: 'x' }] });
+    expect(firstError(taken.errors)).toMatchObject({
+      code: 'FILE_ERROR',
+      message: expect.stringMatching(/^could not write \/workspace\/taken in bosun-\S+: tar: .*Is a directory$/) as string,
+    });
+
+    // bosun and the run go on: the same call succeeds once there is room.
+    const { agentRun } = await gql<{ agentRun: { status: string } }>(url, 'query ($id: ID!) { agentRun(id: $id) { status } }', { id });
+    expect(agentRun.status).toBe('RUNNING');
+    const { writeFiles } = await gql<{ writeFiles: SandboxFileReply[] }>(url, WRITE, {
+      id,
+      files: [{ path: '/workspace/more.txt', content: 'x'.repeat(64 * 1024) }],
+    });
+    expect(writeFiles).toEqual([{ path: '/workspace/more.txt', type: 'FILE', size: 64 * 1024, mode: 0o644 }]);
+    expect(await gql(url, FINISH, { id, code: 0 })).toMatchObject({ finishAgent: { status: 'SUCCEEDED' } });
+  });
+});
+
 describe('artifacts of an external run', () => {
   it('keeps the files the agent wrote at an artifact path when it finishes', async () => {
     app = await startTestApp();

@@ -1,13 +1,15 @@
 /**
  * External runs end to end on the real engine over HTTP GraphQL: the lifecycle (set-up steps,
- * finishAgent, idleness, cancel), which run takes calls, and exec (output, stdin, env, cwd,
- * timeouts, concurrent commands, the 9th command, large and invalid output), each command a
- * recorded step with its log lines.
+ * finishAgent, idleness, cancel, a container that dies while the run waits), which run takes
+ * calls, and exec (output, stdin, env, cwd, timeouts, a client that goes away, concurrent
+ * commands, the 9th command, large and invalid output), each command a recorded step with its
+ * log lines.
  */
+import { request } from 'node:http';
 import type Docker from 'dockerode';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, createTestDocker } from '../helpers/docker.js';
-import { gql, startRun, waitForFinal, waitForRun } from '../helpers/e2e.js';
+import { gql, startRun, waitForContainer, waitForFinal, waitForRun } from '../helpers/e2e.js';
 import { EXEC, FINISH, call, exec, execErrors, firstError, startExternal } from '../helpers/external-e2e.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
 
@@ -33,6 +35,8 @@ interface RunWithSteps {
   readonly steps: { index: number; command: string; exitCode: number | null }[];
   readonly logs: { stream: string; step: number | null; line: string }[];
 }
+
+const STEPS_AND_LOGS = 'steps { index command exitCode } logs { stream step line }';
 
 const runWithSteps = async (url: string, id: string): Promise<RunWithSteps> =>
   (
@@ -114,6 +118,19 @@ describe('the lifecycle', () => {
     expect(firstError((await running).errors)).toEqual({ code: 'INVALID_STATE', message: `run ${id} was cancelled while this call ran` });
     expect(await waitForFinal(url, id)).toMatchObject({ status: 'CANCELLED' });
   });
+
+  it('fails SANDBOX_ERROR within moments when its container is killed while it waits for calls', async () => {
+    const { url } = await start();
+    // Waiting for calls for 5 minutes: only the watch on its container can end it sooner.
+    const id = await startExternal(url, { idleTimeoutMs: 300_000 });
+    const containerId = await waitForContainer(docker, app!, id);
+    await docker.getContainer(containerId).kill();
+    const final = await waitForFinal<{ status: string; failureReason: string | null; error: string | null }>(url, id, 30_000, 'failureReason error');
+    expect(final).toMatchObject({ status: 'FAILED', failureReason: 'SANDBOX_ERROR' });
+    expect(final.error).toMatch(/^the sandbox container stopped unexpectedly: the container bosun-\S+ exited with code 137$/);
+    expect(firstError((await call(url, EXEC, { id, command: 'true' })).errors)).toMatchObject({ code: 'INVALID_STATE' });
+    expect(await containersOf(docker, app!.app.instanceId, id)).toEqual([]);
+  });
 });
 
 describe('which run takes calls', () => {
@@ -187,6 +204,45 @@ describe('exec', () => {
     expect((await exec(url, id, 'echo still here')).stdout).toBe('still here\n');
     expect((await runWithSteps(url, id)).status).toBe('RUNNING');
     await gql(url, FINISH, { id, code: 0 });
+  });
+
+  it('ends a command whose HTTP client went away, records its step as ended, and the run goes on', async () => {
+    const { url } = await start();
+    const id = await startExternal(url);
+    // A raw HTTP request, so that the test owns the socket it destroys.
+    const body = JSON.stringify({ query: EXEC, variables: { id, command: 'sleep 30', options: { timeoutMs: 60_000 } } });
+    const target = new URL(url);
+    const client = request({
+      host: target.hostname,
+      port: target.port,
+      path: target.pathname,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.on('error', () => undefined);
+    client.end(body);
+    await waitForRun<RunWithSteps>(url, id, (run) => run.steps.length === 1, 'the command runs', 20_000, STEPS_AND_LOGS);
+    // Running: the command is in the sandbox.
+    expect((await exec(url, id, 'ps -o args')).stdout.split('\n')).toContain('sleep 30');
+    client.destroy();
+    await closed;
+
+    const run = await waitForRun<RunWithSteps>(
+      url,
+      id,
+      (current) => current.steps[0]?.exitCode !== null,
+      'the step of the client that went away is recorded as ended',
+      20_000,
+      STEPS_AND_LOGS,
+    );
+    expect(run.status).toBe('RUNNING');
+    // SIGTERM ended it: the exit code the signal left.
+    expect(run.steps[0]).toEqual({ index: 1, command: 'sleep 30', exitCode: 143 });
+    expect(run.logs).toContainEqual({ stream: 'SYSTEM', step: 1, line: 'step 1 stopped: the client went away (exit 143)' });
+    // Its process is gone; the sandbox takes calls.
+    expect((await exec(url, id, 'ps -o args')).stdout.split('\n')).not.toContain('sleep 30');
+    expect(await gql(url, FINISH, { id, code: 0 })).toMatchObject({ finishAgent: { status: 'SUCCEEDED' } });
   });
 
   it('runs a command while another runs; a 9th at once is RATE_LIMITED', async () => {

@@ -21,6 +21,7 @@ import type {
   ReadFileResult,
   ReopenableBytes,
   Sandbox,
+  SandboxExit,
   SandboxFileInfo,
   SandboxProvider,
   StopOptions,
@@ -74,6 +75,12 @@ export class FakeSandbox implements Sandbox {
   /** Symlinks by path, with their targets (from archives). */
   readonly symlinks = new Map<string, string>();
   readonly stops: StopOptions[] = [];
+  /** The options of each stopProcesses call. */
+  readonly processStops: StopOptions[] = [];
+  /** The lifecycle calls in order: `stopProcesses`, `stop`, `dispose`, and `collect` when a test's hook notes it. */
+  readonly lifecycle: string[] = [];
+  /** When set, the next stopProcesses rejects with it (the processes could not be signalled). */
+  stopProcessesError: Error | undefined;
   oomKills = 0;
   pidsLimitHits = 0;
   disposeCalls = 0;
@@ -87,8 +94,10 @@ export class FakeSandbox implements Sandbox {
   stopGate: Gate | undefined;
   /** Opens when stop() is first called. */
   readonly stopAsked = new Gate();
-  /** Ends the commands that run until stopped, with the error they reject with. */
-  private readonly running = new Set<(error: Error) => void>();
+  /** Ends the commands that run until stopped: with the error they reject with, or the result they settle with. */
+  private readonly running = new Set<(end: Error | ExecResult) => void>();
+  /** Callers of waitForExit, told when the sandbox stops running. */
+  private readonly exitWaiters = new Set<(exit: SandboxExit) => void>();
 
   constructor(
     private readonly provider: FakeSandboxProvider,
@@ -111,7 +120,7 @@ export class FakeSandbox implements Sandbox {
     this.oomKills += script.oomKills ?? 0;
     this.pidsLimitHits += script.pidsLimitHits ?? 0;
     if (script.hang) {
-      const ended = this.runUntilEnded(options.signal);
+      const ended = this.runUntilEnded(options.signal, options.interrupt);
       script.onRun?.(this);
       return ended;
     }
@@ -121,23 +130,71 @@ export class FakeSandbox implements Sandbox {
     return { exitCode: script.exitCode ?? 0 };
   }
 
-  /** Settles like a real command that outlives its caller: on abort, stop, removal or engine loss. */
-  private runUntilEnded(signal: AbortSignal | undefined): Promise<never> {
-    return new Promise<never>((_resolve, reject) => {
-      const end = (error: Error) => {
+  /**
+   * Settles like a real command that outlives its caller: rejects on abort, removal or engine
+   * loss; resolves with the exit code a signal left when its interrupt aborts (143) or its
+   * processes are stopped (137).
+   */
+  private runUntilEnded(signal: AbortSignal | undefined, interrupt: AbortSignal | undefined): Promise<ExecResult> {
+    return new Promise<ExecResult>((resolve, reject) => {
+      const end = (outcome: Error | ExecResult) => {
         this.running.delete(end);
         signal?.removeEventListener('abort', onAbort);
-        reject(error);
+        interrupt?.removeEventListener('abort', onInterrupt);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
       };
       const onAbort = () => end(signal!.reason as Error);
+      const onInterrupt = () => end({ exitCode: 143, interrupted: true });
       this.running.add(end);
       signal?.addEventListener('abort', onAbort, { once: true });
+      interrupt?.addEventListener('abort', onInterrupt, { once: true });
+      if (interrupt?.aborted) onInterrupt();
     });
   }
 
-  /** Ends every running command with `error`. */
-  endRunning(error: Error): void {
-    for (const end of [...this.running]) end(error);
+  /** Ends every running command with `error` (or the exit code a signal left). */
+  endRunning(outcome: Error | ExecResult): void {
+    for (const end of [...this.running]) end(outcome);
+  }
+
+  /** Commands running now (those scripted to hang). */
+  get runningCommands(): number {
+    return this.running.size;
+  }
+
+  /** The container stops of itself (killed from outside, its keep-alive gone): commands fail, waiters are told. */
+  die(description = `the container ${this.id} exited with code 137`): void {
+    this.stopped = true;
+    this.endRunning(new SandboxError('CONTAINER_GONE', `${this.id} stopped while a command ran`));
+    this.exited({ exitCode: 137, description });
+  }
+
+  private exited(exit: SandboxExit): void {
+    for (const tell of [...this.exitWaiters]) tell(exit);
+  }
+
+  waitForExit(signal: AbortSignal): Promise<SandboxExit> {
+    signal.throwIfAborted();
+    return new Promise<SandboxExit>((resolve, reject) => {
+      const tell = (exit: SandboxExit) => {
+        this.exitWaiters.delete(tell);
+        signal.removeEventListener('abort', onAbort);
+        resolve(exit);
+      };
+      const onAbort = () => {
+        this.exitWaiters.delete(tell);
+        reject(signal.reason as Error);
+      };
+      this.exitWaiters.add(tell);
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (this.stopped) tell({ exitCode: 137, description: `the container ${this.id} is not running` });
+    });
+  }
+
+  /** Watchers of the sandbox's exit now. */
+  get exitWatchers(): number {
+    return this.exitWaiters.size;
   }
 
   writeFile(path: string, content: string | Uint8Array): Promise<void> {
@@ -270,18 +327,37 @@ export class FakeSandbox implements Sandbox {
     return Promise.resolve({ oomKills: this.oomKills, pidsLimitHits: this.pidsLimitHits });
   }
 
+  /** Like the Docker sandbox's: running commands settle with 137, the files stay, calls go on. */
+  async stopProcesses(options: StopOptions): Promise<void> {
+    this.processStops.push(options);
+    this.lifecycle.push('stopProcesses');
+    this.stopAsked.open();
+    if (this.provider.engineLost) throw this.provider.engineError('stop the processes');
+    const error = this.stopProcessesError;
+    if (error) {
+      this.stopProcessesError = undefined;
+      throw error;
+    }
+    await this.stopGate?.opened;
+    if (this.stopped) return;
+    this.endRunning({ exitCode: 137 });
+  }
+
   async stop(options: StopOptions): Promise<void> {
     this.stops.push(options);
+    this.lifecycle.push('stop');
     this.stopAsked.open();
     if (this.provider.engineLost) throw this.provider.engineError('stop');
     await this.stopGate?.opened;
     this.stopped = true;
     this.endRunning(new SandboxError('CONTAINER_GONE', `${this.id} was stopped`));
+    this.exited({ exitCode: 137, description: `the container ${this.id} was killed` });
   }
 
   dispose(): Promise<void> {
     return settle(() => {
       this.disposeCalls += 1;
+      this.lifecycle.push('dispose');
       if (this.disposed) return;
       if (this.provider.engineLost) throw this.provider.engineError('remove');
       if (this.disposeFailures > 0) {
@@ -291,6 +367,7 @@ export class FakeSandbox implements Sandbox {
       this.disposed = true;
       this.stopped = true;
       this.endRunning(new SandboxError('CONTAINER_GONE', `${this.id} was removed`));
+      this.exited({ exitCode: null, description: `the container ${this.id} is gone` });
       this.provider.removed(this);
     });
   }

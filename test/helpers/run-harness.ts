@@ -12,6 +12,7 @@ import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
 import type { AgentRun } from '../../src/runs/agent-run.js';
 import { isFinalStatus } from '../../src/runs/agent-run.js';
 import { AgentRunService } from '../../src/runs/agent-run-service.js';
+import type { RunExecutorOptions } from '../../src/runs/run-executor.js';
 import { openDatabase } from '../../src/store/database.js';
 import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
 import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
@@ -26,6 +27,8 @@ export interface RunHarnessOptions {
   readonly stopGraceMs?: number;
   readonly logBytesPerRun?: number;
   readonly agents?: readonly Agent[];
+  /** Called where the run service copies artifacts out (a run with `config.artifacts`). */
+  readonly collectArtifacts?: RunExecutorOptions['collectArtifacts'];
 }
 
 export interface RunHarness extends AsyncDisposable {
@@ -58,6 +61,7 @@ export function createRunHarness(options: RunHarnessOptions = {}): RunHarness {
     queueTimeoutMs: options.queueTimeoutMs ?? 300_000,
     stopGraceMs: options.stopGraceMs ?? 1_000,
     ...(options.logBytesPerRun === undefined ? {} : { logBytesPerRun: options.logBytesPerRun }),
+    ...(options.collectArtifacts === undefined ? {} : { collectArtifacts: options.collectArtifacts }),
     logger: createSilentLogger(),
   });
 

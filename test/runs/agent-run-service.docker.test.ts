@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/runs/agent.js';
+import { isFinalStatus } from '../../src/runs/agent-run.js';
 import { BosunError } from '../../src/errors.js';
 import { AgentRegistry } from '../../src/runs/agent-registry.js';
 import { ShellAgent } from '../../src/agents/shell-agent.js';
@@ -10,7 +11,7 @@ import { AgentRunService } from '../../src/runs/agent-run-service.js';
 import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
 import { openDatabase } from '../../src/store/database.js';
 import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
-import { containersOf, createTestDocker, testInstanceId } from '../helpers/docker.js';
+import { containersOf, createTestDocker, readInside, testInstanceId } from '../helpers/docker.js';
 import { FakeSandboxProvider } from '../helpers/fake-sandbox.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { reapRightAfterEachCreate } from '../helpers/reap-while-creating.js';
@@ -190,6 +191,57 @@ describe('cancel', () => {
     expect(cancelled.status).toBe('CANCELLED');
     expect(await containersOf(h.docker, h.instanceId, run.id)).toEqual([]);
     expect(await codeOf(h.service.cancel(run.id))).toBe('INVALID_STATE');
+  });
+
+  it("stops the processes before the artifacts are copied: only the container's init and keep-alive are left, the container runs", async () => {
+    const seen: { top: string[]; pids: string; running: boolean; files: string }[] = [];
+    const h = use(
+      createRunHarness({
+        stopGraceMs: 500,
+        collectArtifacts: async (request) => {
+          const docker = createTestDocker();
+          const id = (request.sandbox as unknown as { id: string }).id;
+          // dockerode types top() as any; the engine answers titles and one row of columns per process.
+          const top = (await docker.getContainer(id).top()) as { Titles: string[]; Processes: string[][] };
+          const column = top.Titles.indexOf('CMD');
+          seen.push({
+            top: top.Processes.map((process) => process[column]!),
+            pids: await readInside(
+              docker,
+              id,
+              'for p in $(cat /workspace/step.pid /workspace/child.pid); do [ -e /proc/$p ] && echo "$p alive"; done; exit 0',
+            ),
+            running: (await docker.getContainer(id).inspect()).State.Running,
+            files: await readInside(docker, id, 'ls /workspace'),
+          });
+        },
+      }),
+    );
+    const step = [
+      'echo $$ > /workspace/step.pid',
+      "(trap '' TERM; exec sleep 1000) &",
+      'echo $! > /workspace/child.pid',
+      'echo ready',
+      'while :; do sleep 0.1; done',
+    ].join('\n');
+    const { run } = await h.service.start(shellInput([step], { artifacts: ['/workspace/out'] }));
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        // (A run that ended without printing it fails the expectations below at once.)
+        if (!h.service.logs(run.id).some((line) => line.line === 'ready') && !isFinalStatus(h.service.get(run.id)!.status)) return;
+        h.service.events.off('log', check);
+        resolve();
+      };
+      h.service.events.on('log', check);
+      check();
+    });
+    expect((await h.service.cancel(run.id)).status).toBe('CANCELLED');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.top).toEqual([expect.stringMatching(/^\/sbin\/docker-init -- /) as string, 'sleep 2147483647']);
+    expect(seen[0]!.pids).toBe('');
+    expect(seen[0]!.running).toBe(true);
+    expect(seen[0]!.files.split('\n')).toEqual(['child.pid', 'step.pid']);
+    expect(await containersOf(h.docker, h.instanceId, run.id)).toEqual([]);
   });
 
   it('refuses an unknown id with NOT_FOUND', async () => {

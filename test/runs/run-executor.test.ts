@@ -140,7 +140,8 @@ describe('outcomes', () => {
     const final = await s.run({ steps: ['sleep 1000'], timeoutMs: 1 });
     expect(final).toMatchObject({ status: 'TIMED_OUT', failureReason: 'RUN_TIMEOUT', error: 'ran longer than its timeout of 1 ms', exitCode: null });
     expect(s.logs(final.id)).toContain('SYSTEM:-:killed: run deadline of 1 ms');
-    expect(s.sandbox().stops).toEqual([{ graceMs: STOP_GRACE_MS }]);
+    expect(s.sandbox().processStops).toEqual([{ graceMs: STOP_GRACE_MS }]);
+    expect(s.sandbox().lifecycle).toEqual(['stopProcesses', 'dispose']);
     expect(s.sandbox().disposed).toBe(true);
   });
 
@@ -152,7 +153,8 @@ describe('outcomes', () => {
     expect(final).toMatchObject({ status: 'CANCELLED', failureReason: null, error: 'cancelled while running' });
     expect(s.logs(final.id)).toContain('SYSTEM:-:killed: cancelled');
     expect(s.sandbox().commands).toEqual(['sleep 1000']);
-    expect(s.sandbox().stops).toEqual([{ graceMs: STOP_GRACE_MS }]);
+    expect(s.sandbox().processStops).toEqual([{ graceMs: STOP_GRACE_MS }]);
+    expect(s.sandbox().lifecycle).toEqual(['stopProcesses', 'dispose']);
     expect(s.sandbox().disposed).toBe(true);
   });
 
@@ -194,6 +196,63 @@ describe('outcomes', () => {
     });
     expect(s.engineLost).toEqual([]);
     expect(s.sandbox().disposed).toBe(true);
+  });
+
+  it('stops a run whose sandbox stops of itself between its steps: SANDBOX_ERROR, no stop asked of the sandbox', async () => {
+    const between = new Gate();
+    const waiter: Agent = {
+      name: 'waiter',
+      async run(ctx) {
+        await ctx.step('true');
+        // Thinking, with nothing running in the sandbox: only the run's signal can tell.
+        await new Promise<void>((_resolve, reject) => {
+          between.open();
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error), { once: true });
+        });
+        return { exitCode: 0 };
+      },
+    };
+    const s = setup({ agents: [waiter] });
+    const { done } = s.begin({ agent: 'waiter', steps: [] });
+    await between.opened;
+    s.sandbox().die('the container bosun-x exited with code 137');
+    const final = await done;
+    expect(final).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'SANDBOX_ERROR',
+      error: 'the sandbox container stopped unexpectedly: the container bosun-x exited with code 137',
+    });
+    expect(s.engineLost).toEqual([]);
+    expect(s.sandbox().lifecycle).toEqual(['dispose']);
+  });
+
+  it('stops watching the sandbox once the run is over', async () => {
+    const s = setup();
+    const final = await s.run({ steps: ['true'] });
+    expect(final.status).toBe('SUCCEEDED');
+    expect(s.sandbox().exitWatchers).toBe(0);
+  });
+
+  it('records a step ended by its interrupt with the exit code the signal left, and goes on', async () => {
+    const client = new AbortController();
+    const caller: Agent = {
+      name: 'caller',
+      async run(ctx) {
+        const outcome = await ctx.step('sleep 1000', { interrupt: client.signal });
+        const next = await ctx.step('true');
+        return { exitCode: outcome.interrupted && next.exitCode === 0 ? 0 : 1 };
+      },
+    };
+    const s = setup({ agents: [caller] });
+    s.provider.on('sleep 1000', { hang: true, onRun: () => client.abort(new Error('the client went away')) });
+    const final = await s.run({ agent: 'caller', steps: [] });
+    expect(final).toMatchObject({ status: 'SUCCEEDED' });
+    expect(final.steps.map((step) => [step.index, step.exitCode, step.finishedAt !== null])).toEqual([
+      [1, 143, true],
+      [2, 0, true],
+    ]);
+    expect(s.logs(final.id)).toContain('SYSTEM:1:step 1 stopped: the client went away (exit 143)');
+    expect(s.sandbox().execs[0]!.options).toMatchObject({ interrupt: client.signal, timeoutGraceMs: STOP_GRACE_MS });
   });
 
   it('reports an agent that throws as SANDBOX_ERROR with its message', async () => {
@@ -287,7 +346,7 @@ describe('the sandbox is gone before the final status', () => {
     await created.opened;
     // The stop has been asked for and is held open: nothing is final yet.
     await sandbox.stopAsked.opened;
-    expect(sandbox.stops).toEqual([{ graceMs: STOP_GRACE_MS }]);
+    expect(sandbox.processStops).toEqual([{ graceMs: STOP_GRACE_MS }]);
     expect(settled).toBe(false);
     expect(sandbox.disposed).toBe(false);
     expect(order).toEqual([]);
@@ -432,6 +491,7 @@ describe('artifacts', () => {
     expect(final.status).toBe(status);
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ stopped: false, stops: 0, disposed: false });
+    expect(s.sandbox().stops).toEqual([]);
     expect(calls[0]!.request).toMatchObject({ runId: final.id, paths: ['/workspace/out', '/tmp/log'], sandbox: s.sandbox() });
     expect(s.logs(final.id)).toContain('SYSTEM:-:artifacts: kept 1 file(s) (5 bytes) from /workspace/out');
     expect(s.sandbox().disposed).toBe(true);
@@ -454,7 +514,60 @@ describe('artifacts', () => {
     const final = await run.done;
     expect(final.status).toBe('CANCELLED');
     expect(finals).toEqual(['CANCELLED']);
-    expect(s.sandbox().stops).toEqual([{ graceMs: STOP_GRACE_MS }]);
+    expect(s.sandbox().processStops).toEqual([{ graceMs: STOP_GRACE_MS }]);
+  });
+
+  it.each([
+    ['cancel', new RunStopped('cancel'), 'CANCELLED'],
+    ['the deadline', new RunStopped('deadline'), 'TIMED_OUT'],
+    ['a shutdown', new RunStopped('shutdown'), 'FAILED'],
+  ] as const)('stops the processes, then collects, then removes, after %s', async (_name, reason, status) => {
+    const s = setup({
+      collectArtifacts: (request) => {
+        const sandbox = request.sandbox as FakeSandbox;
+        // What the collection sees: processes stopped (no command running), the sandbox and its files still there.
+        sandbox.lifecycle.push(`collect (running ${sandbox.runningCommands}, stopped ${sandbox.stopped})`);
+        return Promise.resolve();
+      },
+    });
+    const controller = new AbortController();
+    s.provider.on('work', { hang: true, onRun: () => controller.abort(reason) });
+    const final = await s.run({ steps: ['work'], artifacts: ['/workspace/out'] }, controller.signal);
+    expect(final.status).toBe(status);
+    expect(s.sandbox().lifecycle).toEqual(['stopProcesses', 'collect (running 0, stopped false)', 'dispose']);
+    expect(s.sandbox().stops).toEqual([]);
+  });
+
+  it('collects, then removes, without stopping processes, when the agent ended by itself', async () => {
+    const s = setup({
+      collectArtifacts: (request) => {
+        (request.sandbox as FakeSandbox).lifecycle.push('collect');
+        return Promise.resolve();
+      },
+    });
+    await s.run({ steps: ['exit 3'], artifacts: ['/workspace/out'] });
+    expect(s.sandbox().lifecycle).toEqual(['collect', 'dispose']);
+  });
+
+  it('kills the sandbox when its processes cannot be stopped, and says so', async () => {
+    const s = setup({
+      collectArtifacts: (request) => {
+        (request.sandbox as FakeSandbox).lifecycle.push('collect');
+        return Promise.resolve();
+      },
+    });
+    s.provider.onCreate = (sandbox) => {
+      sandbox.stopProcessesError = new SandboxError('DOCKER_ERROR', 'exec failed: resource temporarily unavailable');
+    };
+    const controller = new AbortController();
+    s.provider.on('fork bomb', { hang: true, onRun: () => controller.abort(new RunStopped('cancel')) });
+    const final = await s.run({ steps: ['fork bomb'], artifacts: ['/workspace/out'] }, controller.signal);
+    expect(final.status).toBe('CANCELLED');
+    expect(s.sandbox().lifecycle).toEqual(['stopProcesses', 'stop', 'collect', 'dispose']);
+    expect(s.sandbox().stops).toEqual([{ graceMs: 0 }]);
+    expect(s.logs(final.id)).toContain(
+      "SYSTEM:-:could not stop the run's processes and keep its sandbox (exec failed: resource temporarily unavailable); killing the sandbox",
+    );
   });
 
   it('never lets a failing collection change the outcome', async () => {

@@ -98,3 +98,47 @@ describe('exec timeoutMs', () => {
     expect(lines).toEqual([['stdout', 'in x /tmp sh']]);
   });
 });
+
+describe('exec interrupt', () => {
+  it('ends the command (its background children too) as its timeout would once it aborts, and says interrupted', async () => {
+    const sandbox = await create();
+    const interrupt = new AbortController();
+    const { lines, onOutput } = collect();
+    const running = sandbox.exec('echo started; sleep 1000 & sleep 1001', {
+      interrupt: interrupt.signal,
+      timeoutGraceMs: 300,
+      onOutput: (stream, line) => {
+        onOutput(stream, line);
+        // Interrupted once it runs: its output is the proof.
+        if (line === 'started') interrupt.abort(new Error('the client went away'));
+      },
+    });
+    expect(await running).toEqual({ exitCode: 143, interrupted: true });
+    expect(lines).toEqual([['stdout', 'started']]);
+    expect(await readInside(docker, sandbox.id, 'ps -o args | grep -c "^sleep 100[01]$"; exit 0')).toBe('0');
+    // The sandbox goes on.
+    expect(await sandbox.exec('true')).toEqual({ exitCode: 0 });
+  });
+
+  it('kills a command that ignores SIGTERM after the grace; a timeout that comes later changes nothing', async () => {
+    const sandbox = await create();
+    const interrupt = new AbortController();
+    const result = await sandbox.exec("trap '' TERM; echo ready; sleep 1000", {
+      interrupt: interrupt.signal,
+      timeoutMs: 60_000,
+      timeoutGraceMs: 300,
+      onOutput: (_stream, line) => {
+        if (line === 'ready') interrupt.abort();
+      },
+    });
+    expect(result).toEqual({ exitCode: 137, interrupted: true });
+    expect(await readInside(docker, sandbox.id, 'ps -o args | grep -c "^sleep 1000$"; exit 0')).toBe('0');
+  });
+
+  it('changes nothing for a command that ends before its interrupt aborts', async () => {
+    const sandbox = await create();
+    const interrupt = new AbortController();
+    expect(await sandbox.exec('exit 4', { interrupt: interrupt.signal })).toEqual({ exitCode: 4 });
+    interrupt.abort();
+  });
+});

@@ -167,6 +167,95 @@ describe('exec', () => {
   });
 });
 
+/** Polls the sandbox until every path exists (the commands that write them have started). */
+async function waitForFiles(sandbox: DockerSandbox, paths: readonly string[]): Promise<void> {
+  const test = paths.map((path) => `[ -e ${path} ]`).join(' && ');
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await delay(50)) {
+    if ((await sandbox.exec(test)).exitCode === 0) return;
+  }
+  throw new Error(`${paths.join(', ')} did not appear`);
+}
+
+/** The container's processes as `docker top` lists them (its command lines). */
+async function topCommands(sandbox: DockerSandbox): Promise<string[]> {
+  // dockerode types top() as any; the engine answers titles and one row of columns per process.
+  const top = (await docker.getContainer(sandbox.id).top()) as { Titles: string[]; Processes: string[][] };
+  const column = top.Titles.indexOf('CMD');
+  return top.Processes.map((process) => process[column]!);
+}
+
+describe('stopProcesses', () => {
+  it('stops every process but init and the keep-alive (TERM, the grace, KILL), and keeps the container and its files', async () => {
+    const sandbox = await create();
+    // A command that was given up on (its caller aborted) and ignores SIGTERM: KILL ends it.
+    const abandoned = new AbortController();
+    const stubborn = sandbox.exec("echo $$ > /workspace/stubborn.pid; trap '' TERM; sleep 1000", { signal: abandoned.signal });
+    // A command still followed that saves its work on SIGTERM, then exits.
+    const tidy = sandbox.exec("echo $$ > /workspace/tidy.pid; trap 'echo saved > /workspace/saved; exit 0' TERM; while :; do sleep 0.05; done");
+    // A daemon that left its command's session, and a process in a fresh session of its own.
+    await sandbox.exec('setsid sh -c \'trap "" TERM; echo $$ > /workspace/daemon.pid; exec sleep 1002\' > /dev/null 2>&1 &');
+    await waitForFiles(sandbox, ['/workspace/stubborn.pid', '/workspace/tidy.pid', '/workspace/daemon.pid']);
+    abandoned.abort(new Error('given up'));
+    await expect(stubborn).rejects.toThrow('given up');
+    const pids = await readInside(docker, sandbox.id, 'cat /workspace/stubborn.pid /workspace/tidy.pid /workspace/daemon.pid');
+    expect(pids.split(/\s+/)).toHaveLength(3);
+    expect((await topCommands(sandbox)).length).toBeGreaterThan(2);
+
+    await sandbox.stopProcesses({ graceMs: 2_000 });
+
+    // The command that was followed settles with its own exit code, after its trap ran.
+    expect(await tidy).toEqual({ exitCode: 0 });
+    // Every process that was started is gone, even those that ignored SIGTERM or left their session.
+    for (const pid of pids.split(/\s+/)) expect(await readInside(docker, sandbox.id, `[ -e /proc/${pid} ] && echo alive || echo gone`)).toBe('gone');
+    // Only the container's own two are left, so the container (and its tmpfs) is still there.
+    expect(await topCommands(sandbox)).toEqual([expect.stringMatching(/^\/sbin\/docker-init -- /) as string, 'sleep 2147483647']);
+    expect((await sandbox.inspect()).State.Running).toBe(true);
+    expect(await readInside(docker, sandbox.id, 'cat /workspace/saved')).toBe('saved');
+    // It still takes commands and file calls (an artifact copy comes next).
+    expect(await sandbox.exec('echo again > /workspace/again')).toEqual({ exitCode: 0 });
+    expect(await sandbox.listFiles('/workspace/saved')).toMatchObject([{ path: '/workspace/saved', type: 'FILE' }]);
+  });
+
+  it('kills a fork bomb without sparing a fork, and keeps the container', async () => {
+    const sandbox = await create({ cpus: 0.5, memoryBytes: 256 * MiB, pidsLimit: 200 });
+    const abandoned = new AbortController();
+    void sandbox
+      .exec('touch /workspace/bomb; while :; do sh -c \'trap "" TERM; sleep 1000\' & done', { signal: abandoned.signal })
+      .catch(() => undefined);
+    await waitForFiles(sandbox, ['/workspace/bomb']);
+    abandoned.abort();
+    await sandbox.stopProcesses({ graceMs: 200 });
+    expect(await topCommands(sandbox)).toEqual([expect.stringMatching(/^\/sbin\/docker-init -- /) as string, 'sleep 2147483647']);
+    expect((await sandbox.inspect()).State.Running).toBe(true);
+  });
+
+  it('does nothing to a sandbox with nothing running, and never throws for one already gone', async () => {
+    const sandbox = await create();
+    await sandbox.stopProcesses({ graceMs: 100 });
+    expect(await topCommands(sandbox)).toHaveLength(2);
+    await docker.getContainer(sandbox.id).kill();
+    await sandbox.stopProcesses({ graceMs: 100 });
+  });
+});
+
+describe('waitForExit', () => {
+  it('resolves when the container is killed from outside, with its exit code', async () => {
+    const sandbox = await create();
+    const watching = sandbox.waitForExit(new AbortController().signal);
+    await docker.getContainer(sandbox.id).kill();
+    expect(await watching).toEqual({ exitCode: 137, description: `the container ${sandbox.name} exited with code 137` });
+  });
+
+  it('rejects with the reason of its signal, and leaves the container running', async () => {
+    const sandbox = await create();
+    const controller = new AbortController();
+    const watching = sandbox.waitForExit(controller.signal);
+    controller.abort(new Error('run over'));
+    await expect(watching).rejects.toThrow('run over');
+    expect((await sandbox.inspect()).State.Running).toBe(true);
+  });
+});
+
 describe('stats', () => {
   it('reads a busy loop at cpus 0.5 between 40 and 60 %', async () => {
     const sandbox = await create({ cpus: 0.5, memoryBytes: 256 * MiB, pidsLimit: 100 });

@@ -63,15 +63,16 @@ export class ExternalRunService implements Disposable {
 
   /**
    * Runs `sh -c command` as the run's next step and answers with its outcome and output.
-   * @param signal the caller's (while the call waits for the set-up).
+   * @param signal the caller's: aborts the wait for the set-up, and ends the command (SIGTERM,
+   *   then SIGKILL, as its timeout would) when the caller goes away.
    * @throws BosunError BAD_USER_INPUT, NOT_FOUND, INVALID_STATE, RATE_LIMITED, SANDBOX_ERROR, SHUTTING_DOWN
    */
   async exec(runId: string, command: string, options?: ExecOptionsInput | null, signal?: AbortSignal): Promise<ExecOutcome> {
     const request = resolveExecInput(command, options);
-    return (await this.session(runId, signal)).exec(request);
+    return (await this.session(runId, signal)).exec(request, signal);
   }
 
-  /** Writes files (parents created), owned by the run's user. */
+  /** Writes files (parents created), owned by the run's user. @throws BosunError FILE_ERROR when the sandbox refuses (no space left), plus those of exec. */
   async writeFiles(runId: string, files: readonly FileInput[], signal?: AbortSignal): Promise<SandboxFileInfo[]> {
     const resolved = resolveFileInputs(files);
     return (await this.session(runId, signal)).writeFiles(resolved);

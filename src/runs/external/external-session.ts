@@ -100,15 +100,23 @@ export class ExternalSession {
     return this.ending === undefined && this.busy === 0 ? new Date(this.idleFrom) : null;
   }
 
-  /** Runs a command as the run's next step and hands its output back. */
-  exec(request: ExecRequest): Promise<ExecOutcome> {
-    return this.call('exec', async (signal) => {
+  /**
+   * Runs a command as the run's next step and hands its output back.
+   * @param caller the caller's signal (its HTTP client going away): the command is then ended as
+   *   its timeout would end it, and its step is recorded with the exit code the signal left and
+   *   a SYSTEM line saying the client went away (what the call answers then reaches nobody).
+   */
+  async exec(request: ExecRequest, caller?: AbortSignal): Promise<ExecOutcome> {
+    caller?.throwIfAborted();
+    return await this.call('exec', async (signal) => {
+      const interrupt = caller === undefined ? undefined : clientGone(caller);
       const outcome = await this.context.step(request.command, {
         cwd: request.cwd,
         env: request.env,
         timeoutMs: request.timeoutMs,
         captureBytes: this.outputBytes,
         signal,
+        ...(interrupt === undefined ? {} : { interrupt }),
         ...(request.stdin === undefined ? {} : { stdin: request.stdin }),
       });
       const output = outcome.output ?? { stdout: '', stderr: '', truncated: false };
@@ -219,8 +227,10 @@ export class ExternalSession {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (this.ending === undefined) {
-      // The run stopped from outside (cancel, deadline, shutdown): its calls say so themselves.
-      this.ending = { kind: 'failed', error: new Error('the run stopped') };
+      // The run stopped from outside (cancel, deadline, shutdown: its calls say so themselves), or
+      // its sandbox stopped of itself (the run's signal carries that fault).
+      const reason: unknown = this.context.signal.reason;
+      this.ending = { kind: 'failed', error: reason instanceof SandboxError ? reason : new Error('the run stopped') };
       this.settle(this.ending);
     }
     this.calls.abort(new SessionEnded());
@@ -301,6 +311,10 @@ export class ExternalSession {
       const why = stopped.stopCause === 'cancel' ? 'was cancelled' : `reached its deadline (timeoutMs ${this.context.config.timeoutMs})`;
       return new BosunError('INVALID_STATE', `run ${this.runId} ${why} while this call ran`);
     }
+    if (stopped instanceof SandboxError) {
+      // The sandbox stopped of itself: the run ends with this fault (SANDBOX_ERROR).
+      return new BosunError('SANDBOX_ERROR', `the sandbox container stopped unexpectedly: ${stopped.message}`, { cause: stopped });
+    }
     if (this.ending !== undefined && (error instanceof SessionEnded || this.calls.signal.aborted)) {
       return new BosunError('INVALID_STATE', `run ${this.runId} ${this.describeEnding()} while this call ran`);
     }
@@ -311,6 +325,9 @@ export class ExternalSession {
         return new BosunError('NOT_FOUND', error.message, { cause: error });
       case 'ARCHIVE_REFUSED':
         return new BosunError('BAD_USER_INPUT', `archive: ${error.message}`, { field: 'archive', cause: error });
+      case 'FILE_ERROR':
+        // The sandbox's own refusal (no space left, a directory in the way): the run goes on.
+        return new BosunError('FILE_ERROR', error.message, { cause: error });
       case 'CONTAINER_GONE':
       case 'DOCKER_UNAVAILABLE':
         // The run cannot go on: it ends with this fault (SANDBOX_ERROR).
@@ -320,6 +337,15 @@ export class ExternalSession {
         return new BosunError('SANDBOX_ERROR', error.message, { cause: error });
     }
   }
+}
+
+/** A signal that aborts, saying the client went away, when `caller` aborts. */
+function clientGone(caller: AbortSignal): AbortSignal {
+  const interrupt = new AbortController();
+  const onAbort = (): void => interrupt.abort(new Error('the client went away'));
+  if (caller.aborted) onAbort();
+  else caller.addEventListener('abort', onAbort, { once: true });
+  return interrupt.signal;
 }
 
 /** The abort reason of calls in flight when their session ends. */

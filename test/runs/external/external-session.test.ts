@@ -31,12 +31,14 @@ function scriptedContext() {
       pending.push(entry);
       signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
     });
+  const stepOptions: StepOptions[] = [];
   const step = (command: string, options: StepOptions = {}): Promise<StepOutcome> =>
-    hold(
+    (stepOptions.push(options), hold)(
       {
         index: 1,
         exitCode: 0,
         timedOut: false,
+        interrupted: false,
         durationMs: 5,
         step: { index: 1, command, exitCode: 0, startedAt: new Date(), finishedAt: new Date() },
         output: { stdout: 'out', stderr: '', truncated: false },
@@ -66,7 +68,7 @@ function scriptedContext() {
       announced += 1;
     },
   };
-  return { context, run, pending, announced: () => announced };
+  return { context, run, pending, stepOptions, announced: () => announced };
 }
 
 beforeEach(() => {
@@ -205,6 +207,37 @@ describe('finishing', () => {
   });
 });
 
+describe('a caller that goes away', () => {
+  it("interrupts its command with a reason that says so; a call without a caller's signal has no interrupt", async () => {
+    const { context, pending, stepOptions } = scriptedContext();
+    const session = new ExternalSession({ context, idleTimeoutMs: IDLE_MS });
+    const client = new AbortController();
+    const call = session.exec(REQUEST, client.signal);
+    const plain = session.exec(REQUEST);
+    await flush();
+    const interrupt = stepOptions[0]!.interrupt!;
+    expect(interrupt.aborted).toBe(false);
+    expect(stepOptions[1]!.interrupt).toBeUndefined();
+    client.abort();
+    expect(interrupt.aborted).toBe(true);
+    expect(interrupt.reason).toEqual(new Error('the client went away'));
+    // The session stays open: only that command ends.
+    expect(session.isOpen).toBe(true);
+    for (const entry of pending) entry.resolve();
+    await Promise.all([call, plain]);
+  });
+
+  it('starts nothing for a caller already gone', async () => {
+    const { context, stepOptions } = scriptedContext();
+    const session = new ExternalSession({ context, idleTimeoutMs: IDLE_MS });
+    const client = new AbortController();
+    client.abort();
+    await expect(session.exec(REQUEST, client.signal)).rejects.toThrow();
+    expect(stepOptions).toEqual([]);
+    expect(session.idleSince).not.toBeNull();
+  });
+});
+
 describe('what a failed call says', () => {
   it.each([
     ['cancel', 'INVALID_STATE', 'run run-1 was cancelled while this call ran'],
@@ -235,11 +268,30 @@ describe('what a failed call says', () => {
       message: 'archive: entry ../x escapes',
     });
     expect(await reject(new SandboxError('DOCKER_ERROR', 'refused'))).toMatchObject({ code: 'SANDBOX_ERROR' });
+    expect(await reject(new SandboxError('FILE_ERROR', 'could not write /workspace/x: No space left on device'))).toMatchObject({
+      code: 'FILE_ERROR',
+      message: 'could not write /workspace/x: No space left on device',
+    });
     const refusal = new BosunError('BAD_USER_INPUT', 'as it is');
     expect(await reject(refusal)).toBe(refusal);
     expect(session.isOpen).toBe(true);
     expect(await reject(new SandboxError('CONTAINER_GONE', 'the container is gone'))).toMatchObject({ code: 'SANDBOX_ERROR' });
     expect(session.isOpen).toBe(false);
     await expect(session.ended).resolves.toMatchObject({ kind: 'failed', error: expect.objectContaining({ code: 'CONTAINER_GONE' }) as unknown });
+  });
+
+  it('the sandbox stopped of itself (the run stopped with its fault): SANDBOX_ERROR saying so, and the session ends with it', async () => {
+    const { context, run, pending } = scriptedContext();
+    const session = new ExternalSession({ context, idleTimeoutMs: IDLE_MS });
+    const call = session.exec(REQUEST);
+    const gone = new SandboxError('CONTAINER_GONE', 'the container bosun-x exited with code 137');
+    run.abort(gone);
+    session.close();
+    pending[0]!.reject(gone);
+    await expect(call).rejects.toMatchObject({
+      code: 'SANDBOX_ERROR',
+      message: 'the sandbox container stopped unexpectedly: the container bosun-x exited with code 137',
+    });
+    expect(session.describeEnding()).toBe('lost its sandbox: the container bosun-x exited with code 137');
   });
 });

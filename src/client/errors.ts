@@ -33,6 +33,7 @@ export type ServerCode =
   | 'DOCKER_UNAVAILABLE'
   | 'SHUTTING_DOWN'
   | 'SANDBOX_ERROR'
+  | 'FILE_ERROR'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'RATE_LIMITED'

@@ -6,6 +6,7 @@
 import type { MonitorService } from '../monitor/monitor-service.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { RunService } from '../runs/run-service.js';
+import type { WarmPoolStatus } from '../sandbox/warm-pool.js';
 import type { StoreHealthSource } from '../store/store-health.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
 
@@ -16,6 +17,8 @@ export interface BosunServices {
   readonly monitor: MonitorService;
   /** Whether the store takes writes (healthReport's `store`). */
   readonly store: StoreHealthSource;
+  /** The warm pool's state per image kept warm (healthReport's `warmPool`); empty when it is off. */
+  readonly warmPool: { status(): readonly WarmPoolStatus[] };
 }
 
 /** `admin` may do everything; `read` may run queries and subscriptions only. */

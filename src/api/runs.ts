@@ -167,6 +167,11 @@ export function addRuns(builder: BosunBuilder) {
       startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
       finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
       retryOf: t.exposeID('retryOf', { nullable: true, description: 'The run this one retries (`retryAgent`).' }),
+      warmStart: t.exposeBoolean('warmStart', {
+        description:
+          "True when the run's sandbox was taken from the warm pool (created, started and frozen ahead of time), false when it was " +
+          'created for the run (or the run has no sandbox yet). Nothing else about the run differs: limits, env, user, an empty workspace.',
+      }),
       peak: t.field({
         type: 'ResourcePeak',
         nullable: true,

@@ -3,6 +3,10 @@
  * container-config.ts), exec commands (docker-exec.ts), write files, read resource stats and
  * limit counters, stop (SIGTERM, grace, kill) and remove. Cleanup is guaranteed through
  * {@link DockerSandbox.dispose} / `await using`. Every Docker call has a deadline.
+ *
+ * A sandbox created ahead of time for the warm pool is frozen ({@link DockerSandbox.pause}) until a
+ * run takes it over ({@link DockerSandbox.takeOver}). The run's environment is given to each
+ * command rather than to the container, cold or warm alike, so that the two cannot differ.
  */
 import type Docker from 'dockerode';
 import { delay } from '../shared/deadline.js';
@@ -10,6 +14,7 @@ import { containerConfig, type SandboxSpec } from './container-config.js';
 import { dockerCall } from './docker-call.js';
 import { execInContainer, type ExecTarget } from './docker-exec.js';
 import { parseImageReference } from './image-reference.js';
+import { toNanoCpus, type SandboxLimits } from './limits.js';
 import { computeResourceStats, type ResourceStats } from './resource-stats.js';
 import type { ExecOptions, ExecResult, LimitEvents, Sandbox, StopOptions } from './sandbox.js';
 import { SandboxError, isContainerGone } from './sandbox-errors.js';
@@ -25,18 +30,32 @@ export interface CreateOptions {
   readonly onDisposed?: (sandbox: DockerSandbox) => void;
   /** Deadline of each Docker API call. */
   readonly callTimeoutMs?: number;
+  /** Environment of every command, under each command's own (see {@link ExecOptions.env}). */
+  readonly commandEnv?: Readonly<Record<string, string>>;
+}
+
+/** What a run brings to a sandbox created ahead of time (see {@link DockerSandbox.takeOver}). */
+export interface TakeOverOptions {
+  readonly runId: string;
+  /** The container's new name: what a sandbox created for the run would be called. */
+  readonly name: string;
+  readonly limits: SandboxLimits;
+  /** Environment of every command of the run. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
 }
 
 /** A live sandbox container owned by bosun. */
 export class DockerSandbox implements Sandbox {
   readonly id: string;
-  readonly name: string;
-  readonly spec: SandboxSpec;
   /** Commands started and not known to be over (see {@link ExecTarget.activeExecs}). */
   private readonly activeExecs = new Set<Docker.Exec>();
-  private readonly execTarget: ExecTarget;
+  private execTarget: ExecTarget;
   private disposed: Promise<void> | undefined;
   private killed = false;
+  private currentSpec: SandboxSpec;
+  private commandEnv: Readonly<Record<string, string>>;
+  private takenOver = false;
 
   private constructor(
     private readonly docker: Docker,
@@ -45,11 +64,27 @@ export class DockerSandbox implements Sandbox {
     name: string,
     private readonly onDisposed: (sandbox: DockerSandbox) => void,
     private readonly callTimeoutMs: number,
+    commandEnv: Readonly<Record<string, string>>,
   ) {
     this.id = container.id;
-    this.spec = spec;
-    this.name = name;
+    this.currentSpec = spec;
+    this.commandEnv = commandEnv;
     this.execTarget = { docker, container, name, callTimeoutMs, activeExecs: this.activeExecs };
+  }
+
+  /** The container's name (a pool sandbox is renamed after its run when taken over). */
+  get name(): string {
+    return this.execTarget.name;
+  }
+
+  /** What the sandbox was made for: a pool sandbox's run and limits change when it is taken over. */
+  get spec(): SandboxSpec {
+    return this.currentSpec;
+  }
+
+  /** True once a run has taken it over from the warm pool (see {@link takeOver}). */
+  get warmStart(): boolean {
+    return this.takenOver;
   }
 
   /**
@@ -84,7 +119,7 @@ export class DockerSandbox implements Sandbox {
       }
       throw error;
     });
-    const sandbox = new DockerSandbox(docker, container, spec, name, options.onDisposed ?? (() => {}), timeoutMs);
+    const sandbox = new DockerSandbox(docker, container, spec, name, options.onDisposed ?? (() => {}), timeoutMs, options.commandEnv ?? {});
     try {
       signal?.throwIfAborted();
       await sandbox.call(`start container ${name}`, (callSignal) => container.start({ abortSignal: callSignal }), signal);
@@ -107,7 +142,47 @@ export class DockerSandbox implements Sandbox {
    *   DOCKER_UNAVAILABLE when the engine is lost; the signal's reason on abort.
    */
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return execInContainer(this.execTarget, command, options);
+    const env = Object.keys(this.commandEnv).length === 0 ? options.env : { ...this.commandEnv, ...options.env };
+    return execInContainer(this.execTarget, command, env === undefined ? options : { ...options, env });
+  }
+
+  /** Freezes every process in the container (the engine's pause, the cgroup freezer): it uses no CPU until thawed. */
+  async pause(signal?: AbortSignal): Promise<void> {
+    await this.call(`pause ${this.name}`, (callSignal) => this.container.pause({ abortSignal: callSignal }), signal);
+  }
+
+  /**
+   * Hands a frozen sandbox created ahead of time over to a run: the run's limits (the engine's
+   * update; memory-swap moves with memory, so swap stays off as at creation), the run's container
+   * name and its commands' environment, then thawed. The three engine calls go out together; no
+   * command runs before all three are done. Afterwards the sandbox is what {@link create} would
+   * have made for the run (inspect and the cgroup files agree) but for its labels (see labels.ts).
+   * On failure the sandbox is left as it is, for the caller to remove.
+   * @throws SandboxError (CONTAINER_GONE, DOCKER_UNAVAILABLE, DOCKER_ERROR) or the signal's reason.
+   */
+  async takeOver(run: TakeOverOptions): Promise<void> {
+    const { signal, limits } = run;
+    const current = this.currentSpec.limits;
+    const calls: Array<Promise<unknown>> = [
+      this.call(`unpause ${this.name}`, (callSignal) => this.container.unpause({ abortSignal: callSignal }), signal),
+    ];
+    if (current.cpus !== limits.cpus || current.memoryBytes !== limits.memoryBytes || current.pidsLimit !== limits.pidsLimit) {
+      const update = { NanoCpus: toNanoCpus(limits.cpus), Memory: limits.memoryBytes, MemorySwap: limits.memoryBytes, PidsLimit: limits.pidsLimit };
+      calls.push(
+        this.call(`update the limits of ${this.name}`, (callSignal) => this.container.update({ ...update, abortSignal: callSignal }), signal),
+      );
+    }
+    if (run.name !== this.name) {
+      calls.push(this.call(`rename ${this.name}`, (callSignal) => this.container.rename({ name: run.name, abortSignal: callSignal }), signal));
+    }
+    // Every call settles before the outcome is known: none is left running against a sandbox the caller removes.
+    const failed = (await Promise.allSettled(calls)).find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    signal?.throwIfAborted();
+    this.currentSpec = { ...this.currentSpec, runId: run.runId, name: run.name, limits, pool: false };
+    this.execTarget = { ...this.execTarget, name: run.name };
+    this.commandEnv = run.env;
+    this.takenOver = true;
   }
 
   /**

@@ -10,11 +10,12 @@
  */
 import type Docker from 'dockerode';
 import { delay } from '../shared/deadline.js';
-import { containerConfig, type SandboxSpec } from './container-config.js';
+import { SANDBOX_WORKSPACE_DIR, containerConfig, type SandboxSpec } from './container-config.js';
 import { dockerCall } from './docker-call.js';
 import { execInContainer, type ExecTarget } from './docker-exec.js';
 import { parseImageReference } from './image-reference.js';
 import { toNanoCpus, type SandboxLimits } from './limits.js';
+import { PreparedCommand } from './prepared-command.js';
 import { computeResourceStats, type ResourceStats } from './resource-stats.js';
 import type { ExecOptions, ExecResult, LimitEvents, Sandbox, StopOptions } from './sandbox.js';
 import { SandboxError, isContainerGone } from './sandbox-errors.js';
@@ -56,6 +57,8 @@ export class DockerSandbox implements Sandbox {
   private currentSpec: SandboxSpec;
   private commandEnv: Readonly<Record<string, string>>;
   private takenOver = false;
+  /** A pool sandbox's first command, started before it was frozen (see prepared-command.ts). */
+  private prepared: PreparedCommand | undefined;
 
   private constructor(
     private readonly docker: Docker,
@@ -143,7 +146,23 @@ export class DockerSandbox implements Sandbox {
    */
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const env = Object.keys(this.commandEnv).length === 0 ? options.env : { ...this.commandEnv, ...options.env };
-    return execInContainer(this.execTarget, command, env === undefined ? options : { ...options, env });
+    const withEnv = env === undefined ? options : { ...options, env };
+    const prepared = this.prepared;
+    if (prepared !== undefined) {
+      this.prepared = undefined;
+      if (prepared.fits(command, withEnv, SANDBOX_WORKSPACE_DIR)) return prepared.run(this.execTarget, command, withEnv);
+      prepared.discard();
+    }
+    return execInContainer(this.execTarget, command, withEnv);
+  }
+
+  /**
+   * Starts the process of the first command ahead of time (a pool sandbox does, before it is
+   * frozen): that command then runs without waiting for the engine to start one.
+   */
+  async prepareFirstCommand(signal?: AbortSignal): Promise<void> {
+    this.prepared?.discard();
+    this.prepared = await PreparedCommand.start(this.execTarget, signal);
   }
 
   /** Freezes every process in the container (the engine's pause, the cgroup freezer): it uses no CPU until thawed. */
@@ -292,6 +311,7 @@ export class DockerSandbox implements Sandbox {
   async kill(): Promise<void> {
     this.killed = true;
     this.activeExecs.clear();
+    this.discardPrepared();
     try {
       await this.call(`kill ${this.name}`, (signal) => this.container.kill({ signal: 'SIGKILL', abortSignal: signal }));
     } catch (error) {
@@ -304,6 +324,7 @@ export class DockerSandbox implements Sandbox {
     this.disposed ??= (async () => {
       this.killed = true;
       this.activeExecs.clear();
+      this.discardPrepared();
       try {
         await this.call(`remove ${this.name}`, (signal) => this.container.remove({ force: true, v: true, abortSignal: signal }));
       } catch (error) {
@@ -319,5 +340,10 @@ export class DockerSandbox implements Sandbox {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
+  }
+
+  private discardPrepared(): void {
+    this.prepared?.discard();
+    this.prepared = undefined;
   }
 }

@@ -72,8 +72,9 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
 
   /**
    * A sandbox for the warm pool: what {@link create} makes for a run with `limits`, without env,
-   * named and labelled after its pool slot (`bosun.pool=true`), started and then frozen. Also
-   * returns the id of the image it runs, which tells when the image name has moved on.
+   * named and labelled after its pool slot (`bosun.pool=true`), started, its first command's
+   * process started (see prepared-command.ts), and then frozen. Also returns the id of the image
+   * it runs, which tells when the image name has moved on.
    * @throws as {@link create}; nothing is left behind.
    */
   async createFrozen(options: {
@@ -89,6 +90,7 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
       options.signal,
     );
     try {
+      await sandbox.prepareFirstCommand(options.signal);
       await sandbox.pause(options.signal);
       const info = await sandbox.inspect();
       options.signal?.throwIfAborted();

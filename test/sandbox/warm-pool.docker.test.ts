@@ -97,34 +97,26 @@ const CGROUP_FILES = [
 ];
 
 /** What a sandbox looks like to a run: its cgroup limits, its identity and privileges, env, workspace. */
-interface InsideView {
-  readonly cgroups: string;
-  readonly id: string;
-  readonly privileges: string;
-  readonly env: string;
-  readonly hostname: string | null;
-  readonly workspace: string;
-  readonly tmp: string;
-  readonly mounts: string;
-}
+/**
+ * What a sandbox looks like to a run's command, in one command (a warm sandbox's first command is
+ * the one started ahead of time, see prepared-command.ts): cgroup limits, identity, privileges,
+ * limits of the shell, env, working directory, processes, mounts, an empty workspace.
+ */
+const LOOK = [
+  `for f in ${CGROUP_FILES.join(' ')}; do echo "$f=$(cat /sys/fs/cgroup/$f 2>/dev/null || echo absent)"; done`,
+  'for f in memory.max memory.swap.max pids.max cpu.max; do [ -e /sys/fs/cgroup/$f ] && echo "$f=$(cat /sys/fs/cgroup/$f)"; done',
+  'echo "id: $(id)"; echo "pwd: $(pwd)"; echo "umask: $(umask)"',
+  "grep -E '^(Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status",
+  'ulimit -a',
+  // The engine's default hostname is the container's short id, for both: compared apart.
+  'echo "hostname: $(hostname)"; env | grep -v ^HOSTNAME= | sort',
+  "ps -o user,args | sed 1d | grep -v -e 'ps -o' -e sed -e grep | sort",
+  "awk '{print $2, $3, $4}' /proc/self/mounts | grep -E ' (/tmp|/workspace|/) ' | sort",
+  'echo "workspace: $(ls -A /workspace | wc -l) $(stat -c "%U:%G %a" /workspace)"; echo "tmp: $(ls -A /tmp | wc -l)"',
+].join('; ');
 
-async function lookFromInside(sandbox: DockerSandbox): Promise<InsideView> {
-  const cgroups = await output(
-    sandbox,
-    `for f in ${CGROUP_FILES.join(' ')}; do echo "$f=$(cat /sys/fs/cgroup/$f 2>/dev/null || echo absent)"; done; ` +
-      'for f in memory.max memory.swap.max pids.max cpu.max; do [ -e /sys/fs/cgroup/$f ] && echo "$f=$(cat /sys/fs/cgroup/$f)"; done; true',
-  );
-  return {
-    cgroups,
-    id: await output(sandbox, 'id'),
-    privileges: await output(sandbox, "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status"),
-    // The engine's default hostname is the container's short id, for both: compared apart.
-    env: await output(sandbox, 'env | grep -v ^HOSTNAME= | sort'),
-    hostname: await output(sandbox, 'hostname'),
-    workspace: await output(sandbox, 'ls -A /workspace | wc -l; stat -c "%U:%G %a" /workspace'),
-    tmp: await output(sandbox, 'ls -A /tmp | wc -l'),
-    mounts: await output(sandbox, "awk '{print $2, $3, $4}' /proc/self/mounts | grep -E ' (/tmp|/workspace|/) ' | sort"),
-  };
+async function lookFromInside(sandbox: DockerSandbox, runId: string): Promise<string> {
+  return (await output(sandbox, LOOK)).replaceAll(runId, '<run>').replace(`hostname: ${sandbox.id.slice(0, 12)}`, 'hostname: <short id>');
 }
 
 /** Inspect without what is by nature per container (ids, times, paths, the hostname the engine derives from the id). */
@@ -182,18 +174,57 @@ describe('a warm start is a cold start', () => {
     // The run's env is given to each command, not to the container: inspect shows none of it.
     expect(warmInfo.Config.Env.some((entry) => entry.startsWith('BOSUN_AGENT_ID='))).toBe(false);
 
-    const [warmInside, coldInside] = await Promise.all([lookFromInside(warm), lookFromInside(cold)]);
+    // The first command (a warm sandbox's was started ahead of time), then an ordinary one.
+    const [warmFirst, coldFirst] = await Promise.all([lookFromInside(warm, `${instanceId}-warm`), lookFromInside(cold, `${instanceId}-cold`)]);
+    const [warmSecond, coldSecond] = await Promise.all([lookFromInside(warm, `${instanceId}-warm`), lookFromInside(cold, `${instanceId}-cold`)]);
     const quotaUs = Math.round(limits.cpus * 100_000);
-    expect(warmInside.cgroups).toContain(`cpu/cpu.cfs_quota_us=${quotaUs}`);
-    expect(warmInside.cgroups).toContain(`memory/memory.limit_in_bytes=${limits.memoryBytes}`);
-    expect(warmInside.cgroups).toContain(`pids/pids.max=${limits.pidsLimit}`);
-    expect(warmInside.hostname).toBe(warm.id.slice(0, 12));
-    expect(coldInside.hostname).toBe(cold.id.slice(0, 12));
-    expect(warmInside.env).toContain(`BOSUN_AGENT_ID=${instanceId}-warm`);
-    expect(coldInside.env).toContain(`BOSUN_AGENT_ID=${instanceId}-cold`);
-    expect(warmInside.workspace.split('\n')[0]).toBe('0');
-    const normalize = (view: InsideView) => ({ ...view, hostname: null, env: view.env.replace(/-(warm|cold)$/m, '-<run>') });
-    expect(normalize(warmInside)).toEqual(normalize(coldInside));
+    expect(warmFirst).toContain(`cpu/cpu.cfs_quota_us=${quotaUs}`);
+    expect(warmFirst).toContain(`memory/memory.limit_in_bytes=${limits.memoryBytes}`);
+    expect(warmFirst).toContain(`memory/memory.memsw.limit_in_bytes=${limits.memoryBytes}`);
+    expect(warmFirst).toContain(`pids/pids.max=${limits.pidsLimit}`);
+    expect(warmFirst).toContain('BOSUN_AGENT_ID=<run>');
+    expect(warmFirst).toContain('hostname: <short id>');
+    expect(warmFirst).toContain('workspace: 0 ');
+    expect(warmFirst).toContain('pwd: /workspace');
+    expect(warmFirst).toEqual(coldFirst);
+    expect(warmSecond).toEqual(coldFirst);
+    expect(coldSecond).toEqual(coldFirst);
+  });
+
+  it('runs the first command, started ahead of time, as an ordinary exec would: tricky env, stdin, exit code, stderr', async () => {
+    const { manager, pool, instanceId } = newPool({ size: 4 });
+    pool.rebuild();
+    await readyCount(manager, pool, 4);
+    const env = { TRICKY: 'a\\nb\nc \\ "q" \'s\' $HOME `x`\n\n', EMPTY: '', PATH: '/bin:/usr/bin' };
+    const take = (name: string) => pool.create({ ...runOptions(`${instanceId}-${name}`, POOL_LIMITS), env });
+    const [first, second, third, fourth] = [await take('a'), await take('b'), await take('c'), await take('d')];
+    const cold = await manager.create({ ...runOptions(`${instanceId}-cold`, POOL_LIMITS), env });
+    expect([first.warmStart, second.warmStart, third.warmStart]).toEqual([true, true, true]);
+    const printEnv = 'printf "%s|" "$TRICKY" "$EMPTY" "$PATH"; echo; echo "${EMPTY+set}"';
+    expect(await output(first, printEnv)).toBe(await output(cold, printEnv));
+
+    // A file written by the first command, its bytes through the command's standard input.
+    const content = 'line 1\nline \\2 with "quotes"\n\nno newline at the end';
+    await second.writeFile('/workspace/.bosun/context.md', content);
+    expect(await output(second, 'cat /workspace/.bosun/context.md; echo "[end]"')).toBe(`${content}[end]`);
+
+    const lines: string[] = [];
+    const { exitCode } = await third.exec('echo out; echo err >&2; exit 3', {
+      cwd: '/workspace',
+      onOutput: (stream, line) => lines.push(`${stream}:${line}`),
+    });
+    expect(exitCode).toBe(3);
+    expect(lines.sort()).toEqual(['stderr:err', 'stdout:out']);
+
+    // Elsewhere than the working directory: the ordinary way, and the waiting shell is gone.
+    const waitingShells = "ps -o args | grep -c '[_]_bosun_l' || true";
+    expect(await output(cold, waitingShells)).toBe('0');
+    const elsewhere: string[] = [];
+    // The unused waiting shell reads end-of-file and exits: waited for, up to 10 s.
+    const gone = `for i in $(seq 100); do [ "$(${waitingShells})" = 0 ] && break; sleep 0.1; done; ${waitingShells}`;
+    await fourth.exec(`pwd; ${gone}`, { cwd: '/tmp', onOutput: (_stream, line) => elsewhere.push(line) });
+    expect(elsewhere).toEqual(['/tmp', '0']);
+    await Promise.all([first.dispose(), second.dispose(), third.dispose(), fourth.dispose(), cold.dispose()]);
   });
 
   it('starts a run that asks for another user cold, and leaves the pool sandbox frozen', async () => {

@@ -49,6 +49,8 @@ export interface TakeOverOptions {
 /** A live sandbox container owned by bosun. */
 export class DockerSandbox implements Sandbox {
   readonly id: string;
+  /** The id of the image the container runs (what its image name pointed to at creation). */
+  readonly imageId: string;
   /** Commands started and not known to be over (see {@link ExecTarget.activeExecs}). */
   private readonly activeExecs = new Set<Docker.Exec>();
   private execTarget: ExecTarget;
@@ -68,8 +70,10 @@ export class DockerSandbox implements Sandbox {
     private readonly onDisposed: (sandbox: DockerSandbox) => void,
     private readonly callTimeoutMs: number,
     commandEnv: Readonly<Record<string, string>>,
+    imageId: string,
   ) {
     this.id = container.id;
+    this.imageId = imageId;
     this.currentSpec = spec;
     this.commandEnv = commandEnv;
     this.execTarget = { docker, container, name, callTimeoutMs, activeExecs: this.activeExecs };
@@ -122,7 +126,8 @@ export class DockerSandbox implements Sandbox {
       }
       throw error;
     });
-    const sandbox = new DockerSandbox(docker, container, spec, name, options.onDisposed ?? (() => {}), timeoutMs, options.commandEnv ?? {});
+    const onDisposed = options.onDisposed ?? (() => {});
+    const sandbox = new DockerSandbox(docker, container, spec, name, onDisposed, timeoutMs, options.commandEnv ?? {}, image.Id);
     try {
       signal?.throwIfAborted();
       await sandbox.call(`start container ${name}`, (callSignal) => container.start({ abortSignal: callSignal }), signal);

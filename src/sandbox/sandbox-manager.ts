@@ -92,9 +92,8 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
     try {
       await sandbox.prepareFirstCommand(options.signal);
       await sandbox.pause(options.signal);
-      const info = await sandbox.inspect();
       options.signal?.throwIfAborted();
-      return { sandbox, imageId: info.Image };
+      return { sandbox, imageId: sandbox.imageId };
     } catch (error) {
       await sandbox.dispose().catch(() => this.forget(sandbox));
       throw error;

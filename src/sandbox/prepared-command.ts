@@ -12,7 +12,7 @@
  * working directory, variable names a shell can export, no option this file does not know);
  * anything else, a connection the engine has dropped, and every later command, go the ordinary
  * way. The two cannot be told apart from inside but by standard input: a pipe at end-of-file
- * here, where an ordinary exec without input has it closed (tests/sandbox/warm-pool.docker.test.ts
+ * here, where an ordinary exec without input has `/dev/null` (test/sandbox/warm-pool.docker.test.ts
  * compares env, ids, privileges, cgroups and mounts as the first command sees them).
  */
 import type Docker from 'dockerode';

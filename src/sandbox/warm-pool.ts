@@ -337,6 +337,7 @@ export class WarmPool<S extends Sandbox> implements SandboxProvider<S>, AsyncDis
     const signal = this.closing.signal;
     while (!signal.aborted && !pool.missing && pool.ready.length < this.size && pool.failures < this.fillAttempts) {
       const generation = this.generation;
+      const startedAtMs = performance.now();
       try {
         const made = await this.backend.createFrozen({ image: pool.image, limits: this.options.limits, slot: `pool-${randomUUID()}`, signal });
         pool.failures = 0;
@@ -347,6 +348,10 @@ export class WarmPool<S extends Sandbox> implements SandboxProvider<S>, AsyncDis
         // Created just now: the id it runs is what the name points to now.
         if (made.imageId !== pool.imageId) this.imageMoved(pool, made.imageId);
         pool.ready.push({ sandbox: made.sandbox, imageId: made.imageId, createdAtMs: this.now() });
+        this.options.logger.debug(
+          { image: pool.image, containerId: made.sandbox.id, tookMs: Math.round(performance.now() - startedAtMs) },
+          'warm pool: a sandbox is ready',
+        );
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof SandboxError && error.code === 'IMAGE_NOT_FOUND') {

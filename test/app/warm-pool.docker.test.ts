@@ -82,10 +82,17 @@ it('starts runs warm, each in its own container with nothing of the run before; 
   // A frozen pool sandbox is no run: not watched, graded or counted.
   expect(idle.healthReport.overall.totalContainers).toBe(0);
   expect(idle.healthReport.containers).toEqual([]);
+  // Nor does it count against MAX_CONCURRENT_AGENTS (1 here): a run starts at once beside it.
+  const { queueStatus } = await gql<{ queueStatus: { running: number; maxConcurrency: number } }>(
+    test.url,
+    '{ queueStatus { running maxConcurrency } }',
+  );
+  expect(queueStatus).toEqual({ running: 0, maxConcurrency: 1 });
 
   const first = await startRun(test.url, {
     steps: ['echo secret > /workspace/left-behind; echo secret > /tmp/left-behind; echo "$(hostname) $BOSUN_AGENT_ID"', 'sleep 3'],
   });
+  expect(first.queue.position).toBe(0);
   const running = await waitForRun<WarmRun>(
     test.url,
     first.agentId,

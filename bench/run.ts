@@ -18,13 +18,14 @@ import { memory } from './benchmarks/memory.js';
 import { monitoring } from './benchmarks/monitoring.js';
 import { overhead } from './benchmarks/overhead.js';
 import { throughput } from './benchmarks/throughput.js';
+import { warm } from './benchmarks/warm.js';
 import { startedInstances } from './lib/bosun-child.js';
 import { BENCH_LABEL, dockerVersion, removeLabelled } from './lib/docker-cli.js';
 import { BENCH_DIR, ROOT, loadAverage } from './lib/processes.js';
 import { summarizeProfiles } from './lib/profile-summary.js';
 import { markdown, textTable, type BenchReport, type Benchmark } from './lib/report.js';
 
-const ALL: readonly Benchmark[] = [overhead, throughput, fanout, monitoring, dispatch, concurrency, memory, exec];
+const ALL: readonly Benchmark[] = [overhead, throughput, fanout, monitoring, dispatch, concurrency, memory, exec, warm];
 
 function usage(): string {
   return `usage: npm run bench [-- [--profile] [${ALL.map((b) => b.name).join('|')}] …]`;

@@ -19,8 +19,9 @@ import { AgentExecutionQueue } from './queue/agent-execution-queue.js';
 import { AgentRunService } from './runs/agent-run-service.js';
 import { ArtifactCollector } from './runs/artifact-collector.js';
 import { createDockerClient } from './sandbox/docker-client.js';
-import { DEFAULT_SANDBOX_USER } from './sandbox/docker-sandbox.js';
+import { DEFAULT_SANDBOX_USER, type DockerSandbox } from './sandbox/docker-sandbox.js';
 import { SandboxManager } from './sandbox/sandbox-manager.js';
+import { WarmPool } from './sandbox/warm-pool.js';
 import { createBosunServer, type BosunServer } from './server/create-server.js';
 import { ConcurrencyAutoscaler } from './coordination/concurrency-autoscaler.js';
 import { EngineGuard } from './coordination/engine-guard.js';
@@ -47,6 +48,8 @@ export interface BosunApp extends AsyncDisposable {
   readonly storeHealth: StoreHealth;
   readonly instanceId: string;
   readonly sandboxes: SandboxManager;
+  /** Where runs get their sandboxes: ready ones from the pool, else new ones from {@link sandboxes}. */
+  readonly warmPool: WarmPool<DockerSandbox>;
   readonly queue: AgentExecutionQueue;
   readonly runs: AgentRunService;
   /** The calls of external runs (exec, files, archives, finish) on their live sandboxes. */
@@ -99,6 +102,17 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     },
     callTimeoutMs: config.dockerCallTimeoutMs,
   });
+  // Pool sandboxes are made with a run's defaults, so a default run's take changes no limit.
+  const warmPool = new WarmPool<DockerSandbox>({
+    provider: sandboxes,
+    backend: sandboxes,
+    images: config.warmPoolImages,
+    size: config.warmPoolSize,
+    limits: config.defaultLimits,
+    user: sandboxes.isolation.user,
+    maxAgeMs: config.warmPoolMaxAgeMs,
+    logger: logger.child({ component: 'warm-pool' }),
+  });
   const queue = new AgentExecutionQueue({
     maxConcurrency: config.maxConcurrentAgents,
     maxQueueLength: config.maxQueueLength,
@@ -119,7 +133,14 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     engineTimeoutMs: Math.min(config.dockerCallTimeoutMs, 5_000),
   });
   // What acts on the monitor's events: each listens to it and is disposed of at shutdown.
-  const guard = new EngineGuard({ sandboxes, queue, monitorEvents: monitor.events, logger: logger.child({ component: 'engine' }) });
+  // The pool is (re)built only once the instance's orphans are reaped: at start, and after an outage.
+  const guard = new EngineGuard({
+    sandboxes,
+    queue,
+    monitorEvents: monitor.events,
+    logger: logger.child({ component: 'engine' }),
+    afterReap: () => warmPool.rebuild(),
+  });
   const autoscaler = config.concurrencyAutoscale
     ? new ConcurrencyAutoscaler({
         monitorEvents: monitor.events,
@@ -140,7 +161,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   const runs = new AgentRunService({
     store: runStore,
     queue,
-    sandboxes,
+    sandboxes: warmPool,
     agents: new AgentRegistry([new ShellAgent(), new ExternalAgent({ sessions }), ...(options.agents ?? [])]),
     defaults: {
       agent: SHELL_AGENT_NAME,
@@ -165,7 +186,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   const detachMonitor = monitor.attachToRuns(runs.events);
   const server = createBosunServer({
     config,
-    services: { runs, queue, monitor, store: storeHealth, artifacts: artifactStore, external },
+    services: { runs, queue, monitor, store: storeHealth, artifacts: artifactStore, external, warmPool },
     logger,
   });
   const prune = () => {
@@ -200,6 +221,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
         }
       };
       clearInterval(pruneTimer);
+      // First: nothing is created ahead of time for runs that will not come.
+      await step('remove the warm pool', () => warmPool.close());
       await step('stop runs', () => runs.shutdown(graceMs));
       await step('detach monitor', () => {
         detachMonitor();
@@ -238,6 +261,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     storeHealth,
     instanceId,
     sandboxes,
+    warmPool,
     queue,
     runs,
     external,
@@ -255,7 +279,15 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       prune();
       pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
       pruneTimer.unref();
-      logger.info({ instanceId, maxConcurrentAgents: config.maxConcurrentAgents, sandboxImage: config.sandboxImage }, 'bosun started');
+      logger.info(
+        {
+          instanceId,
+          maxConcurrentAgents: config.maxConcurrentAgents,
+          sandboxImage: config.sandboxImage,
+          warmPool: config.warmPoolSize === 0 ? 'off' : { size: config.warmPoolSize, images: config.warmPoolImages },
+        },
+        'bosun started',
+      );
       return { url };
     },
     close,

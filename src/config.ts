@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { ConfigError, EnvReader, hidden, type Environment } from './env-reader.js';
 import type { DockerConnection } from './sandbox/docker-client.js';
+import { parseImageReference } from './sandbox/image-reference.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type SandboxLimits } from './sandbox/limits.js';
 import { MAX_TIMER_DELAY_MS } from './shared/constants.js';
 import { isLoopbackHost } from './shared/loopback.js';
@@ -75,6 +76,22 @@ export interface BosunConfig {
   readonly sandboxNetwork: string | null;
   /** Any single Docker API call that takes longer fails (the engine is treated as unreachable). */
   readonly dockerCallTimeoutMs: number;
+  /**
+   * Sandboxes kept created, started and frozen per image of {@link BosunConfig.warmPoolImages}, so
+   * that a run starts without waiting for a container (WARM_POOL_SIZE); 0 turns the pool off.
+   * @default 1
+   */
+  readonly warmPoolSize: number;
+  /**
+   * The images kept warm (WARM_POOL_IMAGES, comma-separated, duplicates dropped).
+   * @default [SANDBOX_IMAGE]
+   */
+  readonly warmPoolImages: readonly string[];
+  /**
+   * A pool sandbox older than this is replaced (WARM_POOL_MAX_AGE_MS).
+   * @default 3600000 (1 h)
+   */
+  readonly warmPoolMaxAgeMs: number;
   /** 0 means unlimited. */
   readonly maxConcurrentAgents: number;
   readonly maxQueueLength: number;
@@ -143,6 +160,7 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     throw new ConfigError('BOSUN_READ_TOKEN', hidden(readToken), 'a token different from BOSUN_API_TOKEN');
   }
   const host = read.string('HOST', '127.0.0.1');
+  const sandboxImage = read.image('SANDBOX_IMAGE', 'bosun-sandbox:latest');
   if (apiToken === undefined && !isLoopbackHost(host)) {
     throw new ConfigError('HOST', host, 'a loopback address unless BOSUN_API_TOKEN is set');
   }
@@ -158,7 +176,7 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     startRatePerMinute: read.integer('START_RATE_PER_MINUTE', 60, { min: 1, max: 1_000_000 }),
     docker: read.docker(),
     instanceId: read.optional('BOSUN_INSTANCE_ID', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, _ . - (at most 63)'),
-    sandboxImage: read.image('SANDBOX_IMAGE', 'bosun-sandbox:latest'),
+    sandboxImage,
     defaultLimits: {
       cpus: read.parsed('DOCKER_CPU_LIMIT', '1', (raw) => parseCpus(raw, hostCpus)),
       memoryBytes: read.parsed('DOCKER_MEMORY_LIMIT', '2g', parseMemoryBytes),
@@ -168,6 +186,9 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     sandboxWorkspaceBytes: read.parsed('SANDBOX_WORKSPACE_SIZE', '1g', parseMemoryBytes),
     sandboxNetwork: read.optional('SANDBOX_NETWORK', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a Docker network name') ?? null,
     dockerCallTimeoutMs: read.integer('DOCKER_CALL_TIMEOUT_MS', 30_000, { min: 100, max: MAX_TIMER_DELAY_MS }),
+    warmPoolSize: read.integer('WARM_POOL_SIZE', 1, { min: 0, max: 100, note: '0 = off' }),
+    warmPoolImages: read.parsed('WARM_POOL_IMAGES', sandboxImage, parseImageList),
+    warmPoolMaxAgeMs: read.integer('WARM_POOL_MAX_AGE_MS', 3_600_000, { min: 1_000, max: MAX_TIMER_DELAY_MS }),
     maxConcurrentAgents: read.integer('MAX_CONCURRENT_AGENTS', 1, { min: 0, max: 10_000, note: '0 = unlimited' }),
     maxQueueLength: read.integer('MAX_QUEUE_LENGTH', 1000, { min: 1, max: 1_000_000 }),
     queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', 300_000, { min: 1, max: MAX_TIMER_DELAY_MS }),
@@ -205,6 +226,17 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     logLevel: read.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
   };
   return deepFreeze(config);
+}
+
+/** Comma-separated image references, each in the engine's grammar; blanks between commas are skipped. */
+function parseImageList(raw: string): readonly string[] {
+  const images = raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+  for (const image of images) parseImageReference(image);
+  if (images.length === 0) parseImageReference(raw);
+  return [...new Set(images)];
 }
 
 function deepFreeze<T>(value: T): T {

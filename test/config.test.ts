@@ -33,6 +33,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ SANDBOX_IMAGE: image }, 2).sandboxImage).toBe(image.trim());
   });
 
+  it('keeps one sandbox of SANDBOX_IMAGE warm for up to an hour by default', () => {
+    expect(loadConfig({}, 2)).toMatchObject({ warmPoolSize: 1, warmPoolImages: ['bosun-sandbox:latest'], warmPoolMaxAgeMs: 3_600_000 });
+    expect(loadConfig({ SANDBOX_IMAGE: 'team/agent:2' }, 2).warmPoolImages).toEqual(['team/agent:2']);
+  });
+
+  it('reads the warm pool settings: 0 turns it off, images comma-separated without duplicates', () => {
+    const config = loadConfig({ WARM_POOL_SIZE: '0', WARM_POOL_IMAGES: ' a:1, b/c:2 ,,a:1 ', WARM_POOL_MAX_AGE_MS: '60000' }, 2);
+    expect(config).toMatchObject({ warmPoolSize: 0, warmPoolImages: ['a:1', 'b/c:2'], warmPoolMaxAgeMs: 60_000 });
+    expect(Object.isFrozen(config.warmPoolImages)).toBe(true);
+  });
+
   it('is deeply frozen', () => {
     const config = loadConfig({}, 2);
     expect(Object.isFrozen(config)).toBe(true);
@@ -111,6 +122,13 @@ describe('loadConfig', () => {
     ['LOG_BYTES_PER_RUN', 'lots', 'LOG_BYTES_PER_RUN="lots": expected a size such as 512m or 2g (units b, k, m, g; at least 6m)'],
     ['SHUTDOWN_GRACE_MS', '-1', 'SHUTDOWN_GRACE_MS="-1": expected an integer from 0 to 2147483647'],
     ['RUN_RETENTION_MS', '5', 'RUN_RETENTION_MS="5": expected an integer of at least 60000'],
+    ['WARM_POOL_SIZE', '-1', 'WARM_POOL_SIZE="-1": expected an integer from 0 to 100 (0 = off)'],
+    ['WARM_POOL_MAX_AGE_MS', '10', 'WARM_POOL_MAX_AGE_MS="10": expected an integer from 1000 to 2147483647'],
+    [
+      'WARM_POOL_IMAGES',
+      'ok:1,Bad',
+      'WARM_POOL_IMAGES="ok:1,Bad": expected an image reference such as bosun-sandbox:latest or registry.example.com/team/image:1.0 (the repository path must be lowercase)',
+    ],
   ])('%s=%j stops start-up with one line', (variable, value, message) => {
     let error: unknown;
     try {

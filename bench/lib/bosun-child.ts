@@ -58,6 +58,9 @@ export async function startBosun(options: BosunChildOptions = {}): Promise<Bosun
       MAX_WS_CONNECTIONS: '100000',
       MAX_PENDING_WS_PER_ADDRESS: '100000',
       START_RATE_PER_MINUTE: '1000000',
+      // The cold path, as in earlier results, unless a benchmark asks for the pool (`warm` does):
+      // frozen pool sandboxes would also count as live containers in `concurrency`.
+      WARM_POOL_SIZE: '0',
       ...options.env,
     },
   });

@@ -8,6 +8,7 @@ import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { ArtifactSource } from '../runs/artifact-store.js';
 import type { RunService } from '../runs/run-service.js';
 import type { ExternalRunService } from '../runs/external/external-run-service.js';
+import type { WarmPoolStatus } from '../sandbox/warm-pool.js';
 import type { StoreHealthSource } from '../store/store-health.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
 
@@ -22,6 +23,8 @@ export interface BosunServices {
   readonly external?: ExternalRunApi;
   /** Runs' kept artifacts (`AgentRun.artifacts`, the download route); absent: no run has any. */
   readonly artifacts?: ArtifactSource;
+  /** The warm pool's state per image kept warm (healthReport's `warmPool`); empty when it is off. */
+  readonly warmPool: { status(): readonly WarmPoolStatus[] };
 }
 
 /** What the API calls on external runs (implemented by {@link ExternalRunService}). */

@@ -5,6 +5,7 @@
  * subscriptions are in monitor-streams.ts.
  */
 import type { HealthLevel, ResourceMetric } from '../monitor/monitor-types.js';
+import type { WarmPoolStatus } from '../sandbox/warm-pool.js';
 import type { StoreHealthReport, StoreStatus } from '../store/store-health.js';
 import { optionalId } from './arguments.js';
 import type { BosunBuilder } from './builder.js';
@@ -162,6 +163,19 @@ export function addMonitor(builder: BosunBuilder): void {
     }),
   });
 
+  const WarmPoolStatusRef = builder.objectRef<WarmPoolStatus>('WarmPoolStatus').implement({
+    description:
+      'The warm pool for one image: sandboxes created, started and frozen ahead of time, so that a run of the image starts without ' +
+      'waiting for a container to be created. Each serves one run; the pool is refilled in the background after each take.',
+    fields: (t) => ({
+      image: t.exposeString('image', { description: 'The image kept warm (WARM_POOL_IMAGES).' }),
+      target: t.exposeInt('target', { description: 'Sandboxes kept ready for the image (WARM_POOL_SIZE).' }),
+      ready: t.exposeInt('ready', {
+        description: 'Sandboxes ready now. Below target right after takes (a refill is under way) or while the engine fails or lacks the image.',
+      }),
+    }),
+  });
+
   builder.objectType('HealthReport', {
     description: 'The health of bosun and of every monitored container, now.',
     fields: (t) => ({
@@ -173,7 +187,15 @@ export function addMonitor(builder: BosunBuilder): void {
         resolve: (_report, _args, ctx) => ctx.services.store.report(),
       }),
       overall: t.expose('overall', { type: 'HealthOverall', description: 'The containers counted by level.' }),
-      containers: t.expose('containers', { type: ['ContainerHealth'], description: 'Every monitored container.' }),
+      containers: t.expose('containers', {
+        type: ['ContainerHealth'],
+        description: "The runs' containers; the warm pool's frozen sandboxes are not among them (they are no runs) until a run takes one.",
+      }),
+      warmPool: t.field({
+        type: [WarmPoolStatusRef],
+        description: 'The warm pool, one entry per image kept warm; empty when WARM_POOL_SIZE is 0.',
+        resolve: (_report, _args, ctx) => ctx.services.warmPool.status(),
+      }),
       thresholds: t.expose('thresholds', { type: 'ResourceThresholds', description: 'The thresholds in force.' }),
     }),
   });

@@ -198,6 +198,11 @@ export function addRuns(builder: BosunBuilder) {
           'External runs waiting for commands: since when no command or file call has been in flight (the run ends at idleSince + idleTimeoutMs). Null while a call runs, during set-up, and for runs that are not running or not external.',
         resolve: (run, _args, ctx) => (run.status === 'RUNNING' ? (ctx.services.external?.idleSince(run.id) ?? null) : null),
       }),
+      warmStart: t.exposeBoolean('warmStart', {
+        description:
+          "True when the run's sandbox was taken from the warm pool (created, started and frozen ahead of time), false when it was " +
+          'created for the run (or the run has no sandbox yet). Nothing else about the run differs: limits, env, user, an empty workspace.',
+      }),
       peak: t.field({
         type: 'ResourcePeak',
         nullable: true,

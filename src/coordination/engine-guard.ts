@@ -26,6 +26,11 @@ export class EngineGuard implements Disposable {
       readonly queue: Pick<ExecutionQueue, 'pause' | 'resume'>;
       readonly monitorEvents: EventEmitter<MonitorEvents>;
       readonly logger: Logger;
+      /**
+       * Called after each successful reap: at start, and when the engine answers again after an
+       * outage. What was made ahead of time from the engine (the warm pool) is rebuilt here.
+       */
+      readonly afterReap?: () => void;
     },
   ) {
     options.monitorEvents.on('health-check', this.onReport);
@@ -80,6 +85,7 @@ export class EngineGuard implements Disposable {
         const reaped = await this.options.sandboxes.reapOrphans();
         this.reapPending = false;
         if (reaped.length > 0) logger.info({ containers: reaped.map((id) => id.slice(0, 12)) }, `reaped ${reaped.length} orphan container(s)`);
+        this.options.afterReap?.();
       } catch (e) {
         logger.warn({ err: e }, 'could not reap orphan containers yet; will retry at the next health check');
         return;

@@ -190,6 +190,7 @@ export class AgentRunService implements RunService {
       startedAt: null,
       finishedAt: null,
       retryOf,
+      warmStart: false,
     });
     try {
       this.recorder.insert(run);

@@ -112,4 +112,9 @@ export interface AgentRun {
   readonly finishedAt: Date | null;
   /** The run this one retries (`retryAgent`), or null. */
   readonly retryOf: string | null;
+  /**
+   * Whether the run's sandbox came from the warm pool (created ahead of time) rather than being
+   * created for it; false until it has a sandbox.
+   */
+  readonly warmStart: boolean;
 }

@@ -138,9 +138,11 @@ export class RunExecutor {
         ...(config.user === null || config.user === undefined ? {} : { user: config.user }),
         signal: execution.signal,
       });
-      this.recorder.patch(id, { containerId: sandbox.id });
+      const warmStart = sandbox.warmStart === true;
+      this.recorder.patch(id, { containerId: sandbox.id, warmStart });
       this.recorder.events.emit('container-started', { runId: id, containerId: sandbox.id, limits: config.limits });
-      this.recorder.log(id, 'SYSTEM', null, `container ${sandbox.id.slice(0, 12)} created with ${describeLimits(config.limits)}`);
+      const how = warmStart ? 'taken from the warm pool' : 'created';
+      this.recorder.log(id, 'SYSTEM', null, `container ${sandbox.id.slice(0, 12)} ${how} with ${describeLimits(config.limits)}`);
       this.watchExit(sandbox, controller, watch.signal);
       if (config.initialRepoContext !== null) await sandbox.writeFile(CONTEXT_FILE_PATH, config.initialRepoContext);
       const result = await agent.run(this.agentContext(execution, sandbox));

@@ -52,6 +52,8 @@ export interface SandboxSpec {
   readonly env?: Readonly<Record<string, string>>;
   /** Container name; default `bosun-<runId>`. */
   readonly name?: string;
+  /** Created ahead of time for the warm pool: labelled `bosun.pool=true` (see labels.ts). */
+  readonly pool?: boolean;
 }
 
 /** The container name of a sandbox: known before the engine gives the container an id. */

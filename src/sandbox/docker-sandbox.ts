@@ -5,16 +5,22 @@
  * (docker-processes.ts), stop it (SIGTERM, grace, kill), follow its exit, and remove it.
  * Cleanup is guaranteed through {@link DockerSandbox.dispose} / `await using`. Every Docker
  * call has a deadline (but the wait for its exit, which lasts as long as it runs).
+ *
+ * A sandbox created ahead of time for the warm pool is frozen ({@link DockerSandbox.pause}) until a
+ * run takes it over ({@link DockerSandbox.takeOver}). The run's environment is given to each
+ * command rather than to the container, cold or warm alike, so that the two cannot differ.
  */
 import type Docker from 'dockerode';
 import { delay } from '../shared/deadline.js';
 import { killOtherProcesses, signalOtherProcesses } from './docker-processes.js';
-import { containerConfig, type SandboxSpec } from './container-config.js';
+import { SANDBOX_WORKSPACE_DIR, containerConfig, type SandboxSpec } from './container-config.js';
 import { dockerCall } from './docker-call.js';
 import { extractSandboxArchive, readSandboxArchive } from './docker-archive.js';
 import { execInContainer, type ExecTarget } from './docker-exec.js';
 import { listSandboxFiles, readSandboxFile, writeSandboxFiles } from './docker-files.js';
 import { parseImageReference } from './image-reference.js';
+import { toNanoCpus, type SandboxLimits } from './limits.js';
+import { PreparedCommand } from './prepared-command.js';
 import { computeResourceStats, type ResourceStats } from './resource-stats.js';
 import type {
   ExecOptions,
@@ -45,18 +51,36 @@ export interface CreateOptions {
   readonly onDisposed?: (sandbox: DockerSandbox) => void;
   /** Deadline of each Docker API call. */
   readonly callTimeoutMs?: number;
+  /** Environment of every command, under each command's own (see {@link ExecOptions.env}). */
+  readonly commandEnv?: Readonly<Record<string, string>>;
+}
+
+/** What a run brings to a sandbox created ahead of time (see {@link DockerSandbox.takeOver}). */
+export interface TakeOverOptions {
+  readonly runId: string;
+  /** The container's new name: what a sandbox created for the run would be called. */
+  readonly name: string;
+  readonly limits: SandboxLimits;
+  /** Environment of every command of the run. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
 }
 
 /** A live sandbox container owned by bosun. */
 export class DockerSandbox implements Sandbox {
   readonly id: string;
-  readonly name: string;
-  readonly spec: SandboxSpec;
+  /** The id of the image the container runs (what its image name pointed to at creation). */
+  readonly imageId: string;
   /** Commands started and not known to be over (see {@link ExecTarget.activeExecs}). */
   private readonly activeExecs = new Set<Docker.Exec>();
-  private readonly execTarget: ExecTarget;
+  private execTarget: ExecTarget;
   private disposed: Promise<void> | undefined;
   private killed = false;
+  private currentSpec: SandboxSpec;
+  private commandEnv: Readonly<Record<string, string>>;
+  private takenOver = false;
+  /** A pool sandbox's first command, started before it was frozen (see prepared-command.ts). */
+  private prepared: PreparedCommand | undefined;
 
   private constructor(
     private readonly docker: Docker,
@@ -65,11 +89,29 @@ export class DockerSandbox implements Sandbox {
     name: string,
     private readonly onDisposed: (sandbox: DockerSandbox) => void,
     private readonly callTimeoutMs: number,
+    commandEnv: Readonly<Record<string, string>>,
+    imageId: string,
   ) {
     this.id = container.id;
-    this.spec = spec;
-    this.name = name;
+    this.imageId = imageId;
+    this.currentSpec = spec;
+    this.commandEnv = commandEnv;
     this.execTarget = { docker, container, name, callTimeoutMs, activeExecs: this.activeExecs };
+  }
+
+  /** The container's name (a pool sandbox is renamed after its run when taken over). */
+  get name(): string {
+    return this.execTarget.name;
+  }
+
+  /** What the sandbox was made for: a pool sandbox's run and limits change when it is taken over. */
+  get spec(): SandboxSpec {
+    return this.currentSpec;
+  }
+
+  /** True once a run has taken it over from the warm pool (see {@link takeOver}). */
+  get warmStart(): boolean {
+    return this.takenOver;
   }
 
   /**
@@ -104,7 +146,8 @@ export class DockerSandbox implements Sandbox {
       }
       throw error;
     });
-    const sandbox = new DockerSandbox(docker, container, spec, name, options.onDisposed ?? (() => {}), timeoutMs);
+    const onDisposed = options.onDisposed ?? (() => {});
+    const sandbox = new DockerSandbox(docker, container, spec, name, onDisposed, timeoutMs, options.commandEnv ?? {}, image.Id);
     try {
       signal?.throwIfAborted();
       await sandbox.call(`start container ${name}`, (callSignal) => container.start({ abortSignal: callSignal }), signal);
@@ -127,7 +170,63 @@ export class DockerSandbox implements Sandbox {
    *   DOCKER_UNAVAILABLE when the engine is lost; the signal's reason on abort.
    */
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return execInContainer(this.execTarget, command, options);
+    const env = Object.keys(this.commandEnv).length === 0 ? options.env : { ...this.commandEnv, ...options.env };
+    const withEnv = env === undefined ? options : { ...options, env };
+    const prepared = this.prepared;
+    if (prepared !== undefined) {
+      this.prepared = undefined;
+      if (prepared.fits(command, withEnv, SANDBOX_WORKSPACE_DIR)) return prepared.run(this.execTarget, command, withEnv);
+      prepared.discard();
+    }
+    return execInContainer(this.execTarget, command, withEnv);
+  }
+
+  /**
+   * Starts the process of the first command ahead of time (a pool sandbox does, before it is
+   * frozen): that command then runs without waiting for the engine to start one.
+   */
+  async prepareFirstCommand(signal?: AbortSignal): Promise<void> {
+    this.prepared?.discard();
+    this.prepared = await PreparedCommand.start(this.execTarget, signal);
+  }
+
+  /** Freezes every process in the container (the engine's pause, the cgroup freezer): it uses no CPU until thawed. */
+  async pause(signal?: AbortSignal): Promise<void> {
+    await this.call(`pause ${this.name}`, (callSignal) => this.container.pause({ abortSignal: callSignal }), signal);
+  }
+
+  /**
+   * Hands a frozen sandbox created ahead of time over to a run: the run's limits (the engine's
+   * update; memory-swap moves with memory, so swap stays off as at creation), the run's container
+   * name and its commands' environment, then thawed. The three engine calls go out together; no
+   * command runs before all three are done. Afterwards the sandbox is what {@link create} would
+   * have made for the run (inspect and the cgroup files agree) but for its labels (see labels.ts).
+   * On failure the sandbox is left as it is, for the caller to remove.
+   * @throws SandboxError (CONTAINER_GONE, DOCKER_UNAVAILABLE, DOCKER_ERROR) or the signal's reason.
+   */
+  async takeOver(run: TakeOverOptions): Promise<void> {
+    const { signal, limits } = run;
+    const current = this.currentSpec.limits;
+    const calls: Array<Promise<unknown>> = [
+      this.call(`unpause ${this.name}`, (callSignal) => this.container.unpause({ abortSignal: callSignal }), signal),
+    ];
+    if (current.cpus !== limits.cpus || current.memoryBytes !== limits.memoryBytes || current.pidsLimit !== limits.pidsLimit) {
+      const update = { NanoCpus: toNanoCpus(limits.cpus), Memory: limits.memoryBytes, MemorySwap: limits.memoryBytes, PidsLimit: limits.pidsLimit };
+      calls.push(
+        this.call(`update the limits of ${this.name}`, (callSignal) => this.container.update({ ...update, abortSignal: callSignal }), signal),
+      );
+    }
+    if (run.name !== this.name) {
+      calls.push(this.call(`rename ${this.name}`, (callSignal) => this.container.rename({ name: run.name, abortSignal: callSignal }), signal));
+    }
+    // Every call settles before the outcome is known: none is left running against a sandbox the caller removes.
+    const failed = (await Promise.allSettled(calls)).find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    signal?.throwIfAborted();
+    this.currentSpec = { ...this.currentSpec, runId: run.runId, name: run.name, limits, pool: false };
+    this.execTarget = { ...this.execTarget, name: run.name };
+    this.commandEnv = run.env;
+    this.takenOver = true;
   }
 
   /**
@@ -303,6 +402,7 @@ export class DockerSandbox implements Sandbox {
   async kill(): Promise<void> {
     this.killed = true;
     this.activeExecs.clear();
+    this.discardPrepared();
     try {
       await this.call(`kill ${this.name}`, (signal) => this.container.kill({ signal: 'SIGKILL', abortSignal: signal }));
     } catch (error) {
@@ -315,6 +415,7 @@ export class DockerSandbox implements Sandbox {
     this.disposed ??= (async () => {
       this.killed = true;
       this.activeExecs.clear();
+      this.discardPrepared();
       try {
         await this.call(`remove ${this.name}`, (signal) => this.container.remove({ force: true, v: true, abortSignal: signal }));
       } catch (error) {
@@ -330,5 +431,10 @@ export class DockerSandbox implements Sandbox {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
+  }
+
+  private discardPrepared(): void {
+    this.prepared?.discard();
+    this.prepared = undefined;
   }
 }

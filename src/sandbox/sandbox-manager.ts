@@ -3,10 +3,15 @@
  * labels, keeps track of the live ones, and removes them all on shutdown. It also answers the
  * engine-level questions the rest of bosun asks (is the engine up, does an image exist, how big
  * is the host) and serves live stats streams to the monitor.
+ *
+ * It is also the warm pool's engine (the `PoolBackend` of warm-pool.ts): it makes sandboxes ahead
+ * of time ({@link SandboxManager.createFrozen}), tracked and reaped like any other, and hands
+ * them over to runs ({@link SandboxManager.takeOver}).
  */
 import type Docker from 'dockerode';
-import { DEFAULT_ISOLATION, containerName, type SandboxIsolation } from './container-config.js';
+import { DEFAULT_ISOLATION, containerName, type SandboxIsolation, type SandboxSpec } from './container-config.js';
 import { DEFAULT_CALL_TIMEOUT_MS, DockerSandbox } from './docker-sandbox.js';
+import type { SandboxLimits } from './limits.js';
 import { dockerCall } from './docker-call.js';
 import { ownershipFilter } from './labels.js';
 import type { ResourceStats } from './resource-stats.js';
@@ -47,24 +52,93 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
     return dockerCall(action, this.callTimeoutMs, fn, outer);
   }
 
-  /** Creates and starts a sandbox labelled as this instance's, tracked until disposed. */
-  async create(options: CreateSandboxOptions): Promise<DockerSandbox> {
-    const name = containerName(options);
+  /**
+   * Creates and starts a sandbox labelled as this instance's, tracked until disposed. The
+   * options' env is given to each of its commands, not to the container (as for a sandbox taken
+   * from the warm pool, which could not know it at creation).
+   */
+  create(options: CreateSandboxOptions): Promise<DockerSandbox> {
+    return this.createTracked(
+      {
+        image: options.image,
+        limits: options.limits,
+        runId: options.runId,
+        isolation: options.user === undefined ? this.isolation : { ...this.isolation, user: options.user },
+      },
+      options.env,
+      options.signal,
+    );
+  }
+
+  /**
+   * A sandbox for the warm pool: what {@link create} makes for a run with `limits`, without env,
+   * named and labelled after its pool slot (`bosun.pool=true`), started, its first command's
+   * process started (see prepared-command.ts), and then frozen. Also returns the id of the image
+   * it runs, which tells when the image name has moved on.
+   * @throws as {@link create}; nothing is left behind.
+   */
+  async createFrozen(options: {
+    readonly image: string;
+    readonly limits: SandboxLimits;
+    /** The pool slot's id: the container is named `bosun-<slot>`, labelled `bosun.agent=<slot>`. */
+    readonly slot: string;
+    readonly signal?: AbortSignal;
+  }): Promise<{ sandbox: DockerSandbox; imageId: string }> {
+    const sandbox = await this.createTracked(
+      { image: options.image, limits: options.limits, runId: options.slot, isolation: this.isolation, pool: true },
+      undefined,
+      options.signal,
+    );
+    try {
+      await sandbox.prepareFirstCommand(options.signal);
+      await sandbox.pause(options.signal);
+      options.signal?.throwIfAborted();
+      return { sandbox, imageId: sandbox.imageId };
+    } catch (error) {
+      await sandbox.dispose().catch(() => this.forget(sandbox));
+      throw error;
+    }
+  }
+
+  /** Hands a sandbox from {@link createFrozen} over to a run (see {@link DockerSandbox.takeOver}). */
+  takeOver(sandbox: DockerSandbox, options: CreateSandboxOptions): Promise<void> {
+    return sandbox.takeOver({
+      runId: options.runId,
+      name: containerName(options),
+      limits: options.limits,
+      env: options.env ?? {},
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  }
+
+  /** The id the image name points to now; null when the engine has no such image. */
+  async imageId(image: string): Promise<string | null> {
+    try {
+      const info = await this.call(`look up image ${image}`, (signal) =>
+        this.docker.getImage(image).inspect({ abortSignal: signal } as Docker.ImageInspectOptions),
+      );
+      return info.Id;
+    } catch (error) {
+      const fault = toSandboxError(error, `look up image ${image}`);
+      if (fault.code === 'IMAGE_NOT_FOUND' || fault.code === 'CONTAINER_GONE') return null;
+      throw fault;
+    }
+  }
+
+  private async createTracked(
+    spec: Omit<SandboxSpec, 'instanceId' | 'name'>,
+    commandEnv: Readonly<Record<string, string>> | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<DockerSandbox> {
+    const name = containerName(spec);
     this.creating.set(name, (this.creating.get(name) ?? 0) + 1);
     try {
       const sandbox = await DockerSandbox.create(
         this.docker,
+        { ...spec, instanceId: this.instanceId, name },
         {
-          image: options.image,
-          limits: options.limits,
-          instanceId: this.instanceId,
-          runId: options.runId,
-          name,
-          isolation: options.user === undefined ? this.isolation : { ...this.isolation, user: options.user },
-          ...(options.env === undefined ? {} : { env: options.env }),
-        },
-        {
-          ...(options.signal === undefined ? {} : { signal: options.signal }),
+          ...(signal === undefined ? {} : { signal }),
+          ...(commandEnv === undefined ? {} : { commandEnv }),
           onDisposed: (disposed) => this.live.delete(disposed),
           callTimeoutMs: this.callTimeoutMs,
         },
@@ -100,17 +174,7 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
 
   /** True when the engine has the image; throws SandboxError DOCKER_UNAVAILABLE when it does not answer. */
   async imageExists(image: string): Promise<boolean> {
-    try {
-      await this.call(
-        `look up image ${image}`,
-        (signal) => this.docker.getImage(image).inspect({ abortSignal: signal } as never) as unknown as Promise<unknown>,
-      );
-      return true;
-    } catch (error) {
-      const fault = toSandboxError(error, `look up image ${image}`);
-      if (fault.code === 'IMAGE_NOT_FOUND' || fault.code === 'CONTAINER_GONE') return false;
-      throw fault;
-    }
+    return (await this.imageId(image)) !== null;
   }
 
   /** Live stats of any container (also ones bosun did not start). */

@@ -5,9 +5,9 @@
  * drive the run rules with a fake in milliseconds.
  *
  * Two features plug in here rather than into the executor:
- * - a warm pool is a provider that hands over a sandbox created ahead of time (falling back to
- *   creating one), which is why {@link CreateSandboxOptions.env} is promised to every command
- *   rather than to the container;
+ * - the warm pool (warm-pool.ts) is a provider that hands over a sandbox created ahead of time
+ *   (falling back to creating one), which is why {@link CreateSandboxOptions.env} is promised to
+ *   every command rather than to the container, and why a sandbox says {@link Sandbox.warmStart};
  * - external agents drive a live sandbox command by command from the API: {@link ExecOptions}
  *   carries stdin, cwd, env, a signal and a timeout, and the file and archive methods
  *   ({@link Sandbox.writeFiles}, {@link Sandbox.readFile}, {@link Sandbox.listFiles},
@@ -146,6 +146,11 @@ export interface SandboxExit {
 export interface Sandbox extends AsyncDisposable {
   /** The engine's id of the sandbox (for Docker, the container id): what runs record and the monitor watches. */
   readonly id: string;
+  /**
+   * True when the sandbox was created ahead of time (a warm pool's) and handed over to its run,
+   * rather than created for it; absent counts as false.
+   */
+  readonly warmStart?: boolean;
   /**
    * Runs `sh -c command` and streams its output line by line; resolves with its exit code.
    * Rejects with the signal's reason when it aborts (the processes are left to {@link stop}).

@@ -116,6 +116,10 @@ export const MIGRATIONS: readonly string[] = [
         WHERE nth = 1 ORDER BY ord, position)), '[]')
     FROM (SELECT DISTINCT group_id FROM runs) g;
   `,
+  // AgentRun.warmStart: whether the run's sandbox came from the warm pool (runs stored before it: no).
+  `
+  ALTER TABLE runs ADD COLUMN warm_start INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** Why a database could not be opened: `message` is one line naming the path, for people. */

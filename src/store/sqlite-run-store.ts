@@ -52,6 +52,7 @@ interface RunRow {
   started_at: number | null;
   finished_at: number | null;
   retry_of: string | null;
+  warm_start: number;
 }
 
 interface LogRow {
@@ -99,12 +100,12 @@ export class SqliteRunStore implements RunStore {
   ) {
     this.statements = {
       insert: db.prepare(`INSERT INTO runs (id, status, group_id, failure_reason, error, group_json, config_json, container_id, exit_code,
-        steps_json, queued_at, started_at, finished_at, retry_of)
+        steps_json, queued_at, started_at, finished_at, retry_of, warm_start)
         VALUES (@id, @status, @group_id, @failure_reason, @error, @group_json, @config_json, @container_id, @exit_code,
-        @steps_json, @queued_at, @started_at, @finished_at, @retry_of)`),
+        @steps_json, @queued_at, @started_at, @finished_at, @retry_of, @warm_start)`),
       update: db.prepare(`UPDATE runs SET status = @status, failure_reason = @failure_reason, error = @error,
         container_id = @container_id, exit_code = @exit_code, steps_json = @steps_json, started_at = @started_at,
-        finished_at = @finished_at WHERE id = @id`),
+        finished_at = @finished_at, warm_start = @warm_start WHERE id = @id`),
       get: db.prepare('SELECT * FROM runs WHERE id = ?'),
       listAll: db.prepare('SELECT * FROM runs ORDER BY ord DESC LIMIT ?'),
       unfinished: db.prepare("SELECT * FROM runs WHERE status IN ('QUEUED', 'RUNNING') ORDER BY ord ASC"),
@@ -392,6 +393,7 @@ function toRow(run: AgentRun): RunRow {
     started_at: run.startedAt?.getTime() ?? null,
     finished_at: run.finishedAt?.getTime() ?? null,
     retry_of: run.retryOf,
+    warm_start: run.warmStart ? 1 : 0,
   };
 }
 
@@ -417,6 +419,7 @@ function fromRow(row: RunRow): AgentRun {
     startedAt: row.started_at === null ? null : new Date(row.started_at),
     finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
     retryOf: row.retry_of,
+    warmStart: row.warm_start === 1,
   });
 }
 

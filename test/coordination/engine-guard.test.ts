@@ -27,7 +27,7 @@ function setup() {
     },
   };
   const logger = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn(), child: vi.fn() };
-  const guard = new EngineGuard({ sandboxes, queue, monitorEvents: events, logger });
+  const guard = new EngineGuard({ sandboxes, queue, monitorEvents: events, logger, afterReap: () => calls.push('after reap') });
   /** Emits a health-check report and waits until the guard has applied it. */
   const report = async (r = UP) => {
     events.emit('health-check', r);
@@ -43,11 +43,11 @@ describe('EngineGuard', () => {
     guard.hold();
     expect(calls).toEqual(['pause']);
     expect(await guard.checkNow()).toBe(true);
-    expect(calls).toEqual(['pause', 'reap', 'resume']);
+    expect(calls).toEqual(['pause', 'reap', 'after reap', 'resume']);
     expect(logger.info).toHaveBeenCalledWith({ containers: ['0123456789ab'] }, 'reaped 1 orphan container(s)');
     // Reaping is done once per outage, not at every check.
     expect(await guard.checkNow()).toBe(true);
-    expect(calls).toEqual(['pause', 'reap', 'resume']);
+    expect(calls).toEqual(['pause', 'reap', 'after reap', 'resume']);
   });
 
   it('at start with the engine down: keeps holding, and reaps and resumes at the first report that finds it', async () => {
@@ -57,21 +57,21 @@ describe('EngineGuard', () => {
     expect(await guard.checkNow()).toBe(false);
     expect(calls).toEqual(['pause']);
     await report(UP);
-    expect(calls).toEqual(['pause', 'reap', 'resume']);
+    expect(calls).toEqual(['pause', 'reap', 'after reap', 'resume']);
   });
 
   it('pauses once while the engine is unreachable, and reaps and resumes when it answers again', async () => {
     const { calls, logger, report } = setup();
     await report(UP);
     // Reaped once after start (there was no hold): nothing to resume.
-    expect(calls).toEqual(['reap']);
+    expect(calls).toEqual(['reap', 'after reap']);
     await report(DOWN);
     await report(DOWN);
-    expect(calls).toEqual(['reap', 'pause']);
+    expect(calls).toEqual(['reap', 'after reap', 'pause']);
     expect(logger.warn).toHaveBeenCalledTimes(1);
     expect(logger.warn).toHaveBeenCalledWith({ error: 'connect ENOENT' }, 'Docker engine unreachable: queue paused, waiting runs keep their place');
     await report(UP);
-    expect(calls).toEqual(['reap', 'pause', 'reap', 'resume']);
+    expect(calls).toEqual(['reap', 'after reap', 'pause', 'reap', 'after reap', 'resume']);
     expect(logger.info).toHaveBeenCalledWith({}, 'Docker engine answers again: queue resumed');
   });
 
@@ -87,7 +87,8 @@ describe('EngineGuard', () => {
     );
     sandboxes.reap = () => Promise.resolve([]);
     await report(UP);
-    expect(calls).toEqual(['pause', 'reap', 'reap', 'resume']);
+    // What depends on the reap (the warm pool's rebuild) waits for one that succeeded.
+    expect(calls).toEqual(['pause', 'reap', 'reap', 'after reap', 'resume']);
   });
 
   it('a run that lost the engine holds the queue at once; the next report that finds it reaps and resumes', async () => {
@@ -99,7 +100,7 @@ describe('EngineGuard', () => {
     expect(calls).toEqual(['pause']);
     expect(logger.warn).toHaveBeenCalledTimes(1);
     await report(UP);
-    expect(calls).toEqual(['pause', 'reap', 'resume']);
+    expect(calls).toEqual(['pause', 'reap', 'after reap', 'resume']);
   });
 
   it('applies reports one at a time, in order', async () => {
@@ -114,7 +115,7 @@ describe('EngineGuard', () => {
     expect(calls).toEqual(['pause', 'reap']);
     finishReap([]);
     await report(DOWN);
-    expect(calls).toEqual(['pause', 'reap', 'resume', 'pause']);
+    expect(calls).toEqual(['pause', 'reap', 'after reap', 'resume', 'pause']);
   });
 
   it('stops following health checks once disposed', async () => {

@@ -25,7 +25,7 @@ import { FakeSandboxProvider, Gate } from '../helpers/fake-sandbox.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { eventually } from '../helpers/graphql-clients.js';
 import { createTestLogger } from '../helpers/test-logger.js';
-import { STORE_OK } from '../helpers/fake-services.js';
+import { NO_WARM_POOL, STORE_OK } from '../helpers/fake-services.js';
 
 const MiB = 1024 ** 2;
 
@@ -64,7 +64,7 @@ async function startLogServer(): Promise<LogServer> {
   });
   const server = createBosunServer({
     config: { host: '127.0.0.1', port: 0 },
-    services: { runs, queue, monitor: new FakeMonitorService(), store: { report: () => STORE_OK } },
+    services: { runs, queue, monitor: new FakeMonitorService(), store: { report: () => STORE_OK }, warmPool: NO_WARM_POOL },
     logger: createTestLogger(),
     closeGraceMs: 300,
   });

@@ -31,7 +31,8 @@ export async function freePort(): Promise<number> {
 export async function startChildServer(env: Record<string, string>, port: number, readyTimeoutMs = 30_000): Promise<ChildServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    // The warm pool is off unless the test asks for it: tests count the instance's containers.
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', WARM_POOL_SIZE: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -83,6 +83,8 @@ export class FakeSandbox implements Sandbox {
   stopProcessesError: Error | undefined;
   oomKills = 0;
   pidsLimitHits = 0;
+  /** Set by a fake warm pool's hand-over (see test/sandbox/warm-pool.test.ts). */
+  warmStart = false;
   disposeCalls = 0;
   /** Removed for good. */
   disposed = false;

@@ -6,6 +6,9 @@ import { FakeExecutionQueue } from './fake-execution-queue.js';
 import { FakeMonitorService } from './fake-monitor-service.js';
 import { FakeRunService } from './fake-run-service.js';
 
+/** The warm pool when it is off. */
+export const NO_WARM_POOL = Object.freeze({ status: () => [] });
+
 /** A store that writes: what the fakes report as its health. */
 export const STORE_OK = Object.freeze({ status: 'OK' as const, error: null, since: null });
 
@@ -17,7 +20,7 @@ export interface FakeServices extends BosunServices {
 
 export function createFakeServices(options: { maxConcurrency?: number } = {}): FakeServices {
   const queue = new FakeExecutionQueue(options);
-  return { queue, runs: new FakeRunService(queue), monitor: new FakeMonitorService(), store: { report: () => STORE_OK } };
+  return { queue, runs: new FakeRunService(queue), monitor: new FakeMonitorService(), store: { report: () => STORE_OK }, warmPool: NO_WARM_POOL };
 }
 
 /** Listeners on every fake emitter together. */

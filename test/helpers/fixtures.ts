@@ -39,6 +39,7 @@ export function makeRun(overrides: Partial<AgentRun> & Pick<AgentRun, 'id'>): Ag
     startedAt: null,
     finishedAt: null,
     retryOf: null,
+    warmStart: false,
     ...overrides,
   };
 }

@@ -34,6 +34,9 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     DOCKER_MEMORY_LIMIT: '256m',
     STOP_GRACE_MS: '1000',
     HEALTH_CHECK_INTERVAL_MS: '1000',
+    // Off unless a test asks for it (test/sandbox/warm-pool*.docker.test.ts do): the other tests
+    // count the instance's containers and sandbox creations, which a pool would add to.
+    WARM_POOL_SIZE: '0',
     LOG_LEVEL: process.env['BOSUN_TEST_LOGS'] === '1' ? 'debug' : 'silent',
     ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}),
     ...env,

@@ -83,7 +83,7 @@ describe('outcomes', () => {
     s.provider.on('echo hi', { stdout: ['hi'], stderr: ['warning'] });
     const final = await s.run({ steps: ['echo hi', 'true'] });
     const sandbox = s.sandbox();
-    expect(final).toMatchObject({ status: 'SUCCEEDED', failureReason: null, error: null, exitCode: 0, containerId: sandbox.id });
+    expect(final).toMatchObject({ status: 'SUCCEEDED', failureReason: null, error: null, exitCode: 0, containerId: sandbox.id, warmStart: false });
     expect(final.steps.map((step) => [step.index, step.command, step.exitCode])).toEqual([
       [1, 'echo hi', 0],
       [2, 'true', 0],
@@ -99,6 +99,16 @@ describe('outcomes', () => {
     ]);
     expect(sandbox.execs.map((exec) => exec.options.cwd)).toEqual(['/workspace', '/workspace']);
     expect(sandbox.stops).toEqual([]);
+    expect(sandbox.disposed).toBe(true);
+  });
+
+  it('records a sandbox handed over from the warm pool as a warm start, and says so in the log', async () => {
+    const s = setup();
+    s.provider.onCreate = (sandbox) => (sandbox.warmStart = true);
+    const final = await s.run({ steps: ['true'] });
+    const sandbox = s.sandbox();
+    expect(final).toMatchObject({ status: 'SUCCEEDED', containerId: sandbox.id, warmStart: true });
+    expect(s.logs(final.id)[0]).toBe(`SYSTEM:-:container ${sandbox.id.slice(0, 12)} taken from the warm pool with cpus=1 memory=2g pids=1000`);
     expect(sandbox.disposed).toBe(true);
   });
 

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AgentRun } from '../../src/runs/agent-run.js';
 import { MIGRATIONS, openDatabase, schemaVersion, type SqliteDatabase } from '../../src/store/database.js';
@@ -55,6 +56,37 @@ describe('SqliteRunStore', () => {
     // Numbering goes on where it stopped.
     expect(store.appendLog('r1', 'STDERR', 1, 'more').seq).toBe(3);
     store.flush();
+    db.close();
+  });
+
+  it('keeps whether a run started warm, and reads runs stored before the warm pool as cold', () => {
+    const path = tempDbPath();
+    let db = openDatabase(path);
+    let store = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    const warm = makeRun({ id: 'warm' });
+    store.insert(warm);
+    store.update({ ...warm, status: 'RUNNING', containerId: 'c1', warmStart: true });
+    store.insert(makeRun({ id: 'cold' }));
+    db.close();
+
+    // A database of the version before AgentRun.warmStart, with a run in it.
+    const oldPath = tempDbPath();
+    mkdirSync(dirname(oldPath), { recursive: true });
+    const old = new Database(oldPath);
+    old.exec(MIGRATIONS.slice(0, -1).join('\n'));
+    old.pragma(`user_version = ${MIGRATIONS.length - 1}`);
+    old
+      .prepare(`INSERT INTO runs (id, status, group_json, config_json, steps_json, queued_at) VALUES ('before', 'SUCCEEDED', ?, ?, '[]', 0)`)
+      .run(JSON.stringify(makeRun({ id: 'before' }).group), JSON.stringify(makeRun({ id: 'before' }).config));
+    old.close();
+
+    db = openDatabase(path);
+    store = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    expect(store.get('warm')?.warmStart).toBe(true);
+    expect(store.get('cold')?.warmStart).toBe(false);
+    db.close();
+    db = openDatabase(oldPath);
+    expect(new SqliteRunStore(db, { logLinesPerRun: 100 }).get('before')?.warmStart).toBe(false);
     db.close();
   });
 

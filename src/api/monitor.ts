@@ -4,7 +4,7 @@
  * concurrency advice, and the fields that read and follow them. The streams behind the
  * subscriptions are in monitor-streams.ts.
  */
-import type { HealthLevel, ResourceMetric } from '../monitor/monitor-types.js';
+import type { HealthLevel, MonitorSource, ResourceMetric } from '../monitor/monitor-types.js';
 import type { StoreHealthReport, StoreStatus } from '../store/store-health.js';
 import { optionalId } from './arguments.js';
 import type { BosunBuilder } from './builder.js';
@@ -13,6 +13,18 @@ import { unwrapStreamItem } from './streams/event-channel.js';
 
 const HEALTH_LEVELS = ['HEALTHY', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const satisfies readonly HealthLevel[];
 const RESOURCE_METRICS = ['CPU', 'MEMORY', 'PIDS'] as const satisfies readonly ResourceMetric[];
+const MONITOR_SOURCES = {
+  CGROUP_FILES: {
+    description:
+      "The container's cgroup files, read directly once per RESOURCE_SAMPLE_INTERVAL_MS: bosun reaches the engine through a local unix socket " +
+      'and can read the cgroup hierarchy of its host (far cheaper than a stats stream).',
+  },
+  ENGINE_STATS: {
+    description:
+      "The engine's live stats stream, one per container: the engine is remote (DOCKER_HOST=tcp://…), or the container's cgroup files " +
+      'cannot be read from where bosun runs (an engine in a VM, bosun in a container of its own).',
+  },
+} as const satisfies Record<MonitorSource, { readonly description: string }>;
 const STORE_STATUSES = {
   OK: { description: 'Every write succeeds.' },
   DEGRADED: {
@@ -26,6 +38,10 @@ const STORE_STATUSES = {
 export function addMonitor(builder: BosunBuilder): void {
   const HealthLevel = builder.enumType('HealthLevel', { values: HEALTH_LEVELS });
   const ResourceMetric = builder.enumType('ResourceMetric', { values: RESOURCE_METRICS });
+  const MonitorSourceEnum = builder.enumType('MonitorSource', {
+    description: "Where the monitor reads containers' CPU, memory and pids figures from (computed as `docker stats` computes them either way).",
+    values: MONITOR_SOURCES,
+  });
 
   builder.objectType('ResourceSample', {
     fields: (t) => ({
@@ -71,6 +87,7 @@ export function addMonitor(builder: BosunBuilder): void {
       name: t.exposeString('name'),
       agentId: t.exposeID('runId', { nullable: true }),
       level: t.expose('level', { type: HealthLevel }),
+      monitorSource: t.expose('monitorSource', { type: MonitorSourceEnum, description: "What reads this container's figures." }),
       latest: t.expose('latest', { type: 'ResourceSample', nullable: true }),
       alerts: t.expose('alerts', { type: ['HealthAlert'], description: 'Unresolved alerts.' }),
       checkedAt: t.expose('checkedAt', { type: 'DateTime', nullable: true }),
@@ -134,6 +151,12 @@ export function addMonitor(builder: BosunBuilder): void {
     fields: (t) => ({
       generatedAt: t.expose('generatedAt', { type: 'DateTime' }),
       docker: t.expose('docker', { type: 'DockerEngineHealth' }),
+      monitorSource: t.expose('monitorSource', {
+        type: MonitorSourceEnum,
+        description:
+          "How the monitor reads containers' figures: CGROUP_FILES when bosun shares the engine's host (a container whose files it cannot " +
+          'find still gets ENGINE_STATS; see ContainerHealth.monitorSource), otherwise ENGINE_STATS.',
+      }),
       store: t.field({
         type: StoreHealth,
         description: 'Whether the store takes writes: while it does not, no new run is admitted (UNAVAILABLE).',

@@ -24,6 +24,9 @@
  *   START_RATE_PER_MINUTE per caller (rate-limiter.ts, RATE_LIMITED).
  * - Streamed results (SSE) take a streaming slot like WebSockets, and are cut when their client
  *   leaves more than 8 MiB unread (http-streams.ts).
+ * - Subscriptions, over graphql-ws and SSE alike: an event is executed once per distinct
+ *   operation (document, variables, caller's role), not once per subscriber
+ *   (shared-subscription-execution.ts).
  * - Refusals a client can cause at will are logged as at most one line per 10 s (log-summary.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -53,6 +56,7 @@ import { useOperationAccess } from './operation-access.js';
 import { OriginPolicy } from './origin-policy.js';
 import { useQueryLimits } from './query-limits.js';
 import { createStartGate } from './rate-limiter.js';
+import { useSharedSubscriptionExecution } from './shared-subscription-execution.js';
 import { malformedRequestReason, sendErrorResponse } from './request-target.js';
 import { MAX_REQUEST_BYTES } from './server-limits.js';
 import { toYogaLogger, type ServerLogger } from './server-logger.js';
@@ -167,6 +171,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       useArgumentErrorCodes(),
       useOperationAccess(),
       useHttpStreams({ slots, refusals, logger }),
+      useSharedSubscriptionExecution(),
     ],
   });
 

@@ -15,6 +15,7 @@ import { createStatsSampler } from './monitor/create-stats-sampler.js';
 import { DockerMonitor } from './monitor/docker-monitor.js';
 import { AgentExecutionQueue } from './queue/agent-execution-queue.js';
 import { AgentRunService } from './runs/agent-run-service.js';
+import { ArtifactCollector } from './runs/artifact-collector.js';
 import { createDockerClient } from './sandbox/docker-client.js';
 import { DEFAULT_SANDBOX_USER } from './sandbox/docker-sandbox.js';
 import { SandboxManager } from './sandbox/sandbox-manager.js';
@@ -23,6 +24,7 @@ import { ConcurrencyAutoscaler } from './coordination/concurrency-autoscaler.js'
 import { EngineGuard } from './coordination/engine-guard.js';
 import { openDatabase, type SqliteDatabase } from './store/database.js';
 import { loadOrCreateInstanceId } from './store/instance-id.js';
+import { artifactDirFor, SqliteArtifactStore } from './store/sqlite-artifact-store.js';
 import { SqliteHistoryStore } from './store/sqlite-history-store.js';
 import { SqliteRunStore } from './store/sqlite-run-store.js';
 import { StoreHealth } from './store/store-health.js';
@@ -76,6 +78,12 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     sampleRetentionMs: config.sampleRetentionMs,
     liveWindowMs: config.historyWindowMs,
     health: storeHealth,
+  });
+  const artifactStore = new SqliteArtifactStore(db, artifactDirFor(config.dbPath));
+  const artifacts = new ArtifactCollector({
+    store: artifactStore,
+    maxBytesPerRun: config.artifactBytesPerRun,
+    logger: logger.child({ component: 'artifacts' }),
   });
   const docker = createDockerClient(config.docker);
   const sandboxes = new SandboxManager(docker, instanceId, {
@@ -144,10 +152,11 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     stopGraceMs: config.stopGraceMs,
     logBytesPerRun: config.logBytesPerRun,
     onEngineLost: (error) => guard.engineLost(error.message),
+    collectArtifacts: (request) => artifacts.collect(request),
     logger: logger.child({ component: 'runs' }),
   });
   const detachMonitor = monitor.attachToRuns(runs.events);
-  const server = createBosunServer({ config, services: { runs, queue, monitor, store: storeHealth }, logger });
+  const server = createBosunServer({ config, services: { runs, queue, monitor, store: storeHealth, artifacts: artifactStore }, logger });
   const prune = () => {
     // Deleting needs room to write too; while writes fail, the retries come first.
     if (storeHealth.report().status !== 'OK') return;
@@ -158,6 +167,13 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     } catch (error) {
       logger.error({ err: error }, 'pruning failed');
     }
+    // The artifacts of every run that is gone, whether pruned now or before a crash.
+    artifactStore.prune().then(
+      (removed) => {
+        if (removed > 0) logger.info({ runs: removed }, 'pruned the artifacts of old runs');
+      },
+      (error: unknown) => logger.error({ err: error }, 'pruning artifacts failed'),
+    );
   };
   let pruneTimer: NodeJS.Timeout | undefined;
 
@@ -197,6 +213,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
           logger.error({ store: storeHealth.report() }, 'shutdown: the store cannot write; what still waited for it is lost');
         }
         db.close();
+        artifactStore[Symbol.dispose]();
       });
       logger.info({}, 'shut down');
     })();

@@ -94,6 +94,8 @@ export interface BosunConfig {
   readonly logLinesPerRun: number;
   /** Output bytes of a run that are recorded; past it, lines are dropped except the last ones of each step. */
   readonly logBytesPerRun: number;
+  /** Artifact bytes kept per run at most (the files a run names in `config.artifacts`). */
+  readonly artifactBytesPerRun: number;
   /** Finished runs kept before the oldest are dropped. */
   readonly runRetentionCount: number;
   /** Finished runs older than this are dropped. */
@@ -188,6 +190,7 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     alertWebhookSecret: read.optional('ALERT_WEBHOOK_SECRET', /^.{1,}$/s, 'a non-empty secret'),
     logLinesPerRun: read.integer('LOG_LINES_PER_RUN', 10_000, { min: 100, max: 10_000_000 }),
     logBytesPerRun: read.parsed('LOG_BYTES_PER_RUN', '32m', parseMemoryBytes),
+    artifactBytesPerRun: read.parsed('ARTIFACT_BYTES_PER_RUN', '100m', parseMemoryBytes),
     runRetentionCount: read.integer('RUN_RETENTION_COUNT', 5_000, { min: 1 }),
     runRetentionMs: read.integer('RUN_RETENTION_MS', 7 * 24 * 3_600_000, { min: 60_000 }),
     sampleRetentionMs: read.integer('SAMPLE_RETENTION_MS', 24 * 3_600_000, { min: 60_000 }),

@@ -310,3 +310,14 @@ describe('PIDs thresholds', () => {
     expect(() => loadConfig(env, 2)).toThrow(message);
   });
 });
+
+describe('ARTIFACT_BYTES_PER_RUN', () => {
+  it('defaults to 100m and takes a size', () => {
+    expect(loadConfig({}, 2).artifactBytesPerRun).toBe(100 * 1024 ** 2);
+    expect(loadConfig({ ARTIFACT_BYTES_PER_RUN: '1g' }, 2).artifactBytesPerRun).toBe(1024 ** 3);
+  });
+
+  it('refuses what is not a size', () => {
+    expect(() => loadConfig({ ARTIFACT_BYTES_PER_RUN: 'lots' }, 2)).toThrow(/ARTIFACT_BYTES_PER_RUN="lots": expected a size such as 512m or 2g/);
+  });
+});

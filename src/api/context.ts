@@ -5,6 +5,7 @@
  */
 import type { MonitorService } from '../monitor/monitor-service.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
+import type { ArtifactSource } from '../runs/artifact-store.js';
 import type { RunService } from '../runs/run-service.js';
 import type { StoreHealthSource } from '../store/store-health.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
@@ -16,6 +17,8 @@ export interface BosunServices {
   readonly monitor: MonitorService;
   /** Whether the store takes writes (healthReport's `store`). */
   readonly store: StoreHealthSource;
+  /** Runs' kept artifacts (`AgentRun.artifacts`, the download route); absent: no run has any. */
+  readonly artifacts?: ArtifactSource;
 }
 
 /** `admin` may do everything; `read` may run queries and subscriptions only. */

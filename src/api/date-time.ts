@@ -1,34 +1,39 @@
 /**
- * `DateTime`: ISO-8601 strings out (UTC, milliseconds); ISO-8601 date-times with a zone in.
+ * `DateTime`: graphql-scalars' RFC 3339 date-time (its `DateTimeISO`, which serializes to a
+ * string: `toISOString()`, UTC with milliseconds, the form bosun has always sent), under the
+ * name bosun's schema has always used, with:
+ * - `@specifiedBy` the date-time scalar spec at scalars.graphql.org, which that form follows, so
+ *   that tools and people know what the string holds;
+ * - the GraphQL Code Generator hint `extensions.codegenScalarType` = `string`: what a client
+ *   receives and sends. graphql-scalars' own hint (`Date | string`) is for servers whose
+ *   resolvers may return either; a client gets the JSON string. Codegen reads the hint from a
+ *   schema object; from schema.graphql, which cannot carry extensions, `scalars: { DateTime:
+ *   'string' }` in its config says the same (see the README).
  */
-import { GraphQLError } from 'graphql';
+import { GraphQLScalarType } from 'graphql';
+import { GraphQLDateTimeISO } from 'graphql-scalars';
 import type { BosunBuilder } from './builder.js';
 
-/** A date-time with a `Z` or `±hh:mm` zone, such as 2025-01-31T12:00:00Z or 2025-01-31T13:00:00.5+01:00. */
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/i;
+/** The specification `DateTime` follows (RFC 3339 date-time with an offset; bosun sends `Z`). */
+export const DATE_TIME_SPECIFIED_BY = 'https://scalars.graphql.org/andimarek/date-time.html';
 
-/** Parses an ISO-8601 date-time with a zone. @throws GraphQLError for anything else. */
-export function parseDateTime(value: unknown): Date {
-  if (typeof value === 'string' && ISO_DATE_TIME.test(value)) {
-    const date = new Date(value);
-    if (Number.isFinite(date.getTime())) return date;
-  }
-  throw new GraphQLError(`DateTime: expected an ISO-8601 date-time with a zone such as 2025-01-31T12:00:00Z, got ${JSON.stringify(value)}`);
-}
+/** What a GraphQL client's generated types should call a DateTime. */
+export const DATE_TIME_CODEGEN_TYPE = 'string';
 
-/** Renders a Date (or a date string or epoch milliseconds) as an ISO-8601 string. */
-export function serializeDateTime(value: unknown): string {
-  const date = value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
-  if (!date || !Number.isFinite(date.getTime())) {
-    throw new GraphQLError(`DateTime cannot represent ${String(value)}`);
-  }
-  return date.toISOString();
+/** The scalar, as bosun's schema names and describes it. */
+export function createDateTimeScalar(): GraphQLScalarType {
+  const config = GraphQLDateTimeISO.toConfig();
+  return new GraphQLScalarType({
+    ...config,
+    name: 'DateTime',
+    description:
+      'An instant as an RFC 3339 date-time string in UTC with milliseconds, e.g. 2025-01-31T12:00:00.000Z ' +
+      '(input: any RFC 3339 date-time with an offset).',
+    specifiedByURL: DATE_TIME_SPECIFIED_BY,
+    extensions: { ...config.extensions, codegenScalarType: DATE_TIME_CODEGEN_TYPE },
+  });
 }
 
 export function addDateTimeScalar(builder: BosunBuilder): void {
-  builder.scalarType('DateTime', {
-    description: 'An instant as an ISO-8601 string, e.g. 2025-01-31T12:00:00.000Z.',
-    serialize: (value) => serializeDateTime(value),
-    parseValue: (value) => parseDateTime(value),
-  });
+  builder.addScalarType('DateTime', createDateTimeScalar());
 }

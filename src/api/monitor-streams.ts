@@ -4,6 +4,8 @@
  * newest one of each container.
  */
 import type { HealthAlert, HealthLevel, ResourceSample } from '../monitor/monitor-types.js';
+import { isFinalStatus } from '../runs/agent-run.js';
+import { requireRun } from './arguments.js';
 import type { BosunServices } from './context.js';
 import type { EventChannel } from './streams/event-channel.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
@@ -21,22 +23,40 @@ export const SAMPLE_COALESCE_AFTER = 32;
  * {@link SAMPLE_COALESCE_AFTER} samples wait for a subscriber (its socket takes no more: see
  * src/server/ws-backpressure.ts), a new sample replaces the waiting one of its container, so a
  * subscriber that stops reading holds a bounded set: the newest sample per container.
+ *
+ * With `agentId`, the run must exist, and the stream ends once it is final (its container is
+ * gone: no sample can come), after the samples it holds; a run that is final already ends it at
+ * once, as agentRunUpdated and agentLogs do.
+ * @throws BosunError NOT_FOUND for an unknown run.
  */
 export function resourceSamples(
-  services: Pick<BosunServices, 'monitor'>,
+  services: Pick<BosunServices, 'monitor' | 'runs'>,
   streams: StreamRegistry,
   args: ResourceSamplesArgs,
 ): EventChannel<ResourceSample> {
   const { agentId, containerId } = args;
+  const run = agentId == null ? undefined : requireRun(services.runs, agentId, 'agentId');
   const channel = streams.open<ResourceSample>({
     overflow: 'drop-oldest',
     coalesce: { by: (sample) => sample.containerId, after: SAMPLE_COALESCE_AFTER },
   });
+  if (run && isFinalStatus(run.status)) {
+    channel.end();
+    return channel;
+  }
   channel.listen(services.monitor.events, 'sample', (sample) => {
     if (agentId != null && sample.runId !== agentId) return;
     if (containerId != null && sample.containerId !== containerId) return;
     channel.push(sample);
   });
+  if (run) {
+    const unsubscribe = streams
+      .fanout(services.runs.events, 'run-updated', (update) => update.id)
+      .subscribe(run.id, (update) => {
+        if (isFinalStatus(update.status)) channel.end();
+      });
+    channel.onStop(unsubscribe);
+  }
   return channel;
 }
 

@@ -23,12 +23,15 @@ export function setMaxConcurrency(services: Pick<BosunServices, 'queue'>, value:
 /** Registers the queue types and fields on `builder`; a run's place in line names its status. */
 export function addQueue(builder: BosunBuilder, runs: Pick<RunRefs, 'AgentStatus'>): void {
   builder.objectType('QueueStatus', {
+    description: 'The line of runs: how many run, how many wait, and how many may run at once.',
     fields: (t) => ({
-      running: t.exposeInt('running'),
-      queued: t.exposeInt('queued'),
-      maxConcurrency: t.exposeInt('maxConcurrency', { description: '0 = unlimited.' }),
+      running: t.exposeInt('running', { description: 'Runs holding a slot now (RUNNING).' }),
+      queued: t.exposeInt('queued', { description: 'Runs waiting for a slot (QUEUED).' }),
+      maxConcurrency: t.exposeInt('maxConcurrency', { description: 'Runs at once (MAX_CONCURRENT_AGENTS, or setMaxConcurrency); 0 = unlimited.' }),
       utilizationPercent: t.exposeFloat('utilizationPercent', { description: 'running / maxConcurrency × 100; 0 when unlimited.' }),
-      paused: t.exposeBoolean('paused'),
+      paused: t.exposeBoolean('paused', {
+        description: 'True while no waiting run starts: the Docker engine does not answer (runs keep their place), or bosun is stopping.',
+      }),
     }),
   });
 
@@ -36,25 +39,27 @@ export function addQueue(builder: BosunBuilder, runs: Pick<RunRefs, 'AgentStatus
     description: 'Where a run stood right after it entered the line.',
     fields: (t) => ({
       position: t.exposeInt('position', { description: '1 = next to start; 0 = started at once.' }),
-      running: t.exposeInt('running'),
-      queued: t.exposeInt('queued'),
-      maxConcurrency: t.exposeInt('maxConcurrency'),
+      running: t.exposeInt('running', { description: 'Runs holding a slot then.' }),
+      queued: t.exposeInt('queued', { description: 'Runs waiting then, this one included if it waits.' }),
+      maxConcurrency: t.exposeInt('maxConcurrency', { description: 'Runs at once then; 0 = unlimited.' }),
     }),
   });
 
   const QueuePositionUpdate = builder.objectRef<QueuePositionUpdate>('QueuePositionUpdate').implement({
+    description: "A run's place in line, and the line's length then (queuePositionChanged).",
     fields: (t) => ({
-      agentId: t.exposeID('agentId'),
-      status: t.expose('status', { type: runs.AgentStatus }),
+      agentId: t.exposeID('agentId', { description: 'The run.' }),
+      status: t.expose('status', { type: runs.AgentStatus, description: "The run's status: QUEUED while it waits." }),
       position: t.exposeInt('position', { description: '1 = next to start; 0 = not waiting.' }),
-      queued: t.exposeInt('queued'),
-      running: t.exposeInt('running'),
+      queued: t.exposeInt('queued', { description: 'Runs waiting then.' }),
+      running: t.exposeInt('running', { description: 'Runs holding a slot then.' }),
     }),
   });
 
   builder.queryFields((t) => ({
     queueStatus: t.field({
       type: 'QueueStatus',
+      description: "The queue's status now.",
       resolve: (_root, _args, ctx) => ctx.services.queue.stats(),
     }),
   }));
@@ -63,7 +68,7 @@ export function addQueue(builder: BosunBuilder, runs: Pick<RunRefs, 'AgentStatus
     setMaxConcurrency: t.field({
       type: 'QueueStatus',
       description: 'Runs at once, 0 to 10000; 0 = unlimited.',
-      args: { value: t.arg.int({ required: true }) },
+      args: { value: t.arg.int({ required: true, description: 'The new limit: 0 to 10000, 0 = unlimited. Running runs are not stopped.' }) },
       resolve: (_root, args, ctx) => setMaxConcurrency(ctx.services, args.value),
     }),
   }));
@@ -72,7 +77,7 @@ export function addQueue(builder: BosunBuilder, runs: Pick<RunRefs, 'AgentStatus
     queuePositionChanged: t.field({
       type: QueuePositionUpdate,
       description: "The run's position now, then every change; completes after the run leaves the line (RUNNING or final).",
-      args: { agentId: t.arg.id({ required: true }) },
+      args: { agentId: t.arg.id({ required: true, description: 'The run to follow (NOT_FOUND when there is none).' }) },
       subscribe: (_root, args, ctx) => queuePositionChanged(ctx.services, ctx.streams, requireId('agentId', args.agentId)),
       resolve: unwrapStreamItem,
     }),

@@ -14,11 +14,11 @@ import type { ExecutionQueue, QueueTicket } from '../queue/execution-queue.js';
 import type { EngineInfo, SandboxProvider } from '../sandbox/sandbox.js';
 import { isEngineUnavailable, type SandboxError } from '../sandbox/sandbox-errors.js';
 import { delay } from '../shared/deadline.js';
-import type { AgentRun, LogLine, StartAgentInput } from './agent-run.js';
+import type { AgentRun, FailureGroup, LogLine, StartAgentInput } from './agent-run.js';
 import { isFinalStatus } from './agent-run.js';
-import type { RunStore } from './run-store.js';
-import type { LogQuery, RunListQuery, RunService, RunServiceEvents, StartAgentResult } from './run-service.js';
-import { RunExecutor, RunStopped } from './run-executor.js';
+import type { RunFilter, RunPage, RunStore } from './run-store.js';
+import type { LogQuery, RunListQuery, RunPageQuery, RunQueryFilter, RunService, RunServiceEvents, StartAgentResult } from './run-service.js';
+import { RunExecutor, RunStopped, type RunExecutorOptions } from './run-executor.js';
 import { RunRecorder } from './run-recorder.js';
 import { resolveStartInput, type RunDefaults } from './start-input.js';
 
@@ -43,6 +43,8 @@ export interface AgentRunServiceOptions {
    * be held rather than start waiting runs into the same fault.
    */
   readonly onEngineLost?: (error: SandboxError) => void;
+  /** Copies a run's artifacts out of its sandbox when it ends (see `RunExecutorOptions.collectArtifacts`). */
+  readonly collectArtifacts?: RunExecutorOptions['collectArtifacts'];
   readonly logger: Logger;
 }
 
@@ -71,6 +73,7 @@ export class AgentRunService implements RunService {
       stopGraceMs: options.stopGraceMs,
       ...(options.logBytesPerRun === undefined ? {} : { logBytesPerRun: options.logBytesPerRun }),
       ...(options.onEngineLost === undefined ? {} : { onEngineLost: options.onEngineLost }),
+      ...(options.collectArtifacts === undefined ? {} : { collectArtifacts: options.collectArtifacts }),
       logger: options.logger,
     });
     options.queue.events.on('left', ({ id, reason, waitedMs }) => {
@@ -238,6 +241,18 @@ export class AgentRunService implements RunService {
     return this.options.store.list(status, query.limit ?? DEFAULT_LIST_LIMIT);
   }
 
+  page(query: RunPageQuery): RunPage {
+    return this.options.store.page(runFilter(query), query.first, query.olderThan ?? undefined);
+  }
+
+  count(filter: RunQueryFilter): number {
+    return this.options.store.count(runFilter(filter));
+  }
+
+  group(id: string): FailureGroup | undefined {
+    return this.options.store.group(id);
+  }
+
   logs(id: string, query: LogQuery = {}): readonly LogLine[] {
     this.recorder.require(id);
     return this.options.store.readLogs(id, query.afterSeq ?? undefined, query.last ?? undefined, query.limit ?? undefined);
@@ -306,6 +321,14 @@ export class AgentRunService implements RunService {
     this.active.set(id, { controller, settled });
     return settled;
   }
+}
+
+/** The store's filter for a query's: an empty status list means every status, as in `list`. */
+function runFilter(query: RunQueryFilter): RunFilter {
+  return {
+    ...(query.status && query.status.length > 0 ? { status: new Set(query.status) } : {}),
+    ...(query.groupId == null ? {} : { groupId: query.groupId }),
+  };
 }
 
 function storeUnavailable(fault: string, cause?: unknown): BosunError {

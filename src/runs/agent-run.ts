@@ -40,6 +40,8 @@ export interface StartAgentInput {
     readonly timeoutMs?: number | null;
     /** `uid[:gid]` to run as; default the sandbox's non-root user (1000). */
     readonly user?: string | null;
+    /** Absolute paths (files or directories) in /workspace or /tmp kept when the run ends. */
+    readonly artifacts?: readonly string[] | null;
   };
   readonly initialRepoContext?: string | null;
 }
@@ -55,6 +57,8 @@ export interface AgentRunConfig {
   readonly initialRepoContext: string | null;
   /** `uid[:gid]` the sandbox runs as; null (or absent, in runs stored before it existed) = the default non-root user. */
   readonly user?: string | null;
+  /** Paths copied out of the sandbox when the run ends (absent in runs stored before it existed = none). */
+  readonly artifacts?: readonly string[];
 }
 
 export interface StepResult {

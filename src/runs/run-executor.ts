@@ -9,6 +9,7 @@
  * tested with a fake sandbox, and a warm pool or another engine plugs in as a provider.
  */
 import type { AgentRegistry } from './agent-registry.js';
+import type { ArtifactRequest } from './artifact-collector.js';
 import type { AgentContext, AgentResult, StepOptions, StepOutcome } from './agent.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -59,6 +60,11 @@ export interface RunExecutorOptions {
   readonly logger: Pick<Logger, 'warn' | 'error'>;
   /** Pause before the n-th retry of removing a sandbox is n times this; default 250 ms. */
   readonly disposeRetryDelayMs?: number;
+  /**
+   * Copies a run's `config.artifacts` out of its sandbox (an `ArtifactCollector`) when the run
+   * ends, on every path where the sandbox exists; bounded in time by itself, never rejects.
+   */
+  readonly collectArtifacts?: (request: ArtifactRequest) => Promise<void>;
 }
 
 interface Outcome {
@@ -144,6 +150,8 @@ export class RunExecutor {
     }
 
     if (sandbox) {
+      // Before the stop: the sandbox's /workspace and /tmp are tmpfs, gone once it is stopped.
+      await this.collectArtifacts(id, sandbox);
       if (execution.signal.aborted) await sandbox.stop({ graceMs: this.options.stopGraceMs }).catch(() => undefined);
       await this.dispose(id, sandbox);
     }
@@ -193,6 +201,14 @@ export class RunExecutor {
     this.recorder.log(id, 'SYSTEM', null, `sandbox error: ${message}`);
     this.options.logger.warn({ runId: id, err: error }, 'run failed with a sandbox error');
     return { status: 'FAILED', reason: 'SANDBOX_ERROR', error: message, exitCode: null };
+  }
+
+  private async collectArtifacts(id: string, sandbox: Sandbox): Promise<void> {
+    const paths = this.recorder.require(id).config.artifacts ?? [];
+    if (paths.length === 0 || !this.options.collectArtifacts) return;
+    await this.options
+      .collectArtifacts({ runId: id, paths, sandbox, log: (message) => this.recorder.log(id, 'SYSTEM', null, message) })
+      .catch((error: unknown) => this.options.logger.warn({ runId: id, err: error }, 'artifact collection failed'));
   }
 
   /** Removes the sandbox, retrying a Docker hiccup; a sandbox that cannot be removed is logged loudly and left for reaping. */

@@ -5,7 +5,8 @@
 import type { EventEmitter } from 'node:events';
 import type { QueueTicket } from '../queue/execution-queue.js';
 import type { SandboxLimits } from '../sandbox/limits.js';
-import type { AgentRun, AgentStatus, LogLine, StartAgentInput } from './agent-run.js';
+import type { AgentRun, AgentStatus, FailureGroup, LogLine, StartAgentInput } from './agent-run.js';
+import type { RunPage } from './run-store.js';
 
 export interface StartAgentResult {
   readonly run: AgentRun;
@@ -41,6 +42,21 @@ export interface RunListQuery {
   readonly limit?: number | null;
 }
 
+/** Which runs a page or count covers (`runs(status, groupId)`). */
+export interface RunQueryFilter {
+  /** Only these statuses; all when null or empty. */
+  readonly status?: readonly AgentStatus[] | null;
+  /** Only the runs of this failure group. */
+  readonly groupId?: string | null;
+}
+
+export interface RunPageQuery extends RunQueryFilter {
+  /** How many runs at most. */
+  readonly first: number;
+  /** Only runs older than the run with this key (see KeyedRun); from the newest when null. */
+  readonly olderThan?: number | null;
+}
+
 export interface RunService {
   readonly events: EventEmitter<RunServiceEvents>;
   /**
@@ -61,6 +77,12 @@ export interface RunService {
   get(id: string): AgentRun | undefined;
   /** Newest first. */
   list(query?: RunListQuery): readonly AgentRun[];
+  /** A page of runs, newest first, with their keys (the API's cursors). */
+  page(query: RunPageQuery): RunPage;
+  /** How many runs match. */
+  count(filter: RunQueryFilter): number;
+  /** The failure group `id` (its newest name, every CI run id given); undefined when no run names it. */
+  group(id: string): FailureGroup | undefined;
   /** @throws BosunError NOT_FOUND */
   logs(id: string, query?: LogQuery): readonly LogLine[];
   /** 1 = next to start; 0 = not waiting. */

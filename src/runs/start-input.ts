@@ -9,6 +9,7 @@ import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
 import { isIntegerInRange } from '../shared/validate.js';
 import { parseImageReference } from '../sandbox/image-reference.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type SandboxLimits } from '../sandbox/limits.js';
+import { checkSandboxPath } from '../sandbox/sandbox-paths.js';
 import { parseSandboxUser } from '../sandbox/sandbox-user.js';
 import type { AgentRunConfig, EnvVar, FailureGroup, StartAgentInput } from './agent-run.js';
 
@@ -31,6 +32,8 @@ const MAX_STEP_CHARS = 64 * 1024;
 const MAX_ENV_VARS = 256;
 const MAX_ENV_VALUE_CHARS = 64 * 1024;
 const MAX_CONTEXT_CHARS = 1024 * 1024;
+/** Paths in `config.artifacts` at most. */
+export const MAX_ARTIFACT_PATHS = 32;
 /** setTimeout's largest delay: a run's deadline is a timer. */
 export const MAX_TIMEOUT_MS = MAX_TIMER_DELAY_MS;
 export const MIN_TIMEOUT_MS = 1000;
@@ -138,6 +141,17 @@ export function resolveStartInput(
     field('config.user', () => parseSandboxUser(user));
   }
 
+  const artifacts = config.artifacts ?? [];
+  field('config.artifacts', () => {
+    if (artifacts.length > MAX_ARTIFACT_PATHS) throw new InvalidValueError(`at most ${MAX_ARTIFACT_PATHS} paths`, `${artifacts.length} paths`);
+  });
+  artifacts.forEach((path, i) =>
+    field(`config.artifacts[${i}]`, () => {
+      checkSandboxPath(path);
+      if (artifacts.indexOf(path) !== i) throw new InvalidValueError('each path at most once', path);
+    }),
+  );
+
   const context_ = input.initialRepoContext ?? null;
   if (context_ !== null) {
     field('initialRepoContext', () => {
@@ -156,6 +170,7 @@ export function resolveStartInput(
     timeoutMs,
     initialRepoContext: context_,
     user,
+    artifacts: [...artifacts],
   };
   const problem = agent!.validate?.(resolved);
   if (problem) throw badUserInput(`input.config.${problem.field}`, problem.error);

@@ -2,18 +2,28 @@
  * One command in a sandbox container over the engine's exec API: create the exec, attach to its
  * output (and stdin), split both streams into lines, and read the exit code from the engine
  * once the process is over. Kept apart from the container's lifecycle in docker-sandbox.ts
- * because this is the part that grows with what commands can do (per-command limits, captured
- * output for API callers).
+ * because this is the part that grows with what commands can do (per-command timeouts, raw
+ * output for files and archives in docker-raw-exec.ts).
+ *
+ * A command with a timeout runs under a wrapper that first writes its pid on standard error (the
+ * line is taken out of the output). The engine starts every exec as the leader of a new session
+ * and process group (runc calls setsid), so that pid names the group of everything the command
+ * starts, and `kill -TERM -<pid>` from a second exec ends exactly that command.
  */
 import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
+import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
 import { delay } from '../shared/deadline.js';
 import { dockerCall } from './docker-call.js';
 import { LineSplitter } from './line-splitter.js';
 import { SandboxError, toSandboxError } from './sandbox-errors.js';
-import type { ExecOptions, ExecResult } from './sandbox.js';
+import type { ExecOptions, ExecResult, OutputStream } from './sandbox.js';
 
 const EXEC_SETTLE_POLL_MS = 25;
+/** Between SIGTERM and SIGKILL for a command past its timeout, unless the call says otherwise (as STOP_GRACE_MS's default). */
+export const DEFAULT_TIMEOUT_GRACE_MS = 5_000;
+/** What a shell reports for a process ended by SIGKILL, when the engine cannot tell. */
+const KILLED_EXIT_CODE = 137;
 
 /** The container a command runs in, and the set of its commands that may still be running. */
 export interface ExecTarget {
@@ -30,67 +40,195 @@ export interface ExecTarget {
   readonly activeExecs: Set<Docker.Exec>;
 }
 
+export interface StartExecOptions {
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  readonly cwd?: string | undefined;
+  /** Attach standard input (the caller writes it and ends the stream). */
+  readonly stdin: boolean;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface StartedExec {
+  readonly exec: Docker.Exec;
+  /** The hijacked connection: multiplexed output to read, standard input to write. */
+  readonly stream: Duplex;
+}
+
+/** Creates and starts an exec of `argv` (no shell of its own) and registers it in `activeExecs`. */
+export async function startExec(target: ExecTarget, argv: readonly string[], options: StartExecOptions): Promise<StartedExec> {
+  const { signal } = options;
+  const call = <T>(action: string, fn: (callSignal: AbortSignal) => Promise<T>) => dockerCall(action, target.callTimeoutMs, fn, signal);
+  const env = Object.entries(options.env ?? {}).map(([key, value]) => `${key}=${value}`);
+  const action = `run a command in ${target.name}`;
+  const exec = await call(action, (callSignal) =>
+    target.container.exec({
+      Cmd: [...argv],
+      Env: env,
+      ...(options.cwd === undefined ? {} : { WorkingDir: options.cwd }),
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: options.stdin,
+      Tty: false,
+      abortSignal: callSignal,
+    }),
+  );
+  const stream = await call(action, () => exec.start({ hijack: true, stdin: options.stdin }));
+  target.activeExecs.add(exec);
+  return { exec, stream };
+}
+
+/** `argv` run by a shell that first writes its own pid, a line on standard error, then becomes `argv`. */
+export function reportingPid(argv: readonly string[]): string[] {
+  return ['sh', '-c', 'echo $$ >&2; exec "$@"', 'sh', ...argv];
+}
+
+/** Parses the wrapper's pid line; undefined for anything that is not a plausible session leader. */
+export function parseSessionPid(line: string): number | undefined {
+  if (!/^\d{1,10}$/.test(line)) return undefined;
+  const pid = Number(line);
+  return pid > 1 ? pid : undefined;
+}
+
 /**
- * Runs `sh -c command` and streams its output line by line.
+ * Sends a signal to every process of the session `pid` leads, from a second exec. Never throws:
+ * a session already gone, or a container dying, leaves nothing to signal.
+ */
+export async function signalSession(target: ExecTarget, pid: number, signalName: 'TERM' | 'KILL'): Promise<void> {
+  try {
+    await execInContainer(target, `kill -s ${signalName} -${pid} 2>/dev/null; exit 0`);
+  } catch {
+    // Nothing left to signal, or nothing left to signal with.
+  }
+}
+
+/**
+ * Runs `sh -c command` and streams its output line by line. With `timeoutMs`, the command's
+ * processes get SIGTERM once it has run that long, SIGKILL after the grace, and the result says
+ * `timedOut`; the container's other commands are not touched.
  * The exit code is read from the exec's inspect, not inferred from the end of the stream.
  * @throws SandboxError CONTAINER_GONE when the container died under the command,
  *   DOCKER_UNAVAILABLE when the engine is lost; the signal's reason on abort.
  */
 export async function execInContainer(target: ExecTarget, command: string, options: ExecOptions = {}): Promise<ExecResult> {
-  const { signal } = options;
+  const { signal, timeoutMs } = options;
   signal?.throwIfAborted();
-  const call = <T>(action: string, fn: (callSignal: AbortSignal) => Promise<T>) => dockerCall(action, target.callTimeoutMs, fn, signal);
-  const env = Object.entries(options.env ?? {}).map(([key, value]) => `${key}=${value}`);
   const withStdin = options.stdin !== undefined;
   const action = `run a command in ${target.name}`;
-  const exec = await call(action, (callSignal) =>
-    target.container.exec({
-      Cmd: ['sh', '-c', command],
-      Env: env,
-      ...(options.cwd === undefined ? {} : { WorkingDir: options.cwd }),
-      AttachStdout: true,
-      AttachStderr: true,
-      AttachStdin: withStdin,
-      Tty: false,
-      abortSignal: callSignal,
-    }),
-  );
-  const stream = await call(action, () => exec.start({ hijack: true, stdin: withStdin }));
-  target.activeExecs.add(exec);
+  const leader = timeoutMs === undefined ? undefined : new SessionLeader();
+  const argv = ['sh', '-c', command];
+  const { exec, stream } = await startExec(target, leader ? reportingPid(argv) : argv, {
+    env: options.env,
+    cwd: options.cwd,
+    stdin: withStdin,
+    signal,
+  });
+  const graceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;
+  let timer: NodeJS.Timeout | undefined;
+  let ending: Promise<void> | undefined;
   try {
-    const output = pipeOutput(target.docker, stream, options);
+    const onOutput = leader ? leader.intercept(options.onOutput) : options.onOutput;
+    const output = pipeOutput(target.docker, stream, onOutput, signal);
+    if (leader) {
+      void output.finally(() => leader.giveUp()).catch(() => undefined);
+      timer = setTimeout(
+        () => {
+          ending = endSession(target, leader, output, stream, graceMs);
+        },
+        Math.min(Math.max(0, timeoutMs!), MAX_TIMER_DELAY_MS),
+      );
+    }
     if (withStdin) stream.end(options.stdin);
     await output;
-    return { exitCode: await settledExitCode(target, exec, signal) };
+    clearTimeout(timer);
+    if (ending === undefined) return { exitCode: await settledExitCode(target, exec, signal) };
+    await ending;
+    // A process that left the command's session may still hold the exec open: do not wait for it.
+    const exitCode = await settledExitCode(target, exec, signal, graceMs);
+    return { exitCode: exitCode ?? KILLED_EXIT_CODE, timedOut: true };
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
     throw toSandboxError(error, action);
   } finally {
+    clearTimeout(timer);
     stream.destroy();
     // An aborted exec stays "active" until its process is gone, so that stop() waits for it.
     if (!signal?.aborted) target.activeExecs.delete(exec);
   }
 }
 
-function pipeOutput(docker: Docker, stream: Duplex, options: ExecOptions): Promise<void> {
-  const onOutput = options.onOutput ?? (() => {});
-  const stdout = new LineSplitter((line) => onOutput('stdout', line));
-  const stderr = new LineSplitter((line) => onOutput('stderr', line));
+/** The pid line a wrapped command writes first on standard error. */
+class SessionLeader {
+  readonly pid: Promise<number | undefined>;
+  private resolve!: (pid: number | undefined) => void;
+  private seen = false;
+
+  constructor() {
+    this.pid = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  /** An output callback that takes the first stderr line for itself and passes on the rest. */
+  intercept(onOutput: ExecOptions['onOutput']): (stream: OutputStream, line: string) => void {
+    return (stream, line) => {
+      if (stream === 'stderr' && !this.seen) {
+        this.seen = true;
+        this.resolve(parseSessionPid(line));
+        return;
+      }
+      onOutput?.(stream, line);
+    };
+  }
+
+  /** The output ended: no pid is coming. */
+  giveUp(): void {
+    this.seen = true;
+    this.resolve(undefined);
+  }
+}
+
+/** SIGTERM to the command's session, then SIGKILL if it is still there after the grace. Never throws. */
+async function endSession(target: ExecTarget, leader: SessionLeader, output: Promise<void>, stream: Duplex, graceMs: number): Promise<void> {
+  const pid = await leader.pid;
+  if (pid === undefined) return;
+  const ended = output.then(
+    () => true,
+    () => true,
+  );
+  await signalSession(target, pid, 'TERM');
+  if (await settlesWithin(ended, graceMs)) return;
+  await signalSession(target, pid, 'KILL');
+  // A process that left the session (setsid, a daemon) can hold the output open after the kill.
+  if (!(await settlesWithin(ended, graceMs))) stream.destroy();
+}
+
+/** True when `promise` settles within `ms`; the timer is gone either way. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const controller = new AbortController();
+  try {
+    return await Promise.race([promise.then(() => true), delay(ms, [controller.signal]).then(() => false)]);
+  } finally {
+    controller.abort();
+  }
+}
+
+function pipeOutput(docker: Docker, stream: Duplex, onOutput: ExecOptions['onOutput'], signal: AbortSignal | undefined): Promise<void> {
+  const emit = onOutput ?? (() => {});
+  const stdout = new LineSplitter((line) => emit('stdout', line));
+  const stderr = new LineSplitter((line) => emit('stderr', line));
   return new Promise<void>((resolve, reject) => {
     let finished = false;
     const finish = (error?: Error) => {
       if (finished) return;
       finished = true;
-      options.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       stdout.end();
       stderr.end();
       if (error) reject(error);
       else resolve();
     };
-    const onAbort = () => finish(options.signal?.reason as Error);
+    const onAbort = () => finish(signal?.reason as Error);
     // The signal may have fired while the exec was being created: no event will come then.
-    if (options.signal?.aborted) return onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     docker.modem.demuxStream(
       stream,
       { write: (chunk: Buffer) => stdout.write(chunk) } as unknown as NodeJS.WritableStream,
@@ -102,14 +240,31 @@ function pipeOutput(docker: Docker, stream: Duplex, options: ExecOptions): Promi
   });
 }
 
-/** The stream can end a moment before the engine records the exit code. */
-async function settledExitCode(target: ExecTarget, exec: Docker.Exec, signal?: AbortSignal): Promise<number> {
+/**
+ * The stream can end a moment before the engine records the exit code. With `giveUpAfterMs`,
+ * undefined when the engine still reports the process running after that long.
+ */
+export async function settledExitCode(target: ExecTarget, exec: Docker.Exec, signal?: AbortSignal): Promise<number>;
+export async function settledExitCode(
+  target: ExecTarget,
+  exec: Docker.Exec,
+  signal: AbortSignal | undefined,
+  giveUpAfterMs: number,
+): Promise<number | undefined>;
+export async function settledExitCode(
+  target: ExecTarget,
+  exec: Docker.Exec,
+  signal?: AbortSignal,
+  giveUpAfterMs?: number,
+): Promise<number | undefined> {
+  const giveUpAt = giveUpAfterMs === undefined ? Infinity : Date.now() + giveUpAfterMs;
   for (;;) {
     const info = await dockerCall(`read the exit code of a command in ${target.name}`, target.callTimeoutMs, () => exec.inspect(), signal);
     if (!info.Running && info.ExitCode !== null) return info.ExitCode;
     if (!info.Running) {
       throw new SandboxError('CONTAINER_GONE', `the container ${target.name} stopped while a command ran`);
     }
+    if (Date.now() >= giveUpAt) return undefined;
     if ((await delay(EXEC_SETTLE_POLL_MS, signal ? [signal] : [])) === 'interrupted') signal?.throwIfAborted();
   }
 }

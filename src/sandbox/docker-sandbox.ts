@@ -1,17 +1,32 @@
 /**
  * One sandbox container with a typed lifecycle: create (from the definition in
- * container-config.ts), exec commands (docker-exec.ts), write files, read resource stats and
- * limit counters, stop (SIGTERM, grace, kill) and remove. Cleanup is guaranteed through
- * {@link DockerSandbox.dispose} / `await using`. Every Docker call has a deadline.
+ * container-config.ts), exec commands (docker-exec.ts), files and archives (docker-files.ts,
+ * docker-archive.ts), read resource stats and limit counters, stop (SIGTERM, grace, kill) and
+ * remove. Cleanup is guaranteed through {@link DockerSandbox.dispose} / `await using`. Every
+ * Docker call has a deadline.
  */
 import type Docker from 'dockerode';
 import { delay } from '../shared/deadline.js';
 import { containerConfig, type SandboxSpec } from './container-config.js';
 import { dockerCall } from './docker-call.js';
+import { extractSandboxArchive, readSandboxArchive } from './docker-archive.js';
 import { execInContainer, type ExecTarget } from './docker-exec.js';
+import { listSandboxFiles, readSandboxFile, writeSandboxFiles } from './docker-files.js';
 import { parseImageReference } from './image-reference.js';
 import { computeResourceStats, type ResourceStats } from './resource-stats.js';
-import type { ExecOptions, ExecResult, LimitEvents, Sandbox, StopOptions } from './sandbox.js';
+import type {
+  ExecOptions,
+  ExecResult,
+  ExtractArchiveOptions,
+  FileToWrite,
+  LimitEvents,
+  ReadFileOptions,
+  ReadFileResult,
+  ReopenableBytes,
+  Sandbox,
+  SandboxFileInfo,
+  StopOptions,
+} from './sandbox.js';
 import { SandboxError, isContainerGone } from './sandbox-errors.js';
 import { streamContainerStats } from './stats-stream.js';
 
@@ -126,6 +141,28 @@ export class DockerSandbox implements Sandbox {
       },
     });
     if (exitCode !== 0) throw new SandboxError('DOCKER_ERROR', `could not write ${path} in ${this.name}: ${errors.trim() || `exit ${exitCode}`}`);
+  }
+
+  // Files and archives (docker-files.ts, docker-archive.ts): see the Sandbox interface.
+
+  writeFiles(files: readonly FileToWrite[], signal?: AbortSignal): Promise<SandboxFileInfo[]> {
+    return writeSandboxFiles(this.execTarget, files, signal);
+  }
+
+  readFile(path: string, options: ReadFileOptions): Promise<ReadFileResult> {
+    return readSandboxFile(this.execTarget, path, options);
+  }
+
+  listFiles(path: string, signal?: AbortSignal): Promise<SandboxFileInfo[]> {
+    return listSandboxFiles(this.execTarget, path, signal);
+  }
+
+  extractArchive(path: string, archive: ReopenableBytes, options: ExtractArchiveOptions): Promise<SandboxFileInfo[]> {
+    return extractSandboxArchive(this.execTarget, path, archive, options);
+  }
+
+  readArchive(path: string, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    return readSandboxArchive(this.execTarget, path, signal);
   }
 
   /** Docker's full inspect of the container. */

@@ -8,6 +8,15 @@ export type SandboxFaultCode =
   | 'IMAGE_NOT_FOUND'
   /** The container is gone (killed, removed) while something still needed it. */
   | 'CONTAINER_GONE'
+  /** A path asked for in the sandbox does not exist (or is not what the call needs). */
+  | 'FILE_NOT_FOUND'
+  /** An archive was refused whole: an entry escapes its destination, or it is too big or malformed. */
+  | 'ARCHIVE_REFUSED'
+  /**
+   * A file operation failed inside the sandbox for a reason of the sandbox's own (no space
+   * left, a directory in the way, permission denied); the message quotes the sandbox's tools.
+   */
+  | 'FILE_ERROR'
   /** Anything else the engine refused. */
   | 'DOCKER_ERROR';
 

@@ -4,13 +4,15 @@
  * these interfaces only; Docker implements them (`DockerSandbox`, `SandboxManager`), and tests
  * drive the run rules with a fake in milliseconds.
  *
- * Two planned features plug in here rather than into the executor:
+ * Two features plug in here rather than into the executor:
  * - a warm pool is a provider that hands over a sandbox created ahead of time (falling back to
  *   creating one), which is why {@link CreateSandboxOptions.env} is promised to every command
  *   rather than to the container;
  * - external agents drive a live sandbox command by command from the API: {@link ExecOptions}
- *   already carries stdin, cwd, env and a signal, and file or archive operations join
- *   {@link Sandbox} as methods beside {@link Sandbox.writeFile}.
+ *   carries stdin, cwd, env, a signal and a timeout, and the file and archive methods
+ *   ({@link Sandbox.writeFiles}, {@link Sandbox.readFile}, {@link Sandbox.listFiles},
+ *   {@link Sandbox.extractArchive}, {@link Sandbox.readArchive}) sit beside
+ *   {@link Sandbox.writeFile}.
  */
 import type { SandboxLimits } from './limits.js';
 
@@ -27,10 +29,72 @@ export interface ExecOptions {
   readonly onOutput?: (stream: OutputStream, line: string) => void;
   /** Written to the command's standard input, which is then closed. */
   readonly stdin?: string | Uint8Array;
+  /**
+   * Ends this command once it has run this long: SIGTERM to its processes (the process group it
+   * leads), SIGKILL after {@link timeoutGraceMs}; the result then says `timedOut`. The sandbox and
+   * its other commands go on.
+   */
+  readonly timeoutMs?: number;
+  /** Between the timeout's SIGTERM and its SIGKILL; default 5000 (pass the run's stop grace). */
+  readonly timeoutGraceMs?: number;
 }
 
 export interface ExecResult {
+  /** The command's exit code (for a command ended by its timeout, what the signal left: 143, 137). */
   readonly exitCode: number;
+  /** True when {@link ExecOptions.timeoutMs} ended the command. */
+  readonly timedOut?: boolean;
+}
+
+/** What a path in a sandbox is. */
+export type SandboxFileType = 'FILE' | 'DIRECTORY' | 'SYMLINK' | 'OTHER';
+
+/** One entry of a sandbox's file system. */
+export interface SandboxFileInfo {
+  /** Absolute, normalised. */
+  readonly path: string;
+  readonly type: SandboxFileType;
+  readonly sizeBytes: number;
+  /** Permission bits (e.g. 0o644), with setuid, setgid and sticky. */
+  readonly mode: number;
+}
+
+/** A file for {@link Sandbox.writeFiles}. */
+export interface FileToWrite {
+  /** Absolute and normalised; the caller has checked it. */
+  readonly path: string;
+  readonly content: Uint8Array;
+  /** Permission bits (0 to 0o7777); default 0o644. */
+  readonly mode?: number;
+}
+
+export interface ReadFileOptions {
+  /** Bytes returned at most; the rest is cut and `truncated` says so. */
+  readonly maxBytes: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ReadFileResult {
+  readonly path: string;
+  /** The file's whole size, even when fewer bytes came back. */
+  readonly sizeBytes: number;
+  readonly content: Uint8Array;
+  readonly truncated: boolean;
+}
+
+/** Something that can be read more than once, as a web `Blob` (a multipart upload's `File` is one). */
+export interface ReopenableBytes {
+  readonly size: number;
+  stream(): ReadableStream<Uint8Array>;
+}
+
+export interface ExtractArchiveOptions {
+  /**
+   * Refuses an archive whose tar stream (headers included) is longer than this once
+   * decompressed; reading stops as soon as it is passed, so a gzip bomb is never inflated.
+   */
+  readonly maxBytes: number;
+  readonly signal?: AbortSignal;
 }
 
 /** Counters of the kernel's interventions at the sandbox's limits. */
@@ -49,7 +113,9 @@ export interface StopOptions {
 /**
  * A live sandbox that serves one run. Every method may throw a `SandboxError` (see
  * sandbox-errors.ts): CONTAINER_GONE when the sandbox died under a call, DOCKER_UNAVAILABLE when
- * its engine is lost.
+ * its engine is lost; the file and archive methods also FILE_ERROR when the sandbox refuses the
+ * operation (no space left, a directory in the way, permission denied). Their signal, unlike
+ * {@link ExecOptions.signal}, ends the work in the sandbox too, and they reject with its reason.
  */
 export interface Sandbox extends AsyncDisposable {
   /** The engine's id of the sandbox (for Docker, the container id): what runs record and the monitor watches. */
@@ -61,6 +127,39 @@ export interface Sandbox extends AsyncDisposable {
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
   /** Writes a file, creating its parent directories; it belongs to the sandbox's user. */
   writeFile(path: string, content: string | Uint8Array): Promise<void>;
+  /**
+   * Writes files in one go (parents created, owned by the sandbox's user, replacing what was
+   * there, a symlink included) and describes each as written, in order.
+   */
+  writeFiles(files: readonly FileToWrite[], signal?: AbortSignal): Promise<SandboxFileInfo[]>;
+  /**
+   * Reads up to `maxBytes` of a regular file (a symlink to one is followed).
+   * @throws SandboxError FILE_NOT_FOUND when it does not exist, is a directory or not a regular
+   *   file, or cannot be read by the sandbox's user (the message says which).
+   */
+  readFile(path: string, options: ReadFileOptions): Promise<ReadFileResult>;
+  /**
+   * The entries directly under a directory (a symlink to one is followed), sorted by path, or
+   * the one entry of anything else; links are described, not followed.
+   * @throws SandboxError FILE_NOT_FOUND.
+   */
+  listFiles(path: string, signal?: AbortSignal): Promise<SandboxFileInfo[]>;
+  /**
+   * Extracts a tar or gzip'd tar into a directory (created when missing) and returns its
+   * top-level entries as they are after the extraction. The archive is checked whole first (see
+   * archive.ts): an absolute entry, a `..` that leads out, a link whose target resolves outside
+   * `path`, a device or FIFO, a malformed tar or bytes past `maxBytes` refuse it with a
+   * SandboxError ARCHIVE_REFUSED, and nothing is extracted. `archive` is read twice, and must
+   * give the same bytes both times.
+   */
+  extractArchive(path: string, archive: ReopenableBytes, options: ExtractArchiveOptions): Promise<SandboxFileInfo[]>;
+  /**
+   * A tar stream of a path (a file or a directory, named by its base name in the archive), read
+   * from the sandbox as it is consumed. Cancelling it kills the command that produces it; a
+   * command that fails midway errors it.
+   * @throws SandboxError FILE_NOT_FOUND when the path does not exist.
+   */
+  readArchive(path: string, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
   /** What the kernel did at the sandbox's limits so far (OOM kills, refused forks). */
   limitEvents(): Promise<LimitEvents>;
   /**

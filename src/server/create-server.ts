@@ -1,7 +1,8 @@
 /**
  * The bosun HTTP server: graphql-yoga on node:http at /graphql (POST, GET, subscriptions over
  * SSE, the bundled GraphiQL), graphql-ws on the same port and path, yoga's /health,
- * Prometheus metrics at /metrics, and the live dashboard at / (its files under /dashboard/).
+ * Prometheus metrics at /metrics, runs' artifacts at /runs/{agentId}/artifacts/{path}
+ * (artifact-routes.ts), and the live dashboard at / (its files under /dashboard/).
  * The server owns everything it starts — sockets, subscription streams, metric listeners — and
  * {@link BosunServer.close} releases all of it.
  *
@@ -13,11 +14,14 @@
  *   `connection_init`, which must come within 3 s and carry the token (graphql-ws.ts); only then
  *   does a socket take one of the MAX_WS_CONNECTIONS streaming slots (streaming-slots.ts).
  * - HTTP: the dashboard's files, /health and GraphiQL's page are open; everything else (/graphql,
- *   /metrics) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
+ *   /metrics, artifact downloads) needs `Authorization: Bearer <token>` when BOSUN_API_TOKEN is set (401), or a
  *   loopback Host when it is not (http-access.ts); CORS only for allowed origins
- *   (origin-policy.ts); simple requests need the x-graphql-csrf header (csrf.ts); bodies over
- *   1 MiB get 413 before they are parsed; `variables` that are not JSON get 400
- *   (graphql-params.ts); HTML pages cannot be framed (frame-protection.ts).
+ *   (origin-policy.ts); form and text/plain POSTs and GET subscriptions need the x-graphql-csrf
+ *   header, GET queries do not (csrf.ts); bodies over 1 MiB get 413 before they are parsed;
+ *   bodies and `variables` that are not JSON get 400 without internals (graphql-params.ts);
+ *   HTML pages cannot be framed (frame-protection.ts).
+ * - Every document: a syntax error is GRAPHQL_PARSE_FAILED (HTTP 400) on every transport, whoever
+ *   parsed it first (parse-errors.ts).
  * - Every operation: graphql-armor's depth, alias, directive, token and cost limits
  *   (query-limits.ts); argument errors coded BAD_USER_INPUT (mask-error.ts); a read token runs no
  *   mutation (operation-access.ts, 403); startAgent and retryAgent at most
@@ -41,6 +45,7 @@ import { StreamRegistry } from '../api/streams/stream-registry.js';
 import { buildSchema } from '../api/build-schema.js';
 import type { BosunContext, BosunServices } from '../api/context.js';
 import { TokenAuth, bearerToken, type Caller } from './auth.js';
+import { useArtifactDownloads } from './artifact-routes.js';
 import { useCsrfPrevention } from './csrf.js';
 import { useFrameProtection } from './frame-protection.js';
 import { createGraphiQLRenderer, graphiqlOptions } from './graphiql.js';
@@ -53,6 +58,7 @@ import { isLoopbackHost } from '../shared/loopback.js';
 import { maskBosunError, toGraphQLError, useArgumentErrorCodes } from './mask-error.js';
 import { createMetrics, useMetricsEndpoint } from './metrics.js';
 import { useOperationAccess } from './operation-access.js';
+import { useParseErrorCodes } from './parse-errors.js';
 import { OriginPolicy } from './origin-policy.js';
 import { useQueryLimits } from './query-limits.js';
 import { createStartGate } from './rate-limiter.js';
@@ -166,7 +172,9 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       useHttpAccess(auth),
       useCsrfPrevention(GRAPHQL_PATH),
       useMetricsEndpoint(metrics.registry, METRICS_PATH),
+      ...(services.artifacts ? [useArtifactDownloads(services.artifacts, logger)] : []),
       useGraphQLParamErrors(),
+      useParseErrorCodes(),
       useQueryLimits(),
       useArgumentErrorCodes(),
       useOperationAccess(),

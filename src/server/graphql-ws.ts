@@ -20,6 +20,8 @@
  * - refusals and socket errors, which a client can cause at will, are logged as at most one line
  *   per 10 s (log-summary.ts);
  * - at most {@link MAX_OPERATIONS_PER_SOCKET} operations run at once on a socket;
+ * - a message only a server may send (`next`, `error`, the acks) closes the socket with 4400, as
+ *   the protocol says for a message of the wrong type;
  * - a client that stops reading holds its operations back rather than growing bosun's memory,
  *   and is disconnected (1013, "subscriber too slow") past {@link WS_HARD_BUFFER_BYTES} waiting
  *   (see ws-backpressure.ts).
@@ -27,7 +29,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { DocumentNode, ExecutionArgs, GraphQLError, GraphQLSchema } from 'graphql';
-import { CloseCode, makeServer, handleProtocols, type Context, type OperationResult } from 'graphql-ws';
+import { CloseCode, MessageType, makeServer, handleProtocols, parseMessage, type Context, type OperationResult } from 'graphql-ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import WebSocket, { WebSocketServer } from 'ws';
 import { BosunError } from '../errors.js';
@@ -117,6 +119,29 @@ type WsContext = Context<Record<string, unknown> | undefined, SocketExtra>;
 function messageText(data: WebSocket.RawData): string {
   if (Buffer.isBuffer(data)) return data.toString();
   return Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data).toString();
+}
+
+/** The message types a client may send (graphql-transport-ws); `next`, `error` and the acks are the server's. */
+const CLIENT_MESSAGE_TYPES: ReadonlySet<string> = new Set([
+  MessageType.ConnectionInit,
+  MessageType.Ping,
+  MessageType.Pong,
+  MessageType.Subscribe,
+  MessageType.Complete,
+]);
+
+/**
+ * The type of a well-formed message that a client may not send, or undefined. Malformed
+ * messages are graphql-ws's to refuse (it closes with 4400 itself).
+ */
+export function unexpectedMessageType(text: string): string | undefined {
+  let message: { type: string };
+  try {
+    message = parseMessage(text);
+  } catch {
+    return undefined;
+  }
+  return CLIENT_MESSAGE_TYPES.has(message.type) ? undefined : message.type;
 }
 
 /**
@@ -253,8 +278,17 @@ export function attachGraphQLWs(options: AttachGraphQLWsOptions): GraphQLWsServe
         close,
         onMessage: (handle) =>
           socket.on('message', (data) => {
+            const text = messageText(data);
+            const unexpected = unexpectedMessageType(text);
+            if (unexpected !== undefined) {
+              // graphql-ws throws at a message only a server sends, which would close with 4500
+              // and log its stack; the protocol says 4400, and it is the client's fault.
+              refusals.note(`graphql-ws client closed: unexpected message of type ${unexpected}`, { remote });
+              close(CloseCode.BadRequest, `Unexpected message of type ${unexpected} received`);
+              return;
+            }
             // handle is graphql-ws's async handler: a failure is a rejection, caught here.
-            handle(messageText(data)).catch((error: unknown) => {
+            handle(text).catch((error: unknown) => {
               logger.error({ err: error, remote }, 'graphql-ws: handling a message failed');
               close(CloseCode.InternalServerError, 'Internal server error');
             });

@@ -4,7 +4,7 @@
  * - With tokens (BOSUN_API_TOKEN): every request that reaches this plugin needs
  *   `Authorization: Bearer <token>` (either token; what a read token may do is decided per
  *   operation, see operation-access.ts) or gets HTTP 401 with `WWW-Authenticate: Bearer`. That
- *   covers /graphql (POST, GET and SSE) and /metrics. What yoga and the dashboard answer before
+ *   covers /graphql (POST, GET and SSE), /metrics and artifact downloads (/runs/…). What yoga and the dashboard answer before
  *   this plugin stays open: /health, GraphiQL's page (a GET of /graphql asking for HTML, which asks
  *   for the token itself), CORS preflights, and the dashboard's files at / and /dashboard/*.
  * - Without tokens bosun listens on loopback only, and this plugin refuses (HTTP 403) any request

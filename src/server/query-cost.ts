@@ -12,7 +12,10 @@
  *   field's largest answer where the resolver refuses more;
  * - else the size it answers with by default (`agentRuns` 50, `logs` every line kept:
  *   LOG_LINES_PER_RUN's default, 10,000; `samples` about what the history window holds);
- * - else {@link DEFAULT_LIST_SIZE}.
+ * - else {@link DEFAULT_LIST_SIZE};
+ * - for the `edges` of a connection (GraphQL Cursor Connections: `runs(first)`), the size its
+ *   connection field says, from `first` as above ({@link CONNECTION_SIZES}): the connection
+ *   field itself is no list, its `edges` are.
  * Introspection (`__schema`, `__type`) costs nothing: the schema bounds it. A fragment costs the
  * same wherever it is spread (its cost is computed once per operation).
  */
@@ -34,6 +37,7 @@ import {
   type ValueNode,
 } from 'graphql';
 import { RUN_LIST_DEFAULT_LIMIT, RUN_LIST_MAX_LIMIT } from '../api/arguments.js';
+import { CONNECTION_DEFAULT_FIRST, CONNECTION_MAX_FIRST } from '../api/run-connection.js';
 
 /** How a list field is sized when the cost is counted. */
 export interface ListSize {
@@ -59,6 +63,15 @@ export const LIST_SIZES: Readonly<Record<string, ListSize>> = {
   // The history window (15 minutes of samples at one a second), then one a minute.
   'AgentRun.samples': { argument: 'last', default: 1_000 },
 };
+
+/** bosun's connection fields, by schema coordinate: how many edges they answer with. */
+export const CONNECTION_SIZES: Readonly<Record<string, ListSize>> = {
+  'Query.runs': { argument: 'first', default: CONNECTION_DEFAULT_FIRST, max: CONNECTION_MAX_FIRST },
+  'FailureGroup.runs': { argument: 'first', default: CONNECTION_DEFAULT_FIRST, max: CONNECTION_MAX_FIRST },
+};
+
+/** The list fields of connection types that hold as many items as their connection field's size. */
+export const CONNECTION_LISTS: ReadonlySet<string> = new Set(['AgentRunConnection.edges']);
 
 /** The largest value of GraphQL's Int. */
 const MAX_INT = 2 ** 31 - 1;
@@ -103,8 +116,7 @@ export function operationCost(schema: GraphQLSchema, document: DocumentNode, ope
     return 1;
   };
 
-  const listSize = (parent: GraphQLCompositeType, field: GraphQLField<unknown, unknown>, node: FieldNode): number => {
-    const known = LIST_SIZES[`${parent.name}.${field.name}`];
+  const listSize = (field: GraphQLField<unknown, unknown>, node: FieldNode, known: ListSize | undefined): number => {
     const argumentNames = known ? [known.argument] : SIZE_ARGUMENTS.filter((name) => field.args.some((arg) => arg.name === name));
     for (const name of argumentNames) {
       const size = sizeValue(node.arguments?.find((argument) => argument.name.value === name)?.value);
@@ -117,43 +129,56 @@ export function operationCost(schema: GraphQLSchema, document: DocumentNode, ope
     return known?.default ?? DEFAULT_LIST_SIZE;
   };
 
-  const selectionCost = (parent: GraphQLCompositeType, selectionSet: SelectionSetNode): number => {
+  /** `edges` is the size of the connection whose selection this is, if it is one's. */
+  const selectionCost = (parent: GraphQLCompositeType, selectionSet: SelectionSetNode, edges?: number): number => {
     let cost = 0;
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
-        cost += fieldCost(parent, selection);
+        cost += fieldCost(parent, selection, edges);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const type = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent;
-        cost += isCompositeType(type) ? selectionCost(type, selection.selectionSet) : 0;
+        cost += isCompositeType(type) ? selectionCost(type, selection.selectionSet, edges) : 0;
       } else {
-        cost += fragmentCost(selection.name.value);
+        cost += fragmentCost(selection.name.value, edges);
       }
     }
     return cost;
   };
 
-  const fragmentCost = (name: string): number => {
-    const known = fragmentCosts.get(name);
+  const fragmentCost = (name: string, edges: number | undefined): number => {
+    // A fragment on a connection costs what the size of the connection it is spread in makes it.
+    const key = edges === undefined ? name : `${name}@${edges}`;
+    const known = fragmentCosts.get(key);
     if (known !== undefined) return known;
     const fragment = fragments.get(name);
     if (!fragment || counting.has(name)) return 0;
     const type = schema.getType(fragment.typeCondition.name.value);
     if (!isCompositeType(type)) return 0;
     counting.add(name);
-    const cost = selectionCost(type, fragment.selectionSet);
+    const cost = selectionCost(type, fragment.selectionSet, edges);
     counting.delete(name);
-    fragmentCosts.set(name, cost);
+    fragmentCosts.set(key, cost);
     return cost;
   };
 
-  const fieldCost = (parent: GraphQLCompositeType, node: FieldNode): number => {
+  const fieldCost = (parent: GraphQLCompositeType, node: FieldNode, edges: number | undefined): number => {
     const name = node.name.value;
     if (name === '__schema' || name === '__type') return 0;
     const field = 'getFields' in parent ? parent.getFields()[name] : undefined;
     // __typename, or a field that validation refuses.
     if (!field) return 1;
-    const size = isList(field.type) ? listSize(parent, field, node) : 1;
+    const coordinate = `${parent.name}.${name}`;
     const named = getNamedType(field.type);
+    const connection = CONNECTION_SIZES[coordinate];
+    if (connection) {
+      const size = listSize(field, node, connection);
+      return 1 + (node.selectionSet && isCompositeType(named) ? selectionCost(named, node.selectionSet, size) : 0);
+    }
+    const size = !isList(field.type)
+      ? 1
+      : edges !== undefined && CONNECTION_LISTS.has(coordinate)
+        ? edges
+        : listSize(field, node, LIST_SIZES[coordinate]);
     const each = node.selectionSet && isCompositeType(named) ? selectionCost(named, node.selectionSet) : isList(field.type) ? 1 : 0;
     return 1 + size * each;
   };

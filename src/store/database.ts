@@ -81,6 +81,41 @@ export const MIGRATIONS: readonly string[] = [
     pids         INTEGER NOT NULL
   );
   `,
+  // Artifacts kept from runs' sandboxes; their bytes are files beside the database (SqliteArtifactStore).
+  `
+  CREATE TABLE artifacts (
+    run_id     TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
+  ) WITHOUT ROWID;
+  `,
+  // Failure groups as entities (Query.failureGroup, runs(groupId)): each run's group id in a
+  // column with its index, and per group the name given last and the union of the CI run ids
+  // given, in the order first given; filled from the runs already stored.
+  `
+  ALTER TABLE runs ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
+  UPDATE runs SET group_id = coalesce(json_extract(group_json, '$.id'), '');
+  CREATE INDEX runs_group ON runs (group_id, ord);
+  CREATE TABLE failure_groups (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL,
+    run_ids TEXT NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO failure_groups (id, name, run_ids)
+    SELECT g.group_id,
+      coalesce((SELECT json_extract(r.group_json, '$.name') FROM runs r WHERE r.group_id = g.group_id ORDER BY r.ord DESC LIMIT 1), ''),
+      coalesce((SELECT json_group_array(value) FROM (
+        SELECT value FROM (
+          SELECT j.value AS value, r.ord AS ord, j.key AS position,
+                 row_number() OVER (PARTITION BY j.value ORDER BY r.ord, j.key) AS nth
+            FROM runs r, json_each(r.group_json, '$.runIds') j
+           WHERE r.group_id = g.group_id)
+        WHERE nth = 1 ORDER BY ord, position)), '[]')
+    FROM (SELECT DISTINCT group_id FROM runs) g;
+  `,
 ];
 
 /** Why a database could not be opened: `message` is one line naming the path, for people. */

@@ -1,8 +1,10 @@
 /**
  * Drops old finished runs with everything recorded about them: beyond the newest
- * `maxFinishedRuns`, and older than `maxAgeMs`. Unfinished runs are never dropped.
+ * `maxFinishedRuns`, and older than `maxAgeMs`. Unfinished runs are never dropped. A failure
+ * group goes with the last of its runs.
  */
 import type { SqliteDatabase } from './database.js';
+import { pruneFailureGroups } from './failure-groups.js';
 
 export interface RunRetentionOptions {
   readonly maxFinishedRuns: number;
@@ -23,6 +25,7 @@ export function pruneRuns(db: SqliteDatabase, options: RunRetentionOptions, now:
       db.exec(`DELETE FROM ${table} WHERE run_id IN (SELECT id FROM doomed)`);
     }
     const { changes } = db.prepare('DELETE FROM runs WHERE id IN (SELECT id FROM doomed)').run();
+    if (changes > 0) pruneFailureGroups(db);
     return changes;
   })();
 }

@@ -10,11 +10,13 @@
  * run's further lines are dropped and one SYSTEM line, in the place of the first dropped one,
  * says how many. Only a new run's insert fails loudly, so that admission can refuse it.
  */
-import type { AgentRun, AgentStatus, LogLine, LogStream, StepResult } from '../runs/agent-run.js';
+import type { AgentRun, AgentStatus, FailureGroup, LogLine, LogStream, StepResult } from '../runs/agent-run.js';
 import { isFinalStatus } from '../runs/agent-run.js';
-import type { RunStore } from '../runs/run-store.js';
+import type { RunFilter, RunPage, RunStore } from '../runs/run-store.js';
 import { createSilentLogger } from '../logger.js';
 import type { SqliteDatabase } from './database.js';
+import { FailureGroups } from './failure-groups.js';
+import { RunPages } from './run-pages.js';
 import { pruneRuns, type RunRetentionOptions } from './run-retention.js';
 import { StoreHealth } from './store-health.js';
 import { WriteBehind } from './write-behind.js';
@@ -30,12 +32,15 @@ export const LOG_PENDING_MAX_CHARS = 8 * 1024 * 1024;
 const LOG_LINE_OVERHEAD_CHARS = 128;
 /** The row that tests whether runs can be inserted again; it never outlives its transaction. */
 const PROBE_RUN_ID = 'bosun-write-probe';
+/** What {@link RunPages} reads while every run change is written. */
+const NOTHING_WAITING: ReadonlyMap<string, AgentRun> = new Map();
 /** The names of the writes in the store's health report. */
 const WRITES = { runs: 'run changes', newRuns: 'new runs', logs: 'log lines' } as const;
 
 interface RunRow {
   id: string;
   status: string;
+  group_id: string;
   failure_reason: string | null;
   error: string | null;
   group_json: string;
@@ -85,15 +90,17 @@ export class SqliteRunStore implements RunStore {
   private readonly dropNotices = new Map<string, DropNotice>();
   private readonly health: StoreHealth;
   private readonly statements;
+  private readonly groups: FailureGroups;
+  private readonly pages: RunPages;
 
   constructor(
     private readonly db: SqliteDatabase,
     private readonly options: SqliteRunStoreOptions,
   ) {
     this.statements = {
-      insert: db.prepare(`INSERT INTO runs (id, status, failure_reason, error, group_json, config_json, container_id, exit_code,
+      insert: db.prepare(`INSERT INTO runs (id, status, group_id, failure_reason, error, group_json, config_json, container_id, exit_code,
         steps_json, queued_at, started_at, finished_at, retry_of)
-        VALUES (@id, @status, @failure_reason, @error, @group_json, @config_json, @container_id, @exit_code,
+        VALUES (@id, @status, @group_id, @failure_reason, @error, @group_json, @config_json, @container_id, @exit_code,
         @steps_json, @queued_at, @started_at, @finished_at, @retry_of)`),
       update: db.prepare(`UPDATE runs SET status = @status, failure_reason = @failure_reason, error = @error,
         container_id = @container_id, exit_code = @exit_code, steps_json = @steps_json, started_at = @started_at,
@@ -110,6 +117,11 @@ export class SqliteRunStore implements RunStore {
       readLogPage: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
     };
     this.health = options.health ?? new StoreHealth({ logger: createSilentLogger() });
+    this.groups = new FailureGroups(db);
+    this.pages = new RunPages(db, {
+      fromRow: (row) => fromRow(row as unknown as RunRow),
+      waiting: () => (this.runWrites.size === 0 ? NOTHING_WAITING : new Map(this.runWrites.waiting().map((run) => [run.id, run]))),
+    });
     for (const run of this.unfinished()) this.live.set(run.id, run);
     this.logWrites = new WriteBehind<LogLine>({
       what: WRITES.logs,
@@ -141,8 +153,13 @@ export class SqliteRunStore implements RunStore {
    */
   insert(run: AgentRun): void {
     try {
-      this.statements.insert.run(toRow(run));
+      // The run and its group's new state, together or not at all.
+      this.db.transaction(() => {
+        this.statements.insert.run(toRow(run));
+        this.groups.record(run.group);
+      })();
     } catch (error) {
+      this.groups.forget(run.group.id);
       if (!this.health.isFailing(WRITES.newRuns)) this.health.failed(WRITES.newRuns, error, () => this.probeWrite());
       throw error;
     }
@@ -190,6 +207,21 @@ export class SqliteRunStore implements RunStore {
     if (unwritten.length === 0) return listed;
     // Newest first, as the rows: runs are inserted in the order they were queued.
     return [...listed, ...unwritten].sort((a, b) => b.queuedAt.getTime() - a.queuedAt.getTime()).slice(0, limit);
+  }
+
+  page(filter: RunFilter, first: number, olderThan?: number): RunPage {
+    // Written first where it can be, so that the rows hold every run's status.
+    this.runWrites.flush();
+    return this.pages.page(filter, first, olderThan);
+  }
+
+  count(filter: RunFilter): number {
+    this.runWrites.flush();
+    return this.pages.count(filter);
+  }
+
+  group(id: string): FailureGroup | undefined {
+    return this.groups.get(id);
   }
 
   unfinished(): AgentRun[] {
@@ -259,7 +291,9 @@ export class SqliteRunStore implements RunStore {
    */
   prune(options: RunRetentionOptions, now: number = Date.now()): number {
     if (!this.flush()) return 0;
-    return pruneRuns(this.db, options, now);
+    const pruned = pruneRuns(this.db, options, now);
+    if (pruned > 0) this.groups.clearCache();
+    return pruned;
   }
 
   private nextSeq(runId: string): number {
@@ -346,6 +380,7 @@ function toRow(run: AgentRun): RunRow {
   return {
     id: run.id,
     status: run.status,
+    group_id: run.group.id,
     failure_reason: run.failureReason,
     error: run.error,
     group_json: JSON.stringify(run.group),

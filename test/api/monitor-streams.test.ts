@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { healthAlerts, meetsLevel, resourceSamples } from '../../src/api/monitor-streams.js';
 import { StreamRegistry } from '../../src/api/streams/stream-registry.js';
 import { createFakeServices, listenerTotal, type FakeServices } from '../helpers/fake-services.js';
-import { makeAlert, makeSample } from '../helpers/fixtures.js';
+import { makeAlert, makeRun, makeSample } from '../helpers/fixtures.js';
 import { buffered } from './stream-helpers.js';
 
 let services: FakeServices;
@@ -19,6 +19,7 @@ beforeEach(() => {
 
 describe('monitor streams', () => {
   it('resourceSamples sends all samples, or those of a run and/or container', async () => {
+    services.runs.seed(makeRun({ id: 'a', status: 'RUNNING' }));
     const all = resourceSamples(services, streams, {});
     const byAgent = resourceSamples(services, streams, { agentId: 'a' });
     const byBoth = resourceSamples(services, streams, { agentId: 'a', containerId: 'c2' });
@@ -31,6 +32,36 @@ describe('monitor streams', () => {
     expect(await ids(byAgent)).toEqual(['a/c1', 'a/c2']);
     expect(await ids(byBoth)).toEqual(['a/c2']);
     streams.closeAll();
+    expect(listenerTotal(services)).toBe(0);
+  });
+
+  it('resourceSamples answers NOT_FOUND for an unknown run, and opens nothing', () => {
+    expect(() => resourceSamples(services, streams, { agentId: 'nope' })).toThrow(expect.objectContaining({ code: 'NOT_FOUND', field: 'agentId' }));
+    expect(streams.size).toBe(0);
+    expect(listenerTotal(services)).toBe(0);
+  });
+
+  it('resourceSamples of a run ends once the run is final, after the samples it holds, and lets go of the services', async () => {
+    const { run } = await services.runs.start({ group: { id: 'g', name: 'g' }, config: {} });
+    const stream = resourceSamples(services, streams, { agentId: run.id });
+    const other = resourceSamples(services, streams, {});
+    services.monitor.publishSample(makeSample({ runId: run.id, containerId: 'c1', cpuPercent: 1 }));
+    services.runs.finish(run.id);
+    services.monitor.publishSample(makeSample({ runId: run.id, containerId: 'c1', cpuPercent: 2 }));
+    const { items, done } = await buffered(stream);
+    expect(items.map((item) => (item as { cpuPercent: number }).cpuPercent)).toEqual([1]);
+    expect(done).toBe(true);
+    // A stream without a run goes on.
+    expect((await buffered(other)).done).toBe(false);
+    other.close();
+    expect(listenerTotal(services)).toBe(0);
+  });
+
+  it('resourceSamples of a run that is final already ends at once', async () => {
+    services.runs.seed(makeRun({ id: 'done', status: 'SUCCEEDED', finishedAt: new Date() }));
+    const { items, done } = await buffered(resourceSamples(services, streams, { agentId: 'done' }));
+    expect(items).toEqual([]);
+    expect(done).toBe(true);
     expect(listenerTotal(services)).toBe(0);
   });
 

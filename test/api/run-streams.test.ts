@@ -61,6 +61,9 @@ describe('agentLogs', () => {
       cancel: (id) => fake.cancel(id),
       get: (id) => fake.get(id),
       list: (query) => fake.list(query),
+      page: (query) => fake.page(query),
+      count: (filter) => fake.count(filter),
+      group: (id) => fake.group(id),
       position: (id) => fake.position(id),
       logs,
     };

@@ -1,8 +1,10 @@
 /**
  * What a page on another site can make a browser do to bosun: open a WebSocket (refused unless
  * its Origin is bosun's own or listed in ALLOWED_ORIGINS), read answers or send non-simple
- * requests (no CORS for other origins), or send a simple request (a form, a GET) that executes
- * (refused without the CSRF header). GraphiQL and the dashboard, which send JSON, keep working.
+ * requests (no CORS for other origins), or send a simple request that executes: a form or
+ * text/plain POST, or a GET subscription (refused without the CSRF header), a GET mutation
+ * (405), or a GET query (answered: it changes nothing, and the page cannot read the answer).
+ * GraphiQL, the dashboard and GraphQL clients keep working.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CSRF_HEADER } from '../../src/server/csrf.js';
@@ -73,7 +75,7 @@ describe('CORS', () => {
 });
 
 describe('CSRF prevention', () => {
-  it('refuses simple requests without the CSRF header and runs nothing: forms, text/plain, GET', async () => {
+  it('refuses simple POSTs without the CSRF header and runs nothing: forms, text/plain, multipart', async () => {
     test = await startHardenedServer();
     const { url, services } = test;
     const form = await fetch(url, {
@@ -95,10 +97,70 @@ describe('CSRF prevention', () => {
     const formData = await fetch(url, { method: 'POST', body: multipart });
     expect(formData.status).toBe(400);
     await formData.text();
-    const get = await fetch(`${url}?query=${encodeURIComponent('{ queueStatus { queued } }')}`, { headers: { accept: 'application/json' } });
-    expect(get.status).toBe(400);
-    await get.text();
+    // A form carrying a query is refused the same: the check comes before the body is read.
+    const formQuery = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ query: '{ queueStatus { queued } }' }).toString(),
+    });
+    expect(formQuery.status).toBe(400);
+    await formQuery.text();
     expect(services.queue.stats().maxConcurrency).toBe(1);
+  });
+
+  it('answers a GET query without any extra header, as clients send it (a query changes nothing; no CORS, so no other site reads it)', async () => {
+    test = await startHardenedServer();
+    const { url, origin } = test;
+    const get = await fetch(`${url}?query=${encodeURIComponent('{ queueStatus { queued } }')}`, { headers: { accept: 'application/json' } });
+    expect(get.status).toBe(200);
+    expect(await get.json()).toEqual({ data: { queueStatus: { queued: 0 } } });
+    // A page on another site may send it, and gets its answer without CORS headers: the browser keeps it from the page.
+    const forged = await fetch(`${url}?query=${encodeURIComponent('{ queueStatus { queued } }')}`, {
+      headers: { accept: 'application/graphql-response+json', origin: 'https://evil.example' },
+    });
+    expect(forged.status).toBe(200);
+    expect(forged.headers.get('access-control-allow-origin')).toBeNull();
+    await forged.text();
+    // Same origin (the dashboard could, too) with no accept header at all.
+    const plain = await fetch(`${url}?query=${encodeURIComponent('{ queueStatus { maxConcurrency } }')}`, { headers: { origin } });
+    expect(plain.status).toBe(200);
+    expect(await plain.json()).toEqual({ data: { queueStatus: { maxConcurrency: 1 } } });
+  });
+
+  it('refuses a GET mutation with 405, with or without the header, and runs nothing', async () => {
+    test = await startHardenedServer();
+    const { url, services } = test;
+    const withHeader: Record<string, string> = { accept: 'application/json', [CSRF_HEADER]: '1' };
+    for (const headers of [{ accept: 'application/json' }, withHeader]) {
+      const get = await fetch(`${url}?query=${encodeURIComponent(MUTATION)}`, { headers });
+      expect(get.status).toBe(405);
+      expect(get.headers.get('allow')).toBe('POST');
+      await get.text();
+    }
+    expect(services.queue.stats().maxConcurrency).toBe(1);
+  });
+
+  it('refuses a GET subscription without the header (it would hold a streaming slot), and opens nothing', async () => {
+    test = await startHardenedServer();
+    const { url, server } = test;
+    const subscription = `${url}?query=${encodeURIComponent('subscription { queueStatusChanged { queued } }')}`;
+    const refused = await fetch(subscription, { headers: { accept: 'text/event-stream' } });
+    expect(refused.status).toBe(400);
+    // Answered in the format asked for (an SSE event), with the refusal's code.
+    expect(await refused.text()).toContain('"code":"BAD_REQUEST"');
+    expect(server.connections.streams).toBe(0);
+    expect(server.streams.size).toBe(0);
+    // The same document over POST is not refused from a cache: the refusal is not a parse result.
+    const controller = new AbortController();
+    const posted = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: 'subscription { queueStatusChanged { queued } }' }),
+      signal: controller.signal,
+    });
+    expect(posted.status).toBe(200);
+    controller.abort();
+    await posted.text().catch(() => undefined);
   });
 
   it('lets JSON through (GraphiQL, the dashboard, clients), and simple requests that carry the header', async () => {
@@ -115,6 +177,7 @@ describe('CSRF prevention', () => {
       headers: { accept: 'application/json', [CSRF_HEADER]: 'yes' },
     });
     expect(get.status).toBe(200);
+    await get.text();
     expect(services.queue.stats().maxConcurrency).toBe(5);
     // GraphiQL's page is a simple GET too, and stays served.
     const page = await fetch(url, { headers: { accept: 'text/html' } });

@@ -2,7 +2,8 @@
  * Requests that bosun cannot read, sent by anyone (no token needed): a Host header or request
  * target that is not a URL got HTTP 500 with a stack trace and module paths (over a WebSocket
  * upgrade, an uncaught exception); a Host with userinfo passed for loopback; `variables` that are
- * not JSON got 500. Each now gets a short 4xx answer, and the server goes on serving.
+ * not JSON got 500; a body that is not JSON got 400 with the JSON parser's own error in
+ * `extensions.originalError`. Each now gets a short 4xx answer, and the server goes on serving.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -137,5 +138,22 @@ describe('variables or extensions that are not JSON', () => {
       },
     );
     expect(JSON.parse(good.body)).toEqual({ data: { __typename: 'Query' } });
+  });
+});
+
+describe('a body that is not JSON', () => {
+  it('gets 400 BAD_REQUEST with the message, code and nothing of the parser (no originalError)', async () => {
+    test = await startHardenedServer();
+    for (const body of ['{"query": ', 'not json', '{"query": "{ __typename }",}']) {
+      for (const accept of ['application/json', 'application/graphql-response+json']) {
+        const answer = await rawRequest(test.url, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body });
+        expect(answer.status, `${body} (${accept})`).toBe(400);
+        expect(JSON.parse(answer.body), body).toEqual({ errors: [{ message: 'POST body sent invalid JSON.', extensions: { code: 'BAD_REQUEST' } }] });
+        expect(answer.body).not.toContain('originalError');
+        expectNoInternals(answer.body);
+      }
+    }
+    // The server goes on serving.
+    expect((await post(test.url, '{ __typename }')).body).toEqual({ data: { __typename: 'Query' } });
   });
 });

@@ -10,17 +10,27 @@ import {
   isFinalStatus,
   type AgentRun,
   type AgentStatus,
+  type FailureGroup,
   type FailureReason,
   type LogLine,
   type LogStream,
   type StartAgentInput,
 } from '../../src/runs/agent-run.js';
-import type { LogQuery, RunListQuery, RunService, RunServiceEvents, StartAgentResult } from '../../src/runs/run-service.js';
+import type {
+  LogQuery,
+  RunListQuery,
+  RunPageQuery,
+  RunQueryFilter,
+  RunService,
+  RunServiceEvents,
+  StartAgentResult,
+} from '../../src/runs/run-service.js';
+import type { KeyedRun, RunPage } from '../../src/runs/run-store.js';
 import { settle } from './fake-async.js';
 import { FakeExecutionQueue } from './fake-execution-queue.js';
 import { makeRun } from './fixtures.js';
 
-type Method = 'start' | 'retry' | 'cancel' | 'get' | 'list' | 'logs' | 'position';
+type Method = 'start' | 'retry' | 'cancel' | 'get' | 'list' | 'page' | 'count' | 'group' | 'logs' | 'position';
 
 export class FakeRunService implements RunService {
   readonly events = new EventEmitter<RunServiceEvents>();
@@ -90,6 +100,33 @@ export class FakeRunService implements RunService {
       .reverse()
       .filter((run) => statuses === null || statuses.includes(run.status))
       .slice(0, query.limit ?? 50);
+  }
+
+  /** Keys are 1-based places in the order runs were added (as the store's, newer is larger). */
+  page(query: RunPageQuery): RunPage {
+    this.#maybeFail('page');
+    const matching = this.#matching(query);
+    const olderThan = query.olderThan ?? Number.POSITIVE_INFINITY;
+    const older = matching.filter((keyed) => keyed.key < olderThan);
+    return {
+      runs: older.slice(0, query.first),
+      hasNextPage: older.length > query.first,
+      hasPreviousPage: matching.some((keyed) => keyed.key >= olderThan),
+    };
+  }
+
+  count(filter: RunQueryFilter): number {
+    this.#maybeFail('count');
+    return this.#matching(filter).length;
+  }
+
+  /** As the store keeps it: the newest run's name, every CI run id in the order first given. */
+  group(id: string): FailureGroup | undefined {
+    this.#maybeFail('group');
+    const runs = [...this.#runs.values()].filter((run) => run.group.id === id);
+    const newest = runs.at(-1);
+    if (!newest) return undefined;
+    return { id, name: newest.group.name, runIds: [...new Set(runs.flatMap((run) => run.group.runIds))] };
   }
 
   logs(id: string, query: LogQuery = {}): readonly LogLine[] {
@@ -166,6 +203,15 @@ export class FakeRunService implements RunService {
     const run = this.update(id, { status: 'RUNNING', startedAt: new Date(), containerId });
     this.events.emit('container-started', { runId: id, containerId, limits: run.config.limits });
     return run;
+  }
+
+  /** The runs that match, newest first, with their keys. */
+  #matching(filter: RunQueryFilter): KeyedRun[] {
+    const statuses = filter.status && filter.status.length > 0 ? filter.status : null;
+    return [...this.#runs.values()]
+      .map((run, index) => ({ run, key: index + 1 }))
+      .filter(({ run }) => (statuses === null || statuses.includes(run.status)) && (filter.groupId == null || run.group.id === filter.groupId))
+      .reverse();
   }
 
   #require(id: string): AgentRun {

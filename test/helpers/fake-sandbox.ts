@@ -4,14 +4,24 @@
  * or run until stopped), the engine can be lost at any moment, and creating, stopping and
  * removing can be held open or made to fail. Everything settles on events, never on time.
  */
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { canonicalTar, checkArchive } from '../../src/sandbox/archive.js';
 import { SandboxError } from '../../src/sandbox/sandbox-errors.js';
 import type {
   CreateSandboxOptions,
   EngineInfo,
   ExecOptions,
   ExecResult,
+  ExtractArchiveOptions,
+  FileToWrite,
   LimitEvents,
+  ReadFileOptions,
+  ReadFileResult,
+  ReopenableBytes,
   Sandbox,
+  SandboxFileInfo,
   SandboxProvider,
   StopOptions,
 } from '../../src/sandbox/sandbox.js';
@@ -28,6 +38,8 @@ export interface FakeCommand {
   readonly pidsLimitHits?: number;
   /** Rejects with this error after printing (e.g. a SandboxError CONTAINER_GONE). */
   readonly error?: Error;
+  /** Comes back as ended by its timeout (`timedOut: true`, exit code 143 unless `exitCode` says). */
+  readonly timedOut?: boolean;
   /** Runs until its signal aborts, the sandbox is stopped or removed, or the engine is lost. */
   readonly hang?: boolean;
   /** Called as the command starts (after it printed): the moment to cancel, lose the engine, ... */
@@ -53,7 +65,14 @@ export const FAKE_ENGINE: EngineInfo = Object.freeze({ version: 'fake', cpus: 4,
 
 export class FakeSandbox implements Sandbox {
   readonly execs: ExecRecord[] = [];
+  /** Files by absolute path; directories exist as the parents of files, or in {@link directories}. */
   readonly files = new Map<string, string | Uint8Array>();
+  /** Permission bits of the files written with writeFiles or extracted (default 0o644). */
+  readonly modes = new Map<string, number>();
+  /** Directories that exist without a file under them (from archives). */
+  readonly directories = new Set<string>();
+  /** Symlinks by path, with their targets (from archives). */
+  readonly symlinks = new Map<string, string>();
   readonly stops: StopOptions[] = [];
   oomKills = 0;
   pidsLimitHits = 0;
@@ -98,6 +117,7 @@ export class FakeSandbox implements Sandbox {
     }
     script.onRun?.(this);
     if (script.error) throw script.error;
+    if (script.timedOut) return { exitCode: script.exitCode ?? 143, timedOut: true };
     return { exitCode: script.exitCode ?? 0 };
   }
 
@@ -125,6 +145,123 @@ export class FakeSandbox implements Sandbox {
       this.assertUsable(`write ${path}`);
       this.files.set(path, content);
     });
+  }
+
+  writeFiles(files: readonly FileToWrite[], signal?: AbortSignal): Promise<SandboxFileInfo[]> {
+    return settle(() => {
+      signal?.throwIfAborted();
+      this.assertUsable('write files');
+      for (const file of files) {
+        this.symlinks.delete(file.path);
+        this.files.set(file.path, file.content);
+        this.modes.set(file.path, file.mode ?? 0o644);
+      }
+      return files.map((file) => this.describe(file.path)!);
+    });
+  }
+
+  readFile(path: string, options: ReadFileOptions): Promise<ReadFileResult> {
+    return settle(() => {
+      options.signal?.throwIfAborted();
+      this.assertUsable(`read ${path}`);
+      const content = this.files.get(path);
+      if (content === undefined) {
+        throw new SandboxError('FILE_NOT_FOUND', this.isDirectory(path) ? `${path} is a directory, not a file` : `${path} does not exist`);
+      }
+      const bytes = typeof content === 'string' ? Buffer.from(content) : content;
+      const truncated = bytes.length > options.maxBytes;
+      return { path, sizeBytes: bytes.length, content: truncated ? bytes.subarray(0, options.maxBytes) : bytes, truncated };
+    });
+  }
+
+  listFiles(path: string, signal?: AbortSignal): Promise<SandboxFileInfo[]> {
+    return settle(() => {
+      signal?.throwIfAborted();
+      this.assertUsable(`list ${path}`);
+      if (!this.isDirectory(path)) {
+        const info = this.describe(path);
+        if (!info) throw new SandboxError('FILE_NOT_FOUND', `${path} does not exist`);
+        return [info];
+      }
+      const children = new Set<string>();
+      for (const known of this.allPaths()) {
+        if (known.startsWith(`${path}/`)) children.add(posix.join(path, known.slice(path.length + 1).split('/')[0]!));
+      }
+      return [...children].sort().map((child) => this.describe(child)!);
+    });
+  }
+
+  /** Checks the archive as the Docker sandbox does (archive.ts), then keeps its entries in memory. */
+  async extractArchive(path: string, archive: ReopenableBytes, options: ExtractArchiveOptions): Promise<SandboxFileInfo[]> {
+    this.assertUsable(`extract into ${path}`);
+    const checked = await checkArchive(archive, {
+      destination: path,
+      maxBytes: options.maxBytes,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    this.directories.add(path);
+    const extract = tar.extract();
+    const canonical = canonicalTar(archive, checked, options);
+    canonical.on('error', (error) => extract.destroy(error));
+    canonical.pipe(extract);
+    for await (const entry of extract) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk as Buffer);
+      const target = posix.join(path, entry.header.name).replace(/(.)\/$/, '$1');
+      if (entry.header.type === 'directory') this.directories.add(target);
+      else if (entry.header.type === 'symlink') this.symlinks.set(target, entry.header.linkname);
+      else {
+        const content = entry.header.type === 'link' ? this.files.get(posix.join(path, entry.header.linkname)) : Buffer.concat(chunks);
+        this.files.set(target, content ?? new Uint8Array(0));
+        this.modes.set(target, entry.header.mode & 0o7777);
+      }
+    }
+    return checked.topLevel.map((name) => this.describe(posix.join(path, name))!);
+  }
+
+  /** A tar of what the fake holds under `path` (named by its base name), as the Docker sandbox streams it. */
+  readArchive(path: string, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    return settle(() => {
+      signal?.throwIfAborted();
+      this.assertUsable(`archive ${path}`);
+      if (!this.describe(path)) throw new SandboxError('FILE_NOT_FOUND', `${path} does not exist`);
+      const base = posix.dirname(path);
+      const pack = tar.pack();
+      for (const known of [...this.allPaths()].sort()) {
+        if (known !== path && !known.startsWith(`${path}/`)) continue;
+        const name = posix.relative(base, known);
+        const content = this.files.get(known);
+        if (content !== undefined) pack.entry({ name, mode: this.modes.get(known) ?? 0o644 }, Buffer.from(content));
+        else if (this.symlinks.has(known)) pack.entry({ name, type: 'symlink', linkname: this.symlinks.get(known)! });
+        else pack.entry({ name, type: 'directory' });
+      }
+      pack.finalize();
+      return Readable.toWeb(Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false })) as ReadableStream<Uint8Array>;
+    });
+  }
+
+  /** Every path the fake knows: files, symlinks, directories and the parents of all of them. */
+  private allPaths(): Set<string> {
+    const paths = new Set<string>();
+    for (const path of [...this.files.keys(), ...this.symlinks.keys(), ...this.directories]) {
+      for (let current = path; current !== '/' && !paths.has(current); current = posix.dirname(current)) paths.add(current);
+    }
+    return paths;
+  }
+
+  private isDirectory(path: string): boolean {
+    return !this.files.has(path) && !this.symlinks.has(path) && this.allPaths().has(path);
+  }
+
+  private describe(path: string): SandboxFileInfo | undefined {
+    const content = this.files.get(path);
+    if (content !== undefined) {
+      const sizeBytes = typeof content === 'string' ? Buffer.byteLength(content) : content.length;
+      return { path, type: 'FILE', sizeBytes, mode: this.modes.get(path) ?? 0o644 };
+    }
+    const target = this.symlinks.get(path);
+    if (target !== undefined) return { path, type: 'SYMLINK', sizeBytes: Buffer.byteLength(target), mode: 0o777 };
+    return this.allPaths().has(path) ? { path, type: 'DIRECTORY', sizeBytes: 0, mode: 0o755 } : undefined;
   }
 
   limitEvents(): Promise<LimitEvents> {

@@ -4,14 +4,15 @@
  * the log budget, the container environment, and removal retries.
  */
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AgentRegistry } from '../../src/runs/agent-registry.js';
 import type { Agent } from '../../src/runs/agent.js';
 import { ShellAgent } from '../../src/agents/shell-agent.js';
 import { createSilentLogger } from '../../src/logger.js';
 import type { AgentRun, AgentRunConfig } from '../../src/runs/agent-run.js';
 import { isFinalStatus } from '../../src/runs/agent-run.js';
-import { CONTEXT_FILE_PATH, RunExecutor, RunStopped } from '../../src/runs/run-executor.js';
+import type { ArtifactRequest } from '../../src/runs/artifact-collector.js';
+import { CONTEXT_FILE_PATH, RunExecutor, RunStopped, type RunExecutorOptions } from '../../src/runs/run-executor.js';
 import { RunRecorder } from '../../src/runs/run-recorder.js';
 import type { RunServiceEvents } from '../../src/runs/run-service.js';
 import { SandboxError } from '../../src/sandbox/sandbox-errors.js';
@@ -37,7 +38,7 @@ interface Setup {
   sandbox(): FakeSandbox;
 }
 
-function setup(options: { agents?: Agent[]; logBytesPerRun?: number } = {}): Setup {
+function setup(options: { agents?: Agent[]; logBytesPerRun?: number; collectArtifacts?: RunExecutorOptions['collectArtifacts'] } = {}): Setup {
   const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 100_000 });
   const events = new EventEmitter<RunServiceEvents>();
   const recorder = new RunRecorder(store, events, createSilentLogger());
@@ -52,6 +53,7 @@ function setup(options: { agents?: Agent[]; logBytesPerRun?: number } = {}): Set
     onEngineLost: (error) => engineLost.push(error),
     logger: createSilentLogger(),
     disposeRetryDelayMs: 0,
+    ...(options.collectArtifacts ? { collectArtifacts: options.collectArtifacts } : {}),
   });
   let sequence = 0;
   const begin = (config: Partial<AgentRunConfig> = {}, signal = new AbortController().signal) => {
@@ -401,5 +403,75 @@ describe('the container environment', () => {
     expect(sandbox.options.env).not.toHaveProperty('BOSUN_CONTEXT_FILE');
     expect(sandbox.options).not.toHaveProperty('user');
     expect(sandbox.files.size).toBe(0);
+  });
+});
+
+describe('artifacts', () => {
+  /** A collection hook that records what the run's sandbox looked like when it was called. */
+  function recordingHook(result: () => Promise<void> = () => Promise.resolve()) {
+    const calls: { request: ArtifactRequest; stopped: boolean; stops: number; disposed: boolean }[] = [];
+    const hook = (request: ArtifactRequest) => {
+      const sandbox = request.sandbox as FakeSandbox;
+      calls.push({ request, stopped: sandbox.stopped, stops: sandbox.stops.length, disposed: sandbox.disposed });
+      request.log('artifacts: kept 1 file(s) (5 bytes) from /workspace/out');
+      return result();
+    };
+    return { calls, hook };
+  }
+
+  it.each([
+    ['success', { steps: ['true'] }, 'SUCCEEDED'],
+    ['a failing step', { steps: ['exit 3'] }, 'FAILED'],
+    ['the deadline', { steps: ['sleep 1000'], timeoutMs: 1 }, 'TIMED_OUT'],
+  ] as const)('collects before the sandbox is stopped and removed, after %s', async (_name, config, status) => {
+    const { calls, hook } = recordingHook();
+    const s = setup({ collectArtifacts: hook });
+    s.provider.on('exit 3', { exitCode: 3 });
+    s.provider.on('sleep 1000', { hang: true });
+    const final = await s.run({ ...config, artifacts: ['/workspace/out', '/tmp/log'] });
+    expect(final.status).toBe(status);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ stopped: false, stops: 0, disposed: false });
+    expect(calls[0]!.request).toMatchObject({ runId: final.id, paths: ['/workspace/out', '/tmp/log'], sandbox: s.sandbox() });
+    expect(s.logs(final.id)).toContain('SYSTEM:-:artifacts: kept 1 file(s) (5 bytes) from /workspace/out');
+    expect(s.sandbox().disposed).toBe(true);
+  });
+
+  it('collects a cancelled run, and the run is not final until the collection is done', async () => {
+    const release = new Gate();
+    const { calls, hook } = recordingHook(() => release.opened);
+    const s = setup({ collectArtifacts: hook });
+    const controller = new AbortController();
+    s.provider.on('sleep 1000', { hang: true, onRun: () => controller.abort(new RunStopped('cancel')) });
+    const run = s.begin({ steps: ['sleep 1000'], artifacts: ['/workspace/out'] }, controller.signal);
+    const finals: string[] = [];
+    s.events.on('run-updated', (update) => {
+      if (isFinalStatus(update.status)) finals.push(update.status);
+    });
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    expect(finals).toEqual([]);
+    release.open();
+    const final = await run.done;
+    expect(final.status).toBe('CANCELLED');
+    expect(finals).toEqual(['CANCELLED']);
+    expect(s.sandbox().stops).toEqual([{ graceMs: STOP_GRACE_MS }]);
+  });
+
+  it('never lets a failing collection change the outcome', async () => {
+    const { calls, hook } = recordingHook(() => Promise.reject(new Error('collector bug')));
+    const s = setup({ collectArtifacts: hook });
+    const final = await s.run({ steps: ['true'], artifacts: ['/workspace/out'] });
+    expect(calls).toHaveLength(1);
+    expect(final).toMatchObject({ status: 'SUCCEEDED', exitCode: 0 });
+    expect(s.sandbox().disposed).toBe(true);
+  });
+
+  it('does not call the hook for a run that names no path, or that got no sandbox', async () => {
+    const paths: string[][] = [];
+    const s = setup({ collectArtifacts: (request) => Promise.resolve(void paths.push([...request.paths])) });
+    await s.run({ steps: ['true'] });
+    await s.run({ steps: ['true'], artifacts: [] });
+    await s.run({ image: 'bosun-gone:1', artifacts: ['/workspace/out'] });
+    expect(paths).toEqual([]);
   });
 });

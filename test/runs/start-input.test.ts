@@ -41,6 +41,7 @@ describe('resolveStartInput', () => {
       timeoutMs: 1_800_000,
       initialRepoContext: null,
       user: null,
+      artifacts: [],
     });
   });
 
@@ -110,5 +111,47 @@ describe('resolveStartInput', () => {
     expect(error.field).toBe(field);
     expect(error.message.startsWith(`${field}: expected `)).toBe(true);
     expect(error.message).toMatch(message);
+  });
+});
+
+describe('config.artifacts', () => {
+  it('keeps the paths as given', () => {
+    const artifacts = ['/workspace/out/fix.patch', '/workspace/out', '/tmp', '/workspace'];
+    expect(resolveStartInput(input({ artifacts }), defaults, context).config.artifacts).toEqual(artifacts);
+  });
+
+  it('accepts 32 paths and refuses 33', () => {
+    const paths = (n: number) => Array.from({ length: n }, (_, i) => `/workspace/a${i}`);
+    expect(resolveStartInput(input({ artifacts: paths(32) }), defaults, context).config.artifacts).toHaveLength(32);
+    const error = refusal(input({ artifacts: paths(33) }));
+    expect(error.field).toBe('input.config.artifacts');
+    expect(error.message).toMatch(/at most 32 paths/);
+  });
+
+  it.each([
+    'workspace/out',
+    '/workspace/../etc/passwd',
+    '/workspace/./out',
+    '/workspace//out',
+    '/workspace/out/',
+    '/etc/passwd',
+    '/',
+    '/workspaces',
+    '/tmpx/y',
+    '/workspace/a\0b',
+    '',
+    `/workspace/${'a'.repeat(4096)}`,
+  ])('refuses %j, naming the field', (path) => {
+    const error = refusal(input({ artifacts: ['/workspace/ok', path] }));
+    expect(error.code).toBe('BAD_USER_INPUT');
+    expect(error.field).toBe('input.config.artifacts[1]');
+    expect(error.message).toMatch(/^input\.config\.artifacts\[1\]: expected an absolute, normalised path inside \/workspace or \/tmp/);
+  });
+
+  it('refuses a path given twice', () => {
+    const error = refusal(input({ artifacts: ['/workspace/out', '/tmp/x', '/workspace/out'] }));
+    expect(error.code).toBe('BAD_USER_INPUT');
+    expect(error.field).toBe('input.config.artifacts[2]');
+    expect(error.message).toMatch(/each path at most once/);
   });
 });

@@ -5,10 +5,12 @@
 import type { Client, FormattedExecutionResult } from 'graphql-ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueStats } from '../../src/queue/execution-queue.js';
+import WebSocket from 'ws';
 import { listenerTotal, type FakeServices } from '../helpers/fake-services.js';
-import { makeAlert, makeSample } from '../helpers/fixtures.js';
+import { makeAlert, makeRun, makeSample } from '../helpers/fixtures.js';
 import { createWsClient, eventually, nextResult, within } from '../helpers/graphql-clients.js';
 import { startTestServer, type TestServer } from '../helpers/start-test-server.js';
+import type { TestLogger } from '../helpers/test-logger.js';
 
 /** A result whose data has the shape `T` the operation selects. */
 type Result<T = Record<string, unknown>> = FormattedExecutionResult<T, unknown>;
@@ -145,6 +147,7 @@ describe('graphql-ws subscriptions', () => {
 
   it('resourceSamples and healthAlerts filter what the monitor publishes', async () => {
     const { monitor } = test.services;
+    test.services.runs.seed(makeRun({ id: 'a', status: 'RUNNING' }));
     const samples = client.iterate({
       query: 'subscription { resourceSamples(agentId: "a") { containerId agentId cpuPercent at } }',
     });
@@ -203,6 +206,27 @@ describe('graphql-ws subscriptions', () => {
     }
   });
 
+  it('resourceSamples answers NOT_FOUND for an unknown run, and completes once a run is final', async () => {
+    const unknown = await rest(client.iterate({ query: 'subscription { resourceSamples(agentId: "nope") { cpuPercent } }' })).then(
+      (results) => results.flatMap((result) => result.errors ?? []),
+      (thrown: unknown) => thrown as readonly { extensions?: unknown }[],
+    );
+    expect(unknown).toEqual([expect.objectContaining({ extensions: { code: 'NOT_FOUND', field: 'agentId' } })]);
+    expect(test.server.streams.size).toBe(0);
+    const { runs, monitor } = test.services;
+    const { run } = await runs.start(INPUT);
+    const samples = client.iterate<{ resourceSamples: { cpuPercent: number } }>({
+      query: `subscription { resourceSamples(agentId: "${run.id}") { cpuPercent } }`,
+    });
+    const first = nextResult(samples);
+    await eventually(() => test.server.streams.size === 1, 'the subscription is open');
+    monitor.publishSample(makeSample({ runId: run.id, cpuPercent: 42 }));
+    expect((await first).value?.data?.resourceSamples).toEqual({ cpuPercent: 42 });
+    runs.finish(run.id);
+    expect(await rest(samples)).toEqual([]);
+    await eventually(() => test.server.streams.size === 0, 'the stream is closed');
+  });
+
   it('masks unexpected errors over the socket as well', async () => {
     test.services.runs.failNext('get', new Error('docker.sock: permission denied (secret detail)'));
     const results = await rest(client.iterate({ query: 'subscription { queuePositionChanged(agentId: "x") { position } }' }));
@@ -229,6 +253,44 @@ describe('graphql-ws subscriptions', () => {
     expect(query).toEqual([{ data: { queueStatus: { maxConcurrency: 1 } } }]);
     const mutation = await rest(client.iterate({ query: 'mutation { setMaxConcurrency(value: -1) { maxConcurrency } }' }));
     expect(mutation[0]?.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'value' } });
+  });
+});
+
+describe('graphql-ws protocol errors', () => {
+  /** Opens a raw socket past connection_ack, so that the test can send what the client library would not. */
+  async function acknowledgedSocket(): Promise<WebSocket> {
+    const socket = new WebSocket(test.wsUrl, 'graphql-transport-ws');
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    const acked = new Promise((resolve) => socket.once('message', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await within(acked, 'connection_ack');
+    return socket;
+  }
+  const closeOf = (socket: WebSocket): Promise<{ code: number; reason: string }> =>
+    within(new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))), 'the socket to close');
+
+  it.each(['next', 'error', 'connection_ack'])('closes with 4400 (not 4500) when a client sends %s, logging no error or stack', async (type) => {
+    const socket = await acknowledgedSocket();
+    const closed = closeOf(socket);
+    const payload = type === 'next' ? { data: { x: 1 } } : type === 'error' ? [{ message: 'x' }] : undefined;
+    socket.send(JSON.stringify({ type, ...(type === 'connection_ack' ? {} : { id: '1' }), ...(payload === undefined ? {} : { payload }) }));
+    expect(await closed).toEqual({ code: 4400, reason: `Unexpected message of type ${type} received` });
+    // Before the socket: the warning that the server listens without tokens.
+    const entries = (test.logger as TestLogger).entries.filter((entry) => !entry.msg?.startsWith('server listening'));
+    expect(entries.filter((entry) => entry.level === 'error' || entry.level === 'warn').map((entry) => entry.msg)).toEqual([]);
+    expect(JSON.stringify(entries)).not.toMatch(/\bat .+[(:]\d+|stack/);
+    // The server goes on serving.
+    expect(await rest(client.iterate({ query: '{ queueStatus { queued } }' }))).toEqual([{ data: { queueStatus: { queued: 0 } } }]);
+  });
+
+  it('still lets graphql-ws refuse a malformed message with 4400', async () => {
+    const socket = await acknowledgedSocket();
+    const closed = closeOf(socket);
+    socket.send('{"type": "subscribe"}');
+    expect((await closed).code).toBe(4400);
   });
 });
 

@@ -1,7 +1,9 @@
 /**
- * The server over plain HTTP: queries and mutations, error codes and masking, argument checks,
- * /health, /metrics and the GraphiQL page.
+ * The server over plain HTTP: queries and mutations (POST, and GET as clients and curl send it),
+ * error codes and masking, argument checks, /health, /metrics and the GraphiQL page.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BOSUN_ERROR_CODES, BosunError } from '../../src/errors.js';
 import { postGraphQL } from '../helpers/graphql-clients.js';
@@ -11,6 +13,7 @@ import { startTestServer, type TestServer } from '../helpers/start-test-server.j
 import { isLocal, loadedReferences } from '../helpers/html-references.js';
 
 let test: TestServer<FakeServices>;
+const run = promisify(execFile);
 
 beforeEach(async () => {
   test = await startTestServer();
@@ -141,16 +144,30 @@ describe('queries and mutations over HTTP POST', () => {
     });
   });
 
-  it('answers queries sent with GET (with the CSRF header), and refuses mutations over GET', async () => {
-    const get = await fetch(`${test.url}?query=${encodeURIComponent('{ queueStatus { queued } }')}`, {
-      headers: { accept: 'application/json', 'x-graphql-csrf': '1' },
-    });
+  it('answers queries sent with GET without any extra header, and refuses mutations over GET', async () => {
+    const get = await fetch(`${test.url}?query=${encodeURIComponent('{ queueStatus { queued } }')}`, { headers: { accept: 'application/json' } });
     expect(await get.json()).toEqual({ data: { queueStatus: { queued: 0 } } });
     const mutation = await fetch(`${test.url}?query=${encodeURIComponent('mutation { setMaxConcurrency(value: 2) { queued } }')}`, {
-      headers: { accept: 'application/json', 'x-graphql-csrf': '1' },
+      headers: { accept: 'application/json' },
     });
     expect(mutation.status).toBe(405);
+    await mutation.text();
     expect(test.services.queue.stats().maxConcurrency).toBe(1);
+  });
+
+  it('answers `curl -G` with the query and variables as URL parameters', async () => {
+    const { stdout } = await run('curl', [
+      '--silent',
+      '--show-error',
+      '--fail-with-body',
+      '-G',
+      test.url,
+      '--data-urlencode',
+      'query=query Q($status: [AgentStatus!]) { agentRuns(status: $status) { id } queueStatus { maxConcurrency } }',
+      '--data-urlencode',
+      'variables={"status":["RUNNING"]}',
+    ]);
+    expect(JSON.parse(stdout)).toEqual({ data: { agentRuns: [], queueStatus: { maxConcurrency: 1 } } });
   });
 
   it('sets the queue limit and returns the status after it', async () => {

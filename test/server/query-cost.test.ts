@@ -88,4 +88,25 @@ describe('operationCost', () => {
     expect(cost(GRAPHIQL_DEFAULT_QUERY, undefined, 'WatchQueue')).toBeLessThan(100);
     expect(cost('{ agentRuns(limit: 500) { logs { line } } }')).toBeGreaterThan(QUERY_LIMITS.maxCost);
   });
+
+  it('sizes the edges of a connection by its `first` (default 50, at most 500), through fragments and nesting', () => {
+    expect(cost('{ runs { totalCount } }')).toBe(1 + 1);
+    expect(cost('{ runs { edges { node { id } } } }')).toBe(1 + (1 + 50 * (1 + 1)));
+    expect(cost('{ runs(first: 10) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }')).toBe(
+      1 + (1 + 10 * (1 + 1 + 1)) + (1 + 2),
+    );
+    expect(cost('{ runs(first: 100000) { edges { cursor } } }')).toBe(1 + (1 + 500));
+    expect(cost('query ($n: Int) { runs(first: $n) { edges { cursor } } }', { n: 7 })).toBe(1 + (1 + 7));
+    // The same fragment on the connection counts its own connection's size each time.
+    const fragment = 'fragment E on AgentRunConnection { edges { cursor } }';
+    expect(cost(`{ a: runs(first: 2) { ...E } b: runs(first: 3) { ...E ... on AgentRunConnection { edges { cursor } } } } ${fragment}`)).toBe(
+      1 + (1 + 2) + 1 + (1 + 3) + (1 + 3),
+    );
+    // Nested: a group's runs inside each run of a page.
+    expect(cost('{ runs(first: 10) { edges { node { group { runs(first: 20) { edges { cursor } } } } } } }')).toBe(
+      1 + (1 + 10 * (1 + (1 + (1 + (1 + 20))))),
+    );
+    expect(cost('{ runs(first: 500) { edges { node { logs { line } } } } }')).toBeGreaterThan(QUERY_LIMITS.maxCost);
+    expect(cost('{ failureGroup(id: "g") { runs(first: 500) { edges { node { logs { line } } } } } }')).toBeGreaterThan(QUERY_LIMITS.maxCost);
+  });
 });

@@ -158,3 +158,38 @@ describe('file modes', () => {
     expect(existsSync(`${path}-shm`)).toBe(false);
   });
 });
+
+describe('the failure groups migration', () => {
+  it('gives the runs already stored their group id, and each group its last name and every CI run id in the order first given', () => {
+    const path = join(tempDir(), 'bosun.db');
+    const version = MIGRATIONS.findIndex((migration) => migration.includes('CREATE TABLE failure_groups'));
+    expect(version).toBeGreaterThan(0);
+    // A database as the bosun before that migration left it.
+    const before = new Database(path);
+    for (const migration of MIGRATIONS.slice(0, version)) before.exec(migration);
+    before.pragma(`user_version = ${version}`);
+    const insert = before.prepare(
+      "INSERT INTO runs (id, status, group_json, config_json, steps_json, queued_at) VALUES (?, 'SUCCEEDED', ?, '{}', '[]', 0)",
+    );
+    insert.run('r1', JSON.stringify({ id: 'g', name: 'first name', runIds: ['ci-2', 'ci-1'] }));
+    insert.run('r2', JSON.stringify({ id: 'h', name: 'other', runIds: [] }));
+    insert.run('r3', JSON.stringify({ id: 'g', name: 'last name', runIds: ['ci-3', 'ci-1', 'ci-4'] }));
+    before.close();
+
+    const db = openTracked(path);
+    expect(db.prepare('SELECT id, group_id FROM runs ORDER BY ord').all()).toEqual([
+      { id: 'r1', group_id: 'g' },
+      { id: 'r2', group_id: 'h' },
+      { id: 'r3', group_id: 'g' },
+    ]);
+    const store = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    expect(store.group('g')).toEqual({ id: 'g', name: 'last name', runIds: ['ci-2', 'ci-1', 'ci-3', 'ci-4'] });
+    expect(store.group('h')).toEqual({ id: 'h', name: 'other', runIds: [] });
+    expect(store.count({ groupId: 'g' })).toBe(2);
+    // The queries by group use their index.
+    const plan = db.prepare("EXPLAIN QUERY PLAN SELECT * FROM runs WHERE group_id = 'g' AND ord < 10 ORDER BY ord DESC").all() as {
+      detail: string;
+    }[];
+    expect(plan.map((step) => step.detail).join('; ')).toMatch(/USING INDEX runs_group/);
+  });
+});

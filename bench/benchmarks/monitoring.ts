@@ -12,8 +12,8 @@
  * at a time V8 picks, 35 to 100 s after start in `--trace-gc` runs. One such GC inside the 30 s of
  * windows is 0.5 ms per container-second, several times the steady cost it would be read as. So
  * the windows start once the heap has shrunk (its total within 1.3× its used size, read over IPC
- * every second) or {@link HEAP_SETTLE_MAX_S} after the warm-up, whichever comes first; the notes
- * say which.
+ * every second) and bosun has then used little CPU for 5 s in a row, or {@link HEAP_SETTLE_MAX_S}
+ * after the warm-up, whichever comes first; the notes say which.
  * Phase B: bosun is gone; 10 containers with the same limits are started through the CLI and a bash
  * loop launches `docker stats --no-stream <10 ids>` every second for 5 s, waits for the last, and
  * reports its children's CPU time (`times`); 6 such windows.
@@ -35,6 +35,12 @@ const WARM_UP_S = 25;
 const HEAP_SETTLE_MAX_S = 120;
 /** A heap whose total is within this factor of its used size has been shrunk. */
 const SETTLED_HEAP_RATIO = 1.3;
+/**
+ * A second in which bosun used at most this much CPU is quiet: about twice its steady cost with
+ * 10 containers, and far below one of the full GCs (30 to 150 ms) the settling waits out.
+ */
+const QUIET_MS_PER_SECOND = 5;
+const QUIET_SECONDS = 5;
 
 /** bash: launch one poll a second for `seconds`, wait for the last, print `times` (shell, then children). */
 function pollerScript(ids: readonly string[], seconds: number): string {
@@ -55,19 +61,24 @@ function parseTimes(output: string): number {
   return ms;
 }
 
-/** Waits until V8 has shrunk bosun's start-up heap, or {@link HEAP_SETTLE_MAX_S}. */
+/**
+ * Waits until V8 has shrunk bosun's start-up heap, then until bosun has been quiet for
+ * {@link QUIET_SECONDS} seconds in a row (the reducer's GCs come in twos, and the tsx loader's
+ * thread shrinks its own heap near the same time), or {@link HEAP_SETTLE_MAX_S}.
+ */
 async function heapSettled(bosun: Awaited<ReturnType<typeof startBosun>>) {
   const began = performance.now();
+  let quiet = 0;
   for (;;) {
+    const cpu0 = cpuMsPrecise(bosun.pid);
+    await sleep(1000);
+    quiet = cpuMsPrecise(bosun.pid) - cpu0 <= QUIET_MS_PER_SECOND ? quiet + 1 : 0;
     const { heapTotal, heapUsed } = await bosun.memoryUsage();
     const waitedS = (performance.now() - began) / 1000;
     const settled = heapTotal <= SETTLED_HEAP_RATIO * heapUsed;
-    if (settled || waitedS >= HEAP_SETTLE_MAX_S) {
-      // The reducer's second GC follows its first within about a second.
-      if (settled && waitedS > 0) await sleep(3000);
+    if ((settled && quiet >= QUIET_SECONDS) || waitedS >= HEAP_SETTLE_MAX_S) {
       return { settled, waitedS, heapTotalMb: heapTotal / 1024 ** 2, heapUsedMb: heapUsed / 1024 ** 2 };
     }
-    await sleep(1000);
   }
 }
 
@@ -156,7 +167,8 @@ export const monitoring: Benchmark = {
     return {
       method:
         `${WINDOWS} windows of ${WINDOW_S} s per side (${CONTAINERS} containers each); a sample is one window's CPU time / (${CONTAINERS} × ${WINDOW_S} s). ` +
-        `bosun's windows start at least ${WARM_UP_S} s after it started, once V8 has shrunk the heap start-up grew or ${HEAP_SETTLE_MAX_S} s later ` +
+        `bosun's windows start at least ${WARM_UP_S} s after it started, once V8 has shrunk the heap start-up grew and bosun has been quiet for ` +
+        `${QUIET_SECONDS} s, or ${HEAP_SETTLE_MAX_S} s later ` +
         '(see the module comment: start-up GC and JIT are left out). ' +
         'bosun: CPU time of all threads of the bosun process (/proc/<pid>/task/*/schedstat, ns resolution), with the default RESOURCE_SAMPLE_INTERVAL_MS ' +
         '(1 s) and HEALTH_CHECK_INTERVAL_MS (30 s), nobody querying it. Baseline: user + system time of the `docker stats --no-stream` ' +

@@ -14,6 +14,7 @@ import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import type { HealthAlert } from './monitor/monitor-types.js';
 import { AlertWebhook } from './monitor/alert-webhook.js';
+import { createStatsSampler } from './monitor/create-stats-sampler.js';
 import { DockerMonitor } from './monitor/docker-monitor.js';
 import { AgentExecutionQueue } from './queue/agent-execution-queue.js';
 import { AgentRunService } from './runs/agent-run-service.js';
@@ -121,6 +122,14 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   const monitorLogger = logger.child({ component: 'monitor' });
   const monitor = new DockerMonitor({
     source: sandboxes,
+    sampler: createStatsSampler({
+      engineIsLocal: config.docker.kind === 'socket',
+      source: sandboxes,
+      intervalMs: config.resourceSampleIntervalMs,
+      logger: monitorLogger,
+      // After an engine outage, streams of still-running containers come back within seconds.
+      streamRetryMaxDelayMs: 5_000,
+    }),
     history,
     queue,
     logger: monitorLogger,
@@ -128,8 +137,6 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     alertConsecutiveSamples: config.alertConsecutiveSamples,
     sampleIntervalMs: config.resourceSampleIntervalMs,
     perRunLimits: config.defaultLimits,
-    // After an engine outage, streams of still-running containers come back within seconds.
-    streamRetryMaxDelayMs: 5_000,
     engineTimeoutMs: Math.min(config.dockerCallTimeoutMs, 5_000),
   });
   // What acts on the monitor's events: each listens to it and is disposed of at shutdown.

@@ -6,7 +6,7 @@
  * 1,000 deliveries.
  */
 import { startBosun } from '../lib/bosun-child.js';
-import { forkTs, stopChild, waitForMessage } from '../lib/processes.js';
+import { cpuMsPrecise, forkTs, stopChild, waitForMessage } from '../lib/processes.js';
 import { figureWithP99, type Benchmark } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
 
@@ -28,8 +28,10 @@ export const fanout: Benchmark = {
     const raw = forkTs('servers/raw-ws-broadcast.ts');
     const clients = forkTs('clients/subscribers.ts', { nodeFlags: ['--max-old-space-size=2048'] });
     let results: GroupResult[];
+    /** CPU time of each server over the measured changes (each serves only its own). */
+    let cpu: { readonly bosunMs: number; readonly rawMs: number };
     try {
-      const rawReady = await waitForMessage<{ type: string; wsUrl: string; publishUrl: string }>(raw, 'ready');
+      const rawReady = await waitForMessage<{ type: string; wsUrl: string; publishUrl: string; pid: number }>(raw, 'ready');
       const opened = waitForMessage(clients, 'opened', 120_000);
       clients.send({
         type: 'open',
@@ -42,10 +44,13 @@ export const fanout: Benchmark = {
       await opened;
       context.log(`fanout: ${SUBSCRIBERS} + ${SUBSCRIBERS} subscribers connected`);
       const done = waitForMessage<{ type: string; results: GroupResult[] }>(clients, 'result', 300_000);
+      const rawPid = rawReady.pid;
+      const before = { bosunMs: cpuMsPrecise(bosun.pid), rawMs: cpuMsPrecise(rawPid) };
       results = await bosun.profiled('fanout', async () => {
         clients.send({ type: 'fanout', changes: CHANGES });
         return (await done).results;
       });
+      cpu = { bosunMs: cpuMsPrecise(bosun.pid) - before.bosunMs, rawMs: cpuMsPrecise(rawPid) - before.rawMs };
     } finally {
       if (clients.connected) clients.send({ type: 'close' });
       if (raw.connected) raw.send({ type: 'close' });
@@ -96,6 +101,9 @@ export const fanout: Benchmark = {
         `Last of the ${SUBSCRIBERS} deliveries per change (median / p95): bosun ${lo.median.toFixed(1)} / ${lo.p95.toFixed(1)} ms, raw ${lb.median.toFixed(1)} / ${lb.p95.toFixed(1)} ms ` +
           `(≈ the time to fan one change out to everyone: bosun ${((lo.median / SUBSCRIBERS) * 1000).toFixed(1)} µs per subscriber, raw ${((lb.median / SUBSCRIBERS) * 1000).toFixed(1)} µs).`,
         `Deliveries missing after 10 s: ${missing}.`,
+        // CPU time moves less with the machine's load than latency does: the figure to compare runs by.
+        `Server CPU per delivery over the ${CHANGES} changes (all threads): bosun ${((cpu!.bosunMs * 1000) / (CHANGES * SUBSCRIBERS)).toFixed(1)} µs, ` +
+          `raw ${((cpu!.rawMs * 1000) / (CHANGES * SUBSCRIBERS)).toFixed(1)} µs (${(cpu!.bosunMs / cpu!.rawMs).toFixed(2)}×; both include their HTTP trigger).`,
       ],
     };
   },

@@ -1,13 +1,19 @@
 /**
- * 4. Monitoring cost: the CPU bosun spends watching idle sandboxes (one live stats stream per
- * container, graded, recorded, published), against polling `docker stats --no-stream` for the same
- * containers at the same rate (once a second) from a shell loop.
+ * 4. Monitoring cost: the CPU bosun spends watching idle sandboxes (each container's figures read —
+ * from its cgroup files on the engine's host, else from a live stats stream — graded, recorded,
+ * published), against polling `docker stats --no-stream` for the same containers at the same rate
+ * (once a second) from a shell loop.
  *
- * Phase A: bosun (its own process, MAX_CONCURRENT_AGENTS 10) runs 10 × `sleep 60`; once all 10 run
+ * Phase A: bosun (its own process, MAX_CONCURRENT_AGENTS 10) runs 10 × `sleep 600`; once all 10 run
  * and a warm-up has passed, its CPU time is read from /proc/<pid>/stat over 6 windows of 5 s, with
- * no request to it. (The warm-up is why the runs sleep 60 s rather than 40: in its first ~25 s a
- * fresh Node process pays one-off costs — V8's memory reducer runs a few full, compacting GCs
- * after start-up, hot paths get optimized — that are no part of the steady per-container cost.)
+ * no request to it. The warm-up leaves out what a fresh Node process pays once: hot paths get
+ * optimized in its first ~25 s, and V8's memory reducer shrinks the heap that start-up grew (to
+ * about 64 MB for 26 MB live) with two full, compacting GCs — about 150 ms of CPU over all threads,
+ * at a time V8 picks, 35 to 100 s after start in `--trace-gc` runs. One such GC inside the 30 s of
+ * windows is 0.5 ms per container-second, several times the steady cost it would be read as. So
+ * the windows start once the heap has shrunk (its total within 1.3× its used size, read over IPC
+ * every second) and bosun has then used little CPU for 5 s in a row, or {@link HEAP_SETTLE_MAX_S}
+ * after the warm-up, whichever comes first; the notes say which.
  * Phase B: bosun is gone; 10 containers with the same limits are started through the CLI and a bash
  * loop launches `docker stats --no-stream <10 ids>` every second for 5 s, waits for the last, and
  * reports its children's CPU time (`times`); 6 such windows.
@@ -23,8 +29,18 @@ import { summarize } from '../lib/stats.js';
 const CONTAINERS = 10;
 const WINDOWS = 6;
 const WINDOW_S = 5;
-/** From bosun's start to the first window. */
+/** From bosun's start to the first window, at least. */
 const WARM_UP_S = 25;
+/** The longest wait after the warm-up for V8's one-off heap reduction (see the module comment). */
+const HEAP_SETTLE_MAX_S = 120;
+/** A heap whose total is within this factor of its used size has been shrunk. */
+const SETTLED_HEAP_RATIO = 1.3;
+/**
+ * A second in which bosun used at most this much CPU is quiet: about twice its steady cost with
+ * 10 containers, and far below one of the full GCs (30 to 150 ms) the settling waits out.
+ */
+const QUIET_MS_PER_SECOND = 5;
+const QUIET_SECONDS = 5;
 
 /** bash: launch one poll a second for `seconds`, wait for the last, print `times` (shell, then children). */
 function pollerScript(ids: readonly string[], seconds: number): string {
@@ -45,6 +61,27 @@ function parseTimes(output: string): number {
   return ms;
 }
 
+/**
+ * Waits until V8 has shrunk bosun's start-up heap, then until bosun has been quiet for
+ * {@link QUIET_SECONDS} seconds in a row (the reducer's GCs come in twos, and the tsx loader's
+ * thread shrinks its own heap near the same time), or {@link HEAP_SETTLE_MAX_S}.
+ */
+async function heapSettled(bosun: Awaited<ReturnType<typeof startBosun>>) {
+  const began = performance.now();
+  let quiet = 0;
+  for (;;) {
+    const cpu0 = cpuMsPrecise(bosun.pid);
+    await sleep(1000);
+    quiet = cpuMsPrecise(bosun.pid) - cpu0 <= QUIET_MS_PER_SECOND ? quiet + 1 : 0;
+    const { heapTotal, heapUsed } = await bosun.memoryUsage();
+    const waitedS = (performance.now() - began) / 1000;
+    const settled = heapTotal <= SETTLED_HEAP_RATIO * heapUsed;
+    if ((settled && quiet >= QUIET_SECONDS) || waitedS >= HEAP_SETTLE_MAX_S) {
+      return { settled, waitedS, heapTotalMb: heapTotal / 1024 ** 2, heapUsedMb: heapUsed / 1024 ** 2 };
+    }
+  }
+}
+
 export const monitoring: Benchmark = {
   name: 'monitoring',
   title: `Monitoring cost: CPU per monitored container-second, ${CONTAINERS} idle sandboxes`,
@@ -56,12 +93,13 @@ export const monitoring: Benchmark = {
     const pollEngine: number[] = [];
     let samplesSeen: number;
     let wallA: number;
+    let settle: { readonly settled: boolean; readonly waitedS: number; readonly heapTotalMb: number; readonly heapUsedMb: number };
 
     // Phase A: bosun watching its 10 sandboxes.
     const bosun = await startBosun({ env: { MAX_CONCURRENT_AGENTS: String(CONTAINERS) }, profileDir: context.profileDir });
     const up = performance.now();
     try {
-      for (let index = 0; index < CONTAINERS; index += 1) await gql(bosun.url, START_AGENT, startInput(['sleep 60']));
+      for (let index = 0; index < CONTAINERS; index += 1) await gql(bosun.url, START_AGENT, startInput(['sleep 600']));
       const deadline = Date.now() + 30_000;
       for (;;) {
         const { agentRuns } = await gql<{ agentRuns: { containerId: string | null }[] }>(
@@ -73,6 +111,7 @@ export const monitoring: Benchmark = {
         await sleep(200);
       }
       await sleep(Math.max(0, WARM_UP_S * 1000 - (performance.now() - up)));
+      settle = await heapSettled(bosun);
       const startedAt = Date.now();
       const began = performance.now();
       await bosun.profiled('monitoring-bosun', async () => {
@@ -128,7 +167,9 @@ export const monitoring: Benchmark = {
     return {
       method:
         `${WINDOWS} windows of ${WINDOW_S} s per side (${CONTAINERS} containers each); a sample is one window's CPU time / (${CONTAINERS} × ${WINDOW_S} s). ` +
-        `bosun's windows start ${WARM_UP_S} s after it started (see the module comment: start-up GC and JIT are left out). ` +
+        `bosun's windows start at least ${WARM_UP_S} s after it started, once V8 has shrunk the heap start-up grew and bosun has been quiet for ` +
+        `${QUIET_SECONDS} s, or ${HEAP_SETTLE_MAX_S} s later ` +
+        '(see the module comment: start-up GC and JIT are left out). ' +
         'bosun: CPU time of all threads of the bosun process (/proc/<pid>/task/*/schedstat, ns resolution), with the default RESOURCE_SAMPLE_INTERVAL_MS ' +
         '(1 s) and HEALTH_CHECK_INTERVAL_MS (30 s), nobody querying it. Baseline: user + system time of the `docker stats --no-stream` ' +
         'processes a bash loop starts once a second (bash `times`, children). Ratios compare totals. Phases run one after the other ' +
@@ -161,6 +202,8 @@ export const monitoring: Benchmark = {
           '(its 30 s health check, with an engine ping and history pruning, falls in one of them).',
         `Engine side (dockerd + containerd, which other tenants' tests also use): ${engineA.toFixed(2)} ms per container-second while bosun streamed, ` +
           `${engineB.toFixed(2)} ms while the CLI polled.`,
+        `Heap before the windows: ${settle!.settled ? 'shrunk' : 'NOT shrunk (the windows may include the one-off reduction)'} after ` +
+          `${settle!.waitedS.toFixed(0)} s past the warm-up (total ${settle!.heapTotalMb.toFixed(0)} MB, used ${settle!.heapUsedMb.toFixed(0)} MB).`,
         `Samples bosun recorded during its ${wallA.toFixed(0)} s window: ${samplesSeen} (${(samplesSeen / (CONTAINERS * wallA)).toFixed(2)} per container-second).`,
       ],
     };

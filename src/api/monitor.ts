@@ -4,7 +4,7 @@
  * concurrency advice, and the fields that read and follow them. The streams behind the
  * subscriptions are in monitor-streams.ts.
  */
-import type { HealthLevel, ResourceMetric } from '../monitor/monitor-types.js';
+import type { HealthLevel, MonitorSource, ResourceMetric } from '../monitor/monitor-types.js';
 import type { WarmPoolStatus } from '../sandbox/warm-pool.js';
 import type { StoreHealthReport, StoreStatus } from '../store/store-health.js';
 import { optionalId } from './arguments.js';
@@ -16,13 +16,28 @@ const HEALTH_LEVELS = {
   HEALTHY: { description: 'Every metric below its warning threshold.' },
   WARNING: { description: 'A metric at or above its warning threshold.' },
   CRITICAL: { description: 'A metric at or above its critical threshold.' },
-  UNKNOWN: { description: 'No current sample: none yet, or its stats stream is broken (the last sample is stale).' },
+  UNKNOWN: {
+    description:
+      'No current sample: none yet, or its figures cannot be read now (its stats stream broke, its cgroup files are gone; the last sample is stale).',
+  },
 } as const satisfies Record<HealthLevel, { readonly description: string }>;
 const RESOURCE_METRICS = {
   CPU: { description: "CPU use, as a % of the container's CPU limit." },
   MEMORY: { description: "Memory use without page cache, as a % of the container's memory limit." },
   PIDS: { description: "Processes and threads, as a % of the container's pids limit (or a count: see ResourceThresholds)." },
 } as const satisfies Record<ResourceMetric, { readonly description: string }>;
+const MONITOR_SOURCES = {
+  CGROUP_FILES: {
+    description:
+      "The container's cgroup files, read directly once per RESOURCE_SAMPLE_INTERVAL_MS: bosun reaches the engine through a local unix socket " +
+      'and can read the cgroup hierarchy of its host (far cheaper than a stats stream).',
+  },
+  ENGINE_STATS: {
+    description:
+      "The engine's live stats stream, one per container: the engine is remote (DOCKER_HOST=tcp://…), or the container's cgroup files " +
+      'cannot be read from where bosun runs (an engine in a VM, bosun in a container of its own).',
+  },
+} as const satisfies Record<MonitorSource, { readonly description: string }>;
 const STORE_STATUSES = {
   OK: { description: 'Every write succeeds.' },
   DEGRADED: {
@@ -39,6 +54,10 @@ export function addMonitor(builder: BosunBuilder): void {
     values: HEALTH_LEVELS,
   });
   const ResourceMetric = builder.enumType('ResourceMetric', { description: 'What a health alert measures.', values: RESOURCE_METRICS });
+  const MonitorSourceEnum = builder.enumType('MonitorSource', {
+    description: "Where the monitor reads containers' CPU, memory and pids figures from (computed as `docker stats` computes them either way).",
+    values: MONITOR_SOURCES,
+  });
 
   builder.objectType('ResourceSample', {
     description: "A container's resource use at one moment (at most one every RESOURCE_SAMPLE_INTERVAL_MS per container).",
@@ -93,6 +112,7 @@ export function addMonitor(builder: BosunBuilder): void {
       name: t.exposeString('name', { description: "Its name (or its id's first 12 characters)." }),
       agentId: t.exposeID('runId', { nullable: true, description: 'Its run; null for containers bosun did not start.' }),
       level: t.expose('level', { type: HealthLevel, description: 'Its latest sample graded against the thresholds.' }),
+      monitorSource: t.expose('monitorSource', { type: MonitorSourceEnum, description: "What reads this container's figures." }),
       latest: t.expose('latest', { type: 'ResourceSample', nullable: true, description: 'Its latest sample; null before the first.' }),
       alerts: t.expose('alerts', { type: ['HealthAlert'], description: 'Unresolved alerts.' }),
       checkedAt: t.expose('checkedAt', { type: 'DateTime', nullable: true, description: 'When it was last sampled; null before the first sample.' }),
@@ -181,6 +201,12 @@ export function addMonitor(builder: BosunBuilder): void {
     fields: (t) => ({
       generatedAt: t.expose('generatedAt', { type: 'DateTime', description: 'When the report was made.' }),
       docker: t.expose('docker', { type: 'DockerEngineHealth', description: 'Whether the Docker engine answers.' }),
+      monitorSource: t.expose('monitorSource', {
+        type: MonitorSourceEnum,
+        description:
+          "How the monitor reads containers' figures: CGROUP_FILES when bosun shares the engine's host (a container whose files it cannot " +
+          'find still gets ENGINE_STATS; see ContainerHealth.monitorSource), otherwise ENGINE_STATS.',
+      }),
       store: t.field({
         type: StoreHealth,
         description: 'Whether the store takes writes: while it does not, no new run is admitted (UNAVAILABLE).',

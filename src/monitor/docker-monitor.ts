@@ -4,8 +4,10 @@
  * concurrency advice. It observes and never acts: what reacts to its events (the engine guard,
  * autoscaling, the alert webhook) is wired by the composition root.
  *
- * Built from injected parts: the streams come from a {@link ContainerStatsSource} kept open by a
- * {@link StatsStreamSupervisor} (the monitor never talks to Docker itself), and everything over
+ * Built from injected parts: each container's figures come from a {@link StatsSampler} — the
+ * cgroup files read directly when bosun shares the engine's host ({@link CgroupFileSampler},
+ * chosen by the composition root), otherwise a {@link ContainerStatsSource}'s streams kept open by
+ * a {@link StatsStreamSupervisor} (the monitor never talks to Docker itself) — and everything over
  * time goes to a {@link MonitorHistory} (the monitor keeps only each container's latest sample and
  * its open alert episodes).
  */
@@ -28,14 +30,20 @@ import type { MonitorHistory } from './monitor-history.js';
 import type { MonitorEvents, MonitorService, SampleQuery } from './monitor-service.js';
 import { PeriodicTask } from './periodic-task.js';
 import type { ConcurrencyAdvice, ContainerHealth, HealthAlert, HealthReport, ResourcePeak, ResourceSample } from './monitor-types.js';
+import type { MonitorSource, StatsSampler } from './stats-sampler.js';
 import { StatsStreamSupervisor } from './stats-stream-supervisor.js';
 
 /** What the monitor needs to know of a container's limits: its CPU limit, to grade CPU against it. */
 export type WatchedContainerLimits = Pick<SandboxLimits, 'cpus'>;
 
 export interface DockerMonitorOptions {
-  /** Live stats, engine info and container names. */
+  /** Engine info, container names, and live stats streams when no `sampler` is given. */
   readonly source: ContainerStatsSource;
+  /**
+   * What reads each container's figures; default a {@link StatsStreamSupervisor} over `source`'s
+   * streams (with the stream retry delays below). The monitor closes it.
+   */
+  readonly sampler?: StatsSampler;
   /** Where published samples and alerts are recorded, and runs' timelines and peaks read back. */
   readonly history: MonitorHistory;
   /** Read only: the queue's limit, which the advice compares with what the host can take. */
@@ -48,7 +56,7 @@ export interface DockerMonitorOptions {
   readonly sampleIntervalMs: number;
   /** The limits one run gets: the advice's estimate of a run's use before any was measured. */
   readonly perRunLimits: ConcurrencyAdviceInput['perRunLimits'];
-  /** First wait before reopening a broken stats stream; doubles per failure. Default 1,000. */
+  /** First wait before reopening a broken stats stream; doubles per failure. Default 1,000 (without `sampler`). */
   readonly streamRetryBaseDelayMs?: number;
   /** Longest wait before reopening a broken stats stream. Default 30,000. */
   readonly streamRetryMaxDelayMs?: number;
@@ -86,7 +94,7 @@ export class DockerMonitor implements MonitorService {
   private readonly adviceRecentRuns: number;
   private readonly now: () => Date;
   private readonly tracker: AlertTracker;
-  private readonly streams: StatsStreamSupervisor;
+  private readonly streams: StatsSampler;
   private readonly healthChecks: PeriodicTask;
 
   private readonly watches = new Map<string, Watch>();
@@ -104,13 +112,17 @@ export class DockerMonitor implements MonitorService {
     this.engine = new EngineProbe(options.source, options.engineTimeoutMs ?? 5_000);
     this.adviceRecentRuns = checkInteger('adviceRecentRuns', options.adviceRecentRuns ?? 20, { min: 0 });
     this.now = options.now ?? (() => new Date());
+    // Every resourceSamples and healthAlerts subscription listens here: hundreds are normal.
+    this.events.setMaxListeners(0);
     this.tracker = new AlertTracker({ thresholds: options.thresholds, consecutiveSamples: options.alertConsecutiveSamples });
-    this.streams = new StatsStreamSupervisor({
-      source: options.source,
-      logger: options.logger,
-      retryBaseDelayMs: options.streamRetryBaseDelayMs,
-      retryMaxDelayMs: options.streamRetryMaxDelayMs,
-    });
+    this.streams =
+      options.sampler ??
+      new StatsStreamSupervisor({
+        source: options.source,
+        logger: options.logger,
+        retryBaseDelayMs: options.streamRetryBaseDelayMs,
+        retryMaxDelayMs: options.streamRetryMaxDelayMs,
+      });
     this.healthChecks = new PeriodicTask(
       (signal) => this.runHealthCheck(signal),
       (error) => this.logger.warn({ error: errorMessage(error) }, 'health check failed'),
@@ -212,11 +224,17 @@ export class DockerMonitor implements MonitorService {
   }
 
   /**
-   * Stats streams open now. Equals the number of watched containers, except for a container whose
-   * stream broke and waits to be reopened.
+   * Containers whose figures are being read now (an open stats stream, or open cgroup files).
+   * Equals the number of watched containers, except for a container whose stream broke and waits
+   * to be reopened, or whose files are gone.
    */
   openStreamCount(): number {
     return this.streams.openCount();
+  }
+
+  /** How the monitor reads containers' figures (see {@link StatsSampler}). */
+  get monitorSource(): MonitorSource {
+    return this.streams.source;
   }
 
   // ── Reading ─────────────────────────────────────────────────────────────────────────────────
@@ -229,6 +247,7 @@ export class DockerMonitor implements MonitorService {
       name: watch.name ?? containerId.slice(0, 12),
       runId: watch.runId,
       level: this.streams.isBroken(containerId) ? 'UNKNOWN' : gradeSample(watch.latest, this.thresholds, watch.limitCpus).level,
+      monitorSource: this.streams.sourceOf(containerId) ?? this.streams.source,
       latest: watch.latest,
       alerts: this.tracker.activeAlerts(containerId),
       checkedAt: watch.checkedAt,
@@ -257,7 +276,14 @@ export class DockerMonitor implements MonitorService {
     await this.resolveMissingNames(signal);
     signal?.throwIfAborted();
     const containers = this.containerHealth();
-    return { generatedAt: this.now(), docker, overall: summarizeHealth(containers), containers, thresholds: this.thresholds };
+    return {
+      generatedAt: this.now(),
+      docker,
+      monitorSource: this.streams.source,
+      overall: summarizeHealth(containers),
+      containers,
+      thresholds: this.thresholds,
+    };
   }
 
   /** The queue's limit against what the host can take now. Pings the engine only if its capacity is unknown. */
@@ -334,12 +360,17 @@ export class DockerMonitor implements MonitorService {
 
   // ── Publishing ──────────────────────────────────────────────────────────────────────────────
 
-  /** Publishes a frame unless one was published less than a sample interval before it. */
+  /**
+   * Publishes a reading. A stream's frames come at the engine's pace (one a second) and are
+   * thinned to one per sample interval here; cgroup files are read once per interval already,
+   * and a timer's ticks can be a millisecond less than the interval apart, which must not drop one.
+   */
   private publishStats(watch: Watch, stats: ResourceStats): void {
     const atMs = stats.at.getTime();
     const last = watch.lastPublishedAtMs;
+    const paced = this.streams.sourceOf(watch.containerId) === 'CGROUP_FILES';
     // A frame dated before the last published one (engine clock moved back) restarts the throttle.
-    if (last !== null && atMs >= last && atMs - last < this.sampleIntervalMs) return;
+    if (!paced && last !== null && atMs >= last && atMs - last < this.sampleIntervalMs) return;
     watch.lastPublishedAtMs = atMs;
     const sample: ResourceSample = {
       containerId: watch.containerId,

@@ -3,6 +3,9 @@
  */
 import type { ResourceThresholds } from '../config.js';
 import type { ResourceStats } from '../sandbox/resource-stats.js';
+import type { MonitorSource } from './stats-sampler.js';
+
+export type { MonitorSource } from './stats-sampler.js';
 
 export type HealthLevel = 'HEALTHY' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export type AlertLevel = 'WARNING' | 'CRITICAL';
@@ -49,6 +52,8 @@ export interface ContainerHealth {
   readonly name: string;
   readonly runId: string | null;
   readonly level: HealthLevel;
+  /** What reads this container's figures. */
+  readonly monitorSource: MonitorSource;
   readonly latest: ResourceSample | null;
   /** Unresolved alerts. */
   readonly alerts: readonly HealthAlert[];
@@ -75,6 +80,12 @@ export interface DockerEngineHealth {
 export interface HealthReport {
   readonly generatedAt: Date;
   readonly docker: DockerEngineHealth;
+  /**
+   * How the monitor reads containers' figures: their cgroup files, when bosun shares the engine's
+   * host (a container whose files it cannot find still gets the engine's stream), or the engine's
+   * stats streams.
+   */
+  readonly monitorSource: MonitorSource;
   readonly overall: HealthOverall;
   readonly containers: readonly ContainerHealth[];
   readonly thresholds: ResourceThresholds;

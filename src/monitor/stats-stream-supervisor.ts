@@ -1,5 +1,5 @@
 /**
- * Keeps one live stats stream open per watched container: opens it at once, reopens it with
+ * The `ENGINE_STATS` {@link StatsSampler}: keeps one live Docker stats stream open per watched container: opens it at once, reopens it with
  * exponential backoff when it breaks or ends, and stops it on request. It knows nothing of
  * grading, alerts or history: each frame goes to the callback the container was opened with.
  *
@@ -13,6 +13,7 @@ import type { ResourceStats } from '../sandbox/resource-stats.js';
 import { delay } from '../shared/deadline.js';
 import { checkInteger } from '../shared/validate.js';
 import type { ContainerStatsSource } from './container-stats-source.js';
+import type { MonitorSource, SampleSink, StatsSampler } from './stats-sampler.js';
 
 export interface StatsStreamSupervisorOptions {
   readonly source: Pick<ContainerStatsSource, 'streamStats'>;
@@ -23,13 +24,8 @@ export interface StatsStreamSupervisorOptions {
   readonly retryMaxDelayMs?: number;
 }
 
-/** What to do with one container's stream. */
-export interface SupervisedStream {
-  /** Each frame, in order, until the stream is stopped; never after stop(). */
-  readonly onStats: (stats: ResourceStats) => void;
-  /** Fields added to this stream's log lines (e.g. its run's id); read when a line is logged. */
-  readonly logContext?: () => Readonly<Record<string, unknown>>;
-}
+/** What to do with one container's stream: each frame goes to `onStats`. */
+export type SupervisedStream = SampleSink;
 
 /** One supervised container and the state of its stream. */
 interface Entry {
@@ -53,8 +49,9 @@ type StreamOutcome = { readonly kind: 'stopped' } | { readonly kind: 'ended' } |
 
 const STOPPED = Symbol('stopped');
 
-export class StatsStreamSupervisor {
-  private readonly source: Pick<ContainerStatsSource, 'streamStats'>;
+export class StatsStreamSupervisor implements StatsSampler {
+  readonly source: MonitorSource = 'ENGINE_STATS';
+  private readonly streams: Pick<ContainerStatsSource, 'streamStats'>;
   private readonly logger: Pick<Logger, 'debug' | 'info' | 'warn'>;
   private readonly retryBaseDelayMs: number;
   private readonly retryMaxDelayMs: number;
@@ -65,7 +62,7 @@ export class StatsStreamSupervisor {
 
   /** @throws InvalidValueError for a bad delay. */
   constructor(options: StatsStreamSupervisorOptions) {
-    this.source = options.source;
+    this.streams = options.source;
     this.logger = options.logger;
     this.retryBaseDelayMs = checkInteger('streamRetryBaseDelayMs', options.retryBaseDelayMs ?? 1_000, { min: 1 });
     this.retryMaxDelayMs = checkInteger('streamRetryMaxDelayMs', options.retryMaxDelayMs ?? 30_000, {
@@ -113,6 +110,10 @@ export class StatsStreamSupervisor {
   /** Whether the container's stream broke or ended and has not delivered a frame since. */
   isBroken(containerId: string): boolean {
     return this.entries.get(containerId)?.broken ?? false;
+  }
+
+  sourceOf(containerId: string): MonitorSource | undefined {
+    return this.entries.has(containerId) ? 'ENGINE_STATS' : undefined;
   }
 
   /**
@@ -171,7 +172,7 @@ export class StatsStreamSupervisor {
     let iterator: AsyncIterator<ResourceStats> | undefined;
     entry.open = true;
     try {
-      iterator = this.source.streamStats(entry.containerId, signal)[Symbol.asyncIterator]();
+      iterator = this.streams.streamStats(entry.containerId, signal)[Symbol.asyncIterator]();
       for (;;) {
         if (signal.aborted) return { kind: 'stopped' };
         const reading = iterator;

@@ -1,6 +1,7 @@
 /**
- * Resource figures computed from one Docker stats frame, the way `docker stats` computes them.
- * Pure: no I/O, so the arithmetic has fast unit tests.
+ * Resource figures computed the way `docker stats` computes them: from one Docker stats frame, or
+ * (through the same arithmetic, {@link cpuPercentOf} and {@link memoryWithoutCache}) from a
+ * container's cgroup files read directly. Pure: no I/O, so the arithmetic has fast unit tests.
  */
 
 /** One reading of a container's CPU, memory and pids. */
@@ -45,26 +46,39 @@ export function computeCpuPercent(frame: DockerStatsFrame): number {
   const system = cpu?.system_cpu_usage;
   const preSystem = pre?.system_cpu_usage;
   if (total === undefined || preTotal === undefined || system === undefined || preSystem === undefined) return 0;
-  const cpuDelta = total - preTotal;
-  const systemDelta = system - preSystem;
-  if (cpuDelta <= 0 || systemDelta <= 0) return 0;
   const onlineCpus = cpu?.online_cpus || cpu?.cpu_usage?.percpu_usage?.length || 1;
-  return (cpuDelta / systemDelta) * onlineCpus * 100;
+  return cpuPercentOf(total - preTotal, system - preSystem, onlineCpus);
+}
+
+/**
+ * `docker stats`' CPU %: the container's CPU time over the host's (all CPUs, from /proc/stat)
+ * in the same interval, times the online CPUs, × 100. 0 when either delta is not positive.
+ */
+export function cpuPercentOf(cpuDeltaNs: number, systemDeltaNs: number, onlineCpus: number): number {
+  if (cpuDeltaNs <= 0 || systemDeltaNs <= 0) return 0;
+  return (cpuDeltaNs / systemDeltaNs) * onlineCpus * 100;
 }
 
 /** Memory usage minus page cache: cgroup v1 `total_inactive_file`, v2 `inactive_file`. */
 export function computeMemoryUsageBytes(frame: DockerStatsFrame): number {
-  const usage = frame.memory_stats?.usage ?? 0;
   const stats = frame.memory_stats?.stats ?? {};
-  const cache = stats['total_inactive_file'] ?? stats['inactive_file'] ?? 0;
-  return cache < usage ? usage - cache : usage;
+  return memoryWithoutCache(frame.memory_stats?.usage ?? 0, stats['total_inactive_file'] ?? stats['inactive_file'] ?? 0);
+}
+
+/** `docker stats`' memory figure: usage minus the inactive page cache, unless the cache is not below the usage. */
+export function memoryWithoutCache(usageBytes: number, inactiveFileBytes: number): number {
+  return inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes;
+}
+
+/** A pids limit as bosun reports it: null for "no limit", which Docker reports as 0 or as the maximum uint64. */
+export function pidsLimitOrNull(limit: number | undefined): number | null {
+  return limit !== undefined && limit > 0 && limit < 2 ** 53 ? limit : null;
 }
 
 /** All figures of one frame; `at` is the frame's own timestamp when it has one. */
 export function computeResourceStats(frame: DockerStatsFrame, now: Date = new Date()): ResourceStats {
   const memoryUsageBytes = computeMemoryUsageBytes(frame);
   const memoryLimitBytes = frame.memory_stats?.limit ?? 0;
-  const pidsLimit = frame.pids_stats?.limit;
   const read = frame.read ? new Date(frame.read) : undefined;
   return {
     at: read && Number.isFinite(read.getTime()) && read.getTime() > 0 ? read : now,
@@ -73,7 +87,6 @@ export function computeResourceStats(frame: DockerStatsFrame, now: Date = new Da
     memoryLimitBytes,
     memoryPercent: memoryLimitBytes > 0 ? (memoryUsageBytes / memoryLimitBytes) * 100 : 0,
     pids: frame.pids_stats?.current ?? 0,
-    // Docker reports "no limit" as 0 or as the maximum uint64.
-    pidsLimit: pidsLimit !== undefined && pidsLimit > 0 && pidsLimit < 2 ** 53 ? pidsLimit : null,
+    pidsLimit: pidsLimitOrNull(frame.pids_stats?.limit),
   };
 }

@@ -182,6 +182,21 @@ export class SandboxManager implements SandboxProvider<DockerSandbox>, AsyncDisp
     return streamContainerStats(this.docker, containerId, signal, this.callTimeoutMs);
   }
 
+  /**
+   * What tells where a container's cgroup is on the engine's host: its main process (null when it
+   * is not running) and its cgroup parent (null for the engine's default).
+   */
+  async cgroupPlacement(containerId: string, signal?: AbortSignal): Promise<{ pid: number | null; cgroupParent: string | null }> {
+    const info = await this.call(
+      `inspect ${containerId.slice(0, 12)}`,
+      (callSignal) => this.docker.getContainer(containerId).inspect({ abortSignal: callSignal }),
+      signal,
+    );
+    const pid = info.State?.Pid;
+    const parent = info.HostConfig?.CgroupParent;
+    return { pid: typeof pid === 'number' && pid > 0 ? pid : null, cgroupParent: typeof parent === 'string' && parent !== '' ? parent : null };
+  }
+
   /** A container's name without the leading slash. */
   async containerName(containerId: string): Promise<string> {
     const info = await this.call(`inspect ${containerId.slice(0, 12)}`, (signal) =>

@@ -30,6 +30,9 @@
  *   START_RATE_PER_MINUTE per caller (rate-limiter.ts, RATE_LIMITED).
  * - Streamed results (SSE) take a streaming slot like WebSockets, and are cut when their client
  *   leaves more than 8 MiB unread (http-streams.ts).
+ * - Subscriptions, over graphql-ws and SSE alike: an event is executed once per distinct
+ *   operation (document, variables, caller's role), not once per subscriber
+ *   (shared-subscription-execution.ts).
  * - Refusals a client can cause at will are logged as at most one line per 10 s (log-summary.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -57,14 +60,17 @@ import { isLoopbackHost } from '../shared/loopback.js';
 import { maskBosunError, toGraphQLError, useArgumentErrorCodes } from './mask-error.js';
 import { useArchiveRoute } from './archive-route.js';
 import { UploadSpool } from './multipart-upload.js';
-import { useRequestBodies } from './request-bodies.js';
+import { isGraphqlMultipart, useRequestBodies } from './request-bodies.js';
 import { createMetrics, useMetricsEndpoint } from './metrics.js';
 import { useOperationAccess } from './operation-access.js';
 import { useParseErrorCodes } from './parse-errors.js';
 import { OriginPolicy } from './origin-policy.js';
 import { useQueryLimits } from './query-limits.js';
 import { createStartGate } from './rate-limiter.js';
+import { useSharedSubscriptionExecution } from './shared-subscription-execution.js';
+import { limitRequestBody } from './request-body-limit.js';
 import { malformedRequestReason, sendErrorResponse } from './request-target.js';
+import { MAX_REQUEST_BYTES } from './server-limits.js';
 import { toYogaLogger, type ServerLogger } from './server-logger.js';
 import { StreamingSlots } from './streaming-slots.js';
 
@@ -152,6 +158,11 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
   const refusals = new LogSummary({ logger, level: 'info', summary: 'Connections refused' });
   const uploads = new UploadSpool(config.uploadMaxBytes ?? DEFAULT_UPLOAD_MAX_BYTES);
 
+  /**
+   * The context of each caller key, made once: yoga copies it into each operation's context, and
+   * there are at most three keys (anonymous, the API token, the read token).
+   */
+  const contexts = new Map<string, BosunContext>();
   /** Each operation's context, with its caller (HTTP requests were refused already when they have none). */
   const contextFor = (initial: InitialContext): BosunContext => {
     const caller = initial.bosunCaller ?? auth.authenticate(bearerToken(initial.request?.headers.get('authorization')));
@@ -159,13 +170,13 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       const refusal = new BosunError('UNAUTHENTICATED', 'Authentication required');
       throw toGraphQLError(refusal, undefined, { status: 401, headers: { 'www-authenticate': 'Bearer realm="bosun"' } });
     }
-    return {
-      services,
-      streams,
-      caller,
-      admitStart: (operation) => admitStart(caller, operation),
-      ...(initial.request ? { signal: initial.request.signal } : {}),
-    };
+    let context = contexts.get(caller.key);
+    if (context === undefined || context.caller?.role !== caller.role) {
+      context = Object.freeze({ services, streams, caller, admitStart: (operation: string) => admitStart(caller, operation) });
+      contexts.set(caller.key, context);
+    }
+    // One context per caller, but an HTTP request's own signal (an exec ends when its client goes away).
+    return initial.request ? { ...context, signal: initial.request.signal } : context;
   };
 
   const yoga = createYoga({
@@ -179,7 +190,8 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
     renderGraphiQL: createGraphiQLRenderer({ tokenRequired: auth.enabled, graphqlPath: GRAPHQL_PATH }),
     landingPage: false,
     cors: origins.corsOptions(),
-    // Body limits are useRequestBodies': 1 MiB, but for uploadArchive's multipart requests.
+    // Enforced on the node request, far cheaper (request-body-limit.ts); uploadArchive's multipart
+    // requests are read by useRequestBodies instead, which makes that one exception.
     maxRequestBodySize: false,
     multipart: false,
     plugins: [
@@ -196,6 +208,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       useArgumentErrorCodes(),
       useOperationAccess(),
       useHttpStreams({ slots, refusals, logger }),
+      useSharedSubscriptionExecution(),
       // Last: it wraps whichever request parser the plugins above chose.
       useRequestBodies({ graphqlPath: GRAPHQL_PATH, uploads }),
     ],
@@ -208,7 +221,11 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       sendErrorResponse(response, 400, 'BAD_REQUEST', malformed, { close: true });
       return;
     }
-    void yoga(request, response);
+    const serve = (): void => void yoga(request, response);
+    if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') serve();
+    // A multipart request to /graphql may be an upload: useRequestBodies streams it under its own limits.
+    else if (isGraphqlMultipart(request, GRAPHQL_PATH)) serve();
+    else limitRequestBody(request, response, MAX_REQUEST_BYTES, serve);
   });
   const ws = attachGraphQLWs({
     httpServer,

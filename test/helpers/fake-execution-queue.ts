@@ -17,6 +17,8 @@ export class FakeExecutionQueue implements ExecutionQueue {
   #paused = false;
 
   constructor(options: { maxConcurrency?: number } = {}) {
+    // As the real queue: every subscription listens here.
+    this.events.setMaxListeners(0);
     this.#maxConcurrency = options.maxConcurrency ?? 1;
   }
 

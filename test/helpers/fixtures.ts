@@ -83,6 +83,7 @@ export function makeReport(overrides: Partial<HealthReport> = {}): HealthReport 
   return {
     generatedAt: new Date('2025-01-01T00:00:03.000Z'),
     docker: { reachable: true, version: '27.0.0', error: null },
+    monitorSource: 'ENGINE_STATS',
     overall: {
       totalContainers: 0,
       healthyContainers: 0,

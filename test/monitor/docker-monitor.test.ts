@@ -6,6 +6,7 @@ import type { RunServiceEvents } from '../../src/runs/run-service.js';
 import { DockerMonitor, type DockerMonitorOptions } from '../../src/monitor/docker-monitor.js';
 import type { MonitorEvents } from '../../src/monitor/monitor-service.js';
 import type { HealthAlert, HealthReport, ResourceSample } from '../../src/monitor/monitor-types.js';
+import type { MonitorSource, SampleSink, StatsSampler } from '../../src/monitor/stats-sampler.js';
 import { FakeStatsSource, flush } from './fake-stats-source.js';
 import { GiB, THRESHOLDS, stats } from './fixtures.js';
 import { fakeMonitorLogger } from './fake-monitor-logger.js';
@@ -196,6 +197,69 @@ describe('DockerMonitor streams', () => {
     expect(seen.samples).toHaveLength(2);
     expect(source.streams).toHaveLength(1);
     expect(logger.warn).toHaveBeenCalledWith({ event: 'sample', error: 'listener bug' }, 'monitor event listener threw');
+  });
+});
+
+/** A sampler that reads containers itself (as the cgroup file sampler does): the test delivers readings. */
+class PacedSampler implements StatsSampler {
+  readonly source: MonitorSource = 'CGROUP_FILES';
+  readonly sinks = new Map<string, SampleSink>();
+  closed = false;
+  open(containerId: string, sink: SampleSink): boolean {
+    this.sinks.set(containerId, sink);
+    return true;
+  }
+  stop(containerId: string): boolean {
+    return this.sinks.delete(containerId);
+  }
+  isBroken(): boolean {
+    return false;
+  }
+  sourceOf(containerId: string): MonitorSource | undefined {
+    return this.sinks.has(containerId) ? 'CGROUP_FILES' : undefined;
+  }
+  openCount(): number {
+    return this.sinks.size;
+  }
+  reopenBroken(): void {}
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
+
+describe('DockerMonitor with a sampler of its own', () => {
+  it('reads containers through it, says so in reports, and closes it', async () => {
+    const sampler = new PacedSampler();
+    const { monitor, source, seen } = setup({ sampler });
+    monitor.registerContainer('c1', 'run-1');
+    expect(source.streams).toHaveLength(0);
+    expect(monitor.openStreamCount()).toBe(1);
+    sampler.sinks.get('c1')!.onStats(stats({ atMs: T0 }));
+    expect(seen.samples).toHaveLength(1);
+    const report = await monitor.generateReport();
+    expect(report.monitorSource).toBe('CGROUP_FILES');
+    expect(report.containers[0]!.monitorSource).toBe('CGROUP_FILES');
+    monitor.unregisterContainer('c1');
+    expect(sampler.sinks.size).toBe(0);
+    await monitor.close();
+    expect(sampler.closed).toBe(true);
+  });
+
+  it('publishes every reading of a sampler that reads once per interval, even a tick a millisecond early', () => {
+    const sampler = new PacedSampler();
+    const { monitor, seen } = setup({ sampler });
+    monitor.registerContainer('c1', 'run-1');
+    for (const atMs of [T0, T0 + 999, T0 + 1998]) sampler.sinks.get('c1')!.onStats(stats({ atMs }));
+    expect(seen.samples).toHaveLength(3);
+  });
+
+  it('reports ENGINE_STATS with the default stream supervisor', async () => {
+    const { monitor } = setup();
+    monitor.registerContainer('c1', null);
+    const report = await monitor.generateReport();
+    expect(report.monitorSource).toBe('ENGINE_STATS');
+    expect(report.containers[0]!.monitorSource).toBe('ENGINE_STATS');
   });
 });
 

@@ -9,6 +9,7 @@ function container(id: string, level: HealthLevel, reading: { cpuPercent: number
     name: id,
     runId: null,
     level,
+    monitorSource: 'CGROUP_FILES',
     latest: reading === null ? null : sample(id, null, reading),
     alerts: [],
     checkedAt: null,

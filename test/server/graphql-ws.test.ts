@@ -4,6 +4,7 @@
  */
 import type { Client, FormattedExecutionResult } from 'graphql-ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { QueueStats } from '../../src/queue/execution-queue.js';
 import WebSocket from 'ws';
 import { listenerTotal, type FakeServices } from '../helpers/fake-services.js';
 import { makeAlert, makeRun, makeSample } from '../helpers/fixtures.js';
@@ -174,6 +175,35 @@ describe('graphql-ws subscriptions', () => {
     });
     const ids = [await nextResult(any), await nextResult(any), await nextResult(any)].map((r) => r.value?.data?.['healthAlerts'].id);
     expect(ids).toEqual(['w', 'c', 'c']);
+  });
+
+  it('executes an event once for 100 subscribers of one document (over 10 sockets), each getting it', async () => {
+    const clients = Array.from({ length: 10 }, () => createWsClient(test.wsUrl));
+    try {
+      const query = 'subscription { queueStatusChanged { running queued maxConcurrency paused } }';
+      const streams = clients.flatMap((c) => Array.from({ length: 10 }, () => c.iterate({ query })));
+      // Each first gets its own snapshot of the status.
+      await Promise.all(streams.map((stream) => nextResult(stream)));
+      // One event object for every listener, as the queue emits it; reading `running` means executing it.
+      let executions = 0;
+      const status = { queued: 4, maxConcurrency: 2, utilizationPercent: 100, paused: false };
+      Object.defineProperty(status, 'running', {
+        enumerable: true,
+        get: () => {
+          executions += 1;
+          return 2;
+        },
+      });
+      test.services.queue.events.emit('status', status as unknown as QueueStats);
+      const results = await Promise.all(streams.map((stream) => nextResult(stream)));
+      for (const result of results) {
+        expect(result.value).toEqual({ data: { queueStatusChanged: { running: 2, queued: 4, maxConcurrency: 2, paused: false } } });
+      }
+      expect(executions).toBe(1);
+      for (const stream of streams) await stream.return?.();
+    } finally {
+      for (const c of clients) await c.dispose();
+    }
   });
 
   it('resourceSamples answers NOT_FOUND for an unknown run, and completes once a run is final', async () => {

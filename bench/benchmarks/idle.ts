@@ -50,8 +50,8 @@ async function startAndWait(command: string, args: (port: number) => readonly st
   });
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const deadline = began + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${command} exited ${child.exitCode} before answering:\n${output}`);

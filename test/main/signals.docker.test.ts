@@ -3,7 +3,9 @@
  * run of `sleep 120` running, then SIGINT to the whole group (Ctrl-C), SIGTERM to the whole group
  * (a supervisor stopping a process tree), or SIGTERM to npm alone. npm is in the group too and
  * passes the signal on, so bosun gets it twice; it must still stop once, gracefully: the run ends
- * INTERRUPTED, no container is left, and everything has exited within the grace + 5 s.
+ * INTERRUPTED, no container is left, and everything has exited within the grace + 5 s. First, that
+ * what `npm start` runs is the compiled build (node dist/main.js, no tsx, no shell in between) and
+ * that it serves the dashboard's files from there.
  *
  * SIGNAL_TEST_ROUNDS (default 3) sets how many times each group signal is tried.
  */
@@ -70,8 +72,8 @@ async function npmStart(): Promise<NpmStart> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  npm.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  npm.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = `http://127.0.0.1:${port}/graphql`;
   await until('npm start to answer /health', 60_000, async () => {
     if (npm.exitCode !== null) throw new Error(`npm start exited with ${npm.exitCode}:\n${output}`);
@@ -134,6 +136,28 @@ async function stopWhileRunning(signal: NodeJS.Signals, target: 'group' | 'npm')
     if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
   }
 }
+
+it('npm start serves the compiled build, dashboard files included, and stops on one SIGTERM', async () => {
+  const bosun = await npmStart();
+  const pgid = bosun.npm.pid!;
+  const exited = once(bosun.npm, 'exit');
+  try {
+    const origin = new URL(bosun.url).origin;
+    // The page, one of its modules (copied into dist/ by the build) and a vendor file (from node_modules).
+    for (const path of ['/', '/dashboard/js/main.js', '/dashboard/vendor/uplot/uPlot.esm.js']) {
+      const response = await fetch(`${origin}${path}`);
+      expect(response.status, path).toBe(200);
+      expect((await response.text()).length, path).toBeGreaterThan(100);
+    }
+    const { stdout } = await promisify(execFile)('ps', ['-o', 'args=', '-g', String(pgid)]);
+    expect(stdout).toMatch(/^node --max-semi-space-size=\d+ dist\/main\.js$/m);
+    expect(stdout).not.toMatch(/tsx|\bsh -c\b|bash/);
+    process.kill(-pgid, 'SIGTERM');
+    await exited;
+  } finally {
+    if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
+  }
+}, 90_000);
 
 describe('npm start under the signals of a terminal and a supervisor', () => {
   for (let round = 1; round <= ROUNDS; round += 1) {

@@ -67,7 +67,9 @@ bosun_install_node() {
   command -v npm >/dev/null 2>&1 || bosun_die "npm is needed to install Node.js $bosun_node_install_major"
   local package="node-$os-$arch@$bosun_node_install_major"
   bosun_say "node $(node --version 2>/dev/null || echo '(none)') is older than $bosun_node_min_major: installing $package from the npm registry into .node/"
-  # Unpacked beside .node/ and renamed into place, so that an interrupted install leaves nothing half-done.
+  # Unpacked beside .node/ and renamed into place, so that an interrupted install leaves nothing
+  # half-done (and its leftovers are removed by the next one).
+  rm -rf "$bosun_root"/.node-install.*
   local work
   work="$(mktemp -d "$bosun_root/.node-install.XXXXXX")"
   if ! (cd "$work" && npm pack "$package" --loglevel=error >/dev/null) || ! tar -xzf "$work"/*.tgz -C "$work"; then

@@ -89,7 +89,7 @@ async function stop(child: ChildProcess): Promise<void> {
 
 /** Where `npm start` would run bosun (scripts/start.sh), built first so that no start pays for tsc. */
 async function build(): Promise<void> {
-  const child = spawn('bash', ['scripts/build.sh'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('bash', ['scripts/build.sh', '--if-stale'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let errors = '';
   child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];

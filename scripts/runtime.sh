@@ -8,8 +8,8 @@
 #   package, which ships the binary and the C headers) into .node/ (gitignored), and this shell's
 #   PATH and npm_config_nodedir point at it, so native addons (better-sqlite3) build against it.
 # - bosun_ensure_deps: runs `npm ci` when node_modules is missing, was installed from another
-#   package-lock.json, or by a Node with another native ABI (process.versions.modules): a tree
-#   built by Node 20 would load in Node 24 only to fail on better-sqlite3's binary.
+#   package-lock.json, or by another Node major (another native ABI, process.versions.modules):
+#   an addon compiled for Node 20's ABI fails to load in Node 24, or crashes.
 # - bosun_ensure_build / bosun_build: compiles src/ to dist/ with tsc (tsconfig.build.json) and
 #   copies the dashboard's static files next to the compiled dashboard module, when dist/ is
 #   missing or older than any source, config or lockfile.

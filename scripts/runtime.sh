@@ -26,6 +26,9 @@ bosun_node_install_major=24
 # under 100 MB and a loaded one stays near 220 MB, for about 10 % more CPU per GraphQL request
 # (bench/results: the idle-rss case and its notes).
 bosun_node_flags=(--max-semi-space-size=1)
+# glibc gives each thread that calls malloc an arena of its own (up to 8 per core); V8's helper
+# threads then leave a few MB touched that bosun's one JavaScript thread does not need.
+bosun_malloc_arena_max=2
 
 bosun_say() { printf '[bosun setup] %s\n' "$*" >&2; }
 bosun_die() {

@@ -11,4 +11,5 @@ source scripts/runtime.sh
 bosun_use_node
 bash scripts/setup.sh
 bosun_ensure_build
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-$bosun_malloc_arena_max}"
 exec node "${bosun_node_flags[@]}" dist/main.js "$@"

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startedInstances } from '../lib/bosun-child.js';
@@ -96,10 +96,12 @@ async function build(): Promise<void> {
   if (code !== 0) throw new Error(`scripts/build.sh exited ${code}: ${errors}`);
 }
 
-/** The Node binary and V8 flags of a process, from its command line. */
-function commandLine(pid: number): { node: string; flags: string[] } {
+/** The Node binary, V8 flags and MALLOC_ARENA_MAX of a process, from /proc. */
+function commandLine(pid: number): { node: string; flags: string[]; arenaMax: string } {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  return { node: argv[0]!, flags: argv.slice(1).filter((arg) => arg.startsWith('--')) };
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  const arenaMax = environ.find((entry) => entry.startsWith('MALLOC_ARENA_MAX='))?.slice('MALLOC_ARENA_MAX='.length) ?? 'unset';
+  return { node: readlinkSync(`/proc/${pid}/exe`), flags: argv.slice(1).filter((arg) => arg.startsWith('--')), arenaMax };
 }
 
 export const idle: Benchmark = {
@@ -111,6 +113,7 @@ export const idle: Benchmark = {
     const readyMs: number[] = [];
     let node = '';
     let flags: string[] = [];
+    let arenaMax = '';
     for (let start = 0; start < STARTS; start += 1) {
       const dir = mkdtempSync(join(tmpdir(), 'bosun-bench-idle-'));
       const instanceId = `bench-idle-${context.runId}-${start}`;
@@ -124,7 +127,7 @@ export const idle: Benchmark = {
         );
         try {
           // start.sh replaces itself with node (exec), so the child's pid is bosun's.
-          ({ node, flags } = commandLine(bosun.child.pid!));
+          ({ node, flags, arenaMax } = commandLine(bosun.child.pid!));
           readyMs.push(bosun.readyMs);
           bosunRss.push(...(await idleSamples(bosun.child.pid!)));
           context.log(`idle: start ${start + 1}: /health after ${bosun.readyMs.toFixed(0)} ms, RSS ${bosunRss.at(-1)!.toFixed(1)} MB`);
@@ -166,7 +169,7 @@ export const idle: Benchmark = {
         },
       ],
       notes: [
-        `Node: ${node} (${flags.join(' ') || 'no flags'}).`,
+        `Node: ${node} (${process.version}; ${flags.join(' ') || 'no flags'}; MALLOC_ARENA_MAX ${arenaMax}; the baseline has the flags, not the variable).`,
         `Start-up, from spawning scripts/start.sh to the first /health 200 (set-up checks, Docker engine and image checks, Node start, ` +
           `database, engine probe): median ${sr.median.toFixed(0)} ms, p95 ${sr.p95.toFixed(0)} ms over ${sr.n} starts. \`npm start\` adds npm's own start (a few hundred ms), ` +
           'and npm itself stays resident beside bosun (about 58 MB): a supervisor that runs `node dist/main.js` directly saves both.',

@@ -32,7 +32,7 @@ import noFolderCycle from './scripts/eslint/no-folder-cycle.js';
 const UNUSED_VARS = { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true };
 
 export default defineConfig(
-  globalIgnores(['node_modules/', 'data/', 'test-output/', 'coverage/', 'bench/results/']),
+  globalIgnores(['node_modules/', 'data/', 'test-output/', 'coverage/', 'bench/results/', 'dist/', '.node/']),
 
   {
     name: 'bosun/imports',

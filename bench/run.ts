@@ -14,6 +14,7 @@ import { concurrency } from './benchmarks/concurrency.js';
 import { dispatch } from './benchmarks/dispatch.js';
 import { exec } from './benchmarks/exec.js';
 import { fanout } from './benchmarks/fanout.js';
+import { idle } from './benchmarks/idle.js';
 import { memory } from './benchmarks/memory.js';
 import { monitoring } from './benchmarks/monitoring.js';
 import { overhead } from './benchmarks/overhead.js';
@@ -25,7 +26,7 @@ import { BENCH_DIR, ROOT, loadAverage } from './lib/processes.js';
 import { summarizeProfiles } from './lib/profile-summary.js';
 import { markdown, textTable, type BenchReport, type Benchmark } from './lib/report.js';
 
-const ALL: readonly Benchmark[] = [overhead, throughput, fanout, monitoring, dispatch, concurrency, memory, exec, warm];
+const ALL: readonly Benchmark[] = [overhead, throughput, fanout, monitoring, dispatch, concurrency, memory, exec, warm, idle];
 
 function usage(): string {
   return `usage: npm run bench [-- [--profile] [${ALL.map((b) => b.name).join('|')}] …]`;

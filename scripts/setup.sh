@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Ensures what bosun needs before it starts or its tests run: a Docker engine that answers and,
-# when SANDBOX_IMAGE is the default, the locally built sandbox image. Idempotent and quick when
-# everything is already there. On Debian/Ubuntu as root it installs and starts the engine itself;
-# anywhere else it says how to get one.
+# Ensures what bosun needs before it starts or its tests run: Node.js 22 or newer (Node 24 from the
+# npm registry into .node/ when the machine's is older), the locked dependencies in node_modules
+# installed by that Node (scripts/runtime.sh), a Docker engine that answers and, when SANDBOX_IMAGE
+# is the default, the locally built sandbox image. Idempotent and quick when everything is already
+# there. On Debian/Ubuntu as root it installs and starts the engine itself; anywhere else it says
+# how to get one.
 #
 # --with-browser (passed by `npm test`): also ensure Debian's Chromium at /usr/bin/chromium, which
 # the dashboard test drives headless, and python3, which the Python example's test runs. `npm start`
@@ -158,6 +160,11 @@ ensure_python() {
   apt_install python3
   say "installed $(python3 --version 2>&1)"
 }
+
+# shellcheck source=scripts/runtime.sh
+source "$here/scripts/runtime.sh"
+bosun_use_node
+bosun_ensure_deps
 
 exec 9>"$lock_file"
 flock -w 900 9 || die "another set-up has held $lock_file for 15 minutes; is one stuck?"

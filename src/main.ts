@@ -1,13 +1,14 @@
 /**
- * `npm start`: reads the config, starts bosun, and shuts it down cleanly on SIGINT / SIGTERM.
- * (scripts/setup.sh, run by `npm start` first, ensures the Docker engine and the sandbox image.)
+ * bosun's entry point (`npm start` runs its build, `node dist/main.js`): reads the config, starts
+ * bosun, and shuts it down cleanly on SIGINT / SIGTERM. (scripts/start.sh, run by `npm start`,
+ * first ensures Node.js, the dependencies, the build, the Docker engine and the sandbox image.)
  * A config or database that cannot be used stops start-up with one line on stderr and exit 1.
- * The process guard (src/process-guard.ts) is installed here and only here.
+ * The process guards (src/process-guard.ts) are installed here and only here.
  */
 import { createApp, type BosunApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { installProcessGuard } from './process-guard.js';
+import { installProcessGuard, installStopSignals } from './process-guard.js';
 import { DatabaseOpenError } from './store/database.js';
 
 /** After a fatal fault, how long the clean shutdown may take beyond SHUTDOWN_GRACE_MS before the process exits anyway. */
@@ -28,11 +29,9 @@ async function main(): Promise<void> {
 
   let app: BosunApp | undefined;
   let stopping = false;
-  /** Shuts down once (a second call, e.g. a second signal, exits at once) and exits with `code`. */
+  /** Shuts down once and exits with `code`; a later call (a signal during a fatal shutdown) changes nothing. */
   const shutDown = (code: number, graceMs?: number) => {
-    if (stopping) {
-      process.exit(1);
-    }
+    if (stopping) return;
     stopping = true;
     (app?.close(graceMs) ?? Promise.resolve()).then(
       () => process.exit(code),
@@ -62,13 +61,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) logger.warn({ signal }, 'second signal: exiting at once');
-    else logger.info({ signal }, 'signal received');
-    shutDown(0);
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  installStopSignals(process, {
+    logger,
+    onStop: () => shutDown(0),
+    exitNow: () => process.exit(1),
+  });
 
   try {
     const { url } = await app.start();

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { installProcessGuard } from '../src/process-guard.js';
+import { installProcessGuard, installStopSignals, SAME_STOP_REQUEST_MS } from '../src/process-guard.js';
 import { createTestLogger } from './helpers/test-logger.js';
 import { runToExit } from './helpers/run-to-exit.js';
 
@@ -52,6 +52,64 @@ describe('installProcessGuard', () => {
     const { target, uninstall } = guarded();
     uninstall();
     expect(target.listenerCount('unhandledRejection') + target.listenerCount('uncaughtException')).toBe(0);
+  });
+});
+
+function stopSignals() {
+  const target = new EventEmitter();
+  const logger = createTestLogger();
+  let clockMs = 0;
+  const calls = { stop: [] as string[], exitNow: [] as string[] };
+  const uninstall = installStopSignals(target, {
+    logger,
+    onStop: (signal) => calls.stop.push(signal),
+    exitNow: (signal) => calls.exitNow.push(signal),
+    now: () => clockMs,
+  });
+  const signal = (name: NodeJS.Signals, atMs: number) => {
+    clockMs = atMs;
+    target.emit(name, name);
+  };
+  return { target, logger, calls, signal, uninstall };
+}
+
+describe('installStopSignals', () => {
+  it('begins one graceful stop for a signal that the whole group got (npm passes it on a few ms later)', () => {
+    const { logger, calls, signal } = stopSignals();
+    signal('SIGINT', 1000);
+    signal('SIGINT', 1004);
+    expect(calls).toEqual({ stop: ['SIGINT'], exitNow: [] });
+    expect(logger.entries.map((e) => [e.level, e.msg])).toEqual([
+      ['info', 'signal received: stopping gracefully (send it again, a second or more later, to exit at once)'],
+      ['debug', 'the same stop request again (passed on by another process in the group): still stopping gracefully'],
+    ]);
+  });
+
+  it('counts SIGTERM and SIGINT alike, and any number of copies within the window as one request', () => {
+    const { calls, signal } = stopSignals();
+    signal('SIGTERM', 0);
+    signal('SIGINT', 10);
+    signal('SIGTERM', SAME_STOP_REQUEST_MS - 1);
+    expect(calls).toEqual({ stop: ['SIGTERM'], exitNow: [] });
+  });
+
+  it('exits at once on a signal a second or more after the first: a person asking again', () => {
+    const { logger, calls, signal } = stopSignals();
+    signal('SIGINT', 0);
+    signal('SIGINT', 3);
+    signal('SIGINT', SAME_STOP_REQUEST_MS);
+    expect(calls).toEqual({ stop: ['SIGINT'], exitNow: ['SIGINT'] });
+    expect(logger.entries.at(-1)).toMatchObject({
+      level: 'warn',
+      msg: 'second signal: exiting at once',
+      fields: { signal: 'SIGINT', sinceFirstMs: SAME_STOP_REQUEST_MS },
+    });
+  });
+
+  it('uninstalls itself', () => {
+    const { target, uninstall } = stopSignals();
+    uninstall();
+    expect(target.listenerCount('SIGINT') + target.listenerCount('SIGTERM')).toBe(0);
   });
 });
 

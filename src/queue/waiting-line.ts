@@ -125,6 +125,16 @@ export class WaitingLine<T extends LineEntry> implements Queue<RunFunction, Line
     throw new Error(`Cannot set the priority of ${id}: the waiting line is first in, first out`);
   }
 
+  /**
+   * p-queue's `remove()`, which it calls when the signal given to `add()` for a waiting task aborts:
+   * the entry leaves the line. The owner gives no such signal (it takes entries out itself,
+   * {@link takeOut}), so this is only for a p-queue used on its own.
+   */
+  remove(id: string): void {
+    const entry = this.get(id);
+    if (entry !== undefined) this.takeOut(entry);
+  }
+
   // The owner's side.
 
   /** Puts an entry at the back of the line that p-queue never gets: it waits until it times out or is removed. */

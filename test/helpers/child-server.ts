@@ -1,6 +1,7 @@
 /**
- * bosun as a real child process (`node --import tsx src/main.ts`, as `npm start` runs it after
- * set-up), for tests that kill or signal it and start it again on the same database.
+ * bosun as a real child process (`node --import tsx src/main.ts`: the sources themselves, where
+ * `npm start` runs their build, dist/main.js), for tests that kill or signal it and start it again
+ * on the same database.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';

@@ -118,7 +118,8 @@ describe('WaitingLine', () => {
           order.push(id);
           return Promise.resolve();
         },
-        { entry: item },
+        // As the owner adds them: p-queue 10 looks a task up by this id before asking the line.
+        { id, entry: item },
       );
     }
     expect([queue.size, line.ids()]).toEqual([3, ['a', 'b', 'c']]);
@@ -126,6 +127,22 @@ describe('WaitingLine', () => {
     queue.start();
     await queue.onIdle();
     expect(order).toEqual(['a', 'b', 'c']);
+    expect(line.length).toBe(0);
+  });
+
+  it("lets p-queue take out a waiting task whose add() signal aborted (p-queue 10's remove)", async () => {
+    const line = new WaitingLine<LineEntry>({ now: () => Date.now(), onTimeout: () => {} });
+    const queue = new PQueue<WaitingLine<LineEntry>, LineOptions<LineEntry>>({ concurrency: 1, autoStart: false, queueClass: line.asQueueClass() });
+    const controller = new AbortController();
+    const added = ['a', 'b'].map((id) => {
+      const item = entry(id, Date.now() + 60_000);
+      return queue.add(() => void line.takeOut(item), { id, entry: item, ...(id === 'b' ? { signal: controller.signal } : {}) });
+    });
+    controller.abort(new Error('no longer wanted'));
+    await expect(added[1]).rejects.toThrow('no longer wanted');
+    expect([queue.size, line.ids()]).toEqual([1, ['a']]);
+    queue.start();
+    await added[0];
     expect(line.length).toBe(0);
   });
 

@@ -5,12 +5,11 @@
  * downloads over GET /runs/{id}/archive, and every bad path refused naming its field.
  */
 import { gzipSync } from 'node:zlib';
-import { Readable } from 'node:stream';
-import * as tar from 'tar-stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gql } from '../helpers/e2e.js';
 import { FINISH, call, exec, firstError, startExternal, uploadArchive, type SandboxFileReply } from '../helpers/external-e2e.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
+import { tarListing, tarOf } from '../helpers/tar-archives.js';
 
 let app: TestApp | undefined;
 
@@ -25,53 +24,10 @@ const WRITE = 'mutation ($id: ID!, $files: [FileInput!]!) { writeFiles(agentId: 
 const READ = 'query ($id: ID!, $path: String!) { readFile(agentId: $id, path: $path) { path size content contentBase64 truncated } }';
 const LIST = 'query ($id: ID!, $path: String!) { listFiles(agentId: $id, path: $path) { path type size mode } }';
 
-interface TarEntry {
-  readonly name: string;
-  readonly content?: string;
-  readonly type?: 'file' | 'directory' | 'symlink' | 'link';
-  readonly linkname?: string;
-  readonly mode?: number;
-}
-
-/** A tar built entry by entry, names as given (tar tools would refuse the escaping ones). */
-async function buildTar(entries: readonly TarEntry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const entry of entries) {
-    const header = {
-      name: entry.name,
-      type: entry.type ?? 'file',
-      mode: entry.mode ?? (entry.type === 'directory' ? 0o755 : 0o644),
-      ...(entry.linkname === undefined ? {} : { linkname: entry.linkname }),
-    };
-    if (header.type === 'file') pack.entry(header, entry.content ?? '');
-    else pack.entry(header);
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
 /** The entries of a tar stream: name → content (files) or type. */
 async function readTar(body: ReadableStream<Uint8Array>): Promise<Map<string, string>> {
-  const extract = tar.extract();
-  const entries = new Map<string, string>();
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('entry', (header, stream, next) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
-      stream.on('end', () => {
-        entries.set(header.name.replace(/\/$/, ''), header.type === 'file' ? Buffer.concat(chunks).toString() : String(header.type));
-        next();
-      });
-      stream.resume();
-    });
-    extract.on('finish', resolve);
-    extract.on('error', reject);
-  });
-  Readable.fromWeb(body as Parameters<typeof Readable.fromWeb>[0]).pipe(extract);
-  await done;
-  return entries;
+  const listing = await tarListing(body);
+  return new Map(listing.map(([type, name, , content]) => [name.replace(/\/$/, ''), type === 'file' ? content : type]));
 }
 
 describe('writeFiles, readFile, listFiles', () => {
@@ -230,7 +186,7 @@ describe('uploadArchive', () => {
     const { url } = app;
     const id = await startExternal(url);
     const archive = gzipSync(
-      await buildTar([
+      await tarOf([
         { name: 'repo', type: 'directory' },
         { name: 'repo/test.sh', content: '#!/bin/sh\ntest "$(cat answer)" = 42\n', mode: 0o755 },
         { name: 'repo/answer', content: '41\n' },
@@ -276,7 +232,7 @@ describe('uploadArchive', () => {
     app = await startTestApp();
     const { url } = app;
     const id = await startExternal(url);
-    const { errors } = await uploadArchive(url, id, await buildTar(entries), '/workspace/dest');
+    const { errors } = await uploadArchive(url, id, await tarOf(entries), '/workspace/dest');
     expect(firstError(errors)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'archive' });
     expect((await exec(url, id, 'ls -A /workspace /workspace/dest 2>&1; ls /tmp')).stdout).not.toMatch(/ok|escaped|abs|out/);
     await gql(url, FINISH, { id, code: 0 });
@@ -288,7 +244,7 @@ describe('uploadArchive', () => {
     const id = await startExternal(url);
     const tooBig = await uploadArchive(url, id, new Uint8Array(6 * MiB + 1));
     expect(tooBig.status).toBe(413);
-    const small = await buildTar([{ name: 'x', content: 'x' }]);
+    const small = await tarOf([{ name: 'x', content: 'x' }]);
     expect(firstError((await uploadArchive(url, id, small, '/workspace/../etc')).errors)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'path' });
     expect((await uploadArchive(url, id, small)).data!.uploadArchive).toEqual([expect.objectContaining({ path: '/workspace/x', type: 'FILE' })]);
     await gql(url, FINISH, { id, code: 0 });

@@ -241,7 +241,12 @@ function rawOutput(onData: ExecOptions['onData'], skipPidLine: boolean): Record<
   };
 }
 
-function pipeOutput(
+/**
+ * Demultiplexes an exec's output into `onOutput` lines (and `raw` chunks); resolves when the
+ * stream is over, rejects on its error or the signal's abort. Also the warm pool's prepared
+ * command reads its output this way (prepared-command.ts).
+ */
+export function pipeOutput(
   docker: Docker,
   stream: Duplex,
   onOutput: ExecOptions['onOutput'],

@@ -17,14 +17,12 @@
  */
 import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
-import { delay, withDeadline } from '../shared/deadline.js';
+import { withDeadline } from '../shared/deadline.js';
 import { dockerCall } from './docker-call.js';
-import type { ExecTarget } from './docker-exec.js';
-import { LineSplitter } from './line-splitter.js';
+import { pipeOutput, settledExitCode, type ExecTarget } from './docker-exec.js';
 import { SandboxError, toSandboxError } from './sandbox-errors.js';
 import type { ExecOptions, ExecResult } from './sandbox.js';
 
-const EXIT_CODE_POLL_MS = 25;
 /** What the waiting shell says on standard output once it waits (never part of a command's output). */
 const READY_LINE = '__bosun_ready\n';
 
@@ -154,13 +152,17 @@ export class PreparedCommand {
     const action = `run a command in ${target.name}`;
     target.activeExecs.add(this.exec);
     try {
-      const output = this.pipeOutput(target, options);
+      // A connection the engine dropped while the sandbox waited will never end again: do not wait on it.
+      if (!this.open) throw new SandboxError('CONTAINER_GONE', `the prepared command in ${target.name} lost its connection`);
+      const output = pipeOutput(target.docker, this.stream, options.onOutput, signal);
+      // Paused since the ready line was read: a new 'data' listener does not resume it.
+      this.stream.resume();
       const env = Object.entries(options.env ?? {});
       this.stream.write(`${env.length}\n${env.map(([name, value]) => `${name}\n${escaped(value)}`).join('')}${escaped(command)}`);
       if (options.stdin === undefined) this.stream.end();
       else this.stream.end(options.stdin);
       await output;
-      return { exitCode: await this.exitCode(target, signal) };
+      return { exitCode: await settledExitCode(target, this.exec, signal) };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw toSandboxError(error, action);
@@ -176,47 +178,5 @@ export class PreparedCommand {
   discard(): void {
     this.open = false;
     this.stream.destroy();
-  }
-
-  private pipeOutput(target: ExecTarget, options: ExecOptions): Promise<void> {
-    const onOutput = options.onOutput ?? (() => {});
-    const stdout = new LineSplitter((line) => onOutput('stdout', line));
-    const stderr = new LineSplitter((line) => onOutput('stderr', line));
-    const { stream } = this;
-    return new Promise<void>((resolve, reject) => {
-      let finished = false;
-      const finish = (error?: Error) => {
-        if (finished) return;
-        finished = true;
-        options.signal?.removeEventListener('abort', onAbort);
-        stdout.end();
-        stderr.end();
-        if (error) reject(error);
-        else resolve();
-      };
-      const onAbort = () => finish(options.signal?.reason as Error);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      target.docker.modem.demuxStream(
-        stream,
-        { write: (chunk: Buffer) => stdout.write(chunk) } as unknown as NodeJS.WritableStream,
-        { write: (chunk: Buffer) => stderr.write(chunk) } as unknown as NodeJS.WritableStream,
-      );
-      // Paused since the ready line was read: a new 'data' listener does not resume it.
-      stream.resume();
-      if (!this.open) return finish(new SandboxError('CONTAINER_GONE', `the prepared command in ${target.name} lost its connection`));
-      stream.once('end', () => finish());
-      stream.once('close', () => finish());
-      stream.once('error', (error) => finish(error));
-    });
-  }
-
-  /** The stream can end a moment before the engine records the exit code. */
-  private async exitCode(target: ExecTarget, signal?: AbortSignal): Promise<number> {
-    for (;;) {
-      const info = await dockerCall(`read the exit code of a command in ${target.name}`, target.callTimeoutMs, () => this.exec.inspect(), signal);
-      if (!info.Running && info.ExitCode !== null) return info.ExitCode;
-      if (!info.Running) throw new SandboxError('CONTAINER_GONE', `the container ${target.name} stopped while a command ran`);
-      if ((await delay(EXIT_CODE_POLL_MS, signal ? [signal] : [])) === 'interrupted') signal?.throwIfAborted();
-    }
   }
 }

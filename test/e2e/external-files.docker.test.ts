@@ -5,12 +5,12 @@
  * downloads over GET /runs/{id}/archive, and every bad path refused naming its field.
  */
 import { gzipSync } from 'node:zlib';
-import { Readable } from 'node:stream';
-import * as tar from 'tar-stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LIST_FILES, READ_FILE, WRITE_FILES } from '../../src/client/operations.js';
 import { gql } from '../helpers/e2e.js';
 import { FINISH, call, exec, firstError, startExternal, uploadArchive, type SandboxFileReply } from '../helpers/external-e2e.js';
 import { startTestApp, type TestApp } from '../helpers/start-app.js';
+import { tarListing, tarOf } from '../helpers/tar-archives.js';
 
 let app: TestApp | undefined;
 
@@ -21,57 +21,10 @@ afterEach(async () => {
 
 const MiB = 1024 * 1024;
 
-const WRITE = 'mutation ($id: ID!, $files: [FileInput!]!) { writeFiles(agentId: $id, files: $files) { path type size mode } }';
-const READ = 'query ($id: ID!, $path: String!) { readFile(agentId: $id, path: $path) { path size content contentBase64 truncated } }';
-const LIST = 'query ($id: ID!, $path: String!) { listFiles(agentId: $id, path: $path) { path type size mode } }';
-
-interface TarEntry {
-  readonly name: string;
-  readonly content?: string;
-  readonly type?: 'file' | 'directory' | 'symlink' | 'link';
-  readonly linkname?: string;
-  readonly mode?: number;
-}
-
-/** A tar built entry by entry, names as given (tar tools would refuse the escaping ones). */
-async function buildTar(entries: readonly TarEntry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const entry of entries) {
-    const header = {
-      name: entry.name,
-      type: entry.type ?? 'file',
-      mode: entry.mode ?? (entry.type === 'directory' ? 0o755 : 0o644),
-      ...(entry.linkname === undefined ? {} : { linkname: entry.linkname }),
-    };
-    if (header.type === 'file') pack.entry(header, entry.content ?? '');
-    else pack.entry(header);
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
 /** The entries of a tar stream: name → content (files) or type. */
 async function readTar(body: ReadableStream<Uint8Array>): Promise<Map<string, string>> {
-  const extract = tar.extract();
-  const entries = new Map<string, string>();
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('entry', (header, stream, next) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
-      stream.on('end', () => {
-        entries.set(header.name.replace(/\/$/, ''), header.type === 'file' ? Buffer.concat(chunks).toString() : String(header.type));
-        next();
-      });
-      stream.resume();
-    });
-    extract.on('finish', resolve);
-    extract.on('error', reject);
-  });
-  Readable.fromWeb(body as Parameters<typeof Readable.fromWeb>[0]).pipe(extract);
-  await done;
-  return entries;
+  const listing = await tarListing(body);
+  return new Map(listing.map(([type, name, , content]) => [name.replace(/\/$/, ''), type === 'file' ? content : type]));
 }
 
 describe('writeFiles, readFile, listFiles', () => {
@@ -79,7 +32,7 @@ describe('writeFiles, readFile, listFiles', () => {
     app = await startTestApp();
     const { url } = app;
     const id = await startExternal(url);
-    const { writeFiles } = await gql<{ writeFiles: SandboxFileReply[] }>(url, WRITE, {
+    const { writeFiles } = await gql<{ writeFiles: SandboxFileReply[] }>(url, WRITE_FILES, {
       id,
       files: [
         { path: '/workspace/src/deep/a.txt', content: 'héllo\n' },
@@ -93,7 +46,7 @@ describe('writeFiles, readFile, listFiles', () => {
     expect((await exec(url, id, 'stat -c "%u %a" /workspace/src/deep/a.txt /workspace/src /tmp/bin.dat')).stdout).toBe(
       '1000 644\n1000 755\n1000 755\n',
     );
-    const text = await gql<{ readFile: Record<string, unknown> }>(url, READ, { id, path: '/workspace/src/deep/a.txt' });
+    const text = await gql<{ readFile: Record<string, unknown> }>(url, READ_FILE, { id, path: '/workspace/src/deep/a.txt' });
     expect(text.readFile).toEqual({
       path: '/workspace/src/deep/a.txt',
       size: 7,
@@ -101,13 +54,13 @@ describe('writeFiles, readFile, listFiles', () => {
       contentBase64: Buffer.from('héllo\n').toString('base64'),
       truncated: false,
     });
-    const binary = await gql<{ readFile: Record<string, unknown> }>(url, READ, { id, path: '/tmp/bin.dat' });
+    const binary = await gql<{ readFile: Record<string, unknown> }>(url, READ_FILE, { id, path: '/tmp/bin.dat' });
     expect(binary.readFile).toMatchObject({ content: null, contentBase64: 'AP/+', truncated: false });
-    const { listFiles } = await gql<{ listFiles: SandboxFileReply[] }>(url, LIST, { id, path: '/workspace/src' });
+    const { listFiles } = await gql<{ listFiles: SandboxFileReply[] }>(url, LIST_FILES, { id, path: '/workspace/src' });
     expect(listFiles).toEqual([expect.objectContaining({ path: '/workspace/src/deep', type: 'DIRECTORY' })]);
-    expect(firstError((await call(url, READ, { id, path: '/workspace/missing' })).errors)).toMatchObject({ code: 'NOT_FOUND' });
-    expect(firstError((await call(url, READ, { id, path: '/workspace/src' })).errors)).toMatchObject({ code: 'NOT_FOUND' });
-    await gql(url, FINISH, { id, code: 0 });
+    expect(firstError((await call(url, READ_FILE, { id, path: '/workspace/missing' })).errors)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(firstError((await call(url, READ_FILE, { id, path: '/workspace/src' })).errors)).toMatchObject({ code: 'NOT_FOUND' });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 
   it('reads at most 10 MiB of a file, saying it is truncated', async () => {
@@ -115,7 +68,7 @@ describe('writeFiles, readFile, listFiles', () => {
     const { url } = app;
     const id = await startExternal(url);
     await exec(url, id, "head -c 11534336 /dev/zero | tr '\\0' z > /workspace/big");
-    const { readFile } = await gql<{ readFile: { size: number; content: string; contentBase64: string; truncated: boolean } }>(url, READ, {
+    const { readFile } = await gql<{ readFile: { size: number; content: string; contentBase64: string; truncated: boolean } }>(url, READ_FILE, {
       id,
       path: '/workspace/big',
     });
@@ -123,7 +76,7 @@ describe('writeFiles, readFile, listFiles', () => {
     expect(readFile.truncated).toBe(true);
     expect(readFile.content.length).toBe(10 * MiB);
     expect(Buffer.from(readFile.contentBase64, 'base64').length).toBe(10 * MiB);
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 
   it('refuses traversal, outside, relative and NUL paths naming the field, and writes nothing', async () => {
@@ -132,7 +85,7 @@ describe('writeFiles, readFile, listFiles', () => {
     const id = await startExternal(url);
     const cases: Array<[string, Record<string, unknown>, string]> = [
       [
-        WRITE,
+        WRITE_FILES,
         {
           id,
           files: [
@@ -142,30 +95,30 @@ describe('writeFiles, readFile, listFiles', () => {
         },
         'files[1].path',
       ],
-      [WRITE, { id, files: [{ path: '/etc/passwd', content: 'x' }] }, 'files[0].path'],
-      [WRITE, { id, files: [{ path: 'workspace/x', content: 'x' }] }, 'files[0].path'],
-      [WRITE, { id, files: [{ path: '/workspace/a\u0000b', content: 'x' }] }, 'files[0].path'],
-      [WRITE, { id, files: [{ path: '/workspace/a', content: 'x', contentBase64: 'eA==' }] }, 'files[0]'],
-      [WRITE, { id, files: [{ path: '/workspace/a', contentBase64: 'not base64!' }] }, 'files[0].contentBase64'],
-      [READ, { id, path: '/workspace/../../proc/self/environ' }, 'path'],
-      [READ, { id, path: '/tmp/x\u0000' }, 'path'],
-      [LIST, { id, path: '/' }, 'path'],
-      [LIST, { id, path: '/workspace/' }, 'path'],
+      [WRITE_FILES, { id, files: [{ path: '/etc/passwd', content: 'x' }] }, 'files[0].path'],
+      [WRITE_FILES, { id, files: [{ path: 'workspace/x', content: 'x' }] }, 'files[0].path'],
+      [WRITE_FILES, { id, files: [{ path: '/workspace/a\u0000b', content: 'x' }] }, 'files[0].path'],
+      [WRITE_FILES, { id, files: [{ path: '/workspace/a', content: 'x', contentBase64: 'eA==' }] }, 'files[0]'],
+      [WRITE_FILES, { id, files: [{ path: '/workspace/a', contentBase64: 'not base64!' }] }, 'files[0].contentBase64'],
+      [READ_FILE, { id, path: '/workspace/../../proc/self/environ' }, 'path'],
+      [READ_FILE, { id, path: '/tmp/x\u0000' }, 'path'],
+      [LIST_FILES, { id, path: '/' }, 'path'],
+      [LIST_FILES, { id, path: '/workspace/' }, 'path'],
     ];
     for (const [query, variables, field] of cases) {
       expect(firstError((await call(url, query, variables)).errors), JSON.stringify(variables)).toMatchObject({ code: 'BAD_USER_INPUT', field });
     }
     expect((await exec(url, id, 'ls -A /workspace')).stdout).toBe('');
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 
   it('refuses a writeFiles request over the 1 MiB body limit (413)', async () => {
     app = await startTestApp();
     const { url } = app;
     const id = await startExternal(url);
-    const { status } = await call(url, WRITE, { id, files: [{ path: '/workspace/big', content: 'x'.repeat(MiB + 1) }] });
+    const { status } = await call(url, WRITE_FILES, { id, files: [{ path: '/workspace/big', content: 'x'.repeat(MiB + 1) }] });
     expect(status).toBe(413);
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 });
 
@@ -181,7 +134,7 @@ describe('a file call the sandbox refuses', () => {
     // Filesystem, 1K-blocks, Used, Available: nothing available.
     expect(usage!.trim().split(/\s+/)[3]).toBe('0');
 
-    const full = await call(url, WRITE, { id, files: [{ path: '/workspace/more.txt', content: 'x'.repeat(64 * 1024) }] });
+    const full = await call(url, WRITE_FILES, { id, files: [{ path: '/workspace/more.txt', content: 'x'.repeat(64 * 1024) }] });
     expect(full.data).toBeNull();
     expect(firstError(full.errors)).toEqual({
       code: 'FILE_ERROR',
@@ -189,7 +142,7 @@ describe('a file call the sandbox refuses', () => {
     });
 
     await exec(url, id, 'rm /workspace/fill && mkdir -p /workspace/taken/inner');
-    const taken = await call(url, WRITE, { id, files: [{ path: '/workspace/taken', content: 'x' }] });
+    const taken = await call(url, WRITE_FILES, { id, files: [{ path: '/workspace/taken', content: 'x' }] });
     expect(firstError(taken.errors)).toMatchObject({
       code: 'FILE_ERROR',
       message: expect.stringMatching(/^could not write \/workspace\/taken in bosun-\S+: tar: .*Is a directory$/) as string,
@@ -198,12 +151,12 @@ describe('a file call the sandbox refuses', () => {
     // bosun and the run go on: the same call succeeds once there is room.
     const { agentRun } = await gql<{ agentRun: { status: string } }>(url, 'query ($id: ID!) { agentRun(id: $id) { status } }', { id });
     expect(agentRun.status).toBe('RUNNING');
-    const { writeFiles } = await gql<{ writeFiles: SandboxFileReply[] }>(url, WRITE, {
+    const { writeFiles } = await gql<{ writeFiles: SandboxFileReply[] }>(url, WRITE_FILES, {
       id,
       files: [{ path: '/workspace/more.txt', content: 'x'.repeat(64 * 1024) }],
     });
     expect(writeFiles).toEqual([{ path: '/workspace/more.txt', type: 'FILE', size: 64 * 1024, mode: 0o644 }]);
-    expect(await gql(url, FINISH, { id, code: 0 })).toMatchObject({ finishAgent: { status: 'SUCCEEDED' } });
+    expect(await gql(url, FINISH, { id, exitCode: 0 })).toMatchObject({ finishAgent: { status: 'SUCCEEDED' } });
   });
 });
 
@@ -212,7 +165,7 @@ describe('artifacts of an external run', () => {
     app = await startTestApp();
     const { url, origin } = app;
     const id = await startExternal(url, { artifacts: ['/workspace/out'] });
-    await gql(url, WRITE, { id, files: [{ path: '/workspace/out/fix.patch', content: '+ fixed\n' }] });
+    await gql(url, WRITE_FILES, { id, files: [{ path: '/workspace/out/fix.patch', content: '+ fixed\n' }] });
     const { finishAgent } = await gql<{ finishAgent: { status: string; artifacts: { path: string; size: number; url: string }[] } }>(
       url,
       'mutation ($id: ID!) { finishAgent(agentId: $id, exitCode: 0) { status artifacts { path size url } } }',
@@ -230,7 +183,7 @@ describe('uploadArchive', () => {
     const { url } = app;
     const id = await startExternal(url);
     const archive = gzipSync(
-      await buildTar([
+      await tarOf([
         { name: 'repo', type: 'directory' },
         { name: 'repo/test.sh', content: '#!/bin/sh\ntest "$(cat answer)" = 42\n', mode: 0o755 },
         { name: 'repo/answer', content: '41\n' },
@@ -246,7 +199,7 @@ describe('uploadArchive', () => {
     ]);
     expect(await exec(url, id, './test.sh', { cwd: '/workspace/up/repo' })).toMatchObject({ exitCode: 1 });
     expect((await exec(url, id, 'cat latest; stat -c "%u %a" test.sh', { cwd: '/workspace/up/repo' })).stdout).toBe('41\n1000 755\n');
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 
   it.each([
@@ -276,10 +229,10 @@ describe('uploadArchive', () => {
     app = await startTestApp();
     const { url } = app;
     const id = await startExternal(url);
-    const { errors } = await uploadArchive(url, id, await buildTar(entries), '/workspace/dest');
+    const { errors } = await uploadArchive(url, id, await tarOf(entries), '/workspace/dest');
     expect(firstError(errors)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'archive' });
     expect((await exec(url, id, 'ls -A /workspace /workspace/dest 2>&1; ls /tmp')).stdout).not.toMatch(/ok|escaped|abs|out/);
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 
   it('refuses an upload past UPLOAD_MAX_BYTES with 413, and a bad target path', async () => {
@@ -288,10 +241,10 @@ describe('uploadArchive', () => {
     const id = await startExternal(url);
     const tooBig = await uploadArchive(url, id, new Uint8Array(6 * MiB + 1));
     expect(tooBig.status).toBe(413);
-    const small = await buildTar([{ name: 'x', content: 'x' }]);
+    const small = await tarOf([{ name: 'x', content: 'x' }]);
     expect(firstError((await uploadArchive(url, id, small, '/workspace/../etc')).errors)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'path' });
     expect((await uploadArchive(url, id, small)).data!.uploadArchive).toEqual([expect.objectContaining({ path: '/workspace/x', type: 'FILE' })]);
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 });
 
@@ -311,7 +264,7 @@ describe('GET /runs/{id}/archive', () => {
     expect((await fetch(archiveUrl(id, '/workspace/../etc'))).status).toBe(400);
     expect((await fetch(archiveUrl(id, '/workspace/nothing'))).status).toBe(404);
     expect((await fetch(archiveUrl('no-such-run', '/workspace'))).status).toBe(404);
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
     expect((await fetch(archiveUrl(id, '/workspace/out'))).status).toBe(409);
   });
 });

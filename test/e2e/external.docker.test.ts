@@ -55,10 +55,16 @@ describe('the lifecycle', () => {
     const id = await startExternal(url, { steps: ['echo set up > /workspace/ready'] });
     const result = await exec(url, id, 'cat /workspace/ready; echo to-stderr >&2; exit 3');
     expect(result).toMatchObject({ exitCode: 3, stdout: 'set up\n', stderr: 'to-stderr\n', truncated: false, timedOut: false });
-    expect(result.step).toEqual({ index: 2, command: 'cat /workspace/ready; echo to-stderr >&2; exit 3', exitCode: 3 });
+    expect(result.step).toEqual({
+      index: 2,
+      command: 'cat /workspace/ready; echo to-stderr >&2; exit 3',
+      exitCode: 3,
+      startedAt: expect.any(String) as string,
+      finishedAt: expect.any(String) as string,
+    });
     // A failing command does not end the run.
     expect((await runWithSteps(url, id)).status).toBe('RUNNING');
-    const { finishAgent } = await gql<{ finishAgent: Record<string, unknown> }>(url, FINISH, { id, code: 0 });
+    const { finishAgent } = await gql<{ finishAgent: Record<string, unknown> }>(url, FINISH, { id, exitCode: 0 });
     expect(finishAgent).toMatchObject({ status: 'SUCCEEDED', failureReason: null, exitCode: 0 });
     const run = await runWithSteps(url, id);
     expect(run.steps.map((step) => [step.index, step.exitCode])).toEqual([
@@ -78,9 +84,9 @@ describe('the lifecycle', () => {
   it('fails NON_ZERO_EXIT with the given error; a second finish and later calls are INVALID_STATE', async () => {
     const { url } = await start();
     const id = await startExternal(url);
-    const { finishAgent } = await gql<{ finishAgent: Record<string, unknown> }>(url, FINISH, { id, code: 4, error: 'gave up' });
+    const { finishAgent } = await gql<{ finishAgent: Record<string, unknown> }>(url, FINISH, { id, exitCode: 4, error: 'gave up' });
     expect(finishAgent).toMatchObject({ status: 'FAILED', failureReason: 'NON_ZERO_EXIT', exitCode: 4, error: 'gave up' });
-    expect(firstError((await call(url, FINISH, { id, code: 0 })).errors)).toMatchObject({
+    expect(firstError((await call(url, FINISH, { id, exitCode: 0 })).errors)).toMatchObject({
       code: 'INVALID_STATE',
       message: `run ${id} has finished (FAILED / NON_ZERO_EXIT)`,
     });
@@ -144,11 +150,11 @@ describe('which run takes calls', () => {
       code: 'INVALID_STATE',
       message: `run ${queued.agentId} is QUEUED at position 1; it takes calls once it is RUNNING`,
     });
-    expect(firstError((await call(url, FINISH, { id: shell.agentId, code: 0 })).errors)).toMatchObject({
+    expect(firstError((await call(url, FINISH, { id: shell.agentId, exitCode: 0 })).errors)).toMatchObject({
       code: 'INVALID_STATE',
       message: expect.stringMatching(/runs agent "shell", which takes no calls/) as string,
     });
-    expect(firstError((await call(url, FINISH, { id: queued.agentId, code: 0 })).errors)).toMatchObject({ code: 'INVALID_STATE' });
+    expect(firstError((await call(url, FINISH, { id: queued.agentId, exitCode: 0 })).errors)).toMatchObject({ code: 'INVALID_STATE' });
     // Once the line moves, the queued run takes calls.
     await gql(url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', { id: shell.agentId });
     await waitForRun<{ status: string; idleSince: string | null }>(
@@ -160,7 +166,7 @@ describe('which run takes calls', () => {
       'idleSince',
     );
     expect((await exec(url, queued.agentId, 'echo now')).stdout).toBe('now\n');
-    await gql(url, FINISH, { id: queued.agentId, code: 0 });
+    await gql(url, FINISH, { id: queued.agentId, exitCode: 0 });
   });
 
   it('makes a call that comes during the set-up steps wait for them', async () => {
@@ -168,7 +174,7 @@ describe('which run takes calls', () => {
     const { agentId: id } = await startRun(url, { agent: 'external', steps: ['sleep 1', 'echo done > /tmp/setup'] });
     const result = await exec(url, id, 'cat /tmp/setup');
     expect(result).toMatchObject({ stdout: 'done\n', step: { index: 3 } });
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 });
 
@@ -190,7 +196,7 @@ describe('exec', () => {
       code: 'BAD_USER_INPUT',
       field: 'options.env[0].name',
     });
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 
   it('ends a command at its timeout with timedOut, and the run goes on', async () => {
@@ -203,7 +209,7 @@ describe('exec', () => {
     expect(result.durationMs).toBeGreaterThanOrEqual(1000);
     expect((await exec(url, id, 'echo still here')).stdout).toBe('still here\n');
     expect((await runWithSteps(url, id)).status).toBe('RUNNING');
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 
   it('ends a command whose HTTP client went away, records its step as ended, and the run goes on', async () => {
@@ -242,7 +248,7 @@ describe('exec', () => {
     expect(run.logs).toContainEqual({ stream: 'SYSTEM', step: 1, line: 'step 1 stopped: the client went away (exit 143)' });
     // Its process is gone; the sandbox takes calls.
     expect((await exec(url, id, 'ps -o args')).stdout.split('\n')).not.toContain('sleep 30');
-    expect(await gql(url, FINISH, { id, code: 0 })).toMatchObject({ finishAgent: { status: 'SUCCEEDED' } });
+    expect(await gql(url, FINISH, { id, exitCode: 0 })).toMatchObject({ finishAgent: { status: 'SUCCEEDED' } });
   });
 
   it('runs a command while another runs; a 9th at once is RATE_LIMITED', async () => {
@@ -272,7 +278,7 @@ describe('exec', () => {
       message: expect.stringMatching(/has 8 commands running/) as string,
     });
     // Finishing stops them; each says why.
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
     for (const running of [slow, ...more])
       expect(firstError((await running).errors)).toMatchObject({
         code: 'INVALID_STATE',
@@ -292,6 +298,6 @@ describe('exec', () => {
     const long = await exec(url, id, "head -c 40000 /dev/zero | tr '\\0' x");
     // One long line comes back as it was printed (the log cuts it; the reply does not).
     expect(long.stdout).toBe('x'.repeat(40_000));
-    await gql(url, FINISH, { id, code: 0 });
+    await gql(url, FINISH, { id, exitCode: 0 });
   });
 });

@@ -1,12 +1,15 @@
 /**
  * Real-engine helpers for tests: a dockerode client built the way bosun builds it, a unique
- * instance id per test file, and a check that nothing labelled with it is left behind.
+ * instance id per test file, a check that nothing labelled with it is left behind, and the
+ * SandboxError a sandbox call fails with.
  */
 import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
+import { expect } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createDockerClient } from '../../src/sandbox/docker-client.js';
 import { ownershipFilter } from '../../src/sandbox/labels.js';
+import { SandboxError } from '../../src/sandbox/sandbox-errors.js';
 
 export const TEST_IMAGE = 'bosun-sandbox:latest';
 
@@ -49,4 +52,14 @@ export async function readInside(docker: Docker, containerId: string, command: s
     stream.on('error', reject);
   });
   return out.trim();
+}
+
+/** The SandboxError `promise` rejects with (the test fails if it resolves, or rejects with anything else). */
+export async function sandboxErrorOf(promise: Promise<unknown>): Promise<SandboxError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SandboxError);
+  return error as SandboxError;
 }

@@ -1,8 +1,11 @@
 /**
  * End-to-end helpers for external runs over HTTP GraphQL: starting one, waiting until it takes
  * calls, the calls themselves with typed replies (or their errors), and multipart uploads built
- * with FormData as any client would.
+ * with FormData as any client would. The GraphQL documents are the client's own (src/client/operations.ts,
+ * checked against the schema there): only the strings are shared, each request is made here by hand,
+ * so that these tests exercise the HTTP API as any client sees it, not through bosun's client.
  */
+import { EXEC, FINISH_AGENT, UPLOAD_ARCHIVE } from '../../src/client/operations.js';
 import { gql, startRun, waitForRun } from './e2e.js';
 import { postGraphQL, type GraphQLResponse } from './graphql-clients.js';
 
@@ -13,7 +16,13 @@ export interface ExecReply {
   readonly truncated: boolean;
   readonly timedOut: boolean;
   readonly durationMs: number;
-  readonly step: { readonly index: number; readonly command: string; readonly exitCode: number | null };
+  readonly step: {
+    readonly index: number;
+    readonly command: string;
+    readonly exitCode: number | null;
+    readonly startedAt: string | null;
+    readonly finishedAt: string | null;
+  };
 }
 
 export interface SandboxFileReply {
@@ -25,23 +34,7 @@ export interface SandboxFileReply {
 
 export type GraphQLErrors = NonNullable<GraphQLResponse['errors']>;
 
-export const EXEC = /* GraphQL */ `
-  mutation Exec($id: ID!, $command: String!, $options: ExecOptionsInput) {
-    exec(agentId: $id, command: $command, options: $options) {
-      exitCode
-      stdout
-      stderr
-      truncated
-      timedOut
-      durationMs
-      step {
-        index
-        command
-        exitCode
-      }
-    }
-  }
-`;
+export { EXEC };
 
 /** Starts an external run; resolves with its id once it takes calls (its session is open and idle). */
 export async function startExternal(url: string, config: Record<string, unknown> = {}): Promise<string> {
@@ -78,8 +71,8 @@ export async function execErrors(url: string, id: string, command: string, optio
   return errors;
 }
 
-export const FINISH =
-  'mutation ($id: ID!, $code: Int!, $error: String) { finishAgent(agentId: $id, exitCode: $code, error: $error) { id status failureReason error exitCode containerId } }';
+/** finishAgent: variables `id`, `exitCode` and `error`. */
+export const FINISH = FINISH_AGENT;
 
 /** A code and message of the first error, for compact assertions. */
 export function firstError(errors: GraphQLErrors | undefined): { code: unknown; message: string; field?: unknown } {
@@ -92,17 +85,6 @@ export function firstError(errors: GraphQLErrors | undefined): { code: unknown; 
   };
 }
 
-const UPLOAD = /* GraphQL */ `
-  mutation Upload($id: ID!, $archive: File!, $path: String) {
-    uploadArchive(agentId: $id, archive: $archive, path: $path) {
-      path
-      type
-      size
-      mode
-    }
-  }
-`;
-
 /** `uploadArchive` as a multipart request (the spec's `operations`, `map`, then the file). */
 export async function uploadArchive(
   url: string,
@@ -111,7 +93,7 @@ export async function uploadArchive(
   path?: string,
 ): Promise<{ status: number; data?: { uploadArchive: SandboxFileReply[] } | null; errors?: GraphQLErrors }> {
   const form = new FormData();
-  form.append('operations', JSON.stringify({ query: UPLOAD, variables: { id, archive: null, path: path ?? null } }));
+  form.append('operations', JSON.stringify({ query: UPLOAD_ARCHIVE, variables: { id, archive: null, path: path ?? null } }));
   form.append('map', JSON.stringify({ 0: ['variables.archive'] }));
   form.append('0', new Blob([Buffer.from(archive)]), 'archive.tar');
   const response = await fetch(url, { method: 'POST', body: form, headers: { 'x-graphql-csrf': '1' } });

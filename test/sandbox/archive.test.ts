@@ -1,33 +1,12 @@
-import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import * as tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { canonicalTar, checkArchive, type CheckedArchive } from '../../src/sandbox/archive.js';
 import { SandboxError } from '../../src/sandbox/sandbox-errors.js';
 import type { ReopenableBytes } from '../../src/sandbox/sandbox.js';
+import { tarListing, tarOf, type TarEntry } from '../helpers/tar-archives.js';
 
 const MiB = 1024 ** 2;
 const DESTINATION = '/workspace/dest';
-
-interface Entry {
-  readonly name: string;
-  readonly type?: 'file' | 'directory' | 'symlink' | 'link' | 'fifo' | 'character-device';
-  readonly content?: string | Buffer;
-  readonly linkname?: string;
-  readonly mode?: number;
-}
-
-async function tarOf(entries: readonly Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const entry of entries) {
-    const header = { name: entry.name, type: entry.type ?? 'file', ...(entry.linkname === undefined ? {} : { linkname: entry.linkname }) };
-    pack.entry(entry.mode === undefined ? header : { ...header, mode: entry.mode }, entry.content ?? '');
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** Bytes that can be read again and again, in chunks pulled one at a time, counting what was handed out. */
 function reopenable(bytes: Buffer, chunkBytes = 16 * 1024): ReopenableBytes & { delivered: number; cancelled: (count: number) => Promise<void> } {
@@ -66,7 +45,7 @@ function check(bytes: Buffer, maxBytes = 10 * MiB): Promise<CheckedArchive> {
   return checkArchive(reopenable(bytes), { destination: DESTINATION, maxBytes });
 }
 
-async function refusal(entries: readonly Entry[] | Buffer, maxBytes?: number): Promise<string> {
+async function refusal(entries: readonly TarEntry[] | Buffer, maxBytes?: number): Promise<string> {
   const bytes = Buffer.isBuffer(entries) ? entries : await tarOf(entries);
   const error = await check(bytes, maxBytes).then(
     () => undefined,
@@ -77,7 +56,7 @@ async function refusal(entries: readonly Entry[] | Buffer, maxBytes?: number): P
   return (error as SandboxError).message;
 }
 
-const VALID_TREE: readonly Entry[] = [
+const VALID_TREE: readonly TarEntry[] = [
   { name: './', type: 'directory' },
   { name: './src/', type: 'directory', mode: 0o750 },
   { name: './src/main.sh', content: 'echo hi\n', mode: 0o755 },
@@ -121,7 +100,7 @@ describe('checkArchive accepts', () => {
   });
 
   it('10,000 tiny entries', async () => {
-    const entries: Entry[] = Array.from({ length: 10_000 }, (_v, i) => ({ name: `d${i % 100}/f${i}`, content: String(i) }));
+    const entries: TarEntry[] = Array.from({ length: 10_000 }, (_v, i) => ({ name: `d${i % 100}/f${i}`, content: String(i) }));
     const checked = await check(await tarOf(entries), 20 * MiB);
     expect(checked.entries).toHaveLength(10_000);
     expect(checked.topLevel).toHaveLength(100);
@@ -169,7 +148,7 @@ describe('checkArchive refuses, naming the entry', () => {
 
   it('a symlink that leads out only through another symlink, in either order', async () => {
     // c -> . is the destination itself, so b -> c/.. is its parent, although "c/.." alone looks like "."
-    const links: Entry[] = [
+    const links: TarEntry[] = [
       { name: 'c', type: 'symlink', linkname: '.' },
       { name: 'b', type: 'symlink', linkname: 'c/..' },
     ];
@@ -184,7 +163,7 @@ describe('checkArchive refuses, naming the entry', () => {
         { name: 'b', type: 'symlink', linkname: 'a' },
       ]),
     ).toMatch(/symlink loop/);
-    const doubling: Entry[] = [{ name: 's0', type: 'symlink', linkname: '.' }];
+    const doubling: TarEntry[] = [{ name: 's0', type: 'symlink', linkname: '.' }];
     for (let i = 1; i <= 40; i += 1) doubling.push({ name: `s${i}`, type: 'symlink', linkname: `s${i - 1}/s${i - 1}` });
     expect(await refusal(doubling)).toMatch(/symlink loop/);
   });
@@ -235,23 +214,10 @@ describe('checkArchive refuses, naming the entry', () => {
 });
 
 describe('canonicalTar', () => {
-  async function entriesOf(stream: Readable): Promise<Array<[string, string, string | null, string]>> {
-    const extract = tar.extract();
-    stream.on('error', (error) => extract.destroy(error));
-    stream.pipe(extract);
-    const seen: Array<[string, string, string | null, string]> = [];
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      seen.push([entry.header.type, entry.header.name, entry.header.linkname ?? null, Buffer.concat(chunks).toString()]);
-    }
-    return seen;
-  }
-
   it('writes the checked entries afresh, with normalised names and the same contents', async () => {
     const bytes = await tarOf(VALID_TREE);
     const checked = await check(bytes);
-    const seen = await entriesOf(canonicalTar(reopenable(bytes), checked, { maxBytes: 10 * MiB }));
+    const seen = await tarListing(canonicalTar(reopenable(bytes), checked, { maxBytes: 10 * MiB }));
     expect(seen).toEqual([
       ['directory', 'src/', null, ''],
       ['file', 'src/main.sh', null, 'echo hi\n'],
@@ -281,7 +247,7 @@ describe('canonicalTar', () => {
   it('errors when the archive reads differently the second time', async () => {
     const checked = await check(await tarOf([{ name: 'safe.txt', content: 'x' }]));
     const swapped = await tarOf([{ name: 'evil', type: 'symlink', linkname: '/etc' }]);
-    await expect(entriesOf(canonicalTar(reopenable(swapped), checked, { maxBytes: MiB }))).rejects.toThrow(
+    await expect(tarListing(canonicalTar(reopenable(swapped), checked, { maxBytes: MiB }))).rejects.toThrow(
       /changed between its check and its extraction/,
     );
   });

@@ -4,16 +4,14 @@
  * tar holds the same files. A tar read out of the sandbox is produced only as fast as it is read,
  * and cancelling it kills the sandbox's tar.
  */
-import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import type Docker from 'dockerode';
-import * as tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { delay } from '../../src/shared/deadline.js';
 import type { DockerSandbox } from '../../src/sandbox/docker-sandbox.js';
 import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
-import { SandboxError } from '../../src/sandbox/sandbox-errors.js';
-import { TEST_IMAGE, createTestDocker, readInside, removeLeftovers, testInstanceId } from '../helpers/docker.js';
+import { TEST_IMAGE, createTestDocker, readInside, removeLeftovers, sandboxErrorOf, testInstanceId } from '../helpers/docker.js';
+import { tarListing, tarOf, type TarEntry } from '../helpers/tar-archives.js';
 
 const MiB = 1024 ** 2;
 const WORKSPACE_BYTES = 48 * MiB;
@@ -26,50 +24,6 @@ let dirSeq = 0;
 function dir(): string {
   dirSeq += 1;
   return `/workspace/a${dirSeq}`;
-}
-
-interface Entry {
-  readonly name: string;
-  readonly type?: 'file' | 'directory' | 'symlink' | 'link';
-  readonly content?: string | Buffer;
-  readonly linkname?: string;
-  readonly mode?: number;
-}
-
-async function tarOf(entries: readonly Entry[]): Promise<Buffer<ArrayBuffer>> {
-  const pack = tar.pack();
-  for (const entry of entries) {
-    const header = { name: entry.name, type: entry.type ?? 'file', ...(entry.linkname === undefined ? {} : { linkname: entry.linkname }) };
-    pack.entry(entry.mode === undefined ? header : { ...header, mode: entry.mode }, entry.content ?? '');
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** Entries of a tar stream: type, name, link target, content. */
-async function readTar(stream: ReadableStream<Uint8Array>): Promise<Array<[string, string, string | null, string]>> {
-  const extract = tar.extract();
-  const source = Readable.fromWeb(stream as never);
-  source.on('error', (error) => extract.destroy(error));
-  source.pipe(extract);
-  const seen: Array<[string, string, string | null, string]> = [];
-  for await (const entry of extract) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of entry) chunks.push(chunk as Buffer);
-    seen.push([entry.header.type, entry.header.name, entry.header.linkname ?? null, Buffer.concat(chunks).toString()]);
-  }
-  return seen;
-}
-
-async function sandboxErrorOf(promise: Promise<unknown>): Promise<SandboxError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(SandboxError);
-  return error as SandboxError;
 }
 
 /** Polls `read` until it gives the same answer twice in a row (or the deadline passes). */
@@ -93,7 +47,7 @@ async function until(predicate: () => Promise<boolean>, deadlineMs = 20_000): Pr
   }
 }
 
-const TREE: readonly Entry[] = [
+const TREE: readonly TarEntry[] = [
   { name: 'project/', type: 'directory', mode: 0o750 },
   { name: 'project/run.sh', content: '#!/bin/sh\necho "ran in $(pwd)"\n', mode: 0o755 },
   { name: 'project/src/data.bin', content: Buffer.from([0, 1, 2, 0xff, 0xfe, 0x0a, 0]) },
@@ -149,7 +103,7 @@ describe('extractArchive', () => {
   it('refuses escaping archives whole: the destination stays empty and nothing lands outside', async () => {
     const dest = dir();
     expect((await sandbox.exec(`mkdir -p ${dest}`)).exitCode).toBe(0);
-    const escapes: Array<[string, Entry[]]> = [
+    const escapes: Array<[string, TarEntry[]]> = [
       [
         'dot-dot',
         [
@@ -195,7 +149,7 @@ describe('readArchive', () => {
   it('reads a directory back as a tar holding the same files', async () => {
     const dest = dir();
     await sandbox.extractArchive(dest, new Blob([await tarOf(TREE)]), { maxBytes: 10 * MiB });
-    const seen = await readTar(await sandbox.readArchive(`${dest}/project`));
+    const seen = await tarListing(await sandbox.readArchive(`${dest}/project`));
     // The two names of the hard-linked script: tar stores the first it meets as the file, the other as a link to it.
     const [script, copy] = seen.filter(([, name]) => /run(-copy)?\.sh$/.test(name)).sort(([a], [b]) => a.localeCompare(b));
     expect([script![0], copy![0], copy![2]]).toEqual(['file', 'link', script![1]]);
@@ -208,7 +162,7 @@ describe('readArchive', () => {
       ].sort(),
     );
     expect(seen.filter(([type]) => type === 'symlink').map(([, name, link]) => [name, link])).toEqual([['project/latest', 'run.sh']]);
-    const single = await readTar(await sandbox.readArchive(`${dest}/notes.txt`));
+    const single = await tarListing(await sandbox.readArchive(`${dest}/notes.txt`));
     expect(single).toEqual([['file', 'notes.txt', null, 'top level\n']]);
   });
 

@@ -8,8 +8,7 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DockerSandbox } from '../../src/sandbox/docker-sandbox.js';
 import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
-import { SandboxError } from '../../src/sandbox/sandbox-errors.js';
-import { TEST_IMAGE, createTestDocker, readInside, removeLeftovers, testInstanceId } from '../helpers/docker.js';
+import { TEST_IMAGE, createTestDocker, readInside, removeLeftovers, sandboxErrorOf, testInstanceId } from '../helpers/docker.js';
 
 const MiB = 1024 ** 2;
 const instanceId = testInstanceId();
@@ -29,15 +28,6 @@ async function run(command: string): Promise<{ exitCode: number; stdout: string[
   const stderr: string[] = [];
   const { exitCode } = await sandbox.exec(command, { onOutput: (stream, line) => (stream === 'stdout' ? stdout : stderr).push(line) });
   return { exitCode, stdout, stderr };
-}
-
-async function sandboxErrorOf(promise: Promise<unknown>): Promise<SandboxError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(SandboxError);
-  return error as SandboxError;
 }
 
 beforeAll(async () => {

@@ -55,7 +55,10 @@ export class RunRecorder {
    */
   announce(id: string): void {
     const run = this.store.get(id);
-    if (run) this.events.emit('run-updated', run);
+    // A new object: subscriptions share one execution per event object (the server's
+    // shared-subscription-execution.ts), so the same snapshot emitted again would be answered
+    // with the result made for it the first time, before what changed beside it.
+    if (run) this.events.emit('run-updated', { ...run });
   }
 
   /** Gives the run its final status; a run that already has one keeps it. */

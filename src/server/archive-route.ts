@@ -10,6 +10,7 @@
  * finished, another agent); 422 for a path the sandbox refuses to archive (FILE_ERROR: it
  * cannot be read); 429 past the run's concurrent file calls; 503 while shutting down.
  */
+import { nativeSignal } from '../shared/deadline.js';
 import { basename } from 'node:path';
 import type { Plugin } from 'graphql-yoga';
 import type { BosunServices } from '../api/context.js';
@@ -51,7 +52,7 @@ export function useArchiveRoute(services: Pick<BosunServices, 'external'>, logge
         endResponse(new Response(null, { status: 405, headers: { allow: 'GET' } }));
         return;
       }
-      return answer(services, decodeSegment(match[1]!), url.searchParams.get('path'), request.signal).then(
+      return answer(services, decodeSegment(match[1]!), url.searchParams.get('path'), nativeSignal(request.signal)).then(
         ({ stream, path }) =>
           endResponse(
             new Response(stream, {

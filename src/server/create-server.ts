@@ -35,6 +35,7 @@
  *   (shared-subscription-execution.ts).
  * - Refusals a client can cause at will are logged as at most one line per 10 s (log-summary.ts).
  */
+import { nativeSignal } from '../shared/deadline.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
@@ -176,7 +177,7 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       contexts.set(caller.key, context);
     }
     // One context per caller, but an HTTP request's own signal (an exec ends when its client goes away).
-    return initial.request ? { ...context, signal: initial.request.signal } : context;
+    return initial.request ? { ...context, signal: nativeSignal(initial.request.signal) } : context;
   };
 
   const yoga = createYoga({

@@ -14,6 +14,8 @@
  *
  * Only object events are shared (a WeakMap holds them, so a result lives as long as its event);
  * an event of one subscription alone (its first snapshot, a failure) simply finds no other taker.
+ * So a producer that announces again what changed beside an unchanged object (an external run's
+ * idleness, read live by a resolver) must emit a new object, or it is answered from the first.
  */
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';

@@ -69,3 +69,32 @@ export async function delay(ms: number, signals: readonly AbortSignal[] = []): P
     throw error;
   }
 }
+
+/**
+ * `signal` as the platform's own AbortSignal, following it. The fetch layer under yoga may hand
+ * requests a ponyfill signal (it does on Node 24), which `AbortSignal.any` refuses with a
+ * TypeError; what comes from a request passes through here before it meets the platform's
+ * signal helpers.
+ */
+export function nativeSignal(signal: AbortSignal): AbortSignal {
+  if (isPlatformSignal(signal)) return signal;
+  const source: Pick<AbortSignal, 'aborted' | 'reason' | 'addEventListener'> = signal;
+  const controller = new AbortController();
+  if (source.aborted) controller.abort(source.reason);
+  else source.addEventListener('abort', () => controller.abort(source.reason), { once: true });
+  return controller.signal;
+}
+
+/**
+ * Whether `signal` is the platform's own, by its internal brand rather than `instanceof`: a
+ * ponyfill's signal may have AbortSignal.prototype (so `instanceof` holds) and still not be one
+ * to `AbortSignal.any`. The platform's `aborted` getter throws on anything without the brand.
+ */
+function isPlatformSignal(signal: AbortSignal): boolean {
+  try {
+    Reflect.get(AbortSignal.prototype, 'aborted', signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

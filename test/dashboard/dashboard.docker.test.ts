@@ -262,7 +262,10 @@ describe('the live dashboard in a real browser', () => {
     const exec = await postGraphQL(app!.url, `mutation { exec(agentId: "${id}", command: "echo from-api") { exitCode } }`);
     expect(exec.body.data).toEqual({ exec: { exitCode: 0 } });
     await page.getByTestId('run-steps').getByText('echo from-api').waitFor();
-    expect(await detail.textContent()).toMatch(/waiting for commands, idle \d+ s of 300 s/);
+    // The step shows as it starts; the run waits again once the update that ends the call arrives.
+    await page.waitForFunction(() =>
+      /waiting for commands, idle \d+ s of 300 s/.test(document.querySelector('[data-testid="run-detail"]')?.textContent ?? ''),
+    );
     await postGraphQL(app!.url, `mutation { finishAgent(agentId: "${id}", exitCode: 0) { status } }`);
     await waitForRunStatus(id, 'SUCCEEDED');
     // The log keeps the agent's own line; the run's facts no longer say it waits.

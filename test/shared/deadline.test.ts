@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { delay, withDeadline } from '../../src/shared/deadline.js';
+import { delay, nativeSignal, withDeadline } from '../../src/shared/deadline.js';
 
 describe('delay', () => {
   it('elapses, or ends early when any signal aborts', async () => {
@@ -59,5 +59,53 @@ describe('withDeadline', () => {
         { timeoutMs: 1_000 },
       ),
     ).rejects.toThrow('sync failure');
+  });
+});
+
+describe('nativeSignal', () => {
+  /** A signal as a fetch ponyfill makes one: the same surface, not the platform's class. */
+  function foreignSignal(): { signal: AbortSignal; abort: (reason: unknown) => void } {
+    const target = new EventTarget() as EventTarget & { aborted: boolean; reason: unknown };
+    target.aborted = false;
+    target.reason = undefined;
+    return {
+      signal: target as unknown as AbortSignal,
+      abort: (reason) => {
+        target.aborted = true;
+        target.reason = reason;
+        target.dispatchEvent(new Event('abort'));
+      },
+    };
+  }
+
+  it("returns the platform's own signal as it is", () => {
+    const controller = new AbortController();
+    expect(nativeSignal(controller.signal)).toBe(controller.signal);
+  });
+
+  it('follows a foreign signal with one AbortSignal.any accepts, reason and all', () => {
+    const foreign = foreignSignal();
+    expect(() => AbortSignal.any([foreign.signal])).toThrow(TypeError);
+    const native = nativeSignal(foreign.signal);
+    const combined = AbortSignal.any([native]);
+    expect(combined.aborted).toBe(false);
+    foreign.abort(new Error('client gone'));
+    expect(native.aborted).toBe(true);
+    expect((combined.reason as Error).message).toBe('client gone');
+  });
+
+  it('follows a foreign signal that claims to be an AbortSignal (its prototype), which AbortSignal.any still refuses', () => {
+    const foreign = foreignSignal();
+    Object.setPrototypeOf(foreign.signal, AbortSignal.prototype);
+    expect(foreign.signal instanceof AbortSignal).toBe(true);
+    const native = nativeSignal(foreign.signal);
+    expect(native).not.toBe(foreign.signal);
+    expect(() => AbortSignal.any([native])).not.toThrow();
+  });
+
+  it('is aborted at once for a foreign signal that already is', () => {
+    const foreign = foreignSignal();
+    foreign.abort('done');
+    expect(nativeSignal(foreign.signal).reason).toBe('done');
   });
 });

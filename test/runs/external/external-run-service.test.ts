@@ -219,8 +219,11 @@ describe('idleness as the API sees it', () => {
     const held = new Gate();
     harness.files.fileGate = held;
     let announced = 0;
+    const snapshots = new Set<object>();
     harness.runs.events.on('run-updated', (run) => {
-      if (run.id === id) announced += 1;
+      if (run.id !== id) return;
+      announced += 1;
+      snapshots.add(run);
     });
     const listing = harness.external.listFiles(id, '/workspace').catch(() => undefined);
     await harness.status(id, () => harness!.external.idleSince(id) === null);
@@ -228,6 +231,9 @@ describe('idleness as the API sees it', () => {
     await listing;
     expect(harness.external.idleSince(id)).toBeInstanceOf(Date);
     expect(announced).toBe(2);
+    // Each announcement is a new object: subscriptions share one execution per event object, so a
+    // snapshot emitted again would be answered with what was true the first time (busy).
+    expect(snapshots.size).toBe(2);
     await harness.external.finish(id, 0, null);
     expect(harness.external.idleSince(id)).toBeNull();
   });

@@ -48,9 +48,23 @@ const WAITING_SHELL = [
   'exec sh -c "${__bosun_c%x}"',
 ].join('\n');
 
-/** What the options of an exec may hold for it to be handed over (a later option goes the ordinary way). */
-const KNOWN_OPTIONS = new Set(['env', 'cwd', 'signal', 'onOutput', 'stdin']);
+/**
+ * What the options of an exec may hold for it to be handed over (a later option goes the ordinary
+ * way). `timeoutGraceMs` alone changes nothing: it only shapes a timeout or an interrupt, which
+ * are not known here. The run executor passes it with every step.
+ */
+const KNOWN_OPTIONS = new Set(['env', 'cwd', 'signal', 'onOutput', 'stdin', 'timeoutGraceMs']);
 const EXPORTABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Whether a command with these options can be handed to a prepared shell (see {@link PreparedCommand.fits}). */
+export function fitsPreparedCommand(command: string, options: ExecOptions, workingDir: string): boolean {
+  if (command.includes('\0')) return false;
+  if (Object.keys(options).some((key) => !KNOWN_OPTIONS.has(key))) return false;
+  if (options.cwd !== undefined && options.cwd !== workingDir) return false;
+  return Object.entries(options.env ?? {}).every(
+    ([name, value]) => EXPORTABLE_NAME.test(name) && !name.startsWith('__bosun_') && !value.includes('\0'),
+  );
+}
 
 /**
  * Reads the waiting shell's first frame of output (the engine's multiplexing: an 8-byte header
@@ -134,12 +148,7 @@ export class PreparedCommand {
 
   /** Whether `command` would run here exactly as an ordinary exec with these options runs it. */
   fits(command: string, options: ExecOptions, workingDir: string): boolean {
-    if (!this.open || command.includes('\0')) return false;
-    if (Object.keys(options).some((key) => !KNOWN_OPTIONS.has(key))) return false;
-    if (options.cwd !== undefined && options.cwd !== workingDir) return false;
-    return Object.entries(options.env ?? {}).every(
-      ([name, value]) => EXPORTABLE_NAME.test(name) && !name.startsWith('__bosun_') && !value.includes('\0'),
-    );
+    return this.open && fitsPreparedCommand(command, options, workingDir);
   }
 
   /**

@@ -3,6 +3,7 @@
  * and recorded, that the sandbox is stopped and removed before the final status on every path,
  * the log budget, the container environment, and removal retries.
  */
+import { fitsPreparedCommand } from '../../src/sandbox/prepared-command.js';
 import { EventEmitter } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
 import { AgentRegistry } from '../../src/runs/agent-registry.js';
@@ -98,6 +99,8 @@ describe('outcomes', () => {
       'SYSTEM:2:step 2 exited 0',
     ]);
     expect(sandbox.execs.map((exec) => exec.options.cwd)).toEqual(['/workspace', '/workspace']);
+    // A shell step's options let a warm sandbox hand it to the shell it prepared before the freeze.
+    expect(sandbox.execs.map((exec) => fitsPreparedCommand(exec.command, exec.options, '/workspace'))).toEqual([true, true]);
     expect(sandbox.stops).toEqual([]);
     expect(sandbox.disposed).toBe(true);
   });

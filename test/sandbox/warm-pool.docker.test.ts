@@ -110,9 +110,10 @@ const LOOK = [
   'ulimit -a',
   // The engine's default hostname is the container's short id, for both: compared apart.
   'echo "hostname: $(hostname)"; env | grep -v ^HOSTNAME= | sort',
-  // `[exe]`: runc's init of an exec being started in the container at that moment (before it
-  // becomes the exec's command), caught by chance in a fresh container's listing; no process of the run.
-  "ps -o user,args | sed 1d | grep -v -e 'ps -o' -e sed -e grep -e '^[a-z0-9]* *\\[exe\\]$' | sort",
+  // A name in brackets is a process with no command line: runc's init of an exec being started at
+  // that moment (`[exe]`), or an earlier command's shell exiting, not yet reaped (`[sh]`). Caught by
+  // chance in either container's listing; no process of the run.
+  "ps -o user,args | sed 1d | grep -v -e 'ps -o' -e sed -e grep -e '^[a-z0-9]* *\\[[^]]*\\]$' | sort",
   "awk '{print $2, $3, $4}' /proc/self/mounts | grep -E ' (/tmp|/workspace|/) ' | sort",
   'echo "workspace: $(ls -A /workspace | wc -l) $(stat -c "%U:%G %a" /workspace)"; echo "tmp: $(ls -A /tmp | wc -l)"',
 ].join('; ');

@@ -10,8 +10,16 @@
  * exception that ends the process. With `maxRedirects: 0` the modem emits its "Max redirects
  * exceeded" error on the original request instead, which the modem does listen to, so the call
  * rejects; bosun turns that into {@link DockerRedirectError}.
+ *
+ * dockerode is loaded here, on the first client, after {@link deferUnusedDockerTransports} (see
+ * lazy-docker-transports.ts): a static import would load it, and the packages it loads for ssh://
+ * engines and BuildKit sessions, before anything could defer them.
  */
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { createRequire } from 'node:module';
+import { deferUnusedDockerTransports } from './lazy-docker-transports.js';
+
+const require = createRequire(import.meta.url);
 
 /** A 3xx answer from the engine, refused rather than followed. */
 export class DockerRedirectError extends Error {
@@ -32,6 +40,8 @@ export type DockerConnection =
   { readonly kind: 'socket'; readonly socketPath: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
 
 export function createDockerClient(connection: DockerConnection): Docker {
+  deferUnusedDockerTransports();
+  const Docker = require('dockerode') as typeof import('dockerode');
   const docker =
     connection.kind === 'socket'
       ? new Docker({ socketPath: connection.socketPath })

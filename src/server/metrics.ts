@@ -3,10 +3,24 @@
  * (never prom-client's global default). The listeners are the metrics' own: {@link BosunMetrics.dispose}
  * detaches them and unregisters the metrics.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Registry } from 'prom-client';
 import type { Plugin } from 'graphql-yoga';
 import { isFinalStatus, type AgentRun } from '../runs/agent-run.js';
 import type { BosunServices } from '../api/context.js';
+import { deferPackages } from '../shared/deferred-packages.js';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * prom-client, loaded by the first {@link createMetrics}. It requires @opentelemetry/api as it
+ * loads, for exemplars of its default process metrics, which bosun does not collect: that is
+ * deferred until used (about 50 modules and 0.8 MB of idle RSS; src/shared/deferred-packages.ts).
+ */
+function loadPromClient(): typeof import('prom-client') {
+  deferPackages([{ requiredBy: ['prom-client'], specifier: '@opentelemetry/api' }]);
+  return require('prom-client') as typeof import('prom-client');
+}
 
 export const METRIC_NAMES = {
   queueRunning: 'bosun_queue_running',
@@ -41,7 +55,10 @@ export interface BosunMetrics {
  *   health check no longer lists;
  * - `bosun_alerts_total{level,metric}`: raised alerts (not their resolutions).
  */
-export function createMetrics(services: BosunServices, registry: Registry = new Registry()): BosunMetrics {
+export function createMetrics(services: BosunServices, registry?: Registry): BosunMetrics {
+  const prom = loadPromClient();
+  const { Counter, Gauge, Histogram } = prom;
+  registry ??= new prom.Registry();
   const { runs, queue, monitor } = services;
   const registers = [registry];
   const detach: (() => void)[] = [];

@@ -3,27 +3,15 @@
  * through other test files): a client is made without loading ssh2 or gRPC, and each, once used,
  * is the real package.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { CACHE_COUNTER, inFreshProcess } from '../helpers/fresh-process.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Runs `body` as an ES module under tsx from the repository root; resolves with what it printed as JSON. */
-async function inFreshProcess(body: string): Promise<Record<string, unknown>> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', body], { cwd: ROOT });
-  return JSON.parse(stdout) as Record<string, unknown>;
-}
-
-const PRELUDE = `
+const PRELUDE = `${CACHE_COUNTER}
 import { createRequire } from 'node:module';
 import { createDockerClient } from './src/sandbox/docker-client.ts';
 const fromBosun = createRequire(import.meta.url);
 const fromDockerode = createRequire(fromBosun.resolve('dockerode'));
 const fromModem = createRequire(fromDockerode.resolve('docker-modem'));
-/** Modules of a package in the CommonJS cache: only its entry's stand-in while it is deferred. */
-const cached = (name) => Object.keys(fromBosun.cache).filter((file) => file.includes('/node_modules/' + name + '/')).length;
 const counts = () => ({ ssh2: cached('ssh2'), grpc: cached('@grpc/grpc-js'), protoLoader: cached('@grpc/proto-loader') });
 `;
 

@@ -3,6 +3,7 @@
  */
 import { Registry, register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { CACHE_COUNTER, inFreshProcess } from '../helpers/fresh-process.js';
 import { createMetrics } from '../../src/server/metrics.js';
 import { createFakeServices, listenerTotal } from '../helpers/fake-services.js';
 import { makeAlert, makeReport, makeSample } from '../helpers/fixtures.js';
@@ -83,5 +84,19 @@ describe('metrics', () => {
     expect(await registry.metrics()).not.toContain('bosun_');
     // A fresh set can register on the same registry again (a restarted server).
     createMetrics(services, registry).dispose();
+  });
+});
+
+describe('createMetrics, in a fresh process', () => {
+  it('does not load @opentelemetry/api (prom-client requires it for what bosun does not collect)', async () => {
+    const result = await inFreshProcess(`${CACHE_COUNTER}
+      import { createMetrics } from './src/server/metrics.ts';
+      import { createFakeServices } from './test/helpers/fake-services.ts';
+      const metrics = createMetrics(createFakeServices());
+      const text = await metrics.registry.metrics();
+      metrics.dispose();
+      console.log(JSON.stringify({ otel: cached('@opentelemetry/api'), queue: text.includes('bosun_queue_running') }));
+    `);
+    expect(result).toEqual({ otel: 1, queue: true });
   });
 });

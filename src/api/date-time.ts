@@ -11,8 +11,25 @@
  *   'string' }` in its config says the same (see the README).
  */
 import { GraphQLScalarType } from 'graphql';
-import { GraphQLDateTimeISO } from 'graphql-scalars';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { BosunBuilder } from './builder.js';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * graphql-scalars' `GraphQLDateTimeISO`, from its own file. The package's entry builds all of its
+ * 80-odd scalars as it loads (84 modules, about 2 MB of a fresh bosun's idle RSS;
+ * bench/results/2026-11-30-idle-profile.md), counting on a bundler to drop the ones not imported,
+ * and its exports map offers only that entry. So the one file is required by its path in the
+ * CommonJS build beside the entry (graphql-scalars is pinned; test/api/date-time.test.ts checks
+ * that it is the entry's scalar, and a move of the file fails every start and test at once).
+ */
+export function loadDateTimeISO(): GraphQLScalarType {
+  const entry = require.resolve('graphql-scalars');
+  const file = join(dirname(entry), 'scalars', 'iso-date', 'DateTimeISO.js');
+  return (require(file) as { GraphQLDateTimeISO: GraphQLScalarType }).GraphQLDateTimeISO;
+}
 
 /** The specification `DateTime` follows (RFC 3339 date-time with an offset; bosun sends `Z`). */
 export const DATE_TIME_SPECIFIED_BY = 'https://scalars.graphql.org/andimarek/date-time.html';
@@ -22,7 +39,7 @@ export const DATE_TIME_CODEGEN_TYPE = 'string';
 
 /** The scalar, as bosun's schema names and describes it. */
 export function createDateTimeScalar(): GraphQLScalarType {
-  const config = GraphQLDateTimeISO.toConfig();
+  const config = loadDateTimeISO().toConfig();
   return new GraphQLScalarType({
     ...config,
     name: 'DateTime',

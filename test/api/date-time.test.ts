@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { graphql, printSchema } from 'graphql';
-import { DATE_TIME_SPECIFIED_BY, createDateTimeScalar } from '../../src/api/date-time.js';
+import { GraphQLScalarType, graphql, printSchema } from 'graphql';
+import { DATE_TIME_SPECIFIED_BY, createDateTimeScalar, loadDateTimeISO } from '../../src/api/date-time.js';
 import { buildSchema } from '../../src/api/build-schema.js';
 
 const scalar = createDateTimeScalar();
@@ -39,5 +39,20 @@ describe('DateTime', () => {
       contextValue: { services: { monitor: { generateReport: () => ({ generatedAt: at }) } } },
     });
     expect(result).toEqual({ data: { healthReport: { generatedAt: '2025-01-31T12:34:56.789Z' } } });
+  });
+});
+
+describe('loadDateTimeISO', () => {
+  it("is graphql-scalars' own DateTimeISO, loaded without the package's entry", async () => {
+    const { GraphQLDateTimeISO } = await import('graphql-scalars');
+    const alone = loadDateTimeISO();
+    expect(alone).toBeInstanceOf(GraphQLScalarType);
+    const { serialize, parseValue, parseLiteral, ...config } = alone.toConfig();
+    const { serialize: entrySerialize, parseValue: entryParseValue, parseLiteral: entryParseLiteral, ...entryConfig } = GraphQLDateTimeISO.toConfig();
+    expect(config).toEqual(entryConfig);
+    for (const value of [new Date(0), '2025-01-31T13:00:00.5+01:00']) expect(serialize(value)).toEqual(entrySerialize(value));
+    expect(parseValue('2025-01-31T12:00:00Z')).toEqual(entryParseValue('2025-01-31T12:00:00Z'));
+    expect(parseLiteral).toBeTypeOf('function');
+    expect(entryParseLiteral).toBeTypeOf('function');
   });
 });

@@ -13,23 +13,20 @@
  *   fault through writeFault(). Only a new run's insert fails loudly, so that admission refuses it.
  *
  * Log sequence numbers are given in memory, synchronously (the contract's appendLog), by the one
- * node that writes a run's log: the node running it. A node learns where a run's numbering stands
- * when it inserts the run (0) or reads it while it is unfinished (`get`, `unfinished`: the highest
- * stored seq comes with the row), and takes the larger of what it knew and what is stored, so a
- * node that takes over a run (recovery) continues after the last line of the node before it.
- * Appending to a run the node has not read is a wiring error and throws.
+ * node that writes a run's log: see pg-log-numbering.ts. Appending to a run the node has neither
+ * inserted nor read is a wiring error and throws.
  */
 import { randomUUID } from 'node:crypto';
 import type { AgentRun, AgentStatus, FailureGroup, LogLine, LogStream } from '../../runs/agent-run.js';
 import { isFinalStatus } from '../../runs/agent-run.js';
 import type { RunFilter, RunPage } from '../../runs/run-store.js';
-import { BosunError } from '../../errors.js';
 import { createSilentLogger } from '../../logger.js';
 import type { RunRetentionOptions } from '../run-retention.js';
 import { StoreHealth } from '../store-health.js';
 import { AsyncWriteBehind } from './async-write-behind.js';
 import type { AsyncRunStore } from './async-contract.js';
 import type { PostgresDatabase, Queryable } from './pg-database.js';
+import { LogNumbering } from './pg-log-numbering.js';
 import { readFailureGroup, recordFailureGroup } from './pg-failure-groups.js';
 import { PgRunPages } from './pg-run-pages.js';
 import { prunePgRuns } from './pg-run-retention.js';
@@ -52,12 +49,6 @@ const LOG_BATCH_LINES = 512;
 /** What log lines may wait in memory while the store cannot write (as SqliteRunStore). */
 export const LOG_PENDING_MAX_CHARS = 8 * 1024 * 1024;
 const LOG_LINE_OVERHEAD_CHARS = 128;
-/**
- * Where the numbering of runs this node does not run (read while unfinished, or finished here
- * lately) is remembered, at most: enough for every run a node reads while it runs; beyond it, a
- * run is read again before its log is written.
- */
-const KNOWN_LOGS_MAX = 4096;
 /** What {@link PgRunPages} reads while every run change is written. */
 const NOTHING_WAITING: ReadonlyMap<string, AgentRun> = new Map();
 /** The names of the writes in the store's health report (as SqliteRunStore's). */
@@ -80,10 +71,7 @@ interface DropNotice {
 }
 
 export class PostgresRunStore implements AsyncRunStore {
-  /** The last seq given per run whose log this node writes (inserted or appended here, not finished). */
-  private readonly openLogs = new Map<string, number>();
-  /** The last seq known of other runs (read while unfinished, or finished here), least recently used first. */
-  private readonly knownLogs = new Map<string, number>();
+  private readonly numbering = new LogNumbering();
   /** The lowest seq still stored per open run, to trim in steps rather than per line. */
   private readonly firstSeq = new Map<string, number>();
   private readonly logWrites: AsyncWriteBehind<LogLine>;
@@ -137,20 +125,16 @@ export class PostgresRunStore implements AsyncRunStore {
       if (!this.health.isFailing(WRITES.newRuns)) this.health.failed(WRITES.newRuns, error, () => this.probeWrite());
       throw error;
     }
-    // A new run's log starts at 1 (a run inserted finished, refused at admission, may still get a line).
-    if (isFinalStatus(run.status)) this.know(run.id, 0);
-    else this.openLogs.set(run.id, 0);
+    // A run inserted finished (refused at admission) may still get a line.
+    this.numbering.started(run.id, isFinalStatus(run.status));
   }
 
   /** Replaces a run with its new snapshot: written as soon as possible, read from memory until then. */
   update(run: AgentRun): void {
     this.runWrites.writeSoon(run);
     if (!isFinalStatus(run.status)) return;
-    // Finished: nobody appends to it but late lines of its end, which go on from here.
-    const last = this.openLogs.get(run.id);
-    this.openLogs.delete(run.id);
+    this.numbering.finished(run.id);
     this.firstSeq.delete(run.id);
-    if (last !== undefined) this.know(run.id, last);
   }
 
   async get(id: string): Promise<AgentRun | undefined> {
@@ -160,7 +144,7 @@ export class PostgresRunStore implements AsyncRunStore {
     const row = rows[0];
     if (!row) return this.runWrites.get(id);
     const run = runFromRow(row);
-    if (!isFinalStatus(run.status)) this.learnLastSeq(id, row.last_seq ?? 0);
+    if (!isFinalStatus(run.status)) this.numbering.stored(id, row.last_seq ?? 0);
     // A change made while the row was read is newer than it.
     return this.runWrites.get(id) ?? run;
   }
@@ -215,7 +199,7 @@ export class PostgresRunStore implements AsyncRunStore {
       // A snapshot that was not written when the rows were read is the run's state.
       const run = unwritten.get(row.id) ?? runFromRow(row);
       if (isFinalStatus(run.status)) continue;
-      this.learnLastSeq(run.id, row.last_seq ?? 0);
+      this.numbering.stored(run.id, row.last_seq ?? 0);
       runs.push(run);
     }
     return runs;
@@ -226,7 +210,7 @@ export class PostgresRunStore implements AsyncRunStore {
    * @throws BosunError INVALID_STATE when this node has neither inserted nor read the run.
    */
   appendLog(runId: string, stream: LogStream, step: number | null, line: string): LogLine {
-    const seq = this.nextSeq(runId);
+    const seq = this.numbering.next(runId);
     const entry: LogLine = Object.freeze({ runId, seq, stream, step, line, at: new Date() });
     if (!this.logWrites.push(entry)) this.dropLine(entry);
     return entry;
@@ -282,7 +266,7 @@ export class PostgresRunStore implements AsyncRunStore {
       `SELECT * FROM logs WHERE run_id = $1
          AND seq > greatest($2::integer, greatest((SELECT max(seq) FROM logs WHERE run_id = $1), $3::integer) - $4::integer)
        ORDER BY seq ASC LIMIT $5`,
-      [runId, afterSeq, written ? 0 : (this.openLogs.get(runId) ?? this.knownLogs.get(runId) ?? 0), this.options.logLinesPerRun, first],
+      [runId, afterSeq, written ? 0 : (this.numbering.last(runId) ?? 0), this.options.logLinesPerRun, first],
     );
     const lines = rows.map(logFromRow);
     if (written || lines.length >= first) return lines;
@@ -312,38 +296,6 @@ export class PostgresRunStore implements AsyncRunStore {
   private unwrittenSince(): () => ReadonlyMap<string, AgentRun> {
     const before = this.waitingRuns();
     return () => mergeWaiting(before, this.waitingRuns());
-  }
-
-  private nextSeq(runId: string): number {
-    let last = this.openLogs.get(runId);
-    if (last === undefined) {
-      last = this.knownLogs.get(runId);
-      if (last === undefined) {
-        throw new BosunError(
-          'INVALID_STATE',
-          `run ${runId}: its log's numbering is not known on this node; read the run (get or unfinished) or insert it before appending to its log`,
-        );
-      }
-      this.knownLogs.delete(runId);
-    }
-    this.openLogs.set(runId, last + 1);
-    return last + 1;
-  }
-
-  /** What a read says of a run's numbering: the larger of it and what this node gave out wins. */
-  private learnLastSeq(runId: string, stored: number): void {
-    const open = this.openLogs.get(runId);
-    if (open !== undefined) this.openLogs.set(runId, Math.max(open, stored));
-    else this.know(runId, Math.max(this.knownLogs.get(runId) ?? 0, stored));
-  }
-
-  private know(runId: string, last: number): void {
-    this.knownLogs.delete(runId);
-    this.knownLogs.set(runId, last);
-    if (this.knownLogs.size > KNOWN_LOGS_MAX) {
-      const oldest = this.knownLogs.keys().next().value;
-      if (oldest !== undefined) this.knownLogs.delete(oldest);
-    }
   }
 
   /**
@@ -396,12 +348,12 @@ export class PostgresRunStore implements AsyncRunStore {
       const { rows } = await client.query<{ seq: number | null }>('SELECT min(seq) AS seq FROM logs WHERE run_id = $1', [runId]);
       first = rows[0]?.seq ?? 1;
       // Only remembered for a run whose log this node writes (forgotten when it finishes).
-      if (this.openLogs.has(runId)) this.firstSeq.set(runId, first);
+      if (this.numbering.isOpen(runId)) this.firstSeq.set(runId, first);
     }
     const limit = this.options.logLinesPerRun;
     if (last - first + 1 <= limit + Math.ceil(limit / 10)) return;
     await client.query('DELETE FROM logs WHERE run_id = $1 AND seq <= $2', [runId, last - limit]);
-    if (this.openLogs.has(runId)) this.firstSeq.set(runId, last - limit + 1);
+    if (this.numbering.isOpen(runId)) this.firstSeq.set(runId, last - limit + 1);
   }
 
   /**

@@ -15,7 +15,7 @@ import pg from 'pg';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { migrate } from './pg-migrations.js';
-import { ADVISORY_LOCK_NAMESPACE, asError, inTransaction } from './pg-transaction.js';
+import { ADVISORY_LOCK_NAMESPACE, asError, inTransaction, watchCheckedOut } from './pg-transaction.js';
 
 export interface PostgresDatabaseOptions {
   /** `postgres://user:password@host:port/database` (BOSUN_DB_URL). */
@@ -125,6 +125,7 @@ export class PostgresDatabase implements Queryable {
     const client = await this.pool.connect();
     // A failure of the connection itself: it is closed rather than returned to the pool (which also releases the lock).
     let broken: Error | undefined;
+    const stopWatching = watchCheckedOut(client, (error) => (broken = error));
     try {
       let acquired: boolean;
       try {
@@ -146,6 +147,7 @@ export class PostgresDatabase implements Queryable {
         }
       }
     } finally {
+      stopWatching();
       client.release(broken);
     }
   }

@@ -19,6 +19,7 @@ export const ADVISORY_LOCK_NAMESPACE = 0x626f736b; // "bosk"
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  const stopWatching = watchCheckedOut(client, (error) => (broken = error));
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -32,8 +33,21 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     }
     throw error;
   } finally {
+    stopWatching();
     client.release(broken);
   }
+}
+
+/**
+ * Listens for the errors of a client taken from the pool: the pool listens only while a client
+ * is idle, and a connection that dies between two statements of its holder (the server killed or
+ * restarted) emits 'error' with nobody listening, which would end the process. The error is
+ * given to `onError` instead (the holder closes the client on release); the returned function
+ * stops listening.
+ */
+export function watchCheckedOut(client: pg.PoolClient, onError: (error: Error) => void): () => void {
+  client.on('error', onError);
+  return () => client.off('error', onError);
 }
 
 export function asError(error: unknown): Error {

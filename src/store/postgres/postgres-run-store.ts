@@ -154,21 +154,24 @@ export class PostgresRunStore implements AsyncRunStore {
     return this.health.report().error;
   }
 
+  /**
+   * Newest first. Snapshots waiting to be written are newer than their rows: a status filter
+   * reads their rows whatever their stored status and decides on the snapshot (as pages do), so
+   * the order stays the rows' order.
+   */
   async list(status: ReadonlySet<AgentStatus> | undefined, limit: number): Promise<AgentRun[]> {
     const newest = this.unwrittenSince();
+    const overlay = status ? [...this.waitingRuns().keys()] : [];
     const { rows } = status
-      ? await this.db.query<PgRunRow>('SELECT * FROM runs WHERE status = ANY($1::text[]) ORDER BY ord DESC LIMIT $2', [[...status], limit])
+      ? await this.db.query<PgRunRow>('SELECT * FROM runs WHERE status = ANY($1::text[]) OR id = ANY($2::text[]) ORDER BY ord DESC LIMIT $3', [
+          [...status],
+          overlay,
+          limit + overlay.length,
+        ])
       : await this.db.query<PgRunRow>('SELECT * FROM runs ORDER BY ord DESC LIMIT $1', [limit]);
     const unwritten = newest();
-    // Snapshots not yet written are newer than their rows.
     const runs = rows.map((row) => unwritten.get(row.id) ?? runFromRow(row));
-    if (!status) return runs;
-    const listed = runs.filter((run) => status.has(run.status));
-    const ids = new Set(listed.map((run) => run.id));
-    const others = [...unwritten.values()].filter((run) => status.has(run.status) && !ids.has(run.id));
-    if (others.length === 0) return listed;
-    // Newest first, as the rows: runs are inserted in the order they were queued.
-    return [...listed, ...others].sort((a, b) => b.queuedAt.getTime() - a.queuedAt.getTime()).slice(0, limit);
+    return status ? runs.filter((run) => status.has(run.status)).slice(0, limit) : runs;
   }
 
   async page(filter: RunFilter, first: number, olderThan?: number): Promise<RunPage> {

@@ -151,3 +151,58 @@ describe('PostgresRunStore on two nodes', () => {
     ]);
   });
 });
+
+/**
+ * Makes every UPDATE of runs fail as a full disk would, until the returned function is called: a
+ * real PostgreSQL error from inside the write (a trigger), not a mock.
+ */
+async function failRunUpdates(): Promise<() => Promise<void>> {
+  await pg.db.query(`CREATE OR REPLACE FUNCTION bosun_test_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$`);
+  await pg.db.query('CREATE TRIGGER no_updates BEFORE UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION bosun_test_disk_full()');
+  return async () => {
+    await pg.db.query('DROP TRIGGER no_updates ON runs');
+  };
+}
+
+describe('PostgresRunStore while run changes cannot be written', () => {
+  it('lists, pages and counts by the waiting snapshots, and stays full', async () => {
+    await emptyDatabase();
+    const health = new StoreHealth({ logger: createTestLogger(), minRetryDelayMs: 50, maxRetryDelayMs: 250, reportAfterFailures: 1 });
+    const store = openStore(pg.db, { logLinesPerRun: 100, health });
+    const runs = Array.from({ length: 6 }, (_, n) => makeRun({ id: `r${n + 1}` }));
+    for (const run of runs) await store.insert(run);
+    const heal = await failRunUpdates();
+    // r5 and r6 are running now, but their rows still say QUEUED.
+    for (const run of runs.slice(4)) store.update({ ...run, status: 'RUNNING', startedAt: new Date() });
+    expect(await store.flush()).toBe(false);
+    expect(store.writeFault()).toBe('run changes: could not extend file: No space left on device');
+    const queued = { status: new Set(['QUEUED'] as const) };
+    const running = { status: new Set(['RUNNING'] as const) };
+    const page = await store.page(queued, 2);
+    expect(page.runs.map(({ run }) => run.id)).toEqual(['r4', 'r3']);
+    expect(page.hasNextPage).toBe(true);
+    expect((await store.page(queued, 10)).runs.map(({ run }) => run.id)).toEqual(['r4', 'r3', 'r2', 'r1']);
+    expect((await store.page(running, 5)).runs.map(({ run }) => [run.id, run.status])).toEqual([
+      ['r6', 'RUNNING'],
+      ['r5', 'RUNNING'],
+    ]);
+    expect(await store.count(queued)).toBe(4);
+    expect(await store.count(running)).toBe(2);
+    expect((await store.list(new Set(['RUNNING']), 10)).map((run) => run.id)).toEqual(['r6', 'r5']);
+    expect((await store.list(new Set(['QUEUED']), 10)).map((run) => run.id)).toEqual(['r4', 'r3', 'r2', 'r1']);
+    expect((await store.unfinished()).map((run) => [run.id, run.status])).toEqual([
+      ['r1', 'QUEUED'],
+      ['r2', 'QUEUED'],
+      ['r3', 'QUEUED'],
+      ['r4', 'QUEUED'],
+      ['r5', 'RUNNING'],
+      ['r6', 'RUNNING'],
+    ]);
+
+    await heal();
+    await until(() => store.writeFault() === null);
+    const { rows } = await pg.db.query<{ id: string }>("SELECT id FROM runs WHERE status = 'RUNNING' ORDER BY id");
+    expect(rows.map((row) => row.id)).toEqual(['r5', 'r6']);
+  });
+});

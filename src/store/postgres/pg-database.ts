@@ -97,10 +97,11 @@ export class PostgresDatabase implements Queryable {
    * Runs `fn` while this node holds the advisory lock `name`, waiting for another holder (of any
    * node) to release it; released when `fn` settles, or by the server if this node dies. What
    * the cluster's recovery takes so that two nodes starting at once do not recover the same runs
-   * twice. The wait counts against the statement timeout.
+   * twice. The wait counts against the statement timeout; `signal` ends it sooner (the server
+   * cancels the waiting statement) and rejects with its reason, `fn` not run.
    */
-  async withAdvisoryLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const result = await this.lockAndRun(name, fn, true);
+  async withAdvisoryLock<T>(name: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const result = await this.lockAndRun(name, fn, true, signal);
     // Waiting, the lock is always taken.
     return (result as { value: T }).value;
   }
@@ -120,7 +121,13 @@ export class PostgresDatabase implements Queryable {
     await this.pool.end();
   }
 
-  private async lockAndRun<T>(name: string, fn: () => Promise<T>, wait: boolean): Promise<{ acquired: true; value: T } | { acquired: false }> {
+  private async lockAndRun<T>(
+    name: string,
+    fn: () => Promise<T>,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<{ acquired: true; value: T } | { acquired: false }> {
+    signal?.throwIfAborted();
     // A session lock on a connection of its own, held while `fn` uses the pool as it likes.
     const client = await this.pool.connect();
     // A failure of the connection itself: it is closed rather than returned to the pool (which also releases the lock).
@@ -128,16 +135,28 @@ export class PostgresDatabase implements Queryable {
     const stopWatching = watchCheckedOut(client, (error) => (broken = error));
     try {
       let acquired: boolean;
+      // Cancels the waiting statement on the server, from another connection.
+      let pid: number | undefined;
+      const cancel = () => void this.pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
+      signal?.addEventListener('abort', cancel, { once: true });
       try {
+        // The session's pid, asked only when a cancel may need it.
+        if (signal) pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+        signal?.throwIfAborted();
         const sql = wait ? 'SELECT pg_advisory_lock($1, hashtext($2)), true AS ok' : 'SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok';
         const { rows } = await client.query<{ ok: boolean }>(sql, [ADVISORY_LOCK_NAMESPACE, name]);
         acquired = rows[0]?.ok === true;
       } catch (error) {
+        // A cancelled wait leaves a sound connection, but a cancel may still be on its way: close it.
         broken = asError(error);
-        throw error;
+        throw signal?.aborted ? signal.reason : error;
+      } finally {
+        signal?.removeEventListener('abort', cancel);
       }
       if (!acquired) return { acquired: false };
       try {
+        // Aborted as the lock was granted: released below, and `fn` not run.
+        signal?.throwIfAborted();
         return { acquired: true, value: await fn() };
       } finally {
         try {

@@ -68,3 +68,35 @@ describe('advisory locks', () => {
     expect((await nodeA.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
   });
 });
+
+describe('waiting for an advisory lock', () => {
+  it('ends when its signal aborts, without running the work, and leaves the lock to the others', async () => {
+    const nodeA = pg.db;
+    const nodeB = await pg.openAnother();
+    const release = gate();
+    const entered = gate();
+    const holding = nodeA.withAdvisoryLock('recovery', async () => {
+      entered.open();
+      await release.promise;
+    });
+    await entered.promise;
+    const aborter = new AbortController();
+    let ran = false;
+    const waiting = nodeB.withAdvisoryLock(
+      'recovery',
+      () => {
+        ran = true;
+        return Promise.resolve();
+      },
+      aborter.signal,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    aborter.abort(new Error('shutting down'));
+    await expect(waiting).rejects.toThrow('shutting down');
+    expect(ran).toBe(false);
+    release.open();
+    await holding;
+    expect(await nodeB.tryWithAdvisoryLock('recovery', () => Promise.resolve('B'))).toEqual({ acquired: true, value: 'B' });
+    await expect(nodeB.withAdvisoryLock('recovery', () => Promise.resolve(), AbortSignal.abort(new Error('already')))).rejects.toThrow('already');
+  });
+});

@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 const require = createRequire(import.meta.url);
 
 /**
- * Two projects, told apart by the file name:
+ * Three projects, told apart by the file name:
  * - `unit` (`npm run test:unit`): every `test/**\/*.test.ts` but the Docker ones. No engine: the
  *   project points DOCKER_HOST at a socket that does not exist, so a unit test that reaches for the
  *   engine fails at once instead of quietly depending on it. Files run in parallel.
@@ -12,7 +12,11 @@ const require = createRequire(import.meta.url);
  *   engine, directly or through the whole app. They measure CPU and count containers, so their
  *   files run one at a time, and only after the unit project (`groupOrder`), so that the unit
  *   files do not load the machine under them.
- * `npm test` (and a bare `vitest run`) runs both.
+ * - `cluster` (`npm run test:cluster`): `test/**\/*.cluster.test.ts`, the tests that run real Redis
+ *   and PostgreSQL servers (each file starts its own on loopback: test/helpers/cluster-servers.ts),
+ *   and may drive the engine too (several bosun nodes on one engine). One file at a time, after
+ *   the docker project, for the same reason the docker files wait for the unit ones.
+ * `npm test` (and a bare `vitest run`) runs all three.
  */
 export default defineConfig({
   resolve: {
@@ -31,7 +35,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.docker.test.ts'],
+          exclude: ['test/**/*.docker.test.ts', 'test/**/*.cluster.test.ts'],
           fileParallelism: true,
           sequence: { groupOrder: 0 },
           // Blank DOCKER_SOCKET counts as unset (src/config.ts), so DOCKER_HOST is what is used.
@@ -45,6 +49,15 @@ export default defineConfig({
           include: ['test/**/*.docker.test.ts'],
           fileParallelism: false,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: ['test/**/*.cluster.test.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

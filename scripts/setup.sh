@@ -9,13 +9,21 @@
 # --with-browser (passed by `npm test`): also ensure Debian's Chromium at /usr/bin/chromium, which
 # the dashboard test drives headless, and python3, which the Python example's test runs. `npm start`
 # does not pass it: serving the dashboard needs no browser.
+#
+# --with-cluster (passed by `npm test`): also ensure Debian's redis-server and PostgreSQL (15 on
+# Debian 12; binaries in /usr/lib/postgresql/<version>/bin), which the cluster tests run on
+# loopback. They are installed, never started: each test starts its own throw-away server on a free
+# port with a temporary data directory (test/helpers/cluster-servers.ts), so nothing here listens
+# or keeps data.
 set -euo pipefail
 
 with_browser=0
+with_cluster=0
 for arg in "$@"; do
   case "$arg" in
     --with-browser) with_browser=1 ;;
-    *) printf '[bosun setup] error: unknown option %s (known: --with-browser)\n' "$arg" >&2; exit 2 ;;
+    --with-cluster) with_cluster=1 ;;
+    *) printf '[bosun setup] error: unknown option %s (known: --with-browser, --with-cluster)\n' "$arg" >&2; exit 2 ;;
   esac
 done
 
@@ -161,6 +169,43 @@ ensure_python() {
   say "installed $(python3 --version 2>&1)"
 }
 
+# Any PostgreSQL server Debian installed (the helper prefers 15, else takes the newest).
+postgres_installed() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
+
+# Debian's packages start their own service on install where an init system runs (a redis-server
+# and a PostgreSQL cluster on the default ports): the tests start their own servers and need
+# nothing of them, so a service started here is stopped again (it is not ours to keep running).
+stop_started_service() {
+  local name="$1"
+  if command -v service >/dev/null 2>&1 && service "$name" status >/dev/null 2>&1; then
+    say "stopping the $name service its package started (the tests start their own)"
+    service "$name" stop >/dev/null 2>&1 || true
+  fi
+}
+
+ensure_cluster_servers() {
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  postgres_installed || missing+=(postgresql)
+  if [ "${#missing[@]}" = 0 ]; then
+    return 0
+  fi
+  if ! can_use_apt; then
+    say "warning: ${missing[*]} missing and apt-get is not usable here (needs root on Debian/Ubuntu); the cluster tests will fail until Debian's redis-server and postgresql (binaries in /usr/lib/postgresql/<version>/bin) are installed"
+    return 0
+  fi
+  apt_install "${missing[@]}"
+  for package in "${missing[@]}"; do
+    case "$package" in
+      redis-server) stop_started_service redis-server ;;
+      postgresql) stop_started_service postgresql ;;
+    esac
+  done
+  command -v redis-server >/dev/null 2>&1 || die "the redis-server package is installed but redis-server is not on PATH"
+  postgres_installed || die "the postgresql package is installed but no /usr/lib/postgresql/<version>/bin/initdb is there"
+  say "installed ${missing[*]}"
+}
+
 # shellcheck source=scripts/runtime.sh
 source "$here/scripts/runtime.sh"
 bosun_use_node
@@ -174,4 +219,7 @@ ensure_image
 if [ "$with_browser" = 1 ]; then
   ensure_browser
   ensure_python
+fi
+if [ "$with_cluster" = 1 ]; then
+  ensure_cluster_servers
 fi

@@ -4,7 +4,7 @@
  * from that object. A bad value stops start-up with one line naming the variable, the value and
  * what was expected.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { ConfigError, EnvReader, hidden, type Environment } from './env-reader.js';
 import type { DockerConnection } from './sandbox/docker-client.js';
 import { parseImageReference } from './sandbox/image-reference.js';
@@ -34,6 +34,40 @@ export interface ResourceThresholds {
    */
   readonly pidsCountAlways: boolean;
 }
+
+/**
+ * Cluster mode (issue 17): several bosun nodes as one, the queue in BullMQ on Redis and the
+ * history in PostgreSQL. Set by REDIS_URL and BOSUN_DB_URL together.
+ */
+export interface ClusterConfig {
+  /** `redis://` or `rediss://` (REDIS_URL); may hold a password: never log it. */
+  readonly redisUrl: string;
+  /** `postgres://` or `postgresql://` (BOSUN_DB_URL); may hold a password: never log it. */
+  readonly databaseUrl: string;
+  /**
+   * This node's name among the nodes (BOSUN_NODE_NAME): `AgentRun.node`, the interrupted runs'
+   * error when it dies.
+   * @default the host name
+   */
+  readonly nodeName: string;
+  /**
+   * Runs this node runs at once at most, within the cluster-wide MAX_CONCURRENT_AGENTS
+   * (NODE_MAX_CONCURRENT_AGENTS); 0 means no limit of its own.
+   * @default MAX_CONCURRENT_AGENTS
+   */
+  readonly nodeMaxConcurrentAgents: number;
+  /** Where the other nodes reach this one (BOSUN_NODE_URL), when calls must be routed to it. */
+  readonly nodeUrl: string | undefined;
+  /**
+   * How long a node that stops renewing its lease counts as alive (NODE_LEASE_MS): past it,
+   * another node ends its running runs INTERRUPTED.
+   * @default 30000
+   */
+  readonly nodeLeaseMs: number;
+}
+
+/** The variables of cluster mode besides the two that turn it on. */
+const CLUSTER_ONLY_VARIABLES = ['BOSUN_NODE_NAME', 'NODE_MAX_CONCURRENT_AGENTS', 'BOSUN_NODE_URL', 'NODE_LEASE_MS'] as const;
 
 export interface BosunConfig {
   readonly port: number;
@@ -128,6 +162,8 @@ export interface BosunConfig {
   /** The largest archive `uploadArchive` takes; only its multipart requests may exceed the 1 MiB body limit, up to this. */
   readonly uploadMaxBytes: number;
   readonly logLevel: LogLevel;
+  /** Cluster mode's settings; undefined for the embedded default (SQLite and the in-process queue). */
+  readonly cluster: ClusterConfig | undefined;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -165,6 +201,8 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     throw new ConfigError('HOST', host, 'a loopback address unless BOSUN_API_TOKEN is set');
   }
 
+  const maxConcurrentAgents = read.integer('MAX_CONCURRENT_AGENTS', 1, { min: 0, max: 10_000, note: '0 = unlimited' });
+
   const config: BosunConfig = {
     port,
     host,
@@ -189,7 +227,7 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     warmPoolSize: read.integer('WARM_POOL_SIZE', 1, { min: 0, max: 100, note: '0 = off' }),
     warmPoolImages: read.parsed('WARM_POOL_IMAGES', sandboxImage, parseImageList),
     warmPoolMaxAgeMs: read.integer('WARM_POOL_MAX_AGE_MS', 3_600_000, { min: 1_000, max: MAX_TIMER_DELAY_MS }),
-    maxConcurrentAgents: read.integer('MAX_CONCURRENT_AGENTS', 1, { min: 0, max: 10_000, note: '0 = unlimited' }),
+    maxConcurrentAgents,
     maxQueueLength: read.integer('MAX_QUEUE_LENGTH', 1000, { min: 1, max: 1_000_000 }),
     queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', 300_000, { min: 1, max: MAX_TIMER_DELAY_MS }),
     agentTimeoutMs: read.integer('AGENT_TIMEOUT_MS', 1_800_000, { min: 1_000, max: MAX_TIMER_DELAY_MS }),
@@ -224,8 +262,55 @@ export function loadConfig(env: Environment = process.env, hostCpus = availableP
     externalIdleTimeoutMs: read.integer('EXTERNAL_IDLE_TIMEOUT_MS', 300_000, { min: 1_000, max: MAX_TIMER_DELAY_MS }),
     uploadMaxBytes: read.parsed('UPLOAD_MAX_BYTES', '100m', parseMemoryBytes),
     logLevel: read.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
+    cluster: readCluster(read, maxConcurrentAgents),
   };
   return deepFreeze(config);
+}
+
+/**
+ * Cluster mode's settings: REDIS_URL and BOSUN_DB_URL together turn it on, one without the other
+ * stops start-up naming the missing one, and the other cluster variables are refused without
+ * them (set, they would be silently ignored).
+ */
+function readCluster(read: EnvReader, maxConcurrentAgents: number): ClusterConfig | undefined {
+  const redisUrl = read.serviceUrl('REDIS_URL', ['redis:', 'rediss:'], 'a redis:// or rediss:// URL');
+  const databaseUrl = read.serviceUrl('BOSUN_DB_URL', ['postgres:', 'postgresql:'], 'a postgres:// or postgresql:// URL');
+  if (redisUrl === undefined && databaseUrl === undefined) {
+    const stray = CLUSTER_ONLY_VARIABLES.find((name) => read.isSet(name));
+    if (stray !== undefined) {
+      throw new ConfigError(stray, read.string(stray, ''), 'to be set only in cluster mode, together with REDIS_URL and BOSUN_DB_URL');
+    }
+    return undefined;
+  }
+  if (databaseUrl === undefined) {
+    throw ConfigError.missing('BOSUN_DB_URL', 'REDIS_URL is set, and cluster mode needs both REDIS_URL and BOSUN_DB_URL (a postgres:// URL)');
+  }
+  if (redisUrl === undefined) {
+    throw ConfigError.missing('REDIS_URL', 'BOSUN_DB_URL is set, and cluster mode needs both REDIS_URL (a redis:// URL) and BOSUN_DB_URL');
+  }
+  return {
+    redisUrl,
+    databaseUrl,
+    nodeName: read.optional('BOSUN_NODE_NAME', NODE_NAME, NODE_NAME_EXPECTED) ?? defaultNodeName(),
+    nodeMaxConcurrentAgents: read.integer('NODE_MAX_CONCURRENT_AGENTS', maxConcurrentAgents, {
+      min: 0,
+      max: 10_000,
+      note: '0 = no limit of its own',
+    }),
+    nodeUrl: read.url('BOSUN_NODE_URL'),
+    nodeLeaseMs: read.integer('NODE_LEASE_MS', 30_000, { min: 1_000, max: MAX_TIMER_DELAY_MS }),
+  };
+}
+
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const NODE_NAME_EXPECTED = 'letters, digits, _ . - (at most 63)';
+
+/** The host name, as a node name (a host name with other characters, or a long one, must be named by BOSUN_NODE_NAME). */
+function defaultNodeName(): string {
+  const name = hostname();
+  if (!NODE_NAME.test(name))
+    throw new ConfigError('BOSUN_NODE_NAME', '', `${NODE_NAME_EXPECTED}; the host name ${JSON.stringify(name)} is not one, so set it`);
+  return name;
 }
 
 /** Comma-separated image references, each in the engine's grammar; blanks between commas are skipped. */

@@ -18,6 +18,13 @@ export class ConfigError extends Error {
     super(`${variable}=${describeValue(raw)}: expected ${expected}`);
     this.variable = variable;
   }
+
+  /** A variable that must be set (because another is) but is not; `reason` says why it is needed. */
+  static missing(variable: string, reason: string): ConfigError {
+    const error = new ConfigError(variable, '', '');
+    error.message = `${variable} is not set: ${reason}`;
+    return error;
+  }
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -169,6 +176,28 @@ export class EnvReader {
       throw new ConfigError(name, raw, 'an http:// or https:// URL');
     }
     return url.toString();
+  }
+
+  /**
+   * The URL of a service bosun connects to (`redis://…`, `postgres://…`), kept as given. Its
+   * scheme must be one of `protocols` (`['redis:', 'rediss:']`). It may carry a password: a bad
+   * one is reported with the password hidden, or entirely hidden when it does not parse.
+   */
+  serviceUrl(name: string, protocols: readonly string[], expected: string): string | undefined {
+    const raw = this.raw(name)?.trim();
+    if (raw === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ConfigError(name, hidden(raw), expected);
+    }
+    if (!protocols.includes(url.protocol)) {
+      if (url.password === '') throw new ConfigError(name, raw, expected);
+      url.password = '***';
+      throw new ConfigError(name, url.toString(), expected);
+    }
+    return raw;
   }
 
   docker(): DockerConnection {

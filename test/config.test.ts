@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { hostname } from 'node:os';
 import { ConfigError, loadConfig } from '../src/config.js';
 
 describe('loadConfig', () => {
@@ -338,4 +339,105 @@ describe('ARTIFACT_BYTES_PER_RUN', () => {
   it('refuses what is not a size', () => {
     expect(() => loadConfig({ ARTIFACT_BYTES_PER_RUN: 'lots' }, 2)).toThrow(/ARTIFACT_BYTES_PER_RUN="lots": expected a size such as 512m or 2g/);
   });
+});
+
+describe('cluster mode', () => {
+  const CLUSTER = { REDIS_URL: 'redis://127.0.0.1:6379', BOSUN_DB_URL: 'postgres://bosun@127.0.0.1:5432/bosun' };
+
+  function configError(env: Record<string, string>): ConfigError {
+    try {
+      loadConfig(env, 2);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).not.toContain('\n');
+      return error as ConfigError;
+    }
+    throw new Error('loadConfig accepted it');
+  }
+
+  it('is off without REDIS_URL and BOSUN_DB_URL (blank counts as unset)', () => {
+    expect(loadConfig({}, 2).cluster).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: ' ', BOSUN_DB_URL: '' }, 2).cluster).toBeUndefined();
+  });
+
+  it('is on with both, with the documented defaults, frozen', () => {
+    const config = loadConfig({ ...CLUSTER, MAX_CONCURRENT_AGENTS: '3' }, 2);
+    expect(config.cluster).toEqual({
+      redisUrl: 'redis://127.0.0.1:6379',
+      databaseUrl: 'postgres://bosun@127.0.0.1:5432/bosun',
+      nodeName: hostname(),
+      nodeMaxConcurrentAgents: 3,
+      nodeUrl: undefined,
+      nodeLeaseMs: 30_000,
+    });
+    expect(Object.isFrozen(config.cluster)).toBe(true);
+  });
+
+  it('takes every cluster variable', () => {
+    const config = loadConfig(
+      {
+        REDIS_URL: 'rediss://:s3cret@redis.internal:6380/2',
+        BOSUN_DB_URL: ' postgresql://bosun:pw@db.internal/bosun?sslmode=require ',
+        BOSUN_NODE_NAME: 'node-b.eu_1',
+        NODE_MAX_CONCURRENT_AGENTS: '0',
+        BOSUN_NODE_URL: 'http://10.0.0.2:4000',
+        NODE_LEASE_MS: '5000',
+      },
+      2,
+    );
+    expect(config.cluster).toEqual({
+      redisUrl: 'rediss://:s3cret@redis.internal:6380/2',
+      databaseUrl: 'postgresql://bosun:pw@db.internal/bosun?sslmode=require',
+      nodeName: 'node-b.eu_1',
+      nodeMaxConcurrentAgents: 0,
+      nodeUrl: 'http://10.0.0.2:4000/',
+      nodeLeaseMs: 5000,
+    });
+  });
+
+  it('stops start-up with one line naming the missing one when only one of REDIS_URL and BOSUN_DB_URL is set', () => {
+    const noDb = configError({ REDIS_URL: CLUSTER.REDIS_URL });
+    expect(noDb.variable).toBe('BOSUN_DB_URL');
+    expect(noDb.message).toBe(
+      'BOSUN_DB_URL is not set: REDIS_URL is set, and cluster mode needs both REDIS_URL and BOSUN_DB_URL (a postgres:// URL)',
+    );
+    const noRedis = configError({ BOSUN_DB_URL: CLUSTER.BOSUN_DB_URL });
+    expect(noRedis.variable).toBe('REDIS_URL');
+    expect(noRedis.message).toBe(
+      'REDIS_URL is not set: BOSUN_DB_URL is set, and cluster mode needs both REDIS_URL (a redis:// URL) and BOSUN_DB_URL',
+    );
+  });
+
+  it.each([
+    [{ REDIS_URL: 'http://127.0.0.1:6379' }, 'REDIS_URL', 'REDIS_URL="http://127.0.0.1:6379": expected a redis:// or rediss:// URL'],
+    [{ BOSUN_DB_URL: 'mysql://db/bosun' }, 'BOSUN_DB_URL', 'BOSUN_DB_URL="mysql://db/bosun": expected a postgres:// or postgresql:// URL'],
+    [{ BOSUN_NODE_NAME: 'node b' }, 'BOSUN_NODE_NAME', 'BOSUN_NODE_NAME="node b": expected letters, digits, _ . - (at most 63)'],
+    [
+      { NODE_MAX_CONCURRENT_AGENTS: '-1' },
+      'NODE_MAX_CONCURRENT_AGENTS',
+      'NODE_MAX_CONCURRENT_AGENTS="-1": expected an integer from 0 to 10000 (0 = no limit of its own)',
+    ],
+    [{ BOSUN_NODE_URL: 'node-b:4000' }, 'BOSUN_NODE_URL', 'BOSUN_NODE_URL="node-b:4000": expected an http:// or https:// URL'],
+    [{ NODE_LEASE_MS: '999' }, 'NODE_LEASE_MS', 'NODE_LEASE_MS="999": expected an integer from 1000 to 2147483647'],
+  ])('refuses %j with one line', (env, variable, message) => {
+    const error = configError({ ...CLUSTER, ...env });
+    expect(error.variable).toBe(variable);
+    expect(error.message).toBe(message);
+  });
+
+  it('never shows a URL password in an error', () => {
+    const badScheme = configError({ ...CLUSTER, BOSUN_DB_URL: 'mysql://bosun:hunter2@db/bosun' });
+    expect(badScheme.message).toBe('BOSUN_DB_URL="mysql://bosun:***@db/bosun": expected a postgres:// or postgresql:// URL');
+    const unparsable = configError({ ...CLUSTER, REDIS_URL: 'redis://:hunter2@[bad' });
+    expect(unparsable.message).toBe('REDIS_URL="(hidden, 21 characters)": expected a redis:// or rediss:// URL');
+  });
+
+  it.each(['BOSUN_NODE_NAME', 'NODE_MAX_CONCURRENT_AGENTS', 'BOSUN_NODE_URL', 'NODE_LEASE_MS'])(
+    'refuses %s outside cluster mode instead of ignoring it',
+    (variable) => {
+      const error = configError({ [variable]: '5000' });
+      expect(error.variable).toBe(variable);
+      expect(error.message).toBe(`${variable}="5000": expected to be set only in cluster mode, together with REDIS_URL and BOSUN_DB_URL`);
+    },
+  );
 });

@@ -7,6 +7,9 @@
  * they succeed. After {@link StoreHealthOptions.reportAfterFailures} failed attempts in a row
  * the store is reported DEGRADED (healthReport's `store`, and the run service refuses new runs
  * with UNAVAILABLE); once every retry has succeeded it is OK again, by itself.
+ *
+ * A retry is synchronous (SQLite) or returns a promise (PostgreSQL): an asynchronous one counts
+ * when it settles, and is not started again while it runs.
  */
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -39,10 +42,15 @@ export interface StoreHealthOptions {
 /** A kind of write that failed and waits for its retry. */
 interface Fault {
   readonly what: string;
-  readonly retry: () => void;
+  readonly retry: Retry;
   error: unknown;
   failures: number;
+  /** An asynchronous retry in progress. */
+  running: boolean;
 }
+
+/** Writes what is still owed; throws (or rejects) when that fails again. */
+export type Retry = () => void | Promise<void>;
 
 const OK: StoreHealthReport = Object.freeze({ status: 'OK', error: null, since: null });
 
@@ -70,13 +78,13 @@ export class StoreHealth implements StoreHealthSource, Disposable {
    * fails again; it is called with a bounded backoff until it returns. A writer reports a fault
    * once and leaves its later writes to the retry (see {@link isFailing}).
    */
-  failed(what: string, error: unknown, retry: () => void): void {
+  failed(what: string, error: unknown, retry: Retry): void {
     const fault = this.#faults.get(what);
     if (fault) {
       fault.error = error;
       fault.failures += 1;
     } else {
-      this.#faults.set(what, { what, retry, error, failures: 1 });
+      this.#faults.set(what, { what, retry, error, failures: 1, running: false });
       this.options.logger.warn({ err: error, what }, `store: writing ${what} failed (${errorMessage(error)}); retrying`);
     }
     this.#updateStatus();
@@ -125,16 +133,44 @@ export class StoreHealth implements StoreHealthSource, Disposable {
   }
 
   #retryAll(): void {
+    const running: Promise<void>[] = [];
     for (const fault of [...this.#faults.values()]) {
+      if (fault.running) continue;
       try {
-        fault.retry();
-        this.#faults.delete(fault.what);
-        this.options.logger.info({ what: fault.what, failures: fault.failures }, `store: ${fault.what} written again`);
+        const result = fault.retry();
+        if (result instanceof Promise) {
+          fault.running = true;
+          running.push(
+            result.then(
+              () => this.#succeeded(fault),
+              (error: unknown) => this.#failedAgain(fault, error),
+            ),
+          );
+          continue;
+        }
+        this.#succeeded(fault);
       } catch (error) {
-        fault.error = error;
-        fault.failures += 1;
+        this.#failedAgain(fault, error);
       }
     }
+    if (running.length === 0) this.#afterRetries();
+    // Once every asynchronous retry has settled (neither callback above throws).
+    else void Promise.all(running).then(() => this.#afterRetries());
+  }
+
+  #succeeded(fault: Fault): void {
+    fault.running = false;
+    this.#faults.delete(fault.what);
+    this.options.logger.info({ what: fault.what, failures: fault.failures }, `store: ${fault.what} written again`);
+  }
+
+  #failedAgain(fault: Fault, error: unknown): void {
+    fault.running = false;
+    fault.error = error;
+    fault.failures += 1;
+  }
+
+  #afterRetries(): void {
     this.#updateStatus();
     if (this.#faults.size > 0) {
       this.#schedule();

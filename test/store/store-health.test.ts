@@ -119,3 +119,36 @@ describe('StoreHealth', () => {
     expect(write.calls).toEqual([0]);
   });
 });
+
+describe('StoreHealth with asynchronous retries (PostgreSQL)', () => {
+  it('counts a retry when its promise settles, never starts it again while it runs, and is OK once one resolves', async () => {
+    const health = new StoreHealth({ logger: createTestLogger(), reportAfterFailures: 2 });
+    let healed = false;
+    let running = 0;
+    let most = 0;
+    const calls: number[] = [];
+    const start = Date.now();
+    // Each attempt takes 1 s, longer than the first retry delays: the timer fires while it runs.
+    const retry = async () => {
+      calls.push(Date.now() - start);
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      running -= 1;
+      if (!healed) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    };
+    health.failed('log lines', new Error('connect ECONNREFUSED 127.0.0.1:5432'), retry);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(calls).toEqual([100]);
+    expect(health.report().status).toBe('OK');
+    await vi.advanceTimersByTimeAsync(1_000);
+    // The first retry failed (2 failures): DEGRADED, with its error.
+    expect(health.report()).toMatchObject({ status: 'DEGRADED', error: 'log lines: connect ECONNREFUSED 127.0.0.1:5432' });
+    healed = true;
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(health.report().status).toBe('OK');
+    expect(health.isFailing('log lines')).toBe(false);
+    expect(most).toBe(1);
+    expect(calls.length).toBe(2);
+  });
+});

@@ -16,9 +16,8 @@
  *   LPOS on the wait list.
  * - A waiting run times out on every node's timer; the script that takes it out succeeds on one node
  *   only, so it leaves once.
- * - A dead node's jobs lose their lock (`lockDurationMs`, half the lease, renewed every quarter); the
- *   other workers' stalled check (every half lease) finds them within the lease, and with
- *   `maxStalledCount` 0 BullMQ fails them instead of running them again. Every node then emits
+ * - A dead node's jobs lose their lock; the other workers' stalled check finds them within the lease
+ *   ({@link NodeWorker}) and BullMQ fails them instead of running them again. Every node then emits
  *   `lost` on `clusterEvents` with the node recorded for the job; exactly one has `claimed: true`.
  * - When Redis is away, `enqueue` rejects with UNAVAILABLE at once (the command connection has no
  *   offline queue); the connections reconnect by themselves and running tasks go on. If Redis comes
@@ -26,16 +25,18 @@
  *   QUEUED runs with {@link BullMqExecutionQueue.restoreWaiting}.
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
-import { randomUUID } from 'node:crypto';
-import { Queue, Worker, type Job } from 'bullmq';
+import { FlowProducer, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BosunError, InvalidValueError, describeValue, errorMessage } from '../errors.js';
-import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
-import { checkInteger, describeIntegerRange, isIntegerInRange, type IntegerRange } from '../shared/validate.js';
-import type { AsyncExecutionQueue, QueueTaskHandler } from './async-execution-queue.js';
+import { MAX_CONCURRENCY_RANGE, checkOptions, type BullMqExecutionQueueOptions } from './bullmq-queue-options.js';
+import { describeIntegerRange, isIntegerInRange } from '../shared/validate.js';
+import type { AsyncExecutionQueue } from './async-execution-queue.js';
 import { ClusterLine } from './cluster-line.js';
 import type { EnqueueOptions, ExecutionQueueEvents, QueueStats, QueueTicket } from './execution-queue.js';
-import { QueueScripts, STREAM_EVENT, queueKeys, type QueueKeySet, type Snapshot } from './bullmq-scripts.js';
+import { NodeWorker } from './bullmq-node-worker.js';
+import { restoreWaiting } from './bullmq-restore.js';
+import { QueueScripts, queueKeys } from './bullmq-scripts.js';
+import { QueueStreamFollower } from './queue-stream-follower.js';
 
 /** What only a cluster has, apart from the queue's own events (the ExecutionQueue surface stays as it is). */
 export interface ClusterQueueEvents {
@@ -47,38 +48,14 @@ export interface ClusterQueueEvents {
   lost: [event: { readonly id: string; readonly node: string; readonly claimed: boolean }];
 }
 
-export interface BullMqExecutionQueueOptions {
-  /** `redis://[user:password@]host:port[/db]`. */
-  readonly redisUrl: string;
-  /** The BullMQ queue's name; every node of a cluster uses the same. Default `runs`. */
-  readonly queueName?: string;
-  /** The Redis key prefix. Default `bosun`. */
-  readonly prefix?: string;
-  /** This node's name, recorded for each job it runs. */
-  readonly nodeName: string;
-  /** Runs this node may execute at once (≥ 1). */
-  readonly nodeMaxConcurrency: number;
-  /** The cluster's limit, 0 = unlimited. Applied only when no node has set one yet (a running cluster keeps its own). */
-  readonly maxConcurrency: number;
-  /** Runs that may wait at once in the whole cluster. */
-  readonly maxQueueLength: number;
-  readonly queueTimeoutMs: number;
-  /** How long a node may stay silent before its runs are reported `lost`. */
-  readonly leaseMs: number;
-  readonly runTask: QueueTaskHandler;
-  /** Faults that are handled (a lost connection, a failed lock renewal), for the log. */
-  readonly onError?: (error: Error) => void;
-  readonly now?: () => number;
-}
-
-const MAX_CONCURRENCY_RANGE: IntegerRange = { min: 0, note: '0 = unlimited' };
 /** How long a reservation holds a place in line between the admission and the add. */
 const RESERVATION_MS = 10_000;
 /** An operation waits this long at most for its own event to come back through the stream. */
 const ECHO_TIMEOUT_MS = 5_000;
-/** Events read per XREAD, and how long one read blocks. */
-const READ_COUNT = 500;
-const READ_BLOCK_MS = 2_000;
+/** How often a queue timeout that could not be written (Redis away) is tried again. */
+const TIMEOUT_RETRY_MS = 1_000;
+
+export type { BullMqExecutionQueueOptions } from './bullmq-queue-options.js';
 
 export class BullMqExecutionQueue implements AsyncExecutionQueue {
   readonly events = new EventEmitter<ExecutionQueueEvents>();
@@ -86,28 +63,18 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
 
   readonly #options: BullMqExecutionQueueOptions;
   readonly #now: () => number;
-  readonly #keys: QueueKeySet;
   readonly #line: ClusterLine;
+  readonly #follower: QueueStreamFollower;
   /** Commands and the Queue: no offline queue, so a call fails at once while Redis is away. */
   readonly #command: Redis;
   readonly #reader: Redis;
-  readonly #workerConnection: Redis;
   readonly #scripts: QueueScripts;
-  readonly #readerScripts: QueueScripts;
   readonly #queue: Queue;
-  #worker: Worker | undefined;
+  /** For restoreWaiting's atomic bulk add. */
+  readonly #flows: FlowProducer;
+  readonly #worker: NodeWorker;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
-  #readLoop: Promise<void> | undefined;
-  #lastEventId = '0-0';
-  #epoch = '';
-  #resyncNeeded = false;
-  /** This node's tasks: aborted one by one when the cluster reports them lost. */
-  readonly #tasks = new Map<string, { readonly controller: AbortController; readonly settled: Promise<void> }>();
-  /** The errors of this node's failed tasks, until the stream reports the failure. */
-  readonly #taskErrors = new Map<string, unknown>();
-  /** Checked after each event applied: resolve once true. */
-  readonly #waiters = new Set<{ test: () => boolean; resolve: () => void }>();
 
   private constructor(options: BullMqExecutionQueueOptions) {
     this.events.setMaxListeners(0);
@@ -115,7 +82,8 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
     setMaxListeners(0, this.#closing.signal);
     this.#options = options;
     this.#now = options.now ?? (() => Date.now());
-    this.#keys = queueKeys(options.prefix ?? 'bosun', options.queueName ?? 'runs');
+    const prefix = options.prefix ?? 'bosun';
+    const keys = queueKeys(prefix, options.queueName ?? 'runs');
     this.#line = new ClusterLine(
       {
         events: this.events,
@@ -128,17 +96,32 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
     const onError = (error: Error): void => options.onError?.(error);
     this.#command = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
     this.#reader = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
-    this.#workerConnection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
-    for (const connection of [this.#command, this.#reader, this.#workerConnection]) connection.on('error', onError);
-    // Each reconnection may follow a Redis that lost its data: the reader checks the epoch first.
-    this.#reader.on('ready', () => {
-      this.#resyncNeeded = true;
+    for (const connection of [this.#command, this.#reader]) connection.on('error', onError);
+    this.#scripts = new QueueScripts(this.#command, keys);
+    const readerScripts = new QueueScripts(this.#reader, keys);
+    this.#worker = new NodeWorker({
+      ...options,
+      queueName: options.queueName ?? 'runs',
+      prefix,
+      scripts: this.#scripts,
+      onOrphanSettled: (id, error) => {
+        this.#line.finished(id, error);
+        this.#follower.recheck();
+      },
+      onError: (error) => this.#report(error),
     });
-    this.#scripts = new QueueScripts(this.#command, this.#keys);
-    this.#readerScripts = new QueueScripts(this.#reader, this.#keys);
-    const prefix = options.prefix ?? 'bosun';
+    this.#follower = new QueueStreamFollower(this.#reader, readerScripts, keys, this.#line, {
+      onStalled: (id) => this.#lost(id, readerScripts),
+      failure: (id, reason) => this.#worker.failure(id, reason),
+      onSettled: (id) => this.#worker.forget(id),
+      onDataLost: () => this.#dataLost(readerScripts),
+      localTasks: () => this.#worker.localIds(),
+      onError: (error) => this.#report(error),
+    });
     this.#queue = new Queue(options.queueName ?? 'runs', { connection: this.#command, prefix });
     this.#queue.on('error', onError);
+    this.#flows = new FlowProducer({ connection: this.#command, prefix });
+    this.#flows.on('error', onError);
   }
 
   /**
@@ -160,32 +143,10 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
 
   async #start(): Promise<void> {
     // The Queue connects the command connection itself.
-    await Promise.all([this.#queue.waitUntilReady(), this.#reader.connect(), this.#workerConnection.connect()]);
-    const limit = await this.#scripts.setLimit(this.#options.maxConcurrency, true);
-    const snapshot = await this.#readerScripts.snapshot(randomUUID());
-    this.#epoch = snapshot.epoch;
-    this.#take(snapshot);
-    this.#line.setMaxConcurrency(limit);
-    this.#resyncNeeded = false;
-    this.#readLoop = this.#read();
-    const { leaseMs } = this.#options;
-    this.#worker = new Worker(this.#queue.name, (job: Job, _token?: string, signal?: AbortSignal) => this.#process(job, signal), {
-      connection: this.#workerConnection,
-      prefix: this.#queue.opts.prefix,
-      name: this.#options.nodeName,
-      concurrency: this.#options.nodeMaxConcurrency,
-      // Found within the lease: a lock lapses half a lease after the node's last renewal, and the
-      // next stalled check comes at most half a lease later.
-      lockDuration: Math.max(1, Math.floor(leaseMs / 2)),
-      stalledInterval: Math.max(1, Math.floor(leaseMs / 2)),
-      maxStalledCount: 0,
-      removeOnComplete: { count: 0 },
-      removeOnFail: { count: 0 },
-    });
-    this.#worker.on('error', (error) => this.#options.onError?.(error));
-    this.#worker.on('completed', (job) => void this.#forgetNode(job.id));
-    this.#worker.on('failed', (job) => void this.#forgetNode(job?.id));
-    await this.#worker.waitUntilReady();
+    await Promise.all([this.#queue.waitUntilReady(), this.#reader.connect()]);
+    await this.#scripts.setLimit(this.#options.maxConcurrency, true);
+    await this.#follower.start();
+    await this.#worker.start();
   }
 
   /**
@@ -206,10 +167,6 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
    *   waiting or running, QUEUE_FULL, UNAVAILABLE while Redis is away, SHUTTING_DOWN after close.
    */
   async enqueue(id: string, options: EnqueueOptions = {}): Promise<QueueTicket> {
-    return this.#enqueue(id, options, false);
-  }
-
-  async #enqueue(id: string, options: EnqueueOptions, front: boolean): Promise<QueueTicket> {
     if (typeof id !== 'string' || id === '') throw new TypeError(`Expected id to be a non-empty string, got ${describeValue(id)}`);
     const { queuedAt: given } = options;
     if (given !== undefined && !(given instanceof Date && Number.isFinite(given.getTime()))) {
@@ -219,21 +176,29 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
     if (this.#command.status !== 'ready') throw this.#unavailable();
     const now = this.#now();
     const queuedAt = Math.min(given?.getTime() ?? now, now);
+    const expired = queuedAt + this.#options.queueTimeoutMs <= now;
     try {
-      const admission = await this.#scripts.admit(id, queuedAt, now, RESERVATION_MS, this.#options.maxQueueLength, front);
+      const admission = await this.#scripts.admit(id, { queuedAt, now, reserveMs: RESERVATION_MS }, this.#options.maxQueueLength, {
+        front: false,
+        expired,
+      });
       if (!admission.admitted) {
         if (admission.reason === 'duplicate') throw new BosunError('INVALID_STATE', `Run ${id} is already in the queue`);
-        throw this.#full(admission.waiting);
+        if (admission.reason === 'full') throw this.#full(admission.waiting);
+        // Already past its deadline: every node shows it entering at the back and timing out.
+        await this.#follower.caughtUp(admission.eventId, ECHO_TIMEOUT_MS);
+        const stats = this.#line.stats();
+        return { position: admission.waiting + 1, running: stats.running, queued: admission.waiting + 1, maxConcurrency: stats.maxConcurrency };
       }
       try {
-        await this.#queue.add('run', { queuedAt }, { jobId: id, timestamp: queuedAt, lifo: front, removeOnComplete: true, removeOnFail: true });
+        await this.#queue.add('run', { queuedAt }, { jobId: id, timestamp: queuedAt, removeOnComplete: true, removeOnFail: true });
       } catch (error) {
         await this.#scripts.abandon(id).catch(() => undefined);
         throw error;
       }
-      const ticket = await this.#scripts.ticket(id);
-      // The run's own events (enqueued, maybe started or left) are out on this node before it resolves.
-      await this.#settled(() => this.#line.isWaiting(id) || this.#line.isRunning(id) || ticket.position === 0);
+      const { eventId, ...ticket } = await this.#scripts.ticket(id);
+      // The run's own events (enqueued, maybe started) are out on this node before it resolves.
+      await this.#follower.caughtUp(eventId, ECHO_TIMEOUT_MS);
       return { ...ticket, maxConcurrency: this.#line.maxConcurrency };
     } catch (error) {
       throw error instanceof BosunError ? error : this.#unavailable(error);
@@ -246,29 +211,36 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
    * Returns how many were put back.
    */
   async restoreWaiting(runs: ReadonlyArray<{ readonly id: string; readonly queuedAt: Date }>): Promise<number> {
-    let restored = 0;
-    // Each one goes to the front of the line, so the last goes first.
-    for (const run of [...runs].reverse()) {
-      try {
-        await this.#enqueue(run.id, { queuedAt: run.queuedAt }, true);
-        restored += 1;
-      } catch (error) {
-        if (!(error instanceof BosunError && error.code === 'INVALID_STATE')) throw error;
-      }
+    if (this.#closing.signal.aborted) throw new BosunError('SHUTTING_DOWN', 'Cannot restore runs: the execution queue is closed');
+    try {
+      return await restoreWaiting(
+        {
+          scripts: this.#scripts,
+          flows: this.#flows,
+          follower: this.#follower,
+          queueName: this.#queue.name,
+          queueTimeoutMs: this.#options.queueTimeoutMs,
+          now: this.#now,
+          echoTimeoutMs: ECHO_TIMEOUT_MS,
+        },
+        runs,
+      );
+    } catch (error) {
+      throw error instanceof BosunError ? error : this.#unavailable(error);
     }
-    return restored;
   }
 
   /** Takes a waiting run out of the cluster's line (event `left`, reason `cancelled`, on every node). False when it is not waiting. */
   async cancel(id: string): Promise<boolean> {
-    let left: boolean;
+    let left: { eventId: string } | undefined;
     try {
       left = await this.#scripts.leave(id, 'cancelled');
     } catch (error) {
       throw this.#unavailable(error);
     }
-    if (left) await this.#settled(() => !this.#line.isWaiting(id));
-    return left;
+    if (left === undefined) return false;
+    await this.#follower.caughtUp(left.eventId, ECHO_TIMEOUT_MS);
+    return true;
   }
 
   position(id: string): number {
@@ -297,12 +269,13 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
   /** Changes the cluster's limit (0 = unlimited) on every node; resolves once this node's mirror has it. */
   async setMaxConcurrency(value: number): Promise<void> {
     if (!isIntegerInRange(value, MAX_CONCURRENCY_RANGE)) throw new InvalidValueError(describeIntegerRange(MAX_CONCURRENCY_RANGE), value);
+    let written: { eventId: string };
     try {
-      await this.#scripts.setLimit(value, false);
+      written = await this.#scripts.setLimit(value, false);
     } catch (error) {
       throw this.#unavailable(error);
     }
-    await this.#settled(() => this.#line.maxConcurrency === value);
+    await this.#follower.caughtUp(written.eventId, ECHO_TIMEOUT_MS);
   }
 
   /** Stops every node from starting runs; waiting runs keep their place and their clock. */
@@ -313,7 +286,7 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
     } catch (error) {
       throw this.#unavailable(error);
     }
-    await this.#settled(() => this.#line.paused);
+    await this.#follower.settled(() => this.#line.paused, ECHO_TIMEOUT_MS);
   }
 
   async resume(): Promise<void> {
@@ -323,12 +296,12 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
     } catch (error) {
       throw this.#unavailable(error);
     }
-    await this.#settled(() => !this.#line.paused);
+    await this.#follower.settled(() => !this.#line.paused, ECHO_TIMEOUT_MS);
   }
 
   /** Resolves when nothing runs and nothing waits anywhere in the cluster (as this node's mirror sees it). */
   async onIdle(): Promise<void> {
-    await this.#settled(() => this.#line.runningCount === 0 && this.#line.length === 0, Number.POSITIVE_INFINITY);
+    await this.#follower.settled(() => this.#line.runningCount === 0 && this.#line.length === 0, Number.POSITIVE_INFINITY);
   }
 
   /**
@@ -343,51 +316,13 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
 
   async #close(): Promise<void> {
     this.#closing.abort(new BosunError('SHUTTING_DOWN', 'The execution queue is closing'));
-    await Promise.all([...this.#tasks.values()].map((task) => task.settled));
-    try {
-      // With Redis away the worker could not record the settled jobs and would retry for ever: it
-      // leaves them (the other nodes report them lost once their lease lapses).
-      await this.#worker?.close(this.#workerConnection.status !== 'ready');
-    } catch (error) {
-      this.#report(error);
-    }
-    this.#reader.disconnect();
-    await this.#readLoop;
+    await this.#worker.close();
+    await this.#follower.stop();
     await this.#queue.close().catch(() => undefined);
-    for (const connection of [this.#command, this.#workerConnection]) {
-      if (connection.status === 'ready') await connection.quit().catch(() => connection.disconnect());
-      else connection.disconnect();
-    }
+    await this.#flows.close().catch(() => undefined);
+    if (this.#command.status === 'ready') await this.#command.quit().catch(() => this.#command.disconnect());
+    else this.#command.disconnect();
     this.#line.clear();
-    for (const waiter of this.#waiters) waiter.resolve();
-    this.#waiters.clear();
-  }
-
-  /** The worker's processor: runs one job of this node. */
-  async #process(job: Job, jobSignal: AbortSignal | undefined): Promise<void> {
-    const id = job.id;
-    if (id === undefined) return;
-    const controller = new AbortController();
-    let settle = (): void => undefined;
-    const settled = new Promise<void>((resolve) => (settle = resolve));
-    this.#tasks.set(id, { controller, settled });
-    try {
-      // Recorded before the task starts, so a node that dies while running it is named.
-      await this.#scripts.markRunning(id, this.#options.nodeName).catch((error: unknown) => this.#report(error));
-      const signals = [this.#closing.signal, controller.signal];
-      if (jobSignal !== undefined) signals.push(jobSignal);
-      await this.#options.runTask(id, AbortSignal.any(signals));
-    } catch (error) {
-      this.#taskErrors.set(id, error);
-      throw error;
-    } finally {
-      this.#tasks.delete(id);
-      settle();
-    }
-  }
-
-  async #forgetNode(id: string | undefined): Promise<void> {
-    if (id !== undefined) await this.#scripts.forgetNode(id).catch((error: unknown) => this.#report(error));
   }
 
   /** A waiting run's deadline passed here: every node tries, one takes it out. */
@@ -398,114 +333,31 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
     } catch (error) {
       // Redis is away: the run is still due, so try again (its timer has fired).
       this.#report(error);
-      setTimeout(() => void this.#timeOut(id), 1_000).unref();
+      setTimeout(() => void this.#timeOut(id), TIMEOUT_RETRY_MS).unref();
     }
   }
 
-  /** Reads the events stream until close, in order, applying each event to the mirror. */
-  async #read(): Promise<void> {
-    while (!this.#closing.signal.aborted) {
-      try {
-        if (this.#resyncNeeded) await this.#resync();
-        const reply = await this.#reader.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.#keys.events, this.#lastEventId);
-        if (reply === null) continue;
-        for (const [, entries] of reply) {
-          for (const [entryId, fields] of entries) {
-            this.#lastEventId = entryId;
-            await this.#apply(toRecord(fields));
-            this.#checkWaiters();
-          }
-        }
-      } catch (error) {
-        if (this.#closing.signal.aborted) return;
-        this.#report(error);
-        // The connection reconnects by itself; a pause keeps a dead Redis from spinning this loop.
-        await new Promise((resolve) => setTimeout(resolve, 200).unref());
-      }
-    }
-  }
-
-  /** After a reconnection: when Redis lost its data (a new epoch), reloads the mirror from it. */
-  async #resync(): Promise<void> {
-    const snapshot = await this.#readerScripts.snapshot(randomUUID());
-    this.#resyncNeeded = false;
-    if (snapshot.epoch === this.#epoch) return;
-    // Redis lost its data, the limit and the pause with it: the first node back sets them again.
-    const wasPaused = this.#line.paused;
-    const limit = await this.#readerScripts.setLimit(this.#line.maxConcurrency, true);
-    this.#epoch = snapshot.epoch;
-    this.#take(snapshot);
-    this.#line.setMaxConcurrency(limit);
-    if (wasPaused && !snapshot.paused) await this.#queue.pause().catch((error: unknown) => this.#report(error));
-    this.#checkWaiters();
-  }
-
-  #take(snapshot: Snapshot): void {
-    this.#lastEventId = snapshot.lastEventId;
-    this.#line.replace(snapshot.waiting, snapshot.running, new Set(this.#tasks.keys()));
-    this.#line.setPaused(snapshot.paused);
-  }
-
-  async #apply(fields: Record<string, string>): Promise<void> {
-    const id = fields.jobId ?? '';
-    switch (fields.event) {
-      case STREAM_EVENT.admitted:
-        this.#line.admitted(id, Number(fields.queuedAt), fields.front === '1');
-        break;
-      case 'waiting':
-        // A job put back by the stalled check (prev: active) is a dead node's, about to be failed.
-        if (fields.prev === undefined) this.#line.added(id, this.#line.announcedQueuedAt(id) ?? (await this.#queuedAtOf(id)));
-        break;
-      case 'active':
-        this.#line.started(id);
-        break;
-      case STREAM_EVENT.running:
-        this.#line.runsOn(id, fields.node ?? '');
-        break;
-      case 'completed':
-        this.#taskErrors.delete(id);
-        this.#line.finished(id);
-        break;
-      case 'failed': {
-        const error = this.#taskErrors.get(id) ?? new Error(fields.failedReason ?? 'The task failed');
-        this.#taskErrors.delete(id);
-        this.#line.finished(id, error);
-        break;
-      }
-      case STREAM_EVENT.left:
-        this.#line.left(id, fields.reason === 'timed-out' ? 'timed-out' : 'cancelled');
-        break;
-      case 'removed':
-        this.#line.left(id, 'cancelled');
-        break;
-      case 'stalled':
-        await this.#lost(id);
-        break;
-      case 'paused':
-        this.#line.setPaused(true);
-        break;
-      case 'resumed':
-        this.#line.setPaused(false);
-        break;
-      case STREAM_EVENT.limit:
-        this.#line.setMaxConcurrency(Number(fields.limit));
-        break;
-      default:
-        break;
-    }
+  /**
+   * Redis came back without its data, the cluster's limit and pause with it: the first node back sets
+   * them again. This node's running tasks are no longer in Redis: they free their slot themselves.
+   */
+  async #dataLost(scripts: QueueScripts): Promise<void> {
+    this.#worker.orphanAll();
+    await scripts.setLimit(this.#line.maxConcurrency, true);
+    if (this.#line.paused) await this.#queue.pause().catch((error: unknown) => this.#report(error));
   }
 
   /** A running job's lock lapsed: its node stopped (or stalled past the lease). */
-  async #lost(id: string): Promise<void> {
+  async #lost(id: string, scripts: QueueScripts): Promise<void> {
     if (!this.#line.isRunning(id)) return;
-    const node = this.#line.nodeOf(id) ?? 'an unknown node';
-    const claimed = await this.#readerScripts.claimLost(id).catch((error: unknown) => {
+    const { claimed, node: recorded } = await scripts.claimLost(id).catch((error: unknown) => {
       this.#report(error);
-      return false;
+      return { claimed: false, node: undefined };
     });
+    const node = this.#line.nodeOf(id) ?? recorded ?? 'an unknown node';
     const error = new BosunError('INVALID_STATE', `Run ${id} was lost: node ${node} stopped renewing its lease`);
     // This node is alive but lost the lease (a long stall): the cluster counts the run as lost, so stop it.
-    this.#tasks.get(id)?.controller.abort(error);
+    this.#worker.abort(id, error);
     try {
       this.clusterEvents.emit('lost', { id, node, claimed });
     } catch (listenerError) {
@@ -514,32 +366,6 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
       });
     }
     this.#line.finished(id, error);
-  }
-
-  async #queuedAtOf(id: string): Promise<number> {
-    const stamp = await this.#reader.hget(`${this.#keys.jobPrefix}${id}`, 'timestamp').catch(() => null);
-    return stamp === null ? this.#now() : Number(stamp);
-  }
-
-  /** Resolves once `test` holds after an applied event (at once if it holds now), or after `timeoutMs`. */
-  #settled(test: () => boolean, timeoutMs = ECHO_TIMEOUT_MS): Promise<void> {
-    if (test() || this.#closing.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiter = {
-        test,
-        resolve: () => {
-          clearTimeout(timer);
-          this.#waiters.delete(waiter);
-          resolve();
-        },
-      };
-      const timer = Number.isFinite(timeoutMs) ? setTimeout(waiter.resolve, timeoutMs).unref() : undefined;
-      this.#waiters.add(waiter);
-    });
-  }
-
-  #checkWaiters(): void {
-    for (const waiter of this.#waiters) if (waiter.test()) waiter.resolve();
   }
 
   #report(error: unknown): void {
@@ -555,31 +381,5 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
     return new BosunError('UNAVAILABLE', `The cluster queue cannot be reached (Redis: ${detail}); bosun reconnects by itself, try again shortly`, {
       cause,
     });
-  }
-}
-
-function toRecord(fields: readonly string[]): Record<string, string> {
-  const record: Record<string, string> = {};
-  for (let index = 0; index + 1 < fields.length; index += 2) record[fields[index]!] = fields[index + 1]!;
-  return record;
-}
-
-function checkOptions(options: BullMqExecutionQueueOptions): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected an options object, got ${describeValue(options)}`);
-  const check = (name: string, value: unknown, range: IntegerRange): void => {
-    try {
-      checkInteger(name, value, range);
-    } catch (error) {
-      throw error instanceof InvalidValueError ? new TypeError(error.message, { cause: error }) : error;
-    }
-  };
-  check('maxConcurrency', options.maxConcurrency, MAX_CONCURRENCY_RANGE);
-  check('nodeMaxConcurrency', options.nodeMaxConcurrency, { min: 1 });
-  check('maxQueueLength', options.maxQueueLength, { min: 1 });
-  check('queueTimeoutMs', options.queueTimeoutMs, { min: 1, max: MAX_TIMER_DELAY_MS });
-  check('leaseMs', options.leaseMs, { min: 2 });
-  if (typeof options.runTask !== 'function') throw new TypeError(`Expected runTask to be a function, got ${describeValue(options.runTask)}`);
-  if (typeof options.nodeName !== 'string' || options.nodeName === '') {
-    throw new TypeError(`Expected nodeName to be a non-empty string, got ${describeValue(options.nodeName)}`);
   }
 }

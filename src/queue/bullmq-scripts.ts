@@ -24,20 +24,31 @@ import type { Redis } from 'ioredis';
 /** Events the scripts add to BullMQ's events stream; every node reads them in stream order. */
 export const STREAM_EVENT = Object.freeze({
   admitted: 'bosun-admitted',
+  expired: 'bosun-expired',
   left: 'bosun-left',
   running: 'bosun-running',
   limit: 'bosun-limit',
 });
 
+/** How long the mark that a lost job was claimed is kept (long after every node has seen the event). */
+const CLAIM_KEEP_MS = 3_600_000;
+
 /** Bounds the events stream as BullMQ does (its default `maxEvents`). */
 const MAX_EVENTS = 10_000;
 
+/** Lua: the id of the stream's last event (`eventsKey`), '0-0' when empty. */
+const LAST_EVENT_ID = `(function()
+  local last = redis.call('XREVRANGE', eventsKey, '+', '-', 'COUNT', 1)
+  if #last > 0 then return last[1][1] end
+  return '0-0'
+end)()`;
+
 const ADMIT = `
 local waitKey, admittingKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
-local jobPrefix, id, queuedAt, now, reserveMs, maxLength, front =
-  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local jobPrefix, id, queuedAt, now, reserveMs, maxLength, front, expired =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1'
 if redis.call('EXISTS', jobPrefix .. id) == 1 or redis.call('ZSCORE', admittingKey, id) then
-  return {-1, 0}
+  return {-1, 0, ''}
 end
 redis.call('ZREMRANGEBYSCORE', admittingKey, '-inf', now)
 -- A run between its admission and its add counts as waiting; once added it is in the list.
@@ -46,21 +57,27 @@ for _, other in ipairs(redis.call('ZRANGE', admittingKey, 0, -1)) do
   if redis.call('EXISTS', jobPrefix .. other) == 0 then pending = pending + 1 end
 end
 local waiting = redis.call('LLEN', waitKey) + pending
-if maxLength > 0 and waiting >= maxLength then return {-2, waiting} end
+if maxLength > 0 and waiting >= maxLength then return {-2, waiting, ''} end
+if expired then
+  -- Past its deadline already (a restored run): every node shows it entering and timing out; it never starts.
+  local eventId = redis.call('XADD', eventsKey, 'MAXLEN', '~', ${MAX_EVENTS}, '*', 'event', '${STREAM_EVENT.expired}',
+    'jobId', id, 'queuedAt', queuedAt)
+  return {2, waiting, eventId}
+end
 redis.call('ZADD', admittingKey, now + reserveMs, id)
 redis.call('XADD', eventsKey, 'MAXLEN', '~', ${MAX_EVENTS}, '*', 'event', '${STREAM_EVENT.admitted}',
   'jobId', id, 'queuedAt', queuedAt, 'front', front)
-return {1, waiting}
+return {1, waiting, ''}
 `;
 
 const TICKET = `
-local waitKey, activeKey, admittingKey = KEYS[1], KEYS[2], KEYS[3]
+local waitKey, activeKey, admittingKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 redis.call('ZREM', admittingKey, ARGV[1])
 local length = redis.call('LLEN', waitKey)
 local index = redis.call('LPOS', waitKey, ARGV[1])
 local position = 0
 if index then position = length - index end
-return {position, redis.call('LLEN', activeKey), length}
+return {position, redis.call('LLEN', activeKey), length, ${LAST_EVENT_ID}}
 `;
 
 const ABANDON = `
@@ -71,11 +88,10 @@ return 1
 const LEAVE = `
 local waitKey, eventsKey = KEYS[1], KEYS[2]
 local jobPrefix, id, reason = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('LREM', waitKey, 1, id) == 0 then return 0 end
+if redis.call('LREM', waitKey, 1, id) == 0 then return '' end
 redis.call('DEL', jobPrefix .. id, jobPrefix .. id .. ':logs')
-redis.call('XADD', eventsKey, 'MAXLEN', '~', ${MAX_EVENTS}, '*', 'event', '${STREAM_EVENT.left}',
+return redis.call('XADD', eventsKey, 'MAXLEN', '~', ${MAX_EVENTS}, '*', 'event', '${STREAM_EVENT.left}',
   'jobId', id, 'reason', reason)
-return 1
 `;
 
 const MARK_RUNNING = `
@@ -87,28 +103,36 @@ return 1
 
 const CLAIM_LOST = `
 local nodesKey, waitKey = KEYS[1], KEYS[2]
-local jobPrefix, id = ARGV[1], ARGV[2]
-local claimed = redis.call('HDEL', nodesKey, id)
+local jobPrefix, id, claimMs = ARGV[1], ARGV[2], ARGV[3]
+-- The node recorded by markRunning; else BullMQ's processedBy, still the dead worker's name until
+-- another worker takes the job to fail it.
+local node = redis.call('HGET', nodesKey, id) or redis.call('HGET', jobPrefix .. id, 'pb') or ''
+redis.call('HDEL', nodesKey, id)
+if not redis.call('SET', jobPrefix .. id .. ':bosun-lost', '1', 'PX', claimMs, 'NX') then return {0, node} end
 -- The dead node's job went back to the head of the line to be failed by the next worker that takes
 -- it; taking it out here keeps it off the line (and off every position) at once.
-if claimed == 1 and redis.call('LREM', waitKey, 1, id) == 1 then
+if redis.call('LREM', waitKey, 1, id) == 1 then
   redis.call('DEL', jobPrefix .. id, jobPrefix .. id .. ':logs')
 end
-return claimed
+return {1, node}
 `;
 
 const SET_LIMIT = `
 local metaKey, waitKey, markerKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local limit, onlyIfUnset = tonumber(ARGV[1]), ARGV[2] == '1'
 if onlyIfUnset and redis.call('HEXISTS', metaKey, 'bosun:limit') == 1 then
-  return tonumber(redis.call('HGET', metaKey, 'bosun:limit'))
+  return {tonumber(redis.call('HGET', metaKey, 'bosun:limit')), ${LAST_EVENT_ID}}
 end
 redis.call('HSET', metaKey, 'bosun:limit', limit)
 if limit == 0 then redis.call('HDEL', metaKey, 'concurrency') else redis.call('HSET', metaKey, 'concurrency', limit) end
 -- A raised limit must wake the workers blocked on the marker (BullMQ adds one only on add and finish).
 if redis.call('LLEN', waitKey) > 0 then redis.call('ZADD', markerKey, 0, '0') end
-redis.call('XADD', eventsKey, 'MAXLEN', '~', ${MAX_EVENTS}, '*', 'event', '${STREAM_EVENT.limit}', 'limit', limit)
-return limit
+return {limit, redis.call('XADD', eventsKey, 'MAXLEN', '~', ${MAX_EVENTS}, '*', 'event', '${STREAM_EVENT.limit}', 'limit', limit)}
+`;
+
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `;
 
 const SNAPSHOT = `
@@ -132,22 +156,21 @@ for _, id in ipairs(redis.call('LRANGE', activeKey, 0, -1)) do
     nodes[#nodes + 1] = redis.call('HGET', nodesKey, id) or ''
   end
 end
-local last = redis.call('XREVRANGE', eventsKey, '+', '-', 'COUNT', 1)
-local lastId = '0-0'
-if #last > 0 then lastId = last[1][1] end
+local lastId = ${LAST_EVENT_ID}
 local paused = redis.call('HEXISTS', metaKey, 'paused')
 local limit = redis.call('HGET', metaKey, 'bosun:limit') or '-1'
 return {waiting, queuedAt, running, nodes, paused, limit, lastId, redis.call('GET', epochKey)}
 `;
 
 interface ScriptCommands {
-  bosunAdmit(...args: Array<string | number>): Promise<[number, number]>;
-  bosunTicket(...args: Array<string | number>): Promise<[number, number, number]>;
+  bosunAdmit(...args: Array<string | number>): Promise<[number, number, string]>;
+  bosunTicket(...args: Array<string | number>): Promise<[number, number, number, string]>;
   bosunAbandon(...args: Array<string | number>): Promise<number>;
-  bosunLeave(...args: Array<string | number>): Promise<number>;
+  bosunLeave(...args: Array<string | number>): Promise<string>;
   bosunMarkRunning(...args: Array<string | number>): Promise<number>;
-  bosunClaimLost(...args: Array<string | number>): Promise<number>;
-  bosunSetLimit(...args: Array<string | number>): Promise<number>;
+  bosunClaimLost(...args: Array<string | number>): Promise<[number, string]>;
+  bosunSetLimit(...args: Array<string | number>): Promise<[number, string]>;
+  bosunUnlock(...args: Array<string | number>): Promise<number>;
   bosunSnapshot(...args: Array<string | number>): Promise<[string[], string[], string[], string[], number, string, string, string]>;
 }
 
@@ -183,7 +206,17 @@ export function queueKeys(prefix: string, queueName: string): QueueKeySet {
   };
 }
 
-export type AdmitResult = { readonly admitted: true } | { readonly admitted: false; readonly reason: 'duplicate' | 'full'; readonly waiting: number };
+export type AdmitResult =
+  | { readonly admitted: true }
+  /** Past its deadline: announced as entering and timing out, never added. */
+  | { readonly admitted: false; readonly reason: 'expired'; readonly waiting: number; readonly eventId: string }
+  | { readonly admitted: false; readonly reason: 'duplicate'; readonly waiting: number }
+  | { readonly admitted: false; readonly reason: 'full'; readonly waiting: number };
+
+/** What a script that changed the line replies: the stream id of its event, to wait for. */
+export interface Written {
+  readonly eventId: string;
+}
 
 export interface Snapshot {
   /** Next to start first. */
@@ -205,12 +238,13 @@ export class QueueScripts {
   constructor(redis: Redis, keys: QueueKeySet) {
     const commands: Array<[keyof ScriptCommands, number, string]> = [
       ['bosunAdmit', 3, ADMIT],
-      ['bosunTicket', 3, TICKET],
+      ['bosunTicket', 4, TICKET],
       ['bosunAbandon', 1, ABANDON],
       ['bosunLeave', 2, LEAVE],
       ['bosunMarkRunning', 2, MARK_RUNNING],
       ['bosunClaimLost', 2, CLAIM_LOST],
       ['bosunSetLimit', 4, SET_LIMIT],
+      ['bosunUnlock', 1, UNLOCK],
       ['bosunSnapshot', 6, SNAPSHOT],
     ];
     for (const [name, numberOfKeys, lua] of commands) {
@@ -220,30 +254,40 @@ export class QueueScripts {
     this.#keys = keys;
   }
 
-  /** Reserves a place in line for `id` for `reserveMs` (until it is added), or says why not. */
-  async admit(id: string, queuedAt: number, now: number, reserveMs: number, maxLength: number, front: boolean): Promise<AdmitResult> {
+  /**
+   * Reserves a place in line for `id` for `reserveMs` (until it is added), or says why not. A run
+   * already `expired` is announced (entering, then timing out) and not reserved.
+   */
+  async admit(
+    id: string,
+    times: { readonly queuedAt: number; readonly now: number; readonly reserveMs: number },
+    maxLength: number,
+    flags: { readonly front: boolean; readonly expired: boolean },
+  ): Promise<AdmitResult> {
     const k = this.#keys;
-    const [code, waiting] = await this.#redis.bosunAdmit(
+    const [code, waiting, eventId] = await this.#redis.bosunAdmit(
       k.wait,
       k.admitting,
       k.events,
       k.jobPrefix,
       id,
-      queuedAt,
-      now,
-      reserveMs,
+      times.queuedAt,
+      times.now,
+      times.reserveMs,
       maxLength,
-      front ? 1 : 0,
+      flags.front ? 1 : 0,
+      flags.expired ? 1 : 0,
     );
     if (code === 1) return { admitted: true };
-    return { admitted: false, reason: code === -1 ? 'duplicate' : 'full', waiting };
+    if (code === 2) return { admitted: false, reason: 'expired', waiting, eventId };
+    return code === -1 ? { admitted: false, reason: 'duplicate', waiting } : { admitted: false, reason: 'full', waiting };
   }
 
   /** Where the added run `id` stands now (0 = not waiting), with the cluster's counts; ends its reservation. */
-  async ticket(id: string): Promise<{ position: number; running: number; queued: number }> {
+  async ticket(id: string): Promise<Written & { position: number; running: number; queued: number }> {
     const k = this.#keys;
-    const [position, running, queued] = await this.#redis.bosunTicket(k.wait, k.active, k.admitting, id);
-    return { position, running, queued };
+    const [position, running, queued, eventId] = await this.#redis.bosunTicket(k.wait, k.active, k.admitting, k.events, id);
+    return { position, running, queued, eventId };
   }
 
   /** Ends the reservation of a run that was admitted and then not added. */
@@ -251,10 +295,11 @@ export class QueueScripts {
     await this.#redis.bosunAbandon(this.#keys.admitting, id);
   }
 
-  /** Takes a waiting run out of the line; true for the one caller that did. */
-  async leave(id: string, reason: string): Promise<boolean> {
+  /** Takes a waiting run out of the line; its event for the one caller that did, undefined for the others. */
+  async leave(id: string, reason: string): Promise<Written | undefined> {
     const k = this.#keys;
-    return (await this.#redis.bosunLeave(k.wait, k.events, k.jobPrefix, id, reason)) === 1;
+    const eventId = await this.#redis.bosunLeave(k.wait, k.events, k.jobPrefix, id, reason);
+    return eventId === '' ? undefined : { eventId };
   }
 
   async markRunning(id: string, node: string): Promise<void> {
@@ -266,16 +311,28 @@ export class QueueScripts {
     await this.#redis.hdel(this.#keys.nodes, id);
   }
 
-  /** True for the one node that claims a dead node's job `id`. */
-  async claimLost(id: string): Promise<boolean> {
+  /** Claims a dead node's job `id`: `claimed` for exactly one caller; the node that ran it, when known. */
+  async claimLost(id: string): Promise<{ claimed: boolean; node: string | undefined }> {
     const k = this.#keys;
-    return (await this.#redis.bosunClaimLost(k.nodes, k.wait, k.jobPrefix, id)) === 1;
+    const [claimed, node] = await this.#redis.bosunClaimLost(k.nodes, k.wait, k.jobPrefix, id, CLAIM_KEEP_MS);
+    return { claimed: claimed === 1, node: node === '' ? undefined : node };
   }
 
   /** Sets the cluster's limit (0 = unlimited), or only reads it when `onlyIfUnset` and a node set it before. */
-  async setLimit(limit: number, onlyIfUnset: boolean): Promise<number> {
+  async setLimit(limit: number, onlyIfUnset: boolean): Promise<Written & { limit: number }> {
     const k = this.#keys;
-    return Number(await this.#redis.bosunSetLimit(k.meta, k.wait, k.marker, k.events, limit, onlyIfUnset ? 1 : 0));
+    const [value, eventId] = await this.#redis.bosunSetLimit(k.meta, k.wait, k.marker, k.events, limit, onlyIfUnset ? 1 : 0);
+    return { limit: Number(value), eventId };
+  }
+
+  /** Takes the cluster-wide lock `name` for `ms` unless another holder has it. */
+  async lock(name: string, token: string, ms: number): Promise<boolean> {
+    return (await this.#redis.set(`${this.#keys.jobPrefix}bosun:lock:${name}`, token, 'PX', ms, 'NX')) === 'OK';
+  }
+
+  /** Releases the lock `name` if `token` still holds it. */
+  async unlock(name: string, token: string): Promise<void> {
+    await this.#redis.bosunUnlock(`${this.#keys.jobPrefix}bosun:lock:${name}`, token);
   }
 
   async snapshot(newEpoch: string): Promise<Snapshot> {

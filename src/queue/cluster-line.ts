@@ -139,6 +139,22 @@ export class ClusterLine {
     this.#emitStatus();
   }
 
+  /**
+   * `bosun-expired`: a run already past its deadline entered (a restored one). As in the in-process
+   * queue, it shows at the back of the line and times out at once, without ever starting.
+   */
+  expired(id: string, queuedAt: number): void {
+    if (this.isWaiting(id) || this.#running.has(id)) return;
+    if (this.#relay.listening('enqueued')) {
+      this.#relay.emit('enqueued', { id, position: this.#waiting.length + 1, queuedAt: new Date(queuedAt) });
+    }
+    if (this.#relay.listening('status')) this.#relay.emit('status', { ...this.stats(), queued: this.#waiting.length + 1 });
+    if (this.#relay.listening('left')) {
+      this.#relay.emit('left', { id, reason: 'timed-out', waitedMs: Math.max(0, this.#now() - queuedAt) });
+    }
+    this.#emitStatus();
+  }
+
   /** BullMQ `active`: a worker took the run. Ignored for a run not waiting (a dead node's job taken to be failed). */
   started(id: string): void {
     const index = this.#waiting.findIndex((run) => run.id === id);

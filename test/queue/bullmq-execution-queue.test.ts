@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BosunError } from '../../src/errors.js';
 import { BullMqExecutionQueue, type BullMqExecutionQueueOptions } from '../../src/queue/bullmq-execution-queue.js';
 import type { ExecutionQueueEvents } from '../../src/queue/execution-queue.js';
+import { Tasks } from '../helpers/cluster-tasks.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 let redis: RedisServer;
@@ -28,57 +29,6 @@ afterEach(async () => {
 afterAll(async () => {
   await redis.stop();
 });
-
-/** Tasks that run until the test releases them, shared by every node of a test. */
-class Tasks {
-  readonly started: Array<{ id: string; node: string }> = [];
-  running = 0;
-  peak = 0;
-  readonly perNode = new Map<string, number>();
-  peakPerNode = 0;
-  readonly #release = new Map<string, () => void>();
-  readonly #listeners = new Set<() => void>();
-
-  handler(node: string): BullMqExecutionQueueOptions['runTask'] {
-    return async (id, signal) => {
-      this.started.push({ id, node });
-      this.running += 1;
-      this.peak = Math.max(this.peak, this.running);
-      this.perNode.set(node, (this.perNode.get(node) ?? 0) + 1);
-      this.peakPerNode = Math.max(this.peakPerNode, this.perNode.get(node) ?? 0);
-      for (const listener of this.#listeners) listener();
-      try {
-        await new Promise<void>((resolve) => {
-          this.#release.set(id, resolve);
-          signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-      } finally {
-        this.running -= 1;
-        this.perNode.set(node, (this.perNode.get(node) ?? 1) - 1);
-      }
-    };
-  }
-
-  release(id: string): void {
-    const release = this.#release.get(id);
-    if (release === undefined) throw new Error(`${id} is not running`);
-    this.#release.delete(id);
-    release();
-  }
-
-  /** Resolves once `count` tasks have started. */
-  async startedCount(count: number): Promise<void> {
-    while (this.started.length < count) {
-      await new Promise<void>((resolve) => {
-        const listener = (): void => {
-          this.#listeners.delete(listener);
-          resolve();
-        };
-        this.#listeners.add(listener);
-      });
-    }
-  }
-}
 
 interface Cluster {
   readonly queueName: string;
@@ -266,6 +216,69 @@ describe('BullMqExecutionQueue', () => {
     await a.onIdle();
   });
 
+  it('changes the cluster limit from any node, starting waiting runs when it is raised', async () => {
+    const { node, tasks } = cluster({ maxConcurrency: 1, nodeMaxConcurrency: 2 });
+    const [a, b] = [await node('a'), await node('b')];
+    for (const id of ['r1', 'r2', 'r3']) await a.enqueue(id);
+    await tasks.startedCount(1);
+    expect(b.stats()).toMatchObject({ running: 1, queued: 2, maxConcurrency: 1 });
+    const status = nextEvent(a, 'status', (stats) => stats.maxConcurrency === 3);
+    await b.setMaxConcurrency(3);
+    await status;
+    await tasks.startedCount(3);
+    expect(a.stats()).toMatchObject({ running: 3, queued: 0, maxConcurrency: 3 });
+    // A node that joins later keeps the cluster's limit, not its own configuration.
+    const c = await node('c', { maxConcurrency: 1 });
+    expect(c.stats().maxConcurrency).toBe(3);
+    for (const id of ['r1', 'r2', 'r3']) tasks.release(id);
+    await until(c, () => c.stats().running === 0);
+  });
+
+  it('shows a run restored past its deadline entering and timing out on every node, never starting it', async () => {
+    const { node, tasks } = cluster({ queueTimeoutMs: 60_000 });
+    const [a, b] = [await node('a'), await node('b')];
+    const events: string[] = [];
+    b.events.on('enqueued', ({ id, position }) => events.push(`enqueued ${id} ${position}`));
+    b.events.on('left', ({ id, reason }) => events.push(`left ${id} ${reason}`));
+    b.events.on('started', ({ id }) => events.push(`started ${id}`));
+    const ticket = await a.enqueue('stale', { queuedAt: new Date(Date.now() - 120_000) });
+    expect(ticket.position).toBe(1);
+    await until(b, () => events.length === 2);
+    expect(events).toEqual(['enqueued stale 1', 'left stale timed-out']);
+    // The line goes on: a fresh run starts, the stale one never did.
+    await a.enqueue('fresh');
+    await tasks.startedCount(1);
+    tasks.release('fresh');
+    await a.onIdle();
+    expect(tasks.started.map((run) => run.id)).toEqual(['fresh']);
+  });
+
+  it('closes a node gracefully: its task is aborted and recorded, the waiting runs stay for the others', async () => {
+    const { node, tasks } = cluster();
+    const [a, b] = [await node('a'), await node('b', { nodeMaxConcurrency: 1 })];
+    await b.pause();
+    await a.enqueue('first');
+    await a.enqueue('second');
+    const finished = nextEvent(b, 'finished', ({ id }) => id === 'first');
+    await a.resume();
+    await tasks.startedCount(1);
+    const runner = tasks.started[0]!.node === 'a' ? a : b;
+    const other = runner === a ? b : a;
+    const lost: string[] = [];
+    other.clusterEvents.on('lost', ({ id }) => lost.push(id));
+    await runner.pause();
+    await runner.close();
+    expect((await finished)[0]).toEqual({ id: 'first' });
+    await until(other, () => other.stats().running === 0);
+    expect(other.waitingIds()).toEqual(['second']);
+    await other.resume();
+    await tasks.startedCount(2);
+    expect(tasks.started[1]).toEqual({ id: 'second', node: other === a ? 'a' : 'b' });
+    tasks.release('second');
+    await other.onIdle();
+    expect(lost).toEqual([]);
+  });
+
   it('reports the runs of a node that died as lost, naming it, and never runs them again', async () => {
     const { node, tasks, queueName } = cluster({ leaseMs: 2_000, maxConcurrency: 0 });
     const a = await node('a');
@@ -304,6 +317,19 @@ describe('BullMqExecutionQueue', () => {
     tasks.release('after');
     await a.onIdle();
     expect(tasks.started.map((run) => run.id)).toEqual(['blocker', 'after']);
+  });
+
+  it('restores runs in their order even when free workers could take the first ones at once', async () => {
+    const { node, tasks } = cluster({ maxConcurrency: 1 });
+    const nodes = [await node('a'), await node('b'), await node('c')];
+    const ids = ['r1', 'r2', 'r3', 'r4', 'r5'];
+    const queuedAt = new Date();
+    expect(await nodes[1]!.restoreWaiting(ids.map((id) => ({ id, queuedAt })))).toBe(5);
+    for (let index = 0; index < ids.length; index += 1) {
+      await tasks.startedCount(index + 1);
+      tasks.release(tasks.started[index]!.id);
+    }
+    expect(tasks.started.map((run) => run.id)).toEqual(ids);
   });
 
   it('answers UNAVAILABLE while Redis is down, reconnects, and puts lost waiting runs back in order', async () => {

@@ -263,7 +263,9 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
 
   /** The cluster's counts, from this node's mirror. */
   stats(): QueueStats {
-    return this.#line.stats();
+    const stats = this.#line.stats();
+    // As the in-process queue: a closed queue reports paused (it starts nothing).
+    return this.#closing.signal.aborted ? { ...stats, paused: true } : stats;
   }
 
   /** Changes the cluster's limit (0 = unlimited) on every node; resolves once this node's mirror has it. */

@@ -61,7 +61,8 @@ export class NodeWorker {
       connection: this.#connection,
       prefix: this.#options.prefix,
       name: nodeName,
-      concurrency: this.#options.nodeMaxConcurrency,
+      // BullMQ needs a finite cap of at least 1; it only ever compares it with a count.
+      concurrency: this.#options.nodeMaxConcurrency === 0 ? Number.MAX_SAFE_INTEGER : this.#options.nodeMaxConcurrency,
       lockDuration: Math.max(1, Math.floor(leaseMs / 2)),
       stalledInterval: Math.max(1, Math.floor(leaseMs / 2)),
       maxStalledCount: 0,

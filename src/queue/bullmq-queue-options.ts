@@ -15,7 +15,7 @@ export interface BullMqExecutionQueueOptions {
   readonly prefix?: string;
   /** This node's name, recorded for each job it runs. */
   readonly nodeName: string;
-  /** Runs this node may execute at once (≥ 1). */
+  /** Runs this node may execute at once; 0 = no cap of its own (the cluster's limit still holds). */
   readonly nodeMaxConcurrency: number;
   /** The cluster's limit, 0 = unlimited. Applied only when no node has set one yet (a running cluster keeps its own). */
   readonly maxConcurrency: number;
@@ -41,7 +41,7 @@ export function checkOptions(options: BullMqExecutionQueueOptions): void {
     }
   };
   check('maxConcurrency', options.maxConcurrency, MAX_CONCURRENCY_RANGE);
-  check('nodeMaxConcurrency', options.nodeMaxConcurrency, { min: 1 });
+  check('nodeMaxConcurrency', options.nodeMaxConcurrency, MAX_CONCURRENCY_RANGE);
   check('maxQueueLength', options.maxQueueLength, { min: 1 });
   check('queueTimeoutMs', options.queueTimeoutMs, { min: 1, max: MAX_TIMER_DELAY_MS });
   check('leaseMs', options.leaseMs, { min: 2 });

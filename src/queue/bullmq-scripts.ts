@@ -157,9 +157,12 @@ for _, id in ipairs(redis.call('LRANGE', activeKey, 0, -1)) do
   end
 end
 local lastId = ${LAST_EVENT_ID}
+local first = redis.call('XRANGE', eventsKey, '-', '+', 'COUNT', 1)
+local firstId = '0-0'
+if #first > 0 then firstId = first[1][1] end
 local paused = redis.call('HEXISTS', metaKey, 'paused')
 local limit = redis.call('HGET', metaKey, 'bosun:limit') or '-1'
-return {waiting, queuedAt, running, nodes, paused, limit, lastId, redis.call('GET', epochKey)}
+return {waiting, queuedAt, running, nodes, paused, limit, lastId, redis.call('GET', epochKey), firstId}
 `;
 
 interface ScriptCommands {
@@ -171,7 +174,7 @@ interface ScriptCommands {
   bosunClaimLost(...args: Array<string | number>): Promise<[number, string]>;
   bosunSetLimit(...args: Array<string | number>): Promise<[number, string]>;
   bosunUnlock(...args: Array<string | number>): Promise<number>;
-  bosunSnapshot(...args: Array<string | number>): Promise<[string[], string[], string[], string[], number, string, string, string]>;
+  bosunSnapshot(...args: Array<string | number>): Promise<[string[], string[], string[], string[], number, string, string, string, string]>;
 }
 
 /** The keys of one BullMQ queue that the scripts use, and bosun's own beside them. */
@@ -227,6 +230,8 @@ export interface Snapshot {
   readonly limit: number | undefined;
   /** The last event id of the stream at that instant: read on after it. */
   readonly lastEventId: string;
+  /** The oldest event id the stream still holds (it is trimmed to about 10,000 events). */
+  readonly firstEventId: string;
   readonly epoch: string;
 }
 
@@ -337,7 +342,7 @@ export class QueueScripts {
 
   async snapshot(newEpoch: string): Promise<Snapshot> {
     const k = this.#keys;
-    const [waiting, queuedAt, running, nodes, paused, limit, lastEventId, epoch] = await this.#redis.bosunSnapshot(
+    const [waiting, queuedAt, running, nodes, paused, limit, lastEventId, epoch, firstEventId] = await this.#redis.bosunSnapshot(
       k.wait,
       k.active,
       k.meta,
@@ -353,6 +358,7 @@ export class QueueScripts {
       paused: paused === 1,
       limit: limit === '-1' ? undefined : Number(limit),
       lastEventId,
+      firstEventId,
       epoch,
     };
   }

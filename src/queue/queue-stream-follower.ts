@@ -127,7 +127,14 @@ export class QueueStreamFollower {
   async #resync(): Promise<void> {
     const snapshot = await this.#scripts.snapshot(randomUUID());
     this.#resyncNeeded = false;
-    if (snapshot.epoch === this.#epoch) return;
+    if (snapshot.epoch === this.#epoch) {
+      // Events this node missed while away were trimmed from the stream: reading on would skip them.
+      if (compareEventIds(this.#lastEventId, snapshot.firstEventId) < 0) {
+        this.#take(snapshot);
+        this.recheck();
+      }
+      return;
+    }
     await this.#hooks.onDataLost();
     this.#epoch = snapshot.epoch;
     this.#take(snapshot);

@@ -220,18 +220,31 @@ describe('BullMqExecutionQueue', () => {
     const { node, tasks } = cluster({ maxConcurrency: 1, nodeMaxConcurrency: 2 });
     const [a, b] = [await node('a'), await node('b')];
     for (const id of ['r1', 'r2', 'r3']) await a.enqueue(id);
-    await tasks.startedCount(1);
+    await until(b, () => b.stats().running === 1);
     expect(b.stats()).toMatchObject({ running: 1, queued: 2, maxConcurrency: 1 });
     const status = nextEvent(a, 'status', (stats) => stats.maxConcurrency === 3);
     await b.setMaxConcurrency(3);
     await status;
-    await tasks.startedCount(3);
+    await until(a, () => a.stats().running === 3);
     expect(a.stats()).toMatchObject({ running: 3, queued: 0, maxConcurrency: 3 });
     // A node that joins later keeps the cluster's limit, not its own configuration.
     const c = await node('c', { maxConcurrency: 1 });
     expect(c.stats().maxConcurrency).toBe(3);
     for (const id of ['r1', 'r2', 'r3']) tasks.release(id);
     await until(c, () => c.stats().running === 0);
+  });
+
+  it('lets a node without a cap of its own (0) run up to the cluster limit', async () => {
+    const { node, tasks } = cluster({ maxConcurrency: 3, nodeMaxConcurrency: 0 });
+    const a = await node('a');
+    for (const id of ['r1', 'r2', 'r3', 'r4']) await a.enqueue(id);
+    await until(a, () => a.stats().running === 3);
+    expect(a.stats()).toMatchObject({ running: 3, queued: 1 });
+    for (const id of ['r1', 'r2', 'r3']) tasks.release(id);
+    await tasks.startedCount(4);
+    tasks.release('r4');
+    await a.onIdle();
+    expect(tasks.peak).toBe(3);
   });
 
   it('shows a run restored past its deadline entering and timing out on every node, never starting it', async () => {
@@ -304,7 +317,8 @@ describe('BullMqExecutionQueue', () => {
     const lost = new Promise<{ id: string; node: string; claimed: boolean }>((resolve) => a.clusterEvents.once('lost', resolve));
     await a.enqueue('victim');
     await startedThere;
-    await until(a, () => a.nodeOf('victim') === 'doomed');
+    // Recorded by an event that changes no count (no status follows it).
+    await eventually(() => expect(a.nodeOf('victim')).toBe('doomed'));
     const exited = once(child, 'exit');
     child.kill('SIGKILL');
     await exited;

@@ -28,7 +28,7 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { FlowProducer, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BosunError, InvalidValueError, describeValue, errorMessage } from '../errors.js';
-import { MAX_CONCURRENCY_RANGE, checkOptions, type BullMqExecutionQueueOptions } from './bullmq-queue-options.js';
+import { MAX_CONCURRENCY_RANGE, checkOptions, checkRunId, type BullMqExecutionQueueOptions } from './bullmq-queue-options.js';
 import { describeIntegerRange, isIntegerInRange } from '../shared/validate.js';
 import type { AsyncExecutionQueue } from './async-execution-queue.js';
 import { ClusterLine } from './cluster-line.js';
@@ -46,6 +46,12 @@ export interface ClusterQueueEvents {
    * the run as interrupted, naming the node.
    */
   lost: [event: { readonly id: string; readonly node: string; readonly claimed: boolean }];
+  /**
+   * Redis came back without its data: the line this node shows is what Redis has now, and the QUEUED
+   * runs of the database should be put back with `restoreWaiting` (from any node: one restores at a
+   * time and runs already back are skipped). Emitted on every node.
+   */
+  reset: [];
 }
 
 /** How long a reservation holds a place in line between the admission and the add. */
@@ -115,6 +121,7 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
       failure: (id, reason) => this.#worker.failure(id, reason),
       onSettled: (id) => this.#worker.forget(id),
       onDataLost: () => this.#dataLost(readerScripts),
+      onReloaded: () => this.#emitCluster('reset'),
       localTasks: () => this.#worker.localIds(),
       onError: (error) => this.#report(error),
     });
@@ -167,7 +174,7 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
    *   waiting or running, QUEUE_FULL, UNAVAILABLE while Redis is away, SHUTTING_DOWN after close.
    */
   async enqueue(id: string, options: EnqueueOptions = {}): Promise<QueueTicket> {
-    if (typeof id !== 'string' || id === '') throw new TypeError(`Expected id to be a non-empty string, got ${describeValue(id)}`);
+    checkRunId(id);
     const { queuedAt: given } = options;
     if (given !== undefined && !(given instanceof Date && Number.isFinite(given.getTime()))) {
       throw new TypeError(`Expected queuedAt to be a valid Date, got ${describeValue(given)}`);
@@ -211,6 +218,7 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
    * Returns how many were put back.
    */
   async restoreWaiting(runs: ReadonlyArray<{ readonly id: string; readonly queuedAt: Date }>): Promise<number> {
+    for (const run of runs) checkRunId(run.id);
     if (this.#closing.signal.aborted) throw new BosunError('SHUTTING_DOWN', 'Cannot restore runs: the execution queue is closed');
     try {
       return await restoreWaiting(
@@ -360,14 +368,19 @@ export class BullMqExecutionQueue implements AsyncExecutionQueue {
     const error = new BosunError('INVALID_STATE', `Run ${id} was lost: node ${node} stopped renewing its lease`);
     // This node is alive but lost the lease (a long stall): the cluster counts the run as lost, so stop it.
     this.#worker.abort(id, error);
+    this.#emitCluster('lost', { id, node, claimed });
+    this.#line.finished(id, error);
+  }
+
+  /** A listener's error never reaches the stream follower: it is rethrown on the next tick, as the queue's events do. */
+  #emitCluster<K extends keyof ClusterQueueEvents>(name: K, ...args: ClusterQueueEvents[K]): void {
     try {
-      this.clusterEvents.emit('lost', { id, node, claimed });
-    } catch (listenerError) {
+      (this.clusterEvents.emit as (name: K, ...args: ClusterQueueEvents[K]) => boolean)(name, ...args);
+    } catch (error) {
       process.nextTick(() => {
-        throw listenerError;
+        throw error;
       });
     }
-    this.#line.finished(id, error);
   }
 
   #report(error: unknown): void {

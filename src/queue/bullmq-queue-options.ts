@@ -50,3 +50,14 @@ export function checkOptions(options: BullMqExecutionQueueOptions): void {
     throw new TypeError(`Expected nodeName to be a non-empty string, got ${describeValue(options.nodeName)}`);
   }
 }
+
+/**
+ * A run id becomes the BullMQ job id, which BullMQ refuses when it reads as an integer or holds a
+ * colon (its key separator); bosun's ids are UUIDs.
+ * @throws TypeError for any other id.
+ */
+export function checkRunId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || id === '' || String(Number.parseInt(id, 10)) === id || id.includes(':')) {
+    throw new TypeError(`Expected id to be a non-empty string that is not an integer and has no colon, got ${describeValue(id)}`);
+  }
+}

@@ -22,6 +22,8 @@ export interface StreamFollowerHooks {
   readonly onSettled: (id: string) => void;
   /** Redis came back without its data; called before the line is reloaded. */
   readonly onDataLost: () => Promise<void>;
+  /** The line was reloaded after Redis lost its data. */
+  readonly onReloaded: () => void;
   /** Ids of the tasks running on this node (they hold their slot whatever Redis says). */
   readonly localTasks: () => ReadonlySet<string>;
   readonly onError: (error: unknown) => void;
@@ -139,6 +141,7 @@ export class QueueStreamFollower {
     this.#epoch = snapshot.epoch;
     this.#take(snapshot);
     this.recheck();
+    this.#hooks.onReloaded();
   }
 
   #take(snapshot: Snapshot): void {

@@ -199,6 +199,13 @@ describe('BullMqExecutionQueue', () => {
     expect(duplicate.code).toBe('INVALID_STATE');
   });
 
+  it('refuses, before touching Redis, a run id BullMQ could not take', async () => {
+    const { node } = cluster();
+    const a = await node('a');
+    for (const id of ['', '42', 'run:1']) await expect(a.enqueue(id)).rejects.toThrow(TypeError);
+    expect(a.stats().queued).toBe(0);
+  });
+
   it('pauses and resumes every node', async () => {
     const { node, tasks } = cluster();
     const [a, b] = [await node('a'), await node('b')];
@@ -355,6 +362,7 @@ describe('BullMqExecutionQueue', () => {
       await a.enqueue(id);
       queuedAt.set(id, new Date());
     }
+    const reset = [a, b].map((queue) => new Promise<void>((resolve) => queue.clusterEvents.once('reset', resolve)));
     await redis.kill();
     expect((await rejection(b.enqueue('while-down'))).code).toBe('UNAVAILABLE');
     // The connection says it is down once it has seen the socket close.
@@ -362,8 +370,8 @@ describe('BullMqExecutionQueue', () => {
 
     await redis.start();
     // The nodes come back by themselves and find the line empty (Redis lost its data).
-    await until(a, () => a.stats().queued === 0);
-    await until(b, () => b.stats().queued === 0);
+    await Promise.all(reset);
+    expect([a.stats().queued, b.stats().queued]).toEqual([0, 0]);
     await eventually(() => b.assertAdmits());
     await until(b, () => b.stats().paused);
     await b.enqueue('r4');

@@ -1,0 +1,153 @@
+/**
+ * This node's share of the cluster's work: a BullMQ Worker on a connection of its own, taking jobs
+ * under the node's cap and the queue's global concurrency, and calling the node's `runTask(id,
+ * signal)` for each. It records which node runs a job before the task starts (so a node that dies
+ * is named), keeps each task's error for the `finished` event, and owns the tasks' signals: all
+ * abort on close, one aborts when the cluster reports its run lost.
+ *
+ * Lease: a job's lock lasts half the lease and is renewed every quarter; the stalled check runs every
+ * half lease. A dead node's lock so lapses at most half a lease after it died, and the next check of
+ * a live worker finds it within another half: within the lease. `maxStalledCount` 0 makes BullMQ fail
+ * such a job instead of running it again.
+ */
+import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BosunError } from '../errors.js';
+import type { QueueTaskHandler } from './async-execution-queue.js';
+import type { QueueScripts } from './bullmq-scripts.js';
+
+export interface NodeWorkerOptions {
+  readonly redisUrl: string;
+  readonly queueName: string;
+  readonly prefix: string;
+  readonly nodeName: string;
+  readonly nodeMaxConcurrency: number;
+  readonly leaseMs: number;
+  readonly runTask: QueueTaskHandler;
+  /** Scripts on a connection that fails fast while Redis is away. */
+  readonly scripts: QueueScripts;
+  /** A task that outlived Redis's data settled: no event from Redis will free its slot. */
+  readonly onOrphanSettled: (id: string, error: unknown) => void;
+  readonly onError: (error: unknown) => void;
+}
+
+interface Task {
+  readonly controller: AbortController;
+  readonly settled: Promise<void>;
+}
+
+export class NodeWorker {
+  readonly #options: NodeWorkerOptions;
+  readonly #connection: Redis;
+  #worker: Worker | undefined;
+  readonly #closing = new AbortController();
+  readonly #tasks = new Map<string, Task>();
+  /** The errors of this node's failed tasks, until the stream reports the failure. */
+  readonly #errors = new Map<string, unknown>();
+  /** Tasks that outlived Redis's data. */
+  #orphans = new Set<string>();
+
+  constructor(options: NodeWorkerOptions) {
+    this.#options = options;
+    // Blocking commands must wait for a reconnection, not fail: no retry limit.
+    this.#connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.#connection.on('error', options.onError);
+  }
+
+  async start(): Promise<void> {
+    await this.#connection.connect();
+    const { leaseMs, nodeName, onError } = this.#options;
+    const worker = new Worker(this.#options.queueName, (job: Job, _token?: string, signal?: AbortSignal) => this.#process(job, signal), {
+      connection: this.#connection,
+      prefix: this.#options.prefix,
+      name: nodeName,
+      // BullMQ needs a finite cap of at least 1; it only ever compares it with a count.
+      concurrency: this.#options.nodeMaxConcurrency === 0 ? Number.MAX_SAFE_INTEGER : this.#options.nodeMaxConcurrency,
+      lockDuration: Math.max(1, Math.floor(leaseMs / 2)),
+      stalledInterval: Math.max(1, Math.floor(leaseMs / 2)),
+      maxStalledCount: 0,
+      removeOnComplete: { count: 0 },
+      removeOnFail: { count: 0 },
+    });
+    this.#worker = worker;
+    worker.on('error', onError);
+    worker.on('completed', (job) => void this.#forgetNode(job.id));
+    worker.on('failed', (job) => void this.#forgetNode(job?.id));
+    await worker.waitUntilReady();
+  }
+
+  /** Ids of the tasks running on this node. */
+  localIds(): ReadonlySet<string> {
+    return new Set(this.#tasks.keys());
+  }
+
+  /** The error to report for a failed job: this node's own when it ran it, else the stream's reason. */
+  failure(id: string, reason: string | undefined): unknown {
+    const error = this.#errors.get(id);
+    this.#errors.delete(id);
+    return error ?? new Error(reason ?? 'The task failed');
+  }
+
+  forget(id: string): void {
+    this.#errors.delete(id);
+  }
+
+  /** Redis lost its data: the tasks running now will free their slot themselves when they settle. */
+  orphanAll(): void {
+    this.#orphans = new Set(this.#tasks.keys());
+  }
+
+  /** Stops one task (the cluster counts its run as lost). */
+  abort(id: string, reason: BosunError): void {
+    this.#tasks.get(id)?.controller.abort(reason);
+  }
+
+  /**
+   * Takes no more jobs, aborts every task's signal with a SHUTTING_DOWN BosunError, waits for the
+   * tasks to settle and for the worker to record them, then closes the connection.
+   */
+  async close(): Promise<void> {
+    this.#closing.abort(new BosunError('SHUTTING_DOWN', 'The execution queue is closing'));
+    await Promise.all([...this.#tasks.values()].map((task) => task.settled));
+    try {
+      // With Redis away the worker could not record the settled jobs and would retry for ever: it
+      // leaves them (the other nodes report them lost once the lease lapses).
+      await this.#worker?.close(this.#connection.status !== 'ready');
+    } catch (error) {
+      this.#options.onError(error);
+    }
+    if (this.#connection.status === 'ready') await this.#connection.quit().catch(() => this.#connection.disconnect());
+    else this.#connection.disconnect();
+  }
+
+  async #process(job: Job, jobSignal: AbortSignal | undefined): Promise<void> {
+    const id = job.id;
+    if (id === undefined) return;
+    const controller = new AbortController();
+    let settle = (): void => undefined;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    this.#tasks.set(id, { controller, settled });
+    let failure: unknown;
+    try {
+      await this.#options.scripts.markRunning(id, this.#options.nodeName).catch((error: unknown) => this.#options.onError(error));
+      const signals = [this.#closing.signal, controller.signal];
+      if (jobSignal !== undefined) signals.push(jobSignal);
+      await this.#options.runTask(id, AbortSignal.any(signals));
+    } catch (error) {
+      failure = error;
+      this.#errors.set(id, error);
+      throw error;
+    } finally {
+      this.#tasks.delete(id);
+      settle();
+      if (this.#orphans.delete(id)) {
+        this.#errors.delete(id);
+        this.#options.onOrphanSettled(id, failure);
+      }
+    }
+  }
+
+  async #forgetNode(id: string | undefined): Promise<void> {
+    if (id !== undefined) await this.#options.scripts.forgetNode(id).catch((error: unknown) => this.#options.onError(error));
+  }
+}

@@ -1,0 +1,391 @@
+/**
+ * The cluster queue against a real redis-server: several BullMqExecutionQueue instances in this
+ * process, each with its own connections, play the nodes of one cluster; a child process plays a
+ * node that dies. Every wait is for an event or a state, never for a length of time.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BosunError } from '../../src/errors.js';
+import { BullMqExecutionQueue, type BullMqExecutionQueueOptions } from '../../src/queue/bullmq-execution-queue.js';
+import type { ExecutionQueueEvents } from '../../src/queue/execution-queue.js';
+import { Tasks } from '../helpers/cluster-tasks.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+
+let redis: RedisServer;
+const opened: BullMqExecutionQueue[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((queue) => queue.close()));
+});
+
+afterAll(async () => {
+  await redis.stop();
+});
+
+interface Cluster {
+  readonly queueName: string;
+  readonly tasks: Tasks;
+  readonly node: (name: string, options?: Partial<BullMqExecutionQueueOptions>) => Promise<BullMqExecutionQueue>;
+}
+
+function cluster(defaults: Partial<BullMqExecutionQueueOptions> = {}): Cluster {
+  const queueName = `test-${randomUUID()}`;
+  const tasks = new Tasks();
+  return {
+    queueName,
+    tasks,
+    node: async (name, options = {}) => {
+      const queue = await BullMqExecutionQueue.open({
+        redisUrl: redis.url,
+        queueName,
+        nodeName: name,
+        nodeMaxConcurrency: 1,
+        maxConcurrency: 1,
+        maxQueueLength: 100,
+        queueTimeoutMs: 600_000,
+        leaseMs: 30_000,
+        runTask: tasks.handler(name),
+        ...defaults,
+        ...options,
+      });
+      opened.push(queue);
+      return queue;
+    },
+  };
+}
+
+/** Resolves with the first event `name` of `queue` that `test` accepts. */
+function nextEvent<K extends keyof ExecutionQueueEvents>(
+  queue: BullMqExecutionQueue,
+  name: K,
+  test: (...args: ExecutionQueueEvents[K]) => boolean = () => true,
+): Promise<ExecutionQueueEvents[K]> {
+  return new Promise((resolve) => {
+    const listener = (...args: ExecutionQueueEvents[K]): void => {
+      if (!test(...args)) return;
+      queue.events.off(name, listener as never);
+      resolve(args);
+    };
+    queue.events.on(name, listener as never);
+  });
+}
+
+/** Waits until `test` holds, checking after each of the queue's status events. */
+async function until(queue: BullMqExecutionQueue, test: () => boolean): Promise<void> {
+  while (!test()) await nextEvent(queue, 'status');
+}
+
+/** Retries `check` until it passes: for a state that no event announces (a connection's). */
+async function eventually(check: () => void): Promise<void> {
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<BosunError> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(BosunError);
+  return error as BosunError;
+}
+
+describe('BullMqExecutionQueue', () => {
+  it('starts runs enqueued on three nodes in one FIFO order', async () => {
+    const { node, tasks } = cluster();
+    const nodes = [await node('a'), await node('b'), await node('c')];
+    const ids = Array.from({ length: 6 }, (_, index) => `run-${index}`);
+    await nodes[0]!.pause();
+    for (const [index, id] of ids.entries()) await nodes[index % 3]!.enqueue(id);
+    await until(nodes[2]!, () => nodes[2]!.waitingIds().length === 6);
+    expect(nodes[2]!.waitingIds()).toEqual(ids);
+    await nodes[1]!.resume();
+    for (let index = 0; index < ids.length; index += 1) {
+      await tasks.startedCount(index + 1);
+      tasks.release(tasks.started[index]!.id);
+    }
+    expect(tasks.started.map((run) => run.id)).toEqual(ids);
+    await Promise.all(nodes.map((queue) => queue.onIdle()));
+  });
+
+  it('never runs more than the cluster limit, nor more than a node cap on a node', async () => {
+    const { node, tasks } = cluster({ maxConcurrency: 2, nodeMaxConcurrency: 1 });
+    const nodes = [await node('a'), await node('b'), await node('c')];
+    const ids = Array.from({ length: 8 }, (_, index) => `run-${index}`);
+    const finished = new Set<string>();
+    const startOrder: string[] = [];
+    nodes[0]!.events.on('finished', ({ id }) => finished.add(id));
+    nodes[0]!.events.on('started', ({ id }) => startOrder.push(id));
+    for (const [index, id] of ids.entries()) await nodes[index % 3]!.enqueue(id);
+    let released = 0;
+    while (released < ids.length) {
+      await tasks.startedCount(released + 1);
+      // Two run at once whenever two are let run: release the oldest.
+      expect(nodes[0]!.stats().running).toBeLessThanOrEqual(2);
+      tasks.release(tasks.started[released]!.id);
+      released += 1;
+    }
+    await until(nodes[0]!, () => finished.size === ids.length);
+    expect(tasks.peak).toBeLessThanOrEqual(2);
+    expect(tasks.peak).toBe(2);
+    expect(tasks.peakPerNode).toBe(1);
+    // Taken from the line in FIFO order (two tasks taken at once may begin in either order).
+    expect(startOrder).toEqual(ids);
+  });
+
+  it('gives exact positions on every node and lets any node cancel a waiting run', async () => {
+    const { node } = cluster();
+    const [a, b, c] = [await node('a'), await node('b'), await node('c')];
+    await a.pause();
+    const tickets = [await a.enqueue('r1'), await b.enqueue('r2'), await a.enqueue('r3')];
+    expect(tickets.map((ticket) => ticket.position)).toEqual([1, 2, 3]);
+    expect(tickets[2]).toMatchObject({ queued: 3, running: 0, maxConcurrency: 1 });
+    await until(c, () => c.waitingIds().length === 3);
+    expect(['r1', 'r2', 'r3'].map((id) => c.position(id))).toEqual([1, 2, 3]);
+
+    const moved = nextEvent(b, 'position-changed', ({ id }) => id === 'r3');
+    const left = nextEvent(b, 'left', ({ id }) => id === 'r2');
+    expect(await c.cancel('r2')).toBe(true);
+    expect(c.position('r2')).toBe(0);
+    expect((await left)[0]).toMatchObject({ id: 'r2', reason: 'cancelled' });
+    expect((await moved)[0]).toEqual({ id: 'r3', position: 2 });
+    expect(b.waitingIds()).toEqual(['r1', 'r3']);
+    expect(await a.cancel('r2')).toBe(false);
+  });
+
+  it('times a waiting run out once for the whole cluster', async () => {
+    const { node, queueName } = cluster({ queueTimeoutMs: 300 });
+    const nodes = [await node('a'), await node('b'), await node('c')];
+    await nodes[0]!.pause();
+    const timedOut = nodes.map((queue) => nextEvent(queue, 'left', ({ id }) => id === 'late'));
+    await nodes[1]!.enqueue('late');
+    for (const event of await Promise.all(timedOut)) expect(event[0]).toMatchObject({ id: 'late', reason: 'timed-out' });
+    const client = new Redis(redis.url);
+    try {
+      const entries = await client.xrange(`bosun:${queueName}:events`, '-', '+');
+      const leaves = entries.filter(([, fields]) => fields.includes('bosun-left') && fields.includes('late'));
+      expect(leaves).toHaveLength(1);
+    } finally {
+      client.disconnect();
+    }
+    expect(nodes.map((queue) => queue.stats().queued)).toEqual([0, 0, 0]);
+  });
+
+  it('refuses runs past the cluster-wide maximum length, even when nodes enqueue at once', async () => {
+    const { node } = cluster({ maxQueueLength: 3 });
+    const nodes = [await node('a'), await node('b'), await node('c')];
+    await nodes[0]!.pause();
+    const results = await Promise.allSettled(Array.from({ length: 7 }, (_, index) => nodes[index % 3]!.enqueue(`run-${index}`)));
+    const refused = results.filter((result) => result.status === 'rejected');
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(3);
+    for (const result of refused) expect(result.reason).toMatchObject({ code: 'QUEUE_FULL' });
+    await until(nodes[2]!, () => nodes[2]!.stats().queued === 3);
+    expect(() => nodes[2]!.assertAdmits()).toThrow(expect.objectContaining({ code: 'QUEUE_FULL' }));
+    const duplicate = await rejection(nodes[1]!.enqueue(nodes[0]!.waitingIds()[0]!));
+    expect(duplicate.code).toBe('INVALID_STATE');
+  });
+
+  it('refuses, before touching Redis, a run id BullMQ could not take', async () => {
+    const { node } = cluster();
+    const a = await node('a');
+    for (const id of ['', '42', 'run:1']) await expect(a.enqueue(id)).rejects.toThrow(TypeError);
+    expect(a.stats().queued).toBe(0);
+  });
+
+  it('pauses and resumes every node', async () => {
+    const { node, tasks } = cluster();
+    const [a, b] = [await node('a'), await node('b')];
+    await a.pause();
+    await until(b, () => b.stats().paused);
+    const ticket = await b.enqueue('held');
+    expect(ticket.position).toBe(1);
+    expect(b.stats()).toMatchObject({ paused: true, queued: 1, running: 0 });
+    const started = nextEvent(a, 'started', ({ id }) => id === 'held');
+    await b.resume();
+    await started;
+    expect(a.stats().paused).toBe(false);
+    await tasks.startedCount(1);
+    tasks.release('held');
+    await a.onIdle();
+  });
+
+  it('changes the cluster limit from any node, starting waiting runs when it is raised', async () => {
+    const { node, tasks } = cluster({ maxConcurrency: 1, nodeMaxConcurrency: 2 });
+    const [a, b] = [await node('a'), await node('b')];
+    for (const id of ['r1', 'r2', 'r3']) await a.enqueue(id);
+    await until(b, () => b.stats().running === 1);
+    expect(b.stats()).toMatchObject({ running: 1, queued: 2, maxConcurrency: 1 });
+    const status = nextEvent(a, 'status', (stats) => stats.maxConcurrency === 3);
+    await b.setMaxConcurrency(3);
+    await status;
+    await until(a, () => a.stats().running === 3);
+    expect(a.stats()).toMatchObject({ running: 3, queued: 0, maxConcurrency: 3 });
+    // A node that joins later keeps the cluster's limit, not its own configuration.
+    const c = await node('c', { maxConcurrency: 1 });
+    expect(c.stats().maxConcurrency).toBe(3);
+    for (const id of ['r1', 'r2', 'r3']) tasks.release(id);
+    await until(c, () => c.stats().running === 0);
+  });
+
+  it('lets a node without a cap of its own (0) run up to the cluster limit', async () => {
+    const { node, tasks } = cluster({ maxConcurrency: 3, nodeMaxConcurrency: 0 });
+    const a = await node('a');
+    for (const id of ['r1', 'r2', 'r3', 'r4']) await a.enqueue(id);
+    await until(a, () => a.stats().running === 3);
+    expect(a.stats()).toMatchObject({ running: 3, queued: 1 });
+    for (const id of ['r1', 'r2', 'r3']) tasks.release(id);
+    await tasks.startedCount(4);
+    tasks.release('r4');
+    await a.onIdle();
+    expect(tasks.peak).toBe(3);
+  });
+
+  it('shows a run restored past its deadline entering and timing out on every node, never starting it', async () => {
+    const { node, tasks } = cluster({ queueTimeoutMs: 60_000 });
+    const [a, b] = [await node('a'), await node('b')];
+    const events: string[] = [];
+    b.events.on('enqueued', ({ id, position }) => events.push(`enqueued ${id} ${position}`));
+    b.events.on('left', ({ id, reason }) => events.push(`left ${id} ${reason}`));
+    b.events.on('started', ({ id }) => events.push(`started ${id}`));
+    const ticket = await a.enqueue('stale', { queuedAt: new Date(Date.now() - 120_000) });
+    expect(ticket.position).toBe(1);
+    await until(b, () => events.length === 2);
+    expect(events).toEqual(['enqueued stale 1', 'left stale timed-out']);
+    // The line goes on: a fresh run starts, the stale one never did.
+    await a.enqueue('fresh');
+    await tasks.startedCount(1);
+    tasks.release('fresh');
+    await a.onIdle();
+    expect(tasks.started.map((run) => run.id)).toEqual(['fresh']);
+  });
+
+  it('closes a node gracefully: its task is aborted and recorded, the waiting runs stay for the others', async () => {
+    const { node, tasks } = cluster();
+    const [a, b] = [await node('a'), await node('b', { nodeMaxConcurrency: 1 })];
+    await b.pause();
+    await a.enqueue('first');
+    await a.enqueue('second');
+    const finished = nextEvent(b, 'finished', ({ id }) => id === 'first');
+    await a.resume();
+    await tasks.startedCount(1);
+    const runner = tasks.started[0]!.node === 'a' ? a : b;
+    const other = runner === a ? b : a;
+    const lost: string[] = [];
+    other.clusterEvents.on('lost', ({ id }) => lost.push(id));
+    await runner.pause();
+    await runner.close();
+    expect((await finished)[0]).toEqual({ id: 'first' });
+    await until(other, () => other.stats().running === 0);
+    expect(other.waitingIds()).toEqual(['second']);
+    await other.resume();
+    await tasks.startedCount(2);
+    expect(tasks.started[1]).toEqual({ id: 'second', node: other === a ? 'a' : 'b' });
+    tasks.release('second');
+    await other.onIdle();
+    expect(lost).toEqual([]);
+  });
+
+  it('reports the runs of a node that died as lost, naming it, and never runs them again', async () => {
+    const { node, tasks, queueName } = cluster({ leaseMs: 2_000, maxConcurrency: 0 });
+    const a = await node('a');
+    await a.enqueue('blocker');
+    await tasks.startedCount(1);
+
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/bullmq-node-process.ts', redis.url, queueName, 'doomed', '2000'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines = createInterface({ input: child.stdout });
+    const seen: string[] = [];
+    const waitLine = (text: string): Promise<void> =>
+      new Promise((resolve) => {
+        if (seen.includes(text)) resolve();
+        lines.on('line', (line) => {
+          seen.push(line);
+          if (line === text) resolve();
+        });
+      });
+    const ready = waitLine('ready');
+    await ready;
+    const startedThere = waitLine('started victim');
+    const lost = new Promise<{ id: string; node: string; claimed: boolean }>((resolve) => a.clusterEvents.once('lost', resolve));
+    await a.enqueue('victim');
+    await startedThere;
+    // Recorded by an event that changes no count (no status follows it).
+    await eventually(() => expect(a.nodeOf('victim')).toBe('doomed'));
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+
+    expect(await lost).toEqual({ id: 'victim', node: 'doomed', claimed: true });
+    expect(a.isRunning('victim')).toBe(false);
+    tasks.release('blocker');
+    await a.enqueue('after');
+    await tasks.startedCount(2);
+    tasks.release('after');
+    await a.onIdle();
+    expect(tasks.started.map((run) => run.id)).toEqual(['blocker', 'after']);
+  });
+
+  it('restores runs in their order even when free workers could take the first ones at once', async () => {
+    const { node, tasks } = cluster({ maxConcurrency: 1 });
+    const nodes = [await node('a'), await node('b'), await node('c')];
+    const ids = ['r1', 'r2', 'r3', 'r4', 'r5'];
+    const queuedAt = new Date();
+    expect(await nodes[1]!.restoreWaiting(ids.map((id) => ({ id, queuedAt })))).toBe(5);
+    for (let index = 0; index < ids.length; index += 1) {
+      await tasks.startedCount(index + 1);
+      tasks.release(tasks.started[index]!.id);
+    }
+    expect(tasks.started.map((run) => run.id)).toEqual(ids);
+  });
+
+  it('answers UNAVAILABLE while Redis is down, reconnects, and puts lost waiting runs back in order', async () => {
+    const { node, tasks } = cluster();
+    const [a, b] = [await node('a'), await node('b')];
+    await a.pause();
+    const queuedAt = new Map<string, Date>();
+    for (const id of ['r1', 'r2', 'r3']) {
+      await a.enqueue(id);
+      queuedAt.set(id, new Date());
+    }
+    const reset = [a, b].map((queue) => new Promise<void>((resolve) => queue.clusterEvents.once('reset', resolve)));
+    await redis.kill();
+    expect((await rejection(b.enqueue('while-down'))).code).toBe('UNAVAILABLE');
+    // The connection says it is down once it has seen the socket close.
+    await eventually(() => expect(() => b.assertAdmits()).toThrow(expect.objectContaining({ code: 'UNAVAILABLE' })));
+
+    await redis.start();
+    // The nodes come back by themselves and find the line empty (Redis lost its data).
+    await Promise.all(reset);
+    expect([a.stats().queued, b.stats().queued]).toEqual([0, 0]);
+    await eventually(() => b.assertAdmits());
+    await until(b, () => b.stats().paused);
+    await b.enqueue('r4');
+    const restored = await a.restoreWaiting(['r1', 'r2', 'r3'].map((id) => ({ id, queuedAt: queuedAt.get(id)! })));
+    expect(restored).toBe(3);
+    expect(await a.restoreWaiting([{ id: 'r1', queuedAt: queuedAt.get('r1')! }])).toBe(0);
+    await until(b, () => b.stats().queued === 4);
+    expect(b.waitingIds()).toEqual(['r1', 'r2', 'r3', 'r4']);
+    expect(a.waitingIds()).toEqual(['r1', 'r2', 'r3', 'r4']);
+    await a.resume();
+    for (let index = 0; index < 4; index += 1) {
+      await tasks.startedCount(index + 1);
+      tasks.release(tasks.started[index]!.id);
+    }
+    expect(tasks.started.map((run) => run.id)).toEqual(['r1', 'r2', 'r3', 'r4']);
+  });
+});

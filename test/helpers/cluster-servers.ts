@@ -12,10 +12,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './child-server.js';
 
 /** A server of a test: where it listens, and how to stop, crash and start it again. */
 export interface TestServer {
@@ -52,19 +53,6 @@ function track(child: ChildProcess): void {
   process.once('exit', () => {
     for (const server of running) server.kill('SIGKILL');
   });
-}
-
-/** A port that was free a moment ago on loopback (the server is started on it at once). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port was assigned');
-  return address.port;
 }
 
 /** The directory of PostgreSQL's server binaries: 15's when installed, else the newest version's. */

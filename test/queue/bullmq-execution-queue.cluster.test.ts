@@ -13,13 +13,14 @@ import { BosunError } from '../../src/errors.js';
 import { BullMqExecutionQueue, type BullMqExecutionQueueOptions } from '../../src/queue/bullmq-execution-queue.js';
 import type { ExecutionQueueEvents } from '../../src/queue/execution-queue.js';
 import { Tasks } from '../helpers/cluster-tasks.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { startRedis, type TestServer } from '../helpers/cluster-servers.js';
 
-let redis: RedisServer;
+let redis: TestServer;
 const opened: BullMqExecutionQueue[] = [];
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  // Without an append-only file: a restart after kill -9 is a Redis that lost its data.
+  redis = await startRedis({ appendOnly: false });
 });
 
 afterEach(async () => {
@@ -363,12 +364,12 @@ describe('BullMqExecutionQueue', () => {
       queuedAt.set(id, new Date());
     }
     const reset = [a, b].map((queue) => new Promise<void>((resolve) => queue.clusterEvents.once('reset', resolve)));
-    await redis.kill();
+    await redis.kill9();
     expect((await rejection(b.enqueue('while-down'))).code).toBe('UNAVAILABLE');
     // The connection says it is down once it has seen the socket close.
     await eventually(() => expect(() => b.assertAdmits()).toThrow(expect.objectContaining({ code: 'UNAVAILABLE' })));
 
-    await redis.start();
+    await redis.restart();
     // The nodes come back by themselves and find the line empty (Redis lost its data).
     await Promise.all(reset);
     expect([a.stats().queued, b.stats().queued]).toEqual([0, 0]);

@@ -143,8 +143,8 @@ describe('SqliteArtifactStore', () => {
   it('prunes the artifacts of runs that are gone, rows and files, and leaves the rest', async () => {
     const { store, runs, artifactsDir } = open();
     const finishedAt = new Date('2026-01-01T00:00:00Z');
-    runs.insert(makeRun({ id: 'old', status: 'SUCCEEDED', finishedAt, startedAt: finishedAt }));
-    runs.insert(makeRun({ id: 'live', status: 'RUNNING', startedAt: finishedAt }));
+    await runs.insert(makeRun({ id: 'old', status: 'SUCCEEDED', finishedAt, startedAt: finishedAt }));
+    await runs.insert(makeRun({ id: 'live', status: 'RUNNING', startedAt: finishedAt }));
     await store.save('old', '/workspace/a', chunks('a'), BIG);
     await store.save('live', '/workspace/b', chunks('b'), BIG);
     // Left by a crash: a run directory (with a half-written file) whose run never got a record.

@@ -115,7 +115,8 @@ function newMonitor(
   } = {},
 ) {
   const logger = fakeMonitorLogger();
-  const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 60_000 });
+  // Only its limit is read; nothing is enqueued.
+  const queue = new AgentExecutionQueue({ runTask: () => Promise.resolve(), maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 60_000 });
   const monitor = new DockerMonitor({
     source: options.source ?? manager,
     history: new FakeMonitorHistory(),

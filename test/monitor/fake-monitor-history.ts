@@ -64,7 +64,9 @@ export class FakeMonitorHistory implements MonitorHistory {
   recentPeaks(runningAgentIds: readonly string[], finishedLimit: number): Promise<readonly ResourcePeak[]> {
     return settle(() => {
       this.lastRecentPeaksQuery = { running: [...runningAgentIds], finishedLimit };
-      const others = [...new Set(this.recordedSamples.map((s) => s.runId))].filter((id): id is string => id !== null && !runningAgentIds.includes(id));
+      const others = [...new Set(this.recordedSamples.map((s) => s.runId))].filter(
+        (id): id is string => id !== null && !runningAgentIds.includes(id),
+      );
       const ids = [...runningAgentIds, ...others.slice(Math.max(0, others.length - finishedLimit))];
       return ids.flatMap((id) => this.#peak(id) ?? []);
     });

@@ -65,7 +65,7 @@ describe('which run takes calls', () => {
   });
 
   it('makes a call wait for the set-up steps, then runs it', async () => {
-    harness = startExternalHarness();
+    const h = (harness = startExternalHarness());
     const setUp = new Gate();
     harness.files.heldCommands.set('npm ci', setUp);
     const id = await harness.start({ steps: ['npm ci'] });
@@ -73,7 +73,7 @@ describe('which run takes calls', () => {
     const call = harness.external.exec(id, 'echo after', null);
     const list = harness.external.listFiles(id, '/workspace').catch((error: unknown) => error);
     // Both wait for the session (once the run is read: the store answers asynchronously).
-    await vi.waitFor(() => expect(harness.sessions.waiting).toBe(2));
+    await vi.waitFor(() => expect(h.sessions.waiting).toBe(2));
     setUp.open();
     expect((await call).step.index).toBe(2);
     expect(await list).toMatchObject({ code: 'NOT_FOUND' });

@@ -115,6 +115,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     logger: logger.child({ component: 'warm-pool' }),
   });
   const queue = new AgentExecutionQueue({
+    // The run service is built below, with this queue; a run starts only after start().
+    runTask: (id, signal) => runs.runTask(id, signal),
     maxConcurrency: config.maxConcurrentAgents,
     maxQueueLength: config.maxQueueLength,
     queueTimeoutMs: config.queueTimeoutMs,
@@ -165,7 +167,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   if (alertWebhook !== null) monitor.events.on('alert', notifyWebhook);
   // External runs' live sessions: their agent registers them, the API reaches them.
   const sessions = new ExternalSessions();
-  const runs = new AgentRunService({
+  // Typed: the queue above refers to it (its handler), which TypeScript cannot infer through.
+  const runs: AgentRunService = new AgentRunService({
     store: runStore,
     queue,
     sandboxes: warmPool,
@@ -246,11 +249,11 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       await step('close server', () => server.close());
       // The safety net: nothing this instance created outlives it.
       await step('remove sandboxes', () => sandboxes.disposeAll());
-      await step('close database', () => {
+      await step('close database', async () => {
         // One last try of what failed, then the final flush of what waits.
         storeHealth.retryNow();
         storeHealth[Symbol.dispose]();
-        const written = [runStore.flush(), history.flush()].every(Boolean);
+        const written = (await Promise.all([runStore.flush(), history.flush()])).every(Boolean);
         if (!written) {
           logger.error({ store: storeHealth.report() }, 'shutdown: the store cannot write; what still waited for it is lost');
         }
@@ -276,8 +279,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     server,
     async start() {
       // Nothing starts before orphans are reaped: a new run's container must never be taken for one.
-      guard.hold();
-      const recovered = runs.recover();
+      await guard.hold();
+      const recovered = await runs.recover();
       if (recovered.interrupted + recovered.requeued > 0) logger.info(recovered, 'recovered runs from the store');
       const engineUp = await guard.checkNow();
       if (!engineUp) logger.warn({}, 'Docker engine unreachable at start: runs wait until it answers');

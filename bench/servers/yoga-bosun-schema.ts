@@ -12,7 +12,8 @@ import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
 import { StreamRegistry } from '../../src/api/streams/stream-registry.js';
 import { buildSchema } from '../../src/api/build-schema.js';
 
-const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 1000, queueTimeoutMs: 300_000 });
+// Nothing is enqueued: the handler never runs.
+const queue = new AgentExecutionQueue({ runTask: () => Promise.resolve(), maxConcurrency: 1, maxQueueLength: 1000, queueTimeoutMs: 300_000 });
 // Only `queueStatus` is asked for, and it reads only the queue.
 const context = { services: { queue, runs: null, monitor: null }, streams: new StreamRegistry() };
 const yoga = createYoga({ schema: buildSchema(), graphqlEndpoint: '/graphql', logging: false, context: () => context });

@@ -1,6 +1,6 @@
 /**
  * One dispatch measurement in a worker thread: `n` no-op tasks (`async () => {}`) through either
- * bosun's AgentExecutionQueue (`enqueue(id, task)`) or a bare p-queue (`add(task)`) at the same
+ * bosun's AgentExecutionQueue (`enqueue(id)`, the task its `runTask` handler) or a bare p-queue (`add(task)`) at the same
  * concurrency, all handed over at once, then awaited to idle. Progress is published in shared
  * memory (enqueued, completed), so the parent can read how far a run got and stop it at a time
  * limit even while this thread is busy in one long chain of microtasks.
@@ -41,9 +41,10 @@ const task = (): Promise<void> => {
 
 const started = performance.now();
 if (job.impl === 'bosun') {
-  const queue = new AgentExecutionQueue({ maxConcurrency: job.concurrency, maxQueueLength: job.tasks, queueTimeoutMs: 3_600_000 });
+  const queue = new AgentExecutionQueue({ runTask: task, maxConcurrency: job.concurrency, maxQueueLength: job.tasks, queueTimeoutMs: 3_600_000 });
   for (let index = 0; index < job.tasks; index += 1) {
-    queue.enqueue(`run-${index}`, task);
+    // Entered inside the call, as p-queue's add(); a refusal would reject (none is expected).
+    void queue.enqueue(`run-${index}`);
     if ((index & 255) === 0) Atomics.store(progress, 0, index + 1);
   }
   Atomics.store(progress, 0, job.tasks);

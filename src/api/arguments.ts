@@ -87,8 +87,8 @@ export function optionalId(name: string, value: string | number | null | undefin
  * @param argument the argument that named it, for the message (`id`, `agentId`).
  * @throws BosunError NOT_FOUND
  */
-export function requireRun(runs: Pick<RunService, 'get'>, id: string, argument = 'id'): AgentRun {
-  const run = runs.get(id);
+export async function requireRun(runs: Pick<RunService, 'get'>, id: string, argument = 'id'): Promise<AgentRun> {
+  const run = await runs.get(id);
   if (!run) throw new BosunError('NOT_FOUND', `${argument}: no agent run with id ${JSON.stringify(id)}`, { field: argument });
   return run;
 }

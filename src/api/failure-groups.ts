@@ -11,8 +11,8 @@ import type { BosunServices } from './context.js';
 import { runConnection, type RunConnectionRefs } from './run-connection.js';
 
 /** The group of `run` as an entity; the run's own copy when the store has none (a run from before groups were kept). */
-export function runGroup(services: Pick<BosunServices, 'runs'>, run: AgentRun): FailureGroup {
-  return services.runs.group(run.group.id) ?? run.group;
+export async function runGroup(services: Pick<BosunServices, 'runs'>, run: AgentRun): Promise<FailureGroup> {
+  return (await services.runs.group(run.group.id)) ?? run.group;
 }
 
 /** Registers `FailureGroup`, `Query.failureGroup` and `FailureGroup.runs`. */
@@ -45,7 +45,7 @@ export function addFailureGroups(builder: BosunBuilder, { AgentRunConnection }: 
       nullable: true,
       description: 'The failure group with this id; null when no run (still kept) names it.',
       args: { id: t.arg.string({ required: true, description: "The group's id, as given in startAgent's `group.id`." }) },
-      resolve: (_root, args, ctx) => ctx.services.runs.group(args.id) ?? null,
+      resolve: async (_root, args, ctx) => (await ctx.services.runs.group(args.id)) ?? null,
     }),
   }));
 }

@@ -29,33 +29,35 @@ export const SAMPLE_COALESCE_AFTER = 32;
  * once, as agentRunUpdated and agentLogs do.
  * @throws BosunError NOT_FOUND for an unknown run.
  */
-export function resourceSamples(
+export async function resourceSamples(
   services: Pick<BosunServices, 'monitor' | 'runs'>,
   streams: StreamRegistry,
   args: ResourceSamplesArgs,
-): EventChannel<ResourceSample> {
+): Promise<EventChannel<ResourceSample>> {
   const { agentId, containerId } = args;
-  const run = agentId == null ? undefined : requireRun(services.runs, agentId, 'agentId');
   const channel = streams.open<ResourceSample>({
     overflow: 'drop-oldest',
     coalesce: { by: (sample) => sample.containerId, after: SAMPLE_COALESCE_AFTER },
   });
-  if (run && isFinalStatus(run.status)) {
-    channel.end();
-    return channel;
-  }
+  // Followed before the run is read (asynchronously), so that nothing published meanwhile is missed.
   channel.listen(services.monitor.events, 'sample', (sample) => {
     if (agentId != null && sample.runId !== agentId) return;
     if (containerId != null && sample.containerId !== containerId) return;
     channel.push(sample);
   });
-  if (run) {
-    const unsubscribe = streams
-      .fanout(services.runs.events, 'run-updated', (update) => update.id)
-      .subscribe(run.id, (update) => {
-        if (isFinalStatus(update.status)) channel.end();
-      });
-    channel.onStop(unsubscribe);
+  if (agentId == null) return channel;
+  const unsubscribe = streams
+    .fanout(services.runs.events, 'run-updated', (update) => update.id)
+    .subscribe(agentId, (update) => {
+      if (isFinalStatus(update.status)) channel.end();
+    });
+  channel.onStop(unsubscribe);
+  try {
+    const run = await requireRun(services.runs, agentId, 'agentId');
+    if (isFinalStatus(run.status)) channel.end();
+  } catch (error) {
+    channel.close();
+    throw error;
   }
   return channel;
 }

@@ -1,10 +1,11 @@
 /**
  * Subscription streams about the queue: its status, and one run's place in line.
- * Each function does its checks and attaches its listeners before it returns, so errors reach the
- * client as the subscription's error and no event is missed between the snapshot and the stream.
+ * Each function does its checks and attaches its listeners before it returns (before it reads the
+ * run, which is asynchronous), so errors reach the client as the subscription's error and no event
+ * is missed between the snapshot and the stream.
  */
 import type { QueueStats } from '../queue/execution-queue.js';
-import type { AgentStatus } from '../runs/agent-run.js';
+import type { AgentRun, AgentStatus } from '../runs/agent-run.js';
 import { requireRun } from './arguments.js';
 import type { BosunServices } from './context.js';
 import type { EventChannel } from './streams/event-channel.js';
@@ -38,31 +39,31 @@ export function queueStatusChanged(services: Pick<BosunServices, 'queue'>, strea
  * update). A run that is not waiting gets one update and the end.
  * @throws BosunError NOT_FOUND for an unknown run.
  */
-export function queuePositionChanged(
+export async function queuePositionChanged(
   services: Pick<BosunServices, 'queue' | 'runs'>,
   streams: StreamRegistry,
   agentId: string,
-): EventChannel<QueuePositionUpdate> {
+): Promise<EventChannel<QueuePositionUpdate>> {
   const { queue, runs } = services;
-  const run = requireRun(runs, agentId, 'agentId');
   const update = (status: AgentStatus, position: number): QueuePositionUpdate => {
     const stats = queue.stats();
     return { agentId, status, position, queued: stats.queued, running: stats.running };
   };
   const channel = streams.open<QueuePositionUpdate>({ overflow: 'drop-oldest' });
-  if (run.status !== 'QUEUED') {
-    channel.push(update(run.status, 0));
-    channel.end();
-    return channel;
-  }
+  /** Until the run is read: where the run went meanwhile, if it left the line. */
+  let ready = false;
+  let leftAs: AgentStatus | undefined;
   const leave = (status: AgentStatus): void => {
+    if (!ready) {
+      leftAs ??= status;
+      return;
+    }
     channel.push(update(status, 0));
     channel.end();
   };
-  let position = runs.position(agentId);
-  channel.push(update('QUEUED', position));
+  let position = 0;
   channel.listen(queue.events, 'position-changed', (event) => {
-    if (event.id !== agentId || event.position === position) return;
+    if (!ready || event.id !== agentId || event.position === position) return;
     position = event.position;
     channel.push(update('QUEUED', position));
   });
@@ -72,5 +73,22 @@ export function queuePositionChanged(
   channel.listen(runs.events, 'run-updated', (next) => {
     if (next.id === agentId && next.status !== 'QUEUED') leave(next.status);
   });
+  let run: AgentRun;
+  try {
+    run = await requireRun(runs, agentId, 'agentId');
+  } catch (error) {
+    channel.close();
+    throw error;
+  }
+  ready = true;
+  const status = leftAs ?? run.status;
+  if (status !== 'QUEUED') {
+    channel.push(update(status, 0));
+    channel.end();
+    return channel;
+  }
+  // The line answers at once: the position now, then each change.
+  position = runs.position(agentId);
+  channel.push(update('QUEUED', position));
   return channel;
 }

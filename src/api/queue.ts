@@ -15,8 +15,8 @@ import { unwrapStreamItem } from './streams/event-channel.js';
  * Sets the queue's concurrency (0 = unlimited) and returns the queue's status after it.
  * @throws BosunError BAD_USER_INPUT when `value` is not an integer from 0 to 10000.
  */
-export function setMaxConcurrency(services: Pick<BosunServices, 'queue'>, value: number): QueueStats {
-  services.queue.setMaxConcurrency(maxConcurrency(value));
+export async function setMaxConcurrency(services: Pick<BosunServices, 'queue'>, value: number): Promise<QueueStats> {
+  await services.queue.setMaxConcurrency(maxConcurrency(value));
   return services.queue.stats();
 }
 

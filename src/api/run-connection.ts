@@ -68,10 +68,10 @@ export interface RunConnectionArgs {
  * The page of runs matching `filter` that `args` asks for, newest first.
  * @throws BosunError BAD_USER_INPUT for a `first` out of 0..500 or a cursor bosun did not give out.
  */
-export function runConnection(services: Pick<BosunServices, 'runs'>, filter: RunQueryFilter, args: RunConnectionArgs): RunConnection {
+export async function runConnection(services: Pick<BosunServices, 'runs'>, filter: RunQueryFilter, args: RunConnectionArgs): Promise<RunConnection> {
   const first = connectionFirst(args.first);
   const olderThan = args.after == null ? null : parseRunCursor('after', args.after);
-  const page = services.runs.page({ ...filter, first, olderThan });
+  const page = await services.runs.page({ ...filter, first, olderThan });
   return { edges: page.runs, hasNextPage: page.hasNextPage, hasPreviousPage: page.hasPreviousPage, filter };
 }
 

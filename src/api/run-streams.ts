@@ -14,25 +14,20 @@ import type { StreamRegistry } from './streams/stream-registry.js';
  * A subscriber that falls behind skips the oldest buffered updates (the newest, final one stays).
  * @throws BosunError NOT_FOUND for an unknown run.
  */
-export function agentRunUpdated(
+export async function agentRunUpdated(
   services: Pick<BosunServices, 'runs'>,
   streams: StreamRegistry,
   agentId: string | null | undefined,
-): EventChannel<AgentRun> {
+): Promise<EventChannel<AgentRun>> {
   const { runs } = services;
   if (agentId == null) {
     const channel = streams.open<AgentRun>({ overflow: 'drop-oldest' });
     channel.listen(runs.events, 'run-updated', (run) => channel.push(run));
     return channel;
   }
-  const run = requireRun(runs, agentId, 'agentId');
   const channel = streams.open<AgentRun>({ overflow: 'drop-oldest' });
-  if (isFinalStatus(run.status)) {
-    channel.push(run);
-    channel.end();
-    return channel;
-  }
-  // This run's updates only: an update of another run does not reach this stream at all.
+  // This run's updates only: an update of another run does not reach this stream at all. Followed
+  // before the run is read, so that an update made while it is read is not missed.
   const unsubscribe = streams
     .fanout(runs.events, 'run-updated', (update) => update.id)
     .subscribe(agentId, (next) => {
@@ -40,6 +35,18 @@ export function agentRunUpdated(
       if (isFinalStatus(next.status)) channel.end();
     });
   channel.onStop(unsubscribe);
+  let run: AgentRun;
+  try {
+    run = await requireRun(runs, agentId, 'agentId');
+  } catch (error) {
+    channel.close();
+    throw error;
+  }
+  // Final already (unless its final update came while it was read, and ended the stream).
+  if (isFinalStatus(run.status) && channel.isOpen) {
+    channel.push(run);
+    channel.end();
+  }
   return channel;
 }
 
@@ -84,8 +91,8 @@ export interface AgentLogsOptions {
  *   {@link LOG_REPLAY_PAGE_BYTES}), the next page only once the subscriber has taken the
  *   previous one, so a subscriber that does not read holds one page, however long the log. Live
  *   lines are not buffered meanwhile: they are in the store, and later pages read them. A page
- *   shorter than asked means the replay has caught up: the stream turns live in the same tick
- *   (nothing can be recorded in between).
+ *   shorter than asked means the replay has caught up: the stream turns live, after the lines
+ *   recorded while that page was read (held aside during the read: the store is asynchronous).
  * - *live*: it sends each line of the run as it is recorded (delivered to this run's streams
  *   only, see {@link StreamRegistry.fanout}). A line is sent only when its seq is above the last
  *   one sent. A subscriber more than `capacity` lines or `capacityBytes` behind gets an error
@@ -97,16 +104,16 @@ export interface AgentLogsOptions {
  * before a slow subscriber's replay reached them are skipped, as a new subscription would.
  * @throws BosunError BAD_USER_INPUT for a negative `afterSeq`; NOT_FOUND for an unknown run.
  */
-export function agentLogs(
+export async function agentLogs(
   services: Pick<BosunServices, 'runs'>,
   streams: StreamRegistry,
   agentId: string,
   afterSeq: number | null | undefined,
   options: AgentLogsOptions = {},
-): EventChannel<LogLine> {
+): Promise<EventChannel<LogLine>> {
   const { runs } = services;
   const from = checkAfterSeq(afterSeq) ?? 0;
-  requireRun(runs, agentId, 'agentId');
+  await requireRun(runs, agentId, 'agentId');
   const pageLines = options.pageLines ?? LOG_REPLAY_PAGE_LINES;
   const pageBytes = options.pageBytes ?? LOG_REPLAY_PAGE_BYTES;
 
@@ -129,7 +136,11 @@ export function agentLogs(
   let mode: 'replay' | 'live' = 'replay';
   /** The run is final: no more live lines; what the store holds after the cursor is the rest. */
   let final = false;
-  /** Lines emitted while a page is read (only a store that records as it is read does that). */
+  /**
+   * Set while a page is read: the lines emitted meanwhile (the store is asynchronous, and lines
+   * are recorded while it answers). Every line recorded before the read began is in the page
+   * or after it in the store; every line recorded since is here.
+   */
   let duringRead: LogLine[] | undefined;
 
   const send = (line: LogLine): void => {
@@ -141,28 +152,26 @@ export function agentLogs(
   };
   channel.onStop(stop);
 
-  /**
-   * Reads the next page after the cursor and queues it; turns live (or ends) once caught up.
-   * The first page's error goes to the caller (the subscribe call); a later one ends the stream
-   * with it (the run was dropped from the store meanwhile).
-   */
-  let started = false;
   /** Lines asked per page: fewer after a page cut at its byte bound, so that long lines are not read twice. */
   let limit = pageLines;
-  const readPage = (): void => {
+  /**
+   * Reads the next page after the cursor and queues it; turns live (or ends) once caught up.
+   * One read at a time: a pull while a page is read is left to that read.
+   */
+  const readPage = async (): Promise<void> => {
+    if (duringRead) return;
     duringRead = [];
     let page: readonly LogLine[];
     try {
-      page = runs.logs(agentId, { afterSeq: cursor, limit });
+      page = await runs.logs(agentId, { afterSeq: cursor, limit });
     } catch (error) {
-      if (!started) throw error;
-      channel.fail(error instanceof Error ? error : new Error(String(error)));
-      return;
-    } finally {
-      started = true;
+      duringRead = undefined;
+      throw error;
     }
     const held = duringRead;
     duringRead = undefined;
+    // The subscriber went away while the page was read.
+    if (!channel.isOpen) return;
     const kept: LogLine[] = [];
     let bytes = 0;
     let cut = false;
@@ -194,6 +203,10 @@ export function agentLogs(
     mode = 'live';
     channel.setPull(undefined);
   };
+  /** The channel's pull: a later page's error ends the stream with it (the run was dropped from the store meanwhile). */
+  const pull = (): void => {
+    readPage().catch((error: unknown) => channel.fail(error instanceof Error ? error : new Error(String(error))));
+  };
 
   /** The run is final: stop listening, and page through what the events did not bring. */
   const onFinal = (): void => {
@@ -203,8 +216,8 @@ export function agentLogs(
     // A page being read (the final status came while it was read) ends the stream itself.
     if (!channel.isOpen || duringRead) return;
     mode = 'replay';
-    channel.setPull(readPage);
-    if (channel.buffered === 0) readPage();
+    channel.setPull(pull);
+    if (channel.buffered === 0) pull();
   };
 
   const logs = streams.fanout(runs.events, 'log', (line) => line.runId);
@@ -220,16 +233,16 @@ export function agentLogs(
   );
 
   // The first page now, so that an error reaches the subscribe call; the next ones on demand.
-  channel.setPull(readPage);
+  channel.setPull(pull);
   try {
-    readPage();
+    await readPage();
   } catch (error) {
     channel.close();
     throw error;
   }
 
-  // A run that is already final has nothing more to come.
-  const current = runs.get(agentId);
+  // A run that is already final has nothing more to come (its final update, if it came meanwhile, did this).
+  const current = await runs.get(agentId);
   if (!current || isFinalStatus(current.status)) onFinal();
   return channel;
 }

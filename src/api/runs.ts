@@ -61,9 +61,9 @@ export interface AgentRunsArgs {
  * Runs newest first, optionally of some statuses.
  * @throws BosunError BAD_USER_INPUT when `limit` is not 1..500.
  */
-export function agentRuns(services: Pick<BosunServices, 'runs'>, args: AgentRunsArgs): readonly AgentRun[] {
+export async function agentRuns(services: Pick<BosunServices, 'runs'>, args: AgentRunsArgs): Promise<readonly AgentRun[]> {
   const limit = listLimit(args.limit);
-  return services.runs.list({ status: args.status ?? null, limit }).slice(0, limit);
+  return (await services.runs.list({ status: args.status ?? null, limit })).slice(0, limit);
 }
 
 export interface RunLogsArgs {
@@ -75,7 +75,7 @@ export interface RunLogsArgs {
  * `AgentRun.logs`: buffered log lines of the run.
  * @throws BosunError BAD_USER_INPUT when `afterSeq` or `last` is negative.
  */
-export function runLogs(services: Pick<BosunServices, 'runs'>, run: AgentRun, args: RunLogsArgs): readonly LogLine[] {
+export function runLogs(services: Pick<BosunServices, 'runs'>, run: AgentRun, args: RunLogsArgs): Promise<readonly LogLine[]> {
   return services.runs.logs(run.id, { afterSeq: afterSeq(args.afterSeq) ?? null, last: lastCount(args.last) ?? null });
 }
 
@@ -87,7 +87,7 @@ export function runSamples(
   services: Pick<BosunServices, 'monitor'>,
   run: AgentRun,
   args: { readonly last?: number | null },
-): readonly ResourceSample[] {
+): Promise<readonly ResourceSample[]> {
   return services.monitor.samples({ runId: run.id, last: lastCount(args.last) ?? null });
 }
 
@@ -207,7 +207,7 @@ export function addRuns(builder: BosunBuilder) {
         type: 'ResourcePeak',
         nullable: true,
         description: "The highest values the run's container reached.",
-        resolve: (run, _args, ctx) => ctx.services.monitor.peakForAgent(run.id) ?? null,
+        resolve: async (run, _args, ctx) => (await ctx.services.monitor.peakForAgent(run.id)) ?? null,
       }),
       logs: t.field({
         type: ['LogLine'],
@@ -305,7 +305,7 @@ export function addRuns(builder: BosunBuilder) {
       nullable: true,
       description: 'The run with this id; null when there is none (or it was pruned).',
       args: { id: t.arg.id({ required: true, description: "The run's id." }) },
-      resolve: (_root, args, ctx) => ctx.services.runs.get(requireId('id', args.id)) ?? null,
+      resolve: async (_root, args, ctx) => (await ctx.services.runs.get(requireId('id', args.id))) ?? null,
     }),
     agentRuns: t.field({
       type: ['AgentRun'],

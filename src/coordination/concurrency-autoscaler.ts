@@ -21,7 +21,7 @@ export interface ConcurrencyAutoscalerOptions {
   /** The monitor's events: `health-check` drives it; `concurrency-adjusted` is published here. */
   readonly monitorEvents: EventEmitter<MonitorEvents>;
   /** The advice for a health check's report (see DockerMonitor.adviseFrom). */
-  readonly advise: (report: HealthReport) => ConcurrencyAdvice;
+  readonly advise: (report: HealthReport) => Promise<ConcurrencyAdvice>;
   readonly queue: Pick<ExecutionQueue, 'setMaxConcurrency'>;
   /** The highest limit autoscaling sets: 1 to {@link MAX_RECOMMENDED_CONCURRENCY}. */
   readonly max: number;
@@ -30,7 +30,11 @@ export interface ConcurrencyAutoscalerOptions {
 
 export class ConcurrencyAutoscaler implements Disposable {
   private readonly max: number;
-  private readonly onReport = (report: HealthReport): void => this.step(report);
+  /** The step under way: steps run one after another, each from the limit the previous one set. Never rejects. */
+  private stepping: Promise<void> = Promise.resolve();
+  private readonly onReport = (report: HealthReport): void => {
+    this.stepping = this.stepping.then(() => this.step(report));
+  };
 
   /** @throws InvalidValueError for a `max` that is not an integer from 1 to 4. */
   constructor(private readonly options: ConcurrencyAutoscalerOptions) {
@@ -43,11 +47,16 @@ export class ConcurrencyAutoscaler implements Disposable {
     this.options.monitorEvents.off('health-check', this.onReport);
   }
 
-  private step(report: HealthReport): void {
+  /** Resolves once the steps of the health checks seen so far are done. */
+  settled(): Promise<void> {
+    return this.stepping;
+  }
+
+  private async step(report: HealthReport): Promise<void> {
     const { queue, logger, monitorEvents } = this.options;
     let advice: ConcurrencyAdvice;
     try {
-      advice = this.options.advise(report);
+      advice = await this.options.advise(report);
     } catch (error) {
       logger.warn({ error: errorMessage(error) }, 'autoscaling skipped: no concurrency advice');
       return;
@@ -56,7 +65,12 @@ export class ConcurrencyAutoscaler implements Disposable {
     const target = Math.min(advice.recommended, this.max);
     if (target === advice.current) return;
     const to = advice.current + Math.sign(target - advice.current);
-    queue.setMaxConcurrency(to);
+    try {
+      await queue.setMaxConcurrency(to);
+    } catch (error) {
+      logger.warn({ error: errorMessage(error), from: advice.current, to }, 'autoscaling could not change the concurrency limit');
+      return;
+    }
     const event = { from: advice.current, to, reason: advice.reason };
     logger.info({ ...event, target }, `concurrency ${event.from} → ${event.to}`);
     try {

@@ -37,10 +37,10 @@ export class EngineGuard implements Disposable {
   }
 
   /** Pauses the queue until a check finds the engine answering (and orphans reaped): used at start. */
-  hold(): void {
+  async hold(): Promise<void> {
     if (this.pausedByGuard) return;
     this.pausedByGuard = true;
-    this.options.queue.pause();
+    await this.options.queue.pause();
   }
 
   /**
@@ -50,7 +50,9 @@ export class EngineGuard implements Disposable {
   engineLost(reason: string): void {
     this.reapPending = true;
     if (this.pausedByGuard) return;
-    this.hold();
+    // Called from a run that is ending: the run does not wait for the pause (the in-process queue
+    // pauses inside the call, before the run's slot is released); a failure to pause is logged.
+    this.hold().catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not pause the queue after a run lost the Docker engine'));
     this.options.logger.warn({ reason }, 'a run lost the Docker engine: queue paused until a health check finds it answering');
   }
 
@@ -74,8 +76,14 @@ export class EngineGuard implements Disposable {
       // Sandboxes that could not be removed while the engine was away are reaped when it is back.
       this.reapPending = true;
       if (!this.pausedByGuard) {
+        try {
+          await queue.pause();
+        } catch (e) {
+          // Never rejects into the chain of checks: the next check tries again.
+          logger.warn({ err: e }, 'Docker engine unreachable, and the queue could not be paused; the next health check tries again');
+          return;
+        }
         this.pausedByGuard = true;
-        queue.pause();
         logger.warn({ error }, 'Docker engine unreachable: queue paused, waiting runs keep their place');
       }
       return;
@@ -92,8 +100,13 @@ export class EngineGuard implements Disposable {
       }
     }
     if (this.pausedByGuard) {
+      try {
+        await queue.resume();
+      } catch (e) {
+        logger.warn({ err: e }, 'Docker engine answers again, but the queue could not be resumed; the next health check tries again');
+        return;
+      }
       this.pausedByGuard = false;
-      queue.resume();
       logger.info({}, 'Docker engine answers again: queue resumed');
     }
   }

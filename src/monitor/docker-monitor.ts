@@ -255,15 +255,15 @@ export class DockerMonitor implements MonitorService {
   }
 
   /** Samples recorded in the history, oldest first (see {@link MonitorHistory.samples}). */
-  samples(query: SampleQuery): readonly ResourceSample[] {
+  samples(query: SampleQuery): Promise<readonly ResourceSample[]> {
     return this.history.samples(query);
   }
 
-  alertsForAgent(runId: string): readonly HealthAlert[] {
+  alertsForAgent(runId: string): Promise<readonly HealthAlert[]> {
     return this.history.alerts(runId);
   }
 
-  peakForAgent(runId: string): ResourcePeak | undefined {
+  peakForAgent(runId: string): Promise<ResourcePeak | undefined> {
     return this.history.peak(runId);
   }
 
@@ -298,14 +298,16 @@ export class DockerMonitor implements MonitorService {
    * ping found: what a coordinator reacting to `health-check` acts on, without asking the engine
    * again.
    */
-  adviseFrom(report: Pick<HealthReport, 'containers'>): ConcurrencyAdvice {
+  async adviseFrom(report: Pick<HealthReport, 'containers'>): Promise<ConcurrencyAdvice> {
     const running = new Set<string>();
     for (const watch of this.watches.values()) if (watch.runId !== null) running.add(watch.runId);
+    const recentPeaks = await this.history.recentPeaks([...running], this.adviceRecentRuns);
     return adviseConcurrency({
+      // Read after the history answered: the limit as it is when the advice is given.
       current: this.queue.stats().maxConcurrency,
       host: this.engine.hostCapacity,
       containers: report.containers,
-      recentPeaks: this.history.recentPeaks([...running], this.adviceRecentRuns),
+      recentPeaks,
       perRunLimits: this.perRunLimits,
     });
   }

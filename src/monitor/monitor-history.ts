@@ -13,7 +13,10 @@ import type { SampleQuery } from './monitor-service.js';
 import type { HealthAlert, ResourcePeak, ResourceSample } from './monitor-types.js';
 
 export interface MonitorHistory {
-  /** Records a published sample and raises its run's peak (a sample without a run has no peak). */
+  /**
+   * Records a published sample and raises its run's peak (a sample without a run has no peak).
+   * Synchronous and write-behind, as {@link recordAlert}: publishing never waits for the store.
+   */
   recordSample(sample: ResourceSample): void;
   /** Records an alert, or its resolution (the same id, `resolvedAt` set). */
   recordAlert(alert: HealthAlert): void;
@@ -21,14 +24,16 @@ export interface MonitorHistory {
    * Samples of a run, of a container, or of a run in one container (both given), oldest first;
    * the last N when `last` is set. Nothing when neither a run nor a container is given.
    */
-  samples(query: SampleQuery): readonly ResourceSample[];
+  samples(query: SampleQuery): Promise<readonly ResourceSample[]>;
   /** Every alert of a run in its latest state, oldest first. */
-  alerts(runId: string): readonly HealthAlert[];
+  alerts(runId: string): Promise<readonly HealthAlert[]>;
   /** The highest use a run's container reached, if it was ever sampled. */
-  peak(runId: string): ResourcePeak | undefined;
+  peak(runId: string): Promise<ResourcePeak | undefined>;
   /**
    * The peaks of the running runs, and of the `finishedLimit` other runs sampled most recently:
    * what the concurrency advice estimates a run's use from.
    */
-  recentPeaks(runningAgentIds: readonly string[], finishedLimit: number): readonly ResourcePeak[];
+  recentPeaks(runningAgentIds: readonly string[], finishedLimit: number): Promise<readonly ResourcePeak[]>;
+  /** Writes what is buffered (samples, alerts); resolves true when everything was written. */
+  flush(): Promise<boolean>;
 }

@@ -27,9 +27,9 @@ export interface MonitorService {
   generateReport(): Promise<HealthReport>;
   checkContainerHealth(containerId: string): ContainerHealth | undefined;
   /** Samples kept in the history window, oldest first. */
-  samples(query: SampleQuery): readonly ResourceSample[];
+  samples(query: SampleQuery): Promise<readonly ResourceSample[]>;
   /** Every alert of a run, raised and resolved, oldest first. */
-  alertsForAgent(runId: string): readonly HealthAlert[];
-  peakForAgent(runId: string): ResourcePeak | undefined;
+  alertsForAgent(runId: string): Promise<readonly HealthAlert[]>;
+  peakForAgent(runId: string): Promise<ResourcePeak | undefined>;
   concurrencyAdvice(): Promise<ConcurrencyAdvice>;
 }

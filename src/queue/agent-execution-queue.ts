@@ -35,7 +35,7 @@ import type {
   ExecutionQueueEvents,
   QueueLeaveReason,
   QueueStats,
-  QueueTask,
+  QueueTaskHandler,
   QueueTicket,
 } from './execution-queue.js';
 import { utilizationPercent } from './execution-queue.js';
@@ -43,6 +43,8 @@ import { QueueEventRelay } from './queue-event-relay.js';
 import { WaitingLine, type LineEntry, type LineOptions } from './waiting-line.js';
 
 export interface AgentExecutionQueueOptions {
+  /** Runs a started run's work (see {@link QueueTaskHandler}); a rejection is reported in `finished`. */
+  readonly runTask: QueueTaskHandler;
   /** Runs that may execute at once; 0 = unlimited. */
   readonly maxConcurrency: number;
   /** Runs that may wait at once; one more is refused with QUEUE_FULL. */
@@ -56,7 +58,6 @@ export interface AgentExecutionQueueOptions {
 const MAX_CONCURRENCY_RANGE: IntegerRange = { min: 0, note: '0 = unlimited' };
 
 interface WaitingRun extends LineEntry {
-  readonly task: QueueTask;
   /** Epoch ms; the run's deadline is `queuedAt + queueTimeoutMs`. */
   readonly queuedAt: number;
 }
@@ -65,6 +66,9 @@ interface WaitingRun extends LineEntry {
  * A bounded FIFO line in front of at most `maxConcurrency` running tasks, in this process.
  *
  * What a caller must know:
+ * - The interface's changes are asynchronous (a shared backend answers over the network), but this
+ *   queue makes each change inside the call, before it returns its promise: after `pause()` nothing
+ *   starts, after `cancel(id)` the run has left (`left` was emitted), even before anyone awaits.
  * - When a slot is free, `enqueue` starts the task before it returns (the task's synchronous part runs
  *   inside the call). Its events are still emitted in order before `enqueue` returns:
  *   `enqueued` (position 0), `status`, `started`, `status`. Register the run before calling `enqueue`.
@@ -87,6 +91,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
   readonly #maxQueueLength: number;
   readonly #queueTimeoutMs: number;
   readonly #now: () => number;
+  readonly #runTask: QueueTaskHandler;
   #maxConcurrency: number;
   /** Ids of the tasks that have started and not settled yet. */
   readonly #running = new Set<string>();
@@ -107,6 +112,8 @@ export class AgentExecutionQueue implements ExecutionQueue {
     const now = options.now ?? (() => Date.now());
     if (typeof now !== 'function') throw new TypeError(`Expected now to be a function, got ${describeValue(now)}`);
     this.#now = now;
+    if (typeof options.runTask !== 'function') throw new TypeError(`Expected runTask to be a function, got ${describeValue(options.runTask)}`);
+    this.#runTask = options.runTask;
     // Every running task may listen to it: as many listeners as runs at once.
     setMaxListeners(0, this.#closing.signal);
     this.#line = new WaitingLine<WaitingRun>({ now, onTimeout: (entry) => this.#leave(entry, 'timed-out') });
@@ -132,13 +139,13 @@ export class AgentExecutionQueue implements ExecutionQueue {
    * Puts a run at the back of the line, or starts it before returning when a slot is free.
    * @param options.queuedAt when the run first entered a line; the queue timeout counts from it (default now,
    *   a time in the future counts as now).
-   * @throws TypeError for an empty id, a task that is not a function or an invalid date;
+   * @throws (as rejections) TypeError for an empty id or an invalid date;
    *   BosunError INVALID_STATE when the id is waiting or running, QUEUE_FULL when `maxQueueLength` runs wait,
    *   SHUTTING_DOWN after {@link close}.
    */
-  enqueue(id: string, task: QueueTask, options: EnqueueOptions = {}): QueueTicket {
+  // eslint-disable-next-line @typescript-eslint/require-await -- done inside the call (see the class comment); async so that a refusal rejects
+  async enqueue(id: string, options: EnqueueOptions = {}): Promise<QueueTicket> {
     if (typeof id !== 'string' || id === '') throw new TypeError(`Expected id to be a non-empty string, got ${describeValue(id)}`);
-    if (typeof task !== 'function') throw new TypeError(`Expected task to be a function, got ${describeValue(task)}`);
     const { queuedAt: givenQueuedAt } = options;
     if (givenQueuedAt !== undefined && !(givenQueuedAt instanceof Date && Number.isFinite(givenQueuedAt.getTime()))) {
       throw new TypeError(`Expected queuedAt to be a valid Date, got ${describeValue(givenQueuedAt)}`);
@@ -149,7 +156,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
 
     const now = this.#now();
     const queuedAt = Math.min(givenQueuedAt?.getTime() ?? now, now);
-    const entry: WaitingRun = { id, task, queuedAt, deadline: queuedAt + this.#queueTimeoutMs };
+    const entry: WaitingRun = { id, queuedAt, deadline: queuedAt + this.#queueTimeoutMs };
     let release: (() => void) | undefined;
     if (entry.deadline > now) {
       // The events of a start inside add() wait until `enqueued` is out. #execute never rejects, and a run
@@ -168,12 +175,12 @@ export class AgentExecutionQueue implements ExecutionQueue {
     return { position, running: this.#running.size, queued: this.#line.length, maxConcurrency: this.#maxConcurrency };
   }
 
-  /** Takes a waiting run out of the line (event `left`, reason `cancelled`). Returns false when it is not waiting. */
-  cancel(id: string): boolean {
+  /** Takes a waiting run out of the line (event `left`, reason `cancelled`). Resolves false when it is not waiting. */
+  cancel(id: string): Promise<boolean> {
     const entry = this.#line.get(id);
-    if (entry === undefined) return false;
+    if (entry === undefined) return Promise.resolve(false);
     this.#leave(entry, 'cancelled');
-    return true;
+    return Promise.resolve(true);
   }
 
   /** 1 = next to start; 0 = not waiting. */
@@ -206,9 +213,10 @@ export class AgentExecutionQueue implements ExecutionQueue {
   /**
    * Changes the limit at runtime (emits `status` when it changed). Raising it starts waiting runs before
    * returning; lowering it lets running runs finish and starts none until fewer than the new limit run.
-   * @throws InvalidValueError unless `value` is an integer of at least 0 (0 = unlimited).
+   * @throws InvalidValueError (as a rejection) unless `value` is an integer of at least 0 (0 = unlimited).
    */
-  setMaxConcurrency(value: number): void {
+  // eslint-disable-next-line @typescript-eslint/require-await -- done inside the call; async so that a bad value rejects
+  async setMaxConcurrency(value: number): Promise<void> {
     if (!isIntegerInRange(value, MAX_CONCURRENCY_RANGE)) throw new InvalidValueError(describeIntegerRange(MAX_CONCURRENCY_RANGE), value);
     if (value === this.#maxConcurrency) return;
     this.#maxConcurrency = value;
@@ -218,17 +226,19 @@ export class AgentExecutionQueue implements ExecutionQueue {
   }
 
   /** Starts nothing until {@link resume}; waiting runs keep their place and their queue-timeout clock. */
-  pause(): void {
-    if (this.#closing.signal.aborted || this.#queue.isPaused) return;
+  pause(): Promise<void> {
+    if (this.#closing.signal.aborted || this.#queue.isPaused) return Promise.resolve();
     this.#queue.pause();
     this.#emitStatus();
+    return Promise.resolve();
   }
 
   /** Starts waiting runs again, up to the limit, before returning. Does nothing after {@link close}. */
-  resume(): void {
-    if (this.#closing.signal.aborted || !this.#queue.isPaused) return;
+  resume(): Promise<void> {
+    if (this.#closing.signal.aborted || !this.#queue.isPaused) return Promise.resolve();
     this.#queue.start();
     this.#emitStatus();
+    return Promise.resolve();
   }
 
   /** Resolves when nothing runs and nothing waits (and p-queue has released every slot). */
@@ -244,8 +254,8 @@ export class AgentExecutionQueue implements ExecutionQueue {
    * first, without position changes) and aborts every running task's signal with a SHUTTING_DOWN BosunError.
    * Running tasks still emit `finished` when they settle. Idempotent.
    */
-  close(): void {
-    if (this.#closing.signal.aborted) return;
+  close(): Promise<void> {
+    if (this.#closing.signal.aborted) return Promise.resolve();
     this.#queue.pause();
     const leaving = this.#line.clear();
     const now = this.#now();
@@ -257,6 +267,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
     this.#closing.abort(new BosunError('SHUTTING_DOWN', 'The execution queue is closing'));
     this.#emitStatus();
     this.#wakeIdleWaiters();
+    return Promise.resolve();
   }
 
   /** The task p-queue runs for a run: called when p-queue takes it from the line, that is when it may start. */
@@ -278,7 +289,7 @@ export class AgentExecutionQueue implements ExecutionQueue {
 
     let failure: { error: unknown } | undefined;
     try {
-      await entry.task(this.#closing.signal);
+      await this.#runTask(entry.id, this.#closing.signal);
     } catch (error) {
       failure = { error };
     }

@@ -50,25 +50,34 @@ export interface ExecutionQueueEvents {
 
 export type ExecutionQueueEventName = keyof ExecutionQueueEvents;
 
-/** The work of one run. It receives a signal that aborts when the queue shuts down. */
-export type QueueTask = (signal: AbortSignal) => Promise<void>;
+/**
+ * The work of a run, given once to the queue when it is built (not with each run: in a cluster,
+ * the node that starts a run is not the node that enqueued it). It receives the run's id and a
+ * signal that aborts when the queue shuts down, and settles when the run's work is over.
+ */
+export type QueueTaskHandler = (id: string, signal: AbortSignal) => Promise<void>;
 
 export interface EnqueueOptions {
   /** When the run first entered a line (kept across restarts); the queue timeout counts from it. Default: now. */
   readonly queuedAt?: Date;
 }
 
+/**
+ * What changes the line is asynchronous (a shared backend answers over the network); what reads
+ * it is synchronous, answered from the queue's own state (a cluster backend keeps a local mirror
+ * of the shared queue, current from its events).
+ */
 export interface ExecutionQueue {
   readonly events: EventEmitter<ExecutionQueueEvents>;
   /**
-   * Puts a run in line, or starts it at once when a slot is free.
-   * @throws BosunError QUEUE_FULL when the line is at its maximum length; INVALID_STATE for a duplicate id.
+   * Puts a run in line, or starts it (the queue's {@link QueueTaskHandler}) when a slot is free.
+   * @throws BosunError QUEUE_FULL when the line is at its maximum length; INVALID_STATE for a duplicate id (as rejections).
    */
-  enqueue(id: string, task: QueueTask, options?: EnqueueOptions): QueueTicket;
+  enqueue(id: string, options?: EnqueueOptions): Promise<QueueTicket>;
   /** Throws what `enqueue` would throw for a new run now (QUEUE_FULL, SHUTTING_DOWN), so a caller can refuse before recording it. */
   assertAdmits(): void;
-  /** Takes a waiting run out of the line. Returns false when it is not waiting. */
-  cancel(id: string): boolean;
+  /** Takes a waiting run out of the line. Resolves false when it is not waiting. */
+  cancel(id: string): Promise<boolean>;
   /** 1 = next to start; 0 = not waiting. */
   position(id: string): number;
   /** The ids of waiting runs, next to start first. */
@@ -76,11 +85,11 @@ export interface ExecutionQueue {
   isRunning(id: string): boolean;
   stats(): QueueStats;
   /** 0 = unlimited. Raising starts waiting runs at once; lowering lets running runs finish. */
-  setMaxConcurrency(value: number): void;
-  pause(): void;
-  resume(): void;
+  setMaxConcurrency(value: number): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   /** Resolves when nothing runs and nothing waits. */
   onIdle(): Promise<void>;
   /** Stops starting runs, drops the waiting ones (event `left`, reason `cleared`) and aborts running tasks' signals. */
-  close(): void;
+  close(): Promise<void>;
 }

@@ -4,13 +4,16 @@
  * the line or stops it; reads and logs come from the store; `shutdown` drains. When the queue
  * gives a run its slot, the {@link RunExecutor} runs it in a sandbox and gives it its final
  * status; this service only keeps the handle to stop it.
+ *
+ * The queue is built with this service's {@link AgentRunService.runTask} as its handler (the
+ * composition root wires it), so that the node that starts a run needs only its id.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.js';
 import type { AgentRegistry } from './agent-registry.js';
 import { BosunError, errorMessage, isBosunError } from '../errors.js';
-import type { ExecutionQueue, QueueTicket } from '../queue/execution-queue.js';
+import type { ExecutionQueue, ExecutionQueueEvents, QueueTicket } from '../queue/execution-queue.js';
 import type { EngineInfo, SandboxProvider } from '../sandbox/sandbox.js';
 import { isEngineUnavailable, type SandboxError } from '../sandbox/sandbox-errors.js';
 import { delay } from '../shared/deadline.js';
@@ -28,6 +31,7 @@ const ENGINE_INFO_TTL_MS = 30_000;
 
 export interface AgentRunServiceOptions {
   readonly store: RunStore;
+  /** Built with {@link AgentRunService.runTask} as its handler. */
   readonly queue: ExecutionQueue;
   /** Where runs get their sandboxes, and the engine-level checks made before admitting one. */
   readonly sandboxes: SandboxProvider;
@@ -59,6 +63,11 @@ export class AgentRunService implements RunService {
   private readonly active = new Map<string, ActiveRun>();
   private readonly recorder: RunRecorder;
   private readonly executor: RunExecutor;
+  /**
+   * Runs being admitted (stored, not yet in line), each with the promise of its admission,
+   * which never rejects: a cancel waits for it, and so does shutdown.
+   */
+  private readonly admitting = new Map<string, Promise<void>>();
   private engineInfoCache: { info: EngineInfo; at: number } | undefined;
   private accepting = true;
 
@@ -76,23 +85,37 @@ export class AgentRunService implements RunService {
       ...(options.collectArtifacts === undefined ? {} : { collectArtifacts: options.collectArtifacts }),
       logger: options.logger,
     });
-    options.queue.events.on('left', ({ id, reason, waitedMs }) => {
-      const run = this.options.store.get(id);
-      if (!run || isFinalStatus(run.status)) return;
-      if (reason === 'timed-out') {
-        this.recorder.finish(
-          id,
-          'TIMED_OUT',
-          'QUEUE_TIMEOUT',
-          `waited ${waitedMs} ms in the queue, longer than the queue timeout of ${this.options.queueTimeoutMs} ms`,
+    options.queue.events.on('left', (event) => {
+      // A run recorded here is live in the recorder: recorded at once, so that a cancel returns
+      // the cancelled run. Another (recorded by another node) is read from the store first.
+      if (this.recorder.current(event.id)) this.hasLeft(event);
+      else
+        this.recorder.get(event.id).then(
+          (run) => {
+            if (!run || isFinalStatus(run.status)) return;
+            this.recorder.track(run);
+            this.hasLeft(event);
+          },
+          (error: unknown) => this.options.logger.warn({ runId: event.id, err: error }, 'could not record that a run left the line'),
         );
-      } else if (reason === 'cancelled') {
-        this.recorder.finish(id, 'CANCELLED', null, 'cancelled while waiting in the queue');
-      } else {
-        // Shutdown: the run stays QUEUED in the store and re-enters the line at the next start.
-        this.recorder.log(id, 'SYSTEM', null, 'the server is shutting down; the run stays queued for the next start');
-      }
     });
+  }
+
+  /** Records why a live run left the line without starting. */
+  private hasLeft({ id, reason, waitedMs }: ExecutionQueueEvents['left'][0]): void {
+    if (reason === 'timed-out') {
+      this.recorder.finish(
+        id,
+        'TIMED_OUT',
+        'QUEUE_TIMEOUT',
+        `waited ${waitedMs} ms in the queue, longer than the queue timeout of ${this.options.queueTimeoutMs} ms`,
+      );
+    } else if (reason === 'cancelled') {
+      this.recorder.finish(id, 'CANCELLED', null, 'cancelled while waiting in the queue');
+    } else {
+      // Shutdown: the run stays QUEUED in the store and re-enters the line at the next start.
+      this.recorder.log(id, 'SYSTEM', null, 'the server is shutting down; the run stays queued for the next start');
+    }
   }
 
   async start(input: StartAgentInput): Promise<StartAgentResult> {
@@ -110,7 +133,7 @@ export class AgentRunService implements RunService {
   async retry(id: string): Promise<StartAgentResult> {
     this.assertAccepting();
     this.assertStoreWritable();
-    const previous = this.recorder.require(id);
+    const previous = await this.recorder.load(id);
     if (!isFinalStatus(previous.status)) {
       throw new BosunError('INVALID_STATE', `run ${id} is ${previous.status}; only a finished run can be retried`);
     }
@@ -126,10 +149,12 @@ export class AgentRunService implements RunService {
    * runs whose agent is no longer registered end FAILED at once, and the other waiting runs
    * re-enter the line in their original order with their original `queuedAt`.
    */
-  recover(): { readonly interrupted: number; readonly requeued: number } {
+  async recover(): Promise<{ readonly interrupted: number; readonly requeued: number }> {
     let interrupted = 0;
     let requeued = 0;
-    for (const run of this.options.store.unfinished()) {
+    for (const stored of await this.options.store.unfinished()) {
+      // Recorded here from now on: the recorder keeps it in memory until it is final.
+      const run = this.recorder.track(stored);
       if (run.status === 'RUNNING') {
         this.recorder.log(run.id, 'SYSTEM', null, 'the server stopped while this run was running; its container is removed at restart');
         this.recorder.finish(run.id, 'FAILED', 'INTERRUPTED', 'the server stopped while the run was running');
@@ -142,7 +167,7 @@ export class AgentRunService implements RunService {
         this.options.logger.warn({ runId: run.id, agent: run.config.agent }, 'a stored waiting run names an agent that is no longer registered');
       } else {
         try {
-          this.enqueue(run);
+          await this.enqueue(run);
           requeued += 1;
         } catch (error) {
           // A line shorter than before (MAX_QUEUE_LENGTH lowered): the run was failed with the
@@ -160,7 +185,7 @@ export class AgentRunService implements RunService {
 
   /** @throws BosunError UNAVAILABLE while the store cannot write: a run admitted now could not be kept. */
   private assertStoreWritable(): void {
-    const fault = this.options.store.writeFault?.() ?? null;
+    const fault = this.options.store.writeFault();
     if (fault !== null) throw storeUnavailable(fault);
   }
 
@@ -192,70 +217,94 @@ export class AgentRunService implements RunService {
       retryOf,
       warmStart: false,
     });
+    let admitted!: () => void;
+    // A cancel of this run (its id is announced by the insert's event) waits until it is in line,
+    // and so does a shutdown; settled whatever the outcome.
+    this.admitting.set(
+      run.id,
+      new Promise<void>((resolve) => {
+        admitted = resolve;
+      }),
+    );
     try {
-      this.recorder.insert(run);
-    } catch (error) {
-      // Nothing was stored: the run is refused and leaves no trace.
-      throw storeUnavailable(errorMessage(error), error);
+      try {
+        await this.recorder.insert(run);
+      } catch (error) {
+        // Nothing was stored: the run is refused and leaves no trace.
+        throw storeUnavailable(errorMessage(error), error);
+      }
+      if (!this.accepting) {
+        // Shutdown began while the store wrote it: it will not enter a line that is closing.
+        const error = new BosunError('SHUTTING_DOWN', 'bosun is shutting down and accepts no new runs');
+        this.recorder.finish(run.id, 'FAILED', null, 'bosun began shutting down before the run entered the line');
+        throw error;
+      }
+      const ticket = await this.enqueue(run);
+      // The snapshot after entering the line: a run that started at once is RUNNING.
+      return { run: this.recorder.current(run.id) ?? (await this.recorder.load(run.id)), ticket };
+    } finally {
+      this.admitting.delete(run.id);
+      admitted();
     }
-    const ticket = this.enqueue(run);
-    return { run: this.options.store.get(run.id)!, ticket };
   }
 
-  private enqueue(run: AgentRun): QueueTicket {
+  private async enqueue(run: AgentRun): Promise<QueueTicket> {
     let ticket: QueueTicket;
     try {
-      ticket = this.options.queue.enqueue(run.id, (signal) => this.execute(run.id, signal), { queuedAt: run.queuedAt });
+      ticket = await this.options.queue.enqueue(run.id, { queuedAt: run.queuedAt });
     } catch (error) {
       // A line shorter than the stored waiting runs (MAX_QUEUE_LENGTH lowered across a restart) says so.
       const reason = isBosunError(error) && error.code === 'QUEUE_FULL' ? 'QUEUE_FULL' : null;
       this.recorder.finish(run.id, 'FAILED', reason, errorMessage(error));
       throw error;
     }
-    const current = this.options.store.get(run.id);
-    if (current && !isFinalStatus(current.status)) {
+    // Still live: not finished already (a run whose agent is gone fails as it starts).
+    if (this.recorder.current(run.id)) {
       this.recorder.log(run.id, 'SYSTEM', null, ticket.position === 0 ? 'started at once' : `queued at position ${ticket.position}`);
     }
     return ticket;
   }
 
   async cancel(id: string): Promise<AgentRun> {
-    const run = this.recorder.require(id);
+    // A run still being admitted is cancelled once it is in line (or has failed to enter it).
+    const admitting = this.admitting.get(id);
+    if (admitting) await admitting;
+    const run = await this.recorder.load(id);
     if (isFinalStatus(run.status)) {
       throw new BosunError('INVALID_STATE', `run ${id} has already finished (${run.status}) and cannot be cancelled`);
     }
-    if (this.options.queue.cancel(id)) return this.recorder.require(id);
+    if (await this.options.queue.cancel(id)) return this.recorder.load(id);
     const active = this.active.get(id);
     if (active) {
       active.controller.abort(new RunStopped('cancel'));
       await active.settled;
     }
-    return this.recorder.require(id);
+    return this.recorder.load(id);
   }
 
-  get(id: string): AgentRun | undefined {
-    return this.options.store.get(id);
+  get(id: string): Promise<AgentRun | undefined> {
+    return this.recorder.get(id);
   }
 
-  list(query: RunListQuery = {}): readonly AgentRun[] {
+  list(query: RunListQuery = {}): Promise<readonly AgentRun[]> {
     const status = query.status && query.status.length > 0 ? new Set(query.status) : undefined;
     return this.options.store.list(status, query.limit ?? DEFAULT_LIST_LIMIT);
   }
 
-  page(query: RunPageQuery): RunPage {
+  page(query: RunPageQuery): Promise<RunPage> {
     return this.options.store.page(runFilter(query), query.first, query.olderThan ?? undefined);
   }
 
-  count(filter: RunQueryFilter): number {
+  count(filter: RunQueryFilter): Promise<number> {
     return this.options.store.count(runFilter(filter));
   }
 
-  group(id: string): FailureGroup | undefined {
+  group(id: string): Promise<FailureGroup | undefined> {
     return this.options.store.group(id);
   }
 
-  logs(id: string, query: LogQuery = {}): readonly LogLine[] {
-    this.recorder.require(id);
+  async logs(id: string, query: LogQuery = {}): Promise<readonly LogLine[]> {
+    await this.recorder.load(id);
     return this.options.store.readLogs(id, query.afterSeq ?? undefined, query.last ?? undefined, query.limit ?? undefined);
   }
 
@@ -270,17 +319,19 @@ export class AgentRunService implements RunService {
    */
   async shutdown(graceMs = 0): Promise<void> {
     this.accepting = false;
-    this.options.queue.pause();
+    await this.options.queue.pause();
     const running = [...this.active.values()].map((active) => active.settled);
     if (running.length > 0 && graceMs > 0) {
       this.options.logger.info({ running: running.length, graceMs }, 'waiting for running runs to finish');
       const finished = new AbortController();
       await Promise.race([Promise.all(running).finally(() => finished.abort()), delay(graceMs, [finished.signal])]);
     }
-    this.options.queue.close();
+    await this.options.queue.close();
+    // Admissions under way end now (the closed queue refuses them), before the last runs are stopped.
+    await Promise.all(this.admitting.values());
     for (const active of this.active.values()) active.controller.abort(new RunStopped('shutdown'));
     await Promise.all([...this.active.values()].map((active) => active.settled));
-    if (this.options.store.flush) this.options.store.flush();
+    await this.options.store.flush();
   }
 
   private async engineInfo(): Promise<EngineInfo> {
@@ -310,7 +361,20 @@ export class AgentRunService implements RunService {
     }
   }
 
-  /** The queue task: the executor runs the run; it settles only once the sandbox is gone. */
+  /**
+   * The queue's handler (`QueueTaskHandler`): runs a run that got its slot, and settles only once its
+   * sandbox is gone. A run recorded here is started at once (inside the queue's call); one
+   * recorded by another node is read from the store first.
+   * @throws BosunError NOT_FOUND (as a rejection) for a run the store does not know.
+   */
+  runTask(id: string, queueSignal: AbortSignal): Promise<void> {
+    if (this.recorder.current(id)) return this.execute(id, queueSignal);
+    return this.recorder.load(id).then((run) => {
+      this.recorder.track(run);
+      return this.execute(id, queueSignal);
+    });
+  }
+
   private execute(id: string, queueSignal: AbortSignal): Promise<void> {
     const controller = new AbortController();
     const onQueueAbort = () => controller.abort(new RunStopped('shutdown'));

@@ -26,8 +26,8 @@ export interface ArtifactContent {
 /** What readers (the API, the download route) need. */
 export interface ArtifactSource {
   /** A run's artifacts ordered by path; empty for an unknown run. */
-  list(runId: string): readonly Artifact[];
-  get(runId: string, path: string): Artifact | undefined;
+  list(runId: string): Promise<readonly Artifact[]>;
+  get(runId: string, path: string): Promise<Artifact | undefined>;
   /** Opens an artifact's bytes; undefined when the run has no artifact at `path`. */
   read(runId: string, path: string): Promise<ArtifactContent | undefined>;
 }

@@ -3,6 +3,11 @@
  * and a `run-updated` event, and each log line is stored and emitted as it is recorded. Shared
  * by the run service (admission) and the run executor (execution), so that both tell the store
  * and the subscribers the same story in the same order.
+ *
+ * The recorder keeps the current snapshot of each live run (recorded here and not yet final) in
+ * memory: every change of a running run reads its current snapshot, and the store may be remote
+ * (asynchronous), so the hot path reads memory and the store is only written (write-behind). A
+ * run leaves memory with its final status; from then on it is read from the store.
  */
 import type { EventEmitter } from 'node:events';
 import { BosunError } from '../errors.js';
@@ -13,26 +18,60 @@ import type { RunServiceEvents } from './run-service.js';
 import type { RunStore } from './run-store.js';
 
 export class RunRecorder {
+  /** The current snapshot of each run this recorder records and that is not final yet. */
+  private readonly live = new Map<string, AgentRun>();
+
   constructor(
     private readonly store: RunStore,
     readonly events: EventEmitter<RunServiceEvents>,
     private readonly logger: Pick<Logger, 'info'>,
   ) {}
 
-  get(id: string): AgentRun | undefined {
-    return this.store.get(id);
+  /** The current snapshot of a live run (recorded here, not final); undefined for any other run. */
+  current(id: string): AgentRun | undefined {
+    return this.live.get(id);
   }
 
-  /** @throws BosunError NOT_FOUND */
-  require(id: string): AgentRun {
-    const run = this.store.get(id);
-    if (!run) throw new BosunError('NOT_FOUND', `no run with id ${JSON.stringify(id)}`);
+  /** Any run: a live one from memory, else from the store. */
+  get(id: string): Promise<AgentRun | undefined> {
+    const live = this.live.get(id);
+    return live ? Promise.resolve(live) : this.store.get(id);
+  }
+
+  /** {@link get}, for a run that must exist. @throws BosunError NOT_FOUND */
+  async load(id: string): Promise<AgentRun> {
+    const run = await this.get(id);
+    if (!run) throw notFound(id);
     return run;
   }
 
-  /** Records a new run. */
-  insert(run: AgentRun): void {
-    this.store.insert(run);
+  /**
+   * The current snapshot of a live run: what the executor and the admission read while they
+   * record it.
+   * @throws BosunError NOT_FOUND when the run is not live here (unknown, final, or recorded elsewhere).
+   */
+  require(id: string): AgentRun {
+    const run = this.live.get(id);
+    if (!run) throw notFound(id);
+    return run;
+  }
+
+  /**
+   * Takes a stored run that is not final into memory, to record its changes here (a run recovered
+   * at start, or started on this node after another recorded it). A run already live keeps its
+   * newer snapshot. Returns the current snapshot.
+   */
+  track(run: AgentRun): AgentRun {
+    const live = this.live.get(run.id);
+    if (live) return live;
+    if (!isFinalStatus(run.status)) this.live.set(run.id, run);
+    return run;
+  }
+
+  /** Records a new run; resolves once the store holds it. @throws what the store's insert throws (nothing is kept). */
+  async insert(run: AgentRun): Promise<void> {
+    await this.store.insert(run);
+    if (!isFinalStatus(run.status)) this.live.set(run.id, run);
     this.events.emit('run-updated', run);
   }
 
@@ -42,29 +81,31 @@ export class RunRecorder {
     this.events.emit('log', entry);
   }
 
+  /** A new snapshot of a live run. @throws BosunError NOT_FOUND when it is not live here. */
   patch(id: string, changes: Partial<Omit<AgentRun, 'id'>>): AgentRun {
     const next = Object.freeze({ ...this.require(id), ...changes });
     this.store.update(next);
+    if (isFinalStatus(next.status)) this.live.delete(id);
+    else this.live.set(id, next);
     this.events.emit('run-updated', next);
     return next;
   }
 
   /**
-   * Announces the run's snapshot again, storing nothing: for what subscribers read live beside it
-   * (an external run's idleness), which changed without the snapshot changing.
+   * Announces a live run's snapshot again, storing nothing: for what subscribers read live beside
+   * it (an external run's idleness), which changed without the snapshot changing.
    */
   announce(id: string): void {
-    const run = this.store.get(id);
+    const run = this.live.get(id);
     // A new object: subscriptions share one execution per event object (the server's
     // shared-subscription-execution.ts), so the same snapshot emitted again would be answered
     // with the result made for it the first time, before what changed beside it.
     if (run) this.events.emit('run-updated', { ...run });
   }
 
-  /** Gives the run its final status; a run that already has one keeps it. */
+  /** Gives a live run its final status; a run that is not live (already final) keeps its own. */
   finish(id: string, status: AgentStatus, reason: FailureReason | null, error: string | null, exitCode?: number | null): void {
-    const run = this.require(id);
-    if (isFinalStatus(run.status)) return;
+    if (!this.live.has(id)) return;
     this.patch(id, {
       status,
       failureReason: reason,
@@ -74,4 +115,8 @@ export class RunRecorder {
     });
     this.logger.info({ runId: id, status, reason }, `run ${status.toLowerCase()}`);
   }
+}
+
+function notFound(id: string): BosunError {
+  return new BosunError('NOT_FOUND', `no run with id ${JSON.stringify(id)}`);
 }

@@ -74,17 +74,21 @@ export interface RunService {
    * @throws BosunError NOT_FOUND, INVALID_STATE (already finished)
    */
   cancel(id: string): Promise<AgentRun>;
-  get(id: string): AgentRun | undefined;
+  /** A live run's current snapshot, else the stored one. */
+  get(id: string): Promise<AgentRun | undefined>;
   /** Newest first. */
-  list(query?: RunListQuery): readonly AgentRun[];
+  list(query?: RunListQuery): Promise<readonly AgentRun[]>;
   /** A page of runs, newest first, with their keys (the API's cursors). */
-  page(query: RunPageQuery): RunPage;
+  page(query: RunPageQuery): Promise<RunPage>;
   /** How many runs match. */
-  count(filter: RunQueryFilter): number;
+  count(filter: RunQueryFilter): Promise<number>;
   /** The failure group `id` (its newest name, every CI run id given); undefined when no run names it. */
-  group(id: string): FailureGroup | undefined;
-  /** @throws BosunError NOT_FOUND */
-  logs(id: string, query?: LogQuery): readonly LogLine[];
+  group(id: string): Promise<FailureGroup | undefined>;
+  /**
+   * The run's lines; every line recorded before the call is read.
+   * @throws BosunError NOT_FOUND (as a rejection)
+   */
+  logs(id: string, query?: LogQuery): Promise<readonly LogLine[]>;
   /** 1 = next to start; 0 = not waiting. */
   position(id: string): number;
 }

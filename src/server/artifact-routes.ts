@@ -33,28 +33,24 @@ export function useArtifactDownloads(source: ArtifactSource, logger: Pick<Logger
         return;
       }
       const target = parseArtifactUrl(url.pathname);
-      const artifact = target && source.get(target.runId, target.path);
       const notFound = () => errorResponse(Response, 404, 'NOT_FOUND', 'No such artifact: the run does not exist or kept nothing at that path');
-      if (!target || !artifact) {
+      if (!target) {
         end(notFound());
         return;
       }
-      const headers = downloadHeaders(artifact);
-      if (request.headers.get('if-none-match') === headers.etag) {
-        end(new Response(null, { status: 304, headers: { etag: headers.etag } }));
-        return;
-      }
-      if (request.method === 'HEAD') {
-        end(new Response(null, { status: 200, headers }));
-        return;
-      }
-      return source.read(target.runId, target.path).then(
-        (content) => end(content ? new Response(content.stream, { status: 200, headers: downloadHeaders(content.artifact) }) : notFound()),
-        (error: unknown) => {
-          logger.error({ err: error, runId: target.runId, path: target.path }, `artifact download failed: ${errorMessage(error)}`);
-          end(errorResponse(Response, 500, 'INTERNAL_SERVER_ERROR', 'The artifact could not be read'));
-        },
-      );
+      const answer = async (): Promise<Response> => {
+        const artifact = await source.get(target.runId, target.path);
+        if (!artifact) return notFound();
+        const headers = downloadHeaders(artifact);
+        if (request.headers.get('if-none-match') === headers.etag) return new Response(null, { status: 304, headers: { etag: headers.etag } });
+        if (request.method === 'HEAD') return new Response(null, { status: 200, headers });
+        const content = await source.read(target.runId, target.path);
+        return content ? new Response(content.stream, { status: 200, headers: downloadHeaders(content.artifact) }) : notFound();
+      };
+      return answer().then(end, (error: unknown) => {
+        logger.error({ err: error, runId: target.runId, path: target.path }, `artifact download failed: ${errorMessage(error)}`);
+        end(errorResponse(Response, 500, 'INTERNAL_SERVER_ERROR', 'The artifact could not be read'));
+      });
     },
   };
 }

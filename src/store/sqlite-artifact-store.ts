@@ -114,17 +114,19 @@ export class SqliteArtifactStore implements ArtifactStore, Disposable {
     return Object.freeze({ runId, path, sizeBytes, sha256, createdAt });
   }
 
-  list(runId: string): readonly Artifact[] {
+  // eslint-disable-next-line @typescript-eslint/require-await -- better-sqlite3 answers at once; async so that a failure rejects
+  async list(runId: string): Promise<readonly Artifact[]> {
     return (this.statements.list.all(runId) as ArtifactRow[]).map(fromRow);
   }
 
-  get(runId: string, path: string): Artifact | undefined {
+  // eslint-disable-next-line @typescript-eslint/require-await -- as list
+  async get(runId: string, path: string): Promise<Artifact | undefined> {
     const row = this.statements.get.get(runId, path) as ArtifactRow | undefined;
     return row ? fromRow(row) : undefined;
   }
 
   async read(runId: string, path: string): Promise<ArtifactContent | undefined> {
-    const artifact = this.get(runId, path);
+    const artifact = await this.get(runId, path);
     if (!artifact) return undefined;
     let handle: FileHandle;
     try {

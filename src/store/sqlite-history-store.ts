@@ -5,6 +5,7 @@
  * Samples are written in batches; past the live window they are thinned to one per run per
  * minute, and past the retention they are deleted.
  */
+/* eslint-disable @typescript-eslint/require-await -- better-sqlite3 answers at once; the reads are async so that a failure rejects, as MonitorHistory says */
 import type { MonitorHistory } from '../monitor/monitor-history.js';
 import type { HealthAlert, ResourcePeak, ResourceSample } from '../monitor/monitor-types.js';
 import type { SampleQuery } from '../monitor/monitor-service.js';
@@ -139,7 +140,12 @@ export class SqliteHistoryStore implements MonitorHistory {
    * Writes buffered samples and alerts now. False when some could not be written: they stay in
    * memory, and the store's health retries them.
    */
-  flush(): boolean {
+  async flush(): Promise<boolean> {
+    return this.flushNow();
+  }
+
+  /** {@link flush}, synchronously: what this store's own reads and pruning write first. */
+  private flushNow(): boolean {
     const alerts = this.alertWrites.flush();
     return this.sampleWrites.flush() && alerts;
   }
@@ -164,10 +170,10 @@ export class SqliteHistoryStore implements MonitorHistory {
   }
 
   /** @throws InvalidValueError when `last` is not an integer of at least 0. */
-  samples(query: SampleQuery): ResourceSample[] {
+  async samples(query: SampleQuery): Promise<ResourceSample[]> {
     const last = query.last ?? undefined;
     if (last !== undefined) checkInteger('last', last, { min: 0 });
-    this.flush();
+    this.flushNow();
     let rows: SampleRow[];
     if (query.runId && query.containerId) {
       // Both filters in the query, so that LIMIT counts only the samples asked for.
@@ -192,8 +198,8 @@ export class SqliteHistoryStore implements MonitorHistory {
     return rows.map(sampleFromRow);
   }
 
-  alerts(runId: string): HealthAlert[] {
-    const written = this.flush();
+  async alerts(runId: string): Promise<HealthAlert[]> {
+    const written = this.flushNow();
     const stored = (this.statements.alertsOfRun.all(runId) as { alert_json: string }[]).map((row) => alertFromJson(row.alert_json));
     if (written) return stored;
     // Alerts (or resolutions) that wait for the store are newer than their rows.
@@ -202,15 +208,15 @@ export class SqliteHistoryStore implements MonitorHistory {
     return [...stored.filter((alert) => !ids.has(alert.id)), ...waiting].sort((a, b) => a.at.getTime() - b.at.getTime());
   }
 
-  peak(runId: string): ResourcePeak | undefined {
-    this.flush();
+  async peak(runId: string): Promise<ResourcePeak | undefined> {
+    this.flushNow();
     const row = this.statements.peakOfRun.get(runId) as { cpu_percent: number; memory_bytes: number; pids: number } | undefined;
     return row ? { cpuPercent: row.cpu_percent, memoryBytes: row.memory_bytes, pids: row.pids } : undefined;
   }
 
-  recentPeaks(runningAgentIds: readonly string[], finishedLimit: number): ResourcePeak[] {
+  async recentPeaks(runningAgentIds: readonly string[], finishedLimit: number): Promise<ResourcePeak[]> {
     checkInteger('finishedLimit', finishedLimit, { min: 0 });
-    this.flush();
+    this.flushNow();
     const rows = this.statements.recentPeaks.all({ running: JSON.stringify(runningAgentIds), finished: finishedLimit }) as {
       cpu_percent: number;
       memory_bytes: number;
@@ -221,7 +227,7 @@ export class SqliteHistoryStore implements MonitorHistory {
 
   /** Thins samples past the live window and deletes those past the retention; nothing while samples wait for the store. */
   prune(now: number = Date.now()): void {
-    if (!this.flush()) return;
+    if (!this.flushNow()) return;
     this.db.transaction(() => {
       this.statements.deleteOldSamples.run(now - this.options.sampleRetentionMs);
       this.statements.downsample.run({ cutoff: now - this.options.liveWindowMs, interval: DOWNSAMPLED_INTERVAL_MS });
@@ -229,7 +235,7 @@ export class SqliteHistoryStore implements MonitorHistory {
   }
 
   sampleCount(): number {
-    this.flush();
+    this.flushNow();
     return (this.statements.countSamples.get() as { n: number }).n;
   }
 }

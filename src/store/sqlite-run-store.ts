@@ -10,6 +10,7 @@
  * run's further lines are dropped and one SYSTEM line, in the place of the first dropped one,
  * says how many. Only a new run's insert fails loudly, so that admission can refuse it.
  */
+/* eslint-disable @typescript-eslint/require-await -- better-sqlite3 answers at once; the methods are async so that a failure rejects, as RunStore says */
 import type { AgentRun, AgentStatus, FailureGroup, LogLine, LogStream, StepResult } from '../runs/agent-run.js';
 import { isFinalStatus } from '../runs/agent-run.js';
 import type { RunFilter, RunPage, RunStore } from '../runs/run-store.js';
@@ -123,7 +124,7 @@ export class SqliteRunStore implements RunStore {
       fromRow: (row) => fromRow(row as unknown as RunRow),
       waiting: () => (this.runWrites.size === 0 ? NOTHING_WAITING : new Map(this.runWrites.waiting().map((run) => [run.id, run]))),
     });
-    for (const run of this.unfinished()) this.live.set(run.id, run);
+    for (const run of this.readUnfinished()) this.live.set(run.id, run);
     this.logWrites = new WriteBehind<LogLine>({
       what: WRITES.logs,
       write: (batch) => this.writeLogs(batch),
@@ -149,10 +150,10 @@ export class SqliteRunStore implements RunStore {
   }
 
   /**
-   * Records a new run. Throws when the database cannot write it (nothing is kept then); the
+   * Records a new run. Rejects when the database cannot write it (nothing is kept then); the
    * fault is reported to the store's health, which tries a write again until one succeeds.
    */
-  insert(run: AgentRun): void {
+  async insert(run: AgentRun): Promise<void> {
     try {
       // The run and its group's new state, together or not at all.
       this.db.transaction(() => {
@@ -180,7 +181,7 @@ export class SqliteRunStore implements RunStore {
     }
   }
 
-  get(id: string): AgentRun | undefined {
+  async get(id: string): Promise<AgentRun | undefined> {
     const live = this.live.get(id) ?? this.runWrites.get(id);
     if (live) return live;
     const row = this.statements.get.get(id) as RunRow | undefined;
@@ -192,7 +193,7 @@ export class SqliteRunStore implements RunStore {
     return this.health.report().error;
   }
 
-  list(status: ReadonlySet<AgentStatus> | undefined, limit: number): AgentRun[] {
+  async list(status: ReadonlySet<AgentStatus> | undefined, limit: number): Promise<AgentRun[]> {
     let rows: RunRow[];
     if (!status) rows = this.statements.listAll.all(limit) as RunRow[];
     else {
@@ -210,22 +211,26 @@ export class SqliteRunStore implements RunStore {
     return [...listed, ...unwritten].sort((a, b) => b.queuedAt.getTime() - a.queuedAt.getTime()).slice(0, limit);
   }
 
-  page(filter: RunFilter, first: number, olderThan?: number): RunPage {
+  async page(filter: RunFilter, first: number, olderThan?: number): Promise<RunPage> {
     // Written first where it can be, so that the rows hold every run's status.
     this.runWrites.flush();
     return this.pages.page(filter, first, olderThan);
   }
 
-  count(filter: RunFilter): number {
+  async count(filter: RunFilter): Promise<number> {
     this.runWrites.flush();
     return this.pages.count(filter);
   }
 
-  group(id: string): FailureGroup | undefined {
+  async group(id: string): Promise<FailureGroup | undefined> {
     return this.groups.get(id);
   }
 
-  unfinished(): AgentRun[] {
+  async unfinished(): Promise<AgentRun[]> {
+    return this.readUnfinished();
+  }
+
+  private readUnfinished(): AgentRun[] {
     return (this.statements.unfinished.all() as RunRow[]).map(fromRow);
   }
 
@@ -236,9 +241,9 @@ export class SqliteRunStore implements RunStore {
     return entry;
   }
 
-  readLogs(runId: string, afterSeq = 0, last?: number, first?: number): LogLine[] {
+  async readLogs(runId: string, afterSeq = 0, last?: number, first?: number): Promise<LogLine[]> {
     if (first !== undefined && last === undefined) return this.readLogPage(runId, afterSeq, first);
-    const written = this.flush();
+    const written = this.flushNow();
     const rows = (
       last === undefined ? this.statements.readLogs.all(runId, afterSeq) : this.statements.readLastLogs.all(runId, afterSeq, last)
     ) as LogRow[];
@@ -261,7 +266,7 @@ export class SqliteRunStore implements RunStore {
 
   /** The first `first` lines after `afterSeq`: one page, read without reading the rest. */
   private readLogPage(runId: string, afterSeq: number, first: number): LogLine[] {
-    const written = this.flush();
+    const written = this.flushNow();
     const newest = this.lastSeq.get(runId) ?? (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
     // As above: what is past the per-run limit but not yet deleted is not read.
     const from = Math.max(afterSeq, newest - this.options.logLinesPerRun);
@@ -280,7 +285,12 @@ export class SqliteRunStore implements RunStore {
    * Writes buffered log lines and run changes now. False when some could not be written: they
    * stay in memory, and the store's health retries them.
    */
-  flush(): boolean {
+  async flush(): Promise<boolean> {
+    return this.flushNow();
+  }
+
+  /** {@link flush}, synchronously: what this store's own reads and pruning write first. */
+  private flushNow(): boolean {
     const runs = this.runWrites.flush();
     return this.logWrites.flush() && runs;
   }
@@ -291,7 +301,7 @@ export class SqliteRunStore implements RunStore {
    * written, nothing is pruned (returns 0).
    */
   prune(options: RunRetentionOptions, now: number = Date.now()): number {
-    if (!this.flush()) return 0;
+    if (!this.flushNow()) return 0;
     const pruned = pruneRuns(this.db, options, now);
     if (pruned > 0) this.groups.clearCache();
     return pruned;
@@ -300,7 +310,7 @@ export class SqliteRunStore implements RunStore {
   private nextSeq(runId: string): number {
     let last = this.lastSeq.get(runId);
     if (last === undefined) {
-      this.flush();
+      this.flushNow();
       const stored = (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
       // Lines still waiting for the store have numbers too.
       const waiting = this.logWrites.size === 0 ? [] : this.logWrites.waiting().filter((line) => line.runId === runId);

@@ -24,14 +24,14 @@ describe('the external agent', () => {
     expect(failing).toMatchObject({ exitCode: 1, stdout: '1 failing\n', stderr: '', truncated: false, timedOut: false });
     expect(failing.step).toMatchObject({ index: 2, command: 'npm test', exitCode: 1 });
     // A failing command does not end the run: the agent decides.
-    expect(harness.runs.get(id)).toMatchObject({ status: 'RUNNING' });
+    expect(await harness.runs.get(id)).toMatchObject({ status: 'RUNNING' });
     const final = await harness.external.finish(id, 0, null);
     expect(final).toMatchObject({ status: 'SUCCEEDED', failureReason: null, error: null, exitCode: 0 });
     expect(final.steps.map((step) => [step.index, step.command, step.exitCode])).toEqual([
       [1, 'git init', 0],
       [2, 'npm test', 1],
     ]);
-    expect(harness.logs(id)).toEqual(
+    expect(await harness.logs(id)).toEqual(
       expect.arrayContaining(['STDOUT:1:initialised', 'SYSTEM:2:step 2: npm test', 'STDOUT:2:1 failing', 'SYSTEM:2:step 2 exited 1']),
     );
     expect(harness.provider.created[0]!.disposed).toBe(true);
@@ -72,7 +72,7 @@ describe('the external agent', () => {
       error: 'no command or file call for 1000 ms',
       exitCode: null,
     });
-    expect(harness.logs(id)).toContain('SYSTEM:-:killed: no command or file call for 1000 ms');
+    expect(await harness.logs(id)).toContain('SYSTEM:-:killed: no command or file call for 1000 ms');
     expect(harness.provider.created[0]!.disposed).toBe(true);
   });
 
@@ -151,10 +151,10 @@ describe('the external agent', () => {
     await harness.status(id, (run) => run.steps.length === 1);
     client.abort();
     expect(await call).toMatchObject({ exitCode: 143, step: { index: 1, exitCode: 143 } });
-    const run = harness.runs.get(id)!;
+    const run = (await harness.runs.get(id))!;
     expect(run).toMatchObject({ status: 'RUNNING' });
     expect(run.steps[0]).toMatchObject({ exitCode: 143, finishedAt: expect.any(Date) as unknown });
-    expect(harness.logs(id)).toContain('SYSTEM:1:step 1 stopped: the client went away (exit 143)');
+    expect(await harness.logs(id)).toContain('SYSTEM:1:step 1 stopped: the client went away (exit 143)');
     expect(harness.provider.created[0]!.runningCommands).toBe(0);
     expect(harness.external.idleSince(id)).not.toBeNull();
     await harness.external.finish(id, 0, null);
@@ -168,7 +168,7 @@ describe('the external agent', () => {
     await harness.status(id, (run) => run.steps.length === 1);
     const waiting = harness.external.exec(id, 'true', null).catch((error: unknown) => error);
     await harness.runs.shutdown();
-    expect(harness.runs.get(id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+    expect(await harness.runs.get(id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
     // Told as soon as its agent gave up, while the sandbox was still being removed, or after.
     expect(await waiting).toMatchObject({
       code: 'INVALID_STATE',

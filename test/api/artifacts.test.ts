@@ -50,8 +50,8 @@ describe('AgentRun.artifacts', () => {
   it('lists what the store kept for the run, with each download URL', async () => {
     const kept = [artifact('run-1', '/workspace/out/a b.txt', 'hello'), artifact('run-1', '/workspace/out/fix.patch', 'patch')];
     const source: ArtifactSource = {
-      list: (runId) => (runId === 'run-1' ? kept : []),
-      get: () => undefined,
+      list: (runId) => Promise.resolve(runId === 'run-1' ? kept : []),
+      get: () => Promise.resolve(undefined),
       read: () => Promise.resolve(undefined),
     };
     const services = { ...createFakeServices(), artifacts: source };

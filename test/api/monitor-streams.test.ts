@@ -20,9 +20,9 @@ beforeEach(() => {
 describe('monitor streams', () => {
   it('resourceSamples sends all samples, or those of a run and/or container', async () => {
     services.runs.seed(makeRun({ id: 'a', status: 'RUNNING' }));
-    const all = resourceSamples(services, streams, {});
-    const byAgent = resourceSamples(services, streams, { agentId: 'a' });
-    const byBoth = resourceSamples(services, streams, { agentId: 'a', containerId: 'c2' });
+    const all = await resourceSamples(services, streams, {});
+    const byAgent = await resourceSamples(services, streams, { agentId: 'a' });
+    const byBoth = await resourceSamples(services, streams, { agentId: 'a', containerId: 'c2' });
     services.monitor.publishSample(makeSample({ runId: 'a', containerId: 'c1' }));
     services.monitor.publishSample(makeSample({ runId: 'b', containerId: 'c2' }));
     services.monitor.publishSample(makeSample({ runId: 'a', containerId: 'c2' }));
@@ -35,16 +35,18 @@ describe('monitor streams', () => {
     expect(listenerTotal(services)).toBe(0);
   });
 
-  it('resourceSamples answers NOT_FOUND for an unknown run, and opens nothing', () => {
-    expect(() => resourceSamples(services, streams, { agentId: 'nope' })).toThrow(expect.objectContaining({ code: 'NOT_FOUND', field: 'agentId' }));
+  it('resourceSamples answers NOT_FOUND for an unknown run, and opens nothing', async () => {
+    await expect(resourceSamples(services, streams, { agentId: 'nope' })).rejects.toThrow(
+      expect.objectContaining({ code: 'NOT_FOUND', field: 'agentId' }),
+    );
     expect(streams.size).toBe(0);
     expect(listenerTotal(services)).toBe(0);
   });
 
   it('resourceSamples of a run ends once the run is final, after the samples it holds, and lets go of the services', async () => {
     const { run } = await services.runs.start({ group: { id: 'g', name: 'g' }, config: {} });
-    const stream = resourceSamples(services, streams, { agentId: run.id });
-    const other = resourceSamples(services, streams, {});
+    const stream = await resourceSamples(services, streams, { agentId: run.id });
+    const other = await resourceSamples(services, streams, {});
     services.monitor.publishSample(makeSample({ runId: run.id, containerId: 'c1', cpuPercent: 1 }));
     services.runs.finish(run.id);
     services.monitor.publishSample(makeSample({ runId: run.id, containerId: 'c1', cpuPercent: 2 }));
@@ -59,7 +61,7 @@ describe('monitor streams', () => {
 
   it('resourceSamples of a run that is final already ends at once', async () => {
     services.runs.seed(makeRun({ id: 'done', status: 'SUCCEEDED', finishedAt: new Date() }));
-    const { items, done } = await buffered(resourceSamples(services, streams, { agentId: 'done' }));
+    const { items, done } = await buffered(await resourceSamples(services, streams, { agentId: 'done' }));
     expect(items).toEqual([]);
     expect(done).toBe(true);
     expect(listenerTotal(services)).toBe(0);

@@ -19,7 +19,7 @@ beforeEach(() => {
 describe('queueStatusChanged', () => {
   it('sends the current status, then each change', async () => {
     const stream = queueStatusChanged(services, streams);
-    services.queue.setMaxConcurrency(3);
+    await services.queue.setMaxConcurrency(3);
     await services.runs.start(INPUT);
     const { items } = await buffered(stream);
     expect(items.map((stats) => stats as { maxConcurrency: number; running: number })).toMatchObject([
@@ -33,15 +33,15 @@ describe('queueStatusChanged', () => {
 });
 
 describe('queuePositionChanged', () => {
-  it('refuses an unknown run with NOT_FOUND and opens nothing', () => {
-    expect(codeOf(() => queuePositionChanged(services, streams, 'nope'))).toBe('NOT_FOUND');
+  it('refuses an unknown run with NOT_FOUND and opens nothing', async () => {
+    expect(await codeOf(() => queuePositionChanged(services, streams, 'nope'))).toBe('NOT_FOUND');
     expect(streams.size).toBe(0);
     expect(listenerTotal(services)).toBe(0);
   });
 
   it('sends one update and completes for a run that is not waiting', async () => {
     const { run } = await services.runs.start(INPUT);
-    const { items, done } = await buffered(queuePositionChanged(services, streams, run.id));
+    const { items, done } = await buffered(await queuePositionChanged(services, streams, run.id));
     expect(items).toEqual([{ agentId: run.id, status: 'RUNNING', position: 0, queued: 0, running: 1 }]);
     expect(done).toBe(true);
   });
@@ -50,7 +50,7 @@ describe('queuePositionChanged', () => {
     await services.runs.start(INPUT);
     const { run: second } = await services.runs.start(INPUT);
     const { run: third } = await services.runs.start(INPUT);
-    const stream = queuePositionChanged(services, streams, third.id);
+    const stream = await queuePositionChanged(services, streams, third.id);
     services.queue.events.emit('position-changed', { id: third.id, position: 2 }); // no change
     await services.runs.cancel(second.id); // third moves up
     await services.runs.cancel(third.id);

@@ -3,9 +3,9 @@ import { setMaxConcurrency } from '../../src/api/queue.js';
 import { BosunError } from '../../src/errors.js';
 import { createFakeServices } from '../helpers/fake-services.js';
 
-function codeOf(run: () => unknown): string | undefined {
+async function codeOf(run: () => unknown): Promise<string | undefined> {
   try {
-    run();
+    await run();
   } catch (error) {
     if (error instanceof BosunError) return error.code;
     throw error;
@@ -14,10 +14,10 @@ function codeOf(run: () => unknown): string | undefined {
 }
 
 describe('queue resolvers over the services', () => {
-  it('setMaxConcurrency checks the value before touching the queue', () => {
+  it('setMaxConcurrency checks the value before touching the queue', async () => {
     const services = createFakeServices();
-    expect(setMaxConcurrency(services, 4).maxConcurrency).toBe(4);
-    expect(codeOf(() => setMaxConcurrency(services, -1))).toBe('BAD_USER_INPUT');
+    expect((await setMaxConcurrency(services, 4)).maxConcurrency).toBe(4);
+    expect(await codeOf(() => setMaxConcurrency(services, -1))).toBe('BAD_USER_INPUT');
     expect(services.queue.stats().maxConcurrency).toBe(4);
   });
 });

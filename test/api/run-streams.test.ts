@@ -2,7 +2,7 @@
  * The run streams over the fakes, without GraphQL: what each sends, in which order, when it
  * completes, and that it lets go of the services.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { LogLine } from '../../src/runs/agent-run.js';
 import type { RunService } from '../../src/runs/run-service.js';
 import { agentLogs, agentRunUpdated, logLineBytes, SUBSCRIBER_TOO_SLOW } from '../../src/api/run-streams.js';
@@ -24,8 +24,8 @@ beforeEach(() => {
 describe('agentRunUpdated', () => {
   it('follows one run to its final status, or every run without an id', async () => {
     const { run } = await services.runs.start(INPUT);
-    const one = agentRunUpdated(services, streams, run.id);
-    const all = agentRunUpdated(services, streams, null);
+    const one = await agentRunUpdated(services, streams, run.id);
+    const all = await agentRunUpdated(services, streams, null);
     const { run: other } = await services.runs.start(INPUT);
     services.runs.update(run.id, { exitCode: 0 });
     services.runs.finish(run.id);
@@ -42,10 +42,10 @@ describe('agentRunUpdated', () => {
   it('sends a finished run once and completes; refuses an unknown one', async () => {
     const { run } = await services.runs.start(INPUT);
     services.runs.finish(run.id, 'FAILED', 'NON_ZERO_EXIT');
-    const { items, done } = await buffered(agentRunUpdated(services, streams, run.id));
+    const { items, done } = await buffered(await agentRunUpdated(services, streams, run.id));
     expect(items).toMatchObject([{ id: run.id, status: 'FAILED', failureReason: 'NON_ZERO_EXIT' }]);
     expect(done).toBe(true);
-    expect(codeOf(() => agentRunUpdated(services, streams, 'nope'))).toBe('NOT_FOUND');
+    expect(await codeOf(() => agentRunUpdated(services, streams, 'nope'))).toBe('NOT_FOUND');
   });
 });
 
@@ -73,7 +73,7 @@ describe('agentLogs', () => {
   it('replays after afterSeq, then follows live lines, and completes after the final status', async () => {
     const { run } = await services.runs.start(INPUT);
     for (let n = 1; n <= 3; n += 1) services.runs.log(run.id, `line ${n}`);
-    const stream = agentLogs(services, streams, run.id, 1);
+    const stream = await agentLogs(services, streams, run.id, 1);
     services.runs.log(run.id, 'line 4');
     services.runs.finish(run.id);
     const { items, done } = await buffered(stream);
@@ -89,7 +89,7 @@ describe('agentLogs', () => {
       services.runs.log(id, 'line 2'); // recorded and emitted while the buffer is read
       return services.runs.logs(id, query);
     });
-    const stream = agentLogs(racing, streams, run.id, 0);
+    const stream = await agentLogs(racing, streams, run.id, 0);
     services.runs.log(run.id, 'line 3');
     expect(seqs((await buffered(stream)).items)).toEqual([1, 2, 3]);
   });
@@ -102,13 +102,13 @@ describe('agentLogs', () => {
       services.runs.log(id, 'line 2'); // emitted after the snapshot was taken
       return snapshot;
     });
-    const stream = agentLogs(racing, streams, run.id, null);
+    const stream = await agentLogs(racing, streams, run.id, null);
     expect(seqs((await buffered(stream)).items)).toEqual([1, 2]);
   });
 
   it('sends lines recorded before the final status even if their events never came', async () => {
     const { run } = await services.runs.start(INPUT);
-    const stream = agentLogs(services, streams, run.id, undefined);
+    const stream = await agentLogs(services, streams, run.id, undefined);
     services.runs.log(run.id, 'line 1');
     services.runs.recordSilently(run.id, 'line 2');
     services.runs.finish(run.id);
@@ -122,7 +122,7 @@ describe('agentLogs', () => {
     services.runs.log(run.id, 'line 1');
     services.runs.log(run.id, 'line 2');
     services.runs.finish(run.id);
-    const { items, done } = await buffered(agentLogs(services, streams, run.id, 0));
+    const { items, done } = await buffered(await agentLogs(services, streams, run.id, 0));
     expect(seqs(items)).toEqual([1, 2]);
     expect(done).toBe(true);
   });
@@ -130,7 +130,7 @@ describe('agentLogs', () => {
   it('ends a stream that falls too far behind with an error that says where to resume', async () => {
     const { run } = await services.runs.start(INPUT);
     for (let n = 1; n <= 5; n += 1) services.runs.log(run.id, `line ${n}`); // replay: not counted
-    const stream = agentLogs(services, streams, run.id, 0, { capacity: 3 });
+    const stream = await agentLogs(services, streams, run.id, 0, { capacity: 3 });
     for (let n = 6; n <= 10; n += 1) services.runs.log(run.id, `line ${n}`);
     expect(listenerTotal(services)).toBe(0); // stopped listening at the overflow
     const { items, done } = await buffered(stream);
@@ -143,7 +143,7 @@ describe('agentLogs', () => {
     expect(done).toBe(true);
 
     // Resuming where it said sends the rest exactly once.
-    const resumed = agentLogs(services, streams, run.id, 8);
+    const resumed = await agentLogs(services, streams, run.id, 8);
     expect(seqs((await buffered(resumed)).items)).toEqual([9, 10]);
   });
 
@@ -176,7 +176,7 @@ describe('agentLogs', () => {
     const { run } = await services.runs.start(INPUT);
     for (let n = 1; n <= 1_250; n += 1) services.runs.log(run.id, `line ${n}`);
     const counted = countingLogs(services.runs);
-    const stream = agentLogs(counted, streams, run.id, 0, { pageLines: 500 });
+    const stream = await agentLogs(counted, streams, run.id, 0, { pageLines: 500 });
     expect(counted.calls).toEqual([{ afterSeq: 0, limit: 500 }]);
     expect(stream.buffered).toBe(500);
 
@@ -206,13 +206,74 @@ describe('agentLogs', () => {
     expect(listenerTotal(services)).toBe(0);
   });
 
+  /** The fake run service, whose log reads answer only when the test lets them (as a remote store), each with the lines stored when it was asked. */
+  function slowLogs(fake: FakeRunService): { runs: RunService; pending: Array<() => void> } {
+    const pending: Array<() => void> = [];
+    return {
+      pending,
+      ...withLogs(fake, (id, query) => {
+        const snapshot = fake.logs(id, query);
+        return new Promise((resolve) => pending.push(() => resolve(snapshot)));
+      }),
+    };
+  }
+
+  it('with a store that answers later: sends the lines recorded while a page was read after it, then goes live, with no gap or duplicate', async () => {
+    const { run } = await services.runs.start(INPUT);
+    for (let n = 1; n <= 5; n += 1) services.runs.log(run.id, `line ${n}`);
+    const slow = slowLogs(services.runs);
+    const subscribing = agentLogs(slow, streams, run.id, 0, { pageLines: 3 });
+    await vi.waitFor(() => expect(slow.pending).toHaveLength(1));
+    // Recorded while the first page (1-3) is read: in the store after it, and emitted now.
+    services.runs.log(run.id, 'line 6');
+    slow.pending.shift()!();
+    const stream = await subscribing;
+    expect(seqs(await take(stream, 3))).toEqual([1, 2, 3]);
+    // The next page (4-6) is read when the first is taken; lines 7 and 8 come while it is read.
+    await vi.waitFor(() => expect(slow.pending).toHaveLength(1));
+    services.runs.log(run.id, 'line 7');
+    services.runs.log(run.id, 'line 8');
+    slow.pending.shift()!();
+    expect(seqs(await take(stream, 3))).toEqual([4, 5, 6]);
+    // The page was full: the next read (7, 8, and 9 recorded during it) is short, and the stream turns live.
+    await vi.waitFor(() => expect(slow.pending).toHaveLength(1));
+    services.runs.log(run.id, 'line 9');
+    slow.pending.shift()!();
+    expect(seqs(await take(stream, 3))).toEqual([7, 8, 9]);
+    services.runs.log(run.id, 'line 10');
+    services.runs.finish(run.id);
+    expect(seqs(await take(stream, 1))).toEqual([10]);
+    // Final: what the store holds after the last line sent is read once more (nothing), then the end.
+    await vi.waitFor(() => expect(slow.pending).toHaveLength(1));
+    slow.pending.shift()!();
+    const { items, done } = await buffered(stream);
+    expect(items).toEqual([]);
+    expect(done).toBe(true);
+    expect(listenerTotal(services)).toBe(0);
+  });
+
+  it('with a store that answers later: a final status that comes while a page is read ends the stream after the lines before it', async () => {
+    const { run } = await services.runs.start(INPUT);
+    services.runs.log(run.id, 'line 1');
+    const slow = slowLogs(services.runs);
+    const subscribing = agentLogs(slow, streams, run.id, 0);
+    await vi.waitFor(() => expect(slow.pending).toHaveLength(1));
+    services.runs.log(run.id, 'line 2');
+    services.runs.finish(run.id);
+    slow.pending.shift()!();
+    const { items, done } = await buffered(await subscribing);
+    expect(seqs(items)).toEqual([1, 2]);
+    expect(done).toBe(true);
+    expect(listenerTotal(services)).toBe(0);
+  });
+
   it('cuts a replay page at its byte bound and reads the rest next', async () => {
     const { run } = await services.runs.start(INPUT);
     const long = 'x'.repeat(1_000);
     for (let n = 1; n <= 10; n += 1) services.runs.log(run.id, long);
-    const perLine = logLineBytes(services.runs.logs(run.id, { last: 1 })[0]!);
+    const perLine = logLineBytes((await services.runs.logs(run.id, { last: 1 }))[0]!);
     const counted = countingLogs(services.runs);
-    const stream = agentLogs(counted, streams, run.id, 0, { pageBytes: 3 * perLine });
+    const stream = await agentLogs(counted, streams, run.id, 0, { pageBytes: 3 * perLine });
     expect(stream.buffered).toBe(3);
     expect(stream.bufferedBytes).toBe(3 * perLine);
     expect(seqs(await take(stream, 10))).toEqual(range(1, 10));
@@ -222,7 +283,7 @@ describe('agentLogs', () => {
   it('holds one page for a subscriber that does not read, however much is recorded, and misses nothing once it reads', async () => {
     const { run } = await services.runs.start(INPUT);
     for (let n = 1; n <= 1_000; n += 1) services.runs.log(run.id, `line ${n}`);
-    const stream = agentLogs(services, streams, run.id, 0, { pageLines: 100, capacity: 10 });
+    const stream = await agentLogs(services, streams, run.id, 0, { pageLines: 100, capacity: 10 });
     for (let n = 1_001; n <= 20_000; n += 1) services.runs.log(run.id, `line ${n}`);
     expect(stream.buffered).toBe(100);
     expect(stream.isOpen).toBe(true);
@@ -236,7 +297,7 @@ describe('agentLogs', () => {
 
   it('ends a live stream that falls more than its byte bound behind, saying where to resume', async () => {
     const { run } = await services.runs.start(INPUT);
-    const stream = agentLogs(services, streams, run.id, 0, { capacity: 1_000, capacityBytes: 10_000 });
+    const stream = await agentLogs(services, streams, run.id, 0, { capacity: 1_000, capacityBytes: 10_000 });
     const long = 'y'.repeat(1_000);
     for (let n = 1; n <= 20; n += 1) services.runs.log(run.id, long);
     const { items } = await buffered(stream);
@@ -248,12 +309,12 @@ describe('agentLogs', () => {
     expect(failure.error.message).toBe(
       `agentLogs: the subscriber fell more than 10000 bytes of lines behind; subscribe again with afterSeq: ${kept}`,
     );
-    expect(seqs((await buffered(agentLogs(services, streams, run.id, kept))).items)).toEqual(range(kept + 1, 20));
+    expect(seqs((await buffered(await agentLogs(services, streams, run.id, kept))).items)).toEqual(range(kept + 1, 20));
   });
 
   it('pages through what is left once the run is final, then completes', async () => {
     const { run } = await services.runs.start(INPUT);
-    const stream = agentLogs(services, streams, run.id, 0, { pageLines: 4 });
+    const stream = await agentLogs(services, streams, run.id, 0, { pageLines: 4 });
     services.runs.log(run.id, 'live 1');
     for (let n = 2; n <= 10; n += 1) services.runs.recordSilently(run.id, `silent ${n}`);
     services.runs.finish(run.id);
@@ -265,7 +326,7 @@ describe('agentLogs', () => {
   it('ends with the error of a later page read (the run dropped meanwhile)', async () => {
     const { run } = await services.runs.start(INPUT);
     for (let n = 1; n <= 5; n += 1) services.runs.log(run.id, `line ${n}`);
-    const stream = agentLogs(services, streams, run.id, 0, { pageLines: 2 });
+    const stream = await agentLogs(services, streams, run.id, 0, { pageLines: 2 });
     services.runs.failNext('logs', new BosunError('NOT_FOUND', 'dropped'));
     const items = await take(stream, 10);
     expect(seqs(items.slice(0, 2))).toEqual([1, 2]);
@@ -277,8 +338,8 @@ describe('agentLogs', () => {
   it("offers a run's lines only to its own streams: 10,000 streams on a waiting run cost another run's lines nothing", async () => {
     const { run: running } = await services.runs.start(INPUT);
     const { run: waiting } = await services.runs.start(INPUT);
-    expect(services.runs.get(waiting.id)?.status).toBe('QUEUED');
-    const waitingStreams = Array.from({ length: 10_000 }, () => agentLogs(services, streams, waiting.id, 0));
+    expect((await services.runs.get(waiting.id))?.status).toBe('QUEUED');
+    const waitingStreams = await Promise.all(Array.from({ length: 10_000 }, () => agentLogs(services, streams, waiting.id, 0)));
     let pushesToWaiting = 0;
     for (const stream of waitingStreams) {
       const push = stream.push.bind(stream);
@@ -287,7 +348,7 @@ describe('agentLogs', () => {
         return push(line);
       };
     }
-    const follower = agentLogs(services, streams, running.id, 0);
+    const follower = await agentLogs(services, streams, running.id, 0);
     // One listener per event on the run service, however many streams follow however many runs.
     expect(services.runs.events.listenerCount('log')).toBe(1);
     expect(services.runs.events.listenerCount('run-updated')).toBe(1);
@@ -320,10 +381,10 @@ describe('agentLogs', () => {
 
   it('checks its arguments before listening', async () => {
     const { run } = await services.runs.start(INPUT);
-    expect(codeOf(() => agentLogs(services, streams, run.id, -1))).toBe('BAD_USER_INPUT');
-    expect(codeOf(() => agentLogs(services, streams, 'nope', 0))).toBe('NOT_FOUND');
+    expect(await codeOf(() => agentLogs(services, streams, run.id, -1))).toBe('BAD_USER_INPUT');
+    expect(await codeOf(() => agentLogs(services, streams, 'nope', 0))).toBe('NOT_FOUND');
     services.runs.failNext('logs', new BosunError('NOT_FOUND', 'gone meanwhile'));
-    expect(codeOf(() => agentLogs(services, streams, run.id, 0))).toBe('NOT_FOUND');
+    expect(await codeOf(() => agentLogs(services, streams, run.id, 0))).toBe('NOT_FOUND');
     expect(streams.size).toBe(0);
     expect(listenerTotal(services)).toBe(0);
   });

@@ -24,12 +24,12 @@ async function agentRun(services: FakeServices, id: string, selection = 'id'): P
 }
 
 describe('run resolvers over the services', () => {
-  it('agentRuns asks the service for at most `limit` runs, 50 by default', () => {
+  it('agentRuns asks the service for at most `limit` runs, 50 by default', async () => {
     const services = createFakeServices();
     const list = vi.spyOn(services.runs, 'list');
-    agentRuns(services, {});
+    await agentRuns(services, {});
     expect(list).toHaveBeenLastCalledWith({ status: null, limit: 50 });
-    agentRuns(services, { status: ['FAILED'], limit: 5 });
+    await agentRuns(services, { status: ['FAILED'], limit: 5 });
     expect(list).toHaveBeenLastCalledWith({ status: ['FAILED'], limit: 5 });
   });
 
@@ -56,6 +56,6 @@ describe('run resolvers over the services', () => {
     expect(fields?.['peak']).toBeNull();
     services.runs.log(run.id, 'a');
     services.runs.log(run.id, 'b');
-    expect(runLogs(services, run, { last: 1 }).map((line) => line.line)).toEqual(['b']);
+    expect((await runLogs(services, run, { last: 1 })).map((line) => line.line)).toEqual(['b']);
   });
 });

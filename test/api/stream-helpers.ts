@@ -28,10 +28,10 @@ export async function buffered<T>(
   return { items, done: (await stream.next()).done === true };
 }
 
-/** The code of the BosunError that `run` throws ('not a BosunError' for another error). */
-export function codeOf(run: () => unknown): string | undefined {
+/** The code of the BosunError that `run` throws or rejects with ('not a BosunError' for another error). */
+export async function codeOf(run: () => unknown): Promise<string | undefined> {
   try {
-    run();
+    await run();
   } catch (error) {
     return error instanceof BosunError ? error.code : 'not a BosunError';
   }

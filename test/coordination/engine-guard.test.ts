@@ -13,7 +13,16 @@ const DOWN = makeReport({ docker: { reachable: false, version: null, error: 'con
 function setup() {
   const events = new EventEmitter<MonitorEvents>();
   const calls: string[] = [];
-  const queue = { pause: () => calls.push('pause'), resume: () => calls.push('resume') };
+  const queue = {
+    pause: () => {
+      calls.push('pause');
+      return Promise.resolve();
+    },
+    resume: () => {
+      calls.push('resume');
+      return Promise.resolve();
+    },
+  };
   const sandboxes = {
     engine: null as Error | null,
     reap: (): Promise<string[]> => Promise.resolve(['0123456789abcdef0123']),
@@ -39,8 +48,8 @@ function setup() {
 describe('EngineGuard', () => {
   it('at start: holds the queue, reaps orphans once the engine answers, then lets the queue run', async () => {
     const { guard, calls, logger } = setup();
-    guard.hold();
-    guard.hold();
+    await guard.hold();
+    await guard.hold();
     expect(calls).toEqual(['pause']);
     expect(await guard.checkNow()).toBe(true);
     expect(calls).toEqual(['pause', 'reap', 'after reap', 'resume']);
@@ -53,7 +62,7 @@ describe('EngineGuard', () => {
   it('at start with the engine down: keeps holding, and reaps and resumes at the first report that finds it', async () => {
     const { guard, calls, sandboxes, report } = setup();
     sandboxes.engine = new Error('connect ENOENT');
-    guard.hold();
+    await guard.hold();
     expect(await guard.checkNow()).toBe(false);
     expect(calls).toEqual(['pause']);
     await report(UP);

@@ -196,7 +196,7 @@ describe('mutations refuse bad arguments with BAD_USER_INPUT and change nothing'
     const { body } = await post(test.url, document, variables);
     expectRefused(body.errors, argument, label);
     expect(test.services.queue.stats().maxConcurrency).toBe(1);
-    expect(test.services.runs.list({ status: null, limit: 10 }).map((run) => run.id)).toEqual(['r1']);
+    expect((await test.services.runs.list({ status: null, limit: 10 })).map((run) => run.id)).toEqual(['r1']);
   });
 });
 

@@ -351,7 +351,7 @@ describe('START_RATE_PER_MINUTE', () => {
       bearer(API_TOKEN),
     );
     expect(codes(aliased.body)).toEqual(['RATE_LIMITED']);
-    expect(services.runs.list({ status: null, limit: 100 })).toHaveLength(4);
+    expect(await services.runs.list({ status: null, limit: 100 })).toHaveLength(4);
     // Queries are not limited.
     expect((await post(url, '{ queueStatus { queued } }', undefined, bearer(API_TOKEN))).body.errors).toBeUndefined();
   });
@@ -377,7 +377,7 @@ describe('START_RATE_PER_MINUTE', () => {
     expect(codes(await postFrom('127.0.0.3'))).toEqual(['RATE_LIMITED']);
     expect(codes((await wsRun(client, START))[0])).toEqual(['RATE_LIMITED']);
     expect(codes((await post(test.url, START)).body)).toEqual(['RATE_LIMITED']);
-    expect(test.services.runs.list({ status: null, limit: 100 })).toHaveLength(3);
+    expect(await test.services.runs.list({ status: null, limit: 100 })).toHaveLength(3);
     await client.dispose();
   });
 });

@@ -50,9 +50,14 @@ afterEach(async () => {
 async function startLogServer(): Promise<LogServer> {
   const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 10_000 });
   // The real queue, one run at a time: the second run waits.
-  const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 60_000 });
+  const queue = new AgentExecutionQueue({
+    runTask: (id, signal) => runs.runTask(id, signal),
+    maxConcurrency: 1,
+    maxQueueLength: 10,
+    queueTimeoutMs: 60_000,
+  });
   const sandboxes = new FakeSandboxProvider();
-  const runs = new AgentRunService({
+  const runs: AgentRunService = new AgentRunService({
     store,
     queue,
     sandboxes,
@@ -109,10 +114,10 @@ describe('agentLogs on the real server and store', () => {
   it('holds one replay page per subscription that never reads, not the log: 200 of them on 35 MB of logs', async () => {
     const test = await startLogServer();
     // 10,000 lines (LOG_LINES_PER_RUN) of 3,500 characters: 35 MB, as in the attack.
-    test.store.insert(makeRun({ id: 'big', status: 'SUCCEEDED' }));
+    await test.store.insert(makeRun({ id: 'big', status: 'SUCCEEDED' }));
     const text = 'z'.repeat(3_500);
     for (let seq = 1; seq <= 10_000; seq += 1) test.store.appendLog('big', 'STDOUT', 1, text);
-    test.store.flush();
+    await test.store.flush();
     const heapBefore = process.memoryUsage().heapUsed;
 
     // 20 clients with 10 subscriptions each (what the sockets' buffers take is per socket).
@@ -161,7 +166,7 @@ describe('agentLogs on the real server and store', () => {
     const { run: running } = await test.runs.start(input);
     // It waits, then runs until stopped, printing little.
     const { run: waiting } = await test.runs.start({ ...input, config: { steps: ['wait'] } });
-    expect(test.runs.get(waiting.id)?.status).toBe('QUEUED');
+    expect((await test.runs.get(waiting.id))?.status).toBe('QUEUED');
 
     const perSocket = 100;
     const sockets = 20;
@@ -193,14 +198,14 @@ describe('agentLogs on the real server and store', () => {
         listener(...args);
       });
     }
-    const seqBefore = test.runs.logs(running.id).length;
-    const waitingBefore = test.runs.logs(waiting.id).length;
+    const seqBefore = (await test.runs.logs(running.id)).length;
+    const waitingBefore = (await test.runs.logs(waiting.id)).length;
     test.sandboxes.createGate.open();
     await eventually(() => messages.some((message) => message.type === 'complete'), 'the running run to finish', 10_000);
-    const recorded = test.runs.logs(running.id).length - seqBefore;
+    const recorded = (await test.runs.logs(running.id)).length - seqBefore;
     expect(recorded).toBeGreaterThan(lines);
     // One call per line (of either run), none per subscription of the waiting run.
-    expect(listenerCalls).toBe(recorded + test.runs.logs(waiting.id).length - waitingBefore);
+    expect(listenerCalls).toBe(recorded + (await test.runs.logs(waiting.id)).length - waitingBefore);
     expect(seqsOf(messages, '1')).toEqual(Array.from({ length: seqBefore + recorded }, (_, index) => index + 1));
   });
 });

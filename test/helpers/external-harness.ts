@@ -33,16 +33,21 @@ export interface ExternalHarness extends AsyncDisposable {
   /** Resolves once the run's session is open (its set-up done). */
   opened(id: string): Promise<void>;
   /** `STREAM:step:line` of each log line of the run. */
-  logs(id: string): string[];
+  logs(id: string): Promise<string[]>;
 }
 
 export function startExternalHarness(options: { maxConcurrency?: number; idleTimeoutMs?: number } = {}): ExternalHarness {
   const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 10_000 });
-  const queue = new AgentExecutionQueue({ maxConcurrency: options.maxConcurrency ?? 2, maxQueueLength: 10, queueTimeoutMs: 600_000 });
+  const queue = new AgentExecutionQueue({
+    runTask: (id, signal) => runs.runTask(id, signal),
+    maxConcurrency: options.maxConcurrency ?? 2,
+    maxQueueLength: 10,
+    queueTimeoutMs: 600_000,
+  });
   const provider = new FakeSandboxProvider();
   const files = withFileCalls(provider);
   const sessions = new ExternalSessions();
-  const runs = new AgentRunService({
+  const runs: AgentRunService = new AgentRunService({
     store,
     queue,
     sandboxes: provider,
@@ -67,8 +72,10 @@ export function startExternalHarness(options: { maxConcurrency?: number; idleTim
         resolve(run);
       };
       runs.events.on('run-updated', check);
-      const now = runs.get(id);
-      if (now) check(now);
+      // Followed first: an update made while the run is read is not missed.
+      void runs.get(id).then((now) => {
+        if (now) check(now);
+      });
     });
   return {
     provider,
@@ -85,12 +92,14 @@ export function startExternalHarness(options: { maxConcurrency?: number; idleTim
     final: (id) => status(id, (run) => isFinalStatus(run.status)),
     async opened(id) {
       while (sessions.openSession(id) === undefined) {
-        const run = runs.get(id);
+        // Waited for from before the read, so that a change made while the run is read is not missed.
+        const change = sessions.nextChange(id);
+        const run = await runs.get(id);
         if (run && isFinalStatus(run.status)) throw new Error(`run ${id} ended (${run.status}) before its session opened`);
-        await sessions.nextChange(id);
+        await change;
       }
     },
-    logs: (id) => store.readLogs(id).map((line) => `${line.stream}:${line.step ?? '-'}:${line.line}`),
+    logs: async (id) => (await store.readLogs(id)).map((line) => `${line.stream}:${line.step ?? '-'}:${line.line}`),
     async [Symbol.asyncDispose]() {
       await runs.shutdown();
       external[Symbol.dispose]();

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { BosunError } from '../../src/errors.js';
 import type { ExecutionQueue, ExecutionQueueEvents, QueueStats, QueueTicket } from '../../src/queue/execution-queue.js';
 import { utilizationPercent } from '../../src/queue/execution-queue.js';
+import { settle } from './fake-async.js';
 
 export class FakeExecutionQueue implements ExecutionQueue {
   readonly events = new EventEmitter<ExecutionQueueEvents>();
@@ -26,7 +27,12 @@ export class FakeExecutionQueue implements ExecutionQueue {
     // The fake's line has no length limit.
   }
 
-  enqueue(id: string): QueueTicket {
+  enqueue(id: string): Promise<QueueTicket> {
+    return settle(() => this.enqueueNow(id));
+  }
+
+  /** {@link enqueue}, synchronously (for the fake run service). */
+  enqueueNow(id: string): QueueTicket {
     if (this.#running.has(id) || this.#waiting.includes(id)) throw new BosunError('INVALID_STATE', `duplicate id ${id}`);
     this.#enqueuedAt.set(id, Date.now());
     if (!this.#paused && this.#hasFreeSlot()) {
@@ -42,7 +48,12 @@ export class FakeExecutionQueue implements ExecutionQueue {
     return this.#ticket(position);
   }
 
-  cancel(id: string): boolean {
+  cancel(id: string): Promise<boolean> {
+    return settle(() => this.cancelNow(id));
+  }
+
+  /** {@link cancel}, synchronously (for the fake run service). */
+  cancelNow(id: string): boolean {
     const index = this.#waiting.indexOf(id);
     if (index < 0) return false;
     this.#waiting.splice(index, 1);
@@ -75,26 +86,34 @@ export class FakeExecutionQueue implements ExecutionQueue {
     };
   }
 
-  setMaxConcurrency(value: number): void {
-    this.#maxConcurrency = value;
-    this.#emitStatus();
+  setMaxConcurrency(value: number): Promise<void> {
+    return settle(() => {
+      this.#maxConcurrency = value;
+      this.#emitStatus();
+    });
   }
 
-  pause(): void {
-    this.#paused = true;
-    this.#emitStatus();
+  pause(): Promise<void> {
+    return settle(() => {
+      this.#paused = true;
+      this.#emitStatus();
+    });
   }
 
-  resume(): void {
-    this.#paused = false;
-    this.#emitStatus();
+  resume(): Promise<void> {
+    return settle(() => {
+      this.#paused = false;
+      this.#emitStatus();
+    });
   }
 
   async onIdle(): Promise<void> {}
 
-  close(): void {
-    for (const id of this.#waiting.splice(0)) this.events.emit('left', { id, reason: 'cleared', waitedMs: this.#waited(id) });
-    this.#emitStatus();
+  close(): Promise<void> {
+    return settle(() => {
+      for (const id of this.#waiting.splice(0)) this.events.emit('left', { id, reason: 'cleared', waitedMs: this.#waited(id) });
+      this.#emitStatus();
+    });
   }
 
   // Test drivers.

@@ -33,7 +33,11 @@ export class FakeMonitorService implements MonitorService {
     return this.report.containers.find((container) => container.containerId === containerId);
   }
 
-  samples(query: SampleQuery): readonly ResourceSample[] {
+  samples(query: SampleQuery): Promise<readonly ResourceSample[]> {
+    return settle(() => this.#samplesNow(query));
+  }
+
+  #samplesNow(query: SampleQuery): readonly ResourceSample[] {
     this.#maybeFail('samples');
     const selected = this.#samples.filter(
       (sample) => (query.runId == null || sample.runId === query.runId) && (query.containerId == null || sample.containerId === query.containerId),
@@ -41,11 +45,15 @@ export class FakeMonitorService implements MonitorService {
     return query.last == null ? selected : selected.slice(Math.max(0, selected.length - query.last));
   }
 
-  alertsForAgent(runId: string): readonly HealthAlert[] {
-    return this.#alerts.filter((alert) => alert.runId === runId);
+  alertsForAgent(runId: string): Promise<readonly HealthAlert[]> {
+    return settle(() => this.#alerts.filter((alert) => alert.runId === runId));
   }
 
-  peakForAgent(runId: string): ResourcePeak | undefined {
+  peakForAgent(runId: string): Promise<ResourcePeak | undefined> {
+    return settle(() => this.#peak(runId));
+  }
+
+  #peak(runId: string): ResourcePeak | undefined {
     const samples = this.#samples.filter((sample) => sample.runId === runId);
     if (samples.length === 0) return undefined;
     return {

@@ -61,7 +61,7 @@ export class FakeRunService implements RunService {
       };
       this.#runs.set(id, run);
       this.#logs.set(id, []);
-      const ticket = this.queue.enqueue(id);
+      const ticket = this.queue.enqueueNow(id);
       this.events.emit('run-updated', run);
       if (ticket.position === 0) this.#markRunning(id);
       return { run: this.#require(id), ticket };
@@ -83,27 +83,35 @@ export class FakeRunService implements RunService {
       this.#maybeFail('cancel');
       const run = this.#require(id);
       if (isFinalStatus(run.status)) throw new BosunError('INVALID_STATE', `run ${id} is already ${run.status}`);
-      this.queue.cancel(id);
+      this.queue.cancelNow(id);
       return this.finish(id, 'CANCELLED');
     });
   }
 
-  get(id: string): AgentRun | undefined {
-    this.#maybeFail('get');
-    return this.#runs.get(id);
+  get(id: string): Promise<AgentRun | undefined> {
+    return settle(() => {
+      this.#maybeFail('get');
+      return this.#runs.get(id);
+    });
   }
 
-  list(query: RunListQuery = {}): readonly AgentRun[] {
-    this.#maybeFail('list');
-    const statuses = query.status ?? null;
-    return [...this.#runs.values()]
-      .reverse()
-      .filter((run) => statuses === null || statuses.includes(run.status))
-      .slice(0, query.limit ?? 50);
+  list(query: RunListQuery = {}): Promise<readonly AgentRun[]> {
+    return settle(() => {
+      this.#maybeFail('list');
+      const statuses = query.status ?? null;
+      return [...this.#runs.values()]
+        .reverse()
+        .filter((run) => statuses === null || statuses.includes(run.status))
+        .slice(0, query.limit ?? 50);
+    });
   }
 
   /** Keys are 1-based places in the order runs were added (as the store's, newer is larger). */
-  page(query: RunPageQuery): RunPage {
+  page(query: RunPageQuery): Promise<RunPage> {
+    return settle(() => this.#page(query));
+  }
+
+  #page(query: RunPageQuery): RunPage {
     this.#maybeFail('page');
     const matching = this.#matching(query);
     const olderThan = query.olderThan ?? Number.POSITIVE_INFINITY;
@@ -115,13 +123,19 @@ export class FakeRunService implements RunService {
     };
   }
 
-  count(filter: RunQueryFilter): number {
-    this.#maybeFail('count');
-    return this.#matching(filter).length;
+  count(filter: RunQueryFilter): Promise<number> {
+    return settle(() => {
+      this.#maybeFail('count');
+      return this.#matching(filter).length;
+    });
   }
 
   /** As the store keeps it: the newest run's name, every CI run id in the order first given. */
-  group(id: string): FailureGroup | undefined {
+  group(id: string): Promise<FailureGroup | undefined> {
+    return settle(() => this.#group(id));
+  }
+
+  #group(id: string): FailureGroup | undefined {
     this.#maybeFail('group');
     const runs = [...this.#runs.values()].filter((run) => run.group.id === id);
     const newest = runs.at(-1);
@@ -129,7 +143,11 @@ export class FakeRunService implements RunService {
     return { id, name: newest.group.name, runIds: [...new Set(runs.flatMap((run) => run.group.runIds))] };
   }
 
-  logs(id: string, query: LogQuery = {}): readonly LogLine[] {
+  logs(id: string, query: LogQuery = {}): Promise<readonly LogLine[]> {
+    return settle(() => this.#logsNow(id, query));
+  }
+
+  #logsNow(id: string, query: LogQuery): readonly LogLine[] {
     this.#maybeFail('logs');
     this.#require(id);
     const after = query.afterSeq ?? 0;

@@ -47,12 +47,13 @@ export function createRunHarness(options: RunHarnessOptions = {}): RunHarness {
   const docker = createTestDocker();
   const instanceId = testInstanceId();
   const queue = new AgentExecutionQueue({
+    runTask: (id, signal) => service.runTask(id, signal),
     maxConcurrency: options.maxConcurrency ?? 1,
     maxQueueLength: options.maxQueueLength ?? 1000,
     queueTimeoutMs: options.queueTimeoutMs ?? 300_000,
   });
   const sandboxes = new SandboxManager(docker, instanceId);
-  const service = new AgentRunService({
+  const service: AgentRunService = new AgentRunService({
     store: new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 10_000 }),
     queue,
     sandboxes,
@@ -75,15 +76,17 @@ export function createRunHarness(options: RunHarnessOptions = {}): RunHarness {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`run ${id} did not finish within ${timeoutMs} ms (status ${service.get(id)?.status})`));
+        void service.get(id).then((run) => reject(new Error(`run ${id} did not finish within ${timeoutMs} ms (status ${run?.status})`)));
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
         service.events.off('run-updated', check);
       };
       service.events.on('run-updated', check);
-      const current = service.get(id);
-      if (current) check(current);
+      // Followed first: a final update made while the run is read is not missed.
+      void service.get(id).then((current) => {
+        if (current) check(current);
+      });
     });
 
   const dispose = async () => {

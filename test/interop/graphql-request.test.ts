@@ -97,6 +97,6 @@ describe('graphql-request', () => {
     });
     await client.request(START, { input: { group: { id: 'g', name: 'g' }, config: {} } });
     expect(methods).toEqual(['POST']);
-    expect(test.services.runs.list()).toHaveLength(1);
+    expect(await test.services.runs.list()).toHaveLength(1);
   });
 });

@@ -36,10 +36,10 @@ describe('start-up on a database it cannot use', () => {
     const db = openDatabase(original);
     const store = new SqliteRunStore(db, { logLinesPerRun: 100_000 });
     for (let r = 0; r < 10; r += 1) {
-      store.insert(makeRun({ id: `run-${r}` }));
+      await store.insert(makeRun({ id: `run-${r}` }));
       for (let i = 0; i < 300; i += 1) store.appendLog(`run-${r}`, 'STDOUT', 1, `line ${i} ${'x'.repeat(100)}`);
     }
-    store.flush();
+    await store.flush();
     db.close();
     const path = join(dir, 'truncated.db');
     copyFileSync(original, path);

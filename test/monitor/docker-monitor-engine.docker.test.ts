@@ -115,7 +115,8 @@ function newMonitor(
   } = {},
 ) {
   const logger = fakeMonitorLogger();
-  const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 60_000 });
+  // Only its limit is read; nothing is enqueued.
+  const queue = new AgentExecutionQueue({ runTask: () => Promise.resolve(), maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 60_000 });
   const monitor = new DockerMonitor({
     source: options.source ?? manager,
     history: new FakeMonitorHistory(),
@@ -361,7 +362,7 @@ describe('DockerMonitor on the real engine', () => {
   it('autoscaling moves the real queue’s limit one step per health check, never above its maximum', async () => {
     // Light runs (0.25 CPU, 256m) on this host: the advice is 4; the maximum says 3.
     const { monitor, queue, logger } = newMonitor({ perRunLimits: { cpus: 0.25, memoryBytes: 256 * MiB } });
-    using _autoscaler = new ConcurrencyAutoscaler({
+    using autoscaler = new ConcurrencyAutoscaler({
       monitorEvents: monitor.events,
       advise: (report) => monitor.adviseFrom(report),
       queue,
@@ -374,6 +375,8 @@ describe('DockerMonitor on the real engine', () => {
     const limitAfterCheck: number[] = [];
     for (let check = 0; check < 4; check += 1) {
       await monitor.runHealthCheck();
+      // Its step (advice from the history, then the queue's change) is asynchronous.
+      await autoscaler.settled();
       limitAfterCheck.push(queue.stats().maxConcurrency);
     }
     expect(limitAfterCheck).toEqual([2, 3, 3, 3]);

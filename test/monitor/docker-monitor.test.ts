@@ -76,7 +76,7 @@ describe('DockerMonitor streams', () => {
     expect(seen.samples).toHaveLength(1);
     expect(seen.samples[0]).toMatchObject({ containerId: 'c1', runId: 'run-1', cpuPercent: 12 });
     expect(monitor.checkContainerHealth('c1')).toMatchObject({ level: 'HEALTHY', latest: seen.samples[0] });
-    expect(monitor.samples({ runId: 'run-1' })).toEqual(seen.samples);
+    expect(await monitor.samples({ runId: 'run-1' })).toEqual(seen.samples);
   });
 
   it('throttles to one sample per interval per container, dropping the frames in between', async () => {
@@ -158,7 +158,7 @@ describe('DockerMonitor streams', () => {
     await flush();
     expect(seen.samples).toEqual([]);
     expect(seen.alerts).toEqual([]);
-    expect(monitor.peakForAgent('run-1')).toBeUndefined();
+    expect(await monitor.peakForAgent('run-1')).toBeUndefined();
   });
 
   it('open streams equal monitored containers through register/unregister churn', async () => {
@@ -291,7 +291,7 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     monitor.unregisterContainer('c1');
     expect(seen.alerts).toHaveLength(2);
     expect(seen.alerts[1]).toMatchObject({ id: seen.alerts[0]!.id, resolvedAt: expect.any(Date) as Date });
-    expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
+    expect(await monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
   });
 
   it('grades CPU against the CPU limit from container-started; samples keep the docker stats figure', async () => {
@@ -355,9 +355,9 @@ describe('DockerMonitor runs, alerts and peaks', () => {
     expect(history.recordedSamples).toEqual(seen.samples);
     expect(history.recordedAlerts).toEqual(seen.alerts);
     expect(seen.alerts.map((a) => a.resolvedAt !== null)).toEqual([false, true]);
-    expect(monitor.samples({ runId: 'run-1' })).toEqual(seen.samples);
-    expect(monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
-    expect(monitor.peakForAgent('run-1')).toEqual({ cpuPercent: 95, memoryBytes: GiB, pids: 30 });
+    expect(await monitor.samples({ runId: 'run-1' })).toEqual(seen.samples);
+    expect(await monitor.alertsForAgent('run-1')).toEqual([seen.alerts[1]]);
+    expect(await monitor.peakForAgent('run-1')).toEqual({ cpuPercent: 95, memoryBytes: GiB, pids: 30 });
   });
 
   it('a failing history write is logged and publishing goes on', async () => {

@@ -2,7 +2,10 @@ import type { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BosunError, InvalidValueError } from '../../src/errors.js';
 import { AgentExecutionQueue, type AgentExecutionQueueOptions } from '../../src/queue/agent-execution-queue.js';
-import type { ExecutionQueueEvents, QueueTask } from '../../src/queue/execution-queue.js';
+import type { EnqueueOptions, ExecutionQueueEvents, QueueTicket } from '../../src/queue/execution-queue.js';
+
+/** The work of one run in these tests: the queue's handler runs the task enqueued with the run's id. */
+type QueueTask = (signal: AbortSignal) => Promise<void>;
 
 type RecordedEvent = {
   [K in keyof ExecutionQueueEvents]: { name: K; payload: ExecutionQueueEvents[K][0] };
@@ -55,19 +58,41 @@ function flush(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** The task of each run id, per queue: what the queue's one handler runs. */
+const tasksOf = new WeakMap<AgentExecutionQueue, Map<string, QueueTask>>();
+
 function queueWith(options: Partial<AgentExecutionQueueOptions> = {}): AgentExecutionQueue {
-  const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 100, queueTimeoutMs: 60_000, ...options });
+  const tasks = new Map<string, QueueTask>();
+  const queue = new AgentExecutionQueue({
+    runTask: (id, signal) => {
+      const task = tasks.get(id);
+      if (!task) throw new Error(`no task for ${id}`);
+      return task(signal);
+    },
+    maxConcurrency: 1,
+    maxQueueLength: 100,
+    queueTimeoutMs: 60_000,
+    ...options,
+  });
+  tasksOf.set(queue, tasks);
   queues.push(queue);
   return queue;
 }
 
-function thrown(action: () => unknown): unknown {
+/** Enqueues run `id` whose work is `task`. The in-process queue enters it inside the call. */
+function enqueue(queue: AgentExecutionQueue, id: string, task: QueueTask, options?: EnqueueOptions): Promise<QueueTicket> {
+  tasksOf.get(queue)!.set(id, task);
+  return queue.enqueue(id, options);
+}
+
+/** What the promise rejects with. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
-    action();
+    await promise;
   } catch (error) {
     return error;
   }
-  throw new Error('Expected the call to throw');
+  throw new Error('Expected the promise to reject');
 }
 
 /** Records unhandled rejections until `stop()`; vitest would report them too, this makes a test fail on them. */
@@ -81,7 +106,7 @@ function watchUnhandledRejections(): { readonly reasons: unknown[]; stop(): void
 const queues: AgentExecutionQueue[] = [];
 
 afterEach(() => {
-  for (const queue of queues.splice(0)) queue.close();
+  for (const queue of queues.splice(0)) void queue.close();
   vi.useRealTimers();
 });
 
@@ -108,7 +133,7 @@ describe('AgentExecutionQueue: order and concurrency', () => {
           active -= 1;
         }
       };
-      tickets.push(queue.enqueue(id, wrapped));
+      tickets.push(await enqueue(queue, id, wrapped));
     }
     expect(tickets.map((ticket) => ticket.position)).toEqual([0, 0, 1, 2, 3, 4]);
     expect(queue.waitingIds()).toEqual(['3', '4', '5', '6']);
@@ -137,23 +162,27 @@ describe('AgentExecutionQueue: order and concurrency', () => {
     expect(events.filter((event) => event.name === 'finished').map((event) => event.payload.id)).toEqual(['2', '1', '4', '3', '6', '5']);
   });
 
-  it('starts a task inside enqueue when a slot is free, with enqueued, status, started, status before it returns', () => {
+  it('starts a task inside enqueue when a slot is free, with enqueued, status, started, status before it returns', async () => {
     const queue = queueWith({ maxConcurrency: 1 });
     const events = record(queue);
     const task = manualTask();
-    const ticket = queue.enqueue('a', task.task);
+    const entering = enqueue(queue, 'a', task.task);
 
+    // Before anything is awaited: the in-process queue does it all inside the call.
     expect(task.calls).toBe(1);
+    expect(events.map((event) => event.name)).toEqual(['enqueued', 'status', 'started', 'status']);
+    const ticket = await entering;
     expect(ticket).toEqual({ position: 0, running: 1, queued: 0, maxConcurrency: 1 });
     expect(events.map((event) => event.name)).toEqual(['enqueued', 'status', 'started', 'status']);
     expect(events[0]!.payload).toMatchObject({ id: 'a', position: 0 });
     expect(queue.isRunning('a')).toBe(true);
   });
 
-  it('treats 0 as unlimited: every run starts at once and utilization stays 0', () => {
+  it('treats 0 as unlimited: every run starts at once and utilization stays 0', async () => {
     const queue = queueWith({ maxConcurrency: 0 });
     const tasks = Array.from({ length: 50 }, () => manualTask());
-    const positions = tasks.map((task, index) => queue.enqueue(`run-${index}`, task.task).position);
+    const tickets = await Promise.all(tasks.map((task, index) => enqueue(queue, `run-${index}`, task.task)));
+    const positions = tickets.map((ticket) => ticket.position);
 
     expect(positions.every((position) => position === 0)).toBe(true);
     expect(tasks.every((task) => task.calls === 1)).toBe(true);
@@ -164,12 +193,12 @@ describe('AgentExecutionQueue: order and concurrency', () => {
     const queue = queueWith({ maxConcurrency: 1 });
     const tasks = ['r', 'w1', 'w2', 'w3', 'w4'].map((id) => {
       const task = manualTask();
-      queue.enqueue(id, task.task);
+      void enqueue(queue, id, task.task);
       return task;
     });
     const events = record(queue);
 
-    queue.setMaxConcurrency(3);
+    void queue.setMaxConcurrency(3);
 
     expect(tasks.map((task) => task.calls)).toEqual([1, 1, 1, 0, 0]);
     expect(queue.stats()).toMatchObject({ running: 3, queued: 2, maxConcurrency: 3 });
@@ -193,15 +222,15 @@ describe('AgentExecutionQueue: order and concurrency', () => {
     const queue = queueWith({ maxConcurrency: 3 });
     const running = ['r1', 'r2', 'r3'].map((id) => {
       const task = manualTask();
-      queue.enqueue(id, task.task);
+      void enqueue(queue, id, task.task);
       return task;
     });
     const next = manualTask();
     const last = manualTask();
-    queue.enqueue('next', next.task);
-    queue.enqueue('last', last.task);
+    void enqueue(queue, 'next', next.task);
+    void enqueue(queue, 'last', last.task);
 
-    queue.setMaxConcurrency(1);
+    void queue.setMaxConcurrency(1);
     expect(queue.stats()).toMatchObject({ running: 3, queued: 2, maxConcurrency: 1, utilizationPercent: 300 });
     expect(running.every((task) => task.signal?.aborted === false)).toBe(true);
 
@@ -223,25 +252,25 @@ describe('AgentExecutionQueue: order and concurrency', () => {
   it('reports stats and utilization', () => {
     const queue = queueWith({ maxConcurrency: 4 });
     expect(queue.stats()).toEqual({ running: 0, queued: 0, maxConcurrency: 4, utilizationPercent: 0, paused: false });
-    queue.enqueue('a', manualTask().task);
+    void enqueue(queue, 'a', manualTask().task);
     expect(queue.stats().utilizationPercent).toBe(25);
-    queue.enqueue('b', manualTask().task);
-    queue.enqueue('c', manualTask().task);
+    void enqueue(queue, 'b', manualTask().task);
+    void enqueue(queue, 'c', manualTask().task);
     expect(queue.stats()).toEqual({ running: 3, queued: 0, maxConcurrency: 4, utilizationPercent: 75, paused: false });
-    queue.pause();
-    queue.enqueue('d', manualTask().task);
+    void queue.pause();
+    void enqueue(queue, 'd', manualTask().task);
     expect(queue.stats()).toEqual({ running: 3, queued: 1, maxConcurrency: 4, utilizationPercent: 75, paused: true });
   });
 });
 
 describe('AgentExecutionQueue: leaving the line', () => {
-  it('moves only the runs behind a cancelled one up by one, with exactly one event each', () => {
+  it('moves only the runs behind a cancelled one up by one, with exactly one event each', async () => {
     const queue = queueWith({ maxConcurrency: 1 });
     const tasks = new Map(['r', 'w1', 'w2', 'w3', 'w4', 'w5'].map((id) => [id, manualTask()]));
-    for (const [id, task] of tasks) queue.enqueue(id, task.task);
+    for (const [id, task] of tasks) void enqueue(queue, id, task.task);
     const events = record(queue);
 
-    expect(queue.cancel('w2')).toBe(true);
+    expect(await queue.cancel('w2')).toBe(true);
 
     expect(events.map((event) => event.name)).toEqual(['left', 'position-changed', 'position-changed', 'position-changed', 'status']);
     expect(events[0]!.payload).toMatchObject({ id: 'w2', reason: 'cancelled' });
@@ -254,9 +283,9 @@ describe('AgentExecutionQueue: leaving the line', () => {
     expect(queue.position('w1')).toBe(1);
     expect(queue.position('w2')).toBe(0);
 
-    expect(queue.cancel('w2')).toBe(false);
-    expect(queue.cancel('r')).toBe(false);
-    expect(queue.cancel('unknown')).toBe(false);
+    expect(await queue.cancel('w2')).toBe(false);
+    expect(await queue.cancel('r')).toBe(false);
+    expect(await queue.cancel('unknown')).toBe(false);
     expect(queue.isRunning('r')).toBe(true);
   });
 
@@ -267,10 +296,10 @@ describe('AgentExecutionQueue: leaving the line', () => {
       const running = manualTask();
       const cancelled = manualTask();
       const next = manualTask();
-      queue.enqueue('r', running.task);
-      queue.enqueue('c', cancelled.task);
-      queue.enqueue('n', next.task);
-      queue.cancel('c');
+      void enqueue(queue, 'r', running.task);
+      void enqueue(queue, 'c', cancelled.task);
+      void enqueue(queue, 'n', next.task);
+      void queue.cancel('c');
 
       running.resolve();
       await flush();
@@ -289,11 +318,11 @@ describe('AgentExecutionQueue: leaving the line', () => {
     const running = manualTask();
     const waiting = manualTask();
     const behind = manualTask();
-    queue.enqueue('r', running.task);
-    queue.enqueue('w', waiting.task);
+    void enqueue(queue, 'r', running.task);
+    void enqueue(queue, 'w', waiting.task);
     const events = record(queue);
     await vi.advanceTimersByTimeAsync(500);
-    queue.enqueue('b', behind.task);
+    void enqueue(queue, 'b', behind.task);
     expect(vi.getTimerCount()).toBe(2);
 
     await vi.advanceTimersByTimeAsync(499);
@@ -322,7 +351,7 @@ describe('AgentExecutionQueue: leaving the line', () => {
     const restored = manualTask();
     const queuedAt = new Date(Date.now() - 5_000);
 
-    const ticket = queue.enqueue('restored', restored.task, { queuedAt });
+    const ticket = await enqueue(queue, 'restored', restored.task, { queuedAt });
     // A free slot does not start it; the caller gets its ticket before it leaves.
     expect(ticket.position).toBe(1);
     expect(restored.calls).toBe(0);
@@ -339,9 +368,9 @@ describe('AgentExecutionQueue: leaving the line', () => {
   it('counts a restored run’s timeout from its original queuedAt', async () => {
     vi.useFakeTimers();
     const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000 });
-    queue.enqueue('r', manualTask().task);
+    void enqueue(queue, 'r', manualTask().task);
     const events = record(queue);
-    queue.enqueue('restored', manualTask().task, { queuedAt: new Date(Date.now() - 700) });
+    void enqueue(queue, 'restored', manualTask().task, { queuedAt: new Date(Date.now() - 700) });
 
     await vi.advanceTimersByTimeAsync(299);
     expect(queue.position('restored')).toBe(1);
@@ -359,8 +388,8 @@ describe('AgentExecutionQueue: leaving the line', () => {
     const events = record(queue);
     const running = manualTask();
     const late = manualTask();
-    queue.enqueue('r', running.task);
-    queue.enqueue('late', late.task);
+    void enqueue(queue, 'r', running.task);
+    void enqueue(queue, 'late', late.task);
 
     clock = 1_000; // the real 1 s timer has not fired yet
     running.resolve();
@@ -375,14 +404,14 @@ describe('AgentExecutionQueue: leaving the line', () => {
     expect(queue.stats()).toMatchObject({ running: 0, queued: 0 });
   });
 
-  it('refuses a 4th waiting run with QUEUE_FULL at maxQueueLength 3', () => {
+  it('refuses a 4th waiting run with QUEUE_FULL at maxQueueLength 3', async () => {
     const queue = queueWith({ maxConcurrency: 1, maxQueueLength: 3 });
-    queue.enqueue('r', manualTask().task);
-    for (const id of ['w1', 'w2', 'w3']) queue.enqueue(id, manualTask().task);
+    void enqueue(queue, 'r', manualTask().task);
+    for (const id of ['w1', 'w2', 'w3']) void enqueue(queue, id, manualTask().task);
     const events = record(queue);
     const refused = manualTask();
 
-    const error = thrown(() => queue.enqueue('w4', refused.task));
+    const error = await rejection(enqueue(queue, 'w4', refused.task));
 
     expect(error).toBeInstanceOf(BosunError);
     expect((error as BosunError).code).toBe('QUEUE_FULL');
@@ -395,20 +424,20 @@ describe('AgentExecutionQueue: leaving the line', () => {
   it('refuses a duplicate id with INVALID_STATE while it waits or runs, and accepts it again once finished', async () => {
     const queue = queueWith({ maxConcurrency: 1 });
     const first = manualTask();
-    queue.enqueue('a', first.task);
-    queue.enqueue('b', manualTask().task);
+    void enqueue(queue, 'a', first.task);
+    void enqueue(queue, 'b', manualTask().task);
 
     for (const id of ['a', 'b']) {
-      const error = thrown(() => queue.enqueue(id, manualTask().task));
+      const error = await rejection(enqueue(queue, id, manualTask().task));
       expect(error).toBeInstanceOf(BosunError);
       expect((error as BosunError).code).toBe('INVALID_STATE');
     }
     expect(queue.stats()).toMatchObject({ running: 1, queued: 1 });
 
-    queue.cancel('b');
+    void queue.cancel('b');
     first.resolve();
     await flush();
-    expect(queue.enqueue('a', manualTask().task).position).toBe(0);
+    expect((await enqueue(queue, 'a', manualTask().task)).position).toBe(0);
   });
 });
 
@@ -417,19 +446,19 @@ describe('AgentExecutionQueue: pause, failures and shutdown', () => {
     vi.useFakeTimers();
     const queue = queueWith({ maxConcurrency: 2, queueTimeoutMs: 1_000 });
     const events = record(queue);
-    queue.pause();
+    void queue.pause();
     expect(queue.stats().paused).toBe(true);
     expect(events.map((event) => event.name)).toEqual(['status']);
 
     const tasks = new Map(['a', 'b', 'c'].map((id) => [id, manualTask()]));
-    const positions = [...tasks].map(([id, task]) => queue.enqueue(id, task.task).position);
-    expect(positions).toEqual([1, 2, 3]);
+    const tickets = await Promise.all([...tasks].map(([id, task]) => enqueue(queue, id, task.task)));
+    expect(tickets.map((ticket) => ticket.position)).toEqual([1, 2, 3]);
 
     await vi.advanceTimersByTimeAsync(400);
     expect([...tasks.values()].map((task) => task.calls)).toEqual([0, 0, 0]);
 
     events.length = 0;
-    queue.resume();
+    void queue.resume();
     expect([...tasks.values()].map((task) => task.calls)).toEqual([1, 1, 0]);
     expect(events.filter((event) => event.name === 'started').map((event) => event.payload)).toEqual([
       { id: 'a', waitedMs: 400 },
@@ -441,7 +470,7 @@ describe('AgentExecutionQueue: pause, failures and shutdown', () => {
     });
 
     // 'c' entered the line while paused; its clock kept running through the pause.
-    queue.pause();
+    void queue.pause();
     await vi.advanceTimersByTimeAsync(600);
     expect(events.find((event) => event.name === 'left')?.payload).toEqual({
       id: 'c',
@@ -460,11 +489,11 @@ describe('AgentExecutionQueue: pause, failures and shutdown', () => {
       const syncBoom = new Error('sync boom');
       const failing = manualTask();
       const next = manualTask();
-      queue.enqueue('failing', failing.task);
-      queue.enqueue('throws-sync', () => {
+      void enqueue(queue, 'failing', failing.task);
+      void enqueue(queue, 'throws-sync', () => {
         throw syncBoom;
       });
-      queue.enqueue('next', next.task);
+      void enqueue(queue, 'next', next.task);
 
       failing.reject(boom);
       await flush();
@@ -492,13 +521,13 @@ describe('AgentExecutionQueue: pause, failures and shutdown', () => {
     const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000 });
     const running = manualTask();
     const waiting = [manualTask(), manualTask()];
-    queue.enqueue('r', running.task);
-    queue.enqueue('w1', waiting[0]!.task);
-    queue.enqueue('w2', waiting[1]!.task);
+    void enqueue(queue, 'r', running.task);
+    void enqueue(queue, 'w1', waiting[0]!.task);
+    void enqueue(queue, 'w2', waiting[1]!.task);
     const events = record(queue);
     await vi.advanceTimersByTimeAsync(100);
 
-    queue.close();
+    void queue.close();
 
     expect(events.map((event) => event.name)).toEqual(['left', 'left', 'status']);
     expect(events.slice(0, 2).map((event) => event.payload)).toEqual([
@@ -511,10 +540,10 @@ describe('AgentExecutionQueue: pause, failures and shutdown', () => {
     expect(vi.getTimerCount()).toBe(0);
 
     events.length = 0;
-    queue.close();
-    queue.resume();
+    void queue.close();
+    void queue.resume();
     expect(events).toEqual([]);
-    const error = thrown(() => queue.enqueue('late', manualTask().task));
+    const error = await rejection(enqueue(queue, 'late', manualTask().task));
     expect((error as BosunError).code).toBe('SHUTTING_DOWN');
 
     running.resolve();
@@ -523,7 +552,7 @@ describe('AgentExecutionQueue: pause, failures and shutdown', () => {
     expect(events.map((event) => event.name)).toEqual(['finished', 'status']);
   });
 
-  it('keeps its state when a listener throws, and rethrows the listener error on the next tick', () => {
+  it('keeps its state when a listener throws, and rethrows the listener error on the next tick', async () => {
     const queue = queueWith({ maxConcurrency: 1 });
     const listenerError = new Error('listener bug');
     queue.events.on('started', () => {
@@ -536,14 +565,14 @@ describe('AgentExecutionQueue: pause, failures and shutdown', () => {
       deferred.push(callback as () => unknown);
     });
     const task = manualTask();
-    let ticket;
+    let entering;
     try {
-      ticket = queue.enqueue('a', task.task);
+      entering = enqueue(queue, 'a', task.task);
     } finally {
       nextTick.mockRestore();
     }
 
-    expect(ticket.position).toBe(0);
+    expect((await entering).position).toBe(0);
     expect(task.calls).toBe(1);
     expect(queue.isRunning('a')).toBe(true);
     expect(statuses).toEqual([1, 1]);
@@ -555,8 +584,8 @@ describe('AgentExecutionQueue: pause, failures and shutdown', () => {
     const queue = queueWith({ maxConcurrency: 1 });
     const first = manualTask();
     const second = manualTask();
-    queue.enqueue('a', first.task);
-    queue.enqueue('b', second.task);
+    void enqueue(queue, 'a', first.task);
+    void enqueue(queue, 'b', second.task);
     let idle = false;
     const idlePromise = queue.onIdle().then(() => {
       idle = true;
@@ -571,12 +600,12 @@ describe('AgentExecutionQueue: pause, failures and shutdown', () => {
     await idlePromise;
     expect(queue.stats()).toMatchObject({ running: 0, queued: 0 });
     // Every slot is free again: a new run starts at once.
-    expect(queue.enqueue('c', manualTask().task).position).toBe(0);
+    expect((await enqueue(queue, 'c', manualTask().task)).position).toBe(0);
   });
 });
 
 describe('AgentExecutionQueue: validation', () => {
-  const valid: AgentExecutionQueueOptions = { maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 1_000 };
+  const valid: AgentExecutionQueueOptions = { runTask: () => Promise.resolve(), maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 1_000 };
 
   it.each([
     [{ ...valid, maxConcurrency: -1 }, 'Expected maxConcurrency to be an integer of at least 0 (0 = unlimited), got -1'],
@@ -587,29 +616,29 @@ describe('AgentExecutionQueue: validation', () => {
     [{ ...valid, queueTimeoutMs: 0 }, 'Expected queueTimeoutMs to be an integer from 1 to 2147483647, got 0'],
     [{ ...valid, queueTimeoutMs: Infinity }, 'Expected queueTimeoutMs to be an integer from 1 to 2147483647, got Infinity'],
     [{ ...valid, now: 5 }, 'Expected now to be a function, got 5'],
+    [{ ...valid, runTask: undefined }, 'Expected runTask to be a function, got undefined'],
     [null, 'Expected an options object, got null'],
   ])('rejects %o', (options, message) => {
     expect(() => new AgentExecutionQueue(options as unknown as AgentExecutionQueueOptions)).toThrow(new TypeError(message));
   });
 
-  it('validates setMaxConcurrency and emits status only on a change', () => {
+  it('validates setMaxConcurrency and emits status only on a change', async () => {
     const queue = queueWith({ maxConcurrency: 1 });
     const events = record(queue);
-    const error = thrown(() => queue.setMaxConcurrency(-1));
+    const error = await rejection(queue.setMaxConcurrency(-1));
     expect(error).toBeInstanceOf(InvalidValueError);
     expect((error as Error).message).toBe('Expected an integer of at least 0 (0 = unlimited), got -1');
-    expect(() => queue.setMaxConcurrency(Number.NaN)).toThrow('got NaN');
-    queue.setMaxConcurrency(1);
+    await expect(queue.setMaxConcurrency(Number.NaN)).rejects.toThrow('got NaN');
+    void queue.setMaxConcurrency(1);
     expect(events).toEqual([]);
-    queue.setMaxConcurrency(2);
+    void queue.setMaxConcurrency(2);
     expect(events).toEqual([{ name: 'status', payload: { running: 0, queued: 0, maxConcurrency: 2, utilizationPercent: 0, paused: false } }]);
   });
 
-  it('validates enqueue arguments', () => {
+  it('validates enqueue arguments', async () => {
     const queue = queueWith();
-    expect(() => queue.enqueue('', manualTask().task)).toThrow('Expected id to be a non-empty string, got ""');
-    expect(() => queue.enqueue('a', 'nope' as unknown as QueueTask)).toThrow('Expected task to be a function, got "nope"');
-    expect(() => queue.enqueue('a', manualTask().task, { queuedAt: new Date(Number.NaN) })).toThrow(
+    await expect(enqueue(queue, '', manualTask().task)).rejects.toThrow('Expected id to be a non-empty string, got ""');
+    await expect(enqueue(queue, 'a', manualTask().task, { queuedAt: new Date(Number.NaN) })).rejects.toThrow(
       'Expected queuedAt to be a valid Date, got object',
     );
     expect(queue.stats()).toMatchObject({ running: 0, queued: 0 });
@@ -621,15 +650,15 @@ describe('AgentExecutionQueue: one line', () => {
     const queue = queueWith({ maxConcurrency: 1 });
     const ids = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7'];
     const running = manualTask();
-    queue.enqueue('r', running.task);
+    void enqueue(queue, 'r', running.task);
     const startOrder: string[] = [];
     const tasks = new Map(ids.map((id) => [id, manualTask(() => startOrder.push(id))]));
-    for (const [id, task] of tasks) queue.enqueue(id, task.task);
+    for (const [id, task] of tasks) void enqueue(queue, id, task.task);
     const events = record(queue);
 
-    expect(queue.cancel('w3')).toBe(true);
-    expect(queue.cancel('w6')).toBe(true);
-    expect(queue.cancel('w2')).toBe(true);
+    expect(await queue.cancel('w3')).toBe(true);
+    expect(await queue.cancel('w6')).toBe(true);
+    expect(await queue.cancel('w2')).toBe(true);
 
     expect(queue.waitingIds()).toEqual(['w1', 'w4', 'w5', 'w7']);
     expect(['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7'].map((id) => queue.position(id))).toEqual([1, 0, 0, 2, 3, 0, 4]);
@@ -653,10 +682,10 @@ describe('AgentExecutionQueue: one line', () => {
   it('times out a run in the middle of the line (restored with an older queuedAt) and moves up only those behind it', async () => {
     vi.useFakeTimers();
     const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000 });
-    queue.enqueue('r', manualTask().task);
-    queue.enqueue('w1', manualTask().task);
-    queue.enqueue('restored', manualTask().task, { queuedAt: new Date(Date.now() - 700) });
-    queue.enqueue('w3', manualTask().task);
+    void enqueue(queue, 'r', manualTask().task);
+    void enqueue(queue, 'w1', manualTask().task);
+    void enqueue(queue, 'restored', manualTask().task, { queuedAt: new Date(Date.now() - 700) });
+    void enqueue(queue, 'w3', manualTask().task);
     const events = record(queue);
 
     await vi.advanceTimersByTimeAsync(300);
@@ -676,8 +705,8 @@ describe('AgentExecutionQueue: one line', () => {
     const queue = queueWith({ maxConcurrency: 1, queueTimeoutMs: 1_000 });
     const restored = manualTask();
     const fresh = manualTask();
-    expect(queue.enqueue('restored', restored.task, { queuedAt: new Date(Date.now() - 5_000) }).position).toBe(1);
-    expect(queue.enqueue('fresh', fresh.task).position).toBe(0);
+    expect((await enqueue(queue, 'restored', restored.task, { queuedAt: new Date(Date.now() - 5_000) })).position).toBe(1);
+    expect((await enqueue(queue, 'fresh', fresh.task)).position).toBe(0);
     expect(fresh.calls).toBe(1);
     expect(queue.position('restored')).toBe(1);
     expect(queue.stats()).toMatchObject({ running: 1, queued: 1 });
@@ -691,8 +720,8 @@ describe('AgentExecutionQueue: one line', () => {
     const queue = queueWith({ maxConcurrency: 2 });
     const events = record(queue);
     const inner = manualTask();
-    queue.enqueue('outer', () => {
-      queue.enqueue('inner', inner.task);
+    void enqueue(queue, 'outer', () => {
+      void enqueue(queue, 'inner', inner.task);
       return new Promise<void>(() => {});
     });
 
@@ -714,12 +743,12 @@ describe('AgentExecutionQueue: one line', () => {
     const queue = queueWith({ maxConcurrency: 2 });
     const first = manualTask();
     const second = manualTask();
-    queue.enqueue('a', first.task);
-    queue.enqueue('b', second.task);
+    void enqueue(queue, 'a', first.task);
+    void enqueue(queue, 'b', second.task);
     first.resolve();
     await flush();
     expect(second.signal?.aborted).toBe(false);
-    queue.close();
+    void queue.close();
     expect(second.signal?.aborted).toBe(true);
   });
 
@@ -727,16 +756,18 @@ describe('AgentExecutionQueue: one line', () => {
     const count = 100_000;
     const queue = queueWith({ maxConcurrency: 10, maxQueueLength: count });
     const started: number[] = [];
-    const positions: number[] = [];
+    const entering: Array<Promise<QueueTicket>> = [];
     for (let index = 0; index < count; index += 1) {
       const task = () => {
         started.push(index);
         return Promise.resolve();
       };
-      positions.push(queue.enqueue(`run-${index}`, task).position);
+      // Entered inside the call: each position is the one on entry, with nothing settled in between.
+      entering.push(enqueue(queue, `run-${index}`, task));
     }
     expect(queue.stats()).toMatchObject({ running: 10, queued: count - 10 });
     expect(queue.position('run-50000')).toBe(50_000 - 9);
+    const positions = (await Promise.all(entering)).map((ticket) => ticket.position);
     await queue.onIdle();
 
     expect(started.length).toBe(count);

@@ -107,7 +107,7 @@ describe('queue limits', () => {
     await h.service.start(shellInput(['sleep 5']));
     for (let i = 0; i < 3; i += 1) await h.service.start(shellInput(['true']));
     expect(await codeOf(h.service.start(shellInput(['true'])))).toBe('QUEUE_FULL');
-    expect(h.service.list({ status: ['QUEUED'] })).toHaveLength(3);
+    expect(await h.service.list({ status: ['QUEUED'] })).toHaveLength(3);
   });
 
   it('starts two more at once when maxConcurrency goes from 1 to 3', async () => {
@@ -115,7 +115,7 @@ describe('queue limits', () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i += 1) ids.push((await h.service.start(shellInput(['sleep 2']))).run.id);
     expect(h.queue.stats()).toMatchObject({ running: 1, queued: 4 });
-    h.queue.setMaxConcurrency(3);
+    await h.queue.setMaxConcurrency(3);
     expect(h.queue.stats()).toMatchObject({ running: 3, queued: 2 });
     expect(ids.map((id) => h.service.position(id))).toEqual([0, 0, 0, 1, 2]);
     for (const id of ids) await h.service.cancel(id);
@@ -132,7 +132,7 @@ describe('run outcomes', () => {
       [1, 'echo one', 0],
       [2, 'exit 3', 3],
     ]);
-    const lines = h.service.logs(run.id).map((l) => `${l.stream}:${l.step}:${l.line}`);
+    const lines = (await h.service.logs(run.id)).map((l) => `${l.stream}:${l.step}:${l.line}`);
     expect(lines).toContain('STDOUT:1:one');
     expect(lines).toContain('SYSTEM:2:step 2 exited 3');
     expect(lines.some((l) => l.includes('three'))).toBe(false);
@@ -153,16 +153,16 @@ describe('run outcomes', () => {
     const final = await h.waitForFinal(run.id, 30_000);
     expect(final).toMatchObject({ status: 'TIMED_OUT', failureReason: 'RUN_TIMEOUT' });
     expect(final.finishedAt!.getTime() - final.startedAt!.getTime()).toBeLessThan(2000 + 1000 + 2000);
-    expect(h.service.logs(run.id).map((l) => l.line)).toContain('killed: run deadline of 2000 ms');
+    expect((await h.service.logs(run.id)).map((l) => l.line)).toContain('killed: run deadline of 2000 ms');
     expect(await containersOf(h.docker, h.instanceId, run.id)).toEqual([]);
   });
 
   it('reports a container killed from outside as a sandbox error, and removes it', async () => {
     const h = use(createRunHarness());
     const { run } = await h.service.start(shellInput(['sleep 1000']));
-    while (!h.service.get(run.id)?.containerId) await delay(50);
+    while (!(await h.service.get(run.id))?.containerId) await delay(50);
     await delay(300);
-    await h.docker.getContainer(h.service.get(run.id)!.containerId!).kill();
+    await h.docker.getContainer((await h.service.get(run.id))!.containerId!).kill();
     const final = await h.waitForFinal(run.id);
     expect(final.status).toBe('FAILED');
     expect(['SANDBOX_ERROR', 'NON_ZERO_EXIT']).toContain(final.failureReason);
@@ -186,7 +186,7 @@ describe('cancel', () => {
   it('stops a running run: CANCELLED, container gone', async () => {
     const h = use(createRunHarness());
     const { run } = await h.service.start(shellInput(['sleep 1000']));
-    while (!h.service.get(run.id)?.steps.length) await delay(50);
+    while (!(await h.service.get(run.id))?.steps.length) await delay(50);
     const cancelled = await h.service.cancel(run.id);
     expect(cancelled.status).toBe('CANCELLED');
     expect(await containersOf(h.docker, h.instanceId, run.id)).toEqual([]);
@@ -226,14 +226,15 @@ describe('cancel', () => {
     ].join('\n');
     const { run } = await h.service.start(shellInput([step], { artifacts: ['/workspace/out'] }));
     await new Promise<void>((resolve) => {
-      const check = () => {
+      const check = async () => {
         // (A run that ended without printing it fails the expectations below at once.)
-        if (!h.service.logs(run.id).some((line) => line.line === 'ready') && !isFinalStatus(h.service.get(run.id)!.status)) return;
-        h.service.events.off('log', check);
+        if (!(await h.service.logs(run.id)).some((line) => line.line === 'ready') && !isFinalStatus((await h.service.get(run.id))!.status)) return;
+        h.service.events.off('log', onLog);
         resolve();
       };
-      h.service.events.on('log', check);
-      check();
+      const onLog = () => void check();
+      h.service.events.on('log', onLog);
+      void check();
     });
     expect((await h.service.cancel(run.id)).status).toBe('CANCELLED');
     expect(seen).toHaveLength(1);
@@ -247,7 +248,7 @@ describe('cancel', () => {
   it('refuses an unknown id with NOT_FOUND', async () => {
     const h = use(createRunHarness());
     expect(await codeOf(h.service.cancel('no-such-run'))).toBe('NOT_FOUND');
-    expect(() => h.service.logs('no-such-run')).toThrow(BosunError);
+    await expect(h.service.logs('no-such-run')).rejects.toThrow(BosunError);
   });
 });
 
@@ -257,7 +258,7 @@ describe('logs and environment', () => {
     const { run } = await h.service.start(shellInput(["head -c 204800000 /dev/zero | tr '\\0' a | fold -w 1000; echo; echo the-last-line"]));
     const final = await h.waitForFinal(run.id, 120_000);
     expect(final.status).toBe('SUCCEEDED');
-    const lines = h.service.logs(run.id);
+    const lines = await h.service.logs(run.id);
     const output = lines.filter((l) => l.stream === 'STDOUT');
     const bytes = output.reduce((sum, l) => sum + l.line.length + 1, 0);
     expect(bytes).toBeLessThanOrEqual(1024 * 1024 + 100 * 1001);
@@ -273,7 +274,7 @@ describe('logs and environment', () => {
     const { run } = await h.service.start(shellInput(["yes '' | head -c 50000000; echo the-last-line"]));
     const final = await h.waitForFinal(run.id, 120_000);
     expect(final.status).toBe('SUCCEEDED');
-    const lines = h.service.logs(run.id);
+    const lines = await h.service.logs(run.id);
     const notice = lines.find((l) => l.stream === 'SYSTEM' && l.line.startsWith('output over the 512k log budget (a line counts at least 64 bytes)'));
     expect(notice?.line).toMatch(/: 49991709 line\(s\), 49991709 byte\(s\) not kept; the last 100 line\(s\) follow$/);
     const output = lines.filter((l) => l.stream === 'STDOUT');
@@ -288,14 +289,14 @@ describe('logs and environment', () => {
     const h = use(createRunHarness());
     const { run } = await h.service.start(shellInput(['seq 1 5000']));
     await h.waitForFinal(run.id);
-    const stdout = h.service.logs(run.id).filter((l) => l.stream === 'STDOUT');
+    const stdout = (await h.service.logs(run.id)).filter((l) => l.stream === 'STDOUT');
     expect(stdout.map((l) => l.line)).toEqual(Array.from({ length: 5000 }, (_, i) => String(i + 1)));
-    const all = h.service.logs(run.id);
+    const all = await h.service.logs(run.id);
     const n = stdout[2499]!.seq;
-    const after = h.service.logs(run.id, { afterSeq: n });
+    const after = await h.service.logs(run.id, { afterSeq: n });
     expect(after.map((l) => l.seq)).toEqual(all.filter((l) => l.seq > n).map((l) => l.seq));
     expect(after[0]!.seq).toBe(n + 1);
-    expect(h.service.logs(run.id, { afterSeq: n, last: 3 }).map((l) => l.seq)).toEqual(all.slice(-3).map((l) => l.seq));
+    expect((await h.service.logs(run.id, { afterSeq: n, last: 3 })).map((l) => l.seq)).toEqual(all.slice(-3).map((l) => l.seq));
   });
 
   it('tells the agent its limits and context file, which holds initialRepoContext', async () => {
@@ -310,10 +311,7 @@ describe('logs and environment', () => {
     );
     const final = await h.waitForFinal(run.id);
     expect(final.status).toBe('SUCCEEDED');
-    const stdout = h.service
-      .logs(run.id)
-      .filter((l) => l.stream === 'STDOUT')
-      .map((l) => l.line);
+    const stdout = (await h.service.logs(run.id)).filter((l) => l.stream === 'STDOUT').map((l) => l.line);
     expect(stdout[0]).toBe(`0.5 ${128 * 1024 * 1024} 100 /workspace/.bosun/context.md hello /workspace`);
     expect(stdout.slice(1)).toEqual(['# Failing job', 'pytest tests/test_api.py::test_login fails']);
     expect(final.config.limits).toEqual({ cpus: 0.5, memoryBytes: 128 * 1024 * 1024, pidsLimit: 100 });
@@ -321,14 +319,19 @@ describe('logs and environment', () => {
 });
 
 describe('recovery', () => {
-  it('re-enters stored waiting runs in order, and fails the ones a shorter line cannot take without stopping', () => {
+  it('re-enters stored waiting runs in order, and fails the ones a shorter line cannot take without stopping', async () => {
     const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 100 });
     const queuedAt = (s: number) => new Date(Date.parse('2026-11-26T10:00:00Z') + s * 1000);
-    store.insert(makeRun({ id: 'was-running', status: 'RUNNING', startedAt: queuedAt(0), queuedAt: queuedAt(0) }));
-    for (const [i, id] of ['w1', 'w2', 'w3'].entries()) store.insert(makeRun({ id, queuedAt: queuedAt(i + 1) }));
-    const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 2, queueTimeoutMs: 2_000_000_000 });
-    queue.pause();
-    const service = new AgentRunService({
+    await store.insert(makeRun({ id: 'was-running', status: 'RUNNING', startedAt: queuedAt(0), queuedAt: queuedAt(0) }));
+    for (const [i, id] of ['w1', 'w2', 'w3'].entries()) await store.insert(makeRun({ id, queuedAt: queuedAt(i + 1) }));
+    const queue = new AgentExecutionQueue({
+      runTask: (id, signal) => service.runTask(id, signal),
+      maxConcurrency: 1,
+      maxQueueLength: 2,
+      queueTimeoutMs: 2_000_000_000,
+    });
+    await queue.pause();
+    const service: AgentRunService = new AgentRunService({
       store,
       queue,
       sandboxes: new SandboxManager(createTestDocker(), testInstanceId()),
@@ -343,23 +346,28 @@ describe('recovery', () => {
       stopGraceMs: 100,
       logger: createSilentLogger(),
     });
-    expect(service.recover()).toEqual({ interrupted: 1, requeued: 2 });
+    expect(await service.recover()).toEqual({ interrupted: 1, requeued: 2 });
     expect(queue.waitingIds()).toEqual(['w1', 'w2']);
-    expect(service.get('was-running')).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
-    expect(service.get('w3')).toMatchObject({ status: 'FAILED' });
-    expect(service.get('w3')!.error).toMatch(/queue is full/);
-    queue.close();
+    expect(await service.get('was-running')).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+    expect(await service.get('w3')).toMatchObject({ status: 'FAILED' });
+    expect((await service.get('w3'))!.error).toMatch(/queue is full/);
+    await queue.close();
   });
 
   it('fails a stored waiting run whose agent is no longer registered at once, without creating a sandbox for it', async () => {
     const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 100 });
     const now = Date.now();
     const retired = makeRun({ id: 'retired-agent', queuedAt: new Date(now - 2000) });
-    store.insert({ ...retired, config: { ...retired.config, agent: 'retired' } });
-    store.insert(makeRun({ id: 'still-fine', queuedAt: new Date(now - 1000) }));
-    const queue = new AgentExecutionQueue({ maxConcurrency: 1, maxQueueLength: 10, queueTimeoutMs: 60_000 });
+    await store.insert({ ...retired, config: { ...retired.config, agent: 'retired' } });
+    await store.insert(makeRun({ id: 'still-fine', queuedAt: new Date(now - 1000) }));
+    const queue = new AgentExecutionQueue({
+      runTask: (id, signal) => service.runTask(id, signal),
+      maxConcurrency: 1,
+      maxQueueLength: 10,
+      queueTimeoutMs: 60_000,
+    });
     const sandboxes = new FakeSandboxProvider();
-    const service = new AgentRunService({
+    const service: AgentRunService = new AgentRunService({
       store,
       queue,
       sandboxes,
@@ -379,14 +387,16 @@ describe('recovery', () => {
         if (run.id === 'still-fine' && run.status === 'SUCCEEDED') resolve();
       }),
     );
-    expect(service.recover()).toEqual({ interrupted: 0, requeued: 1 });
-    expect(service.get('retired-agent')).toMatchObject({
+    expect(await service.recover()).toEqual({ interrupted: 0, requeued: 1 });
+    expect(await service.get('retired-agent')).toMatchObject({
       status: 'FAILED',
       error: 'agent "retired" is no longer registered',
       containerId: null,
       startedAt: null,
     });
-    expect(service.logs('retired-agent').map((l) => l.line)).toContain('agent "retired" is no longer registered; the stored run cannot start');
+    expect((await service.logs('retired-agent')).map((l) => l.line)).toContain(
+      'agent "retired" is no longer registered; the stored run cannot start',
+    );
     await finished;
     expect(sandboxes.created.map((sandbox) => sandbox.options.runId)).toEqual(['still-fine']);
     await service.shutdown();
@@ -404,12 +414,7 @@ describe('reaping', () => {
     expect(reaps.failures).toEqual([]);
     expect(reaps.reaped).toEqual([]);
     for (const [i, id] of ids.entries()) {
-      expect(
-        h.service
-          .logs(id)
-          .filter((l) => l.stream === 'STDOUT')
-          .map((l) => l.line),
-      ).toEqual([`started-${i}`]);
+      expect((await h.service.logs(id)).filter((l) => l.stream === 'STDOUT').map((l) => l.line)).toEqual([`started-${i}`]);
     }
   });
 });
@@ -422,13 +427,9 @@ describe('sandbox user', () => {
     const [first, second] = await Promise.all([h.waitForFinal(byDefault.run.id), h.waitForFinal(asRoot.run.id)]);
     expect(first.status).toBe('SUCCEEDED');
     expect(second.status).toBe('SUCCEEDED');
-    const stdout = (id: string) =>
-      h.service
-        .logs(id)
-        .filter((l) => l.stream === 'STDOUT')
-        .map((l) => l.line);
-    expect(stdout(byDefault.run.id)).toEqual(['1000', '/tmp']);
-    expect(stdout(asRoot.run.id)).toEqual(['0']);
+    const stdout = async (id: string) => (await h.service.logs(id)).filter((l) => l.stream === 'STDOUT').map((l) => l.line);
+    expect(await stdout(byDefault.run.id)).toEqual(['1000', '/tmp']);
+    expect(await stdout(asRoot.run.id)).toEqual(['0']);
   });
 });
 
@@ -450,7 +451,7 @@ describe('the Agent interface', () => {
     const final = await h.waitForFinal(run.id);
     expect(final).toMatchObject({ status: 'SUCCEEDED', exitCode: 0 });
     expect(final.steps).toHaveLength(2);
-    const lines = h.service.logs(run.id);
+    const lines = await h.service.logs(run.id);
     expect(lines.find((l) => l.stream === 'STDOUT')?.line.trim()).toBe('2');
     expect(lines.some((l) => l.stream === 'SYSTEM' && l.line === 'probing with 256 pids')).toBe(true);
   });
@@ -466,7 +467,7 @@ describe('the Agent interface', () => {
     await expect(h.service.start(shellInput(['true'], { image: 'bosun-absent:1' }))).rejects.toThrow(
       /input\.config\.image: expected an image present in the Docker engine/,
     );
-    expect(h.service.list()).toHaveLength(0);
+    expect(await h.service.list()).toHaveLength(0);
     expect(await containersOf(h.docker, h.instanceId)).toEqual([]);
   });
 });
@@ -475,10 +476,10 @@ it('removes a container that was running when the service shuts down, marking th
   const h = createRunHarness({ maxConcurrency: 1 });
   const running = await h.service.start(shellInput(['sleep 1000']));
   const waiting = await h.service.start(shellInput(['true']));
-  while (!h.service.get(running.run.id)?.steps.length) await delay(50);
+  while (!(await h.service.get(running.run.id))?.steps.length) await delay(50);
   expect(await h.dispose()).toBe(0);
-  expect(h.service.get(running.run.id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
-  expect(h.service.get(waiting.run.id)).toMatchObject({ status: 'QUEUED', failureReason: null });
+  expect(await h.service.get(running.run.id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+  expect(await h.service.get(waiting.run.id)).toMatchObject({ status: 'QUEUED', failureReason: null });
   expect(await containersOf(h.docker, h.instanceId)).toEqual([]);
   await expect(h.service.start(shellInput(['true']))).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
 });

@@ -37,12 +37,13 @@ function setup(options: { maxConcurrency?: number; maxQueueLength?: number; db?:
   const health = new StoreHealth({ logger: createTestLogger(), minRetryDelayMs: 1, maxRetryDelayMs: 10 });
   const store = new SqliteRunStore(db, { logLinesPerRun: 1000, health });
   const queue = new AgentExecutionQueue({
+    runTask: (id, signal) => service.runTask(id, signal),
     maxConcurrency: options.maxConcurrency ?? 2,
     maxQueueLength: options.maxQueueLength ?? 10,
     queueTimeoutMs: 600_000,
   });
   const sandboxes = new FakeSandboxProvider();
-  const service = new AgentRunService({
+  const service: AgentRunService = new AgentRunService({
     store,
     queue,
     sandboxes,
@@ -62,8 +63,9 @@ function setup(options: { maxConcurrency?: number; maxQueueLength?: number; db?:
         }
       };
       service.events.on('run-updated', check);
-      const current = service.get(id);
-      if (current) check(current);
+      void service.get(id).then((current) => {
+        if (current) check(current);
+      });
     });
   const stored = (id: string) =>
     db.prepare('SELECT status, failure_reason FROM runs WHERE id = ?').get(id) as { status: string; failure_reason: string };
@@ -118,7 +120,7 @@ describe('admission while the store cannot write', () => {
     expect(done).toMatchObject({ status: 'SUCCEEDED', exitCode: 0 });
     await vi.waitFor(() => expect(health.report().status).toBe('DEGRADED'));
     expect(stored(finishing).status).toBe('RUNNING');
-    expect(service.logs(finishing).map((l) => l.line)).toEqual(expect.arrayContaining(['before the fault', 'during 1', 'during 2']));
+    expect((await service.logs(finishing)).map((l) => l.line)).toEqual(expect.arrayContaining(['before the fault', 'during 1', 'during 2']));
 
     const refused = await refusal(service.start(input(['true'])));
     expect(refused.code).toBe('UNAVAILABLE');
@@ -129,13 +131,13 @@ describe('admission while the store cannot write', () => {
     // The running run keeps its sandbox.
     expect(holding).toBeDefined();
     expect(holding!.stopped).toBe(false);
-    expect(service.get(holder)!.status).toBe('RUNNING');
+    expect((await service.get(holder))!.status).toBe('RUNNING');
 
     heal();
     await vi.waitFor(() => expect(health.report().status).toBe('OK'));
     expect(stored(finishing)).toEqual({ status: 'SUCCEEDED', failure_reason: null });
     expect(storedLines(finishing)).toEqual(expect.arrayContaining(['before the fault', 'during 1', 'during 2']));
-    expect(storedLines(finishing)).toEqual(service.logs(finishing).map((l) => l.line));
+    expect(storedLines(finishing)).toEqual((await service.logs(finishing)).map((l) => l.line));
     const admitted = await service.start(input(['true']));
     expect((await final(admitted.run.id)).status).toBe('SUCCEEDED');
     expect((await service.cancel(holder)).status).toBe('CANCELLED');
@@ -147,7 +149,7 @@ describe('admission while the store cannot write', () => {
     const refused = await refusal(service.start(input(['true'])));
     expect(refused.code).toBe('UNAVAILABLE');
     expect(refused.message).toContain('database or disk is full');
-    expect(service.list()).toEqual([]);
+    expect(await service.list()).toEqual([]);
     await vi.waitFor(() => expect(health.report()).toMatchObject({ status: 'DEGRADED', error: 'new runs: database or disk is full' }));
     heal();
     await vi.waitFor(() => expect(health.report().status).toBe('OK'));
@@ -156,20 +158,123 @@ describe('admission while the store cannot write', () => {
 });
 
 describe('recovery into a shorter line', () => {
-  it('fails the stored waiting runs that no longer fit with QUEUE_FULL, and re-enters the others in order', () => {
+  it('fails the stored waiting runs that no longer fit with QUEUE_FULL, and re-enters the others in order', async () => {
     const db = openDatabase(':memory:');
     const seed = new SqliteRunStore(db, { logLinesPerRun: 100 });
     const queuedAt = (s: number) => new Date(Date.parse('2026-11-26T10:00:00Z') + s * 1000);
-    for (const [i, id] of ['w1', 'w2', 'w3', 'w4'].entries()) seed.insert(makeRun({ id, queuedAt: queuedAt(i) }));
+    for (const [i, id] of ['w1', 'w2', 'w3', 'w4'].entries()) await seed.insert(makeRun({ id, queuedAt: queuedAt(i) }));
     const { queue, service, stored } = setup({ db, maxQueueLength: 2 });
     // As at start-up: nothing starts before recovery is done.
-    queue.pause();
-    expect(service.recover()).toEqual({ interrupted: 0, requeued: 2 });
+    await queue.pause();
+    expect(await service.recover()).toEqual({ interrupted: 0, requeued: 2 });
     expect(queue.waitingIds()).toEqual(['w1', 'w2']);
     for (const id of ['w3', 'w4']) {
-      expect(service.get(id)).toMatchObject({ status: 'FAILED', failureReason: 'QUEUE_FULL' });
-      expect(service.get(id)!.error).toMatch(/queue is full/i);
+      expect(await service.get(id)).toMatchObject({ status: 'FAILED', failureReason: 'QUEUE_FULL' });
+      expect((await service.get(id))!.error).toMatch(/queue is full/i);
       expect(stored(id)).toEqual({ status: 'FAILED', failure_reason: 'QUEUE_FULL' });
     }
+  });
+});
+
+/** A gate a test opens by hand. */
+function gate(): { readonly opened: Promise<void>; open(): void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+/** The SQLite store, whose inserts wait for a gate: as a remote store answers later. */
+class SlowInsertStore extends SqliteRunStore {
+  readonly insertGate = gate();
+  inserting = 0;
+
+  override async insert(run: AgentRun): Promise<void> {
+    this.inserting += 1;
+    await this.insertGate.opened;
+    return super.insert(run);
+  }
+}
+
+/** The p-queue queue, whose enqueue waits for a gate: as a shared queue answers later. */
+class SlowEnqueueQueue extends AgentExecutionQueue {
+  readonly enqueueGate = gate();
+
+  override async enqueue(...args: Parameters<AgentExecutionQueue['enqueue']>): ReturnType<AgentExecutionQueue['enqueue']> {
+    await this.enqueueGate.opened;
+    return super.enqueue(...args);
+  }
+}
+
+/** A run service on `store` and `queue` (built with its `runTask` as their handler). */
+function serviceOn(store: SqliteRunStore, queue: AgentExecutionQueue): AgentRunService {
+  return new AgentRunService({
+    store,
+    queue,
+    sandboxes: new FakeSandboxProvider(),
+    agents: new AgentRegistry([new ShellAgent()]),
+    defaults: DEFAULTS,
+    queueTimeoutMs: 600_000,
+    stopGraceMs: 100,
+    logger: createSilentLogger(),
+  });
+}
+
+describe('admission while the store and the queue answer later', () => {
+  it('lets a cancel that arrives while the run enters the line wait for it, then takes it out: it never starts', async () => {
+    const db = openDatabase(':memory:');
+    const queue = new SlowEnqueueQueue({
+      runTask: (id, signal) => service.runTask(id, signal),
+      maxConcurrency: 0,
+      maxQueueLength: 10,
+      queueTimeoutMs: 600_000,
+    });
+    const service = serviceOn(new SqliteRunStore(db, { logLinesPerRun: 100 }), queue);
+    await queue.pause();
+    services.push(service);
+    const stored = new Promise<string>((resolve) => service.events.once('run-updated', (run) => resolve(run.id)));
+    const starting = service.start(input(['true']));
+    const id = await stored;
+    // Stored, not yet in line: the cancel waits for the admission.
+    const cancelling = service.cancel(id);
+    let cancelled = false;
+    void cancelling.then(() => (cancelled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(cancelled).toBe(false);
+    queue.enqueueGate.open();
+    const { run, ticket } = await starting;
+    expect(run).toMatchObject({ id, status: 'QUEUED' });
+    expect(ticket.position).toBe(1);
+    expect(await cancelling).toMatchObject({ id, status: 'CANCELLED' });
+    expect(queue.waitingIds()).toEqual([]);
+    await queue.resume();
+    expect(queue.isRunning(id)).toBe(false);
+    expect(await service.get(id)).toMatchObject({ status: 'CANCELLED' });
+  });
+
+  it('fails a run stored while shutdown began, rather than queue it into a closing line; shutdown waits for it', async () => {
+    const db = openDatabase(':memory:');
+    const store = new SlowInsertStore(db, { logLinesPerRun: 100 });
+    const queue = new AgentExecutionQueue({
+      runTask: (id, signal) => service.runTask(id, signal),
+      maxConcurrency: 1,
+      maxQueueLength: 10,
+      queueTimeoutMs: 600_000,
+    });
+    const service = serviceOn(store, queue);
+    const starting = refusal(service.start(input(['true'])));
+    // The start is past its checks and waits for the store.
+    await vi.waitFor(() => expect(store.inserting).toBe(1));
+    let down = false;
+    const shutdown = service.shutdown().then(() => (down = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(down).toBe(false);
+    store.insertGate.open();
+    const error = await starting;
+    expect(error.code).toBe('SHUTTING_DOWN');
+    await shutdown;
+    const [row] = db.prepare('SELECT id, status, error FROM runs').all() as { id: string; status: string; error: string }[];
+    expect(row).toMatchObject({ status: 'FAILED', error: 'bosun began shutting down before the run entered the line' });
+    expect(queue.waitingIds()).toEqual([]);
+    expect(queue.isRunning(row!.id)).toBe(false);
   });
 });

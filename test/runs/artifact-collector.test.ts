@@ -94,7 +94,7 @@ describe('ArtifactCollector', () => {
       },
     });
     await collect(sandbox, ['/workspace/out']);
-    expect(store.list(RUN).map(({ path, sizeBytes, sha256: sum }) => ({ path, sizeBytes, sha256: sum }))).toEqual([
+    expect((await store.list(RUN)).map(({ path, sizeBytes, sha256: sum }) => ({ path, sizeBytes, sha256: sum }))).toEqual([
       { path: '/workspace/out/empty', sizeBytes: 0, sha256: sha256('') },
       { path: '/workspace/out/fix.patch', sizeBytes: 19, sha256: sha256('diff --git a/x b/x\n') },
       { path: '/workspace/out/sub/deep/big.txt', sizeBytes: 5000, sha256: sha256(big) },
@@ -106,7 +106,7 @@ describe('ArtifactCollector', () => {
   it('keeps a file named by its own path (the archive names it by its base name)', async () => {
     const sandbox = new ArchiveSandbox({ '/tmp/report.json': { entries: [{ name: 'report.json', content: '{}' }] } });
     await collect(sandbox, ['/tmp/report.json']);
-    expect(store.list(RUN).map((a) => a.path)).toEqual(['/tmp/report.json']);
+    expect((await store.list(RUN)).map((a) => a.path)).toEqual(['/tmp/report.json']);
   });
 
   it('logs a missing path and goes on with the next', async () => {
@@ -116,7 +116,7 @@ describe('ArtifactCollector', () => {
       'artifacts: /workspace/a does not exist in the sandbox; nothing kept for it',
       'artifacts: kept 1 file(s) (1 bytes) from /workspace/b',
     ]);
-    expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/b']);
+    expect((await store.list(RUN)).map((a) => a.path)).toEqual(['/workspace/b']);
   });
 
   it('skips symlinks, hard links and other non-files without following them, and says how many', async () => {
@@ -133,7 +133,7 @@ describe('ArtifactCollector', () => {
       },
     });
     await collect(sandbox, ['/workspace/out']);
-    expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/out/real']);
+    expect((await store.list(RUN)).map((a) => a.path)).toEqual(['/workspace/out/real']);
     expect(lines).toEqual([
       'artifacts: kept 1 file(s) (4 bytes) from /workspace/out; skipped 4 entries (symlink: 2, link: 1, fifo: 1): only regular files inside the path are kept',
     ]);
@@ -151,7 +151,7 @@ describe('ArtifactCollector', () => {
       },
     });
     await collect(sandbox, ['/workspace/out']);
-    expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/out/ok']);
+    expect((await store.list(RUN)).map((a) => a.path)).toEqual(['/workspace/out/ok']);
     expect(lines[0]).toMatch(/skipped 3 entries \(outside the path: 3\): only regular files inside the path are kept$/);
   });
 
@@ -161,7 +161,7 @@ describe('ArtifactCollector', () => {
       '/workspace/out/fix.patch': { entries: [{ name: 'fix.patch', content: '12345' }] },
     });
     await collect(sandbox, ['/workspace/out', '/workspace/out/fix.patch'], { maxBytesPerRun: 7 });
-    expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/out/fix.patch']);
+    expect((await store.list(RUN)).map((a) => a.path)).toEqual(['/workspace/out/fix.patch']);
     expect(lines).toEqual([
       'artifacts: kept 1 file(s) (5 bytes) from /workspace/out',
       'artifacts: kept 0 file(s) (0 bytes) from /workspace/out/fix.patch; 1 file(s) in it were kept from an earlier path',
@@ -183,7 +183,7 @@ describe('ArtifactCollector', () => {
       '/workspace/c': { entries: [{ name: 'c', content: 'c' }] },
     });
     await collect(sandbox, ['/workspace/a', '/workspace/b', '/workspace/c'], { maxBytesPerRun: 100 });
-    expect(store.list(RUN).map((a) => [a.path, a.sizeBytes])).toEqual([
+    expect((await store.list(RUN)).map((a) => [a.path, a.sizeBytes])).toEqual([
       ['/workspace/a', 40],
       ['/workspace/b/1', 40],
     ]);
@@ -208,7 +208,7 @@ describe('ArtifactCollector', () => {
     };
     const sandbox = new ArchiveSandbox({ '/workspace/out': { entries: [{ name: 'out/x', content: 'x'.repeat(10) }] } });
     await collect(sandbox, ['/workspace/out'], { maxBytesPerRun: 50, store: lying });
-    expect(store.list(RUN)).toEqual([]);
+    expect(await store.list(RUN)).toEqual([]);
     expect(filesOnDisk()).toEqual([]);
     expect(lines.at(-1)).toMatch(/^artifacts: stopped at ARTIFACT_BYTES_PER_RUN \(50b\): \/workspace\/out\/x/);
   });
@@ -226,7 +226,7 @@ describe('ArtifactCollector', () => {
       '/workspace/next': { entries: [{ name: 'next', content: 'n' }] },
     });
     await collect(sandbox, ['/workspace/out', '/workspace/next']);
-    expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/out/first']);
+    expect((await store.list(RUN)).map((a) => a.path)).toEqual(['/workspace/out/first']);
     expect(filesOnDisk()).toEqual([sha256(first)]);
     expect(sandbox.asked).toEqual(['/workspace/out']);
     expect(lines).toEqual([
@@ -264,7 +264,7 @@ describe('ArtifactCollector', () => {
       },
     });
     await collect(sandbox, ['/workspace/out'], { store: full });
-    expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/out/1']);
+    expect((await store.list(RUN)).map((a) => a.path)).toEqual(['/workspace/out/1']);
     expect(lines.at(-1)).toBe(
       'artifacts: could not store /workspace/out/2 (ENOSPC: no space left on device, write); 1 file(s) (3 bytes) were kept before it',
     );
@@ -282,7 +282,7 @@ describe('ArtifactCollector', () => {
       },
     });
     await collect(stalled, ['/workspace/out'], { timeoutMs: 100 });
-    expect(store.list(RUN).map((a) => a.path)).toEqual(['/workspace/out/first']);
+    expect((await store.list(RUN)).map((a) => a.path)).toEqual(['/workspace/out/first']);
     expect(stalled.aborted).toEqual(['/workspace/out']);
     expect(lines.at(-1)).toBe('artifacts: collection stopped after its deadline of 100 ms; 1 file(s) (600 bytes) were kept before it');
 
@@ -303,7 +303,7 @@ describe('ArtifactCollector', () => {
       },
     });
     await collect(sandbox, ['/workspace/out']);
-    expect(store.list(RUN)).toEqual([]);
+    expect(await store.list(RUN)).toEqual([]);
     expect(lines).toEqual(['artifacts: /workspace/out holds no regular file; nothing kept for it']);
   });
 

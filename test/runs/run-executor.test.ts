@@ -34,7 +34,7 @@ interface Setup {
   /** Stores a queued run and starts executing it. */
   begin(config?: Partial<AgentRunConfig>, signal?: AbortSignal): { readonly id: string; readonly done: Promise<AgentRun> };
   /** `STREAM:step:line` of each log line. */
-  logs(id: string): string[];
+  logs(id: string): Promise<string[]>;
   /** The run's one sandbox. */
   sandbox(): FakeSandbox;
 }
@@ -60,9 +60,10 @@ function setup(options: { agents?: Agent[]; logBytesPerRun?: number; collectArti
   const begin = (config: Partial<AgentRunConfig> = {}, signal = new AbortController().signal) => {
     sequence += 1;
     const base = makeRun({ id: `run-${sequence}` });
-    store.insert({ ...base, config: { ...base.config, ...config } });
+    // Recorded as the run service records it: the recorder holds it live until it is final.
+    const stored = recorder.insert({ ...base, config: { ...base.config, ...config } });
     const id = base.id;
-    return { id, done: executor.execute(id, signal).then(() => store.get(id)!) };
+    return { id, done: stored.then(() => executor.execute(id, signal)).then(() => recorder.load(id)) };
   };
   return {
     provider,
@@ -70,7 +71,7 @@ function setup(options: { agents?: Agent[]; logBytesPerRun?: number; collectArti
     engineLost,
     begin,
     run: (config, signal) => begin(config, signal).done,
-    logs: (id) => store.readLogs(id).map((line) => `${line.stream}:${line.step ?? '-'}:${line.line}`),
+    logs: async (id) => (await store.readLogs(id)).map((line) => `${line.stream}:${line.step ?? '-'}:${line.line}`),
     sandbox: () => {
       expect(provider.created).toHaveLength(1);
       return provider.created[0]!;
@@ -89,7 +90,7 @@ describe('outcomes', () => {
       [1, 'echo hi', 0],
       [2, 'true', 0],
     ]);
-    expect(s.logs(final.id)).toEqual([
+    expect(await s.logs(final.id)).toEqual([
       `SYSTEM:-:container ${sandbox.id.slice(0, 12)} created with cpus=1 memory=2g pids=1000`,
       'SYSTEM:1:step 1: echo hi',
       'STDOUT:1:hi',
@@ -111,7 +112,9 @@ describe('outcomes', () => {
     const final = await s.run({ steps: ['true'] });
     const sandbox = s.sandbox();
     expect(final).toMatchObject({ status: 'SUCCEEDED', containerId: sandbox.id, warmStart: true });
-    expect(s.logs(final.id)[0]).toBe(`SYSTEM:-:container ${sandbox.id.slice(0, 12)} taken from the warm pool with cpus=1 memory=2g pids=1000`);
+    expect((await s.logs(final.id))[0]).toBe(
+      `SYSTEM:-:container ${sandbox.id.slice(0, 12)} taken from the warm pool with cpus=1 memory=2g pids=1000`,
+    );
     expect(sandbox.disposed).toBe(true);
   });
 
@@ -130,7 +133,7 @@ describe('outcomes', () => {
     const final = await s.run({ steps: ['hog'], limits: { cpus: 1, memoryBytes: 32 * MiB, pidsLimit: 100 } });
     expect(final).toMatchObject({ status: 'FAILED', failureReason: 'OOM_KILLED', exitCode: 137 });
     expect(final.error).toBe('step 1 exited 137: killed by the kernel for exceeding the memory limit (32m)');
-    expect(s.logs(final.id)).toContain(`SYSTEM:-:OOM: ${final.error}`);
+    expect(await s.logs(final.id)).toContain(`SYSTEM:-:OOM: ${final.error}`);
   });
 
   it('keeps NON_ZERO_EXIT when the pids limit refused forks, and says how many', async () => {
@@ -138,7 +141,7 @@ describe('outcomes', () => {
     s.provider.on('fork', { exitCode: 2, pidsLimitHits: 7 });
     const final = await s.run({ steps: ['fork'], limits: { cpus: 1, memoryBytes: 256 * MiB, pidsLimit: 64 } });
     expect(final).toMatchObject({ status: 'FAILED', failureReason: 'NON_ZERO_EXIT', exitCode: 2, error: 'step 1 exited 2' });
-    expect(s.logs(final.id)).toContain('SYSTEM:-:the pids limit (64) refused 7 fork(s)');
+    expect(await s.logs(final.id)).toContain('SYSTEM:-:the pids limit (64) refused 7 fork(s)');
   });
 
   it('does not read the limit counters of a run that succeeded', async () => {
@@ -152,7 +155,7 @@ describe('outcomes', () => {
     s.provider.on('sleep 1000', { hang: true });
     const final = await s.run({ steps: ['sleep 1000'], timeoutMs: 1 });
     expect(final).toMatchObject({ status: 'TIMED_OUT', failureReason: 'RUN_TIMEOUT', error: 'ran longer than its timeout of 1 ms', exitCode: null });
-    expect(s.logs(final.id)).toContain('SYSTEM:-:killed: run deadline of 1 ms');
+    expect(await s.logs(final.id)).toContain('SYSTEM:-:killed: run deadline of 1 ms');
     expect(s.sandbox().processStops).toEqual([{ graceMs: STOP_GRACE_MS }]);
     expect(s.sandbox().lifecycle).toEqual(['stopProcesses', 'dispose']);
     expect(s.sandbox().disposed).toBe(true);
@@ -164,7 +167,7 @@ describe('outcomes', () => {
     s.provider.on('sleep 1000', { hang: true, onRun: () => controller.abort(new RunStopped('cancel')) });
     const final = await s.run({ steps: ['sleep 1000', 'echo never'] }, controller.signal);
     expect(final).toMatchObject({ status: 'CANCELLED', failureReason: null, error: 'cancelled while running' });
-    expect(s.logs(final.id)).toContain('SYSTEM:-:killed: cancelled');
+    expect(await s.logs(final.id)).toContain('SYSTEM:-:killed: cancelled');
     expect(s.sandbox().commands).toEqual(['sleep 1000']);
     expect(s.sandbox().processStops).toEqual([{ graceMs: STOP_GRACE_MS }]);
     expect(s.sandbox().lifecycle).toEqual(['stopProcesses', 'dispose']);
@@ -180,7 +183,7 @@ describe('outcomes', () => {
     s.provider.on('sleep 1000', { hang: true, onRun: () => controller.abort(reason) });
     const final = await s.run({ steps: ['sleep 1000'] }, controller.signal);
     expect(final).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED', error: 'the server shut down while the run was running' });
-    expect(s.logs(final.id)).toContain('SYSTEM:-:killed: server shutting down');
+    expect(await s.logs(final.id)).toContain('SYSTEM:-:killed: server shutting down');
     expect(s.sandbox().disposed).toBe(true);
   });
 
@@ -264,7 +267,7 @@ describe('outcomes', () => {
       [1, 143, true],
       [2, 0, true],
     ]);
-    expect(s.logs(final.id)).toContain('SYSTEM:1:step 1 stopped: the client went away (exit 143)');
+    expect(await s.logs(final.id)).toContain('SYSTEM:1:step 1 stopped: the client went away (exit 143)');
     expect(s.sandbox().execs[0]!.options).toMatchObject({ interrupt: client.signal, timeoutGraceMs: STOP_GRACE_MS });
   });
 
@@ -312,7 +315,7 @@ describe('engine loss', () => {
     expect(sandbox.disposeCalls).toBe(3);
     expect(s.provider.forgotten).toEqual([sandbox]);
     expect(removed).toEqual([sandbox.id]);
-    expect(s.logs(final.id).some((line) => line.startsWith(`SYSTEM:-:could not remove container ${sandbox.id.slice(0, 12)} yet`))).toBe(true);
+    expect((await s.logs(final.id)).some((line) => line.startsWith(`SYSTEM:-:could not remove container ${sandbox.id.slice(0, 12)} yet`))).toBe(true);
   });
 
   it('fails a run whose sandbox cannot be created because the engine is gone, and tells the guard', async () => {
@@ -395,11 +398,11 @@ describe('output budget', () => {
     const lines = Array.from({ length: 300 }, (_, i) => `line ${String(i + 1).padStart(3, '0')}-${'x'.repeat(190)}`);
     s.provider.on('print', { stdout: lines });
     const final = await s.run({ steps: ['print'] });
-    const stdout = s.logs(final.id).filter((line) => line.startsWith('STDOUT:'));
+    const stdout = (await s.logs(final.id)).filter((line) => line.startsWith('STDOUT:'));
     // Each line is 199 characters and a newline: 5 of them fit 1000 bytes.
     expect(stdout.slice(0, 5)).toEqual(lines.slice(0, 5).map((line) => `STDOUT:1:${line}`));
     expect(stdout.slice(5)).toEqual(lines.slice(-100).map((line) => `STDOUT:1:${line}`));
-    expect(s.logs(final.id)).toContain(
+    expect(await s.logs(final.id)).toContain(
       'SYSTEM:1:output over the 1000b log budget (a line counts at least 64 bytes): 195 line(s), 39000 byte(s) not kept; the last 100 line(s) follow',
     );
   });
@@ -410,7 +413,7 @@ describe('output budget', () => {
     s.provider.on('after', { stdout: ['the next step'] });
     const final = await s.run({ steps: ['print', 'after'] });
     expect(final.status).toBe('SUCCEEDED');
-    const logs = s.logs(final.id);
+    const logs = await s.logs(final.id);
     const notice = logs.findIndex((line) => line.startsWith('SYSTEM:1:output over the 64k log budget'));
     // 64 KiB at 64 bytes a line: 1,024 lines, then the notice and the last 100.
     expect(logs.slice(0, notice).filter((line) => line === 'STDOUT:1:')).toHaveLength(1_024);
@@ -506,7 +509,7 @@ describe('artifacts', () => {
     expect(calls[0]).toMatchObject({ stopped: false, stops: 0, disposed: false });
     expect(s.sandbox().stops).toEqual([]);
     expect(calls[0]!.request).toMatchObject({ runId: final.id, paths: ['/workspace/out', '/tmp/log'], sandbox: s.sandbox() });
-    expect(s.logs(final.id)).toContain('SYSTEM:-:artifacts: kept 1 file(s) (5 bytes) from /workspace/out');
+    expect(await s.logs(final.id)).toContain('SYSTEM:-:artifacts: kept 1 file(s) (5 bytes) from /workspace/out');
     expect(s.sandbox().disposed).toBe(true);
   });
 
@@ -578,7 +581,7 @@ describe('artifacts', () => {
     expect(final.status).toBe('CANCELLED');
     expect(s.sandbox().lifecycle).toEqual(['stopProcesses', 'stop', 'collect', 'dispose']);
     expect(s.sandbox().stops).toEqual([{ graceMs: 0 }]);
-    expect(s.logs(final.id)).toContain(
+    expect(await s.logs(final.id)).toContain(
       "SYSTEM:-:could not stop the run's processes and keep its sandbox (exec failed: resource temporarily unavailable); killing the sandbox",
     );
   });

@@ -106,7 +106,7 @@ describe('HTTP with tokens', () => {
     );
     expect(start.status).toBe(403);
     expect(services.queue.stats().maxConcurrency).toBe(1);
-    expect(services.runs.list({ status: null, limit: 10 })).toEqual([]);
+    expect(await services.runs.list({ status: null, limit: 10 })).toEqual([]);
   });
 
   it('needs a token for SSE subscriptions too', async () => {

@@ -45,7 +45,7 @@ async function rest<T>(iterator: AsyncIterator<Result<T>>): Promise<Result<T>[]>
 
 describe('graphql-ws subscriptions', () => {
   it('queueStatusChanged sends the current status, then every change', async () => {
-    test.services.queue.setMaxConcurrency(2);
+    await test.services.queue.setMaxConcurrency(2);
     const stream = client.iterate({ query: 'subscription { queueStatusChanged { running queued maxConcurrency paused } }' });
     expect((await nextResult(stream)).value).toEqual({
       data: { queueStatusChanged: { running: 0, queued: 0, maxConcurrency: 2, paused: false } },
@@ -57,7 +57,7 @@ describe('graphql-ws subscriptions', () => {
       maxConcurrency: 2,
       paused: false,
     });
-    test.services.queue.pause();
+    await test.services.queue.pause();
     expect((await nextResult(stream)).value?.data?.['queueStatusChanged']).toMatchObject({ paused: true });
     await stream.return?.();
   });

@@ -60,7 +60,7 @@ const START_INPUT = { group: { id: 'g-1', name: 'flaky', runIds: ['ci-9'] }, con
 
 describe('queries and mutations over HTTP POST', () => {
   it('answers queueStatus from the queue', async () => {
-    test.services.queue.setMaxConcurrency(3);
+    await test.services.queue.setMaxConcurrency(3);
     const { status, body } = await postGraphQL(test.url, '{ queueStatus { running queued maxConcurrency utilizationPercent paused } }');
     expect(status).toBe(200);
     expect(body).toEqual({
@@ -287,7 +287,7 @@ describe('endpoints next to GraphQL', () => {
     await test.services.runs.start(START_INPUT);
     await test.services.runs.start(START_INPUT);
     await test.services.runs.start(START_INPUT);
-    test.services.queue.setMaxConcurrency(4);
+    await test.services.queue.setMaxConcurrency(4);
     const after = await read();
     expect(after).toMatch(/^bosun_queue_running 1$/m);
     expect(after).toMatch(/^bosun_queue_queued 2$/m);

@@ -30,7 +30,7 @@ describe('subscriptions over SSE', () => {
       event: 'next',
       data: JSON.stringify({ data: { queueStatusChanged: { queued: 0, maxConcurrency: 1 } } }),
     });
-    test.services.queue.setMaxConcurrency(5);
+    await test.services.queue.setMaxConcurrency(5);
     const change = await next(events);
     expect(JSON.parse(change?.data ?? '')).toEqual({ data: { queueStatusChanged: { queued: 0, maxConcurrency: 5 } } });
 

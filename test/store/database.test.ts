@@ -42,14 +42,14 @@ function openFailure(path: string): DatabaseOpenError {
 }
 
 /** A real bosun database with runs and a few thousand log lines, closed. */
-function realDatabase(path: string): void {
+async function realDatabase(path: string): Promise<void> {
   const db = openDatabase(path);
   const store = new SqliteRunStore(db, { logLinesPerRun: 100_000 });
   for (let r = 0; r < 20; r += 1) {
-    store.insert(makeRun({ id: `run-${r}` }));
+    await store.insert(makeRun({ id: `run-${r}` }));
     for (let i = 0; i < 200; i += 1) store.appendLog(`run-${r}`, 'STDOUT', 1, `line ${i} ${'x'.repeat(100)}`);
   }
-  store.flush();
+  await store.flush();
   db.close();
 }
 
@@ -89,10 +89,10 @@ describe('a file that is not a bosun database', () => {
     ['half', (size: number) => Math.floor(size / 2)],
     ['all but its last page', (size: number) => size - 4096],
     ['its first 100 bytes', () => 100],
-  ])('refuses a real database truncated to %s', (_name, truncatedSize) => {
+  ])('refuses a real database truncated to %s', async (_name, truncatedSize) => {
     const dir = tempDir();
     const original = join(dir, 'original.db');
-    realDatabase(original);
+    await realDatabase(original);
     const path = join(dir, 'bosun.db');
     copyFileSync(original, path);
     truncateSync(path, truncatedSize(statSync(path).size));
@@ -102,10 +102,10 @@ describe('a file that is not a bosun database', () => {
     expect(error.message).not.toContain('\n');
   });
 
-  it('refuses damaged pages found by the quick check', () => {
+  it('refuses damaged pages found by the quick check', async () => {
     const dir = tempDir();
     const path = join(dir, 'bosun.db');
-    realDatabase(path);
+    await realDatabase(path);
     // Overwrite the middle of the file (log pages) with garbage, keeping its size.
     const size = statSync(path).size;
     const garbage = Buffer.alloc(8 * 4096, 0xa5);
@@ -160,7 +160,7 @@ describe('file modes', () => {
 });
 
 describe('the failure groups migration', () => {
-  it('gives the runs already stored their group id, and each group its last name and every CI run id in the order first given', () => {
+  it('gives the runs already stored their group id, and each group its last name and every CI run id in the order first given', async () => {
     const path = join(tempDir(), 'bosun.db');
     const version = MIGRATIONS.findIndex((migration) => migration.includes('CREATE TABLE failure_groups'));
     expect(version).toBeGreaterThan(0);
@@ -183,9 +183,9 @@ describe('the failure groups migration', () => {
       { id: 'r3', group_id: 'g' },
     ]);
     const store = new SqliteRunStore(db, { logLinesPerRun: 100 });
-    expect(store.group('g')).toEqual({ id: 'g', name: 'last name', runIds: ['ci-2', 'ci-1', 'ci-3', 'ci-4'] });
-    expect(store.group('h')).toEqual({ id: 'h', name: 'other', runIds: [] });
-    expect(store.count({ groupId: 'g' })).toBe(2);
+    expect(await store.group('g')).toEqual({ id: 'g', name: 'last name', runIds: ['ci-2', 'ci-1', 'ci-3', 'ci-4'] });
+    expect(await store.group('h')).toEqual({ id: 'h', name: 'other', runIds: [] });
+    expect(await store.count({ groupId: 'g' })).toBe(2);
     // The queries by group use their index.
     const plan = db.prepare("EXPLAIN QUERY PLAN SELECT * FROM runs WHERE group_id = 'g' AND ord < 10 ORDER BY ord DESC").all() as {
       detail: string;

@@ -52,10 +52,10 @@ describe('SqliteArtifactStore', () => {
     await store.save('run-1', '/workspace/out/a.txt', chunks('a'), BIG);
     await store.save('run-2', '/tmp/other', chunks('other'), BIG);
 
-    expect(store.list('run-1').map((a) => a.path)).toEqual(['/workspace/out/a.txt', '/workspace/out/fix.patch']);
-    expect(store.get('run-1', '/workspace/out/fix.patch')).toEqual(saved);
-    expect(store.get('run-1', '/tmp/other')).toBeUndefined();
-    expect(store.list('nope')).toEqual([]);
+    expect((await store.list('run-1')).map((a) => a.path)).toEqual(['/workspace/out/a.txt', '/workspace/out/fix.patch']);
+    expect(await store.get('run-1', '/workspace/out/fix.patch')).toEqual(saved);
+    expect(await store.get('run-1', '/tmp/other')).toBeUndefined();
+    expect(await store.list('nope')).toEqual([]);
     const content = await store.read('run-1', '/workspace/out/fix.patch');
     expect(content?.artifact).toEqual(saved);
     expect(await text(content!.stream)).toBe('diff --git');
@@ -72,7 +72,7 @@ describe('SqliteArtifactStore', () => {
     const { store, artifactsDir } = open();
     await store.save('run-1', '/workspace/a', chunks('same'), BIG);
     await store.save('run-1', '/workspace/b', chunks('same'), BIG);
-    expect(store.list('run-1').map((a) => a.sha256)).toEqual([sha256('same'), sha256('same')]);
+    expect((await store.list('run-1')).map((a) => a.sha256)).toEqual([sha256('same'), sha256('same')]);
     expect(readdirSync(join(artifactsDir, 'run-1'))).toEqual([sha256('same')]);
   });
 
@@ -81,7 +81,7 @@ describe('SqliteArtifactStore', () => {
     await expect(store.save('run-1', '/workspace/big', chunks('12345', '67890', 'never read'), { maxBytes: 8 })).rejects.toBeInstanceOf(
       ArtifactTooLargeError,
     );
-    expect(store.list('run-1')).toEqual([]);
+    expect(await store.list('run-1')).toEqual([]);
     expect(readdirSync(join(artifactsDir, 'run-1'))).toEqual([]);
   });
 
@@ -100,7 +100,7 @@ describe('SqliteArtifactStore', () => {
       throw new Error('connection reset');
     }
     await expect(store.save('run-1', '/workspace/y', Readable.from(broken()), BIG)).rejects.toThrow('connection reset');
-    expect(store.list('run-1')).toEqual([]);
+    expect(await store.list('run-1')).toEqual([]);
     expect(readdirSync(join(artifactsDir, 'run-1'))).toEqual([]);
   });
 
@@ -113,7 +113,7 @@ describe('SqliteArtifactStore', () => {
     await expect(store.save('run-1', '/workspace/again', chunks('kept'), BIG)).rejects.toThrow();
     db.pragma('query_only = OFF');
     expect(readdirSync(join(artifactsDir, 'run-1'))).toEqual([sha256('kept')]);
-    expect(store.list('run-1').map((a) => a.path)).toEqual(['/workspace/kept']);
+    expect((await store.list('run-1')).map((a) => a.path)).toEqual(['/workspace/kept']);
   });
 
   it('refuses a run id that could not name a directory', async () => {
@@ -129,7 +129,7 @@ describe('SqliteArtifactStore', () => {
     first.db.close();
 
     const again = open(first.dir);
-    expect(again.store.list('run-1').map((a) => [a.path, a.sizeBytes, a.sha256])).toEqual([['/workspace/out/fix.patch', 5, sha256('patch')]]);
+    expect((await again.store.list('run-1')).map((a) => [a.path, a.sizeBytes, a.sha256])).toEqual([['/workspace/out/fix.patch', 5, sha256('patch')]]);
     expect(await text((await again.store.read('run-1', '/workspace/out/fix.patch'))!.stream)).toBe('patch');
   });
 
@@ -143,8 +143,8 @@ describe('SqliteArtifactStore', () => {
   it('prunes the artifacts of runs that are gone, rows and files, and leaves the rest', async () => {
     const { store, runs, artifactsDir } = open();
     const finishedAt = new Date('2026-01-01T00:00:00Z');
-    runs.insert(makeRun({ id: 'old', status: 'SUCCEEDED', finishedAt, startedAt: finishedAt }));
-    runs.insert(makeRun({ id: 'live', status: 'RUNNING', startedAt: finishedAt }));
+    await runs.insert(makeRun({ id: 'old', status: 'SUCCEEDED', finishedAt, startedAt: finishedAt }));
+    await runs.insert(makeRun({ id: 'live', status: 'RUNNING', startedAt: finishedAt }));
     await store.save('old', '/workspace/a', chunks('a'), BIG);
     await store.save('live', '/workspace/b', chunks('b'), BIG);
     // Left by a crash: a run directory (with a half-written file) whose run never got a record.
@@ -158,8 +158,8 @@ describe('SqliteArtifactStore', () => {
     expect(runs.prune({ maxFinishedRuns: 0, maxAgeMs: 1 }, finishedAt.getTime() + 10)).toBe(1);
     expect(await store.prune()).toBe(1);
 
-    expect(store.list('old')).toEqual([]);
-    expect(store.list('live').map((a) => a.path)).toEqual(['/workspace/b']);
+    expect(await store.list('old')).toEqual([]);
+    expect((await store.list('live')).map((a) => a.path)).toEqual(['/workspace/b']);
     expect(readdirSync(artifactsDir).sort()).toEqual(['README', 'live', 'my.notes']);
     expect(await store.prune()).toBe(0);
   });

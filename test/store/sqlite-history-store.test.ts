@@ -24,7 +24,7 @@ function sample(containerId: string, runId: string | null, atMs: number, cpuPerc
 }
 
 describe('SqliteHistoryStore', () => {
-  it('records alerts and their resolution under one id, and samples by run and by container', () => {
+  it('records alerts and their resolution under one id, and samples by run and by container', async () => {
     const history = newHistory();
     const alert = {
       id: 'al1',
@@ -40,43 +40,43 @@ describe('SqliteHistoryStore', () => {
     };
     history.recordAlert(alert);
     history.recordAlert({ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') });
-    expect(history.alerts('r')).toEqual([{ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') }]);
+    expect(await history.alerts('r')).toEqual([{ ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') }]);
     for (let i = 0; i < 5; i += 1) history.recordSample(sample('c', 'r', 1000 * i, i));
-    expect(history.samples({ runId: 'r' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
-    expect(history.samples({ runId: 'r', last: 2 }).map((s) => s.cpuPercent)).toEqual([3, 4]);
-    expect(history.samples({ containerId: 'c', last: 1 })[0]).toMatchObject({ cpuPercent: 4, pidsLimit: null, runId: 'r' });
-    expect(history.peak('r')).toEqual({ cpuPercent: 4, memoryBytes: 40, pids: 4 });
+    expect((await history.samples({ runId: 'r' })).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
+    expect((await history.samples({ runId: 'r', last: 2 })).map((s) => s.cpuPercent)).toEqual([3, 4]);
+    expect((await history.samples({ containerId: 'c', last: 1 }))[0]).toMatchObject({ cpuPercent: 4, pidsLimit: null, runId: 'r' });
+    expect(await history.peak('r')).toEqual({ cpuPercent: 4, memoryBytes: 40, pids: 4 });
   });
 
-  it('returns the last N samples of a run in one container even when another container sampled last (regression)', () => {
+  it('returns the last N samples of a run in one container even when another container sampled last (regression)', async () => {
     const history = newHistory();
     // A run whose container was replaced (c1, then c2): c2's samples are the newest.
     for (let i = 0; i < 5; i += 1) history.recordSample(sample('c1', 'r', 1000 * i, i));
     for (let i = 5; i < 10; i += 1) history.recordSample(sample('c2', 'r', 1000 * i, i));
     // Before the fix: the run's last 3 samples were taken first (all c2's), then filtered to c1: none.
-    expect(history.samples({ runId: 'r', containerId: 'c1', last: 3 }).map((s) => s.cpuPercent)).toEqual([2, 3, 4]);
-    expect(history.samples({ runId: 'r', containerId: 'c2', last: 3 }).map((s) => s.cpuPercent)).toEqual([7, 8, 9]);
-    expect(history.samples({ runId: 'r', containerId: 'c1' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
-    expect(history.samples({ runId: 'other', containerId: 'c1', last: 3 })).toEqual([]);
+    expect((await history.samples({ runId: 'r', containerId: 'c1', last: 3 })).map((s) => s.cpuPercent)).toEqual([2, 3, 4]);
+    expect((await history.samples({ runId: 'r', containerId: 'c2', last: 3 })).map((s) => s.cpuPercent)).toEqual([7, 8, 9]);
+    expect((await history.samples({ runId: 'r', containerId: 'c1' })).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
+    expect(await history.samples({ runId: 'other', containerId: 'c1', last: 3 })).toEqual([]);
   });
 
-  it('recentPeaks: the running runs’ peaks, then those of the runs sampled most recently', () => {
+  it('recentPeaks: the running runs’ peaks, then those of the runs sampled most recently', async () => {
     const history = newHistory();
     // run-old runs long (sampled first and last); run-1 … run-4 ran and finished in between.
     history.recordSample(sample('c0', 'run-old', 0, 50));
     for (let n = 1; n <= 4; n += 1) history.recordSample(sample(`c${n}`, `run-${n}`, n * 1000, n));
     history.recordSample(sample('c0', 'run-old', 9000, 60));
     history.recordSample(sample('cx', null, 9500, 99));
-    const cpu = (running: string[], finished: number) => history.recentPeaks(running, finished).map((p) => p.cpuPercent);
-    expect(cpu(['run-old'], 2).sort((a, b) => a - b)).toEqual([3, 4, 60]);
-    expect(cpu([], 2).sort((a, b) => a - b)).toEqual([4, 60]);
-    expect(cpu(['run-old'], 0)).toEqual([60]);
-    expect(cpu(['never-sampled'], 1)).toEqual([60]);
-    expect(() => history.recentPeaks([], -1)).toThrow('Expected finishedLimit to be an integer of at least 0, got -1');
+    const cpu = async (running: string[], finished: number) => (await history.recentPeaks(running, finished)).map((p) => p.cpuPercent);
+    expect((await cpu(['run-old'], 2)).sort((a, b) => a - b)).toEqual([3, 4, 60]);
+    expect((await cpu([], 2)).sort((a, b) => a - b)).toEqual([4, 60]);
+    expect(await cpu(['run-old'], 0)).toEqual([60]);
+    expect(await cpu(['never-sampled'], 1)).toEqual([60]);
+    await expect(history.recentPeaks([], -1)).rejects.toThrow('Expected finishedLimit to be an integer of at least 0, got -1');
   });
 
-  it('refuses a negative last', () => {
-    expect(() => newHistory().samples({ runId: 'r', last: -1 })).toThrow('Expected last to be an integer of at least 0, got -1');
+  it('refuses a negative last', async () => {
+    await expect(newHistory().samples({ runId: 'r', last: -1 })).rejects.toThrow('Expected last to be an integer of at least 0, got -1');
   });
 });
 
@@ -88,7 +88,7 @@ describe('SqliteHistoryStore when the database cannot write', () => {
     vi.useRealTimers();
   });
 
-  it('keeps samples and alerts that fail to write, reads the alerts, and writes both once it can', () => {
+  it('keeps samples and alerts that fail to write, reads the alerts, and writes both once it can', async () => {
     const db = openDatabase(':memory:');
     const health = new StoreHealth({ logger: createTestLogger() });
     const history = new SqliteHistoryStore(db, { sampleRetentionMs: 3_600_000, liveWindowMs: 60_000, health });
@@ -115,7 +115,7 @@ describe('SqliteHistoryStore when the database cannot write', () => {
     expect(health.report().error).toContain('alerts: database or disk is full');
     const resolved = { ...alert, resolvedAt: new Date('2026-01-01T00:01:00Z') };
     history.recordAlert(resolved);
-    expect(history.alerts('r')).toEqual([resolved]);
+    expect(await history.alerts('r')).toEqual([resolved]);
     // Nothing is pruned while samples wait.
     history.prune(Date.parse('2030-01-01T00:00:00Z'));
 
@@ -123,8 +123,8 @@ describe('SqliteHistoryStore when the database cannot write', () => {
     db.exec('DROP TRIGGER full_alerts');
     vi.advanceTimersByTime(5000);
     expect(health.report().status).toBe('OK');
-    expect(history.samples({ runId: 'r' }).map((s) => s.cpuPercent)).toEqual([0, 1, 2]);
+    expect((await history.samples({ runId: 'r' })).map((s) => s.cpuPercent)).toEqual([0, 1, 2]);
     expect((db.prepare('SELECT count(*) AS n FROM alerts').get() as { n: number }).n).toBe(1);
-    expect(history.alerts('r')).toEqual([resolved]);
+    expect(await history.alerts('r')).toEqual([resolved]);
   });
 });

@@ -27,12 +27,12 @@ function finished(id: string, finishedAt: Date): AgentRun {
 }
 
 describe('SqliteRunStore', () => {
-  it('keeps runs, their changes and their logs across a reopen of the file', () => {
+  it('keeps runs, their changes and their logs across a reopen of the file', async () => {
     const path = tempDbPath();
     let db = openDatabase(path);
     let store = new SqliteRunStore(db, { logLinesPerRun: 100 });
     const run = makeRun({ id: 'r1', queuedAt: new Date('2026-01-01T00:00:00Z') });
-    store.insert(run);
+    await store.insert(run);
     const started = { ...run, status: 'RUNNING' as const, startedAt: new Date('2026-01-01T00:00:01Z'), containerId: 'c1' };
     store.update(started);
     const withStep = {
@@ -42,31 +42,31 @@ describe('SqliteRunStore', () => {
     store.update(withStep);
     store.appendLog('r1', 'STDOUT', 1, 'hello');
     store.appendLog('r1', 'SYSTEM', null, 'step 1 exited 0');
-    store.flush();
+    await store.flush();
     db.close();
 
     db = openDatabase(path);
     store = new SqliteRunStore(db, { logLinesPerRun: 100 });
-    expect(store.get('r1')).toEqual(withStep);
-    expect(store.unfinished().map((r) => r.id)).toEqual(['r1']);
-    expect(store.readLogs('r1').map((l) => [l.seq, l.stream, l.step, l.line])).toEqual([
+    expect(await store.get('r1')).toEqual(withStep);
+    expect((await store.unfinished()).map((r) => r.id)).toEqual(['r1']);
+    expect((await store.readLogs('r1')).map((l) => [l.seq, l.stream, l.step, l.line])).toEqual([
       [1, 'STDOUT', 1, 'hello'],
       [2, 'SYSTEM', null, 'step 1 exited 0'],
     ]);
     // Numbering goes on where it stopped.
     expect(store.appendLog('r1', 'STDERR', 1, 'more').seq).toBe(3);
-    store.flush();
+    await store.flush();
     db.close();
   });
 
-  it('keeps whether a run started warm, and reads runs stored before the warm pool as cold', () => {
+  it('keeps whether a run started warm, and reads runs stored before the warm pool as cold', async () => {
     const path = tempDbPath();
     let db = openDatabase(path);
     let store = new SqliteRunStore(db, { logLinesPerRun: 100 });
     const warm = makeRun({ id: 'warm' });
-    store.insert(warm);
+    await store.insert(warm);
     store.update({ ...warm, status: 'RUNNING', containerId: 'c1', warmStart: true });
-    store.insert(makeRun({ id: 'cold' }));
+    await store.insert(makeRun({ id: 'cold' }));
     db.close();
 
     // A database of the version before AgentRun.warmStart, with a run in it.
@@ -82,11 +82,11 @@ describe('SqliteRunStore', () => {
 
     db = openDatabase(path);
     store = new SqliteRunStore(db, { logLinesPerRun: 100 });
-    expect(store.get('warm')?.warmStart).toBe(true);
-    expect(store.get('cold')?.warmStart).toBe(false);
+    expect((await store.get('warm'))?.warmStart).toBe(true);
+    expect((await store.get('cold'))?.warmStart).toBe(false);
     db.close();
     db = openDatabase(oldPath);
-    expect(new SqliteRunStore(db, { logLinesPerRun: 100 }).get('before')?.warmStart).toBe(false);
+    expect((await new SqliteRunStore(db, { logLinesPerRun: 100 }).get('before'))?.warmStart).toBe(false);
     db.close();
   });
 
@@ -100,58 +100,58 @@ describe('SqliteRunStore', () => {
     again.close();
   });
 
-  it('lists newest first, filters by status, and returns unfinished runs in queue order', () => {
+  it('lists newest first, filters by status, and returns unfinished runs in queue order', async () => {
     const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 100 });
-    store.insert(makeRun({ id: 'a' }));
-    store.insert(makeRun({ id: 'b', status: 'RUNNING' }));
-    store.insert(finished('c', new Date()));
-    store.insert(makeRun({ id: 'd' }));
-    expect(store.list(undefined, 10).map((r) => r.id)).toEqual(['d', 'c', 'b', 'a']);
-    expect(store.list(new Set(['QUEUED']), 10).map((r) => r.id)).toEqual(['d', 'a']);
-    expect(store.list(undefined, 2).map((r) => r.id)).toEqual(['d', 'c']);
-    expect(store.unfinished().map((r) => r.id)).toEqual(['a', 'b', 'd']);
+    await store.insert(makeRun({ id: 'a' }));
+    await store.insert(makeRun({ id: 'b', status: 'RUNNING' }));
+    await store.insert(finished('c', new Date()));
+    await store.insert(makeRun({ id: 'd' }));
+    expect((await store.list(undefined, 10)).map((r) => r.id)).toEqual(['d', 'c', 'b', 'a']);
+    expect((await store.list(new Set(['QUEUED']), 10)).map((r) => r.id)).toEqual(['d', 'a']);
+    expect((await store.list(undefined, 2)).map((r) => r.id)).toEqual(['d', 'c']);
+    expect((await store.unfinished()).map((r) => r.id)).toEqual(['a', 'b', 'd']);
   });
 
-  it('keeps at most logLinesPerRun lines per run, reading after a sequence number exactly', () => {
+  it('keeps at most logLinesPerRun lines per run, reading after a sequence number exactly', async () => {
     const db = openDatabase(':memory:');
     const store = new SqliteRunStore(db, { logLinesPerRun: 100 });
-    store.insert(makeRun({ id: 'r' }));
+    await store.insert(makeRun({ id: 'r' }));
     for (let i = 1; i <= 1000; i += 1) store.appendLog('r', 'STDOUT', 1, `line ${i}`);
-    const kept = store.readLogs('r');
+    const kept = await store.readLogs('r');
     expect(kept.map((l) => l.seq)).toEqual(Array.from({ length: 100 }, (_, i) => 901 + i));
-    expect(store.readLogs('r', 950).map((l) => l.seq)).toEqual(Array.from({ length: 50 }, (_, i) => 951 + i));
-    expect(store.readLogs('r', 0, 3).map((l) => l.line)).toEqual(['line 998', 'line 999', 'line 1000']);
+    expect((await store.readLogs('r', 950)).map((l) => l.seq)).toEqual(Array.from({ length: 50 }, (_, i) => 951 + i));
+    expect((await store.readLogs('r', 0, 3)).map((l) => l.line)).toEqual(['line 998', 'line 999', 'line 1000']);
     const stored = (db.prepare('SELECT count(*) AS n FROM logs').get() as { n: number }).n;
     expect(stored).toBeLessThanOrEqual(110);
   });
 
-  it('reads a page of a log: the first lines after a sequence number, never what is past the per-run limit', () => {
+  it('reads a page of a log: the first lines after a sequence number, never what is past the per-run limit', async () => {
     const store = new SqliteRunStore(openDatabase(':memory:'), { logLinesPerRun: 100 });
-    store.insert(makeRun({ id: 'r' }));
+    await store.insert(makeRun({ id: 'r' }));
     for (let i = 1; i <= 1005; i += 1) store.appendLog('r', 'STDOUT', 1, `line ${i}`);
     // Trimming runs in steps: lines 901..905 may still be stored, but are past the limit.
-    expect(store.readLogs('r', 0, undefined, 3).map((l) => l.seq)).toEqual([906, 907, 908]);
-    expect(store.readLogs('r', 950, undefined, 3).map((l) => l.seq)).toEqual([951, 952, 953]);
-    expect(store.readLogs('r', 1003, undefined, 3).map((l) => l.seq)).toEqual([1004, 1005]);
-    expect(store.readLogs('r', 0, 10, 3).map((l) => l.seq)).toEqual([996, 997, 998]);
+    expect((await store.readLogs('r', 0, undefined, 3)).map((l) => l.seq)).toEqual([906, 907, 908]);
+    expect((await store.readLogs('r', 950, undefined, 3)).map((l) => l.seq)).toEqual([951, 952, 953]);
+    expect((await store.readLogs('r', 1003, undefined, 3)).map((l) => l.seq)).toEqual([1004, 1005]);
+    expect((await store.readLogs('r', 0, 10, 3)).map((l) => l.seq)).toEqual([996, 997, 998]);
     // A finished run (its newest seq no longer in memory) reads the same.
     store.update(makeRun({ id: 'r', status: 'SUCCEEDED' }));
-    expect(store.readLogs('r', 0, undefined, 2).map((l) => l.seq)).toEqual([906, 907]);
+    expect((await store.readLogs('r', 0, undefined, 2)).map((l) => l.seq)).toEqual([906, 907]);
   });
 });
 
 describe('retention', () => {
-  it('stays within its bounds after 6,000 finished runs and 20,000 samples', () => {
+  it('stays within its bounds after 6,000 finished runs and 20,000 samples', async () => {
     const db = openDatabase(':memory:');
     const store = new SqliteRunStore(db, { logLinesPerRun: 100 });
     const history = new SqliteHistoryStore(db, { sampleRetentionMs: 24 * 3_600_000, liveWindowMs: 15 * 60_000 });
     const now = Date.parse('2026-11-26T12:00:00Z');
     for (let i = 0; i < 6000; i += 1) {
       const id = `run-${i}`;
-      store.insert(finished(id, new Date(now - (6000 - i) * 1000)));
+      await store.insert(finished(id, new Date(now - (6000 - i) * 1000)));
       store.appendLog(id, 'STDOUT', 1, 'x');
     }
-    store.insert(makeRun({ id: 'waiting', queuedAt: new Date(now - 10 * 24 * 3_600_000) }));
+    await store.insert(makeRun({ id: 'waiting', queuedAt: new Date(now - 10 * 24 * 3_600_000) }));
     // 20,000 samples over the last 30 hours, one every 5.4 s, for the newest run.
     for (let i = 0; i < 20_000; i += 1) {
       history.recordSample({
@@ -172,27 +172,27 @@ describe('retention', () => {
     const logs = (db.prepare('SELECT count(*) AS n FROM logs').get() as { n: number }).n;
     expect(runs).toBe(5001);
     expect(logs).toBe(5000);
-    expect(store.get('waiting')).toBeDefined();
-    expect(store.get('run-999')).toBeUndefined();
-    expect(store.get('run-1000')).toBeDefined();
+    expect(await store.get('waiting')).toBeDefined();
+    expect(await store.get('run-999')).toBeUndefined();
+    expect(await store.get('run-1000')).toBeDefined();
     // Kept: 24 h of samples, of which all but the last 15 minutes thinned to one a minute.
     const samples = history.sampleCount();
     expect(samples).toBeLessThanOrEqual(24 * 60 + (15 * 60_000) / 5400 + 2);
     expect(samples).toBeGreaterThan(24 * 60 - 2);
-    const kept = history.samples({ runId: 'run-5999' });
+    const kept = await history.samples({ runId: 'run-5999' });
     expect(kept[0]!.at.getTime()).toBeGreaterThanOrEqual(now - 24 * 3_600_000);
-    expect(history.peak('run-5999')).toEqual({ cpuPercent: 99, memoryBytes: 1e6, pids: 3 });
+    expect(await history.peak('run-5999')).toEqual({ cpuPercent: 99, memoryBytes: 1e6, pids: 3 });
   });
 
-  it('drops finished runs older than the age limit even under the count', () => {
+  it('drops finished runs older than the age limit even under the count', async () => {
     const db = openDatabase(':memory:');
     const store = new SqliteRunStore(db, { logLinesPerRun: 100 });
     const now = Date.now();
-    store.insert(finished('old', new Date(now - 8 * 24 * 3_600_000)));
-    store.insert(finished('new', new Date(now - 1000)));
+    await store.insert(finished('old', new Date(now - 8 * 24 * 3_600_000)));
+    await store.insert(finished('new', new Date(now - 1000)));
     expect(store.prune({ maxFinishedRuns: 5000, maxAgeMs: 7 * 24 * 3_600_000 }, now)).toBe(1);
-    expect(store.get('old')).toBeUndefined();
-    expect(store.get('new')).toBeDefined();
+    expect(await store.get('old')).toBeUndefined();
+    expect(await store.get('new')).toBeDefined();
   });
 });
 
@@ -239,19 +239,19 @@ describe('SqliteRunStore when the database cannot write', () => {
     return { db, health, store, storedLines, storedStatus };
   }
 
-  it('keeps log lines that fail to write, reads them, and writes them once the database takes writes again', () => {
+  it('keeps log lines that fail to write, reads them, and writes them once the database takes writes again', async () => {
     const { db, health, store, storedLines } = setup();
-    store.insert(makeRun({ id: 'r' }));
+    await store.insert(makeRun({ id: 'r' }));
     store.appendLog('r', 'STDOUT', 1, 'before');
-    store.flush();
+    await store.flush();
     const heal = failWrites(db, 'logs', 'INSERT');
     for (let i = 1; i <= 3; i += 1) store.appendLog('r', 'STDOUT', 1, `during ${i}`);
     expect(() => vi.advanceTimersByTime(0)).not.toThrow();
     vi.advanceTimersByTime(300);
     expect(health.report()).toMatchObject({ status: 'DEGRADED', error: 'log lines: database or disk is full' });
     expect(store.writeFault()).toBe('log lines: database or disk is full');
-    expect(store.readLogs('r').map((l) => l.line)).toEqual(['before', 'during 1', 'during 2', 'during 3']);
-    expect(store.readLogs('r', 2, 1).map((l) => l.line)).toEqual(['during 3']);
+    expect((await store.readLogs('r')).map((l) => l.line)).toEqual(['before', 'during 1', 'during 2', 'during 3']);
+    expect((await store.readLogs('r', 2, 1)).map((l) => l.line)).toEqual(['during 3']);
     expect(storedLines('r')).toEqual(['1 STDOUT before']);
 
     heal();
@@ -262,10 +262,10 @@ describe('SqliteRunStore when the database cannot write', () => {
     expect(store.appendLog('r', 'STDOUT', 1, 'after').seq).toBe(5);
   });
 
-  it("keeps a run's newest snapshot when its update fails, reads it, and writes it later", () => {
+  it("keeps a run's newest snapshot when its update fails, reads it, and writes it later", async () => {
     const { db, health, store, storedStatus } = setup();
     const run = makeRun({ id: 'r' });
-    store.insert(run);
+    await store.insert(run);
     const heal = failWrites(db, 'runs', 'UPDATE');
     const running = { ...run, status: 'RUNNING' as const, startedAt: new Date() };
     expect(() => store.update(running)).not.toThrow();
@@ -273,44 +273,44 @@ describe('SqliteRunStore when the database cannot write', () => {
     store.update(done);
     vi.advanceTimersByTime(300);
     expect(health.report()).toMatchObject({ status: 'DEGRADED', error: 'run changes: database or disk is full' });
-    expect(store.get('r')).toEqual(done);
-    expect(store.list(undefined, 10)).toEqual([done]);
-    expect(store.list(new Set(['QUEUED']), 10)).toEqual([]);
-    expect(store.list(new Set(['SUCCEEDED']), 10)).toEqual([done]);
+    expect(await store.get('r')).toEqual(done);
+    expect(await store.list(undefined, 10)).toEqual([done]);
+    expect(await store.list(new Set(['QUEUED']), 10)).toEqual([]);
+    expect(await store.list(new Set(['SUCCEEDED']), 10)).toEqual([done]);
     expect(storedStatus('r')).toBe('QUEUED');
 
     heal();
     vi.advanceTimersByTime(5000);
     expect(health.report().status).toBe('OK');
     expect(storedStatus('r')).toBe('SUCCEEDED');
-    expect(store.get('r')).toEqual(done);
+    expect(await store.get('r')).toEqual(done);
   });
 
-  it('throws when a new run cannot be inserted, keeps nothing of it, and finds out by itself when writes work again', () => {
+  it('throws when a new run cannot be inserted, keeps nothing of it, and finds out by itself when writes work again', async () => {
     const { db, health, store } = setup();
     const heal = failWrites(db, 'runs', 'INSERT');
-    expect(() => store.insert(makeRun({ id: 'r' }))).toThrow('database or disk is full');
-    expect(store.get('r')).toBeUndefined();
+    await expect(store.insert(makeRun({ id: 'r' }))).rejects.toThrow('database or disk is full');
+    expect(await store.get('r')).toBeUndefined();
     vi.advanceTimersByTime(300);
     expect(health.report()).toMatchObject({ status: 'DEGRADED', error: 'new runs: database or disk is full' });
     heal();
     vi.advanceTimersByTime(5000);
     expect(health.report().status).toBe('OK');
-    store.insert(makeRun({ id: 'r' }));
-    expect(store.get('r')?.id).toBe('r');
+    await store.insert(makeRun({ id: 'r' }));
+    expect((await store.get('r'))?.id).toBe('r');
   });
 
-  it('drops lines past its bound while writes fail, and says how many in the place of the first dropped one', () => {
+  it('drops lines past its bound while writes fail, and says how many in the place of the first dropped one', async () => {
     // Room for two waiting lines of this size (each counts its length plus 128).
     const { db, health, store, storedLines } = setup({ logPendingMaxChars: 2 * (128 + 6) });
-    store.insert(makeRun({ id: 'r' }));
+    await store.insert(makeRun({ id: 'r' }));
     const heal = failWrites(db, 'logs', 'INSERT');
     const seqs = [];
     for (let i = 1; i <= 6; i += 1) seqs.push(store.appendLog('r', 'STDOUT', 1, `line ${i}`).seq);
     expect(seqs).toEqual([1, 2, 3, 4, 5, 6]);
     vi.advanceTimersByTime(300);
     const notice = 'bosun dropped 4 log lines of this run here: the store could not write (log lines: database or disk is full)';
-    expect(store.readLogs('r').map((l) => `${l.seq} ${l.stream} ${l.line}`)).toEqual([
+    expect((await store.readLogs('r')).map((l) => `${l.seq} ${l.stream} ${l.line}`)).toEqual([
       '1 STDOUT line 1',
       '2 STDOUT line 2',
       `3 SYSTEM ${notice} and the lines waiting for it had reached their limit`,
@@ -323,13 +323,13 @@ describe('SqliteRunStore when the database cannot write', () => {
     expect(store.appendLog('r', 'STDOUT', 1, 'after').seq).toBe(7);
   });
 
-  it('prunes nothing while lines wait for the store', () => {
+  it('prunes nothing while lines wait for the store', async () => {
     const { db, store } = setup();
-    store.insert(makeRun({ id: 'old', status: 'SUCCEEDED', finishedAt: new Date(Date.now() - 10 * 24 * 3_600_000) }));
+    await store.insert(makeRun({ id: 'old', status: 'SUCCEEDED', finishedAt: new Date(Date.now() - 10 * 24 * 3_600_000) }));
     failWrites(db, 'logs', 'INSERT');
     store.appendLog('old', 'SYSTEM', null, 'late line');
     vi.advanceTimersByTime(0);
     expect(store.prune({ maxFinishedRuns: 100, maxAgeMs: 24 * 3_600_000 })).toBe(0);
-    expect(store.get('old')).toBeDefined();
+    expect(await store.get('old')).toBeDefined();
   });
 });

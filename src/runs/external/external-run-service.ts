@@ -142,11 +142,20 @@ export class ExternalRunService implements Disposable {
    */
   async finish(runId: string, exitCode: number, error: string | null | undefined, signal?: AbortSignal): Promise<AgentRun> {
     const input = resolveFinishInput(exitCode, error);
-    (await this.session(runId, signal)).finish(input.exitCode, input.error);
-    for (;;) {
-      const run = this.require(runId);
-      if (isFinalStatus(run.status)) return run;
-      await this.sessions.nextChange(runId);
+    // Followed before the run is read (asynchronously): a final status recorded meanwhile is not missed.
+    let onFinal!: (run: AgentRun) => void;
+    const final = new Promise<AgentRun>((resolve) => {
+      onFinal = (run) => {
+        if (run.id === runId && isFinalStatus(run.status)) resolve(run);
+      };
+    });
+    this.runs.events.on('run-updated', onFinal);
+    try {
+      (await this.session(runId, signal)).finish(input.exitCode, input.error);
+      const run = await this.require(runId);
+      return isFinalStatus(run.status) ? run : await final;
+    } finally {
+      this.runs.events.off('run-updated', onFinal);
     }
   }
 
@@ -163,7 +172,7 @@ export class ExternalRunService implements Disposable {
   /** The run's open session, once it has one (see the module comment). */
   private async session(runId: string, signal?: AbortSignal): Promise<ExternalSession> {
     for (;;) {
-      const run = this.require(runId);
+      const run = await this.require(runId);
       if (run.config.idleTimeoutMs === null || run.config.idleTimeoutMs === undefined) {
         throw new BosunError(
           'INVALID_STATE',
@@ -191,8 +200,8 @@ export class ExternalRunService implements Disposable {
     }
   }
 
-  private require(runId: string): AgentRun {
-    const run = this.runs.get(runId);
+  private async require(runId: string): Promise<AgentRun> {
+    const run = await this.runs.get(runId);
     if (!run) throw new BosunError('NOT_FOUND', `agentId: no agent run with id ${JSON.stringify(runId)}`, { field: 'agentId' });
     return run;
   }

@@ -3,7 +3,7 @@
  * other-agent, set-up, finished runs; exec's timeout, output, concurrency and recording; files;
  * finishing twice; idleness reported live.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BosunError } from '../../../src/errors.js';
 import { startExternalHarness, type ExternalHarness } from '../../helpers/external-harness.js';
 import { Gate } from '../../helpers/fake-sandbox.js';
@@ -61,18 +61,19 @@ describe('which run takes calls', () => {
   it('gives an external run the default idle timeout', async () => {
     harness = startExternalHarness({ idleTimeoutMs: 123_000 });
     const id = await harness.start();
-    expect(harness.runs.get(id)!.config.idleTimeoutMs).toBe(123_000);
+    expect((await harness.runs.get(id))!.config.idleTimeoutMs).toBe(123_000);
   });
 
   it('makes a call wait for the set-up steps, then runs it', async () => {
-    harness = startExternalHarness();
+    const h = (harness = startExternalHarness());
     const setUp = new Gate();
     harness.files.heldCommands.set('npm ci', setUp);
     const id = await harness.start({ steps: ['npm ci'] });
     await harness.status(id, (run) => run.steps.length === 1);
     const call = harness.external.exec(id, 'echo after', null);
     const list = harness.external.listFiles(id, '/workspace').catch((error: unknown) => error);
-    expect(harness.sessions.waiting).toBe(2);
+    // Both wait for the session (once the run is read: the store answers asynchronously).
+    await vi.waitFor(() => expect(h.sessions.waiting).toBe(2));
     setUp.open();
     expect((await call).step.index).toBe(2);
     expect(await list).toMatchObject({ code: 'NOT_FOUND' });
@@ -136,8 +137,8 @@ describe('exec', () => {
     await harness.opened(id);
     const outcome = await harness.external.exec(id, 'sleep 600', { timeoutMs: 20 });
     expect(outcome).toMatchObject({ timedOut: true, exitCode: 143 });
-    expect(harness.logs(id)).toContain(`SYSTEM:${outcome.step.index}:step ${outcome.step.index} timed out after 20 ms (exit 143)`);
-    expect(harness.runs.get(id)!.status).toBe('RUNNING');
+    expect(await harness.logs(id)).toContain(`SYSTEM:${outcome.step.index}:step ${outcome.step.index} timed out after 20 ms (exit 143)`);
+    expect((await harness.runs.get(id))!.status).toBe('RUNNING');
     expect((await harness.external.exec(id, 'true', null)).exitCode).toBe(0);
   });
 
@@ -191,7 +192,7 @@ describe('files', () => {
     });
     expect(await harness.external.readFile(id, '/workspace/bin')).toMatchObject({ content: null, contentBase64: '//4A' });
     expect((await harness.external.listFiles(id, '/workspace')).map((file) => file.path)).toEqual(['/workspace/src/a.txt', '/workspace/bin']);
-    expect(harness.logs(id)).toContain('SYSTEM:-:wrote 2 files: /workspace/src/a.txt, /workspace/bin');
+    expect(await harness.logs(id)).toContain('SYSTEM:-:wrote 2 files: /workspace/src/a.txt, /workspace/bin');
     expect(await codeOf(harness.external.readFile(id, '/workspace/missing'))).toMatch(/^NOT_FOUND/);
   });
 

@@ -1,5 +1,5 @@
 /**
- * The cluster {@link AsyncExecutionQueue}: one BullMQ queue in Redis is the one FIFO line of every
+ * The cluster {@link ExecutionQueue}: one BullMQ queue in Redis is the one FIFO line of every
  * node (issue #17). Each node runs a BullMQ Worker with its own cap (`nodeMaxConcurrency`) under the
  * queue's global concurrency (`maxConcurrency`, cluster-wide); the worker calls the node's
  * `runTask(id, signal)`.
@@ -30,9 +30,8 @@ import { Redis } from 'ioredis';
 import { BosunError, InvalidValueError, describeValue, errorMessage } from '../errors.js';
 import { MAX_CONCURRENCY_RANGE, checkOptions, checkRunId, type BullMqExecutionQueueOptions } from './bullmq-queue-options.js';
 import { describeIntegerRange, isIntegerInRange } from '../shared/validate.js';
-import type { AsyncExecutionQueue } from './async-execution-queue.js';
+import type { ExecutionQueue, EnqueueOptions, ExecutionQueueEvents, QueueStats, QueueTicket } from './execution-queue.js';
 import { ClusterLine } from './cluster-line.js';
-import type { EnqueueOptions, ExecutionQueueEvents, QueueStats, QueueTicket } from './execution-queue.js';
 import { NodeWorker } from './bullmq-node-worker.js';
 import { restoreWaiting } from './bullmq-restore.js';
 import { QueueScripts, queueKeys } from './bullmq-scripts.js';
@@ -63,7 +62,7 @@ const TIMEOUT_RETRY_MS = 1_000;
 
 export type { BullMqExecutionQueueOptions } from './bullmq-queue-options.js';
 
-export class BullMqExecutionQueue implements AsyncExecutionQueue {
+export class BullMqExecutionQueue implements ExecutionQueue {
   readonly events = new EventEmitter<ExecutionQueueEvents>();
   readonly clusterEvents = new EventEmitter<ClusterQueueEvents>();
 

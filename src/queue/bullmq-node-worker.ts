@@ -13,7 +13,7 @@
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BosunError } from '../errors.js';
-import type { QueueTaskHandler } from './async-execution-queue.js';
+import type { QueueTaskHandler } from './execution-queue.js';
 import type { QueueScripts } from './bullmq-scripts.js';
 
 export interface NodeWorkerOptions {

@@ -2,7 +2,7 @@
 import { InvalidValueError, describeValue } from '../errors.js';
 import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
 import { checkInteger, type IntegerRange } from '../shared/validate.js';
-import type { QueueTaskHandler } from './async-execution-queue.js';
+import type { QueueTaskHandler } from './execution-queue.js';
 
 export const MAX_CONCURRENCY_RANGE: IntegerRange = { min: 0, note: '0 = unlimited' };
 

@@ -2,7 +2,7 @@
  * Tasks for the cluster queue's tests: each runs until the test releases it (or its signal aborts),
  * and the set records the start order, the node of each, and the peaks of tasks running at once.
  */
-import type { QueueTaskHandler } from '../../src/queue/async-execution-queue.js';
+import type { QueueTaskHandler } from '../../src/queue/execution-queue.js';
 
 export class Tasks {
   readonly started: Array<{ id: string; node: string }> = [];

@@ -11,9 +11,8 @@
  * connection held between them) and checks the SHA-256 of what it delivered at the end.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Artifact, ArtifactContent, SaveArtifactOptions } from '../../runs/artifact-store.js';
+import type { Artifact, ArtifactContent, SaveArtifactOptions, ArtifactStore } from '../../runs/artifact-store.js';
 import { ArtifactTooLargeError } from '../../runs/artifact-store.js';
-import type { AsyncArtifactStore } from './async-contract.js';
 import type { PostgresDatabase } from './pg-database.js';
 
 /** The bytes of one chunk row: large enough to make few rows, small enough to hold a few in memory. */
@@ -37,7 +36,7 @@ interface PgArtifactRow {
 /** Paths sorted by their bytes, as SQLite sorts them, whatever the database's collation. */
 const BY_PATH = 'ORDER BY path COLLATE "C"';
 
-export class PostgresArtifactStore implements AsyncArtifactStore {
+export class PostgresArtifactStore implements ArtifactStore {
   private pruning: Promise<number> | undefined;
 
   constructor(private readonly db: PostgresDatabase) {}

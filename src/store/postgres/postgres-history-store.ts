@@ -16,7 +16,7 @@ import { checkInteger } from '../../shared/validate.js';
 import { createSilentLogger } from '../../logger.js';
 import { StoreHealth } from '../store-health.js';
 import { AsyncWriteBehind } from './async-write-behind.js';
-import type { AsyncMonitorHistory } from './async-contract.js';
+import type { MonitorHistory } from '../../monitor/monitor-history.js';
 import type { PostgresDatabase } from './pg-database.js';
 
 const SAMPLE_BATCH = 256;
@@ -60,7 +60,7 @@ export interface PostgresHistoryStoreOptions {
   readonly health?: StoreHealth;
 }
 
-export class PostgresHistoryStore implements AsyncMonitorHistory {
+export class PostgresHistoryStore implements MonitorHistory {
   private readonly sampleWrites: AsyncWriteBehind<ResourceSample>;
   private readonly alertWrites: AsyncWriteBehind<HealthAlert>;
   private readonly health: StoreHealth;

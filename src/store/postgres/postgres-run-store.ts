@@ -19,12 +19,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AgentRun, AgentStatus, FailureGroup, LogLine, LogStream } from '../../runs/agent-run.js';
 import { isFinalStatus } from '../../runs/agent-run.js';
-import type { RunFilter, RunPage } from '../../runs/run-store.js';
+import type { RunFilter, RunPage, RunStore } from '../../runs/run-store.js';
 import { createSilentLogger } from '../../logger.js';
 import type { RunRetentionOptions } from '../run-retention.js';
 import { StoreHealth } from '../store-health.js';
 import { AsyncWriteBehind } from './async-write-behind.js';
-import type { AsyncRunStore } from './async-contract.js';
 import type { PostgresDatabase, Queryable } from './pg-database.js';
 import { LogNumbering } from './pg-log-numbering.js';
 import { readFailureGroup, recordFailureGroup } from './pg-failure-groups.js';
@@ -70,7 +69,7 @@ interface DropNotice {
   count: number;
 }
 
-export class PostgresRunStore implements AsyncRunStore {
+export class PostgresRunStore implements RunStore {
   private readonly numbering = new LogNumbering();
   /** The lowest seq still stored per open run, to trim in steps rather than per line. */
   private readonly firstSeq = new Map<string, number>();

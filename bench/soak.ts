@@ -599,8 +599,11 @@ async function main(): Promise<number> {
     .map((stall) => ({ ...stall, at: stall.endedAt - stall.ms - soak.startedEpochMs }))
     .filter((stall) => stall.endedAt >= soak.startedEpochMs);
   const ownStalls = soakStalls.filter((stall) => !stall.forcedGc);
-  const longest = (list: readonly { ms: number; gcMs: number }[]) =>
-    list.length === 0 ? 'none' : ((top) => `${fmt(top.ms, 'ms')} (GC ${fmt(top.gcMs, 'ms')} of it)`)(list.reduce((a, b) => (b.ms > a.ms ? b : a)));
+  const longest = (list: readonly LoopStall[]) =>
+    list.length === 0
+      ? 'none'
+      : ((top) => `${fmt(top.ms, 'ms')} (on CPU ${fmt(top.cpuMs, 'ms')}, GC ${fmt(top.gcMs, 'ms')})`)(list.reduce((a, b) => (b.ms > a.ms ? b : a)));
+  const longestOnCpu = (list: readonly LoopStall[]) => (list.length === 0 ? 0 : Math.max(...list.map((stall) => stall.cpuMs)));
   const heavyStalls = ownStalls.filter((stall) => duringHeavy(stall.at));
   const forcedGcStalls = soakStalls.filter((stall) => stall.forcedGc);
   const byStatus = new Map<string, number>();
@@ -631,7 +634,8 @@ async function main(): Promise<number> {
     `forced GC (IPC round trip) p50 ${fmt(gcRoundTrip.median, 'ms')}, max ${fmt(gcRoundTrip.max, 'ms')}; /health probes overlapping one: p50 ${fmt(healthDuringGc.median, 'ms')}, p99 ${fmt(healthDuringGc.p99, 'ms')} (${healthDuringGc.n})`,
     `control (bare node:http on the same machine, probed alongside): p50 ${fmt(controlMs.median, 'ms')}, p99 ${fmt(controlMs.p99, 'ms')}, max ${fmt(controlMs.max, 'ms')}`,
     `event-loop stalls past 50 ms (bosun's own 10 ms timer, load and drain; the soak's forced GCs left out): ${ownStalls.length}, longest ${longest(ownStalls)}, ` +
-      `${ownStalls.filter((stall) => stall.ms > 100).length} past 100 ms; while a log-heavy run was going: ${heavyStalls.length}, longest ${longest(heavyStalls)}; ` +
+      `${ownStalls.filter((stall) => stall.ms > 100).length} past 100 ms; the most CPU time in one: ${fmt(longestOnCpu(ownStalls), 'ms')}; ` +
+      `while a log-heavy run was going: ${heavyStalls.length}, longest ${longest(heavyStalls)}; ` +
       `holding a forced GC: ${forcedGcStalls.length}, longest ${longest(forcedGcStalls)}`,
     `subscribers: ${c.subscribers} graphql-ws, ${c.sse} SSE (errors ${c.subscriberErrors}); non-reading raw sockets ${c.nonReaders} (closed by bosun ${c.nonReadersClosedByServer})`,
     `RSS (for reference, not a criterion): ${mb(baseRss)} after warm-up → ${mb(endRss)} at the end; peak ${mb(Math.max(...soak.memory.map((sample) => sample.rss)))}`,

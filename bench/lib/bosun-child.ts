@@ -16,6 +16,8 @@ export interface LoopStall {
   readonly ms: number;
   /** How much of it V8 spent collecting garbage. */
   readonly gcMs: number;
+  /** The main thread's CPU time in it: far below `ms`, the machine did not run bosun (a busy, shared machine). */
+  readonly cpuMs: number;
   /** True when a forced GC the parent asked for ran in it. */
   readonly forcedGc: boolean;
 }

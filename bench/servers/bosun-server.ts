@@ -12,7 +12,8 @@
  * With BENCH_WATCH_STALLS=1 (set by the parent, off by default: an idle benchmark must not have a
  * timer waking bosun), event-loop stalls are watched from start-up: a 10 ms timer that fires late
  * by more than STALL_REPORT_MS records the stall (when it ended, how long, how much of it V8
- * spent collecting garbage, whether the parent's forced GC fell in it); `loop` answers with the
+ * spent collecting garbage, how much CPU time the main thread had in it, whether the parent's
+ * forced GC fell in it); `loop` answers with the
  * list, so that a benchmark can tell which of its phases held the loop.
  */
 import { writeFileSync } from 'node:fs';
@@ -28,9 +29,18 @@ const send = (message: Record<string, unknown>) => process.send?.(message);
 
 const STALL_TICK_MS = 10;
 const STALL_REPORT_MS = 50;
-/** Stalls past STALL_REPORT_MS: `endedAt` in epoch ms, `forcedGc` when the parent's forced GC ran in it. */
-const stalls: { endedAt: number; ms: number; forcedGc: boolean; gcMs: number }[] = [];
+/**
+ * Stalls past STALL_REPORT_MS: `endedAt` in epoch ms, `forcedGc` when the parent's forced GC ran
+ * in it, `cpuMs` the main thread's CPU time in it (far below `ms`: the machine did not run bosun).
+ */
+const stalls: { endedAt: number; ms: number; forcedGc: boolean; gcMs: number; cpuMs: number }[] = [];
+/** The main thread's CPU time in ms (the whole process's where Node cannot tell one thread's). */
+const threadCpuMs = (): number => {
+  const { user, system } = typeof process.threadCpuUsage === 'function' ? process.threadCpuUsage() : process.cpuUsage();
+  return (user + system) / 1000;
+};
 let lastTick = performance.now();
+let lastCpuMs = threadCpuMs();
 let lastForcedGc = -1;
 /** V8's collections (start, duration in ms) since the last tick: how much of a stall was garbage collection. */
 let collections: { startTime: number; duration: number }[] = [];
@@ -38,13 +48,15 @@ if (process.env['BENCH_WATCH_STALLS'] === '1') {
   new PerformanceObserver((list) => collections.push(...list.getEntries())).observe({ entryTypes: ['gc'] });
   setInterval(() => {
     const now = performance.now();
+    const cpuMs = threadCpuMs();
     const lateMs = now - lastTick - STALL_TICK_MS;
     if (lateMs > STALL_REPORT_MS && stalls.length < 10_000) {
       const gcMs = collections.filter((gc) => gc.startTime >= lastTick).reduce((sum, gc) => sum + gc.duration, 0);
-      stalls.push({ endedAt: Date.now(), ms: lateMs, forcedGc: lastForcedGc >= lastTick, gcMs });
+      stalls.push({ endedAt: Date.now(), ms: lateMs, forcedGc: lastForcedGc >= lastTick, gcMs, cpuMs: cpuMs - lastCpuMs });
     }
     collections = [];
     lastTick = now;
+    lastCpuMs = cpuMs;
   }, STALL_TICK_MS).unref();
 }
 

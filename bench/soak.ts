@@ -31,7 +31,7 @@ import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'graphql-ws';
-import { startBosun, type BosunChild } from './lib/bosun-child.js';
+import { startBosun, type BosunChild, type LoopStall } from './lib/bosun-child.js';
 import { containersLabelled, dockerVersion } from './lib/docker-cli.js';
 import { FINAL_STATUSES, START_AGENT, gql, startInput, wsClient } from './lib/graphql.js';
 import { BENCH_DIR, ROOT, loadAverage, rss, sleep } from './lib/processes.js';
@@ -110,6 +110,8 @@ class Soak {
   private nonReadersAlive = 0;
   private childExited: string | undefined;
   startedAt = 0;
+  /** The same moment as `startedAt`, in epoch ms (the child's stalls are stamped so). */
+  startedEpochMs = 0;
 
   constructor(
     readonly bosun: BosunChild,
@@ -137,6 +139,7 @@ class Soak {
   /** Runs the load and the probes for `soakMs`, then stops starting anything new. */
   async run(): Promise<void> {
     this.startedAt = performance.now();
+    this.startedEpochMs = Date.now();
     this.observe();
     this.probes = Promise.all([this.probeHealth(), this.sampleMemory()]).then(() => undefined);
     const heavyAt = this.soakMs >= 300_000 ? [0.35, 0.6] : [0.35];
@@ -512,6 +515,7 @@ async function main(): Promise<number> {
   const bosun = await startBosun({
     profileDir,
     nodeFlags: ['--expose-gc'],
+    watchStalls: true,
     env: { MAX_CONCURRENT_AGENTS: String(MAX_CONCURRENT_AGENTS), BOSUN_DB_PATH: join(dbDir, 'soak.db'), STOP_GRACE_MS: '1000' },
   });
   const control = await startControl();
@@ -521,6 +525,7 @@ async function main(): Promise<number> {
   let open: TrackedRun[];
   let leftWhileUp: number;
   let leftAfterStop: number;
+  let stalls: LoopStall[] = [];
   const onSignal = () => {
     soak.stop();
     void bosun.stop().finally(() => process.exit(130));
@@ -539,6 +544,7 @@ async function main(): Promise<number> {
     await sleep(10_000);
     await soak.stopProbes();
     leftWhileUp = soak.exitReason === undefined ? (await containersLabelled('bosun.instance', bosun.instanceId)).length : -1;
+    if (soak.exitReason === undefined) stalls = await bosun.stalls();
   } finally {
     soak.stop();
     await soak.stopProbes();
@@ -588,6 +594,18 @@ async function main(): Promise<number> {
   const healthQuiet = summarize(soak.health.filter((probe) => !overlapsGc(probe) && !duringHeavy(probe.at)).map((probe) => probe.ms));
   const healthHeavy = summarize(soak.health.filter((probe) => !overlapsGc(probe) && duringHeavy(probe.at)).map((probe) => probe.ms));
   const controlMs = summarize(soak.control);
+  // bosun's own view of its event loop: stalls past 50 ms since the load began, by their start (ms into the soak).
+  const soakStalls = stalls
+    .map((stall) => ({ ...stall, at: stall.endedAt - stall.ms - soak.startedEpochMs }))
+    .filter((stall) => stall.endedAt >= soak.startedEpochMs);
+  const ownStalls = soakStalls.filter((stall) => !stall.forcedGc);
+  const longest = (list: readonly LoopStall[]) =>
+    list.length === 0
+      ? 'none'
+      : ((top) => `${fmt(top.ms, 'ms')} (on CPU ${fmt(top.cpuMs, 'ms')}, GC ${fmt(top.gcMs, 'ms')})`)(list.reduce((a, b) => (b.ms > a.ms ? b : a)));
+  const longestOnCpu = (list: readonly LoopStall[]) => (list.length === 0 ? 0 : Math.max(...list.map((stall) => stall.cpuMs)));
+  const heavyStalls = ownStalls.filter((stall) => duringHeavy(stall.at));
+  const forcedGcStalls = soakStalls.filter((stall) => stall.forcedGc);
   const byStatus = new Map<string, number>();
   for (const run of soak.runs.values()) byStatus.set(run.status, (byStatus.get(run.status) ?? 0) + 1);
   const cancelledRunning = [...soak.runs.values()].filter((run) => run.kind === 'cancel-running' && run.status === 'CANCELLED').length;
@@ -615,6 +633,10 @@ async function main(): Promise<number> {
       `otherwise p50 ${fmt(healthQuiet.median, 'ms')}, p99 ${fmt(healthQuiet.p99, 'ms')} (${healthQuiet.n})`,
     `forced GC (IPC round trip) p50 ${fmt(gcRoundTrip.median, 'ms')}, max ${fmt(gcRoundTrip.max, 'ms')}; /health probes overlapping one: p50 ${fmt(healthDuringGc.median, 'ms')}, p99 ${fmt(healthDuringGc.p99, 'ms')} (${healthDuringGc.n})`,
     `control (bare node:http on the same machine, probed alongside): p50 ${fmt(controlMs.median, 'ms')}, p99 ${fmt(controlMs.p99, 'ms')}, max ${fmt(controlMs.max, 'ms')}`,
+    `event-loop stalls past 50 ms (bosun's own 10 ms timer, load and drain; the soak's forced GCs left out): ${ownStalls.length}, longest ${longest(ownStalls)}, ` +
+      `${ownStalls.filter((stall) => stall.ms > 100).length} past 100 ms; the most CPU time in one: ${fmt(longestOnCpu(ownStalls), 'ms')}; ` +
+      `while a log-heavy run was going: ${heavyStalls.length}, longest ${longest(heavyStalls)}; ` +
+      `holding a forced GC: ${forcedGcStalls.length}, longest ${longest(forcedGcStalls)}`,
     `subscribers: ${c.subscribers} graphql-ws, ${c.sse} SSE (errors ${c.subscriberErrors}); non-reading raw sockets ${c.nonReaders} (closed by bosun ${c.nonReadersClosedByServer})`,
     `RSS (for reference, not a criterion): ${mb(baseRss)} after warm-up → ${mb(endRss)} at the end; peak ${mb(Math.max(...soak.memory.map((sample) => sample.rss)))}`,
     `heap peak (after GC) ${mb(Math.max(...soak.memory.map((sample) => sample.heapUsed)))}; ${soak.memory.length} samples every ${MEMORY_INTERVAL_MS / 1000} s`,

@@ -9,6 +9,19 @@ import { join } from 'node:path';
 import { removeLabelled } from './docker-cli.js';
 import { forkTs, stopChild, waitForMessage } from './processes.js';
 
+/** An event-loop stall of the child past 50 ms, as its own 10 ms timer saw it (bench/servers/bosun-server.ts). */
+export interface LoopStall {
+  /** When it ended, epoch ms. */
+  readonly endedAt: number;
+  readonly ms: number;
+  /** How much of it V8 spent collecting garbage. */
+  readonly gcMs: number;
+  /** The main thread's CPU time in it: far below `ms`, the machine did not run bosun (a busy, shared machine). */
+  readonly cpuMs: number;
+  /** True when a forced GC the parent asked for ran in it. */
+  readonly forcedGc: boolean;
+}
+
 export interface BosunChild {
   readonly process: ChildProcess & { output(): string };
   readonly pid: number;
@@ -19,6 +32,8 @@ export interface BosunChild {
   readonly instanceId: string;
   /** The child's own view of its memory (process.memoryUsage()); with `gc`, after a full collection (needs --expose-gc). */
   memoryUsage(gc?: boolean): Promise<NodeJS.MemoryUsage>;
+  /** The child's event-loop stalls past 50 ms since it started (none unless started with `watchStalls`). */
+  stalls(): Promise<LoopStall[]>;
   /**
    * Runs `during` with V8's CPU profiler and sampling heap profiler on in the child when profiling
    * is on (writing `<profileDir>/<name>.cpuprofile` and `.heapprofile`); otherwise just runs it.
@@ -35,6 +50,8 @@ export interface BosunChildOptions {
   readonly profileDir?: string | undefined;
   /** Extra node flags for the child, e.g. `--expose-gc`. */
   readonly nodeFlags?: readonly string[];
+  /** Watch the child's event loop for stalls (a 10 ms timer in it; see {@link BosunChild.stalls}). */
+  readonly watchStalls?: boolean;
 }
 
 /**
@@ -70,6 +87,7 @@ export async function startBosun(options: BosunChildOptions = {}): Promise<Bosun
       // The cold path, as in earlier results, unless a benchmark asks for the pool (`warm` does):
       // frozen pool sandboxes would also count as live containers in `concurrency`.
       WARM_POOL_SIZE: '0',
+      ...(options.watchStalls ? { BENCH_WATCH_STALLS: '1' } : {}),
       ...options.env,
     },
   });
@@ -93,6 +111,11 @@ export async function startBosun(options: BosunChildOptions = {}): Promise<Bosun
       const reply = waitForMessage<{ type: string; usage: NodeJS.MemoryUsage }>(child, 'memory', 10_000);
       child.send({ type: 'memory', gc });
       return (await reply).usage;
+    },
+    async stalls() {
+      const reply = waitForMessage<{ type: string; stalls: LoopStall[] }>(child, 'loop', 10_000);
+      child.send({ type: 'loop' });
+      return (await reply).stalls;
     },
     async profiled(name, during) {
       if (options.profileDir === undefined) return during();

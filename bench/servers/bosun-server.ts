@@ -8,9 +8,17 @@
  * sends `profile-start` / `profile-stop` {file}: V8's CPU profiler (the one behind `--cpu-prof`)
  * and its sampling heap profiler (behind `--heap-prof`) run through the inspector in this process
  * between the two messages, and both profiles are written next to `file`.
+ *
+ * With BENCH_WATCH_STALLS=1 (set by the parent, off by default: an idle benchmark must not have a
+ * timer waking bosun), event-loop stalls are watched from start-up: a 10 ms timer that fires late
+ * by more than STALL_REPORT_MS records the stall (when it ended, how long, how much of it V8
+ * spent collecting garbage, how much CPU time the main thread had in it, whether the parent's
+ * forced GC fell in it); `loop` answers with the
+ * list, so that a benchmark can tell which of its phases held the loop.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -18,6 +26,39 @@ import { createLogger } from '../../src/logger.js';
 const config = loadConfig(process.env);
 const app = createApp(config, { logger: createLogger({ level: config.logLevel, pretty: false }) });
 const send = (message: Record<string, unknown>) => process.send?.(message);
+
+const STALL_TICK_MS = 10;
+const STALL_REPORT_MS = 50;
+/**
+ * Stalls past STALL_REPORT_MS: `endedAt` in epoch ms, `forcedGc` when the parent's forced GC ran
+ * in it, `cpuMs` the main thread's CPU time in it (far below `ms`: the machine did not run bosun).
+ */
+const stalls: { endedAt: number; ms: number; forcedGc: boolean; gcMs: number; cpuMs: number }[] = [];
+/** The main thread's CPU time in ms (the whole process's where Node cannot tell one thread's). */
+const threadCpuMs = (): number => {
+  const { user, system } = typeof process.threadCpuUsage === 'function' ? process.threadCpuUsage() : process.cpuUsage();
+  return (user + system) / 1000;
+};
+let lastTick = performance.now();
+let lastCpuMs = threadCpuMs();
+let lastForcedGc = -1;
+/** V8's collections (start, duration in ms) since the last tick: how much of a stall was garbage collection. */
+let collections: { startTime: number; duration: number }[] = [];
+if (process.env['BENCH_WATCH_STALLS'] === '1') {
+  new PerformanceObserver((list) => collections.push(...list.getEntries())).observe({ entryTypes: ['gc'] });
+  setInterval(() => {
+    const now = performance.now();
+    const cpuMs = threadCpuMs();
+    const lateMs = now - lastTick - STALL_TICK_MS;
+    if (lateMs > STALL_REPORT_MS && stalls.length < 10_000) {
+      const gcMs = collections.filter((gc) => gc.startTime >= lastTick).reduce((sum, gc) => sum + gc.duration, 0);
+      stalls.push({ endedAt: Date.now(), ms: lateMs, forcedGc: lastForcedGc >= lastTick, gcMs, cpuMs: cpuMs - lastCpuMs });
+    }
+    collections = [];
+    lastTick = now;
+    lastCpuMs = cpuMs;
+  }, STALL_TICK_MS).unref();
+}
 
 process.on('message', (message: { type?: string }) => {
   if (message?.type === 'close') {
@@ -33,8 +74,13 @@ process.on('message', (message: { type?: string }) => {
     );
   } else if (message?.type === 'memory') {
     // With `gc` (and --expose-gc), after a full collection: what is live, not what awaits collection.
-    if ((message as { gc?: boolean }).gc) (globalThis as { gc?: () => void }).gc?.();
+    if ((message as { gc?: boolean }).gc) {
+      (globalThis as { gc?: () => void }).gc?.();
+      lastForcedGc = performance.now();
+    }
     send({ type: 'memory', usage: process.memoryUsage() });
+  } else if (message?.type === 'loop') {
+    send({ type: 'loop', stalls });
   } else if (message?.type === 'profile-start') {
     startProfiling().then(
       () => send({ type: 'profiling' }),

@@ -9,7 +9,8 @@
  * that short lines cannot make a budget of bytes into millions of lines. Before, a step printing
  * 50 MB of empty lines stored 33.5 M log rows and took 88 s of bosun's CPU; now the default
  * 32 MiB holds at most 524,288 lines, however short. Past the budget, a line costs a counter
- * and a slot in a fixed ring of `tailLines`.
+ * and a slot in a fixed ring of `tailLines`, and a run of lines followed by at least `tailLines`
+ * more costs one call to {@link OutputBudget.skip}.
  */
 export interface DroppedOutput<T> {
   readonly droppedLines: number;
@@ -78,6 +79,26 @@ export class OutputBudget<T> {
       this.tailCount += 1;
     }
     return false;
+  }
+
+  /**
+   * True once a line did not fit: from then on no line is recorded at once, and only the last
+   * `tailLines` of any run of lines can end up in the tail.
+   */
+  get tailOnly(): boolean {
+    return this.exhausted;
+  }
+
+  /**
+   * Counts lines as dropped without offering them one by one: for lines that {@link admit}
+   * would only have passed through the tail, since at least `tailLines` more follow them (a
+   * splitter that skips all but a chunk's last lines once {@link tailOnly}).
+   * @param bytes their size as printed, newlines included.
+   */
+  skip(lines: number, bytes: number): void {
+    if (!this.exhausted) throw new Error('OutputBudget.skip before the budget is spent');
+    this.droppedLines += lines;
+    this.droppedBytes += bytes;
   }
 
   /** True when lines have been held back since the last {@link drain}. */

@@ -353,6 +353,11 @@ export class RunExecutor {
         timeoutGraceMs: this.options.stopGraceMs,
         signal,
         onOutput: (stream, line) => record(stream === 'stdout' ? 'STDOUT' : 'STDERR', line),
+        // Past the budget, only each chunk's last lines can reach the tail: the rest are counted by chunk.
+        skipLines: {
+          keepLast: () => (budget.tailOnly ? budget.tailLines : undefined),
+          skipped: (_stream, lines, bytes) => budget.skip(lines, bytes),
+        },
         ...(capture === undefined ? {} : { onData: (stream: OutputStream, chunk: Uint8Array) => capture[stream].push(chunk) }),
       });
     } finally {

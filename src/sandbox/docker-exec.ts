@@ -16,7 +16,8 @@ import type { Duplex } from 'node:stream';
 import { MAX_TIMER_DELAY_MS } from '../shared/constants.js';
 import { delay } from '../shared/deadline.js';
 import { dockerCall } from './docker-call.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter, MAX_LINE_CHARS, type LineSkip } from './line-splitter.js';
+import { OutputPacer } from './output-pacer.js';
 import { SandboxError, toSandboxError } from './sandbox-errors.js';
 import type { ExecOptions, ExecResult, OutputStream } from './sandbox.js';
 
@@ -132,7 +133,7 @@ export async function execInContainer(target: ExecTarget, command: string, optio
   let onInterrupt: (() => void) | undefined;
   try {
     const onOutput = leader ? leader.intercept(options.onOutput) : options.onOutput;
-    const output = pipeOutput(target.docker, stream, onOutput, signal, rawOutput(options.onData, leader !== undefined));
+    const output = pipeOutput(target.docker, stream, onOutput, signal, rawOutput(options.onData, leader !== undefined), options.skipLines);
     if (leader) {
       void output.finally(() => leader.giveUp()).catch(() => undefined);
       const end = (by: 'timeout' | 'interrupt') => {
@@ -242,7 +243,8 @@ function rawOutput(onData: ExecOptions['onData'], skipPidLine: boolean): Record<
 }
 
 /**
- * Demultiplexes an exec's output into `onOutput` lines (and `raw` chunks); resolves when the
+ * Demultiplexes an exec's output into `onOutput` lines (and `raw` chunks; lines skipped as
+ * `skipLines` asks); resolves when the
  * stream is over, rejects on its error or the signal's abort. Also the warm pool's prepared
  * command reads its output this way (prepared-command.ts).
  */
@@ -252,16 +254,22 @@ export function pipeOutput(
   onOutput: ExecOptions['onOutput'],
   signal: AbortSignal | undefined,
   raw?: Record<OutputStream, (chunk: Buffer) => void>,
+  skipLines?: ExecOptions['skipLines'],
 ): Promise<void> {
   const emit = onOutput ?? (() => {});
-  const stdout = new LineSplitter((line) => emit('stdout', line));
-  const stderr = new LineSplitter((line) => emit('stderr', line));
+  const skip = (stream: OutputStream): LineSkip | undefined =>
+    skipLines && { keepLast: () => skipLines.keepLast(stream), skipped: (lines, bytes) => skipLines.skipped(stream, lines, bytes) };
+  const stdout = new LineSplitter((line) => emit('stdout', line), MAX_LINE_CHARS, skip('stdout'));
+  const stderr = new LineSplitter((line) => emit('stderr', line), MAX_LINE_CHARS, skip('stderr'));
+  // Output is handled in bounded slices of each turn of the event loop (see OutputPacer).
+  const pacer = new OutputPacer(stream);
   return new Promise<void>((resolve, reject) => {
     let finished = false;
     const finish = (error?: Error) => {
       if (finished) return;
       finished = true;
       signal?.removeEventListener('abort', onAbort);
+      pacer.flush();
       stdout.end();
       stderr.end();
       if (error) reject(error);
@@ -274,20 +282,24 @@ export function pipeOutput(
     docker.modem.demuxStream(
       stream,
       {
-        write: (chunk: Buffer) => {
-          raw?.stdout(chunk);
-          stdout.write(chunk);
-        },
+        write: (chunk: Buffer) =>
+          pacer.write(chunk, (piece) => {
+            raw?.stdout(piece);
+            stdout.write(piece);
+          }),
       } as unknown as NodeJS.WritableStream,
       {
-        write: (chunk: Buffer) => {
-          raw?.stderr(chunk);
-          stderr.write(chunk);
-        },
+        write: (chunk: Buffer) =>
+          pacer.write(chunk, (piece) => {
+            raw?.stderr(piece);
+            stderr.write(piece);
+          }),
       } as unknown as NodeJS.WritableStream,
     );
-    stream.once('end', () => finish());
-    stream.once('close', () => finish());
+    // The stream's end waits for the output still waiting to be handled.
+    const ended = () => void pacer.drained().then(() => finish());
+    stream.once('end', ended);
+    stream.once('close', ended);
     stream.once('error', (error) => finish(error));
   });
 }

@@ -51,9 +51,10 @@ const WAITING_SHELL = [
 /**
  * What the options of an exec may hold for it to be handed over (a later option goes the ordinary
  * way). `timeoutGraceMs` alone changes nothing: it only shapes a timeout or an interrupt, which
- * are not known here. The run executor passes it with every step.
+ * are not known here. The run executor passes it with every step, and `skipLines`, which only
+ * shapes how lines are handed over.
  */
-const KNOWN_OPTIONS = new Set(['env', 'cwd', 'signal', 'onOutput', 'stdin', 'timeoutGraceMs']);
+const KNOWN_OPTIONS = new Set(['env', 'cwd', 'signal', 'onOutput', 'skipLines', 'stdin', 'timeoutGraceMs']);
 const EXPORTABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Whether a command with these options can be handed to a prepared shell (see {@link PreparedCommand.fits}). */
@@ -163,7 +164,7 @@ export class PreparedCommand {
     try {
       // A connection the engine dropped while the sandbox waited will never end again: do not wait on it.
       if (!this.open) throw new SandboxError('CONTAINER_GONE', `the prepared command in ${target.name} lost its connection`);
-      const output = pipeOutput(target.docker, this.stream, options.onOutput, signal);
+      const output = pipeOutput(target.docker, this.stream, options.onOutput, signal, undefined, options.skipLines);
       // Paused since the ready line was read: a new 'data' listener does not resume it.
       this.stream.resume();
       const env = Object.entries(options.env ?? {});

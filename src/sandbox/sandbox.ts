@@ -43,6 +43,16 @@ export interface ExecOptions {
    * last line without a newline).
    */
   readonly onData?: (stream: OutputStream, chunk: Uint8Array) => void;
+  /**
+   * For a caller that, from some point on, keeps only the last lines of the output (a run's log
+   * past its budget): while `keepLast` gives a count, the lines of a chunk before its last
+   * `count` are not handed to `onOutput` but counted, in order, to `skipped` (see `LineSkip`
+   * in line-splitter.ts). A sandbox may ignore it and hand over every line.
+   */
+  readonly skipLines?: {
+    keepLast(stream: OutputStream): number | undefined;
+    skipped(stream: OutputStream, lines: number, bytes: number): void;
+  };
   /** Written to the command's standard input, which is then closed. */
   readonly stdin?: string | Uint8Array;
   /**

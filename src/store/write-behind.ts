@@ -1,8 +1,14 @@
 /**
  * Buffers writes for a moment and hands them to `write` in batches: at once when `batchSize`
- * items wait, otherwise after `delayMs` (0: on the next turn of the event loop). One transaction per batch instead of
+ * items (or `batchWeight`) wait, otherwise after `delayMs` (0: on the next turn of the event loop). One transaction per batch instead of
  * one per item keeps a chatty run from blocking the event loop. Readers call {@link flush} first
  * so they see every item that could be written.
+ *
+ * No write done in the background holds the event loop for long: a batch holds at most
+ * `batchWeight` (a transaction of 512 lines of 1,000 characters took some 40 ms), a push writes
+ * at most one batch, and a backlog (after a failed write, or many small batches) is written a
+ * slice of {@link FLUSH_SLICE_MS} at a time, the rest on the next turn. Only {@link flush}, for a
+ * reader that must see everything, writes all at once.
  *
  * A batch that fails to write is kept, in order, and the fault is reported to the store's
  * {@link StoreHealth}, which retries it with a backoff; meanwhile new items wait behind it,
@@ -11,12 +17,17 @@
  */
 import type { StoreHealth } from './store-health.js';
 
+/** How long a write in the background may go on writing batches before the rest waits for the next turn. */
+export const FLUSH_SLICE_MS = 10;
+
 export interface WriteBehindOptions<T> {
   /** What the items are, in the store's health report and logs ("log lines"). */
   readonly what: string;
   /** Writes one batch, in one transaction; throws if nothing of it was written. */
   readonly write: (batch: readonly T[]) => void;
   readonly batchSize: number;
+  /** The most weight (in `weightOf` units) a batch holds, at least one item; default: no bound. */
+  readonly batchWeight?: number;
   /** How much may wait at most (while writes fail), in `weightOf` units; {@link WriteBehind.push} refuses more. */
   readonly maxPending: number;
   /** An item's share of `maxPending`; default 1 (`maxPending` counts items). */
@@ -51,17 +62,10 @@ export class WriteBehind<T> {
   push(item: T, evenIfFull = false): boolean {
     if (!this.enqueue(item, evenIfFull)) return false;
     if (this.options.health.isFailing(this.options.what)) return true;
-    if (this.pending.size >= this.options.batchSize) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      const flushIfOpen = () => {
-        if (this.options.isOpen?.() ?? true) this.flush();
-        else this.scheduled = false;
-      };
-      const delayMs = this.options.delayMs ?? 0;
-      if (delayMs > 0) setTimeout(flushIfOpen, delayMs).unref();
-      else setImmediate(flushIfOpen);
-    }
+    if (this.pending.size >= this.options.batchSize || this.pendingWeight >= (this.options.batchWeight ?? Infinity)) {
+      // One batch now; a backlog behind it is left to the slices in the background.
+      if (this.inBackground(() => this.writeBatch()) && this.pending.size > 0) this.schedule(0);
+    } else this.schedule(this.options.delayMs ?? 0);
     return true;
   }
 
@@ -89,7 +93,6 @@ export class WriteBehind<T> {
    * store's health retries it); while a retry is due, leaves the writing to it.
    */
   flush(): boolean {
-    this.scheduled = false;
     if (this.pending.size === 0) return true;
     const { health, what } = this.options;
     if (health.isFailing(what)) return false;
@@ -97,9 +100,49 @@ export class WriteBehind<T> {
       this.writeAll();
       return true;
     } catch (error) {
-      health.failed(what, error, () => this.writeAll());
+      health.failed(what, error, () => this.retry());
       return false;
     }
+  }
+
+  /** Schedules a slice of writing in the background, unless one is. */
+  private schedule(delayMs: number): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const writeIfOpen = () => {
+      this.scheduled = false;
+      if (this.options.isOpen?.() ?? true) this.writeSlice();
+    };
+    if (delayMs > 0) setTimeout(writeIfOpen, delayMs).unref();
+    else setImmediate(writeIfOpen);
+  }
+
+  /** Batches for up to {@link FLUSH_SLICE_MS}; the rest on the next turn. */
+  private writeSlice(): void {
+    if (this.pending.size === 0 || this.options.health.isFailing(this.options.what)) return;
+    const startedAt = performance.now();
+    const written = this.inBackground(() => {
+      do this.writeBatch();
+      while (this.pending.size > 0 && performance.now() - startedAt < FLUSH_SLICE_MS);
+    });
+    if (written && this.pending.size > 0) this.schedule(0);
+  }
+
+  /** Runs a background write; a failure goes to the store's health, which retries it. False when it failed. */
+  private inBackground(write: () => void): boolean {
+    try {
+      write();
+      return true;
+    } catch (error) {
+      this.options.health.failed(this.options.what, error, () => this.retry());
+      return false;
+    }
+  }
+
+  /** The health's retry: the oldest batch now (throws if it cannot be written), the rest in slices. */
+  private retry(): void {
+    this.writeBatch();
+    if (this.pending.size > 0) this.schedule(0);
   }
 
   private enqueue(item: T, evenIfFull: boolean): boolean {
@@ -114,19 +157,27 @@ export class WriteBehind<T> {
 
   /** Writes every waiting item in batches, oldest first; throws at the first batch that fails, keeping it and the rest. */
   private writeAll(): void {
-    if (!(this.options.isOpen?.() ?? true)) return;
-    while (this.pending.size > 0) {
-      const keys: Array<string | number> = [];
-      const batch: T[] = [];
-      for (const [key, item] of this.pending) {
-        keys.push(key);
-        batch.push(item);
-        if (batch.length === this.options.batchSize) break;
-      }
-      this.options.write(batch);
-      for (const key of keys) this.pending.delete(key);
-      for (const item of batch) this.pendingWeight -= this.weight(item);
+    while (this.pending.size > 0 && (this.options.isOpen?.() ?? true)) this.writeBatch();
+  }
+
+  /** Writes the oldest batch (none once the destination is closed); throws if it fails, keeping it. */
+  private writeBatch(): void {
+    if (this.pending.size === 0 || !(this.options.isOpen?.() ?? true)) return;
+    const { batchSize, batchWeight = Infinity } = this.options;
+    const keys: Array<string | number> = [];
+    const batch: T[] = [];
+    let weight = 0;
+    for (const [key, item] of this.pending) {
+      const itemWeight = this.weight(item);
+      if (batch.length > 0 && weight + itemWeight > batchWeight) break;
+      keys.push(key);
+      batch.push(item);
+      weight += itemWeight;
+      if (batch.length === batchSize) break;
     }
+    this.options.write(batch);
+    for (const key of keys) this.pending.delete(key);
+    this.pendingWeight -= weight;
   }
 
   private weight(item: T): number {

@@ -44,4 +44,18 @@ describe('OutputBudget', () => {
     expect(none.holding).toBe(true);
     expect(none.drain()).toEqual({ droppedLines: 1, droppedBytes: 5, tail: [] });
   });
+
+  it('counts lines skipped past the budget as dropped, with the held tail unchanged', () => {
+    const budget = new OutputBudget<string>(10, 2, 1);
+    expect(() => budget.skip(5, 10)).toThrow();
+    expect(budget.tailOnly).toBe(false);
+    budget.admit('aaaaaaaaaa', 10);
+    expect(budget.admit('b', 2)).toBe(false);
+    expect(budget.tailOnly).toBe(true);
+    // As a splitter skipping all but a chunk's last 2 lines would: 'b', 1,000 lines counted, then 'y' and 'z'.
+    budget.skip(1_000, 6_000);
+    budget.admit('y', 2);
+    budget.admit('z', 2);
+    expect(budget.drain()).toEqual({ droppedLines: 1_001, droppedBytes: 6_002, tail: ['y', 'z'] });
+  });
 });

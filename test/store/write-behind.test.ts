@@ -42,7 +42,7 @@ describe('WriteBehind', () => {
     expect(written).toEqual([[1, 2, 3], [4]]);
   });
 
-  it('keeps a batch that failed, in order with what comes after it, and writes all once a retry succeeds', () => {
+  it('keeps a batch that failed, in order with what comes after it, and writes all once a retry succeeds (the rest of the backlog a turn later)', () => {
     const { writes, written, state, health } = setup<number>();
     state.failing = true;
     writes.push(1);
@@ -59,6 +59,10 @@ describe('WriteBehind', () => {
 
     state.failing = false;
     vi.advanceTimersByTime(400);
+    // The retry writes the oldest batch; the backlog behind it follows on the next turn.
+    expect(written).toEqual([[1, 2, 3]]);
+    expect(health.report().status).toBe('OK');
+    vi.advanceTimersToNextTimer();
     expect(written).toEqual([
       [1, 2, 3],
       [4, 5],
@@ -66,6 +70,31 @@ describe('WriteBehind', () => {
     expect(writes.size).toBe(0);
     expect(health.report().status).toBe('OK');
     expect(writes.flush()).toBe(true);
+  });
+
+  it('bounds a batch by weight too, and writes a backlog a slice per turn', () => {
+    const { writes, written, state } = setup<string>({ batchSize: 100, batchWeight: 6, weightOf: (item) => item.length });
+    // A push writes one batch when its weight waits: the item past the bound waits.
+    for (const item of ['aa', 'bb', 'cccc']) writes.push(item);
+    expect(written).toEqual([['aa', 'bb']]);
+    vi.advanceTimersByTime(0);
+    expect(written).toEqual([['aa', 'bb'], ['cccc']]);
+    // One heavier than the bound still goes, alone.
+    writes.push('dddddddd');
+    expect(written.at(-1)).toEqual(['dddddddd']);
+
+    // A backlog (here: waiting behind a failed write) is written in batches of the bound.
+    state.failing = true;
+    writes.push('e');
+    vi.advanceTimersByTime(0);
+    for (const item of ['ff', 'gggg', 'h']) writes.push(item);
+    state.failing = false;
+    vi.advanceTimersByTime(1_000);
+    expect(written.slice(3)).toEqual([
+      ['e', 'ff'],
+      ['gggg', 'h'],
+    ]);
+    expect(writes.size).toBe(0);
   });
 
   it('refuses items past maxPending (by weight), except one pushed even if full', () => {

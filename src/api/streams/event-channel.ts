@@ -62,6 +62,12 @@ export interface EventChannelOptions<T = unknown> {
 /** Default per-subscriber buffer size. */
 export const DEFAULT_STREAM_CAPACITY = 256;
 
+/**
+ * How long a consumer may take buffered items one after another in one chain of microtasks
+ * before the next one is handed out on the next turn of the event loop (see `next()`).
+ */
+export const TAKE_SLICE_MS = 2;
+
 type Resolver<T> = (result: IteratorResult<StreamItem<T>, undefined>) => void;
 
 /**
@@ -89,6 +95,9 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
   /** The pull scheduled for the next turn of the event loop, if any (see {@link setPull}). */
   #pullTimer: NodeJS.Immediate | undefined;
   #readers: Resolver<T>[] = [];
+  /** When the consumer's current run of takes from the buffer began; reset on the next turn. */
+  #takingSince: number | undefined;
+  #takeTimer: NodeJS.Immediate | undefined;
   #state: 'open' | 'ending' | 'closed' = 'open';
   #stopHooks: (() => void)[] = [];
   #closeHooks: (() => void)[] = [];
@@ -224,6 +233,9 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
     this.#pull = undefined;
     if (this.#pullTimer !== undefined) clearImmediate(this.#pullTimer);
     this.#pullTimer = undefined;
+    if (this.#takeTimer !== undefined) clearImmediate(this.#takeTimer);
+    this.#takeTimer = undefined;
+    this.#takingSince = undefined;
     if (wasOpen) this.#runStopHooks();
     for (const reader of this.#readers.splice(0)) reader({ done: true, value: undefined });
     for (const hook of this.#closeHooks.splice(0)) hook();
@@ -274,6 +286,10 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
         this.#backlogBytes = 0;
         this.#pullIfOpen();
       }
+      // A subscriber that fell behind (up to `capacity` lines of a chatty run) would otherwise
+      // take its whole buffer in one chain of microtasks, each item executed and sent in it:
+      // 1,000 log lines held the event loop for about 100 ms.
+      if (this.#takenLong()) return new Promise((resolve) => setImmediate(resolve, { done: false, value }));
       return Promise.resolve({ done: false, value });
     }
     if (this.#state !== 'open') {
@@ -332,6 +348,20 @@ export class EventChannel<T> implements AsyncIterableIterator<StreamItem<T>, und
   #forgetAt(index: number): void {
     const [item] = this.#buffer.splice(index, 1);
     if (this.#sizeOf && item !== undefined && !(item instanceof StreamFailure)) this.#liveBytes -= this.#sizeOf(item);
+  }
+
+  /** True once this turn's run of takes from the buffer has lasted {@link TAKE_SLICE_MS}; the first take starts it. */
+  #takenLong(): boolean {
+    const now = performance.now();
+    if (this.#takingSince === undefined) {
+      this.#takingSince = now;
+      this.#takeTimer = setImmediate(() => {
+        this.#takingSince = undefined;
+        this.#takeTimer = undefined;
+      });
+      return false;
+    }
+    return now - this.#takingSince >= TAKE_SLICE_MS;
   }
 
   #pullIfOpen(): void {

@@ -12,6 +12,26 @@ async function drain<T>(channel: AsyncIterator<T>): Promise<T[]> {
 }
 
 describe('EventChannel', () => {
+  it('hands a consumer that takes long over its buffer a turn at a time, so that others run in between', async () => {
+    const channel = new EventChannel<number>({ capacity: 10, overflow: 'fail' });
+    for (let n = 1; n <= 3; n += 1) channel.push(n);
+    channel.end();
+    const order: string[] = [];
+    const consumer = (async () => {
+      for (let next = await channel.next(); !next.done; next = await channel.next()) {
+        order.push(`item ${String(unwrapStreamItem(next.value))}`);
+        // Longer than TAKE_SLICE_MS per item, as executing and sending a result can be.
+        const until = performance.now() + 5;
+        while (performance.now() < until);
+      }
+    })();
+    setImmediate(() => order.push('another turn'));
+    await consumer;
+    // The first item comes in the chain of microtasks; the next one only after the event loop turned.
+    expect(order.slice(0, 2)).toEqual(['item 1', 'another turn']);
+    expect(order.filter((entry) => entry.startsWith('item'))).toEqual(['item 1', 'item 2', 'item 3']);
+  });
+
   it('hands out pushed items in order, to waiting readers first', async () => {
     const channel = new EventChannel<number>({ capacity: 10, overflow: 'drop-oldest' });
     const waiting = channel.next();

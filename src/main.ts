@@ -14,6 +14,10 @@ import { DatabaseOpenError } from './store/database.js';
 /** After a fatal fault, how long the clean shutdown may take beyond SHUTDOWN_GRACE_MS before the process exits anyway. */
 const FATAL_SHUTDOWN_EXTRA_MS = 30_000;
 
+/** What start-up says when REDIS_URL and BOSUN_DB_URL ask for cluster mode (issue #17), which no node runs yet. */
+const CLUSTER_MODE_UNAVAILABLE =
+  'REDIS_URL and BOSUN_DB_URL ask for cluster mode, which this version cannot run yet (its PostgreSQL store and BullMQ queue exist, the node does not use them); unset both to run on one host';
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -24,6 +28,13 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     throw error;
+  }
+  if (config.cluster !== undefined) {
+    // The cluster's parts (PostgreSQL stores, BullMQ queue, Redis event bridge) are built and tested,
+    // but no node runs them yet: starting on the embedded stores instead would look like a cluster
+    // node and share nothing with the others.
+    process.stderr.write(`bosun: ${CLUSTER_MODE_UNAVAILABLE}\n`);
+    process.exit(1);
   }
   const logger = createLogger({ level: config.logLevel });
 

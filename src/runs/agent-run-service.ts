@@ -1,5 +1,6 @@
 /**
- * The run lifecycle's front door: `start` and `retry` validate, store and queue a run;
+ * The run lifecycle's front door: `start` and `retry` validate, store and queue a run (the
+ * checks and the admission itself are {@link RunAdmission}'s);
  * `recover` brings back what a previous process left in the store; `cancel` takes a run out of
  * the line or stops it; reads and logs come from the store; `shutdown` drains. When the queue
  * gives a run its slot, the {@link RunExecutor} runs it in a sandbox and gives it its final
@@ -8,26 +9,25 @@
  * The queue is built with this service's {@link AgentRunService.runTask} as its handler (the
  * composition root wires it), so that the node that starts a run needs only its id.
  */
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.js';
 import type { AgentRegistry } from './agent-registry.js';
-import { BosunError, errorMessage, isBosunError } from '../errors.js';
-import type { ExecutionQueue, ExecutionQueueEvents, QueueTicket } from '../queue/execution-queue.js';
-import type { EngineInfo, SandboxProvider } from '../sandbox/sandbox.js';
-import { isEngineUnavailable, type SandboxError } from '../sandbox/sandbox-errors.js';
+import { BosunError } from '../errors.js';
+import type { ExecutionQueue, ExecutionQueueEvents } from '../queue/execution-queue.js';
+import type { SandboxProvider } from '../sandbox/sandbox.js';
+import type { SandboxError } from '../sandbox/sandbox-errors.js';
 import { delay } from '../shared/deadline.js';
 import type { AgentRun, FailureGroup, LogLine, StartAgentInput } from './agent-run.js';
 import { isFinalStatus } from './agent-run.js';
 import type { RunFilter, RunPage, RunStore } from './run-store.js';
 import type { LogQuery, RunListQuery, RunPageQuery, RunQueryFilter, RunService, RunServiceEvents, StartAgentResult } from './run-service.js';
 import { RunExecutor, RunStopped, type RunExecutorOptions } from './run-executor.js';
+import { RunAdmission } from './run-admission.js';
 import { RunRecorder } from './run-recorder.js';
-import { resolveStartInput, type RunDefaults } from './start-input.js';
+import type { RunDefaults } from './start-input.js';
 
 export { CONTEXT_FILE_PATH, WORKSPACE_DIR } from './run-executor.js';
 const DEFAULT_LIST_LIMIT = 50;
-const ENGINE_INFO_TTL_MS = 30_000;
 
 export interface AgentRunServiceOptions {
   readonly store: RunStore;
@@ -63,13 +63,8 @@ export class AgentRunService implements RunService {
   private readonly active = new Map<string, ActiveRun>();
   private readonly recorder: RunRecorder;
   private readonly executor: RunExecutor;
-  /**
-   * Runs being admitted (stored, not yet in line), each with the promise of its admission,
-   * which never rejects: a cancel waits for it, and so does shutdown.
-   */
-  private readonly admitting = new Map<string, Promise<void>>();
-  private engineInfoCache: { info: EngineInfo; at: number } | undefined;
-  private accepting = true;
+  /** Takes new runs in: the checks, the store and the line (see run-admission.ts). */
+  private readonly admission: RunAdmission;
 
   constructor(private readonly options: AgentRunServiceOptions) {
     // Listeners per subscription: many clients may follow runs at once.
@@ -84,6 +79,14 @@ export class AgentRunService implements RunService {
       ...(options.onEngineLost === undefined ? {} : { onEngineLost: options.onEngineLost }),
       ...(options.collectArtifacts === undefined ? {} : { collectArtifacts: options.collectArtifacts }),
       logger: options.logger,
+    });
+    this.admission = new RunAdmission({
+      store: options.store,
+      queue: options.queue,
+      sandboxes: options.sandboxes,
+      agents: options.agents,
+      defaults: options.defaults,
+      recorder: this.recorder,
     });
     options.queue.events.on('left', (event) => {
       // A run recorded here is live in the recorder: recorded at once, so that a cancel returns
@@ -118,12 +121,8 @@ export class AgentRunService implements RunService {
     }
   }
 
-  async start(input: StartAgentInput): Promise<StartAgentResult> {
-    this.assertAccepting();
-    this.assertStoreWritable();
-    const engine = await this.engineInfo();
-    const { group, config } = resolveStartInput(input, this.options.defaults, { hostCpus: engine.cpus, agents: this.options.agents });
-    return this.admit(group, config, null);
+  start(input: StartAgentInput): Promise<StartAgentResult> {
+    return this.admission.start(input);
   }
 
   /**
@@ -131,8 +130,7 @@ export class AgentRunService implements RunService {
    * @throws BosunError NOT_FOUND, INVALID_STATE (not finished), plus those of {@link start}.
    */
   async retry(id: string): Promise<StartAgentResult> {
-    this.assertAccepting();
-    this.assertStoreWritable();
+    this.admission.assertOpen();
     const previous = await this.recorder.load(id);
     if (!isFinalStatus(previous.status)) {
       throw new BosunError('INVALID_STATE', `run ${id} is ${previous.status}; only a finished run can be retried`);
@@ -140,7 +138,7 @@ export class AgentRunService implements RunService {
     if (!this.options.agents.get(previous.config.agent)) {
       throw new BosunError('INVALID_STATE', `run ${id} used agent ${JSON.stringify(previous.config.agent)}, which is no longer registered`);
     }
-    return this.admit(previous.group, previous.config, id);
+    return this.admission.admit(previous.group, previous.config, id);
   }
 
   /**
@@ -167,7 +165,7 @@ export class AgentRunService implements RunService {
         this.options.logger.warn({ runId: run.id, agent: run.config.agent }, 'a stored waiting run names an agent that is no longer registered');
       } else {
         try {
-          await this.enqueue(run);
+          await this.admission.enqueue(run);
           requeued += 1;
         } catch (error) {
           // A line shorter than before (MAX_QUEUE_LENGTH lowered): the run was failed with the
@@ -179,95 +177,9 @@ export class AgentRunService implements RunService {
     return { interrupted, requeued };
   }
 
-  private assertAccepting(): void {
-    if (!this.accepting) throw new BosunError('SHUTTING_DOWN', 'bosun is shutting down and accepts no new runs');
-  }
-
-  /** @throws BosunError UNAVAILABLE while the store cannot write: a run admitted now could not be kept. */
-  private assertStoreWritable(): void {
-    const fault = this.options.store.writeFault();
-    if (fault !== null) throw storeUnavailable(fault);
-  }
-
-  private async admit(group: AgentRun['group'], config: AgentRun['config'], retryOf: string | null): Promise<StartAgentResult> {
-    if (!(await this.imageExists(config.image))) {
-      throw new BosunError(
-        'BAD_USER_INPUT',
-        `input.config.image: expected an image present in the Docker engine (build or pull it first), got ${JSON.stringify(config.image)}`,
-        { field: 'input.config.image' },
-      );
-    }
-    this.assertAccepting();
-    this.assertStoreWritable();
-    // Refuse before recording: a run the queue will not take must leave no trace.
-    this.options.queue.assertAdmits();
-    const run: AgentRun = Object.freeze({
-      id: randomUUID(),
-      status: 'QUEUED',
-      failureReason: null,
-      error: null,
-      group,
-      config,
-      containerId: null,
-      exitCode: null,
-      steps: [],
-      queuedAt: new Date(),
-      startedAt: null,
-      finishedAt: null,
-      retryOf,
-      warmStart: false,
-    });
-    let admitted!: () => void;
-    // A cancel of this run (its id is announced by the insert's event) waits until it is in line,
-    // and so does a shutdown; settled whatever the outcome.
-    this.admitting.set(
-      run.id,
-      new Promise<void>((resolve) => {
-        admitted = resolve;
-      }),
-    );
-    try {
-      try {
-        await this.recorder.insert(run);
-      } catch (error) {
-        // Nothing was stored: the run is refused and leaves no trace.
-        throw storeUnavailable(errorMessage(error), error);
-      }
-      if (!this.accepting) {
-        // Shutdown began while the store wrote it: it will not enter a line that is closing.
-        const error = new BosunError('SHUTTING_DOWN', 'bosun is shutting down and accepts no new runs');
-        this.recorder.finish(run.id, 'FAILED', null, 'bosun began shutting down before the run entered the line');
-        throw error;
-      }
-      const ticket = await this.enqueue(run);
-      // The snapshot after entering the line: a run that started at once is RUNNING.
-      return { run: this.recorder.current(run.id) ?? (await this.recorder.load(run.id)), ticket };
-    } finally {
-      this.admitting.delete(run.id);
-      admitted();
-    }
-  }
-
-  private async enqueue(run: AgentRun): Promise<QueueTicket> {
-    let ticket: QueueTicket;
-    try {
-      ticket = await this.options.queue.enqueue(run.id, { queuedAt: run.queuedAt });
-    } catch (error) {
-      // A line shorter than the stored waiting runs (MAX_QUEUE_LENGTH lowered across a restart) says so.
-      const reason = isBosunError(error) && error.code === 'QUEUE_FULL' ? 'QUEUE_FULL' : null;
-      this.recorder.finish(run.id, 'FAILED', reason, errorMessage(error));
-      throw error;
-    }
-    // Still live: not finished already (a run whose agent is gone fails as it starts).
-    if (this.recorder.current(run.id)) {
-      this.recorder.log(run.id, 'SYSTEM', null, ticket.position === 0 ? 'started at once' : `queued at position ${ticket.position}`);
-    }
-    return ticket;
-  }
-
   async cancel(id: string): Promise<AgentRun> {
     // A run still being admitted is cancelled once it is in line (or has failed to enter it).
-    const admitting = this.admitting.get(id);
+    const admitting = this.admission.settling(id);
     if (admitting) await admitting;
     const run = await this.recorder.load(id);
     if (isFinalStatus(run.status)) {
@@ -318,7 +230,7 @@ export class AgentRunService implements RunService {
    * every sandbox is gone. Waiting runs stay QUEUED in the store for the next start.
    */
   async shutdown(graceMs = 0): Promise<void> {
-    this.accepting = false;
+    this.admission.close();
     await this.options.queue.pause();
     const running = [...this.active.values()].map((active) => active.settled);
     if (running.length > 0 && graceMs > 0) {
@@ -328,37 +240,10 @@ export class AgentRunService implements RunService {
     }
     await this.options.queue.close();
     // Admissions under way end now (the closed queue refuses them), before the last runs are stopped.
-    await Promise.all(this.admitting.values());
+    await this.admission.settled();
     for (const active of this.active.values()) active.controller.abort(new RunStopped('shutdown'));
     await Promise.all([...this.active.values()].map((active) => active.settled));
     await this.options.store.flush();
-  }
-
-  private async engineInfo(): Promise<EngineInfo> {
-    const cached = this.engineInfoCache;
-    if (cached && Date.now() - cached.at < ENGINE_INFO_TTL_MS) return cached.info;
-    try {
-      const info = await this.options.sandboxes.engineInfo();
-      this.engineInfoCache = { info, at: Date.now() };
-      return info;
-    } catch (error) {
-      if (!isEngineUnavailable(error))
-        throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to report its info: ${errorMessage(error)}`, { cause: error });
-      throw new BosunError('DOCKER_UNAVAILABLE', `the Docker engine does not answer: ${errorMessage(error)}`, { cause: error });
-    }
-  }
-
-  private async imageExists(image: string): Promise<boolean> {
-    try {
-      return await this.options.sandboxes.imageExists(image);
-    } catch (error) {
-      // An answer (a 400 for a reference the engine refuses, a refused redirect) is not an outage.
-      if (!isEngineUnavailable(error))
-        throw new BosunError('SANDBOX_ERROR', `the Docker engine refused to look up image ${JSON.stringify(image)}: ${errorMessage(error)}`, {
-          cause: error,
-        });
-      throw new BosunError('DOCKER_UNAVAILABLE', `the Docker engine does not answer: ${errorMessage(error)}`, { cause: error });
-    }
   }
 
   /**
@@ -394,12 +279,4 @@ function runFilter(query: RunQueryFilter): RunFilter {
     ...(query.status && query.status.length > 0 ? { status: new Set(query.status) } : {}),
     ...(query.groupId == null ? {} : { groupId: query.groupId }),
   };
-}
-
-function storeUnavailable(fault: string, cause?: unknown): BosunError {
-  return new BosunError(
-    'UNAVAILABLE',
-    `bosun's store cannot write (${fault}), so no run is admitted until it can; running runs go on, and bosun retries by itself`,
-    cause === undefined ? {} : { cause },
-  );
 }

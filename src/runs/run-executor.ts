@@ -1,7 +1,7 @@
 /**
  * Execution of one run once the queue has given it a slot: a sandbox with the run's limits and
- * environment, its agent run inside it under the run's deadline, its output kept within the log
- * budget, its outcome classified, and the sandbox removed (with retries) before the run takes
+ * environment, its agent run inside it under the run's deadline (with the context of
+ * agent-context.ts: steps whose output is kept within the log budget), its outcome classified, and the sandbox removed (with retries) before the run takes
  * its final status — on every path: success, a non-zero exit, OOM, the deadline, cancel,
  * shutdown or a sandbox fault.
  *
@@ -10,21 +10,19 @@
  */
 import type { AgentRegistry } from './agent-registry.js';
 import type { ArtifactRequest } from './artifact-collector.js';
-import type { AgentContext, AgentResult, StepOptions, StepOutcome } from './agent.js';
+import type { AgentResult } from './agent.js';
+import { CONTEXT_FILE_PATH, WORKSPACE_DIR, createAgentContext, type Execution, type OutputLine } from './agent-context.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { SANDBOX_WORKSPACE_DIR } from '../sandbox/container-config.js';
 import { describeLimits, formatMemory } from '../sandbox/limits.js';
-import type { ExecResult, OutputStream, Sandbox, SandboxProvider } from '../sandbox/sandbox.js';
+import type { Sandbox, SandboxProvider } from '../sandbox/sandbox.js';
 import { SandboxError } from '../sandbox/sandbox-errors.js';
 import { delay } from '../shared/deadline.js';
-import type { AgentRun, AgentStatus, FailureReason, LogStream, StepResult } from './agent-run.js';
+import type { AgentRun, AgentStatus, FailureReason } from './agent-run.js';
 import { OutputBudget } from './output-budget.js';
-import { OutputTail } from './output-tail.js';
 import type { RunRecorder } from './run-recorder.js';
 
-export const WORKSPACE_DIR = SANDBOX_WORKSPACE_DIR;
-export const CONTEXT_FILE_PATH = `${WORKSPACE_DIR}/.bosun/context.md`;
+export { CONTEXT_FILE_PATH, WORKSPACE_DIR } from './agent-context.js';
 const DEFAULT_LOG_BYTES_PER_RUN = 32 * 1024 * 1024;
 const DISPOSE_ATTEMPTS = 3;
 const DEFAULT_DISPOSE_RETRY_DELAY_MS = 250;
@@ -73,19 +71,6 @@ interface Outcome {
   readonly reason: FailureReason | null;
   readonly error: string | null;
   readonly exitCode: number | null;
-}
-
-interface OutputLine {
-  readonly stream: LogStream;
-  readonly step: number;
-  readonly line: string;
-}
-
-/** One run being executed: what its steps need to reach. */
-interface Execution {
-  readonly id: string;
-  readonly signal: AbortSignal;
-  readonly budget: OutputBudget<OutputLine>;
 }
 
 export class RunExecutor {
@@ -145,7 +130,7 @@ export class RunExecutor {
       this.recorder.log(id, 'SYSTEM', null, `container ${sandbox.id.slice(0, 12)} ${how} with ${describeLimits(config.limits)}`);
       this.watchExit(sandbox, controller, watch.signal);
       if (config.initialRepoContext !== null) await sandbox.writeFile(CONTEXT_FILE_PATH, config.initialRepoContext);
-      const result = await agent.run(this.agentContext(execution, sandbox));
+      const result = await agent.run(createAgentContext(execution, sandbox, { recorder: this.recorder, stopGraceMs: this.options.stopGraceMs }));
       execution.signal.throwIfAborted();
       outcome = await this.classifyResult(id, sandbox, result);
     } catch (error) {
@@ -279,132 +264,6 @@ export class RunExecutor {
       }
     }
   }
-
-  private agentContext(execution: Execution, sandbox: Sandbox): AgentContext {
-    const { id, signal } = execution;
-    const run = this.recorder.require(id);
-    /** The run's signal, and the call's own when it has one. */
-    const callSignal = (own: AbortSignal | undefined): AbortSignal => (own ? AbortSignal.any([signal, own]) : signal);
-    return {
-      runId: id,
-      config: run.config,
-      limits: run.config.limits,
-      signal,
-      workspaceDir: WORKSPACE_DIR,
-      contextFilePath: run.config.initialRepoContext === null ? null : CONTEXT_FILE_PATH,
-      step: (command, options) => this.step(execution, sandbox, command, options),
-      writeFile: (path, content) => sandbox.writeFile(path, content),
-      writeFiles: async (files, own) => {
-        const written = await sandbox.writeFiles(files, callSignal(own));
-        this.recorder.log(
-          id,
-          'SYSTEM',
-          null,
-          `wrote ${describePaths(
-            files.map((file) => file.path),
-            ['file', 'files'],
-          )}`,
-        );
-        return written;
-      },
-      readFile: (path, options) => sandbox.readFile(path, { ...options, signal: callSignal(options.signal) }),
-      listFiles: (path, own) => sandbox.listFiles(path, callSignal(own)),
-      extractArchive: async (path, archive, options) => {
-        const entries = await sandbox.extractArchive(path, archive, { ...options, signal: callSignal(options.signal) });
-        this.recorder.log(
-          id,
-          'SYSTEM',
-          null,
-          `extracted an archive of ${archive.size} bytes into ${path}: ${describePaths(
-            entries.map((entry) => entry.path),
-            ['top-level entry', 'top-level entries'],
-          )}`,
-        );
-        return entries;
-      },
-      readArchive: (path, own) => sandbox.readArchive(path, callSignal(own)),
-      log: (message) => this.recorder.log(id, 'SYSTEM', null, message),
-      announce: () => this.recorder.announce(id),
-    };
-  }
-
-  private async step(execution: Execution, sandbox: Sandbox, command: string, options: StepOptions = {}): Promise<StepOutcome> {
-    const { id, budget } = execution;
-    const signal = options.signal ? AbortSignal.any([execution.signal, options.signal]) : execution.signal;
-    signal.throwIfAborted();
-    const index = this.recorder.require(id).steps.length + 1;
-    const step: StepResult = { index, command, exitCode: null, startedAt: new Date(), finishedAt: null };
-    this.recorder.patch(id, { steps: [...this.recorder.require(id).steps, step] });
-    this.recorder.log(id, 'SYSTEM', index, `step ${index}: ${command}`);
-    const record = (stream: LogStream, line: string) => {
-      if (budget.admit({ stream, step: index, line }, Buffer.byteLength(line) + 1)) this.recorder.log(id, stream, index, line);
-    };
-    const capture =
-      options.captureBytes === undefined ? undefined : { stdout: new OutputTail(options.captureBytes), stderr: new OutputTail(options.captureBytes) };
-    const started = performance.now();
-    let result: ExecResult;
-    try {
-      result = await sandbox.exec(command, {
-        cwd: options.cwd ?? WORKSPACE_DIR,
-        ...(options.env === undefined ? {} : { env: options.env }),
-        ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-        ...(options.interrupt === undefined ? {} : { interrupt: options.interrupt }),
-        timeoutGraceMs: this.options.stopGraceMs,
-        signal,
-        onOutput: (stream, line) => record(stream === 'stdout' ? 'STDOUT' : 'STDERR', line),
-        // Past the budget, only each chunk's last lines can reach the tail: the rest are counted by chunk.
-        skipLines: {
-          keepLast: () => (budget.tailOnly ? budget.tailLines : undefined),
-          skipped: (_stream, lines, bytes) => budget.skip(lines, bytes),
-        },
-        ...(capture === undefined ? {} : { onData: (stream: OutputStream, chunk: Uint8Array) => capture[stream].push(chunk) }),
-      });
-    } finally {
-      if (budget.holding) this.recordTail(id, index, budget);
-    }
-    const durationMs = Math.round(performance.now() - started);
-    const { exitCode } = result;
-    const timedOut = result.timedOut === true;
-    const interrupted = result.interrupted === true;
-    const finished: StepResult = { ...step, exitCode, finishedAt: new Date() };
-    const steps = this.recorder.require(id).steps.map((s) => (s.index === index ? finished : s));
-    this.recorder.patch(id, { steps, exitCode });
-    this.recorder.log(
-      id,
-      'SYSTEM',
-      index,
-      timedOut
-        ? `step ${index} timed out after ${options.timeoutMs} ms (exit ${exitCode})`
-        : interrupted
-          ? `step ${index} stopped: ${errorMessage(options.interrupt?.reason)} (exit ${exitCode})`
-          : `step ${index} exited ${exitCode}`,
-    );
-    const output =
-      capture === undefined
-        ? undefined
-        : { stdout: capture.stdout.text(), stderr: capture.stderr.text(), truncated: capture.stdout.truncated || capture.stderr.truncated };
-    return { index, exitCode, timedOut, interrupted, durationMs, step: finished, ...(output === undefined ? {} : { output }) };
-  }
-
-  /** Says how much output went over the budget, then records the held tail of the step. */
-  private recordTail(id: string, index: number, budget: OutputBudget<OutputLine>): void {
-    const { droppedLines, droppedBytes, tail } = budget.drain();
-    this.recorder.log(
-      id,
-      'SYSTEM',
-      index,
-      `output over the ${formatMemory(budget.limitBytes)} log budget (a line counts at least ${budget.lineCostBytes} bytes): ${droppedLines} line(s), ${droppedBytes} byte(s) not kept; the last ${tail.length} line(s) follow`,
-    );
-    for (const held of tail) this.recorder.log(id, held.stream, held.step, held.line);
-  }
-}
-
-/** Paths for a log line: the first few, and how many more. */
-function describePaths(paths: readonly string[], noun: readonly [one: string, many: string]): string {
-  const shown = paths.slice(0, 5).join(', ');
-  const more = paths.length > 5 ? ` and ${paths.length - 5} more` : '';
-  return `${paths.length} ${paths.length === 1 ? noun[0] : noun[1]}${paths.length === 0 ? '' : `: ${shown}${more}`}`;
 }
 
 /** The environment of every command of a run: its own variables, then bosun's, which it cannot override. */

@@ -1,7 +1,7 @@
 /**
  * The executor's rules with a fake sandbox, no engine: how each way a run can end is classified
  * and recorded, that the sandbox is stopped and removed before the final status on every path,
- * the log budget, the container environment, and removal retries.
+ * the container environment, and removal retries (the log budget of steps: agent-context.test.ts).
  */
 import { fitsPreparedCommand } from '../../src/sandbox/prepared-command.js';
 import { EventEmitter } from 'node:events';
@@ -389,47 +389,6 @@ describe('the sandbox is gone before the final status', () => {
     });
     await s.run({ steps: ['step'] });
     expect(order).toEqual(['container-started', 'container-removed', 'final']);
-  });
-});
-
-describe('output budget', () => {
-  it('records the head within the budget, a notice of what was dropped, and the last 100 lines', async () => {
-    const s = setup({ logBytesPerRun: 1000 });
-    const lines = Array.from({ length: 300 }, (_, i) => `line ${String(i + 1).padStart(3, '0')}-${'x'.repeat(190)}`);
-    s.provider.on('print', { stdout: lines });
-    const final = await s.run({ steps: ['print'] });
-    const stdout = (await s.logs(final.id)).filter((line) => line.startsWith('STDOUT:'));
-    // Each line is 199 characters and a newline: 5 of them fit 1000 bytes.
-    expect(stdout.slice(0, 5)).toEqual(lines.slice(0, 5).map((line) => `STDOUT:1:${line}`));
-    expect(stdout.slice(5)).toEqual(lines.slice(-100).map((line) => `STDOUT:1:${line}`));
-    expect(await s.logs(final.id)).toContain(
-      'SYSTEM:1:output over the 1000b log budget (a line counts at least 64 bytes): 195 line(s), 39000 byte(s) not kept; the last 100 line(s) follow',
-    );
-  });
-
-  it('counts lines too: a million empty lines keep the head/notice/tail form within the budget', async () => {
-    const s = setup({ logBytesPerRun: 64 * 1024 });
-    s.provider.on('print', { stdout: Array.from({ length: 1_000_000 }, () => '') });
-    s.provider.on('after', { stdout: ['the next step'] });
-    const final = await s.run({ steps: ['print', 'after'] });
-    expect(final.status).toBe('SUCCEEDED');
-    const logs = await s.logs(final.id);
-    const notice = logs.findIndex((line) => line.startsWith('SYSTEM:1:output over the 64k log budget'));
-    // 64 KiB at 64 bytes a line: 1,024 lines, then the notice and the last 100.
-    expect(logs.slice(0, notice).filter((line) => line === 'STDOUT:1:')).toHaveLength(1_024);
-    expect(logs[notice]).toBe(
-      'SYSTEM:1:output over the 64k log budget (a line counts at least 64 bytes): 998876 line(s), 998876 byte(s) not kept; the last 100 line(s) follow',
-    );
-    expect(logs.slice(notice + 1, notice + 101)).toEqual(Array.from({ length: 100 }, () => 'STDOUT:1:'));
-    // The budget is spent for the run: the next step's lines are held to its tail too.
-    expect(logs.slice(notice + 101)).toEqual([
-      'SYSTEM:1:step 1 exited 0',
-      'SYSTEM:2:step 2: after',
-      'SYSTEM:2:output over the 64k log budget (a line counts at least 64 bytes): 0 line(s), 0 byte(s) not kept; the last 1 line(s) follow',
-      'STDOUT:2:the next step',
-      'SYSTEM:2:step 2 exited 0',
-    ]);
-    expect(logs.length).toBeLessThan(1_024 + 100 + 20);
   });
 });
 

@@ -1,8 +1,9 @@
 /**
  * The monitor: watches each sandbox container's live stats, grades them, turns them into alerts,
- * records them in the history and publishes them as events; runs a periodic health check; gives
- * concurrency advice. It observes and never acts: what reacts to its events (the engine guard,
- * autoscaling, the alert webhook) is wired by the composition root.
+ * records them in the history and publishes them as events (the publishing is a
+ * {@link SamplePublisher}'s); runs a periodic health check; gives concurrency advice. It observes
+ * and never acts: what reacts to its events (the engine guard, autoscaling, the alert webhook) is
+ * wired by the composition root.
  *
  * Built from injected parts: each container's figures come from a {@link StatsSampler} — the
  * cgroup files read directly when bosun shares the engine's host ({@link CgroupFileSampler},
@@ -18,7 +19,6 @@ import type { Logger } from '../logger.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { RunServiceEvents } from '../runs/run-service.js';
 import type { SandboxLimits } from '../sandbox/limits.js';
-import type { ResourceStats } from '../sandbox/resource-stats.js';
 import { checkInteger } from '../shared/validate.js';
 import { AlertTracker } from './alert-tracker.js';
 import { adviseConcurrency, type ConcurrencyAdviceInput } from './concurrency-advice.js';
@@ -29,6 +29,7 @@ import { describeHealth, summarizeHealth } from './health-summary.js';
 import type { MonitorHistory } from './monitor-history.js';
 import type { MonitorEvents, MonitorService, SampleQuery } from './monitor-service.js';
 import { PeriodicTask } from './periodic-task.js';
+import { SamplePublisher, type PublishedContainer } from './sample-publisher.js';
 import type { ConcurrencyAdvice, ContainerHealth, HealthAlert, HealthReport, ResourcePeak, ResourceSample } from './monitor-types.js';
 import type { MonitorSource, StatsSampler } from './stats-sampler.js';
 import { StatsStreamSupervisor } from './stats-stream-supervisor.js';
@@ -67,18 +68,13 @@ export interface DockerMonitorOptions {
   readonly now?: () => Date;
 }
 
-/** One monitored container. */
-interface Watch {
-  readonly containerId: string;
+/** One monitored container (what the publisher keeps on it, see sample-publisher.ts). */
+interface Watch extends PublishedContainer {
   runId: string | null;
-  /** The container's CPU limit; null when unknown (CPU is then graded on the raw figure). */
   limitCpus: number | null;
   /** Aborted on unregister and close: ends a name lookup in flight. */
   readonly stop: AbortController;
   name: string | null;
-  latest: ResourceSample | null;
-  checkedAt: Date | null;
-  lastPublishedAtMs: number | null;
 }
 
 export class DockerMonitor implements MonitorService {
@@ -88,12 +84,12 @@ export class DockerMonitor implements MonitorService {
   private readonly queue: Pick<ExecutionQueue, 'stats'>;
   private readonly logger: Pick<Logger, 'debug' | 'info' | 'warn'>;
   private readonly thresholds: ResourceThresholds;
-  private readonly sampleIntervalMs: number;
   private readonly perRunLimits: ConcurrencyAdviceInput['perRunLimits'];
   private readonly engine: EngineProbe;
   private readonly adviceRecentRuns: number;
   private readonly now: () => Date;
   private readonly tracker: AlertTracker;
+  private readonly publisher: SamplePublisher;
   private readonly streams: StatsSampler;
   private readonly healthChecks: PeriodicTask;
 
@@ -107,7 +103,7 @@ export class DockerMonitor implements MonitorService {
     this.queue = options.queue;
     this.logger = options.logger;
     this.thresholds = options.thresholds;
-    this.sampleIntervalMs = checkInteger('sampleIntervalMs', options.sampleIntervalMs, { min: 1 });
+    const sampleIntervalMs = checkInteger('sampleIntervalMs', options.sampleIntervalMs, { min: 1 });
     this.perRunLimits = options.perRunLimits;
     this.engine = new EngineProbe(options.source, options.engineTimeoutMs ?? 5_000);
     this.adviceRecentRuns = checkInteger('adviceRecentRuns', options.adviceRecentRuns ?? 20, { min: 0 });
@@ -115,6 +111,14 @@ export class DockerMonitor implements MonitorService {
     // Every resourceSamples and healthAlerts subscription listens here: hundreds are normal.
     this.events.setMaxListeners(0);
     this.tracker = new AlertTracker({ thresholds: options.thresholds, consecutiveSamples: options.alertConsecutiveSamples });
+    this.publisher = new SamplePublisher({
+      events: this.events,
+      history: this.history,
+      tracker: this.tracker,
+      logger: this.logger,
+      sampleIntervalMs,
+      now: this.now,
+    });
     this.streams =
       options.sampler ??
       new StatsStreamSupervisor({
@@ -168,7 +172,7 @@ export class DockerMonitor implements MonitorService {
     };
     this.watches.set(containerId, watch);
     this.streams.open(containerId, {
-      onStats: (stats) => this.publishStats(watch, stats),
+      onStats: (stats) => this.publisher.publishStats(watch, stats, this.streams.sourceOf(containerId) === 'CGROUP_FILES'),
       logContext: () => ({ runId: watch.runId }),
     });
     void this.resolveName(watch);
@@ -186,7 +190,7 @@ export class DockerMonitor implements MonitorService {
     this.watches.delete(containerId);
     watch.stop.abort();
     this.streams.stop(containerId);
-    for (const alert of this.tracker.closeContainer(containerId, this.now())) this.publishAlert(alert);
+    for (const alert of this.tracker.closeContainer(containerId, this.now())) this.publisher.publishAlert(alert);
     return true;
   }
 
@@ -337,7 +341,7 @@ export class DockerMonitor implements MonitorService {
     const { overall, docker } = report;
     const unknownContainers = overall.totalContainers - overall.healthyContainers - overall.unhealthyContainers;
     this.logger.info({ ...overall, unknownContainers, dockerReachable: docker.reachable }, describeHealth(overall, docker));
-    this.emit('health-check', report);
+    this.publisher.emit('health-check', report);
     return report;
   }
 
@@ -358,62 +362,6 @@ export class DockerMonitor implements MonitorService {
     for (const watch of this.watches.values()) watch.stop.abort();
     this.watches.clear();
     await Promise.allSettled([this.streams.close(), this.healthChecks.settled()]);
-  }
-
-  // ── Publishing ──────────────────────────────────────────────────────────────────────────────
-
-  /**
-   * Publishes a reading. A stream's frames come at the engine's pace (one a second) and are
-   * thinned to one per sample interval here; cgroup files are read once per interval already,
-   * and a timer's ticks can be a millisecond less than the interval apart, which must not drop one.
-   */
-  private publishStats(watch: Watch, stats: ResourceStats): void {
-    const atMs = stats.at.getTime();
-    const last = watch.lastPublishedAtMs;
-    const paced = this.streams.sourceOf(watch.containerId) === 'CGROUP_FILES';
-    // A frame dated before the last published one (engine clock moved back) restarts the throttle.
-    if (!paced && last !== null && atMs >= last && atMs - last < this.sampleIntervalMs) return;
-    watch.lastPublishedAtMs = atMs;
-    const sample: ResourceSample = {
-      containerId: watch.containerId,
-      runId: watch.runId,
-      at: stats.at,
-      cpuPercent: stats.cpuPercent,
-      memoryUsageBytes: stats.memoryUsageBytes,
-      memoryLimitBytes: stats.memoryLimitBytes,
-      memoryPercent: stats.memoryPercent,
-      pids: stats.pids,
-      pidsLimit: stats.pidsLimit,
-    };
-    watch.latest = sample;
-    watch.checkedAt = this.now();
-    this.record(() => this.history.recordSample(sample));
-    const alerts = this.tracker.observe(sample, watch.limitCpus);
-    this.emit('sample', sample);
-    for (const alert of alerts) this.publishAlert(alert);
-  }
-
-  private publishAlert(alert: HealthAlert): void {
-    this.record(() => this.history.recordAlert(alert));
-    this.emit('alert', alert);
-  }
-
-  /** Writes to the history without letting a failed write stop publishing. */
-  private record(write: () => void): void {
-    try {
-      write();
-    } catch (error) {
-      this.logger.warn({ error: errorMessage(error) }, 'monitor history write failed');
-    }
-  }
-
-  /** Emits without letting a throwing listener break the stream or check that emitted. */
-  private emit<K extends keyof MonitorEvents>(event: K, ...args: MonitorEvents[K]): void {
-    try {
-      (this.events.emit as (event: K, ...args: MonitorEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      this.logger.warn({ event, error: errorMessage(error) }, 'monitor event listener threw');
-    }
   }
 
   private containerHealth(): ContainerHealth[] {

@@ -7,8 +7,9 @@
  * call has a deadline (but the wait for its exit, which lasts as long as it runs).
  *
  * A sandbox created ahead of time for the warm pool is frozen ({@link DockerSandbox.pause}) until a
- * run takes it over ({@link DockerSandbox.takeOver}). The run's environment is given to each
- * command rather than to the container, cold or warm alike, so that the two cannot differ.
+ * run takes it over ({@link DockerSandbox.takeOver}; what only a pool sandbox needs is in
+ * warm-start.ts). The run's environment is given to each command rather than to the container,
+ * cold or warm alike, so that the two cannot differ.
  */
 import type Docker from 'dockerode';
 import { delay } from '../shared/deadline.js';
@@ -19,8 +20,6 @@ import { extractSandboxArchive, readSandboxArchive } from './docker-archive.js';
 import { execInContainer, type ExecTarget } from './docker-exec.js';
 import { listSandboxFiles, readSandboxFile, writeSandboxFiles } from './docker-files.js';
 import { parseImageReference } from './image-reference.js';
-import { toNanoCpus, type SandboxLimits } from './limits.js';
-import { PreparedCommand } from './prepared-command.js';
 import { computeResourceStats, type ResourceStats } from './resource-stats.js';
 import type {
   ExecOptions,
@@ -38,9 +37,11 @@ import type {
 } from './sandbox.js';
 import { SandboxError, isContainerGone } from './sandbox-errors.js';
 import { streamContainerStats } from './stats-stream.js';
+import { FirstCommandSlot, takeOverContainer, type TakeOverOptions } from './warm-start.js';
 
 export { DEFAULT_ISOLATION, DEFAULT_SANDBOX_USER, containerConfig, type SandboxIsolation, type SandboxSpec } from './container-config.js';
 export type { ExecOptions, ExecResult, LimitEvents, OutputStream, StopOptions } from './sandbox.js';
+export type { TakeOverOptions } from './warm-start.js';
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 /** Pause before {@link DockerSandbox.waitForExit} asks again after the engine's connection broke. */
@@ -53,17 +54,6 @@ export interface CreateOptions {
   readonly callTimeoutMs?: number;
   /** Environment of every command, under each command's own (see {@link ExecOptions.env}). */
   readonly commandEnv?: Readonly<Record<string, string>>;
-}
-
-/** What a run brings to a sandbox created ahead of time (see {@link DockerSandbox.takeOver}). */
-export interface TakeOverOptions {
-  readonly runId: string;
-  /** The container's new name: what a sandbox created for the run would be called. */
-  readonly name: string;
-  readonly limits: SandboxLimits;
-  /** Environment of every command of the run. */
-  readonly env: Readonly<Record<string, string>>;
-  readonly signal?: AbortSignal;
 }
 
 /** A live sandbox container owned by bosun. */
@@ -79,8 +69,8 @@ export class DockerSandbox implements Sandbox {
   private currentSpec: SandboxSpec;
   private commandEnv: Readonly<Record<string, string>>;
   private takenOver = false;
-  /** A pool sandbox's first command, started before it was frozen (see prepared-command.ts). */
-  private prepared: PreparedCommand | undefined;
+  /** A pool sandbox's first command, started before it was frozen (see warm-start.ts). */
+  private readonly firstCommand = new FirstCommandSlot();
 
   private constructor(
     private readonly docker: Docker,
@@ -172,12 +162,8 @@ export class DockerSandbox implements Sandbox {
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const env = Object.keys(this.commandEnv).length === 0 ? options.env : { ...this.commandEnv, ...options.env };
     const withEnv = env === undefined ? options : { ...options, env };
-    const prepared = this.prepared;
-    if (prepared !== undefined) {
-      this.prepared = undefined;
-      if (prepared.fits(command, withEnv, SANDBOX_WORKSPACE_DIR)) return prepared.run(this.execTarget, command, withEnv);
-      prepared.discard();
-    }
+    const prepared = this.firstCommand.take(command, withEnv, SANDBOX_WORKSPACE_DIR);
+    if (prepared !== undefined) return prepared.run(this.execTarget, command, withEnv);
     return execInContainer(this.execTarget, command, withEnv);
   }
 
@@ -185,9 +171,8 @@ export class DockerSandbox implements Sandbox {
    * Starts the process of the first command ahead of time (a pool sandbox does, before it is
    * frozen): that command then runs without waiting for the engine to start one.
    */
-  async prepareFirstCommand(signal?: AbortSignal): Promise<void> {
-    this.prepared?.discard();
-    this.prepared = await PreparedCommand.start(this.execTarget, signal);
+  prepareFirstCommand(signal?: AbortSignal): Promise<void> {
+    return this.firstCommand.prepare(this.execTarget, signal);
   }
 
   /** Freezes every process in the container (the engine's pause, the cgroup freezer): it uses no CPU until thawed. */
@@ -196,32 +181,17 @@ export class DockerSandbox implements Sandbox {
   }
 
   /**
-   * Hands a frozen sandbox created ahead of time over to a run: the run's limits (the engine's
-   * update; memory-swap moves with memory, so swap stays off as at creation), the run's container
-   * name and its commands' environment, then thawed. The three engine calls go out together; no
-   * command runs before all three are done. Afterwards the sandbox is what {@link create} would
-   * have made for the run (inspect and the cgroup files agree) but for its labels (see labels.ts).
+   * Hands a frozen sandbox created ahead of time over to a run: thawed, with the run's limits and
+   * container name (the engine calls of {@link takeOverContainer}, which go out together) and its
+   * commands' environment; no command runs before all are done. Afterwards the sandbox is what
+   * {@link create} would have made for the run (inspect and the cgroup files agree) but for its
+   * labels (see labels.ts).
    * On failure the sandbox is left as it is, for the caller to remove.
    * @throws SandboxError (CONTAINER_GONE, DOCKER_UNAVAILABLE, DOCKER_ERROR) or the signal's reason.
    */
   async takeOver(run: TakeOverOptions): Promise<void> {
     const { signal, limits } = run;
-    const current = this.currentSpec.limits;
-    const calls: Array<Promise<unknown>> = [
-      this.call(`unpause ${this.name}`, (callSignal) => this.container.unpause({ abortSignal: callSignal }), signal),
-    ];
-    if (current.cpus !== limits.cpus || current.memoryBytes !== limits.memoryBytes || current.pidsLimit !== limits.pidsLimit) {
-      const update = { NanoCpus: toNanoCpus(limits.cpus), Memory: limits.memoryBytes, MemorySwap: limits.memoryBytes, PidsLimit: limits.pidsLimit };
-      calls.push(
-        this.call(`update the limits of ${this.name}`, (callSignal) => this.container.update({ ...update, abortSignal: callSignal }), signal),
-      );
-    }
-    if (run.name !== this.name) {
-      calls.push(this.call(`rename ${this.name}`, (callSignal) => this.container.rename({ name: run.name, abortSignal: callSignal }), signal));
-    }
-    // Every call settles before the outcome is known: none is left running against a sandbox the caller removes.
-    const failed = (await Promise.allSettled(calls)).find((result): result is PromiseRejectedResult => result.status === 'rejected');
-    if (failed) throw failed.reason;
+    await takeOverContainer(this.execTarget, this.currentSpec.limits, run);
     signal?.throwIfAborted();
     this.currentSpec = { ...this.currentSpec, runId: run.runId, name: run.name, limits, pool: false };
     this.execTarget = { ...this.execTarget, name: run.name };
@@ -402,7 +372,7 @@ export class DockerSandbox implements Sandbox {
   async kill(): Promise<void> {
     this.killed = true;
     this.activeExecs.clear();
-    this.discardPrepared();
+    this.firstCommand.discard();
     try {
       await this.call(`kill ${this.name}`, (signal) => this.container.kill({ signal: 'SIGKILL', abortSignal: signal }));
     } catch (error) {
@@ -415,7 +385,7 @@ export class DockerSandbox implements Sandbox {
     this.disposed ??= (async () => {
       this.killed = true;
       this.activeExecs.clear();
-      this.discardPrepared();
+      this.firstCommand.discard();
       try {
         await this.call(`remove ${this.name}`, (signal) => this.container.remove({ force: true, v: true, abortSignal: signal }));
       } catch (error) {
@@ -431,10 +401,5 @@ export class DockerSandbox implements Sandbox {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
-  }
-
-  private discardPrepared(): void {
-    this.prepared?.discard();
-    this.prepared = undefined;
   }
 }

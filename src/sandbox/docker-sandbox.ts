@@ -20,6 +20,7 @@ import { extractSandboxArchive, readSandboxArchive } from './docker-archive.js';
 import { execInContainer, type ExecTarget } from './docker-exec.js';
 import { listSandboxFiles, readSandboxFile, writeSandboxFiles } from './docker-files.js';
 import { parseImageReference } from './image-reference.js';
+import { readLimitEvents } from './limit-counters.js';
 import { computeResourceStats, type ResourceStats } from './resource-stats.js';
 import type {
   ExecOptions,
@@ -260,31 +261,13 @@ export class DockerSandbox implements Sandbox {
   }
 
   /**
-   * What the kernel did to this container at its limits, read from its cgroup counters:
-   * processes killed for exceeding the memory limit (`oom_kill`) and forks refused at the pids
-   * limit (`pids.events` max). Where the counters cannot be read (the container is gone or out
-   * of pids), `oomKills` falls back to Docker's `State.OOMKilled`.
+   * What the kernel did to this container at its limits, read from its cgroup counters
+   * (limit-counters.ts): processes killed for exceeding the memory limit and forks refused at the
+   * pids limit. Where the counters cannot be read (the container is gone or out of pids),
+   * `oomKills` falls back to Docker's `State.OOMKilled`.
    */
-  async limitEvents(): Promise<LimitEvents> {
-    let output = '';
-    try {
-      await this.exec(
-        'cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/pids/pids.events 2>/dev/null || cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/pids.events 2>/dev/null; exit 0',
-        { onOutput: (_stream, line) => (output += `${line}\n`) },
-      );
-    } catch {
-      // Fall through to Docker's own record.
-    }
-    const oom = /^oom_kill (\d+)$/m.exec(output);
-    const pids = /^max (\d+)$/m.exec(output);
-    let oomKills = oom ? Number(oom[1]) : 0;
-    if (!oom) {
-      oomKills = await this.inspect().then(
-        (info) => (info.State.OOMKilled ? 1 : 0),
-        () => 0,
-      );
-    }
-    return { oomKills, pidsLimitHits: pids ? Number(pids[1]) : 0 };
+  limitEvents(): Promise<LimitEvents> {
+    return readLimitEvents(this);
   }
 
   /** Sends a signal to every process in the container except its init and keep-alive. */

@@ -20,6 +20,7 @@ import { cpuPercentOf, memoryWithoutCache, pidsLimitOrNull, type ResourceStats }
 import { checkInteger } from '../shared/validate.js';
 import type { CgroupDirs, CgroupLayout, CgroupPlacement } from './cgroup-layout.js';
 import { CgroupFiles, HostCpuClock, type CgroupReading } from './cgroup-reader.js';
+import { ReadingOutage, deliverReading } from './reading-outage.js';
 import type { MonitorSource, SampleSink, StatsSampler } from './stats-sampler.js';
 
 /**
@@ -66,10 +67,8 @@ interface Entry {
   state: 'locating' | 'files' | 'fallback';
   files: CgroupFiles | null;
   previous: Previous | null;
-  /** The last reading failed and none has succeeded since. */
-  broken: boolean;
-  /** The current outage was logged at warn. */
-  warned: boolean;
+  /** Since a reading failed and until one succeeds (see reading-outage.ts). */
+  readonly outage: ReadingOutage;
 }
 
 export class CgroupFileSampler implements StatsSampler {
@@ -115,8 +114,7 @@ export class CgroupFileSampler implements StatsSampler {
       state: 'locating',
       files: null,
       previous: null,
-      broken: false,
-      warned: false,
+      outage: new ReadingOutage(),
     };
     this.entries.set(containerId, entry);
     const dirs = this.layout.locate(containerId);
@@ -140,7 +138,7 @@ export class CgroupFileSampler implements StatsSampler {
   isBroken(containerId: string): boolean {
     const entry = this.entries.get(containerId);
     if (entry === undefined) return false;
-    return entry.state === 'fallback' ? this.fallback.isBroken(containerId) : entry.broken;
+    return entry.state === 'fallback' ? this.fallback.isBroken(containerId) : entry.outage.broken;
   }
 
   sourceOf(containerId: string): MonitorSource | undefined {
@@ -151,7 +149,7 @@ export class CgroupFileSampler implements StatsSampler {
 
   openCount(): number {
     let open = 0;
-    for (const entry of this.entries.values()) if (entry.state === 'files' && !entry.broken) open += 1;
+    for (const entry of this.entries.values()) if (entry.state === 'files' && !entry.outage.broken) open += 1;
     return open + this.fallback.openCount();
   }
 
@@ -234,10 +232,8 @@ export class CgroupFileSampler implements StatsSampler {
     }
     const previous = entry.previous;
     entry.previous = { cpuUsageNs: reading.cpuUsageNs, systemNs, atMs };
-    if (entry.broken) {
-      if (entry.warned) this.logger.info({ containerId: entry.containerId, ...entry.sink.logContext?.() }, 'cgroup files readable again');
-      entry.broken = false;
-      entry.warned = false;
+    if (entry.outage.recover()?.warned === true) {
+      this.logger.info({ containerId: entry.containerId, ...entry.sink.logContext?.() }, 'cgroup files readable again');
     }
     // The first reading after an outage is the baseline of the next.
     if (previous === null) return;
@@ -256,25 +252,19 @@ export class CgroupFileSampler implements StatsSampler {
       pids: reading.pids,
       pidsLimit: pidsLimitOrNull(reading.pidsLimit ?? undefined),
     };
-    try {
-      entry.sink.onStats(stats);
-    } catch (error) {
-      this.logger.warn({ containerId: entry.containerId, error: errorMessage(error) }, 'stats handler threw');
-    }
+    deliverReading(entry.sink, stats, this.logger, entry.containerId, 'stats handler threw');
   }
 
   /** A reading failed: the container is broken until a reading succeeds (tried at every tick). */
   private markBroken(entry: Entry, error: unknown): void {
-    const wasBroken = entry.broken;
-    entry.broken = true;
+    const starts = entry.outage.fail();
     entry.previous = null;
-    if (wasBroken) return;
+    if (!starts) return;
     const context = { containerId: entry.containerId, ...entry.sink.logContext?.() };
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENODEV') {
       this.logger.debug(context, 'cgroup files gone (container stopped)');
-    } else {
-      entry.warned = true;
+    } else if (entry.outage.warnOnce()) {
       this.logger.warn({ ...context, error: errorMessage(error) }, 'cgroup files could not be read');
     }
   }

@@ -13,6 +13,7 @@ import type { ResourceStats } from '../sandbox/resource-stats.js';
 import { delay } from '../shared/deadline.js';
 import { checkInteger } from '../shared/validate.js';
 import type { ContainerStatsSource } from './container-stats-source.js';
+import { ReadingOutage, deliverReading } from './reading-outage.js';
 import type { MonitorSource, SampleSink, StatsSampler } from './stats-sampler.js';
 
 export interface StatsStreamSupervisorOptions {
@@ -36,12 +37,8 @@ interface Entry {
   /** Aborted by reopenBroken() to cut a reopen wait short; replaced after each use. */
   wake: AbortController;
   open: boolean;
-  /** The stream failed or ended and has not delivered a frame since. */
-  broken: boolean;
-  /** Failures in a row: the backoff exponent. */
-  failures: number;
-  /** A failure of the current outage has been logged at warn (once per outage). */
-  warned: boolean;
+  /** Since the stream failed or ended and until it delivers a frame; its failures in a row are the backoff exponent. */
+  readonly outage: ReadingOutage;
 }
 
 /** How one stream ended: stopped by us, ended by the engine (container stopped), or broke. */
@@ -84,9 +81,7 @@ export class StatsStreamSupervisor implements StatsSampler {
       stop: new AbortController(),
       wake: new AbortController(),
       open: false,
-      broken: false,
-      failures: 0,
-      warned: false,
+      outage: new ReadingOutage(),
     };
     this.entries.set(containerId, entry);
     const loop = this.keepOpen(entry);
@@ -109,7 +104,7 @@ export class StatsStreamSupervisor implements StatsSampler {
 
   /** Whether the container's stream broke or ended and has not delivered a frame since. */
   isBroken(containerId: string): boolean {
-    return this.entries.get(containerId)?.broken ?? false;
+    return this.entries.get(containerId)?.outage.broken ?? false;
   }
 
   sourceOf(containerId: string): MonitorSource | undefined {
@@ -128,7 +123,7 @@ export class StatsStreamSupervisor implements StatsSampler {
 
   /** Reopens every broken stream now instead of at the end of its backoff. */
   reopenBroken(): void {
-    for (const entry of this.entries.values()) if (entry.broken) entry.wake.abort();
+    for (const entry of this.entries.values()) if (entry.outage.broken) entry.wake.abort();
   }
 
   /** Stops every stream and resolves once every stream loop has ended. Idempotent. */
@@ -145,14 +140,12 @@ export class StatsStreamSupervisor implements StatsSampler {
     while (!signal.aborted) {
       const outcome = await this.consume(entry);
       if (signal.aborted || outcome.kind === 'stopped') return;
-      entry.broken = true;
-      entry.failures += 1;
-      const backoffMs = Math.min(this.retryMaxDelayMs, this.retryBaseDelayMs * 2 ** (entry.failures - 1));
+      entry.outage.fail();
+      const backoffMs = Math.min(this.retryMaxDelayMs, this.retryBaseDelayMs * 2 ** (entry.outage.failures - 1));
       const context = { containerId: entry.containerId, ...entry.stream.logContext?.(), backoffMs };
       if (outcome.kind === 'ended') {
         this.logger.debug(context, 'stats stream ended (container stopped): reopening');
-      } else if (!entry.warned) {
-        entry.warned = true;
+      } else if (entry.outage.warnOnce()) {
         this.logger.warn({ ...context, error: outcome.error }, 'stats stream broke: reopening');
       }
       await delay(backoffMs, [signal, entry.wake.signal]);
@@ -201,17 +194,11 @@ export class StatsStreamSupervisor implements StatsSampler {
   }
 
   private deliver(entry: Entry, stats: ResourceStats): void {
-    if (entry.broken) {
-      this.logger.info({ containerId: entry.containerId, ...entry.stream.logContext?.(), failures: entry.failures }, 'stats stream reopened');
-      entry.broken = false;
-      entry.failures = 0;
-      entry.warned = false;
+    const ended = entry.outage.recover();
+    if (ended !== null) {
+      this.logger.info({ containerId: entry.containerId, ...entry.stream.logContext?.(), failures: ended.failures }, 'stats stream reopened');
     }
-    try {
-      entry.stream.onStats(stats);
-    } catch (error) {
-      // The consumer's fault, not the stream's: the stream stays open.
-      this.logger.warn({ containerId: entry.containerId, error: errorMessage(error) }, 'stats frame handler threw');
-    }
+    // A throwing consumer is its own fault, not the stream's: the stream stays open.
+    deliverReading(entry.stream, stats, this.logger, entry.containerId, 'stats frame handler threw');
   }
 }

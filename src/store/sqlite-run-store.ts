@@ -1,8 +1,7 @@
 /**
  * Runs and their logs in SQLite. Status changes are written as they happen; log lines are
- * buffered for a moment and written in one transaction per batch, so a step printing thousands
- * of lines costs a few transactions, not thousands, and never blocks the event loop for long.
- * Reads flush the buffer first, so they always see every line.
+ * buffered for a moment and written in batches by the run's log (SqliteRunLog). Reads flush
+ * first, so they always see every change and every line.
  *
  * When the database cannot write (a full disk), nothing is thrown at the runs: a run's newest
  * snapshot and its log lines wait in memory, are read from there, and are written when the
@@ -19,35 +18,12 @@ import type { SqliteDatabase } from './database.js';
 import { FailureGroups } from './failure-groups.js';
 import { RunPages } from './run-pages.js';
 import { pruneRuns, type RunRetentionOptions } from './run-retention.js';
-import {
-  LOG_BATCH_LINES,
-  LOG_PENDING_MAX_CHARS,
-  LogDrops,
-  logLineWeight,
-  logTrimThrough,
-  mergeBySeq,
-  RUN_WRITES,
-  withinLogLimit,
-  type RunStoreOptions,
-} from './shared/run-log-rules.js';
-import {
-  logFromColumns,
-  runFromColumns,
-  runToColumns,
-  type ColumnReader,
-  type ColumnWriter,
-  type LogColumns,
-  type RunColumns,
-} from './shared/run-rows.js';
+import { RUN_WRITES, type RunStoreOptions } from './shared/run-log-rules.js';
+import { runFromColumns, runToColumns, type ColumnReader, type ColumnWriter, type RunColumns } from './shared/run-rows.js';
+import { SqliteRunLog } from './sqlite-run-log.js';
 import { StoreHealth } from './store-health.js';
 import { WriteBehind } from './write-behind.js';
 
-/**
- * A batch holds at most this many characters (with a per-line overhead, see logLineWeight): one
- * transaction of 512 lines of 1,000 characters held the event loop for some 40 ms; of 512 short
- * lines, a few.
- */
-const LOG_BATCH_CHARS = 128 * 1024;
 /** The row that tests whether runs can be inserted again; it never outlives its transaction. */
 const PROBE_RUN_ID = 'bosun-write-probe';
 /** What {@link RunPages} reads while every run change is written. */
@@ -73,13 +49,9 @@ export type SqliteRunStoreOptions = RunStoreOptions;
 export class SqliteRunStore implements RunStore {
   /** The latest snapshot of each unfinished run: they are read on every change. */
   private readonly live = new Map<string, AgentRun>();
-  private readonly lastSeq = new Map<string, number>();
-  /** The lowest sequence number still stored per run, to trim in steps rather than per line. */
-  private readonly firstSeq = new Map<string, number>();
-  private readonly logWrites: WriteBehind<LogLine>;
+  private readonly log: SqliteRunLog;
   /** Run snapshots, each written at once unless writes fail; then the newest of each run waits here. */
   private readonly runWrites: WriteBehind<AgentRun>;
-  private readonly drops: LogDrops;
   private readonly health: StoreHealth;
   private readonly statements;
   private readonly groups: FailureGroups;
@@ -100,31 +72,19 @@ export class SqliteRunStore implements RunStore {
       get: db.prepare('SELECT * FROM runs WHERE id = ?'),
       listAll: db.prepare('SELECT * FROM runs ORDER BY ord DESC LIMIT ?'),
       unfinished: db.prepare("SELECT * FROM runs WHERE status IN ('QUEUED', 'RUNNING') ORDER BY ord ASC"),
-      insertLog: db.prepare('INSERT INTO logs (run_id, seq, stream, step, line, at) VALUES (?, ?, ?, ?, ?, ?)'),
-      maxSeq: db.prepare('SELECT max(seq) AS seq FROM logs WHERE run_id = ?'),
-      minSeq: db.prepare('SELECT min(seq) AS seq FROM logs WHERE run_id = ?'),
-      trimLogs: db.prepare('DELETE FROM logs WHERE run_id = ? AND seq <= ?'),
-      readLogs: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC'),
-      readLastLogs: db.prepare('SELECT * FROM (SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC'),
-      readLogPage: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
     };
     this.health = options.health ?? new StoreHealth({ logger: createSilentLogger() });
-    this.drops = new LogDrops({ health: this.health, writeFault: () => this.writeFault() });
     this.groups = new FailureGroups(db);
     this.pages = new RunPages(db, {
       fromRow: (row) => fromRow(row as unknown as RunRow),
       waiting: () => (this.runWrites.size === 0 ? NOTHING_WAITING : new Map(this.runWrites.waiting().map((run) => [run.id, run]))),
     });
     for (const run of this.readUnfinished()) this.live.set(run.id, run);
-    this.logWrites = new WriteBehind<LogLine>({
-      what: WRITES.logs,
-      write: (batch) => this.writeLogs(batch),
-      batchSize: LOG_BATCH_LINES,
-      batchWeight: LOG_BATCH_CHARS,
-      maxPending: options.logPendingMaxChars ?? LOG_PENDING_MAX_CHARS,
-      weightOf: logLineWeight,
+    this.log = new SqliteRunLog(db, {
+      logLinesPerRun: options.logLinesPerRun,
+      ...(options.logPendingMaxChars === undefined ? {} : { logPendingMaxChars: options.logPendingMaxChars }),
       health: this.health,
-      isOpen: () => db.open,
+      writeFault: () => this.writeFault(),
     });
     this.runWrites = new WriteBehind<AgentRun>({
       what: WRITES.runs,
@@ -158,7 +118,7 @@ export class SqliteRunStore implements RunStore {
       throw error;
     }
     if (!isFinalStatus(run.status)) this.live.set(run.id, run);
-    this.lastSeq.set(run.id, 0);
+    this.log.started(run.id);
   }
 
   /** Replaces a run with its new snapshot: written now, or kept (and read) until the store writes again. */
@@ -166,8 +126,7 @@ export class SqliteRunStore implements RunStore {
     this.runWrites.writeNow(run);
     if (isFinalStatus(run.status)) {
       this.live.delete(run.id);
-      this.lastSeq.delete(run.id);
-      this.firstSeq.delete(run.id);
+      this.log.finished(run.id);
     } else {
       this.live.set(run.id, run);
     }
@@ -227,38 +186,11 @@ export class SqliteRunStore implements RunStore {
   }
 
   appendLog(runId: string, stream: LogStream, step: number | null, line: string): LogLine {
-    const seq = this.nextSeq(runId);
-    const entry: LogLine = Object.freeze({ runId, seq, stream, step, line, at: new Date() });
-    if (!this.logWrites.push(entry) && this.drops.drop(entry)) this.logWrites.push(entry, true);
-    return entry;
+    return this.log.append(runId, stream, step, line);
   }
 
   async readLogs(runId: string, afterSeq = 0, last?: number, first?: number): Promise<LogLine[]> {
-    if (first !== undefined && last === undefined) return this.readLogPage(runId, afterSeq, first);
-    const written = this.flushNow();
-    const rows = (
-      last === undefined ? this.statements.readLogs.all(runId, afterSeq) : this.statements.readLastLogs.all(runId, afterSeq, last)
-    ) as LogColumns<number>[];
-    let lines = rows.map(logFromRow);
-    if (!written) {
-      // Lines that wait for the store are newer than every written line of their run.
-      lines = mergeBySeq(lines, this.drops.waitingLines(this.logWrites.waiting(), runId, afterSeq));
-      if (last !== undefined) lines = lines.slice(Math.max(0, lines.length - last));
-    }
-    const kept = withinLogLimit(lines, this.options.logLinesPerRun);
-    return first === undefined ? kept : kept.slice(0, first);
-  }
-
-  /** The first `first` lines after `afterSeq`: one page, read without reading the rest. */
-  private readLogPage(runId: string, afterSeq: number, first: number): LogLine[] {
-    const written = this.flushNow();
-    const newest = this.lastSeq.get(runId) ?? (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
-    // As above: what is past the per-run limit but not yet deleted is not read.
-    const from = Math.max(afterSeq, newest - this.options.logLinesPerRun);
-    const lines = (this.statements.readLogPage.all(runId, from, first) as LogColumns<number>[]).map(logFromRow);
-    if (written || lines.length >= first) return lines;
-    // Lines that wait for the store are newer than every written line of their run.
-    return mergeBySeq(lines, this.drops.waitingLines(this.logWrites.waiting(), runId, from)).slice(0, first);
+    return this.log.read(runId, afterSeq, last, first);
   }
 
   /**
@@ -272,7 +204,7 @@ export class SqliteRunStore implements RunStore {
   /** {@link flush}, synchronously: what this store's own reads and pruning write first. */
   private flushNow(): boolean {
     const runs = this.runWrites.flush();
-    return this.logWrites.flush() && runs;
+    return this.log.flush() && runs;
   }
 
   /**
@@ -287,29 +219,6 @@ export class SqliteRunStore implements RunStore {
     return pruned;
   }
 
-  private nextSeq(runId: string): number {
-    let last = this.lastSeq.get(runId);
-    if (last === undefined) {
-      this.flushNow();
-      const stored = (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
-      // Lines still waiting for the store have numbers too.
-      const waiting = this.logWrites.size === 0 ? [] : this.logWrites.waiting().filter((line) => line.runId === runId);
-      last = waiting.reduce((max, line) => Math.max(max, line.seq), stored);
-    }
-    this.lastSeq.set(runId, last + 1);
-    return last + 1;
-  }
-
-  private writeLogs(batch: readonly LogLine[]): void {
-    // A drop notice is written with its text; once written, a later drop starts a new one.
-    const { lines, written } = this.drops.prepare(batch);
-    this.db.transaction(() => {
-      for (const l of lines) this.statements.insertLog.run(l.runId, l.seq, l.stream, l.step, l.line, l.at.getTime());
-      for (const runId of new Set(batch.map((l) => l.runId))) this.trim(runId);
-    })();
-    written();
-  }
-
   /**
    * Whether a run can be inserted again (after a refused insert): a row inserted and deleted in
    * one committed transaction, so it writes what an insert writes and leaves nothing.
@@ -322,20 +231,6 @@ export class SqliteRunStore implements RunStore {
       this.db.prepare('DELETE FROM runs WHERE id = ?').run(PROBE_RUN_ID);
     })();
   }
-
-  /** Deletes a run's oldest lines once it holds a tenth more than its limit. */
-  private trim(runId: string): void {
-    const last = this.lastSeq.get(runId) ?? (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
-    let first = this.firstSeq.get(runId);
-    if (first === undefined) {
-      first = (this.statements.minSeq.get(runId) as { seq: number | null }).seq ?? 1;
-      this.firstSeq.set(runId, first);
-    }
-    const through = logTrimThrough(first, last, this.options.logLinesPerRun);
-    if (through === undefined) return;
-    this.statements.trimLogs.run(runId, through);
-    this.firstSeq.set(runId, through + 1);
-  }
 }
 
 function toRow(run: AgentRun): RunRow {
@@ -344,8 +239,4 @@ function toRow(run: AgentRun): RunRow {
 
 function fromRow(row: RunRow): AgentRun {
   return runFromColumns(row, READ_COLUMNS);
-}
-
-function logFromRow(row: LogColumns<number>): LogLine {
-  return logFromColumns(row, (ms) => new Date(ms));
 }

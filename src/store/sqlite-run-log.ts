@@ -11,16 +11,7 @@
  */
 import type { LogLine, LogStream } from '../runs/agent-run.js';
 import type { SqliteDatabase } from './database.js';
-import {
-  LOG_BATCH_LINES,
-  LOG_PENDING_MAX_CHARS,
-  LogDrops,
-  logLineWeight,
-  logTrimThrough,
-  mergeBySeq,
-  RUN_WRITES,
-  withinLogLimit,
-} from './shared/run-log-rules.js';
+import { LOG_PENDING_MAX_CHARS, LOG_WRITES, LogDrops, logTrimThrough, mergeBySeq, withinLogLimit } from './shared/run-log-rules.js';
 import { logFromColumns, type LogColumns } from './shared/run-rows.js';
 import type { StoreHealth } from './store-health.js';
 import { WriteBehind } from './write-behind.js';
@@ -66,12 +57,10 @@ export class SqliteRunLog {
     };
     this.drops = new LogDrops({ health: options.health, writeFault: options.writeFault });
     this.writes = new WriteBehind<LogLine>({
-      what: RUN_WRITES.logs,
+      ...LOG_WRITES,
       write: (batch) => this.writeLogs(batch),
-      batchSize: LOG_BATCH_LINES,
       batchWeight: LOG_BATCH_CHARS,
       maxPending: options.logPendingMaxChars ?? LOG_PENDING_MAX_CHARS,
-      weightOf: logLineWeight,
       health: options.health,
       isOpen: () => db.open,
     });

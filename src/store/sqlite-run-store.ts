@@ -18,7 +18,7 @@ import type { SqliteDatabase } from './database.js';
 import { FailureGroups } from './failure-groups.js';
 import { RunPages } from './run-pages.js';
 import { pruneRuns, type RunRetentionOptions } from './run-retention.js';
-import { RUN_WRITES, type RunStoreOptions } from './shared/run-log-rules.js';
+import { RUN_CHANGE_WRITES, RUN_WRITES, type RunStoreOptions } from './shared/run-log-rules.js';
 import { runFromColumns, runToColumns, type ColumnReader, type ColumnWriter, type RunColumns } from './shared/run-rows.js';
 import { SqliteRunLog } from './sqlite-run-log.js';
 import { StoreHealth } from './store-health.js';
@@ -87,15 +87,11 @@ export class SqliteRunStore implements RunStore {
       writeFault: () => this.writeFault(),
     });
     this.runWrites = new WriteBehind<AgentRun>({
-      what: WRITES.runs,
+      ...RUN_CHANGE_WRITES,
       write: (batch) =>
         db.transaction(() => {
           for (const run of batch) this.statements.update.run(toRow(run));
         })(),
-      batchSize: 64,
-      // One snapshot per run (keyed): bounded by the runs that exist while new ones are refused.
-      maxPending: Number.POSITIVE_INFINITY,
-      keyOf: (run) => run.id,
       health: this.health,
       isOpen: () => db.open,
     });

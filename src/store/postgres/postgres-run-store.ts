@@ -23,12 +23,12 @@ import type { RunFilter, RunPage, RunStore } from '../../runs/run-store.js';
 import { createSilentLogger } from '../../logger.js';
 import type { RunRetentionOptions } from '../run-retention.js';
 import {
-  LOG_BATCH_LINES,
   LOG_PENDING_MAX_CHARS,
+  LOG_WRITES,
   LogDrops,
-  logLineWeight,
   logTrimThrough,
   mergeBySeq,
+  RUN_CHANGE_WRITES,
   RUN_WRITES,
   withinLogLimit,
   type RunStoreOptions,
@@ -80,23 +80,17 @@ export class PostgresRunStore implements RunStore {
     this.drops = new LogDrops({ health: this.health, writeFault: () => this.writeFault() });
     this.pages = new PgRunPages(db, { waiting: () => this.waitingRuns() });
     this.logWrites = new AsyncWriteBehind<LogLine>({
-      what: WRITES.logs,
+      ...LOG_WRITES,
       write: (batch) => this.writeLogs(batch),
-      batchSize: LOG_BATCH_LINES,
       maxPending: options.logPendingMaxChars ?? LOG_PENDING_MAX_CHARS,
-      weightOf: logLineWeight,
       health: this.health,
       isOpen: () => db.open,
     });
     this.runWrites = new AsyncWriteBehind<AgentRun>({
-      what: WRITES.runs,
+      ...RUN_CHANGE_WRITES,
       write: async (batch) => {
         await db.query(RUN_UPDATE_SQL, updateParams(batch));
       },
-      batchSize: 64,
-      // One snapshot per run (keyed): bounded by the runs that exist while new ones are refused.
-      maxPending: Number.POSITIVE_INFINITY,
-      keyOf: (run) => run.id,
       health: this.health,
       isOpen: () => db.open,
     });

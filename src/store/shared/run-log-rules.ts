@@ -2,9 +2,10 @@
  * The rules of a run's log that every run store keeps alike, whatever its database: how many
  * lines may wait for the store and what a line weighs, which lines a read shows (none past the
  * per-run limit), when the oldest are deleted, and the SYSTEM line that stands for the lines
- * dropped while the store could not write.
+ * dropped while the store could not write. And how a run store's writes (run changes, log
+ * lines) wait for the store, as options of either write-behind.
  */
-import type { LogLine } from '../../runs/agent-run.js';
+import type { AgentRun, LogLine } from '../../runs/agent-run.js';
 import type { StoreHealth } from '../store-health.js';
 
 /** Write at once when this many lines wait. */
@@ -18,6 +19,24 @@ export const LOG_PENDING_MAX_CHARS = 8 * 1024 * 1024;
 const LOG_LINE_OVERHEAD_CHARS = 128;
 /** The names of a run store's writes in the store's health report. */
 export const RUN_WRITES = { runs: 'run changes', newRuns: 'new runs', logs: 'log lines' } as const;
+
+/**
+ * How a run's changes wait for the store: the newest snapshot of each run (keyed), written as
+ * they happen. One per run: bounded by the runs that exist while new ones are refused.
+ */
+export const RUN_CHANGE_WRITES = {
+  what: RUN_WRITES.runs,
+  batchSize: 64,
+  maxPending: Number.POSITIVE_INFINITY,
+  keyOf: (run: AgentRun): string => run.id,
+} as const;
+
+/** How log lines wait for the store, but for their bound (the store's logPendingMaxChars). */
+export const LOG_WRITES = {
+  what: RUN_WRITES.logs,
+  batchSize: LOG_BATCH_LINES,
+  weightOf: (line: LogLine): number => logLineWeight(line),
+} as const;
 
 /** What every run store is given. */
 export interface RunStoreOptions {

@@ -1,15 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { LogDrops, logLineWeight, logTrimThrough, mergeBySeq, withinLogLimit } from '../../../src/store/shared/run-log-rules.js';
+import {
+  LOG_WRITES,
+  LogDrops,
+  logLineWeight,
+  logTrimThrough,
+  mergeBySeq,
+  RUN_CHANGE_WRITES,
+  withinLogLimit,
+} from '../../../src/store/shared/run-log-rules.js';
 import { StoreHealth } from '../../../src/store/store-health.js';
-import { makeLogLine } from '../../helpers/fixtures.js';
+import { makeLogLine, makeRun } from '../../helpers/fixtures.js';
 import { createTestLogger } from '../../helpers/test-logger.js';
 
 const seqs = (lines: readonly { seq: number }[]) => lines.map((l) => l.seq);
 const lines = (from: number, to: number, runId = 'r') => Array.from({ length: to - from + 1 }, (_, i) => makeLogLine({ runId, seq: from + i }));
 
 describe('run log rules', () => {
-  it('weighs a line by its characters and an overhead', () => {
-    expect(logLineWeight(makeLogLine({ runId: 'r', seq: 1, line: 'abc' }))).toBe(3 + 128);
+  it('weighs a line by its characters and an overhead, and keeps one waiting change per run', () => {
+    const line = makeLogLine({ runId: 'r', seq: 1, line: 'abc' });
+    expect(logLineWeight(line)).toBe(3 + 128);
+    expect(LOG_WRITES.weightOf(line)).toBe(3 + 128);
+    expect(RUN_CHANGE_WRITES.keyOf(makeRun({ id: 'r7' }))).toBe('r7');
   });
 
   it('shows no line past the per-run limit, counted back from the newest read', () => {

@@ -4,30 +4,13 @@
  * RunStore contract (test/store/contract/run-store-contract.ts), run against SQLite too.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { AgentRun } from '../../src/runs/agent-run.js';
 import type { RunFilter } from '../../src/runs/run-store.js';
 import { openDatabase } from '../../src/store/database.js';
 import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
 import { StoreHealth } from '../../src/store/store-health.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { createTestLogger } from '../helpers/test-logger.js';
-
-const ids = (page: { runs: readonly { run: AgentRun }[] }): string[] => page.runs.map(({ run }) => run.id);
-
-/** Every run of `filter`, page by page of `first`, starting each page after the last key of the previous one. */
-async function pageThrough(store: SqliteRunStore, filter: RunFilter, first: number, between?: (page: number) => Promise<void>): Promise<string[]> {
-  const seen: string[] = [];
-  let after: number | undefined;
-  for (let page = 0; page < 1000; page += 1) {
-    const result = await store.page(filter, first, after);
-    seen.push(...ids(result));
-    expect(result.runs.length).toBeLessThanOrEqual(first);
-    if (!result.hasNextPage) return seen;
-    after = result.runs.at(-1)?.key;
-    await between?.(page);
-  }
-  throw new Error('too many pages');
-}
+import { ids, pageThrough } from './contract/run-store-contract.js';
 
 describe('pages of runs while run changes wait for the store', () => {
   beforeEach(() => {

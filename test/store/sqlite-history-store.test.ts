@@ -1,23 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ResourceSample } from '../../src/monitor/monitor-types.js';
 import { openDatabase } from '../../src/store/database.js';
 import { SqliteHistoryStore } from '../../src/store/sqlite-history-store.js';
 import { StoreHealth } from '../../src/store/store-health.js';
 import { createTestLogger } from '../helpers/test-logger.js';
-
-function sample(containerId: string, runId: string | null, atMs: number, cpuPercent: number): ResourceSample {
-  return {
-    containerId,
-    runId,
-    at: new Date(atMs),
-    cpuPercent,
-    memoryUsageBytes: 10 * cpuPercent,
-    memoryLimitBytes: 100,
-    memoryPercent: 10 * cpuPercent,
-    pids: cpuPercent,
-    pidsLimit: null,
-  };
-}
+import { sample } from './contract/history-contract.js';
 
 describe('SqliteHistoryStore when the database cannot write', () => {
   beforeEach(() => {

@@ -24,7 +24,8 @@ export interface ContractHistory {
 /** Opens a history on empty data. */
 export type OpenHistory = (options: { sampleRetentionMs: number; liveWindowMs: number }) => Promise<ContractHistory>;
 
-function sample(containerId: string, runId: string | null, atMs: number, cpuPercent: number): ResourceSample {
+/** A sample whose memory, memory share and pids follow its CPU share (shared with the SQLite-only cases). */
+export function sample(containerId: string, runId: string | null, atMs: number, cpuPercent: number): ResourceSample {
   return {
     containerId,
     runId,

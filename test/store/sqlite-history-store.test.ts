@@ -3,7 +3,7 @@ import { openDatabase } from '../../src/store/database.js';
 import { SqliteHistoryStore } from '../../src/store/sqlite-history-store.js';
 import { StoreHealth } from '../../src/store/store-health.js';
 import { createTestLogger } from '../helpers/test-logger.js';
-import { sample } from './contract/history-contract.js';
+import { MEMORY_ALERT, sample } from './contract/history-contract.js';
 
 describe('SqliteHistoryStore when the database cannot write', () => {
   beforeEach(() => {
@@ -19,18 +19,7 @@ describe('SqliteHistoryStore when the database cannot write', () => {
     const history = new SqliteHistoryStore(db, { sampleRetentionMs: 3_600_000, liveWindowMs: 60_000, health });
     db.exec("CREATE TEMP TRIGGER full_samples BEFORE INSERT ON samples BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
     db.exec("CREATE TEMP TRIGGER full_alerts BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
-    const alert = {
-      id: 'al1',
-      level: 'WARNING' as const,
-      metric: 'MEMORY' as const,
-      value: 75,
-      threshold: 70,
-      containerId: 'c',
-      runId: 'r',
-      at: new Date('2026-01-01T00:00:00Z'),
-      message: 'memory high',
-      resolvedAt: null,
-    };
+    const alert = MEMORY_ALERT;
     for (let i = 0; i < 3; i += 1) history.recordSample(sample('c', 'r', 1000 * i, i));
     expect(() => history.recordAlert(alert)).not.toThrow();
     expect(() => vi.advanceTimersByTime(250)).not.toThrow();

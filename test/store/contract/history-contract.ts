@@ -39,6 +39,20 @@ export function sample(containerId: string, runId: string | null, atMs: number, 
   };
 }
 
+/** An open memory alert of run `r` (shared with each backend's cases of a store that cannot write). */
+export const MEMORY_ALERT: HealthAlert = Object.freeze({
+  id: 'al1',
+  level: 'WARNING',
+  metric: 'MEMORY',
+  value: 75,
+  threshold: 70,
+  containerId: 'c',
+  runId: 'r',
+  at: new Date('2026-01-01T00:00:00Z'),
+  message: 'memory high',
+  resolvedAt: null,
+});
+
 export function describeHistoryContract(name: string, open: OpenHistory): void {
   const newHistory = () => open({ sampleRetentionMs: 3_600_000, liveWindowMs: 60_000 });
 

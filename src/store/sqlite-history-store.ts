@@ -15,7 +15,7 @@ import type { SqliteDatabase } from './database.js';
 import {
   ALERT_WRITES,
   alertFromStored,
-  alertMayWait,
+  admitAlert,
   DOWNSAMPLED_INTERVAL_MS,
   peakFromColumns,
   peaksOfBatch,
@@ -29,8 +29,6 @@ import {
 } from './shared/history-rules.js';
 import { StoreHealth } from './store-health.js';
 import { WriteBehind } from './write-behind.js';
-
-const WRITES = { samples: SAMPLE_WRITES.what, alerts: ALERT_WRITES.what } as const;
 
 export type SqliteHistoryStoreOptions = HistoryStoreOptions;
 
@@ -102,16 +100,12 @@ export class SqliteHistoryStore implements MonitorHistory {
   }
 
   recordSample(sample: ResourceSample): void {
-    if (!this.sampleWrites.push(sample)) this.health.dropped(WRITES.samples);
+    if (!this.sampleWrites.push(sample)) this.health.dropped(SAMPLE_WRITES.what);
   }
 
   /** Stores an alert, or its resolution (same id): at once, or once the store writes again. */
   recordAlert(alert: HealthAlert): void {
-    if (!alertMayWait(this.alertWrites, alert)) {
-      this.health.dropped(WRITES.alerts);
-      return;
-    }
-    this.alertWrites.writeNow(alert);
+    if (admitAlert(this.alertWrites, alert, this.health)) this.alertWrites.writeNow(alert);
   }
 
   /**

@@ -17,7 +17,7 @@ import { createSilentLogger } from '../../logger.js';
 import {
   ALERT_WRITES,
   alertFromStored,
-  alertMayWait,
+  admitAlert,
   DOWNSAMPLED_INTERVAL_MS,
   peakFromColumns,
   peaksOfBatch,
@@ -34,7 +34,6 @@ import { AsyncWriteBehind } from './async-write-behind.js';
 import type { MonitorHistory } from '../../monitor/monitor-history.js';
 import type { PostgresDatabase } from './pg-database.js';
 
-const WRITES = { samples: SAMPLE_WRITES.what, alerts: ALERT_WRITES.what } as const;
 const PRUNE_LOCK = 'prune-samples';
 
 export type PostgresHistoryStoreOptions = HistoryStoreOptions;
@@ -71,16 +70,12 @@ export class PostgresHistoryStore implements MonitorHistory {
   }
 
   recordSample(sample: ResourceSample): void {
-    if (!this.sampleWrites.push(sample)) this.health.dropped(WRITES.samples);
+    if (!this.sampleWrites.push(sample)) this.health.dropped(SAMPLE_WRITES.what);
   }
 
   /** Stores an alert, or its resolution (same id): as soon as possible, or once the store writes again. */
   recordAlert(alert: HealthAlert): void {
-    if (!alertMayWait(this.alertWrites, alert)) {
-      this.health.dropped(WRITES.alerts);
-      return;
-    }
-    this.alertWrites.writeSoon(alert);
+    if (admitAlert(this.alertWrites, alert, this.health)) this.alertWrites.writeSoon(alert);
   }
 
   /**

@@ -46,10 +46,12 @@ interface WaitingAlerts {
 
 /**
  * Whether an alert may wait for the store: a newer state of a waiting one always may (it takes
- * its place); a new one while ALERT_PENDING_MAX wait may not (the caller counts the drop).
+ * its place); a new one while ALERT_PENDING_MAX wait may not, and is counted as dropped.
  */
-export function alertMayWait(waiting: WaitingAlerts, alert: HealthAlert): boolean {
-  return waiting.size < ALERT_PENDING_MAX || waiting.get(alert.id) !== undefined;
+export function admitAlert(waiting: WaitingAlerts, alert: HealthAlert, health: StoreHealth): boolean {
+  if (waiting.size < ALERT_PENDING_MAX || waiting.get(alert.id) !== undefined) return true;
+  health.dropped(ALERT_WRITES.what);
+  return false;
 }
 
 /** A run's stored alerts overlaid by those waiting for the store (newer than their rows), in time order. */

@@ -1,15 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { HealthAlert, ResourceSample } from '../../../src/monitor/monitor-types.js';
 import {
   ALERT_WRITES,
   alertFromStored,
-  alertMayWait,
+  admitAlert,
   peakFromColumns,
   peaksOfBatch,
   sampleFromColumns,
   withWaitingAlerts,
   type StoredAlert,
 } from '../../../src/store/shared/history-rules.js';
+import { StoreHealth } from '../../../src/store/store-health.js';
+import { createTestLogger } from '../../helpers/test-logger.js';
 
 function sample(runId: string | null, cpuPercent: number, memoryUsageBytes: number, pids: number): ResourceSample {
   return { containerId: 'c', runId, at: new Date(0), cpuPercent, memoryUsageBytes, memoryLimitBytes: 100, memoryPercent: 1, pids, pidsLimit: null };
@@ -53,12 +55,16 @@ describe('history rules', () => {
     expect(withWaitingAlerts(stored, [], 'r')).toEqual(stored);
   });
 
-  it('lets a new alert wait only under the bound, and a newer state of a waiting one always', () => {
+  it('lets a new alert wait only under the bound, counting the drop, and a newer state of a waiting one always', () => {
+    const health = new StoreHealth({ logger: createTestLogger() });
+    const dropped = vi.spyOn(health, 'dropped');
     const full = new Map(Array.from({ length: ALERT_WRITES.maxPending }, (_, i) => [`a${i}`, alert(`a${i}`, 'r', i)]));
-    expect(alertMayWait(full, alert('a0', 'r', 0, 1))).toBe(true);
-    expect(alertMayWait(full, alert('new', 'r', 0))).toBe(false);
+    expect(admitAlert(full, alert('a0', 'r', 0, 1), health)).toBe(true);
+    expect(dropped).not.toHaveBeenCalled();
+    expect(admitAlert(full, alert('new', 'r', 0), health)).toBe(false);
+    expect(dropped.mock.calls).toEqual([['alerts']]);
     full.delete('a0');
-    expect(alertMayWait(full, alert('new', 'r', 0))).toBe(true);
+    expect(admitAlert(full, alert('new', 'r', 0), health)).toBe(true);
   });
 
   it('reads rows back into samples, peaks and alerts', () => {

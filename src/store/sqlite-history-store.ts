@@ -12,43 +12,25 @@ import type { SampleQuery } from '../monitor/monitor-service.js';
 import { checkInteger } from '../shared/validate.js';
 import { createSilentLogger } from '../logger.js';
 import type { SqliteDatabase } from './database.js';
+import {
+  ALERT_WRITES,
+  alertFromStored,
+  admitAlert,
+  DOWNSAMPLED_INTERVAL_MS,
+  peakFromColumns,
+  peaksOfBatch,
+  SAMPLE_WRITES,
+  sampleFromColumns,
+  withWaitingAlerts,
+  type HistoryStoreOptions,
+  type PeakColumns,
+  type SampleColumns,
+  type StoredAlert,
+} from './shared/history-rules.js';
 import { StoreHealth } from './store-health.js';
 import { WriteBehind } from './write-behind.js';
 
-const SAMPLE_BATCH = 256;
-/** Samples that may wait while the store cannot write; later ones are dropped (and counted). */
-const SAMPLE_PENDING_MAX = 10_000;
-/** Alerts (one per id) that may wait while the store cannot write. */
-const ALERT_PENDING_MAX = 1_000;
-const WRITES = { samples: 'samples', alerts: 'alerts' } as const;
-/**
- * Frames of different containers arrive on different ticks: gathering them for a quarter second
- * makes one transaction of many instead of one per frame. Reads flush first, so nothing is missed.
- */
-const SAMPLE_FLUSH_DELAY_MS = 250;
-/** Resolution of samples older than the live window. */
-export const DOWNSAMPLED_INTERVAL_MS = 60_000;
-
-interface SampleRow {
-  run_id: string | null;
-  container_id: string;
-  at: number;
-  cpu_percent: number;
-  memory_usage_bytes: number;
-  memory_limit_bytes: number;
-  memory_percent: number;
-  pids: number;
-  pids_limit: number | null;
-}
-
-export interface SqliteHistoryStoreOptions {
-  /** Samples older than this are deleted. */
-  readonly sampleRetentionMs: number;
-  /** Samples younger than this are kept at full resolution. */
-  readonly liveWindowMs: number;
-  /** Retries failed writes and reports the store's health; shared by every store on the database. Default: its own, silent. */
-  readonly health?: StoreHealth;
-}
+export type SqliteHistoryStoreOptions = HistoryStoreOptions;
 
 export class SqliteHistoryStore implements MonitorHistory {
   private readonly sampleWrites: WriteBehind<ResourceSample>;
@@ -101,39 +83,29 @@ export class SqliteHistoryStore implements MonitorHistory {
     };
     this.health = options.health ?? new StoreHealth({ logger: createSilentLogger() });
     this.sampleWrites = new WriteBehind<ResourceSample>({
-      what: WRITES.samples,
+      ...SAMPLE_WRITES,
       write: (batch) => this.writeSamples(batch),
-      batchSize: SAMPLE_BATCH,
-      maxPending: SAMPLE_PENDING_MAX,
       health: this.health,
-      delayMs: SAMPLE_FLUSH_DELAY_MS,
       isOpen: () => db.open,
     });
     this.alertWrites = new WriteBehind<HealthAlert>({
-      what: WRITES.alerts,
+      ...ALERT_WRITES,
       write: (batch) =>
         db.transaction(() => {
           for (const alert of batch) this.statements.upsertAlert.run(alert.id, alert.runId, alert.at.getTime(), JSON.stringify(alert));
         })(),
-      batchSize: 64,
-      maxPending: ALERT_PENDING_MAX,
-      keyOf: (alert) => alert.id,
       health: this.health,
       isOpen: () => db.open,
     });
   }
 
   recordSample(sample: ResourceSample): void {
-    if (!this.sampleWrites.push(sample)) this.health.dropped(WRITES.samples);
+    if (!this.sampleWrites.push(sample)) this.health.dropped(SAMPLE_WRITES.what);
   }
 
   /** Stores an alert, or its resolution (same id): at once, or once the store writes again. */
   recordAlert(alert: HealthAlert): void {
-    if (this.alertWrites.size >= ALERT_PENDING_MAX && this.alertWrites.get(alert.id) === undefined) {
-      this.health.dropped(WRITES.alerts);
-      return;
-    }
-    this.alertWrites.writeNow(alert);
+    if (admitAlert(this.alertWrites, alert, this.health)) this.alertWrites.writeNow(alert);
   }
 
   /**
@@ -164,8 +136,8 @@ export class SqliteHistoryStore implements MonitorHistory {
           s.pids,
           s.pidsLimit,
         );
-        if (s.runId !== null) this.statements.upsertPeak.run(s.runId, s.cpuPercent, s.memoryUsageBytes, s.pids);
       }
+      for (const [runId, peak] of peaksOfBatch(batch)) this.statements.upsertPeak.run(runId, peak.cpuPercent, peak.memoryBytes, peak.pids);
     })();
   }
 
@@ -174,55 +146,50 @@ export class SqliteHistoryStore implements MonitorHistory {
     const last = query.last ?? undefined;
     if (last !== undefined) checkInteger('last', last, { min: 0 });
     this.flushNow();
-    let rows: SampleRow[];
+    let rows: SampleColumns<number>[];
     if (query.runId && query.containerId) {
       // Both filters in the query, so that LIMIT counts only the samples asked for.
       rows = (
         last === undefined
           ? this.statements.samplesOfRunInContainer.all(query.runId, query.containerId)
           : this.statements.lastSamplesOfRunInContainer.all(query.runId, query.containerId, last)
-      ) as SampleRow[];
+      ) as SampleColumns<number>[];
     } else if (query.runId) {
       rows = (
         last === undefined ? this.statements.samplesOfRun.all(query.runId) : this.statements.lastSamplesOfRun.all(query.runId, last)
-      ) as SampleRow[];
+      ) as SampleColumns<number>[];
     } else if (query.containerId) {
       rows = (
         last === undefined
           ? this.statements.samplesOfContainer.all(query.containerId)
           : this.statements.lastSamplesOfContainer.all(query.containerId, last)
-      ) as SampleRow[];
+      ) as SampleColumns<number>[];
     } else {
       return [];
     }
-    return rows.map(sampleFromRow);
+    return rows.map((row) => sampleFromColumns(row, (ms) => new Date(ms)));
   }
 
   async alerts(runId: string): Promise<HealthAlert[]> {
     const written = this.flushNow();
-    const stored = (this.statements.alertsOfRun.all(runId) as { alert_json: string }[]).map((row) => alertFromJson(row.alert_json));
-    if (written) return stored;
+    const stored = (this.statements.alertsOfRun.all(runId) as { alert_json: string }[]).map((row) =>
+      alertFromStored(JSON.parse(row.alert_json) as StoredAlert),
+    );
     // Alerts (or resolutions) that wait for the store are newer than their rows.
-    const waiting = this.alertWrites.waiting().filter((alert) => alert.runId === runId);
-    const ids = new Set(waiting.map((alert) => alert.id));
-    return [...stored.filter((alert) => !ids.has(alert.id)), ...waiting].sort((a, b) => a.at.getTime() - b.at.getTime());
+    return written ? stored : withWaitingAlerts(stored, this.alertWrites.waiting(), runId);
   }
 
   async peak(runId: string): Promise<ResourcePeak | undefined> {
     this.flushNow();
-    const row = this.statements.peakOfRun.get(runId) as { cpu_percent: number; memory_bytes: number; pids: number } | undefined;
-    return row ? { cpuPercent: row.cpu_percent, memoryBytes: row.memory_bytes, pids: row.pids } : undefined;
+    const row = this.statements.peakOfRun.get(runId) as PeakColumns | undefined;
+    return row ? peakFromColumns(row) : undefined;
   }
 
   async recentPeaks(runningAgentIds: readonly string[], finishedLimit: number): Promise<ResourcePeak[]> {
     checkInteger('finishedLimit', finishedLimit, { min: 0 });
     this.flushNow();
-    const rows = this.statements.recentPeaks.all({ running: JSON.stringify(runningAgentIds), finished: finishedLimit }) as {
-      cpu_percent: number;
-      memory_bytes: number;
-      pids: number;
-    }[];
-    return rows.map((row) => ({ cpuPercent: row.cpu_percent, memoryBytes: row.memory_bytes, pids: row.pids }));
+    const rows = this.statements.recentPeaks.all({ running: JSON.stringify(runningAgentIds), finished: finishedLimit }) as PeakColumns[];
+    return rows.map(peakFromColumns);
   }
 
   /** Thins samples past the live window and deletes those past the retention; nothing while samples wait for the store. */
@@ -238,23 +205,4 @@ export class SqliteHistoryStore implements MonitorHistory {
     this.flushNow();
     return (this.statements.countSamples.get() as { n: number }).n;
   }
-}
-
-function sampleFromRow(row: SampleRow): ResourceSample {
-  return {
-    containerId: row.container_id,
-    runId: row.run_id,
-    at: new Date(row.at),
-    cpuPercent: row.cpu_percent,
-    memoryUsageBytes: row.memory_usage_bytes,
-    memoryLimitBytes: row.memory_limit_bytes,
-    memoryPercent: row.memory_percent,
-    pids: row.pids,
-    pidsLimit: row.pids_limit,
-  };
-}
-
-function alertFromJson(json: string): HealthAlert {
-  const raw = JSON.parse(json) as Omit<HealthAlert, 'at' | 'resolvedAt'> & { at: string; resolvedAt: string | null };
-  return { ...raw, at: new Date(raw.at), resolvedAt: raw.resolvedAt === null ? null : new Date(raw.resolvedAt) };
 }

@@ -1,8 +1,7 @@
 /**
  * Runs and their logs in SQLite. Status changes are written as they happen; log lines are
- * buffered for a moment and written in one transaction per batch, so a step printing thousands
- * of lines costs a few transactions, not thousands, and never blocks the event loop for long.
- * Reads flush the buffer first, so they always see every line.
+ * buffered for a moment and written in batches by the run's log (SqliteRunLog). Reads flush
+ * first, so they always see every change and every line.
  *
  * When the database cannot write (a full disk), nothing is thrown at the runs: a run's newest
  * snapshot and its log lines wait in memory, are read from there, and are written when the
@@ -11,7 +10,7 @@
  * says how many. Only a new run's insert fails loudly, so that admission can refuse it.
  */
 /* eslint-disable @typescript-eslint/require-await -- better-sqlite3 answers at once; the methods are async so that a failure rejects, as RunStore says */
-import type { AgentRun, AgentStatus, FailureGroup, LogLine, LogStream, StepResult } from '../runs/agent-run.js';
+import type { AgentRun, AgentStatus, FailureGroup, LogLine, LogStream } from '../runs/agent-run.js';
 import { isFinalStatus } from '../runs/agent-run.js';
 import type { RunFilter, RunPage, RunStore } from '../runs/run-store.js';
 import { createSilentLogger } from '../logger.js';
@@ -19,82 +18,40 @@ import type { SqliteDatabase } from './database.js';
 import { FailureGroups } from './failure-groups.js';
 import { RunPages } from './run-pages.js';
 import { pruneRuns, type RunRetentionOptions } from './run-retention.js';
+import { RUN_CHANGE_WRITES, RUN_WRITES, type RunStoreOptions } from './shared/run-log-rules.js';
+import { runFromColumns, runToColumns, type ColumnReader, type ColumnWriter, type RunColumns } from './shared/run-rows.js';
+import { SqliteRunLog } from './sqlite-run-log.js';
 import { StoreHealth } from './store-health.js';
 import { WriteBehind } from './write-behind.js';
 
-/** Flush at once when this many lines are waiting. */
-const LOG_BATCH_LINES = 512;
-/**
- * And when this many characters are (with LOG_LINE_OVERHEAD_CHARS per line): one transaction of
- * 512 lines of 1,000 characters held the event loop for some 40 ms; of 512 short lines, a few.
- */
-const LOG_BATCH_CHARS = 128 * 1024;
-/**
- * What log lines may wait in memory while the store cannot write, in characters with a
- * per-line overhead (LOG_LINE_OVERHEAD_CHARS): some 16 MiB of heap, 60,000 short lines or
- * 500 of the longest (16 Ki characters).
- */
-export const LOG_PENDING_MAX_CHARS = 8 * 1024 * 1024;
-const LOG_LINE_OVERHEAD_CHARS = 128;
 /** The row that tests whether runs can be inserted again; it never outlives its transaction. */
 const PROBE_RUN_ID = 'bosun-write-probe';
 /** What {@link RunPages} reads while every run change is written. */
 const NOTHING_WAITING: ReadonlyMap<string, AgentRun> = new Map();
-/** The names of the writes in the store's health report. */
-const WRITES = { runs: 'run changes', newRuns: 'new runs', logs: 'log lines' } as const;
+const WRITES = RUN_WRITES;
 
-interface RunRow {
-  id: string;
-  status: string;
-  group_id: string;
-  failure_reason: string | null;
-  error: string | null;
-  group_json: string;
-  config_json: string;
-  container_id: string | null;
-  exit_code: number | null;
-  steps_json: string;
-  queued_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  retry_of: string | null;
-  warm_start: number;
-}
+type RunRow = RunColumns<string, number, number>;
 
-interface LogRow {
-  run_id: string;
-  seq: number;
-  stream: string;
-  step: number | null;
-  line: string;
-  at: number;
-}
+/** SQLite holds JSON as text, instants as epoch milliseconds and flags as 0/1. */
+const WRITE_COLUMNS: ColumnWriter<string, number, number> = {
+  json: (value) => JSON.stringify(value),
+  time: (at) => at.getTime(),
+  flag: (value) => (value ? 1 : 0),
+};
+const READ_COLUMNS: ColumnReader<string, number, number> = {
+  json: (value) => JSON.parse(value) as unknown,
+  time: (ms) => new Date(ms),
+  flag: (value) => value === 1,
+};
 
-export interface SqliteRunStoreOptions {
-  /** Lines kept per run; the oldest go first. */
-  readonly logLinesPerRun: number;
-  /** Retries failed writes and reports the store's health; shared by every store on the database. Default: its own, silent. */
-  readonly health?: StoreHealth;
-  /** What log lines may wait while writes fail; default LOG_PENDING_MAX_CHARS. */
-  readonly logPendingMaxChars?: number;
-}
-
-/** Lines of a run dropped while writes failed, counted on the SYSTEM line that takes the first one's place. */
-interface DropNotice {
-  readonly entry: LogLine;
-  count: number;
-}
+export type SqliteRunStoreOptions = RunStoreOptions;
 
 export class SqliteRunStore implements RunStore {
   /** The latest snapshot of each unfinished run: they are read on every change. */
   private readonly live = new Map<string, AgentRun>();
-  private readonly lastSeq = new Map<string, number>();
-  /** The lowest sequence number still stored per run, to trim in steps rather than per line. */
-  private readonly firstSeq = new Map<string, number>();
-  private readonly logWrites: WriteBehind<LogLine>;
+  private readonly log: SqliteRunLog;
   /** Run snapshots, each written at once unless writes fail; then the newest of each run waits here. */
   private readonly runWrites: WriteBehind<AgentRun>;
-  private readonly dropNotices = new Map<string, DropNotice>();
   private readonly health: StoreHealth;
   private readonly statements;
   private readonly groups: FailureGroups;
@@ -115,13 +72,6 @@ export class SqliteRunStore implements RunStore {
       get: db.prepare('SELECT * FROM runs WHERE id = ?'),
       listAll: db.prepare('SELECT * FROM runs ORDER BY ord DESC LIMIT ?'),
       unfinished: db.prepare("SELECT * FROM runs WHERE status IN ('QUEUED', 'RUNNING') ORDER BY ord ASC"),
-      insertLog: db.prepare('INSERT INTO logs (run_id, seq, stream, step, line, at) VALUES (?, ?, ?, ?, ?, ?)'),
-      maxSeq: db.prepare('SELECT max(seq) AS seq FROM logs WHERE run_id = ?'),
-      minSeq: db.prepare('SELECT min(seq) AS seq FROM logs WHERE run_id = ?'),
-      trimLogs: db.prepare('DELETE FROM logs WHERE run_id = ? AND seq <= ?'),
-      readLogs: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC'),
-      readLastLogs: db.prepare('SELECT * FROM (SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC'),
-      readLogPage: db.prepare('SELECT * FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
     };
     this.health = options.health ?? new StoreHealth({ logger: createSilentLogger() });
     this.groups = new FailureGroups(db);
@@ -130,26 +80,18 @@ export class SqliteRunStore implements RunStore {
       waiting: () => (this.runWrites.size === 0 ? NOTHING_WAITING : new Map(this.runWrites.waiting().map((run) => [run.id, run]))),
     });
     for (const run of this.readUnfinished()) this.live.set(run.id, run);
-    this.logWrites = new WriteBehind<LogLine>({
-      what: WRITES.logs,
-      write: (batch) => this.writeLogs(batch),
-      batchSize: LOG_BATCH_LINES,
-      batchWeight: LOG_BATCH_CHARS,
-      maxPending: options.logPendingMaxChars ?? LOG_PENDING_MAX_CHARS,
-      weightOf: (line) => line.line.length + LOG_LINE_OVERHEAD_CHARS,
+    this.log = new SqliteRunLog(db, {
+      logLinesPerRun: options.logLinesPerRun,
+      ...(options.logPendingMaxChars === undefined ? {} : { logPendingMaxChars: options.logPendingMaxChars }),
       health: this.health,
-      isOpen: () => db.open,
+      writeFault: () => this.writeFault(),
     });
     this.runWrites = new WriteBehind<AgentRun>({
-      what: WRITES.runs,
+      ...RUN_CHANGE_WRITES,
       write: (batch) =>
         db.transaction(() => {
           for (const run of batch) this.statements.update.run(toRow(run));
         })(),
-      batchSize: 64,
-      // One snapshot per run (keyed): bounded by the runs that exist while new ones are refused.
-      maxPending: Number.POSITIVE_INFINITY,
-      keyOf: (run) => run.id,
       health: this.health,
       isOpen: () => db.open,
     });
@@ -172,7 +114,7 @@ export class SqliteRunStore implements RunStore {
       throw error;
     }
     if (!isFinalStatus(run.status)) this.live.set(run.id, run);
-    this.lastSeq.set(run.id, 0);
+    this.log.started(run.id);
   }
 
   /** Replaces a run with its new snapshot: written now, or kept (and read) until the store writes again. */
@@ -180,8 +122,7 @@ export class SqliteRunStore implements RunStore {
     this.runWrites.writeNow(run);
     if (isFinalStatus(run.status)) {
       this.live.delete(run.id);
-      this.lastSeq.delete(run.id);
-      this.firstSeq.delete(run.id);
+      this.log.finished(run.id);
     } else {
       this.live.set(run.id, run);
     }
@@ -241,50 +182,11 @@ export class SqliteRunStore implements RunStore {
   }
 
   appendLog(runId: string, stream: LogStream, step: number | null, line: string): LogLine {
-    const seq = this.nextSeq(runId);
-    const entry: LogLine = Object.freeze({ runId, seq, stream, step, line, at: new Date() });
-    if (!this.logWrites.push(entry)) this.dropLine(entry);
-    return entry;
+    return this.log.append(runId, stream, step, line);
   }
 
   async readLogs(runId: string, afterSeq = 0, last?: number, first?: number): Promise<LogLine[]> {
-    if (first !== undefined && last === undefined) return this.readLogPage(runId, afterSeq, first);
-    const written = this.flushNow();
-    const rows = (
-      last === undefined ? this.statements.readLogs.all(runId, afterSeq) : this.statements.readLastLogs.all(runId, afterSeq, last)
-    ) as LogRow[];
-    let lines = rows.map(logFromRow);
-    if (!written) {
-      // Lines that wait for the store are newer than every written line of their run.
-      const waiting = this.logWrites
-        .waiting()
-        .filter((line) => line.runId === runId && line.seq > afterSeq)
-        .map((line) => this.asStored(line));
-      lines = [...lines, ...waiting].sort((a, b) => a.seq - b.seq);
-      if (last !== undefined) lines = lines.slice(Math.max(0, lines.length - last));
-    }
-    const newest = lines.at(-1)?.seq ?? 0;
-    // Trimming runs in steps: hide what is past the per-run limit but not yet deleted.
-    const oldestKept = newest - this.options.logLinesPerRun;
-    const kept = lines.filter((line) => line.seq > oldestKept);
-    return first === undefined ? kept : kept.slice(0, first);
-  }
-
-  /** The first `first` lines after `afterSeq`: one page, read without reading the rest. */
-  private readLogPage(runId: string, afterSeq: number, first: number): LogLine[] {
-    const written = this.flushNow();
-    const newest = this.lastSeq.get(runId) ?? (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
-    // As above: what is past the per-run limit but not yet deleted is not read.
-    const from = Math.max(afterSeq, newest - this.options.logLinesPerRun);
-    const lines = (this.statements.readLogPage.all(runId, from, first) as LogRow[]).map(logFromRow);
-    if (written || lines.length >= first) return lines;
-    // Lines that wait for the store are newer than every written line of their run.
-    const waiting = this.logWrites
-      .waiting()
-      .filter((line) => line.runId === runId && line.seq > from)
-      .map((line) => this.asStored(line))
-      .sort((a, b) => a.seq - b.seq);
-    return [...lines, ...waiting].slice(0, first);
+    return this.log.read(runId, afterSeq, last, first);
   }
 
   /**
@@ -298,7 +200,7 @@ export class SqliteRunStore implements RunStore {
   /** {@link flush}, synchronously: what this store's own reads and pruning write first. */
   private flushNow(): boolean {
     const runs = this.runWrites.flush();
-    return this.logWrites.flush() && runs;
+    return this.log.flush() && runs;
   }
 
   /**
@@ -313,58 +215,6 @@ export class SqliteRunStore implements RunStore {
     return pruned;
   }
 
-  private nextSeq(runId: string): number {
-    let last = this.lastSeq.get(runId);
-    if (last === undefined) {
-      this.flushNow();
-      const stored = (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
-      // Lines still waiting for the store have numbers too.
-      const waiting = this.logWrites.size === 0 ? [] : this.logWrites.waiting().filter((line) => line.runId === runId);
-      last = waiting.reduce((max, line) => Math.max(max, line.seq), stored);
-    }
-    this.lastSeq.set(runId, last + 1);
-    return last + 1;
-  }
-
-  /**
-   * A line that cannot wait (LOG_PENDING_MAX_CHARS reached): the first dropped line of a run
-   * waits in its place as a SYSTEM notice that counts the dropped lines until it is written.
-   */
-  private dropLine(entry: LogLine): void {
-    const notice = this.dropNotices.get(entry.runId);
-    this.health.dropped(WRITES.logs);
-    if (notice) {
-      notice.count += 1;
-      return;
-    }
-    this.dropNotices.set(entry.runId, { entry, count: 1 });
-    this.logWrites.push(entry, true);
-  }
-
-  /** A waiting line as it will be stored: a drop notice gets its text. */
-  private asStored(line: LogLine): LogLine {
-    const notice = this.dropNotices.get(line.runId);
-    if (notice?.entry !== line) return line;
-    const text =
-      `bosun dropped ${notice.count} log line${notice.count === 1 ? '' : 's'} of this run here: the store could not write ` +
-      `(${this.writeFault() ?? 'a write failed'}) and the lines waiting for it had reached their limit`;
-    return Object.freeze({ ...line, stream: 'SYSTEM', step: null, line: text });
-  }
-
-  private writeLogs(batch: readonly LogLine[]): void {
-    const notices: LogLine[] = [];
-    this.db.transaction(() => {
-      for (const original of batch) {
-        const l = this.asStored(original);
-        if (l !== original) notices.push(original);
-        this.statements.insertLog.run(l.runId, l.seq, l.stream, l.step, l.line, l.at.getTime());
-      }
-      for (const runId of new Set(batch.map((l) => l.runId))) this.trim(runId);
-    })();
-    // Written: a later drop of the same run starts a new notice.
-    for (const original of notices) this.dropNotices.delete(original.runId);
-  }
-
   /**
    * Whether a run can be inserted again (after a refused insert): a row inserted and deleted in
    * one committed transaction, so it writes what an insert writes and leaves nothing.
@@ -377,75 +227,12 @@ export class SqliteRunStore implements RunStore {
       this.db.prepare('DELETE FROM runs WHERE id = ?').run(PROBE_RUN_ID);
     })();
   }
-
-  /** Deletes a run's oldest lines once it holds a tenth more than its limit. */
-  private trim(runId: string): void {
-    const last = this.lastSeq.get(runId) ?? (this.statements.maxSeq.get(runId) as { seq: number | null }).seq ?? 0;
-    let first = this.firstSeq.get(runId);
-    if (first === undefined) {
-      first = (this.statements.minSeq.get(runId) as { seq: number | null }).seq ?? 1;
-      this.firstSeq.set(runId, first);
-    }
-    const limit = this.options.logLinesPerRun;
-    if (last - first + 1 <= limit + Math.ceil(limit / 10)) return;
-    this.statements.trimLogs.run(runId, last - limit);
-    this.firstSeq.set(runId, last - limit + 1);
-  }
 }
 
 function toRow(run: AgentRun): RunRow {
-  return {
-    id: run.id,
-    status: run.status,
-    group_id: run.group.id,
-    failure_reason: run.failureReason,
-    error: run.error,
-    group_json: JSON.stringify(run.group),
-    config_json: JSON.stringify(run.config),
-    container_id: run.containerId,
-    exit_code: run.exitCode,
-    steps_json: JSON.stringify(run.steps),
-    queued_at: run.queuedAt.getTime(),
-    started_at: run.startedAt?.getTime() ?? null,
-    finished_at: run.finishedAt?.getTime() ?? null,
-    retry_of: run.retryOf,
-    warm_start: run.warmStart ? 1 : 0,
-  };
+  return runToColumns(run, WRITE_COLUMNS);
 }
 
 function fromRow(row: RunRow): AgentRun {
-  const steps = (
-    JSON.parse(row.steps_json) as Array<Omit<StepResult, 'startedAt' | 'finishedAt'> & { startedAt: string | null; finishedAt: string | null }>
-  ).map((step): StepResult => ({
-    ...step,
-    startedAt: step.startedAt === null ? null : new Date(step.startedAt),
-    finishedAt: step.finishedAt === null ? null : new Date(step.finishedAt),
-  }));
-  return Object.freeze({
-    id: row.id,
-    status: row.status as AgentStatus,
-    failureReason: row.failure_reason as AgentRun['failureReason'],
-    error: row.error,
-    group: JSON.parse(row.group_json) as AgentRun['group'],
-    config: JSON.parse(row.config_json) as AgentRun['config'],
-    containerId: row.container_id,
-    exitCode: row.exit_code,
-    steps,
-    queuedAt: new Date(row.queued_at),
-    startedAt: row.started_at === null ? null : new Date(row.started_at),
-    finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
-    retryOf: row.retry_of,
-    warmStart: row.warm_start === 1,
-  });
-}
-
-function logFromRow(row: LogRow): LogLine {
-  return Object.freeze({
-    runId: row.run_id,
-    seq: row.seq,
-    stream: row.stream as LogStream,
-    step: row.step,
-    line: row.line,
-    at: new Date(row.at),
-  });
+  return runFromColumns(row, READ_COLUMNS);
 }

@@ -15,40 +15,26 @@
  * nothing is thrown into the event loop, and at most `maxPending` items are kept: {@link push}
  * refuses more (the caller counts what it drops).
  */
-import type { StoreHealth } from './store-health.js';
+import { PendingItems, type PendingWritesOptions } from './shared/pending-writes.js';
 
 /** How long a write in the background may go on writing batches before the rest waits for the next turn. */
 export const FLUSH_SLICE_MS = 10;
 
-export interface WriteBehindOptions<T> {
-  /** What the items are, in the store's health report and logs ("log lines"). */
-  readonly what: string;
+export interface WriteBehindOptions<T> extends PendingWritesOptions<T> {
   /** Writes one batch, in one transaction; throws if nothing of it was written. */
   readonly write: (batch: readonly T[]) => void;
-  readonly batchSize: number;
   /** The most weight (in `weightOf` units) a batch holds, at least one item; default: no bound. */
   readonly batchWeight?: number;
-  /** How much may wait at most (while writes fail), in `weightOf` units; {@link WriteBehind.push} refuses more. */
-  readonly maxPending: number;
-  /** An item's share of `maxPending`; default 1 (`maxPending` counts items). */
-  readonly weightOf?: (item: T) => number;
-  readonly health: StoreHealth;
-  /** How long an item may wait for others to join its batch; 0: until the next turn of the event loop. */
-  readonly delayMs?: number;
-  /** False once the destination is closed: a scheduled flush then does nothing. */
-  readonly isOpen?: () => boolean;
-  /** When given, a new item replaces the waiting one with the same key (a newer snapshot of one record). */
-  readonly keyOf?: (item: T) => string;
 }
 
 export class WriteBehind<T> {
-  /** In order of arrival; keyed by `keyOf`, or by a counter. */
-  private readonly pending = new Map<string | number, T>();
-  private pendingWeight = 0;
-  private nextKey = 0;
+  /** A batch is written at once, so a replaced item cannot be in flight: it keeps its place. */
+  private readonly pending: PendingItems<T>;
   private scheduled = false;
 
-  constructor(private readonly options: WriteBehindOptions<T>) {}
+  constructor(private readonly options: WriteBehindOptions<T>) {
+    this.pending = new PendingItems<T>({ ...options, replaced: 'inPlace' });
+  }
 
   /** Items waiting to be written. */
   get size(): number {
@@ -60,9 +46,9 @@ export class WriteBehind<T> {
    * to wait, unless `evenIfFull`.
    */
   push(item: T, evenIfFull = false): boolean {
-    if (!this.enqueue(item, evenIfFull)) return false;
+    if (!this.pending.add(item, evenIfFull)) return false;
     if (this.options.health.isFailing(this.options.what)) return true;
-    if (this.pending.size >= this.options.batchSize || this.pendingWeight >= (this.options.batchWeight ?? Infinity)) {
+    if (this.pending.size >= this.options.batchSize || this.pending.weight >= (this.options.batchWeight ?? Infinity)) {
       // One batch now; a backlog behind it is left to the slices in the background.
       if (this.inBackground(() => this.writeBatch()) && this.pending.size > 0) this.schedule(0);
     } else this.schedule(this.options.delayMs ?? 0);
@@ -74,7 +60,7 @@ export class WriteBehind<T> {
    * waits like the others when that fails. False when it could not be written now.
    */
   writeNow(item: T): boolean {
-    this.enqueue(item, true);
+    this.pending.add(item, true);
     return this.flush();
   }
 
@@ -85,7 +71,7 @@ export class WriteBehind<T> {
 
   /** The waiting items, oldest first. */
   waiting(): T[] {
-    return [...this.pending.values()];
+    return this.pending.waiting();
   }
 
   /**
@@ -145,16 +131,6 @@ export class WriteBehind<T> {
     if (this.pending.size > 0) this.schedule(0);
   }
 
-  private enqueue(item: T, evenIfFull: boolean): boolean {
-    const key = this.options.keyOf ? this.options.keyOf(item) : this.nextKey++;
-    const replaced = this.pending.get(key);
-    const weight = this.weight(item) - (replaced === undefined ? 0 : this.weight(replaced));
-    if (!evenIfFull && this.pendingWeight + weight > this.options.maxPending && this.pending.size > 0) return false;
-    this.pending.set(key, item);
-    this.pendingWeight += weight;
-    return true;
-  }
-
   /** Writes every waiting item in batches, oldest first; throws at the first batch that fails, keeping it and the rest. */
   private writeAll(): void {
     while (this.pending.size > 0 && (this.options.isOpen?.() ?? true)) this.writeBatch();
@@ -163,24 +139,8 @@ export class WriteBehind<T> {
   /** Writes the oldest batch (none once the destination is closed); throws if it fails, keeping it. */
   private writeBatch(): void {
     if (this.pending.size === 0 || !(this.options.isOpen?.() ?? true)) return;
-    const { batchSize, batchWeight = Infinity } = this.options;
-    const keys: Array<string | number> = [];
-    const batch: T[] = [];
-    let weight = 0;
-    for (const [key, item] of this.pending) {
-      const itemWeight = this.weight(item);
-      if (batch.length > 0 && weight + itemWeight > batchWeight) break;
-      keys.push(key);
-      batch.push(item);
-      weight += itemWeight;
-      if (batch.length === batchSize) break;
-    }
-    this.options.write(batch);
-    for (const key of keys) this.pending.delete(key);
-    this.pendingWeight -= weight;
-  }
-
-  private weight(item: T): number {
-    return this.options.weightOf ? this.options.weightOf(item) : 1;
+    const batch = this.pending.oldest(this.options.batchSize, this.options.batchWeight);
+    this.options.write(batch.map(([, item]) => item));
+    this.pending.written(batch);
   }
 }

@@ -14,51 +14,29 @@ import type { HealthAlert, ResourcePeak, ResourceSample } from '../../monitor/mo
 import type { SampleQuery } from '../../monitor/monitor-service.js';
 import { checkInteger } from '../../shared/validate.js';
 import { createSilentLogger } from '../../logger.js';
+import {
+  ALERT_WRITES,
+  alertFromStored,
+  admitAlert,
+  DOWNSAMPLED_INTERVAL_MS,
+  peakFromColumns,
+  peaksOfBatch,
+  SAMPLE_WRITES,
+  sampleFromColumns,
+  withWaitingAlerts,
+  type HistoryStoreOptions,
+  type PeakColumns,
+  type SampleColumns,
+  type StoredAlert,
+} from '../shared/history-rules.js';
 import { StoreHealth } from '../store-health.js';
 import { AsyncWriteBehind } from './async-write-behind.js';
 import type { MonitorHistory } from '../../monitor/monitor-history.js';
 import type { PostgresDatabase } from './pg-database.js';
 
-const SAMPLE_BATCH = 256;
-/** Samples that may wait while the store cannot write; later ones are dropped (and counted). */
-const SAMPLE_PENDING_MAX = 10_000;
-/** Alerts (one per id) that may wait while the store cannot write. */
-const ALERT_PENDING_MAX = 1_000;
-const WRITES = { samples: 'samples', alerts: 'alerts' } as const;
-/** Frames of different containers arrive on different ticks: gathered for a quarter second, they make one transaction. */
-const SAMPLE_FLUSH_DELAY_MS = 250;
-/** Resolution of samples older than the live window (as SQLite's DOWNSAMPLED_INTERVAL_MS). */
-const DOWNSAMPLED_INTERVAL_MS = 60_000;
 const PRUNE_LOCK = 'prune-samples';
 
-interface PgSampleRow {
-  run_id: string | null;
-  container_id: string;
-  at: Date;
-  cpu_percent: number;
-  memory_usage_bytes: number;
-  memory_limit_bytes: number;
-  memory_percent: number;
-  pids: number;
-  pids_limit: number | null;
-}
-
-interface PgPeakRow {
-  cpu_percent: number;
-  memory_bytes: number;
-  pids: number;
-}
-
-type StoredAlert = Omit<HealthAlert, 'at' | 'resolvedAt'> & { at: string; resolvedAt: string | null };
-
-export interface PostgresHistoryStoreOptions {
-  /** Samples older than this are deleted. */
-  readonly sampleRetentionMs: number;
-  /** Samples younger than this are kept at full resolution. */
-  readonly liveWindowMs: number;
-  /** Retries failed writes and reports the store's health; shared by every store on the database. Default: its own, silent. */
-  readonly health?: StoreHealth;
-}
+export type PostgresHistoryStoreOptions = HistoryStoreOptions;
 
 export class PostgresHistoryStore implements MonitorHistory {
   private readonly sampleWrites: AsyncWriteBehind<ResourceSample>;
@@ -71,16 +49,13 @@ export class PostgresHistoryStore implements MonitorHistory {
   ) {
     this.health = options.health ?? new StoreHealth({ logger: createSilentLogger() });
     this.sampleWrites = new AsyncWriteBehind<ResourceSample>({
-      what: WRITES.samples,
+      ...SAMPLE_WRITES,
       write: (batch) => this.writeSamples(batch),
-      batchSize: SAMPLE_BATCH,
-      maxPending: SAMPLE_PENDING_MAX,
       health: this.health,
-      delayMs: SAMPLE_FLUSH_DELAY_MS,
       isOpen: () => db.open,
     });
     this.alertWrites = new AsyncWriteBehind<HealthAlert>({
-      what: WRITES.alerts,
+      ...ALERT_WRITES,
       write: async (batch) => {
         await db.query(
           `INSERT INTO alerts (id, run_id, at, alert_json)
@@ -89,25 +64,18 @@ export class PostgresHistoryStore implements MonitorHistory {
           [batch.map((a) => a.id), batch.map((a) => a.runId), batch.map((a) => a.at), batch.map((a) => JSON.stringify(a))],
         );
       },
-      batchSize: 64,
-      maxPending: ALERT_PENDING_MAX,
-      keyOf: (alert) => alert.id,
       health: this.health,
       isOpen: () => db.open,
     });
   }
 
   recordSample(sample: ResourceSample): void {
-    if (!this.sampleWrites.push(sample)) this.health.dropped(WRITES.samples);
+    if (!this.sampleWrites.push(sample)) this.health.dropped(SAMPLE_WRITES.what);
   }
 
   /** Stores an alert, or its resolution (same id): as soon as possible, or once the store writes again. */
   recordAlert(alert: HealthAlert): void {
-    if (this.alertWrites.size >= ALERT_PENDING_MAX && this.alertWrites.get(alert.id) === undefined) {
-      this.health.dropped(WRITES.alerts);
-      return;
-    }
-    this.alertWrites.writeSoon(alert);
+    if (admitAlert(this.alertWrites, alert, this.health)) this.alertWrites.writeSoon(alert);
   }
 
   /**
@@ -135,25 +103,22 @@ export class PostgresHistoryStore implements MonitorHistory {
       last === undefined
         ? `SELECT * FROM samples WHERE ${where} ORDER BY at ASC, id ASC`
         : `SELECT * FROM (SELECT * FROM samples WHERE ${where} ORDER BY at DESC, id DESC LIMIT $${params.push(last)}) newest ORDER BY at ASC, id ASC`;
-    const { rows } = await this.db.query<PgSampleRow>(sql, params);
-    return rows.map(sampleFromRow);
+    const { rows } = await this.db.query<SampleColumns<Date>>(sql, params);
+    return rows.map((row) => sampleFromColumns(row, (at) => at));
   }
 
   async alerts(runId: string): Promise<HealthAlert[]> {
     const written = await this.flush();
     const { rows } = await this.db.query<{ alert_json: StoredAlert }>('SELECT alert_json FROM alerts WHERE run_id = $1 ORDER BY at ASC', [runId]);
-    const stored = rows.map((row) => alertFromJson(row.alert_json));
-    if (written) return stored;
+    const stored = rows.map((row) => alertFromStored(row.alert_json));
     // Alerts (or resolutions) that wait for the store are newer than their rows.
-    const waiting = this.alertWrites.waiting().filter((alert) => alert.runId === runId);
-    const ids = new Set(waiting.map((alert) => alert.id));
-    return [...stored.filter((alert) => !ids.has(alert.id)), ...waiting].sort((a, b) => a.at.getTime() - b.at.getTime());
+    return written ? stored : withWaitingAlerts(stored, this.alertWrites.waiting(), runId);
   }
 
   async peak(runId: string): Promise<ResourcePeak | undefined> {
     await this.flush();
-    const { rows } = await this.db.query<PgPeakRow>('SELECT cpu_percent, memory_bytes, pids FROM peaks WHERE run_id = $1', [runId]);
-    return rows[0] ? peakFromRow(rows[0]) : undefined;
+    const { rows } = await this.db.query<PeakColumns>('SELECT cpu_percent, memory_bytes, pids FROM peaks WHERE run_id = $1', [runId]);
+    return rows[0] ? peakFromColumns(rows[0]) : undefined;
   }
 
   /**
@@ -164,7 +129,7 @@ export class PostgresHistoryStore implements MonitorHistory {
   async recentPeaks(runningAgentIds: readonly string[], finishedLimit: number): Promise<ResourcePeak[]> {
     checkInteger('finishedLimit', finishedLimit, { min: 0 });
     await this.flush();
-    const { rows } = await this.db.query<PgPeakRow>(
+    const { rows } = await this.db.query<PeakColumns>(
       `(SELECT cpu_percent, memory_bytes, pids FROM peaks WHERE run_id = ANY($1::text[]))
        UNION ALL
        (SELECT cpu_percent, memory_bytes, pids FROM (
@@ -173,7 +138,7 @@ export class PostgresHistoryStore implements MonitorHistory {
         ) sampled WHERE last_at IS NOT NULL ORDER BY last_at DESC LIMIT $2)`,
       [[...runningAgentIds], finishedLimit],
     );
-    return rows.map(peakFromRow);
+    return rows.map(peakFromColumns);
   }
 
   /**
@@ -204,16 +169,7 @@ export class PostgresHistoryStore implements MonitorHistory {
   /** One batch: its samples in one INSERT, its runs' peaks raised in one upsert, in one transaction. */
   private async writeSamples(batch: readonly ResourceSample[]): Promise<void> {
     // One row per run in the upsert (a statement may not change a row twice): the batch's highest.
-    const peaks = new Map<string, ResourcePeak>();
-    for (const s of batch) {
-      if (s.runId === null) continue;
-      const peak = peaks.get(s.runId);
-      peaks.set(s.runId, {
-        cpuPercent: Math.max(peak?.cpuPercent ?? s.cpuPercent, s.cpuPercent),
-        memoryBytes: Math.max(peak?.memoryBytes ?? s.memoryUsageBytes, s.memoryUsageBytes),
-        pids: Math.max(peak?.pids ?? s.pids, s.pids),
-      });
-    }
+    const peaks = peaksOfBatch(batch);
     await this.db.transaction(async (client) => {
       await client.query(
         `INSERT INTO samples (run_id, container_id, at, cpu_percent, memory_usage_bytes, memory_limit_bytes, memory_percent, pids, pids_limit)
@@ -243,26 +199,4 @@ export class PostgresHistoryStore implements MonitorHistory {
       );
     });
   }
-}
-
-function sampleFromRow(row: PgSampleRow): ResourceSample {
-  return {
-    containerId: row.container_id,
-    runId: row.run_id,
-    at: row.at,
-    cpuPercent: row.cpu_percent,
-    memoryUsageBytes: row.memory_usage_bytes,
-    memoryLimitBytes: row.memory_limit_bytes,
-    memoryPercent: row.memory_percent,
-    pids: row.pids,
-    pidsLimit: row.pids_limit,
-  };
-}
-
-function peakFromRow(row: PgPeakRow): ResourcePeak {
-  return { cpuPercent: row.cpu_percent, memoryBytes: row.memory_bytes, pids: row.pids };
-}
-
-function alertFromJson(raw: StoredAlert): HealthAlert {
-  return { ...raw, at: new Date(raw.at), resolvedAt: raw.resolvedAt === null ? null : new Date(raw.resolvedAt) };
 }

@@ -22,6 +22,17 @@ import { isFinalStatus } from '../../runs/agent-run.js';
 import type { RunFilter, RunPage, RunStore } from '../../runs/run-store.js';
 import { createSilentLogger } from '../../logger.js';
 import type { RunRetentionOptions } from '../run-retention.js';
+import {
+  LOG_PENDING_MAX_CHARS,
+  LOG_WRITES,
+  LogDrops,
+  logTrimThrough,
+  mergeBySeq,
+  RUN_CHANGE_WRITES,
+  RUN_WRITES,
+  withinLogLimit,
+  type RunStoreOptions,
+} from '../shared/run-log-rules.js';
 import { StoreHealth } from '../store-health.js';
 import { AsyncWriteBehind } from './async-write-behind.js';
 import type { PostgresDatabase, Queryable } from './pg-database.js';
@@ -43,31 +54,12 @@ import {
   type PgRunRow,
 } from './pg-run-rows.js';
 
-/** Write at once when this many lines wait: one INSERT of this many rows. */
-const LOG_BATCH_LINES = 512;
-/** What log lines may wait in memory while the store cannot write (as SqliteRunStore). */
-export const LOG_PENDING_MAX_CHARS = 8 * 1024 * 1024;
-const LOG_LINE_OVERHEAD_CHARS = 128;
 /** What {@link PgRunPages} reads while every run change is written. */
 const NOTHING_WAITING: ReadonlyMap<string, AgentRun> = new Map();
-/** The names of the writes in the store's health report (as SqliteRunStore's). */
-const WRITES = { runs: 'run changes', newRuns: 'new runs', logs: 'log lines' } as const;
+const WRITES = RUN_WRITES;
 const RUN_WITH_LAST_SEQ = 'SELECT r.*, (SELECT max(seq) FROM logs l WHERE l.run_id = r.id) AS last_seq FROM runs r';
 
-export interface PostgresRunStoreOptions {
-  /** Lines kept per run; the oldest go first. */
-  readonly logLinesPerRun: number;
-  /** Retries failed writes and reports the store's health; shared by every store on the database. Default: its own, silent. */
-  readonly health?: StoreHealth;
-  /** What log lines may wait while writes fail; default LOG_PENDING_MAX_CHARS. */
-  readonly logPendingMaxChars?: number;
-}
-
-/** Lines of a run dropped while writes failed, counted on the SYSTEM line that takes the first one's place. */
-interface DropNotice {
-  readonly entry: LogLine;
-  count: number;
-}
+export type PostgresRunStoreOptions = RunStoreOptions;
 
 export class PostgresRunStore implements RunStore {
   private readonly numbering = new LogNumbering();
@@ -76,7 +68,7 @@ export class PostgresRunStore implements RunStore {
   private readonly logWrites: AsyncWriteBehind<LogLine>;
   /** Run snapshots, written as soon as possible; the newest of each run waits here until written. */
   private readonly runWrites: AsyncWriteBehind<AgentRun>;
-  private readonly dropNotices = new Map<string, DropNotice>();
+  private readonly drops: LogDrops;
   private readonly health: StoreHealth;
   private readonly pages: PgRunPages;
 
@@ -85,25 +77,20 @@ export class PostgresRunStore implements RunStore {
     private readonly options: PostgresRunStoreOptions,
   ) {
     this.health = options.health ?? new StoreHealth({ logger: createSilentLogger() });
+    this.drops = new LogDrops({ health: this.health, writeFault: () => this.writeFault() });
     this.pages = new PgRunPages(db, { waiting: () => this.waitingRuns() });
     this.logWrites = new AsyncWriteBehind<LogLine>({
-      what: WRITES.logs,
+      ...LOG_WRITES,
       write: (batch) => this.writeLogs(batch),
-      batchSize: LOG_BATCH_LINES,
       maxPending: options.logPendingMaxChars ?? LOG_PENDING_MAX_CHARS,
-      weightOf: (line) => line.line.length + LOG_LINE_OVERHEAD_CHARS,
       health: this.health,
       isOpen: () => db.open,
     });
     this.runWrites = new AsyncWriteBehind<AgentRun>({
-      what: WRITES.runs,
+      ...RUN_CHANGE_WRITES,
       write: async (batch) => {
         await db.query(RUN_UPDATE_SQL, updateParams(batch));
       },
-      batchSize: 64,
-      // One snapshot per run (keyed): bounded by the runs that exist while new ones are refused.
-      maxPending: Number.POSITIVE_INFINITY,
-      keyOf: (run) => run.id,
       health: this.health,
       isOpen: () => db.open,
     });
@@ -214,7 +201,7 @@ export class PostgresRunStore implements RunStore {
   appendLog(runId: string, stream: LogStream, step: number | null, line: string): LogLine {
     const seq = this.numbering.next(runId);
     const entry: LogLine = Object.freeze({ runId, seq, stream, step, line, at: new Date() });
-    if (!this.logWrites.push(entry)) this.dropLine(entry);
+    if (!this.logWrites.push(entry) && this.drops.drop(entry)) this.logWrites.push(entry, true);
     return entry;
   }
 
@@ -233,10 +220,7 @@ export class PostgresRunStore implements RunStore {
       lines = mergeBySeq(lines, this.waitingLines(runId, afterSeq));
       if (last !== undefined) lines = lines.slice(Math.max(0, lines.length - last));
     }
-    const newest = lines.at(-1)?.seq ?? 0;
-    // Trimming runs in steps: hide what is past the per-run limit but not yet deleted.
-    const oldestKept = newest - this.options.logLinesPerRun;
-    const kept = lines.filter((l) => l.seq > oldestKept);
+    const kept = withinLogLimit(lines, this.options.logLinesPerRun);
     return first === undefined ? kept : kept.slice(0, first);
   }
 
@@ -280,10 +264,7 @@ export class PostgresRunStore implements RunStore {
   /** Lines of a run that wait for the store (newer than every written line of it), as they will be stored. */
   private waitingLines(runId: string, afterSeq: number): LogLine[] {
     if (this.logWrites.size === 0) return [];
-    return this.logWrites
-      .waiting()
-      .filter((l) => l.runId === runId && l.seq > afterSeq)
-      .map((l) => this.asStored(l));
+    return this.drops.waitingLines(this.logWrites.waiting(), runId, afterSeq);
   }
 
   private waitingRuns(): ReadonlyMap<string, AgentRun> {
@@ -300,47 +281,17 @@ export class PostgresRunStore implements RunStore {
     return () => mergeWaiting(before, this.waitingRuns());
   }
 
-  /**
-   * A line that cannot wait (LOG_PENDING_MAX_CHARS reached): the first dropped line of a run
-   * waits in its place as a SYSTEM notice that counts the dropped lines until it is written.
-   */
-  private dropLine(entry: LogLine): void {
-    const notice = this.dropNotices.get(entry.runId);
-    this.health.dropped(WRITES.logs);
-    if (notice) {
-      notice.count += 1;
-      return;
-    }
-    this.dropNotices.set(entry.runId, { entry, count: 1 });
-    this.logWrites.push(entry, true);
-  }
-
-  /** A waiting line as it will be stored: a drop notice gets its text. */
-  private asStored(line: LogLine): LogLine {
-    const notice = this.dropNotices.get(line.runId);
-    if (notice?.entry !== line) return line;
-    const text =
-      `bosun dropped ${notice.count} log line${notice.count === 1 ? '' : 's'} of this run here: the store could not write ` +
-      `(${this.writeFault() ?? 'a write failed'}) and the lines waiting for it had reached their limit`;
-    return Object.freeze({ ...line, stream: 'SYSTEM', step: null, line: text });
-  }
-
   /** One batch: one multi-row INSERT, and the trimming of its runs' oldest lines, in one transaction. */
   private async writeLogs(batch: readonly LogLine[]): Promise<void> {
-    const notices: LogLine[] = [];
-    const stored = batch.map((original) => {
-      const l = this.asStored(original);
-      if (l !== original) notices.push(original);
-      return l;
-    });
+    // A drop notice is written with its text; once written, a later drop starts a new one.
+    const { lines: stored, written } = this.drops.prepare(batch);
     const newest = new Map<string, number>();
     for (const l of stored) newest.set(l.runId, Math.max(newest.get(l.runId) ?? 0, l.seq));
     await this.db.transaction(async (client) => {
       await client.query(LOG_INSERT_SQL, logParams(stored));
       for (const [runId, last] of newest) await this.trim(client, runId, last);
     });
-    // Written: a later drop of the same run starts a new notice.
-    for (const original of notices) if (this.dropNotices.get(original.runId)?.entry === original) this.dropNotices.delete(original.runId);
+    written();
   }
 
   /** Deletes a run's oldest lines once it holds a tenth more than its limit. */
@@ -352,10 +303,10 @@ export class PostgresRunStore implements RunStore {
       // Only remembered for a run whose log this node writes (forgotten when it finishes).
       if (this.numbering.isOpen(runId)) this.firstSeq.set(runId, first);
     }
-    const limit = this.options.logLinesPerRun;
-    if (last - first + 1 <= limit + Math.ceil(limit / 10)) return;
-    await client.query('DELETE FROM logs WHERE run_id = $1 AND seq <= $2', [runId, last - limit]);
-    if (this.numbering.isOpen(runId)) this.firstSeq.set(runId, last - limit + 1);
+    const through = logTrimThrough(first, last, this.options.logLinesPerRun);
+    if (through === undefined) return;
+    await client.query('DELETE FROM logs WHERE run_id = $1 AND seq <= $2', [runId, through]);
+    if (this.numbering.isOpen(runId)) this.firstSeq.set(runId, through + 1);
   }
 
   /**
@@ -372,10 +323,4 @@ export class PostgresRunStore implements RunStore {
       await client.query('DELETE FROM runs WHERE id = $1', [id]);
     });
   }
-}
-
-/** Stored lines followed by waiting ones (newer), in seq order. */
-function mergeBySeq(stored: readonly LogLine[], waiting: readonly LogLine[]): LogLine[] {
-  if (waiting.length === 0) return [...stored];
-  return [...stored, ...waiting].sort((a, b) => a.seq - b.seq);
 }

@@ -24,7 +24,8 @@ export interface ContractHistory {
 /** Opens a history on empty data. */
 export type OpenHistory = (options: { sampleRetentionMs: number; liveWindowMs: number }) => Promise<ContractHistory>;
 
-function sample(containerId: string, runId: string | null, atMs: number, cpuPercent: number): ResourceSample {
+/** A sample whose memory, memory share and pids follow its CPU share (shared with the SQLite-only cases). */
+export function sample(containerId: string, runId: string | null, atMs: number, cpuPercent: number): ResourceSample {
   return {
     containerId,
     runId,
@@ -37,6 +38,20 @@ function sample(containerId: string, runId: string | null, atMs: number, cpuPerc
     pidsLimit: null,
   };
 }
+
+/** An open memory alert of run `r` (shared with each backend's cases of a store that cannot write). */
+export const MEMORY_ALERT: HealthAlert = Object.freeze({
+  id: 'al1',
+  level: 'WARNING',
+  metric: 'MEMORY',
+  value: 75,
+  threshold: 70,
+  containerId: 'c',
+  runId: 'r',
+  at: new Date('2026-01-01T00:00:00Z'),
+  message: 'memory high',
+  resolvedAt: null,
+});
 
 export function describeHistoryContract(name: string, open: OpenHistory): void {
   const newHistory = () => open({ sampleRetentionMs: 3_600_000, liveWindowMs: 60_000 });
@@ -75,8 +90,10 @@ export function describeHistoryContract(name: string, open: OpenHistory): void {
 
     it('returns the last N samples of a run in one container even when another container sampled last', async () => {
       const history = await newHistory();
+      // A run whose container was replaced (c1, then c2): c2's samples are the newest.
       for (let i = 0; i < 5; i += 1) history.recordSample(sample('c1', 'r', 1000 * i, i));
       for (let i = 5; i < 10; i += 1) history.recordSample(sample('c2', 'r', 1000 * i, i));
+      // A regression: the run's last 3 samples were taken first (all c2's), then filtered to c1: none.
       expect((await history.samples({ runId: 'r', containerId: 'c1', last: 3 })).map((s) => s.cpuPercent)).toEqual([2, 3, 4]);
       expect((await history.samples({ runId: 'r', containerId: 'c2', last: 3 })).map((s) => s.cpuPercent)).toEqual([7, 8, 9]);
       expect((await history.samples({ runId: 'r', containerId: 'c1' })).map((s) => s.cpuPercent)).toEqual([0, 1, 2, 3, 4]);
@@ -85,6 +102,7 @@ export function describeHistoryContract(name: string, open: OpenHistory): void {
 
     it('recentPeaks: the running runs’ peaks, then those of the runs sampled most recently', async () => {
       const history = await newHistory();
+      // run-old runs long (sampled first and last); run-1 … run-4 ran and finished in between.
       history.recordSample(sample('c0', 'run-old', 0, 50));
       for (let n = 1; n <= 4; n += 1) history.recordSample(sample(`c${n}`, `run-${n}`, n * 1000, n));
       history.recordSample(sample('c0', 'run-old', 9000, 60));

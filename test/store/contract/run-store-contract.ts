@@ -54,10 +54,11 @@ function finished(id: string, finishedAt: Date, group?: FailureGroup): AgentRun 
   });
 }
 
-const ids = (page: RunPage): string[] => page.runs.map(({ run }) => run.id);
+/** The ids of a page's runs, in order (shared with the SQLite-only cases). */
+export const ids = (page: RunPage): string[] => page.runs.map(({ run }) => run.id);
 
 /** Every run of `filter`, page by page of `first`, starting each page after the last key of the previous one. */
-async function pageThrough(store: ContractRunStore, filter: RunFilter, first: number, between?: () => Promise<void>): Promise<string[]> {
+export async function pageThrough(store: ContractRunStore, filter: RunFilter, first: number, between?: () => Promise<void>): Promise<string[]> {
   const seen: string[] = [];
   let after: number | undefined;
   for (let page = 0; page < 1000; page += 1) {

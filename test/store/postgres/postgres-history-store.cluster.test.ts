@@ -3,11 +3,10 @@
  * SqliteHistoryStore passes), then samples and alerts kept while PostgreSQL is away.
  */
 import { describe, expect, it } from 'vitest';
-import type { HealthAlert } from '../../../src/monitor/monitor-types.js';
 import { PostgresHistoryStore } from '../../../src/store/postgres/postgres-history-store.js';
 import { StoreHealth } from '../../../src/store/store-health.js';
 import { createTestLogger } from '../../helpers/test-logger.js';
-import { describeHistoryContract } from '../contract/history-contract.js';
+import { describeHistoryContract, MEMORY_ALERT } from '../contract/history-contract.js';
 import { usePgTestDatabase } from './pg-test-database.js';
 
 const pg = usePgTestDatabase();
@@ -31,18 +30,7 @@ describe('PostgresHistoryStore when PostgreSQL goes away', () => {
     const health = new StoreHealth({ logger: createTestLogger(), minRetryDelayMs: 50, maxRetryDelayMs: 250 });
     const history = new PostgresHistoryStore(pg.db, { sampleRetentionMs: 3_600_000, liveWindowMs: 60_000, health });
     opened.push(history);
-    const alert: HealthAlert = {
-      id: 'al1',
-      level: 'WARNING',
-      metric: 'MEMORY',
-      value: 75,
-      threshold: 70,
-      containerId: 'c',
-      runId: 'r',
-      at: new Date('2026-01-01T00:00:00Z'),
-      message: 'memory high',
-      resolvedAt: null,
-    };
+    const alert = MEMORY_ALERT;
     history.recordAlert(alert);
     expect(await history.flush()).toBe(true);
 

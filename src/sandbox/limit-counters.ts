@@ -16,7 +16,9 @@ export const LIMIT_COUNTERS_COMMAND =
 /** The counters in what {@link LIMIT_COUNTERS_COMMAND} printed; `oomKills` null when no OOM counter was printed. */
 export function parseLimitCounters(output: string): { readonly oomKills: number | null; readonly pidsLimitHits: number } {
   const oom = /^oom_kill (\d+)$/m.exec(output);
-  const pids = /^max (\d+)$/m.exec(output);
+  // pids.events is printed last, and cgroup v2's memory.events, printed before it, has a `max`
+  // line of its own (times usage hit memory.max): the forks refused are the last `max` line.
+  const pids = [...output.matchAll(/^max (\d+)$/gm)].at(-1);
   return { oomKills: oom ? Number(oom[1]) : null, pidsLimitHits: pids ? Number(pids[1]) : 0 };
 }
 

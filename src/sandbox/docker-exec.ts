@@ -261,20 +261,32 @@ export function pipeOutput(
     skipLines && { keepLast: () => skipLines.keepLast(stream), skipped: (lines, bytes) => skipLines.skipped(stream, lines, bytes) };
   const stdout = new LineSplitter((line) => emit('stdout', line), MAX_LINE_CHARS, skip('stdout'));
   const stderr = new LineSplitter((line) => emit('stderr', line), MAX_LINE_CHARS, skip('stderr'));
-  // Output is handled in bounded slices of each turn of the event loop (see OutputPacer).
-  const pacer = new OutputPacer(stream);
   return new Promise<void>((resolve, reject) => {
     let finished = false;
     const finish = (error?: Error) => {
       if (finished) return;
       finished = true;
       signal?.removeEventListener('abort', onAbort);
-      pacer.flush();
-      stdout.end();
-      stderr.end();
-      if (error) reject(error);
+      let failure = error;
+      try {
+        pacer.flush();
+        if (pacer.error === undefined) {
+          stdout.end();
+          stderr.end();
+        } else {
+          // A handler threw mid-piece: what the splitters hold is dropped, not handed on as lines.
+          failure ??= asError(pacer.error);
+        }
+      } catch (handlerError) {
+        // The last lines' handler threw: the command still settles, with that error.
+        failure ??= asError(handlerError);
+      }
+      if (failure) reject(failure);
       else resolve();
     };
+    // Output is handled in bounded slices of each turn of the event loop (see OutputPacer). A line
+    // handler that throws fails the command; the rest of its output is read and dropped.
+    const pacer = new OutputPacer(stream, undefined, undefined, (error) => finish(asError(error)));
     const onAbort = () => finish(signal?.reason as Error);
     // The signal may have fired while the exec was being created: no event will come then.
     if (signal?.aborted) return onAbort();
@@ -331,4 +343,8 @@ export async function settledExitCode(
     if (Date.now() >= giveUpAt) return undefined;
     if ((await delay(EXEC_SETTLE_POLL_MS, signal ? [signal] : [])) === 'interrupted') signal?.throwIfAborted();
   }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }

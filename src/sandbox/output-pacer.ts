@@ -10,6 +10,11 @@
  * next turn of the event loop (one `setImmediate` at a time, so that what the pieces set off as
  * microtasks, other sockets and timers run in between). The command meanwhile waits on a full
  * pipe, as it would for any slow reader.
+ *
+ * A handler that throws (a store that cannot number a line) must not leave the stream paused or
+ * the drain unresolved: the pacer then hands on nothing more, reads the rest of the stream to
+ * nowhere, and reports the error once through `onError`, so that the command fails instead of
+ * hanging (and the error is not thrown into the event loop from a later turn).
  */
 import type { Readable } from 'node:stream';
 
@@ -24,15 +29,21 @@ export class OutputPacer {
   private scheduled = false;
   private paused = false;
   private onDrained: Array<() => void> = [];
+  /** A handler threw: nothing more is handed on. */
+  private failed = false;
+  private firstError: unknown;
 
   constructor(
     private readonly stream: Readable,
     private readonly sliceMs = OUTPUT_SLICE_MS,
     private readonly pieceBytes = OUTPUT_PIECE_BYTES,
+    /** Told once, of the first error a handler threw. */
+    private readonly onError: (error: unknown) => void = () => {},
   ) {}
 
   /** Hands `chunk` to `handle` in pieces, in order: some now, the rest on later turns. */
   write(chunk: Buffer, handle: (piece: Buffer) => void): void {
+    if (this.failed) return;
     if (chunk.length <= this.pieceBytes) this.waiting.push(() => handle(chunk));
     else
       for (let offset = 0; offset < chunk.length; offset += this.pieceBytes) {
@@ -40,6 +51,11 @@ export class OutputPacer {
         this.waiting.push(() => handle(piece));
       }
     if (!this.scheduled) this.handleSome();
+  }
+
+  /** The first error a handler threw, if one did (also when it was thrown during {@link flush}). */
+  get error(): unknown {
+    return this.firstError;
   }
 
   /** Resolves once no piece waits (at once when none does). */
@@ -50,14 +66,26 @@ export class OutputPacer {
 
   /** Hands on every waiting piece now (for an end that cannot wait: an error, an abort). */
   flush(): void {
-    while (this.waiting.length > 0) this.waiting.shift()!();
+    while (this.waiting.length > 0) this.handleNext();
     this.settle();
+  }
+
+  /** Hands on the next waiting piece; a throw fails the pacer (see the class comment). */
+  private handleNext(): void {
+    try {
+      this.waiting.shift()!();
+    } catch (error) {
+      this.failed = true;
+      this.firstError = error;
+      this.waiting.length = 0;
+      this.onError(error);
+    }
   }
 
   /** Pieces while they take under `sliceMs`; then pauses and schedules the next turn, or resumes when none waits. */
   private handleSome(): void {
     const startedAt = performance.now();
-    do this.waiting.shift()!();
+    do this.handleNext();
     while (this.waiting.length > 0 && performance.now() - startedAt < this.sliceMs);
     if (this.waiting.length === 0) {
       this.settle();

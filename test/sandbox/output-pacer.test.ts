@@ -47,4 +47,37 @@ describe('OutputPacer', () => {
     expect(stream.isPaused()).toBe(false);
     await slow.drained();
   });
+
+  it('survives a handler that throws on a later turn: reports it once, hands on nothing more, resumes reading and drains', async () => {
+    const stream = new PassThrough();
+    stream.resume();
+    const errors: unknown[] = [];
+    const pacer = new OutputPacer(stream, 0, 4, (error) => errors.push(error));
+    const pieces: string[] = [];
+    pacer.write(Buffer.from('aaaabbbbccccdddd'), (piece) => {
+      if (piece.toString() === 'bbbb') throw new Error('cannot number the line');
+      pieces.push(piece.toString());
+    });
+    expect(stream.isPaused()).toBe(true);
+    await pacer.drained();
+    pacer.write(Buffer.from('eeee'), (piece) => pieces.push(piece.toString()));
+
+    expect(pieces).toEqual(['aaaa']);
+    expect(errors).toEqual([new Error('cannot number the line')]);
+    expect(pacer.error).toEqual(new Error('cannot number the line'));
+    expect(stream.isPaused()).toBe(false);
+  });
+
+  it('keeps a throw during flush as its error, and still settles', async () => {
+    const stream = new PassThrough();
+    stream.resume();
+    const pacer = new OutputPacer(stream, 0, 4);
+    pacer.write(Buffer.from('aaaabbbb'), (piece) => {
+      if (piece.toString() === 'bbbb') throw new Error('late');
+    });
+    pacer.flush();
+    expect(pacer.error).toEqual(new Error('late'));
+    expect(stream.isPaused()).toBe(false);
+    await pacer.drained();
+  });
 });

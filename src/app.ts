@@ -233,12 +233,16 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       clearInterval(pruneTimer);
       // First: nothing is created ahead of time for runs that will not come.
       await step('remove the warm pool', () => warmPool.close());
+      // Before the runs stop: a health check during the grace period must not resume the queue
+      // (the engine guard) or change its limit (the autoscaler) that the shutdown pauses.
+      await step('detach queue coordination', () => {
+        guard[Symbol.dispose]();
+        autoscaler?.[Symbol.dispose]();
+      });
       await step('stop runs', () => runs.shutdown(graceMs));
       await step('detach monitor', () => {
         detachMonitor();
         external[Symbol.dispose]();
-        guard[Symbol.dispose]();
-        autoscaler?.[Symbol.dispose]();
       });
       await step('close monitor', () => monitor.close());
       // After the monitor: alerts resolved as the last containers went are still delivered.

@@ -15,6 +15,8 @@ import type { EventEmitter } from 'node:events';
 export class EngineGuard implements Disposable {
   private reapPending = true;
   private pausedByGuard = false;
+  /** Disposed (shutdown has begun): a check still under way changes nothing more. */
+  private disposed = false;
   private checking: Promise<void> = Promise.resolve();
   private readonly onReport = (report: HealthReport) => {
     this.checking = this.checking.then(() => this.apply(report.docker.reachable, report.docker.error));
@@ -72,6 +74,9 @@ export class EngineGuard implements Disposable {
 
   private async apply(reachable: boolean, error: string | null): Promise<void> {
     const { queue, logger } = this.options;
+    // Once shutdown has paused the queue, resuming it would start waiting runs into a stopping
+    // bosun (killed there, instead of waiting for the next start).
+    if (this.disposed) return;
     if (!reachable) {
       // Sandboxes that could not be removed while the engine was away are reaped when it is back.
       this.reapPending = true;
@@ -99,7 +104,7 @@ export class EngineGuard implements Disposable {
         return;
       }
     }
-    if (this.pausedByGuard) {
+    if (this.pausedByGuard && !this.disposed) {
       try {
         await queue.resume();
       } catch (e) {
@@ -111,7 +116,9 @@ export class EngineGuard implements Disposable {
     }
   }
 
+  /** Stops following health checks; a check under way resumes nothing. Call before shutdown pauses the queue. */
   [Symbol.dispose](): void {
+    this.disposed = true;
     this.options.monitorEvents.off('health-check', this.onReport);
   }
 }

@@ -135,4 +135,20 @@ describe('EngineGuard', () => {
     await settle();
     expect(calls).toEqual([]);
   });
+
+  it('resumes nothing once disposed, even with a check under way (shutdown pauses the queue after disposing it)', async () => {
+    const { guard, events, calls, sandboxes } = setup();
+    guard.engineLost('connect ENOENT');
+    await settle();
+    // A check is under way (reaping) when shutdown begins.
+    let finishReap!: (ids: string[]) => void;
+    sandboxes.reap = () => new Promise((resolve) => (finishReap = resolve));
+    events.emit('health-check', UP);
+    await settle();
+    guard[Symbol.dispose]();
+    finishReap([]);
+    await settle();
+    await settle();
+    expect(calls).toEqual(['pause', 'reap', 'after reap']);
+  });
 });

@@ -236,13 +236,13 @@ export async function agentLogs(
   channel.setPull(pull);
   try {
     await readPage();
+    // A run that is already final has nothing more to come (its final update, if it came meanwhile, did this).
+    const current = await runs.get(agentId);
+    if (!current || isFinalStatus(current.status)) onFinal();
   } catch (error) {
+    // Either read failed: the channel and its listeners go with the refused subscribe call.
     channel.close();
     throw error;
   }
-
-  // A run that is already final has nothing more to come (its final update, if it came meanwhile, did this).
-  const current = await runs.get(agentId);
-  if (!current || isFinalStatus(current.status)) onFinal();
   return channel;
 }

@@ -52,6 +52,17 @@ describe('agentRunUpdated', () => {
 describe('agentLogs', () => {
   const seqs = (items: readonly StreamItem<LogLine>[]): number[] => items.map((item) => (item as LogLine).seq);
 
+  it('lets go of its channel and listeners when reading the run after the first page fails', async () => {
+    const { run } = await services.runs.start(INPUT);
+    const realGet = services.runs.get.bind(services.runs);
+    let reads = 0;
+    services.runs.get = (id: string) => (++reads === 1 ? realGet(id) : Promise.reject(new Error('SQLITE_IOERR: disk I/O error')));
+    await expect(agentLogs(services, streams, run.id, 0)).rejects.toThrow('SQLITE_IOERR');
+    expect(reads).toBe(2);
+    expect(streams.size).toBe(0);
+    expect(listenerTotal(services)).toBe(0);
+  });
+
   /** The fake run service with `logs` replaced. */
   function withLogs(fake: FakeRunService, logs: RunService['logs']): { runs: RunService } {
     const runs: RunService = {

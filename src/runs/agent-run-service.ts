@@ -190,6 +190,11 @@ export class AgentRunService implements RunService {
     if (active) {
       active.controller.abort(new RunStopped('cancel'));
       await active.settled;
+    } else if (!this.admission.isOpen && run.status === 'QUEUED') {
+      // Shutdown has cleared the line: the run is neither waiting nor running, and would re-enter
+      // the line at the next start. The cancel is recorded instead, so it does not.
+      this.recorder.track(run);
+      this.recorder.finish(id, 'CANCELLED', null, 'cancelled while bosun was shutting down');
     }
     return this.recorder.load(id);
   }

@@ -60,6 +60,11 @@ export class RunAdmission {
     this.assertStoreWritable();
   }
 
+  /** False once {@link close}d: shutdown has begun. */
+  get isOpen(): boolean {
+    return this.accepting;
+  }
+
   /** Admits no new run from now on (shutdown); admissions under way end by themselves (see {@link settled}). */
   close(): void {
     this.accepting = false;

@@ -219,6 +219,22 @@ function serviceOn(store: SqliteRunStore, queue: AgentExecutionQueue): AgentRunS
   });
 }
 
+describe('cancel during shutdown', () => {
+  it('records the cancel of a run the shutdown took out of the line, so it does not start at the next start', async () => {
+    const { queue, service, store, stored } = setup({ maxConcurrency: 1 });
+    await queue.pause();
+    const { run } = await service.start(input(['true']));
+    await service.shutdown();
+    // The closed line no longer holds the run; it stays QUEUED for the next start unless cancelled.
+    expect(stored(run.id).status).toBe('QUEUED');
+
+    expect(await service.cancel(run.id)).toMatchObject({ status: 'CANCELLED', error: 'cancelled while bosun was shutting down' });
+    await store.flush();
+    expect(stored(run.id).status).toBe('CANCELLED');
+    expect(await store.unfinished()).toEqual([]);
+  });
+});
+
 describe('admission while the store and the queue answer later', () => {
   it('lets a cancel that arrives while the run enters the line wait for it, then takes it out: it never starts', async () => {
     const db = openDatabase(':memory:');

@@ -21,23 +21,15 @@ import type { ExecOutcome, ExternalSession } from './external-session.js';
 import type { ExternalSessions } from './external-sessions.js';
 import { resolveFileInputs, type FileInput } from './file-inputs.js';
 import { requireSandboxPath } from './sandbox-paths.js';
+import type { ExternalRuns, FileContent } from './external-runs.js';
+
+export type { FileContent } from './external-runs.js';
 
 const MiB = 1024 * 1024;
 /** `readFile` returns at most this many bytes of a file. */
 export const MAX_READ_BYTES = 10 * MiB;
 /** `listFiles` answers directories of at most this many entries. */
 export const MAX_LIST_ENTRIES = 10_000;
-
-/** What `readFile` answers. */
-export interface FileContent {
-  readonly path: string;
-  /** The file's whole size. */
-  readonly sizeBytes: number;
-  /** The bytes as text, or null when they are not UTF-8. */
-  readonly content: string | null;
-  readonly contentBase64: string;
-  readonly truncated: boolean;
-}
 
 export interface ExternalRunServiceOptions {
   readonly runs: Pick<RunService, 'get' | 'position' | 'events'>;
@@ -48,7 +40,7 @@ export interface ExternalRunServiceOptions {
   readonly extractMaxBytes: number;
 }
 
-export class ExternalRunService implements Disposable {
+export class ExternalRunService implements ExternalRuns, Disposable {
   private readonly runs: ExternalRunServiceOptions['runs'];
   private readonly sessions: ExternalSessions;
   private readonly onRunUpdated = (run: AgentRun): void => {

@@ -1,0 +1,183 @@
+/**
+ * In a cluster, the calls that need a run's sandbox — `exec`, the file calls, archive downloads,
+ * `finishAgent`, `cancelAgent` — run on the node that holds it. {@link NodeForwarding} is the
+ * {@link ExternalRuns} (plus cancel) the API is given there: each call asks `locate` where the
+ * run is, serves it on this node's own service when here (or when the run runs nowhere: queued,
+ * finished, unknown, which this node's service answers as any node would), and otherwise sends it
+ * to the owner's public API ({@link RemoteNode}), forwarding the caller's signal: a caller that
+ * goes away ends the remote call (and so the remote command).
+ *
+ * Loop safety: a forwarded request carries {@link FORWARDED_HEADER}, and is never forwarded
+ * again. The receiving node must handle each HTTP request inside {@link NodeForwarding.handleRequest}
+ * (which reads the header): calls made while a forwarded request is handled are served here,
+ * and when this node sees the run elsewhere (the nodes disagree for a moment, e.g. during a
+ * lease take-over) the call is refused UNAVAILABLE rather than bounced on.
+ *
+ * The wiring (src/app.ts, the server) plugs it in:
+ * - `services.external = forwarding` (it has the API's `idleSince` too, answered locally);
+ * - `cancelAgent` reaches `forwarding.cancel` (RunService.cancel delegating to it, with
+ *   `cancelLocal` the unrouted cancel);
+ * - the node HTTP handler runs `forwarding.handleRequest(req.headers, () => yoga(req, res))`.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingHttpHeaders } from 'node:http';
+import { BosunError } from '../errors.js';
+import type { AgentRun } from '../runs/agent-run.js';
+import type { ExecOptionsInput } from '../runs/external/exec-inputs.js';
+import type { ExternalRuns, FileContent } from '../runs/external/external-runs.js';
+import type { ExecOutcome } from '../runs/external/external-session.js';
+import type { FileInput } from '../runs/external/file-inputs.js';
+import type { ReopenableBytes, SandboxFileInfo } from '../sandbox/sandbox.js';
+import { FORWARDED_HEADER, RemoteNode, type NodeAddress } from './remote-node.js';
+
+export { FORWARDED_HEADER, type NodeAddress } from './remote-node.js';
+
+/** This node's external run service, as the API uses it (ExternalRunService). */
+export interface LocalExternalRuns extends ExternalRuns {
+  /** Since when a run held here has had no call in flight. */
+  idleSince(runId: string): Date | null;
+}
+
+export interface NodeForwardingOptions {
+  /** This node's name (BOSUN_NODE_NAME), sent with every forwarded request. */
+  readonly nodeName: string;
+  /**
+   * The node that holds a run's sandbox; undefined when this node holds it or the run is not
+   * running anywhere. A rejection fails the call as it is.
+   */
+  readonly locate: (runId: string) => Promise<NodeAddress | undefined>;
+  /** The calls on this node's own sandboxes. */
+  readonly local: LocalExternalRuns;
+  /** Cancels a run from this node (RunService.cancel, not routed). */
+  readonly cancelLocal: (runId: string) => Promise<AgentRun>;
+  /** The run as the store reads it, for what `finish` and `cancel` answer after the owner did them. */
+  readonly readRun: (runId: string) => Promise<AgentRun | undefined>;
+  /** The cluster's BOSUN_API_TOKEN (every node has the same); none when the nodes run without tokens. */
+  readonly apiToken?: string | undefined;
+  /** Default the global fetch. */
+  readonly fetch?: typeof fetch | undefined;
+}
+
+/** The name of the node that forwarded a request (its {@link FORWARDED_HEADER}), or undefined for a request that was not forwarded. */
+export function forwardedBy(headers: Headers | IncomingHttpHeaders): string | undefined {
+  const raw = headers instanceof Headers ? headers.get(FORWARDED_HEADER) : headers[FORWARDED_HEADER];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (value === undefined || value === null) return undefined;
+  try {
+    return decodeURIComponent(value) || 'an unnamed node';
+  } catch {
+    return value;
+  }
+}
+
+/** The external-run calls and cancel, each served on the node that holds the run (see the module comment). */
+export class NodeForwarding implements LocalExternalRuns {
+  /** The forwarding node's name while a forwarded request is handled. */
+  private readonly forwarded = new AsyncLocalStorage<string>();
+
+  constructor(private readonly options: NodeForwardingOptions) {}
+
+  /**
+   * Runs `handle` (the handling of one HTTP request); when `headers` say the request was
+   * forwarded, every call of this object made meanwhile is served on this node only.
+   */
+  handleRequest<T>(headers: Headers | IncomingHttpHeaders, handle: () => T): T {
+    const from = forwardedBy(headers);
+    return from === undefined ? handle() : this.forwarded.run(from, handle);
+  }
+
+  exec(runId: string, command: string, options?: ExecOptionsInput | null, signal?: AbortSignal): Promise<ExecOutcome> {
+    return this.route(
+      runId,
+      () => this.options.local.exec(runId, command, options, signal),
+      (owner) => owner.exec(runId, command, options, signal),
+    );
+  }
+
+  writeFiles(runId: string, files: readonly FileInput[], signal?: AbortSignal): Promise<SandboxFileInfo[]> {
+    return this.route(
+      runId,
+      () => this.options.local.writeFiles(runId, files, signal),
+      (owner) => owner.writeFiles(runId, files, signal),
+    );
+  }
+
+  uploadArchive(runId: string, archive: ReopenableBytes, path: string | null | undefined, signal?: AbortSignal): Promise<SandboxFileInfo[]> {
+    return this.route(
+      runId,
+      () => this.options.local.uploadArchive(runId, archive, path, signal),
+      (owner) => owner.uploadArchive(runId, archive, path, signal),
+    );
+  }
+
+  readFile(runId: string, path: string, signal?: AbortSignal): Promise<FileContent> {
+    return this.route(
+      runId,
+      () => this.options.local.readFile(runId, path, signal),
+      (owner) => owner.readFile(runId, path, signal),
+    );
+  }
+
+  listFiles(runId: string, path: string, signal?: AbortSignal): Promise<SandboxFileInfo[]> {
+    return this.route(
+      runId,
+      () => this.options.local.listFiles(runId, path, signal),
+      (owner) => owner.listFiles(runId, path, signal),
+    );
+  }
+
+  readArchive(runId: string, path: string, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    return this.route(
+      runId,
+      () => this.options.local.readArchive(runId, path, signal),
+      (owner) => owner.readArchive(runId, path, signal),
+    );
+  }
+
+  finish(runId: string, exitCode: number, error: string | null | undefined, signal?: AbortSignal): Promise<AgentRun> {
+    return this.route(
+      runId,
+      () => this.options.local.finish(runId, exitCode, error, signal),
+      async (owner) => {
+        await owner.finish(runId, exitCode, error, signal);
+        return this.readRun(runId);
+      },
+    );
+  }
+
+  /** Cancels a run: on the node that holds it when it runs elsewhere, else here. */
+  cancel(runId: string, signal?: AbortSignal): Promise<AgentRun> {
+    return this.route(
+      runId,
+      () => this.options.cancelLocal(runId),
+      async (owner) => {
+        await owner.cancel(runId, signal);
+        return this.readRun(runId);
+      },
+    );
+  }
+
+  /** Only runs held here have a session; a run held elsewhere answers null (its idleness is its owner's). */
+  idleSince(runId: string): Date | null {
+    return this.options.local.idleSince(runId);
+  }
+
+  private async route<T>(runId: string, local: () => Promise<T>, remote: (owner: RemoteNode) => Promise<T>): Promise<T> {
+    const from = this.forwarded.getStore();
+    const owner = await this.options.locate(runId);
+    if (owner === undefined || owner.name === this.options.nodeName) return local();
+    if (from !== undefined) {
+      throw new BosunError(
+        'UNAVAILABLE',
+        `run ${runId} was forwarded to node ${this.options.nodeName} by node ${from}, but node ${this.options.nodeName} sees it held by node ${owner.name} (${owner.url}); a forwarded call is not forwarded again: retry once the nodes agree where the run is`,
+      );
+    }
+    return remote(new RemoteNode({ node: owner, from: this.options.nodeName, apiToken: this.options.apiToken, fetch: this.options.fetch }));
+  }
+
+  private async readRun(runId: string): Promise<AgentRun> {
+    const run = await this.options.readRun(runId);
+    if (!run) throw new BosunError('NOT_FOUND', `agentId: no agent run with id ${JSON.stringify(runId)}`, { field: 'agentId' });
+    return run;
+  }
+}

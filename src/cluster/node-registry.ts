@@ -13,6 +13,7 @@
  */
 import { BosunError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { HealthOverall } from '../monitor/monitor-types.js';
 
 /** What a node says of itself when it joins. */
 export interface NodeInfo {
@@ -34,6 +35,18 @@ export interface NodeContainerSummary {
   readonly healthy: number;
   readonly warning: number;
   readonly critical: number;
+}
+
+/** A node's container counts from its monitor's report (`HealthReport.overall`), for its heartbeat. */
+export function containerSummary(
+  overall: Pick<HealthOverall, 'totalContainers' | 'healthyContainers' | 'warningContainers' | 'criticalContainers'>,
+): NodeContainerSummary {
+  return {
+    total: overall.totalContainers,
+    healthy: overall.healthyContainers,
+    warning: overall.warningContainers,
+    critical: overall.criticalContainers,
+  };
 }
 
 /** What a heartbeat carries: the node's figures at the time. */

@@ -1,5 +1,5 @@
 /**
- * The lease sweep (issue 17): each node looks, every third of the lease, for nodes that died
+ * The lease sweep (issue 17): each node looks, every tenth of the lease, for nodes that died
  * without leaving, and hands each death to `onExpired` (which ends the dead node's running runs
  * INTERRUPTED, naming the node) through {@link NodeRegistry.claimExpired}, so that one node of
  * the cluster handles it, once. A handler that fails leaves the death unhandled: the next pass,
@@ -19,7 +19,11 @@ export interface NodeLeaseSweepOptions {
    */
   readonly onExpired: (node: NodeHealth, signal: AbortSignal) => Promise<void>;
   readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>;
-  /** Between two passes; default a third of the registry's lease. */
+  /**
+   * Between two passes; default a tenth of the registry's lease. A death is seen a lease after
+   * the dead node's last heartbeat, and handled within one more interval: short, so that the
+   * runs end close to NODE_LEASE_MS after the death. A pass is one read of a table of a row a node.
+   */
   readonly intervalMs?: number;
 }
 
@@ -33,7 +37,7 @@ export class NodeLeaseSweep {
   #failing = false;
 
   constructor(private readonly options: NodeLeaseSweepOptions) {
-    this.intervalMs = options.intervalMs ?? Math.max(1, Math.floor(options.registry.leaseMs / 3));
+    this.intervalMs = options.intervalMs ?? Math.max(1, Math.floor(options.registry.leaseMs / 10));
   }
 
   /** Starts the passes (the first one an interval from now: a node judges only once it has beaten for a lease). */

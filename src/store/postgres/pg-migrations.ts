@@ -104,6 +104,30 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX artifact_chunks_run ON artifact_chunks (run_id);
   `,
+  // The cluster's nodes (src/cluster/node-registry.ts). Times are the server's (now()), never a
+  // node's clock. `incarnation` counts the joins under a name (an instance id may be set and kept
+  // across restarts, so it cannot tell two lives of a node apart); `expiry_handled_incarnation`
+  // marks the life whose death another node handled, once. `live_since` is when the node's
+  // current unbroken run of heartbeats began: a node only judges the others once it has been
+  // heartbeating for a lease itself, so that after a PostgreSQL outage nobody is declared dead
+  // before it had a lease to beat again.
+  `
+  CREATE TABLE nodes (
+    name                       text PRIMARY KEY,
+    instance_id                text NOT NULL,
+    url                        text,
+    capacity                   integer NOT NULL,
+    engine_version             text,
+    started_at                 timestamptz NOT NULL DEFAULT now(),
+    last_seen_at               timestamptz NOT NULL DEFAULT now(),
+    live_since                 timestamptz NOT NULL DEFAULT now(),
+    running                    integer NOT NULL DEFAULT 0,
+    container_health           jsonb NOT NULL,
+    stopped_at                 timestamptz,
+    incarnation                bigint NOT NULL DEFAULT 1,
+    expiry_handled_incarnation bigint
+  );
+  `,
 ];
 
 /** The one advisory lock of migrations (transaction-scoped: released at each commit). */

@@ -3,7 +3,7 @@
  */
 import { GraphQLError } from 'graphql';
 import { isFinalStatus, type AgentRun, type LogLine } from '../runs/agent-run.js';
-import type { BosunServices } from './context.js';
+import { runEvents, type BosunServices } from './context.js';
 import { afterSeq as checkAfterSeq, requireRun } from './arguments.js';
 import type { EventChannel } from './streams/event-channel.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
@@ -15,21 +15,21 @@ import type { StreamRegistry } from './streams/stream-registry.js';
  * @throws BosunError NOT_FOUND for an unknown run.
  */
 export async function agentRunUpdated(
-  services: Pick<BosunServices, 'runs'>,
+  services: Pick<BosunServices, 'runs' | 'views'>,
   streams: StreamRegistry,
   agentId: string | null | undefined,
 ): Promise<EventChannel<AgentRun>> {
   const { runs } = services;
   if (agentId == null) {
     const channel = streams.open<AgentRun>({ overflow: 'drop-oldest' });
-    channel.listen(runs.events, 'run-updated', (run) => channel.push(run));
+    channel.listen(runEvents(services), 'run-updated', (run) => channel.push(run));
     return channel;
   }
   const channel = streams.open<AgentRun>({ overflow: 'drop-oldest' });
   // This run's updates only: an update of another run does not reach this stream at all. Followed
   // before the run is read, so that an update made while it is read is not missed.
   const unsubscribe = streams
-    .fanout(runs.events, 'run-updated', (update) => update.id)
+    .fanout(runEvents(services), 'run-updated', (update) => update.id)
     .subscribe(agentId, (next) => {
       channel.push(next);
       if (isFinalStatus(next.status)) channel.end();
@@ -105,7 +105,7 @@ export interface AgentLogsOptions {
  * @throws BosunError BAD_USER_INPUT for a negative `afterSeq`; NOT_FOUND for an unknown run.
  */
 export async function agentLogs(
-  services: Pick<BosunServices, 'runs'>,
+  services: Pick<BosunServices, 'runs' | 'views'>,
   streams: StreamRegistry,
   agentId: string,
   afterSeq: number | null | undefined,
@@ -220,8 +220,8 @@ export async function agentLogs(
     if (channel.buffered === 0) pull();
   };
 
-  const logs = streams.fanout(runs.events, 'log', (line) => line.runId);
-  const updates = streams.fanout(runs.events, 'run-updated', (run) => run.id);
+  const logs = streams.fanout(runEvents(services), 'log', (line) => line.runId);
+  const updates = streams.fanout(runEvents(services), 'run-updated', (run) => run.id);
   stopListening.push(
     logs.subscribe(agentId, (line) => {
       if (mode === 'live') send(line);

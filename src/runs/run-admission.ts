@@ -114,6 +114,7 @@ export class RunAdmission {
       finishedAt: null,
       retryOf,
       warmStart: false,
+      node: null,
     });
     let admitted!: () => void;
     // A cancel of this run (its id is announced by the insert's event) waits until it is in line,

@@ -1,0 +1,218 @@
+/**
+ * Several bosun nodes as one (issue #17), each built as main.ts builds a cluster node
+ * (openClusterBackends, then createApp) in this process, on one real Redis, one real PostgreSQL and
+ * the real Docker engine, with distinct names and instance ids, playing distinct hosts.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AppBackends } from '../../src/app-backends.js';
+import { createApp, type BosunApp } from '../../src/app.js';
+import { openClusterBackends } from '../../src/cluster/cluster-backends.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
+import { createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
+import { collect, gql, startRun, until, type Result } from '../helpers/e2e.js';
+import { createWsClient } from '../helpers/graphql-clients.js';
+
+let redis: TestServer;
+let postgres: TestServer;
+const docker = createTestDocker();
+
+interface TestNode {
+  readonly name: string;
+  readonly instanceId: string;
+  readonly app: BosunApp;
+  readonly backends: AppBackends;
+  readonly url: string;
+  readonly wsUrl: string;
+}
+
+const nodes: TestNode[] = [];
+let leftovers = 0;
+
+beforeAll(async () => {
+  [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([redis?.stop(), postgres?.stop()]);
+});
+
+afterEach(async () => {
+  // Closed one by one: a graceful stop of one node leaves the others serving.
+  for (const node of nodes.splice(0).reverse()) {
+    await node.app.close(0);
+    leftovers += await removeLeftovers(docker, node.instanceId);
+  }
+  expect(leftovers).toBe(0);
+  // The next test starts on an empty history and an empty line.
+  const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
+  const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
+  await db.query('TRUNCATE runs, logs CASCADE');
+  await db.close();
+}, 60_000);
+
+async function startNode(name: string, env: Record<string, string> = {}): Promise<TestNode> {
+  const instanceId = testInstanceId();
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    BOSUN_DB_PATH: ':memory:',
+    BOSUN_INSTANCE_ID: instanceId,
+    REDIS_URL: redis.url,
+    BOSUN_DB_URL: postgres.url,
+    BOSUN_NODE_NAME: name,
+    NODE_LEASE_MS: '4000',
+    DOCKER_MEMORY_LIMIT: '256m',
+    STOP_GRACE_MS: '1000',
+    HEALTH_CHECK_INTERVAL_MS: '1000',
+    WARM_POOL_SIZE: '0',
+    LOG_LEVEL: process.env['BOSUN_TEST_LOGS'] === '1' ? 'debug' : 'silent',
+    ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}),
+    ...env,
+  });
+  const logger = createLogger({ level: config.logLevel, pretty: false }).child({ node: name });
+  const backends = await openClusterBackends({ ...config, cluster: config.cluster! }, { logger });
+  const app = createApp(config, { logger, backends });
+  const { url } = await app.start();
+  const node = { name, instanceId, app, backends, url, wsUrl: url.replace(/^http/, 'ws') };
+  nodes.push(node);
+  return node;
+}
+
+const RUN_QUERY = /* GraphQL */ `
+  query Run($id: ID!) {
+    agentRun(id: $id) {
+      id
+      status
+      node
+      startedAt
+      finishedAt
+    }
+  }
+`;
+
+interface RunRow {
+  readonly id: string;
+  readonly status: string;
+  readonly node: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+}
+
+async function readRun(url: string, id: string): Promise<RunRow> {
+  return (await gql<{ agentRun: RunRow }>(url, RUN_QUERY, { id })).agentRun;
+}
+
+function waitForFinal(url: string, id: string, ms = 60_000): Promise<RunRow> {
+  return until(`run ${id} to finish`, ms, async () => {
+    const run = await readRun(url, id);
+    return ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'].includes(run.status) ? run : undefined;
+  });
+}
+
+describe('a cluster of bosun nodes', () => {
+  it('runs runs started round-robin within the cluster limit and each node limit, starting them in FIFO order', async () => {
+    const env = { MAX_CONCURRENT_AGENTS: '2', NODE_MAX_CONCURRENT_AGENTS: '1' };
+    const members = [await startNode('node-a', env), await startNode('node-b', env), await startNode('node-c', env)];
+    // The cluster's order of starts, as one node's mirror of the line sees it.
+    const started: string[] = [];
+    members[0]!.app.queue.events.on('started', ({ id }) => started.push(id));
+    // Concurrency as the engine sees it: containers of the three instances that are running.
+    let running = 0;
+    let maxRunning = 0;
+    const perNode = new Map<string, number>();
+    let maxPerNode = 0;
+    const events = await docker.getEvents({ filters: { type: ['container'], event: ['start', 'die'] } });
+    const instanceOf = new Map(members.map((member) => [member.instanceId, member.name]));
+    events.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const event = JSON.parse(line) as { status: string; Actor: { Attributes: Record<string, string> } };
+        const node = Object.entries(event.Actor.Attributes)
+          .map(([, value]) => instanceOf.get(value))
+          .find((name) => name !== undefined);
+        if (node === undefined) continue;
+        const delta = event.status === 'start' ? 1 : -1;
+        running += delta;
+        perNode.set(node, (perNode.get(node) ?? 0) + delta);
+        maxRunning = Math.max(maxRunning, running);
+        maxPerNode = Math.max(maxPerNode, perNode.get(node)!);
+      }
+    });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i += 1) {
+        const member = members[i % members.length]!;
+        ids.push((await startRun(member.url, { steps: [`echo run ${i}`, 'sleep 1'] })).agentId);
+      }
+      const finals = await Promise.all(ids.map((id, i) => waitForFinal(members[(i + 1) % members.length]!.url, id, 120_000)));
+      expect(finals.map((run) => run.status)).toEqual(ids.map(() => 'SUCCEEDED'));
+      expect(new Set(finals.map((run) => run.node)).size).toBeGreaterThanOrEqual(2);
+      for (const run of finals) expect(members.map((member) => member.name)).toContain(run.node);
+      expect(started).toEqual(ids);
+      // Docker reports a container's start and die a moment after bosun counts them: never above the limits.
+      expect(maxRunning).toBeGreaterThan(0);
+      expect(maxRunning).toBeLessThanOrEqual(2);
+      expect(maxPerNode).toBeLessThanOrEqual(1);
+    } finally {
+      (events as unknown as { destroy(): void }).destroy();
+    }
+  }, 180_000);
+
+  it('shows a run queued on node A and run by node B to a watcher on node C, with no line lost or repeated', async () => {
+    const a = await startNode('node-a');
+    const b = await startNode('node-b');
+    const c = await startNode('node-c');
+    // Only B takes runs: A and C stop taking theirs (their engines are fine; the line goes on).
+    await a.backends.nodeQueue.pause();
+    await c.backends.nodeQueue.pause();
+    await b.backends.nodeQueue.pause();
+    const lines = 300;
+    const { agentId } = await startRun(a.url, { steps: [`i=1; while [ $i -le ${lines} ]; do echo line $i; i=$((i+1)); done`] });
+    expect((await readRun(c.url, agentId)).status).toBe('QUEUED');
+
+    const client = createWsClient(c.wsUrl);
+    try {
+      const logs = collect(
+        client.iterate<{ agentLogs: { seq: number; stream: string; line: string } }>({
+          query: 'subscription ($id: ID!) { agentLogs(agentId: $id) { seq stream line } }',
+          variables: { id: agentId },
+        }) as AsyncIterator<Result<{ agentLogs: { seq: number; stream: string; line: string } }>>,
+      );
+      const updates = collect(
+        client.iterate<{ agentRunUpdated: { status: string; node: string | null } }>({
+          query: 'subscription ($id: ID!) { agentRunUpdated(agentId: $id) { status node } }',
+          variables: { id: agentId },
+        }) as AsyncIterator<Result<{ agentRunUpdated: { status: string; node: string | null } }>>,
+      );
+      await b.backends.nodeQueue.resume();
+      await Promise.race([
+        Promise.all([logs.ended, updates.ended]),
+        new Promise((_, reject) =>
+          setTimeout(() => {
+            void readRun(c.url, agentId).then((run) =>
+              reject(
+                new Error(
+                  `the subscriptions on node C did not complete: the run is ${JSON.stringify(run)}, ${logs.results.length} lines and ${updates.results.length} updates came`,
+                ),
+              ),
+            );
+          }, 30_000),
+        ),
+      ]);
+
+      const received = logs.results.map((result) => result.data!.agentLogs);
+      expect(received.map((line) => line.seq)).toEqual(received.map((_, index) => index + 1));
+      const output = received.filter((line) => line.stream === 'STDOUT').map((line) => line.line);
+      expect(output).toEqual(Array.from({ length: lines }, (_, index) => `line ${index + 1}`));
+
+      const statuses = updates.results.map((result) => result.data!.agentRunUpdated);
+      expect(statuses.at(-1)).toEqual({ status: 'SUCCEEDED', node: 'node-b' });
+      expect(statuses.filter((update) => update.status === 'RUNNING').every((update) => update.node === 'node-b')).toBe(true);
+      // Every node answers for it, the one that queued it included.
+      for (const member of [a, b, c]) expect(await readRun(member.url, agentId)).toMatchObject({ status: 'SUCCEEDED', node: 'node-b' });
+    } finally {
+      await client.dispose();
+    }
+  }, 120_000);
+});

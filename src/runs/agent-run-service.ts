@@ -244,6 +244,15 @@ export class AgentRunService implements RunService {
     if (active) {
       active.controller.abort(new RunStopped('cancel'));
       await active.settled;
+    } else {
+      // The seam of node forwarding (issue #17): a run another node runs is stopped by that node.
+      const current = await this.recorder.load(id);
+      if (current.status === 'RUNNING' && current.node !== null && current.node !== this.options.nodeName) {
+        throw new BosunError(
+          'UNAVAILABLE',
+          `run ${id} runs on node ${current.node}, and this node cannot stop it: send cancelAgent to node ${current.node}`,
+        );
+      }
     }
     return this.recorder.load(id);
   }

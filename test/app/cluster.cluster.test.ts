@@ -3,6 +3,7 @@
  * (openClusterBackends, then createApp) in this process, on one real Redis, one real PostgreSQL and
  * the real Docker engine, with distinct names and instance ids, playing distinct hosts.
  */
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppBackends } from '../../src/app-backends.js';
 import { createApp, type BosunApp } from '../../src/app.js';
@@ -11,7 +12,8 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
 import { createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
-import { collect, gql, startRun, until, type Result } from '../helpers/e2e.js';
+import { collect, gql, gqlErrors, startRun, until, type Result } from '../helpers/e2e.js';
+import { makeRun } from '../helpers/fixtures.js';
 import { createWsClient } from '../helpers/graphql-clients.js';
 
 let redis: TestServer;
@@ -50,6 +52,10 @@ afterEach(async () => {
   const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
   await db.query('TRUNCATE runs, logs CASCADE');
   await db.close();
+  // And a new line: the next nodes set the cluster's limit (a running cluster keeps the one it has).
+  const connection = new Redis(redis.url);
+  await connection.flushall();
+  connection.disconnect();
 }, 60_000);
 
 async function startNode(name: string, env: Record<string, string> = {}): Promise<TestNode> {
@@ -102,6 +108,11 @@ interface RunRow {
 
 async function readRun(url: string, id: string): Promise<RunRow> {
   return (await gql<{ agentRun: RunRow }>(url, RUN_QUERY, { id })).agentRun;
+}
+
+async function logLines(url: string, id: string): Promise<string[]> {
+  const data = await gql<{ agentRun: { logs: { line: string }[] } }>(url, 'query ($id: ID!) { agentRun(id: $id) { logs { line } } }', { id });
+  return data.agentRun.logs.map((line) => line.line);
 }
 
 function waitForFinal(url: string, id: string, ms = 60_000): Promise<RunRow> {
@@ -214,5 +225,70 @@ describe('a cluster of bosun nodes', () => {
     } finally {
       await client.dispose();
     }
+  }, 120_000);
+
+  it('answers a cancel sent to another node than the one running the run with a clear error, until calls are forwarded', async () => {
+    const a = await startNode('node-a');
+    const b = await startNode('node-b');
+    await a.backends.nodeQueue.pause();
+    const { agentId } = await startRun(a.url, { steps: ['sleep 30'] });
+    await until('the run to run on node B', 30_000, async () => ((await readRun(a.url, agentId)).status === 'RUNNING' ? true : undefined));
+    const errors = await gqlErrors(a.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', { id: agentId });
+    expect(errors[0]).toMatchObject({ extensions: { code: 'UNAVAILABLE' } });
+    expect(errors[0]!.message).toContain('node-b');
+    const cancelled = await gql<{ cancelAgent: { status: string } }>(b.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', {
+      id: agentId,
+    });
+    expect(cancelled.cancelAgent.status).toBe('CANCELLED');
+  }, 60_000);
+
+  it('recovers once when two nodes start at once: each only its own running runs, and the waiting runs Redis lacks back in order', async () => {
+    const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
+    const { PostgresRunStore } = await import('../../src/store/postgres/postgres-run-store.js');
+    const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
+    const store = new PostgresRunStore(db, { logLinesPerRun: 1000 });
+    const config = { ...makeRun({ id: 'x' }).config, limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 } };
+    const now = Date.now();
+    const mine = makeRun({
+      id: 'run-of-a',
+      status: 'RUNNING',
+      node: 'node-a',
+      startedAt: new Date(now - 3000),
+      queuedAt: new Date(now - 4000),
+      config,
+    });
+    const theirs = makeRun({
+      id: 'run-of-x',
+      status: 'RUNNING',
+      node: 'node-x',
+      startedAt: new Date(now - 3000),
+      queuedAt: new Date(now - 4000),
+      config,
+    });
+    const waiting = ['waiting-1', 'waiting-2', 'waiting-3'].map((id, index) =>
+      makeRun({ id, queuedAt: new Date(now - 2000 + index * 100), config: { ...config, steps: [`echo ${id} ran`] } }),
+    );
+    for (const run of [mine, theirs, ...waiting]) await store.insert(run);
+    await db.close();
+
+    const env = { MAX_CONCURRENT_AGENTS: '1' };
+    const [a, b] = await Promise.all([startNode('node-a', env), startNode('node-b', env)]);
+
+    const finals = await Promise.all(waiting.map((run) => waitForFinal(b.url, run.id)));
+    expect(finals.map((run) => run.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+    // One at a time, in their original order.
+    for (let i = 1; i < finals.length; i += 1)
+      expect(Date.parse(finals[i]!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(finals[i - 1]!.finishedAt!));
+    for (const run of waiting) {
+      expect((await logLines(a.url, run.id)).filter((line) => line === `${run.id} ran`)).toHaveLength(1);
+    }
+    // Node A's own running run is interrupted once; node X's is not A's or B's to end.
+    const recovered = await gql<{ agentRun: { status: string; failureReason: string } }>(
+      b.url,
+      'query { agentRun(id: "run-of-a") { status failureReason } }',
+    );
+    expect(recovered.agentRun).toEqual({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+    expect((await logLines(a.url, 'run-of-a')).filter((line) => line.includes('the server stopped'))).toHaveLength(1);
+    expect((await readRun(a.url, 'run-of-x')).status).toBe('RUNNING');
   }, 120_000);
 });

@@ -11,9 +11,10 @@ import { openClusterBackends } from '../../src/cluster/cluster-backends.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
-import { createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
+import { containersOf, createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
 import { collect, gql, gqlErrors, startRun, until, type Result } from '../helpers/e2e.js';
 import { makeRun } from '../helpers/fixtures.js';
+import { freePort, startChildServer } from '../helpers/child-server.js';
 import { createWsClient } from '../helpers/graphql-clients.js';
 
 let redis: TestServer;
@@ -108,6 +109,11 @@ interface RunRow {
 
 async function readRun(url: string, id: string): Promise<RunRow> {
   return (await gql<{ agentRun: RunRow }>(url, RUN_QUERY, { id })).agentRun;
+}
+
+/** The containers of an instance, running or not. */
+async function countContainers(instanceId: string): Promise<number> {
+  return (await containersOf(docker, instanceId)).length;
 }
 
 async function logLines(url: string, id: string): Promise<string[]> {
@@ -290,5 +296,49 @@ describe('a cluster of bosun nodes', () => {
     expect(recovered.agentRun).toEqual({ status: 'FAILED', failureReason: 'INTERRUPTED' });
     expect((await logLines(a.url, 'run-of-a')).filter((line) => line.includes('the server stopped'))).toHaveLength(1);
     expect((await readRun(a.url, 'run-of-x')).status).toBe('RUNNING');
+  }, 120_000);
+
+  it('ends the running run of a node killed with SIGKILL FAILED / INTERRUPTED within the lease, naming the node; the node back reaps its container', async () => {
+    const leaseMs = 4000;
+    const instanceId = testInstanceId();
+    const env = {
+      REDIS_URL: redis.url,
+      BOSUN_DB_URL: postgres.url,
+      BOSUN_NODE_NAME: 'node-b',
+      BOSUN_INSTANCE_ID: instanceId,
+      NODE_LEASE_MS: String(leaseMs),
+      BOSUN_DB_PATH: ':memory:',
+      DOCKER_MEMORY_LIMIT: '256m',
+    };
+    let b = await startChildServer(env, await freePort());
+    try {
+      const { agentId } = await startRun(b.url, { steps: ['sleep 60'] });
+      await until('the run to run on node B', 30_000, async () => ((await readRun(b.url, agentId)).status === 'RUNNING' ? true : undefined));
+      // Started once B runs it: a paused worker makes no stalled checks, and A must make them.
+      const a = await startNode('node-a');
+      const killedAt = Date.now();
+      b.process.kill('SIGKILL');
+      await b.exited;
+      const ended = await until('the lost run to end', 4 * leaseMs, async () => {
+        const run = await gql<{ agentRun: { status: string; failureReason: string | null; error: string | null } }>(
+          a.url,
+          'query ($id: ID!) { agentRun(id: $id) { status failureReason error } }',
+          { id: agentId },
+        );
+        return run.agentRun.status === 'RUNNING' ? undefined : run.agentRun;
+      });
+      expect(ended).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+      expect(ended.error).toContain('node-b');
+      // Within the lease, with room for a busy machine's timers.
+      expect(Date.now() - killedAt).toBeLessThan(3 * leaseMs);
+      // Its container outlived it; the node back reaps it at start, as an embedded bosun does.
+      expect(await countContainers(instanceId)).toBeGreaterThan(0);
+      b = await startChildServer(env, await freePort());
+      await until('node B to reap its orphan', 20_000, async () => ((await countContainers(instanceId)) === 0 ? true : undefined));
+    } finally {
+      b.process.kill('SIGTERM');
+      await b.exited;
+      leftovers += await removeLeftovers(docker, instanceId);
+    }
   }, 120_000);
 });

@@ -341,4 +341,26 @@ describe('a cluster of bosun nodes', () => {
       leftovers += await removeLeftovers(docker, instanceId);
     }
   }, 120_000);
+
+  it('records a waiting run admitted on node A and cancelled from node C as cancelled, on every node', async () => {
+    const members = [await startNode('node-a'), await startNode('node-b'), await startNode('node-c')];
+    for (const member of members) await member.backends.nodeQueue.pause();
+    const [a, , c] = members as [TestNode, TestNode, TestNode];
+    const { agentId } = await startRun(a.url, { steps: ['true'] });
+    const cancelled = await gql<{ cancelAgent: { status: string } }>(c.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', {
+      id: agentId,
+    });
+    expect(cancelled.cancelAgent.status).toBe('CANCELLED');
+    // Every node has seen it leave: the run is stored CANCELLED with the line's reason, its log numbered without a gap.
+    const stored = await until('the cancel to be stored', 10_000, async () => {
+      const run = await gql<{ agentRun: { status: string; error: string | null; logs: { seq: number }[] } }>(
+        a.url,
+        'query ($id: ID!) { agentRun(id: $id) { status error logs { seq } } }',
+        { id: agentId },
+      );
+      return run.agentRun.status === 'CANCELLED' ? run.agentRun : undefined;
+    });
+    expect(stored.error).toBe('cancelled while waiting in the queue');
+    expect(stored.logs.map((line) => line.seq)).toEqual(stored.logs.map((_, index) => index + 1));
+  }, 60_000);
 });

@@ -16,7 +16,7 @@ import type { HealthAlert } from './monitor/monitor-types.js';
 import { AlertWebhook } from './monitor/alert-webhook.js';
 import { createStatsSampler } from './monitor/create-stats-sampler.js';
 import { DockerMonitor } from './monitor/docker-monitor.js';
-import { AgentExecutionQueue } from './queue/agent-execution-queue.js';
+import type { ExecutionQueue } from './queue/execution-queue.js';
 import { AgentRunService } from './runs/agent-run-service.js';
 import { ArtifactCollector } from './runs/artifact-collector.js';
 import { createDockerClient } from './sandbox/docker-client.js';
@@ -26,12 +26,9 @@ import { WarmPool } from './sandbox/warm-pool.js';
 import { createBosunServer, type BosunServer } from './server/create-server.js';
 import { ConcurrencyAutoscaler } from './coordination/concurrency-autoscaler.js';
 import { EngineGuard } from './coordination/engine-guard.js';
-import { openDatabase, type SqliteDatabase } from './store/database.js';
-import { loadOrCreateInstanceId } from './store/instance-id.js';
-import { artifactDirFor, SqliteArtifactStore } from './store/sqlite-artifact-store.js';
-import { SqliteHistoryStore } from './store/sqlite-history-store.js';
-import { SqliteRunStore } from './store/sqlite-run-store.js';
-import { StoreHealth } from './store/store-health.js';
+import type { SqliteDatabase } from './store/database.js';
+import type { StoreHealth } from './store/store-health.js';
+import { createEmbeddedBackends, type AppBackends } from './app-backends.js';
 
 /** How often old runs and samples are pruned. */
 const PRUNE_INTERVAL_MS = 60_000;
@@ -40,18 +37,22 @@ export interface CreateAppOptions {
   readonly logger: Logger;
   /** Agents besides the built-in shell and external agents. */
   readonly agents?: readonly Agent[];
+  /** The stores and the queue; default: the embedded ones (SQLite, in-process queue). Cluster mode: openClusterBackends. */
+  readonly backends?: AppBackends;
 }
 
 export interface BosunApp extends AsyncDisposable {
   readonly config: BosunConfig;
-  readonly db: SqliteDatabase;
+  /** The SQLite database; undefined in cluster mode (PostgreSQL). */
+  readonly db: SqliteDatabase | undefined;
   /** Whether the store takes writes; it retries failed ones. */
   readonly storeHealth: StoreHealth;
   readonly instanceId: string;
   readonly sandboxes: SandboxManager;
   /** Where runs get their sandboxes: ready ones from the pool, else new ones from {@link sandboxes}. */
   readonly warmPool: WarmPool<DockerSandbox>;
-  readonly queue: AgentExecutionQueue;
+  /** The line runs wait in: this process's (embedded) or the cluster's (shared by every node). */
+  readonly queue: ExecutionQueue;
   readonly runs: AgentRunService;
   /** The calls of external runs (exec, files, archives, finish) on their live sandboxes. */
   readonly external: ExternalRunService;
@@ -78,16 +79,10 @@ export interface BosunApp extends AsyncDisposable {
  */
 export function createApp(config: BosunConfig, options: CreateAppOptions): BosunApp {
   const logger = options.logger;
-  const db = openDatabase(config.dbPath);
-  const instanceId = config.instanceId ?? loadOrCreateInstanceId(db);
-  const storeHealth = new StoreHealth({ logger: logger.child({ component: 'store' }) });
-  const runStore = new SqliteRunStore(db, { logLinesPerRun: config.logLinesPerRun, health: storeHealth });
-  const history = new SqliteHistoryStore(db, {
-    sampleRetentionMs: config.sampleRetentionMs,
-    liveWindowMs: config.historyWindowMs,
-    health: storeHealth,
-  });
-  const artifactStore = new SqliteArtifactStore(db, artifactDirFor(config.dbPath));
+  // Embedded: SQLite and the in-process queue, built here as ever. Cluster: opened by main.ts.
+  // The queue's handler is the run service's, built below; a run starts only after start().
+  const backends = options.backends ?? createEmbeddedBackends(config, { logger, runTask: (id, signal) => runs.runTask(id, signal) });
+  const { instanceId, storeHealth, runStore, history, artifactStore, queue } = backends;
   const artifacts = new ArtifactCollector({
     store: artifactStore,
     maxBytesPerRun: config.artifactBytesPerRun,
@@ -114,13 +109,6 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     maxAgeMs: config.warmPoolMaxAgeMs,
     logger: logger.child({ component: 'warm-pool' }),
   });
-  const queue = new AgentExecutionQueue({
-    // The run service is built below, with this queue; a run starts only after start().
-    runTask: (id, signal) => runs.runTask(id, signal),
-    maxConcurrency: config.maxConcurrentAgents,
-    maxQueueLength: config.maxQueueLength,
-    queueTimeoutMs: config.queueTimeoutMs,
-  });
   const monitorLogger = logger.child({ component: 'monitor' });
   const monitor = new DockerMonitor({
     source: sandboxes,
@@ -145,7 +133,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   // The pool is (re)built only once the instance's orphans are reaped: at start, and after an outage.
   const guard = new EngineGuard({
     sandboxes,
-    queue,
+    // This node's engine: holds this node's share of the line (embedded, the whole queue).
+    queue: backends.nodeQueue,
     monitorEvents: monitor.events,
     logger: logger.child({ component: 'engine' }),
     afterReap: () => warmPool.rebuild(),
@@ -181,6 +170,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       idleTimeoutMs: config.externalIdleTimeoutMs,
     },
     queueTimeoutMs: config.queueTimeoutMs,
+    nodeQueue: backends.nodeQueue,
+    nodeName: backends.nodeName,
     stopGraceMs: config.stopGraceMs,
     logBytesPerRun: config.logBytesPerRun,
     onEngineLost: (error) => guard.engineLost(error.message),
@@ -193,22 +184,40 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     uploadMaxBytes: config.uploadMaxBytes,
     extractMaxBytes: config.sandboxWorkspaceBytes,
   });
+  // Node-local consumers (the monitor, the guard, metrics) follow this node's own events; the API's
+  // subscriptions follow the cluster-wide views, so that any node shows every node's runs.
   const detachMonitor = monitor.attachToRuns(runs.events);
+  const cluster = backends.cluster;
+  const bridges =
+    cluster === undefined
+      ? undefined
+      : {
+          runs: cluster.bridge('runs', runs.events, ['run-updated', 'log']),
+          monitor: cluster.bridge('monitor', monitor.events, ['sample', 'alert']),
+        };
   const server = createBosunServer({
     config,
-    services: { runs, queue, monitor, store: storeHealth, artifacts: artifactStore, external, warmPool },
+    services: {
+      runs,
+      queue,
+      monitor,
+      store: storeHealth,
+      artifacts: artifactStore,
+      external,
+      warmPool,
+      ...(bridges === undefined ? {} : { views: { runs: bridges.runs.events, monitor: bridges.monitor.events } }),
+    },
     logger,
   });
   const prune = () => {
     // Deleting needs room to write too; while writes fail, the retries come first.
     if (storeHealth.report().status !== 'OK') return;
-    try {
-      const dropped = runStore.prune({ maxFinishedRuns: config.runRetentionCount, maxAgeMs: config.runRetentionMs });
-      history.prune();
-      if (dropped > 0) logger.info({ dropped }, 'pruned old runs');
-    } catch (error) {
-      logger.error({ err: error }, 'pruning failed');
-    }
+    backends.prune({ maxFinishedRuns: config.runRetentionCount, maxAgeMs: config.runRetentionMs }).then(
+      (dropped) => {
+        if (dropped > 0) logger.info({ dropped }, 'pruned old runs');
+      },
+      (error: unknown) => logger.error({ err: error }, 'pruning failed'),
+    );
     // The artifacts of every run that is gone, whether pruned now or before a crash.
     artifactStore.prune().then(
       (removed) => {
@@ -218,6 +227,22 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     );
   };
   let pruneTimer: NodeJS.Timeout | undefined;
+  // Cluster mode: a dead node's run is recorded by the one node that claimed it; Redis back without
+  // its data gets the line back from PostgreSQL, the truth (one node at a time, runs back skipped).
+  const onLost = ({ id, node, claimed }: { readonly id: string; readonly node: string; readonly claimed: boolean }): void => {
+    if (!claimed) return;
+    logger.warn({ runId: id, node }, 'a node stopped renewing its lease: its run is interrupted');
+    runs.markLost(id, node).catch((error: unknown) => logger.error({ runId: id, err: error }, 'could not record a lost run'));
+  };
+  const onReset = (): void => {
+    if (cluster === undefined) return;
+    cluster
+      .exclusive('recovery', async () => cluster.restoreWaiting(await runs.queuedRuns()))
+      .then(
+        (restored) => logger.warn({ restored }, 'Redis came back without its data: waiting runs put back from the database'),
+        (error: unknown) => logger.error({ err: error }, 'could not put waiting runs back after Redis lost its data'),
+      );
+  };
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = config.shutdownGraceMs): Promise<void> => {
@@ -241,6 +266,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       });
       await step('stop runs', () => runs.shutdown(graceMs));
       await step('detach monitor', () => {
+        cluster?.clusterEvents.off('lost', onLost);
+        cluster?.clusterEvents.off('reset', onReset);
         detachMonitor();
         external[Symbol.dispose]();
       });
@@ -257,12 +284,11 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
         // One last try of what failed, then the final flush of what waits.
         storeHealth.retryNow();
         storeHealth[Symbol.dispose]();
-        const written = (await Promise.all([runStore.flush(), history.flush()])).every(Boolean);
+        // The queue closed with the runs (runs.shutdown); then the stores flush and the database closes.
+        const written = await backends.close();
         if (!written) {
           logger.error({ store: storeHealth.report() }, 'shutdown: the store cannot write; what still waited for it is lost');
         }
-        db.close();
-        artifactStore[Symbol.dispose]();
       });
       logger.info({}, 'shut down');
     })();
@@ -271,7 +297,7 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
 
   return {
     config,
-    db,
+    db: backends.db,
     storeHealth,
     instanceId,
     sandboxes,
@@ -284,7 +310,19 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     async start() {
       // Nothing starts before orphans are reaped: a new run's container must never be taken for one.
       await guard.hold();
-      const recovered = await runs.recover();
+      let recovered;
+      if (cluster === undefined) recovered = await runs.recover();
+      else {
+        // Subscribed before anything of this node is published: no other node's event is missed.
+        await Promise.all([bridges?.runs.start(), bridges?.monitor.start()]);
+        // Two nodes starting at once recover once: each only its own runs, the line under the lock.
+        recovered = await cluster.exclusive('recovery', () =>
+          runs.recover({ node: cluster.nodeName, restoreWaiting: (waiting) => cluster.restoreWaiting(waiting) }),
+        );
+        cluster.clusterEvents.on('lost', onLost);
+        cluster.clusterEvents.on('reset', onReset);
+        cluster.startTasks((id, signal) => runs.runTask(id, signal));
+      }
       if (recovered.interrupted + recovered.requeued > 0) logger.info(recovered, 'recovered runs from the store');
       const engineUp = await guard.checkNow();
       if (!engineUp) logger.warn({}, 'Docker engine unreachable at start: runs wait until it answers');

@@ -5,6 +5,7 @@
  * A config or database that cannot be used stops start-up with one line on stderr and exit 1.
  * The process guards (src/process-guard.ts) are installed here and only here.
  */
+import type { AppBackends } from './app-backends.js';
 import { createApp, type BosunApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
@@ -13,10 +14,6 @@ import { DatabaseOpenError } from './store/database.js';
 
 /** After a fatal fault, how long the clean shutdown may take beyond SHUTDOWN_GRACE_MS before the process exits anyway. */
 const FATAL_SHUTDOWN_EXTRA_MS = 30_000;
-
-/** What start-up says when REDIS_URL and BOSUN_DB_URL ask for cluster mode (issue #17), which no node runs yet. */
-const CLUSTER_MODE_UNAVAILABLE =
-  'REDIS_URL and BOSUN_DB_URL ask for cluster mode, which this version cannot run yet (its PostgreSQL store and BullMQ queue exist, the node does not use them); unset both to run on one host';
 
 async function main(): Promise<void> {
   let config;
@@ -29,14 +26,21 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  if (config.cluster !== undefined) {
-    // The cluster's parts (PostgreSQL stores, BullMQ queue, Redis event bridge) are built and tested,
-    // but no node runs them yet: starting on the embedded stores instead would look like a cluster
-    // node and share nothing with the others.
-    process.stderr.write(`bosun: ${CLUSTER_MODE_UNAVAILABLE}\n`);
-    process.exit(1);
-  }
   const logger = createLogger({ level: config.logLevel });
+  let backends: AppBackends | undefined;
+  if (config.cluster !== undefined) {
+    // Loaded only in cluster mode: an embedded bosun never loads the cluster's libraries.
+    const { ClusterOpenError, openClusterBackends } = await import('./cluster/cluster-backends.js');
+    try {
+      backends = await openClusterBackends({ ...config, cluster: config.cluster }, { logger });
+    } catch (error) {
+      if (error instanceof ClusterOpenError) {
+        process.stderr.write(`bosun: ${error.message}\n`);
+        process.exit(1);
+      }
+      throw error;
+    }
+  }
 
   let app: BosunApp | undefined;
   let stopping = false;
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
   });
 
   try {
-    app = createApp(config, { logger });
+    app = createApp(config, { logger, ...(backends === undefined ? {} : { backends }) });
   } catch (error) {
     if (error instanceof DatabaseOpenError) {
       process.stderr.write(`bosun: ${error.message}\n`);

@@ -25,6 +25,27 @@ export interface BosunServices {
   readonly artifacts?: ArtifactSource;
   /** The warm pool's state per image kept warm (healthReport's `warmPool`); empty when it is off. */
   readonly warmPool: { status(): readonly WarmPoolStatus[] };
+  /**
+   * Where subscriptions listen: in cluster mode, the cluster-wide views of the run service's and the
+   * monitor's events (every node's runs); absent, the services' own events (one node is all there is).
+   */
+  readonly views?: EventViews;
+}
+
+/** The event sources subscriptions follow, when they are not the services' own. */
+export interface EventViews {
+  readonly runs: RunService['events'];
+  readonly monitor: MonitorService['events'];
+}
+
+/** The run events a subscription follows: the cluster-wide view, else the run service's own. */
+export function runEvents(services: Pick<BosunServices, 'runs' | 'views'>): RunService['events'] {
+  return services.views?.runs ?? services.runs.events;
+}
+
+/** The monitor events a subscription follows: the cluster-wide view, else the monitor's own. */
+export function monitorEvents(services: Pick<BosunServices, 'monitor' | 'views'>): MonitorService['events'] {
+  return services.views?.monitor ?? services.monitor.events;
 }
 
 /** What the API calls on external runs (implemented by {@link ExternalRunService}). */

@@ -6,7 +6,7 @@
 import type { HealthAlert, HealthLevel, ResourceSample } from '../monitor/monitor-types.js';
 import { isFinalStatus } from '../runs/agent-run.js';
 import { requireRun } from './arguments.js';
-import type { BosunServices } from './context.js';
+import { monitorEvents, runEvents, type BosunServices } from './context.js';
 import type { EventChannel } from './streams/event-channel.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
 
@@ -30,7 +30,7 @@ export const SAMPLE_COALESCE_AFTER = 32;
  * @throws BosunError NOT_FOUND for an unknown run.
  */
 export async function resourceSamples(
-  services: Pick<BosunServices, 'monitor' | 'runs'>,
+  services: Pick<BosunServices, 'monitor' | 'runs' | 'views'>,
   streams: StreamRegistry,
   args: ResourceSamplesArgs,
 ): Promise<EventChannel<ResourceSample>> {
@@ -40,14 +40,14 @@ export async function resourceSamples(
     coalesce: { by: (sample) => sample.containerId, after: SAMPLE_COALESCE_AFTER },
   });
   // Followed before the run is read (asynchronously), so that nothing published meanwhile is missed.
-  channel.listen(services.monitor.events, 'sample', (sample) => {
+  channel.listen(monitorEvents(services), 'sample', (sample) => {
     if (agentId != null && sample.runId !== agentId) return;
     if (containerId != null && sample.containerId !== containerId) return;
     channel.push(sample);
   });
   if (agentId == null) return channel;
   const unsubscribe = streams
-    .fanout(services.runs.events, 'run-updated', (update) => update.id)
+    .fanout(runEvents(services), 'run-updated', (update) => update.id)
     .subscribe(agentId, (update) => {
       if (isFinalStatus(update.status)) channel.end();
     });
@@ -77,13 +77,13 @@ export function meetsLevel(level: HealthLevel, minLevel: HealthLevel): boolean {
  * HEALTHY and UNKNOWN let every alert through.
  */
 export function healthAlerts(
-  services: Pick<BosunServices, 'monitor'>,
+  services: Pick<BosunServices, 'monitor' | 'views'>,
   streams: StreamRegistry,
   minLevel: HealthLevel | null | undefined,
 ): EventChannel<HealthAlert> {
   const threshold = minLevel ?? DEFAULT_ALERT_LEVEL;
   const channel = streams.open<HealthAlert>({ overflow: 'drop-oldest' });
-  channel.listen(services.monitor.events, 'alert', (alert) => {
+  channel.listen(monitorEvents(services), 'alert', (alert) => {
     if (meetsLevel(alert.level, threshold)) channel.push(alert);
   });
   return channel;

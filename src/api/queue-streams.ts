@@ -7,7 +7,7 @@
 import type { QueueStats } from '../queue/execution-queue.js';
 import type { AgentRun, AgentStatus } from '../runs/agent-run.js';
 import { requireRun } from './arguments.js';
-import type { BosunServices } from './context.js';
+import { runEvents, type BosunServices } from './context.js';
 import type { EventChannel } from './streams/event-channel.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
 
@@ -40,7 +40,7 @@ export function queueStatusChanged(services: Pick<BosunServices, 'queue'>, strea
  * @throws BosunError NOT_FOUND for an unknown run.
  */
 export async function queuePositionChanged(
-  services: Pick<BosunServices, 'queue' | 'runs'>,
+  services: Pick<BosunServices, 'queue' | 'runs' | 'views'>,
   streams: StreamRegistry,
   agentId: string,
 ): Promise<EventChannel<QueuePositionUpdate>> {
@@ -70,7 +70,7 @@ export async function queuePositionChanged(
   channel.listen(queue.events, 'started', (event) => {
     if (event.id === agentId) leave('RUNNING');
   });
-  channel.listen(runs.events, 'run-updated', (next) => {
+  channel.listen(runEvents(services), 'run-updated', (next) => {
     if (next.id === agentId && next.status !== 'QUEUED') leave(next.status);
   });
   let run: AgentRun;

@@ -3,7 +3,7 @@
  */
 import { GraphQLError } from 'graphql';
 import { isFinalStatus, type AgentRun, type LogLine } from '../runs/agent-run.js';
-import type { BosunServices } from './context.js';
+import { runEvents, type BosunServices } from './context.js';
 import { afterSeq as checkAfterSeq, requireRun } from './arguments.js';
 import type { EventChannel } from './streams/event-channel.js';
 import type { StreamRegistry } from './streams/stream-registry.js';
@@ -15,21 +15,21 @@ import type { StreamRegistry } from './streams/stream-registry.js';
  * @throws BosunError NOT_FOUND for an unknown run.
  */
 export async function agentRunUpdated(
-  services: Pick<BosunServices, 'runs'>,
+  services: Pick<BosunServices, 'runs' | 'views'>,
   streams: StreamRegistry,
   agentId: string | null | undefined,
 ): Promise<EventChannel<AgentRun>> {
   const { runs } = services;
   if (agentId == null) {
     const channel = streams.open<AgentRun>({ overflow: 'drop-oldest' });
-    channel.listen(runs.events, 'run-updated', (run) => channel.push(run));
+    channel.listen(runEvents(services), 'run-updated', (run) => channel.push(run));
     return channel;
   }
   const channel = streams.open<AgentRun>({ overflow: 'drop-oldest' });
   // This run's updates only: an update of another run does not reach this stream at all. Followed
   // before the run is read, so that an update made while it is read is not missed.
   const unsubscribe = streams
-    .fanout(runs.events, 'run-updated', (update) => update.id)
+    .fanout(runEvents(services), 'run-updated', (update) => update.id)
     .subscribe(agentId, (next) => {
       channel.push(next);
       if (isFinalStatus(next.status)) channel.end();
@@ -66,6 +66,13 @@ export const LOG_REPLAY_PAGE_BYTES = 256 * 1024;
 export const SUBSCRIBER_TOO_SLOW = 'SUBSCRIBER_TOO_SLOW';
 
 /**
+ * How long a stream waits for the store to hold lines its events showed beyond a gap (cluster mode:
+ * another node's lines are written behind), before it takes them as trimmed; and how often it looks.
+ */
+const GAP_WAIT_MS = 5_000;
+const GAP_RETRY_MS = 50;
+
+/**
  * What a log line weighs in a subscriber's buffer: its text (UTF-16, as V8 may hold it) plus
  * the object around it, so that a buffer of empty lines is bounded too.
  */
@@ -98,6 +105,11 @@ export interface AgentLogsOptions {
  *   one sent. A subscriber more than `capacity` lines or `capacityBytes` behind gets an error
  *   with `extensions.code` SUBSCRIBER_TOO_SLOW and `extensions.resumeAfterSeq`, after every line
  *   up to that seq, so that it can subscribe again from there.
+ * - *a gap* (cluster mode): a live line beyond the next seq means lines were recorded on another
+ *   node before this stream listened and are not in the shared store yet (written behind). The
+ *   stream goes back to replay and reads the store again until it holds what the events showed
+ *   (at most {@link GAP_WAIT_MS}; past that, the missing lines count as trimmed). On one node the
+ *   store reads every line recorded before, and no gap happens.
  *
  * When the run is final, the stream stops listening and reads whatever its events did not
  * bring from the store, in pages, then ends. Lines trimmed from the run's log (LOG_LINES_PER_RUN)
@@ -105,7 +117,7 @@ export interface AgentLogsOptions {
  * @throws BosunError BAD_USER_INPUT for a negative `afterSeq`; NOT_FOUND for an unknown run.
  */
 export async function agentLogs(
-  services: Pick<BosunServices, 'runs'>,
+  services: Pick<BosunServices, 'runs' | 'views'>,
   streams: StreamRegistry,
   agentId: string,
   afterSeq: number | null | undefined,
@@ -142,12 +154,18 @@ export async function agentLogs(
    * or after it in the store; every line recorded since is here.
    */
   let duringRead: LogLine[] | undefined;
+  /** The highest seq an event showed: above the cursor once caught up, the store is behind (a gap). */
+  let maxSeen = 0;
+  /** Until when a gap is waited for. */
+  let gapDeadline = 0;
+  let gapTimer: NodeJS.Timeout | undefined;
 
   const send = (line: LogLine): void => {
     if (line.seq > cursor && channel.push(line)) cursor = line.seq;
   };
   const stopListening: (() => void)[] = [];
   const stop = (): void => {
+    clearTimeout(gapTimer);
     for (const unsubscribe of stopListening.splice(0)) unsubscribe();
   };
   channel.onStop(stop);
@@ -195,7 +213,15 @@ export async function agentLogs(
       return;
     }
     // Caught up with the store; the lines recorded while it was read follow.
-    for (const line of held ?? []) send(line);
+    for (const line of held ?? []) {
+      if (line.seq > cursor + 1 && gapDeadline === 0) gapDeadline = Date.now() + GAP_WAIT_MS;
+      if (line.seq === cursor + 1 || Date.now() >= gapDeadline) send(line);
+    }
+    if (maxSeen > cursor && Date.now() < gapDeadline) {
+      // The store does not hold yet what the events showed: read it again shortly.
+      gapTimer = setTimeout(pull, GAP_RETRY_MS);
+      return;
+    }
     if (final) {
       channel.end();
       return;
@@ -213,6 +239,8 @@ export async function agentLogs(
     if (final) return;
     final = true;
     stop();
+    // The last lines may still be on their way to the store (recorded on another node).
+    if (maxSeen > cursor) gapDeadline = Date.now() + GAP_WAIT_MS;
     // A page being read (the final status came while it was read) ends the stream itself.
     if (!channel.isOpen || duringRead) return;
     mode = 'replay';
@@ -220,11 +248,18 @@ export async function agentLogs(
     if (channel.buffered === 0) pull();
   };
 
-  const logs = streams.fanout(runs.events, 'log', (line) => line.runId);
-  const updates = streams.fanout(runs.events, 'run-updated', (run) => run.id);
+  const logs = streams.fanout(runEvents(services), 'log', (line) => line.runId);
+  const updates = streams.fanout(runEvents(services), 'run-updated', (run) => run.id);
   stopListening.push(
     logs.subscribe(agentId, (line) => {
-      if (mode === 'live') send(line);
+      maxSeen = Math.max(maxSeen, line.seq);
+      if (mode === 'live' && line.seq > cursor + 1) {
+        // A gap: the lines before it were recorded on another node; the store will have them.
+        gapDeadline = Date.now() + GAP_WAIT_MS;
+        mode = 'replay';
+        channel.setPull(pull);
+        pull();
+      } else if (mode === 'live') send(line);
       else duringRead?.push(line);
     }),
     updates.subscribe(agentId, (run) => {

@@ -203,6 +203,12 @@ export function addRuns(builder: BosunBuilder) {
           "True when the run's sandbox was taken from the warm pool (created, started and frozen ahead of time), false when it was " +
           'created for the run (or the run has no sandbox yet). Nothing else about the run differs: limits, env, user, an empty workspace.',
       }),
+      node: t.exposeString('node', {
+        nullable: true,
+        description:
+          'The cluster node (BOSUN_NODE_NAME) that took the run, set when it starts; null while it waits, and always on a bosun ' +
+          'that runs alone (no REDIS_URL / BOSUN_DB_URL).',
+      }),
       peak: t.field({
         type: 'ResourcePeak',
         nullable: true,

@@ -308,6 +308,19 @@ export class BullMqExecutionQueue implements ExecutionQueue {
     await this.#follower.settled(() => !this.#line.paused, ECHO_TIMEOUT_MS);
   }
 
+  /**
+   * Stops THIS node taking runs; the cluster's line and the other nodes go on (unlike {@link pause},
+   * which stops every node). What a node's engine guard and its shutdown use.
+   */
+  async pauseNode(): Promise<void> {
+    await this.#worker.pause();
+  }
+
+  /** Lets this node take runs again after {@link pauseNode}. */
+  async resumeNode(): Promise<void> {
+    await this.#worker.resume();
+  }
+
   /** Resolves when nothing runs and nothing waits anywhere in the cluster (as this node's mirror sees it). */
   async onIdle(): Promise<void> {
     await this.#follower.settled(() => this.#line.runningCount === 0 && this.#line.length === 0, Number.POSITIVE_INFINITY);

@@ -97,6 +97,26 @@ export class NodeWorker {
     this.#orphans = new Set(this.#tasks.keys());
   }
 
+  /**
+   * Stops this node taking jobs (the other nodes go on); its running tasks go on. For this node's
+   * own reasons: its engine does not answer, or it is shutting down.
+   */
+  async pause(): Promise<void> {
+    const worker = this.#worker;
+    if (worker === undefined) return;
+    // Not waiting for the running tasks: they end on their own, and a task may be what pauses.
+    await worker.pause(true);
+    // An idle worker is blocked waiting for the next job, and that wait would still take one: it is
+    // interrupted (BullMQ then reconnects the blocking connection, and takes nothing while paused).
+    // What pause() does itself when it waits for the running tasks.
+    await worker.backend.disconnectBlocking(true);
+  }
+
+  /** Lets this node take jobs again. */
+  async resume(): Promise<void> {
+    await this.#worker?.resume();
+  }
+
   /** Stops one task (the cluster counts its run as lost). */
   abort(id: string, reason: BosunError): void {
     this.#tasks.get(id)?.controller.abort(reason);

@@ -38,6 +38,13 @@ export interface AgentRunServiceOptions {
   readonly agents: AgentRegistry;
   readonly defaults: RunDefaults;
   readonly queueTimeoutMs: number;
+  /**
+   * What shutdown pauses so that this node starts no more runs: in a cluster, this node's share of
+   * the shared line (pausing the line itself would stop every node). Default: the queue.
+   */
+  readonly nodeQueue?: Pick<ExecutionQueue, 'pause'>;
+  /** This node's name in a cluster (`AgentRun.node` of the runs it takes); null or absent embedded. */
+  readonly nodeName?: string | null;
   /** How long a stopped run's processes get after SIGTERM before they are killed. */
   readonly stopGraceMs: number;
   /** Output bytes of a run that are recorded (see `OutputBudget`); default 32 MiB. */
@@ -50,6 +57,14 @@ export interface AgentRunServiceOptions {
   /** Copies a run's artifacts out of its sandbox when it ends (see `RunExecutorOptions.collectArtifacts`). */
   readonly collectArtifacts?: RunExecutorOptions['collectArtifacts'];
   readonly logger: Logger;
+}
+
+/** How a cluster node recovers at start: only its own runs, and the line from the shared store. */
+export interface ClusterRecovery {
+  /** This node's name: only its RUNNING runs (`AgentRun.node`) are interrupted. */
+  readonly node: string;
+  /** Puts back the QUEUED runs the shared line does not have, in order (BullMqExecutionQueue.restoreWaiting). */
+  restoreWaiting(runs: ReadonlyArray<{ readonly id: string; readonly queuedAt: Date }>): Promise<number>;
 }
 
 /** A run that has its slot: how to stop it, and when it is over (its sandbox gone). */
@@ -75,6 +90,7 @@ export class AgentRunService implements RunService {
       agents: options.agents,
       recorder: this.recorder,
       stopGraceMs: options.stopGraceMs,
+      nodeName: options.nodeName ?? null,
       ...(options.logBytesPerRun === undefined ? {} : { logBytesPerRun: options.logBytesPerRun }),
       ...(options.onEngineLost === undefined ? {} : { onEngineLost: options.onEngineLost }),
       ...(options.collectArtifacts === undefined ? {} : { collectArtifacts: options.collectArtifacts }),
@@ -88,6 +104,13 @@ export class AgentRunService implements RunService {
       defaults: options.defaults,
       recorder: this.recorder,
     });
+    if (options.nodeName != null) {
+      // A run admitted here and taken by another node is recorded there from now on: this node
+      // reads it from the shared store. One that runs here is active (or reloads in runTask).
+      options.queue.events.on('started', ({ id }) => {
+        if (!this.active.has(id)) this.recorder.release(id);
+      });
+    }
     options.queue.events.on('left', (event) => {
       // A run recorded here is live in the recorder: recorded at once, so that a cancel returns
       // the cancelled run. Another (recorded by another node) is read from the store first.
@@ -147,10 +170,20 @@ export class AgentRunService implements RunService {
    * runs whose agent is no longer registered end FAILED at once, and the other waiting runs
    * re-enter the line in their original order with their original `queuedAt`.
    */
-  async recover(): Promise<{ readonly interrupted: number; readonly requeued: number }> {
+  async recover(cluster?: ClusterRecovery): Promise<{ readonly interrupted: number; readonly requeued: number }> {
     let interrupted = 0;
     let requeued = 0;
+    const waiting: { id: string; queuedAt: Date }[] = [];
     for (const stored of await this.options.store.unfinished()) {
+      if (cluster !== undefined) {
+        // Another node's running run is that node's (or, if it died, the lease's: see `lost`).
+        if (stored.status === 'RUNNING' && stored.node !== cluster.node) continue;
+        // A waiting run belongs to the cluster's line, not to this node: it is only put back if lost.
+        if (stored.status === 'QUEUED' && this.options.agents.get(stored.config.agent)) {
+          waiting.push({ id: stored.id, queuedAt: stored.queuedAt });
+          continue;
+        }
+      }
       // Recorded here from now on: the recorder keeps it in memory until it is final.
       const run = this.recorder.track(stored);
       if (run.status === 'RUNNING') {
@@ -174,7 +207,28 @@ export class AgentRunService implements RunService {
         }
       }
     }
+    if (cluster !== undefined && waiting.length > 0) requeued = await cluster.restoreWaiting(waiting);
     return { interrupted, requeued };
+  }
+
+  /**
+   * Records a run the cluster lost: its node stopped renewing its lease while the run ran. It ends
+   * FAILED / INTERRUPTED with the node named; a run already final is left as it is.
+   */
+  async markLost(id: string, node: string): Promise<void> {
+    const stored = await this.recorder.get(id);
+    if (!stored || isFinalStatus(stored.status)) return;
+    this.recorder.track(stored);
+    const error = `node ${node} stopped renewing its lease while the run was running (it died or stalled)`;
+    this.recorder.log(id, 'SYSTEM', null, `${error}; the run is interrupted`);
+    this.recorder.finish(id, 'FAILED', 'INTERRUPTED', error);
+    // Recorded by this node only to end it: nothing more comes for it here.
+    this.recorder.release(id);
+  }
+
+  /** The QUEUED runs of the store, oldest first: what a cluster puts back in line after Redis lost its data. */
+  async queuedRuns(): Promise<{ id: string; queuedAt: Date }[]> {
+    return (await this.options.store.unfinished()).filter((run) => run.status === 'QUEUED').map((run) => ({ id: run.id, queuedAt: run.queuedAt }));
   }
 
   async cancel(id: string): Promise<AgentRun> {
@@ -195,6 +249,15 @@ export class AgentRunService implements RunService {
       // the line at the next start. The cancel is recorded instead, so it does not.
       this.recorder.track(run);
       this.recorder.finish(id, 'CANCELLED', null, 'cancelled while bosun was shutting down');
+    } else {
+      // The seam of node forwarding (issue #17): a run another node runs is stopped by that node.
+      const current = await this.recorder.load(id);
+      if (current.status === 'RUNNING' && current.node !== null && current.node !== this.options.nodeName) {
+        throw new BosunError(
+          'UNAVAILABLE',
+          `run ${id} runs on node ${current.node}, and this node cannot stop it: send cancelAgent to node ${current.node}`,
+        );
+      }
     }
     return this.recorder.load(id);
   }
@@ -236,7 +299,7 @@ export class AgentRunService implements RunService {
    */
   async shutdown(graceMs = 0): Promise<void> {
     this.admission.close();
-    await this.options.queue.pause();
+    await (this.options.nodeQueue ?? this.options.queue).pause();
     const running = [...this.active.values()].map((active) => active.settled);
     if (running.length > 0 && graceMs > 0) {
       this.options.logger.info({ running: running.length, graceMs }, 'waiting for running runs to finish');

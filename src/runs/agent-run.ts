@@ -117,4 +117,10 @@ export interface AgentRun {
    * created for it; false until it has a sandbox.
    */
   readonly warmStart: boolean;
+  /**
+   * The cluster node that took the run (BOSUN_NODE_NAME), set when it starts; null while it waits,
+   * and always in embedded mode: one host is the only node, and a host name recorded in the history
+   * would go stale when the database moves to another host.
+   */
+  readonly node: string | null;
 }

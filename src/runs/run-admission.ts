@@ -23,7 +23,7 @@ const ENGINE_INFO_TTL_MS = 30_000;
 
 export interface RunAdmissionOptions {
   readonly store: Pick<RunStore, 'writeFault'>;
-  readonly queue: Pick<ExecutionQueue, 'assertAdmits' | 'enqueue'>;
+  readonly queue: Pick<ExecutionQueue, 'assertAdmits' | 'enqueue' | 'position' | 'stats'>;
   /** The engine-level checks made before admitting a run. */
   readonly sandboxes: Pick<SandboxProvider, 'engineInfo' | 'imageExists'>;
   readonly agents: AgentRegistry;
@@ -119,6 +119,7 @@ export class RunAdmission {
       finishedAt: null,
       retryOf,
       warmStart: false,
+      node: null,
     });
     let admitted!: () => void;
     // A cancel of this run (its id is announced by the insert's event) waits until it is in line,
@@ -161,6 +162,12 @@ export class RunAdmission {
     try {
       ticket = await this.options.queue.enqueue(run.id, { queuedAt: run.queuedAt });
     } catch (error) {
+      if (isBosunError(error) && error.code === 'INVALID_STATE') {
+        // Already in line: in a cluster, a node starting meanwhile put the stored QUEUED run back
+        // (restoreWaiting). It waits (or runs) as it should; failing it would record a wrong end.
+        const stats = this.options.queue.stats();
+        return { position: this.options.queue.position(run.id), running: stats.running, queued: stats.queued, maxConcurrency: stats.maxConcurrency };
+      }
       // A line shorter than the stored waiting runs (MAX_QUEUE_LENGTH lowered across a restart) says so.
       const reason = isBosunError(error) && error.code === 'QUEUE_FULL' ? 'QUEUE_FULL' : null;
       recorder.finish(run.id, 'FAILED', reason, errorMessage(error));

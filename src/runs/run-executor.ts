@@ -46,6 +46,8 @@ export interface RunExecutorOptions {
   readonly recorder: RunRecorder;
   /** How long a stopped run's processes get after SIGTERM before they are killed. */
   readonly stopGraceMs: number;
+  /** This cluster node's name, recorded on each run it starts (`AgentRun.node`); null or absent embedded. */
+  readonly nodeName?: string | null;
   /**
    * Output bytes of a run that are recorded, each line counting at least 64 bytes (see
    * {@link OutputBudget}); default 32 MiB.
@@ -97,7 +99,7 @@ export class RunExecutor {
       this.recorder.finish(id, 'FAILED', null, error);
       return;
     }
-    this.recorder.patch(id, { status: 'RUNNING', startedAt: new Date() });
+    this.recorder.patch(id, { status: 'RUNNING', startedAt: new Date(), node: this.options.nodeName ?? null });
     const controller = new AbortController();
     const stopFromOutside = () => controller.abort(signal.reason instanceof RunStopped ? signal.reason : new RunStopped('shutdown'));
     if (signal.aborted) stopFromOutside();

@@ -68,6 +68,14 @@ export class RunRecorder {
     return run;
   }
 
+  /**
+   * Stops recording a live run here without changing it: another node took it (cluster mode), and
+   * from now on that node records it; reads here go to the shared store.
+   */
+  release(id: string): void {
+    this.live.delete(id);
+  }
+
   /** Records a new run; resolves once the store holds it. @throws what the store's insert throws (nothing is kept). */
   async insert(run: AgentRun): Promise<void> {
     await this.store.insert(run);

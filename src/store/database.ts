@@ -120,6 +120,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE runs ADD COLUMN warm_start INTEGER NOT NULL DEFAULT 0;
   `,
+  // AgentRun.node: the cluster node that took the run (null embedded, and for runs stored before it).
+  `
+  ALTER TABLE runs ADD COLUMN node TEXT;
+  `,
 ];
 
 /** Why a database could not be opened: `message` is one line naming the path, for people. */

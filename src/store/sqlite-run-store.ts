@@ -63,12 +63,12 @@ export class SqliteRunStore implements RunStore {
   ) {
     this.statements = {
       insert: db.prepare(`INSERT INTO runs (id, status, group_id, failure_reason, error, group_json, config_json, container_id, exit_code,
-        steps_json, queued_at, started_at, finished_at, retry_of, warm_start)
+        steps_json, queued_at, started_at, finished_at, retry_of, warm_start, node)
         VALUES (@id, @status, @group_id, @failure_reason, @error, @group_json, @config_json, @container_id, @exit_code,
-        @steps_json, @queued_at, @started_at, @finished_at, @retry_of, @warm_start)`),
+        @steps_json, @queued_at, @started_at, @finished_at, @retry_of, @warm_start, @node)`),
       update: db.prepare(`UPDATE runs SET status = @status, failure_reason = @failure_reason, error = @error,
         container_id = @container_id, exit_code = @exit_code, steps_json = @steps_json, started_at = @started_at,
-        finished_at = @finished_at, warm_start = @warm_start WHERE id = @id`),
+        finished_at = @finished_at, warm_start = @warm_start, node = @node WHERE id = @id`),
       get: db.prepare('SELECT * FROM runs WHERE id = ?'),
       listAll: db.prepare('SELECT * FROM runs ORDER BY ord DESC LIMIT ?'),
       unfinished: db.prepare("SELECT * FROM runs WHERE status IN ('QUEUED', 'RUNNING') ORDER BY ord ASC"),

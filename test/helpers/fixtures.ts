@@ -40,6 +40,7 @@ export function makeRun(overrides: Partial<AgentRun> & Pick<AgentRun, 'id'>): Ag
     finishedAt: null,
     retryOf: null,
     warmStart: false,
+    node: null,
     ...overrides,
   };
 }

@@ -118,4 +118,14 @@ describe('RunAdmission', () => {
     expect(() => admission.assertOpen()).toThrow(BosunError);
     expect(await store.list(undefined, 10)).toEqual([]);
   });
+
+  it('leaves a stored run that is already in line waiting, as when a starting cluster node put it back first', async () => {
+    const { store, queue, admission } = await setup();
+    const { run } = await admission.start(INPUT);
+    // Entering again is what an admission meets when another node's recovery restored the run meanwhile.
+    const ticket = await admission.enqueue(run);
+    expect(ticket.position).toBe(1);
+    expect(queue.waitingIds()).toEqual([run.id]);
+    expect((await store.get(run.id))?.status).toBe('QUEUED');
+  });
 });

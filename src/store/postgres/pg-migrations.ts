@@ -128,6 +128,11 @@ export const PG_MIGRATIONS: readonly string[] = [
     expiry_handled_incarnation bigint
   );
   `,
+  // AgentRun.node: the node that took the run; a node's recovery finds its own RUNNING runs by it.
+  `
+  ALTER TABLE runs ADD COLUMN node text;
+  CREATE INDEX runs_unfinished_node ON runs (node) WHERE status IN ('QUEUED', 'RUNNING');
+  `,
 ];
 
 /** The one advisory lock of migrations (transaction-scoped: released at each commit). */

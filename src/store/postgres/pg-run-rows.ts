@@ -27,8 +27,8 @@ const WRITE_COLUMNS: ColumnWriter<string, Date, boolean> = { json: (value) => JS
 
 /** A new run's INSERT: the columns of RUN_COLUMNS, in its order (see {@link insertParams}). */
 export const RUN_INSERT_SQL = `INSERT INTO runs (id, status, group_id, failure_reason, error, group_json, config_json, container_id,
-  exit_code, steps_json, queued_at, started_at, finished_at, retry_of, warm_start)
-  VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10::jsonb, $11, $12, $13, $14, $15)`;
+  exit_code, steps_json, queued_at, started_at, finished_at, retry_of, warm_start, node)
+  VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16)`;
 
 export function insertParams(run: AgentRun): unknown[] {
   const row = runToColumns(run, WRITE_COLUMNS);
@@ -41,10 +41,10 @@ export function insertParams(run: AgentRun): unknown[] {
  */
 export const RUN_UPDATE_SQL = `UPDATE runs SET status = u.status, failure_reason = u.failure_reason, error = u.error,
   container_id = u.container_id, exit_code = u.exit_code, steps_json = u.steps_json::jsonb, started_at = u.started_at,
-  finished_at = u.finished_at, warm_start = u.warm_start
+  finished_at = u.finished_at, warm_start = u.warm_start, node = u.node
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::text[], $8::timestamptz[],
-    $9::timestamptz[], $10::boolean[])
-    AS u(id, status, failure_reason, error, container_id, exit_code, steps_json, started_at, finished_at, warm_start)
+    $9::timestamptz[], $10::boolean[], $11::text[])
+    AS u(id, status, failure_reason, error, container_id, exit_code, steps_json, started_at, finished_at, warm_start, node)
   WHERE runs.id = u.id`;
 
 /** One array per column of RUN_CHANGE_COLUMNS, in its order. */

@@ -23,6 +23,7 @@ export interface RunColumns<Json, Time, Flag> {
   finished_at: Time | null;
   retry_of: string | null;
   warm_start: Flag;
+  node: string | null;
 }
 
 /** The columns a new run writes, in the order of every store's INSERT. */
@@ -42,6 +43,7 @@ export const RUN_COLUMNS = [
   'finished_at',
   'retry_of',
   'warm_start',
+  'node',
 ] as const satisfies ReadonlyArray<keyof RunColumns<unknown, unknown, unknown>>;
 
 /** The columns a run's change may touch (its id first, to find it): a run's group, config and queue time never change. */
@@ -56,6 +58,7 @@ export const RUN_CHANGE_COLUMNS = [
   'started_at',
   'finished_at',
   'warm_start',
+  'node',
 ] as const satisfies ReadonlyArray<keyof RunColumns<unknown, unknown, unknown>>;
 
 /** How a database's columns hold what AgentRun holds as objects, Dates and booleans. */
@@ -92,6 +95,7 @@ export function runToColumns<Json, Time, Flag>(run: AgentRun, write: ColumnWrite
     finished_at: run.finishedAt === null ? null : write.time(run.finishedAt),
     retry_of: run.retryOf,
     warm_start: write.flag(run.warmStart),
+    node: run.node,
   };
 }
 
@@ -117,6 +121,7 @@ export function runFromColumns<Json, Time, Flag>(row: RunColumns<Json, Time, Fla
     finishedAt: row.finished_at === null ? null : read.time(row.finished_at),
     retryOf: row.retry_of,
     warmStart: read.flag(row.warm_start),
+    node: row.node,
   });
 }
 

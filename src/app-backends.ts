@@ -1,0 +1,136 @@
+/**
+ * Where a bosun node keeps its state and its line: the stores, the store's health and the
+ * execution queue. The composition root (app.ts) builds everything else on top of one
+ * {@link AppBackends}, whichever kind it is:
+ * - embedded (the default, {@link createEmbeddedBackends}): SQLite beside the process and the
+ *   in-process p-queue, built synchronously as bosun always built them;
+ * - cluster (src/cluster/cluster-backends.ts): PostgreSQL and BullMQ on Redis, opened
+ *   asynchronously by main.ts before the app is built, because both must answer first.
+ */
+import type { EventEmitter } from 'node:events';
+import type { BosunConfig, ClusterConfig } from './config.js';
+import type { Logger } from './logger.js';
+import type { MonitorHistory } from './monitor/monitor-history.js';
+import { AgentExecutionQueue } from './queue/agent-execution-queue.js';
+import type { ClusterQueueEvents } from './queue/bullmq-execution-queue.js';
+import type { ExecutionQueue, QueueTaskHandler } from './queue/execution-queue.js';
+import type { ArtifactStore } from './runs/artifact-store.js';
+import type { RunStore } from './runs/run-store.js';
+import { openDatabase, type SqliteDatabase } from './store/database.js';
+import { loadOrCreateInstanceId } from './store/instance-id.js';
+import type { RunRetentionOptions } from './store/run-retention.js';
+import { artifactDirFor, SqliteArtifactStore } from './store/sqlite-artifact-store.js';
+import { SqliteHistoryStore } from './store/sqlite-history-store.js';
+import { SqliteRunStore } from './store/sqlite-run-store.js';
+import { StoreHealth } from './store/store-health.js';
+
+/** An emitter's cluster-wide view (RedisEventBridge): this node's events and every other node's. */
+export interface BridgedEvents<E extends Record<keyof E, unknown[]>> {
+  readonly events: EventEmitter<E>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What only a cluster node has, for the composition root to wire (types only: nothing of it loads embedded). */
+export interface ClusterHooks {
+  /** This node's name (BOSUN_NODE_NAME), recorded on the runs it takes (`AgentRun.node`). */
+  readonly nodeName: string;
+  /** The shared queue's `lost` and `reset`. */
+  readonly clusterEvents: EventEmitter<ClusterQueueEvents>;
+  /** Puts back QUEUED runs that Redis does not have, in the given order. */
+  restoreWaiting(runs: ReadonlyArray<{ readonly id: string; readonly queuedAt: Date }>): Promise<number>;
+  /** Runs `fn` while this node holds the cluster-wide lock `name` (a PostgreSQL advisory lock). */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** Bridges `names` of `emitter` through Redis pub/sub on `channel`: its view shows every node's. */
+  bridge<E extends Record<keyof E, unknown[]>>(channel: string, emitter: EventEmitter<E>, names: readonly (keyof E & string)[]): BridgedEvents<E>;
+  /**
+   * Lets the queue's worker run what it takes: until then (between open and app.start()) a job taken
+   * waits, so that no run starts before this node's orphans are reaped and its runs recovered.
+   */
+  startTasks(handler: QueueTaskHandler): void;
+}
+
+/** A config that asks for cluster mode. */
+export type ClusterConfigFor = BosunConfig & { readonly cluster: ClusterConfig };
+
+export interface AppBackends {
+  readonly kind: 'embedded' | 'cluster';
+  /** Labels this node's containers, so that a restart reaps what it left and never another's. */
+  readonly instanceId: string;
+  /** The SQLite database (embedded mode only). */
+  readonly db: SqliteDatabase | undefined;
+  readonly storeHealth: StoreHealth;
+  readonly runStore: RunStore;
+  readonly history: MonitorHistory;
+  readonly artifactStore: ArtifactStore & { prune(): Promise<number> };
+  /** The line every run waits in: the process's (embedded) or the cluster's. */
+  readonly queue: ExecutionQueue;
+  /**
+   * Stops / resumes THIS node taking runs, for the engine guard and shutdown. Embedded, the queue
+   * is the node's own and this is its pause; in a cluster, pausing the shared line would stop
+   * every node, so only this node's worker is paused.
+   */
+  readonly nodeQueue: Pick<ExecutionQueue, 'pause' | 'resume'>;
+  /** The name of this node (`AgentRun.node`); null when embedded (see {@link createEmbeddedBackends}). */
+  readonly nodeName: string | null;
+  /** Set in cluster mode only. */
+  readonly cluster?: ClusterHooks;
+  /** Drops old runs (and what belongs to them) and old samples; resolves with the runs dropped. */
+  prune(retention: RunRetentionOptions): Promise<number>;
+  /**
+   * Last of shutdown, after the queue closed: flushes the stores, then closes the database.
+   * Resolves false when something that waited for the store could not be written.
+   */
+  close(): Promise<boolean>;
+}
+
+/**
+ * SQLite and the in-process queue, as bosun builds them on one host. `runTask` is the run service's
+ * handler: it is called only once a run is started, after app.start().
+ * Embedded runs have no node name (`AgentRun.node` null): one host is the only node there is, and a
+ * hostname recorded in the history would turn stale when the database moves with its host.
+ * @throws DatabaseOpenError (one line naming the path) when the database cannot be used.
+ */
+export function createEmbeddedBackends(config: BosunConfig, options: { readonly logger: Logger; readonly runTask: QueueTaskHandler }): AppBackends {
+  const db = openDatabase(config.dbPath);
+  const instanceId = config.instanceId ?? loadOrCreateInstanceId(db);
+  const storeHealth = new StoreHealth({ logger: options.logger.child({ component: 'store' }) });
+  const runStore = new SqliteRunStore(db, { logLinesPerRun: config.logLinesPerRun, health: storeHealth });
+  const history = new SqliteHistoryStore(db, {
+    sampleRetentionMs: config.sampleRetentionMs,
+    liveWindowMs: config.historyWindowMs,
+    health: storeHealth,
+  });
+  const artifactStore = new SqliteArtifactStore(db, artifactDirFor(config.dbPath));
+  const queue = new AgentExecutionQueue({
+    runTask: options.runTask,
+    maxConcurrency: config.maxConcurrentAgents,
+    maxQueueLength: config.maxQueueLength,
+    queueTimeoutMs: config.queueTimeoutMs,
+  });
+  return {
+    kind: 'embedded',
+    instanceId,
+    db,
+    storeHealth,
+    runStore,
+    history,
+    artifactStore,
+    queue,
+    nodeQueue: queue,
+    nodeName: null,
+    // Async for the interface's sake; SQLite prunes synchronously, as it always did.
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async prune(retention) {
+      const dropped = runStore.prune(retention);
+      history.prune();
+      return dropped;
+    },
+    async close() {
+      const written = (await Promise.all([runStore.flush(), history.flush()])).every(Boolean);
+      db.close();
+      artifactStore[Symbol.dispose]();
+      return written;
+    },
+  };
+}

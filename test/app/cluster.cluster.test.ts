@@ -1,0 +1,366 @@
+/**
+ * Several bosun nodes as one (issue #17), each built as main.ts builds a cluster node
+ * (openClusterBackends, then createApp) in this process, on one real Redis, one real PostgreSQL and
+ * the real Docker engine, with distinct names and instance ids, playing distinct hosts.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AppBackends } from '../../src/app-backends.js';
+import { createApp, type BosunApp } from '../../src/app.js';
+import { openClusterBackends } from '../../src/cluster/cluster-backends.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
+import { containersOf, createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
+import { collect, gql, gqlErrors, startRun, until, type Result } from '../helpers/e2e.js';
+import { makeRun } from '../helpers/fixtures.js';
+import { freePort, startChildServer } from '../helpers/child-server.js';
+import { createWsClient } from '../helpers/graphql-clients.js';
+
+let redis: TestServer;
+let postgres: TestServer;
+const docker = createTestDocker();
+
+interface TestNode {
+  readonly name: string;
+  readonly instanceId: string;
+  readonly app: BosunApp;
+  readonly backends: AppBackends;
+  readonly url: string;
+  readonly wsUrl: string;
+}
+
+const nodes: TestNode[] = [];
+let leftovers = 0;
+
+beforeAll(async () => {
+  [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([redis?.stop(), postgres?.stop()]);
+});
+
+afterEach(async () => {
+  // Closed one by one: a graceful stop of one node leaves the others serving.
+  for (const node of nodes.splice(0).reverse()) {
+    await node.app.close(0);
+    leftovers += await removeLeftovers(docker, node.instanceId);
+  }
+  expect(leftovers).toBe(0);
+  // The next test starts on an empty history and an empty line.
+  const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
+  const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
+  await db.query('TRUNCATE runs, logs CASCADE');
+  await db.close();
+  // And a new line: the next nodes set the cluster's limit (a running cluster keeps the one it has).
+  const connection = new Redis(redis.url);
+  await connection.flushall();
+  connection.disconnect();
+}, 60_000);
+
+async function startNode(name: string, env: Record<string, string> = {}): Promise<TestNode> {
+  const instanceId = testInstanceId();
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    BOSUN_DB_PATH: ':memory:',
+    BOSUN_INSTANCE_ID: instanceId,
+    REDIS_URL: redis.url,
+    BOSUN_DB_URL: postgres.url,
+    BOSUN_NODE_NAME: name,
+    NODE_LEASE_MS: '4000',
+    DOCKER_MEMORY_LIMIT: '256m',
+    STOP_GRACE_MS: '1000',
+    HEALTH_CHECK_INTERVAL_MS: '1000',
+    WARM_POOL_SIZE: '0',
+    LOG_LEVEL: process.env['BOSUN_TEST_LOGS'] === '1' ? 'debug' : 'silent',
+    ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}),
+    ...env,
+  });
+  const logger = createLogger({ level: config.logLevel, pretty: false }).child({ node: name });
+  const backends = await openClusterBackends({ ...config, cluster: config.cluster! }, { logger });
+  const app = createApp(config, { logger, backends });
+  const { url } = await app.start();
+  const node = { name, instanceId, app, backends, url, wsUrl: url.replace(/^http/, 'ws') };
+  nodes.push(node);
+  return node;
+}
+
+const RUN_QUERY = /* GraphQL */ `
+  query Run($id: ID!) {
+    agentRun(id: $id) {
+      id
+      status
+      node
+      startedAt
+      finishedAt
+    }
+  }
+`;
+
+interface RunRow {
+  readonly id: string;
+  readonly status: string;
+  readonly node: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+}
+
+async function readRun(url: string, id: string): Promise<RunRow> {
+  return (await gql<{ agentRun: RunRow }>(url, RUN_QUERY, { id })).agentRun;
+}
+
+/** The containers of an instance, running or not. */
+async function countContainers(instanceId: string): Promise<number> {
+  return (await containersOf(docker, instanceId)).length;
+}
+
+async function logLines(url: string, id: string): Promise<string[]> {
+  const data = await gql<{ agentRun: { logs: { line: string }[] } }>(url, 'query ($id: ID!) { agentRun(id: $id) { logs { line } } }', { id });
+  return data.agentRun.logs.map((line) => line.line);
+}
+
+function waitForFinal(url: string, id: string, ms = 60_000): Promise<RunRow> {
+  return until(`run ${id} to finish`, ms, async () => {
+    const run = await readRun(url, id);
+    return ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'].includes(run.status) ? run : undefined;
+  });
+}
+
+describe('a cluster of bosun nodes', () => {
+  it('runs runs started round-robin within the cluster limit and each node limit, starting them in FIFO order', async () => {
+    const env = { MAX_CONCURRENT_AGENTS: '2', NODE_MAX_CONCURRENT_AGENTS: '1' };
+    const members = [await startNode('node-a', env), await startNode('node-b', env), await startNode('node-c', env)];
+    // The cluster's order of starts, as one node's mirror of the line sees it.
+    const started: string[] = [];
+    members[0]!.app.queue.events.on('started', ({ id }) => started.push(id));
+    // Concurrency as the engine sees it: containers of the three instances that are running.
+    let running = 0;
+    let maxRunning = 0;
+    const perNode = new Map<string, number>();
+    let maxPerNode = 0;
+    const events = await docker.getEvents({ filters: { type: ['container'], event: ['start', 'die'] } });
+    const instanceOf = new Map(members.map((member) => [member.instanceId, member.name]));
+    events.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const event = JSON.parse(line) as { status: string; Actor: { Attributes: Record<string, string> } };
+        const node = Object.entries(event.Actor.Attributes)
+          .map(([, value]) => instanceOf.get(value))
+          .find((name) => name !== undefined);
+        if (node === undefined) continue;
+        const delta = event.status === 'start' ? 1 : -1;
+        running += delta;
+        perNode.set(node, (perNode.get(node) ?? 0) + delta);
+        maxRunning = Math.max(maxRunning, running);
+        maxPerNode = Math.max(maxPerNode, perNode.get(node)!);
+      }
+    });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i += 1) {
+        const member = members[i % members.length]!;
+        ids.push((await startRun(member.url, { steps: [`echo run ${i}`, 'sleep 1'] })).agentId);
+      }
+      const finals = await Promise.all(ids.map((id, i) => waitForFinal(members[(i + 1) % members.length]!.url, id, 120_000)));
+      expect(finals.map((run) => run.status)).toEqual(ids.map(() => 'SUCCEEDED'));
+      expect(new Set(finals.map((run) => run.node)).size).toBeGreaterThanOrEqual(2);
+      for (const run of finals) expect(members.map((member) => member.name)).toContain(run.node);
+      expect(started).toEqual(ids);
+      // Docker reports a container's start and die a moment after bosun counts them: never above the limits.
+      expect(maxRunning).toBeGreaterThan(0);
+      expect(maxRunning).toBeLessThanOrEqual(2);
+      expect(maxPerNode).toBeLessThanOrEqual(1);
+    } finally {
+      (events as unknown as { destroy(): void }).destroy();
+    }
+  }, 180_000);
+
+  it('shows a run queued on node A and run by node B to a watcher on node C, with no line lost or repeated', async () => {
+    const a = await startNode('node-a');
+    const b = await startNode('node-b');
+    const c = await startNode('node-c');
+    // Only B takes runs: A and C stop taking theirs (their engines are fine; the line goes on).
+    await a.backends.nodeQueue.pause();
+    await c.backends.nodeQueue.pause();
+    await b.backends.nodeQueue.pause();
+    const lines = 300;
+    const { agentId } = await startRun(a.url, { steps: [`i=1; while [ $i -le ${lines} ]; do echo line $i; i=$((i+1)); done`] });
+    expect((await readRun(c.url, agentId)).status).toBe('QUEUED');
+
+    const client = createWsClient(c.wsUrl);
+    try {
+      const logs = collect(
+        client.iterate<{ agentLogs: { seq: number; stream: string; line: string } }>({
+          query: 'subscription ($id: ID!) { agentLogs(agentId: $id) { seq stream line } }',
+          variables: { id: agentId },
+        }) as AsyncIterator<Result<{ agentLogs: { seq: number; stream: string; line: string } }>>,
+      );
+      const updates = collect(
+        client.iterate<{ agentRunUpdated: { status: string; node: string | null } }>({
+          query: 'subscription ($id: ID!) { agentRunUpdated(agentId: $id) { status node } }',
+          variables: { id: agentId },
+        }) as AsyncIterator<Result<{ agentRunUpdated: { status: string; node: string | null } }>>,
+      );
+      await b.backends.nodeQueue.resume();
+      await Promise.race([
+        Promise.all([logs.ended, updates.ended]),
+        new Promise((_, reject) =>
+          setTimeout(() => {
+            void readRun(c.url, agentId).then((run) =>
+              reject(
+                new Error(
+                  `the subscriptions on node C did not complete: the run is ${JSON.stringify(run)}, ${logs.results.length} lines and ${updates.results.length} updates came`,
+                ),
+              ),
+            );
+          }, 30_000),
+        ),
+      ]);
+
+      const received = logs.results.map((result) => result.data!.agentLogs);
+      expect(received.map((line) => line.seq)).toEqual(received.map((_, index) => index + 1));
+      const output = received.filter((line) => line.stream === 'STDOUT').map((line) => line.line);
+      expect(output).toEqual(Array.from({ length: lines }, (_, index) => `line ${index + 1}`));
+
+      const statuses = updates.results.map((result) => result.data!.agentRunUpdated);
+      expect(statuses.at(-1)).toEqual({ status: 'SUCCEEDED', node: 'node-b' });
+      expect(statuses.filter((update) => update.status === 'RUNNING').every((update) => update.node === 'node-b')).toBe(true);
+      // Every node answers for it, the one that queued it included.
+      for (const member of [a, b, c]) expect(await readRun(member.url, agentId)).toMatchObject({ status: 'SUCCEEDED', node: 'node-b' });
+    } finally {
+      await client.dispose();
+    }
+  }, 120_000);
+
+  it('answers a cancel sent to another node than the one running the run with a clear error, until calls are forwarded', async () => {
+    const a = await startNode('node-a');
+    const b = await startNode('node-b');
+    await a.backends.nodeQueue.pause();
+    const { agentId } = await startRun(a.url, { steps: ['sleep 30'] });
+    await until('the run to run on node B', 30_000, async () => ((await readRun(a.url, agentId)).status === 'RUNNING' ? true : undefined));
+    const errors = await gqlErrors(a.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', { id: agentId });
+    expect(errors[0]).toMatchObject({ extensions: { code: 'UNAVAILABLE' } });
+    expect(errors[0]!.message).toContain('node-b');
+    const cancelled = await gql<{ cancelAgent: { status: string } }>(b.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', {
+      id: agentId,
+    });
+    expect(cancelled.cancelAgent.status).toBe('CANCELLED');
+  }, 60_000);
+
+  it('recovers once when two nodes start at once: each only its own running runs, and the waiting runs Redis lacks back in order', async () => {
+    const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
+    const { PostgresRunStore } = await import('../../src/store/postgres/postgres-run-store.js');
+    const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
+    const store = new PostgresRunStore(db, { logLinesPerRun: 1000 });
+    const config = { ...makeRun({ id: 'x' }).config, limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 } };
+    const now = Date.now();
+    const mine = makeRun({
+      id: 'run-of-a',
+      status: 'RUNNING',
+      node: 'node-a',
+      startedAt: new Date(now - 3000),
+      queuedAt: new Date(now - 4000),
+      config,
+    });
+    const theirs = makeRun({
+      id: 'run-of-x',
+      status: 'RUNNING',
+      node: 'node-x',
+      startedAt: new Date(now - 3000),
+      queuedAt: new Date(now - 4000),
+      config,
+    });
+    const waiting = ['waiting-1', 'waiting-2', 'waiting-3'].map((id, index) =>
+      makeRun({ id, queuedAt: new Date(now - 2000 + index * 100), config: { ...config, steps: [`echo ${id} ran`] } }),
+    );
+    for (const run of [mine, theirs, ...waiting]) await store.insert(run);
+    await db.close();
+
+    const env = { MAX_CONCURRENT_AGENTS: '1' };
+    const [a, b] = await Promise.all([startNode('node-a', env), startNode('node-b', env)]);
+
+    const finals = await Promise.all(waiting.map((run) => waitForFinal(b.url, run.id)));
+    expect(finals.map((run) => run.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+    // One at a time, in their original order.
+    for (let i = 1; i < finals.length; i += 1)
+      expect(Date.parse(finals[i]!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(finals[i - 1]!.finishedAt!));
+    for (const run of waiting) {
+      expect((await logLines(a.url, run.id)).filter((line) => line === `${run.id} ran`)).toHaveLength(1);
+    }
+    // Node A's own running run is interrupted once; node X's is not A's or B's to end.
+    const recovered = await gql<{ agentRun: { status: string; failureReason: string } }>(
+      b.url,
+      'query { agentRun(id: "run-of-a") { status failureReason } }',
+    );
+    expect(recovered.agentRun).toEqual({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+    expect((await logLines(a.url, 'run-of-a')).filter((line) => line.includes('the server stopped'))).toHaveLength(1);
+    expect((await readRun(a.url, 'run-of-x')).status).toBe('RUNNING');
+  }, 120_000);
+
+  it('ends the running run of a node killed with SIGKILL FAILED / INTERRUPTED within the lease, naming the node; the node back reaps its container', async () => {
+    const leaseMs = 4000;
+    const instanceId = testInstanceId();
+    const env = {
+      REDIS_URL: redis.url,
+      BOSUN_DB_URL: postgres.url,
+      BOSUN_NODE_NAME: 'node-b',
+      BOSUN_INSTANCE_ID: instanceId,
+      NODE_LEASE_MS: String(leaseMs),
+      BOSUN_DB_PATH: ':memory:',
+      DOCKER_MEMORY_LIMIT: '256m',
+    };
+    let b = await startChildServer(env, await freePort());
+    try {
+      const { agentId } = await startRun(b.url, { steps: ['sleep 60'] });
+      await until('the run to run on node B', 30_000, async () => ((await readRun(b.url, agentId)).status === 'RUNNING' ? true : undefined));
+      // Started once B runs it: a paused worker makes no stalled checks, and A must make them.
+      const a = await startNode('node-a');
+      const killedAt = Date.now();
+      b.process.kill('SIGKILL');
+      await b.exited;
+      const ended = await until('the lost run to end', 4 * leaseMs, async () => {
+        const run = await gql<{ agentRun: { status: string; failureReason: string | null; error: string | null } }>(
+          a.url,
+          'query ($id: ID!) { agentRun(id: $id) { status failureReason error } }',
+          { id: agentId },
+        );
+        return run.agentRun.status === 'RUNNING' ? undefined : run.agentRun;
+      });
+      expect(ended).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+      expect(ended.error).toContain('node-b');
+      // Within the lease, with room for a busy machine's timers.
+      expect(Date.now() - killedAt).toBeLessThan(3 * leaseMs);
+      // Its container outlived it; the node back reaps it at start, as an embedded bosun does.
+      expect(await countContainers(instanceId)).toBeGreaterThan(0);
+      b = await startChildServer(env, await freePort());
+      await until('node B to reap its orphan', 20_000, async () => ((await countContainers(instanceId)) === 0 ? true : undefined));
+    } finally {
+      b.process.kill('SIGTERM');
+      await b.exited;
+      leftovers += await removeLeftovers(docker, instanceId);
+    }
+  }, 120_000);
+
+  it('records a waiting run admitted on node A and cancelled from node C as cancelled, on every node', async () => {
+    const members = [await startNode('node-a'), await startNode('node-b'), await startNode('node-c')];
+    for (const member of members) await member.backends.nodeQueue.pause();
+    const [a, , c] = members as [TestNode, TestNode, TestNode];
+    const { agentId } = await startRun(a.url, { steps: ['true'] });
+    const cancelled = await gql<{ cancelAgent: { status: string } }>(c.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', {
+      id: agentId,
+    });
+    expect(cancelled.cancelAgent.status).toBe('CANCELLED');
+    // Every node has seen it leave: the run is stored CANCELLED with the line's reason, its log numbered without a gap.
+    const stored = await until('the cancel to be stored', 10_000, async () => {
+      const run = await gql<{ agentRun: { status: string; error: string | null; logs: { seq: number }[] } }>(
+        a.url,
+        'query ($id: ID!) { agentRun(id: $id) { status error logs { seq } } }',
+        { id: agentId },
+      );
+      return run.agentRun.status === 'CANCELLED' ? run.agentRun : undefined;
+    });
+    expect(stored.error).toBe('cancelled while waiting in the queue');
+    expect(stored.logs.map((line) => line.seq)).toEqual(stored.logs.map((_, index) => index + 1));
+  }, 60_000);
+});

@@ -4,7 +4,7 @@
  * {@link AppBackends}, whichever kind it is:
  * - embedded (the default, {@link createEmbeddedBackends}): SQLite beside the process and the
  *   in-process p-queue, built synchronously as bosun always built them;
- * - cluster (src/cluster/cluster-backends.ts): PostgreSQL and BullMQ on Redis, opened
+ * - cluster (src/cluster-backends.ts): PostgreSQL and BullMQ on Redis, opened
  *   asynchronously by main.ts before the app is built, because both must answer first.
  */
 import type { EventEmitter } from 'node:events';

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   let backends: AppBackends | undefined;
   if (config.cluster !== undefined) {
     // Loaded only in cluster mode: an embedded bosun never loads the cluster's libraries.
-    const { ClusterOpenError, openClusterBackends } = await import('./cluster/cluster-backends.js');
+    const { ClusterOpenError, openClusterBackends } = await import('./cluster-backends.js');
     try {
       backends = await openClusterBackends({ ...config, cluster: config.cluster }, { logger });
     } catch (error) {

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppBackends } from '../../src/app-backends.js';
 import { createApp, type BosunApp } from '../../src/app.js';
-import { openClusterBackends } from '../../src/cluster/cluster-backends.js';
+import { openClusterBackends } from '../../src/cluster-backends.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';

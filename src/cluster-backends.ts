@@ -7,17 +7,17 @@
  */
 import type { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
-import type { AppBackends, ClusterConfigFor } from '../app-backends.js';
-import { BosunError, errorMessage } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { BullMqExecutionQueue } from '../queue/bullmq-execution-queue.js';
-import type { QueueTaskHandler } from '../queue/execution-queue.js';
-import { PostgresDatabase } from '../store/postgres/pg-database.js';
-import { PostgresArtifactStore } from '../store/postgres/postgres-artifact-store.js';
-import { PostgresHistoryStore } from '../store/postgres/postgres-history-store.js';
-import { PostgresRunStore } from '../store/postgres/postgres-run-store.js';
-import { StoreHealth } from '../store/store-health.js';
-import { RedisEventBridge } from './redis-event-bridge.js';
+import type { AppBackends, ClusterConfigFor } from './app-backends.js';
+import { BosunError, errorMessage } from './errors.js';
+import type { Logger } from './logger.js';
+import { BullMqExecutionQueue } from './queue/bullmq-execution-queue.js';
+import type { QueueTaskHandler } from './queue/execution-queue.js';
+import { PostgresDatabase } from './store/postgres/pg-database.js';
+import { PostgresArtifactStore } from './store/postgres/postgres-artifact-store.js';
+import { PostgresHistoryStore } from './store/postgres/postgres-history-store.js';
+import { PostgresRunStore } from './store/postgres/postgres-run-store.js';
+import { StoreHealth } from './store/store-health.js';
+import { RedisEventBridge } from './cluster/redis-event-bridge.js';
 
 /** What start-up reports when a cluster server does not answer; one line, no URL (it may hold a password). */
 export class ClusterOpenError extends BosunError {

@@ -8,13 +8,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppBackends } from '../../src/app-backends.js';
 import { createApp, type BosunApp } from '../../src/app.js';
 import { openClusterBackends } from '../../src/cluster-backends.js';
-import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
 import { containersOf, createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
 import { collect, gql, gqlErrors, startRun, until, type Result } from '../helpers/e2e.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { freePort, startChildServer } from '../helpers/child-server.js';
+import { testAppConfig } from '../helpers/start-app.js';
 import { createWsClient } from '../helpers/graphql-clients.js';
 
 let redis: TestServer;
@@ -60,22 +60,11 @@ afterEach(async () => {
 }, 60_000);
 
 async function startNode(name: string, env: Record<string, string> = {}): Promise<TestNode> {
-  const instanceId = testInstanceId();
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    BOSUN_DB_PATH: ':memory:',
-    BOSUN_INSTANCE_ID: instanceId,
+  const { config, instanceId } = testAppConfig({
     REDIS_URL: redis.url,
     BOSUN_DB_URL: postgres.url,
     BOSUN_NODE_NAME: name,
     NODE_LEASE_MS: '4000',
-    DOCKER_MEMORY_LIMIT: '256m',
-    STOP_GRACE_MS: '1000',
-    HEALTH_CHECK_INTERVAL_MS: '1000',
-    WARM_POOL_SIZE: '0',
-    LOG_LEVEL: process.env['BOSUN_TEST_LOGS'] === '1' ? 'debug' : 'silent',
-    ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}),
     ...env,
   });
   const logger = createLogger({ level: config.logLevel, pretty: false }).child({ node: name });

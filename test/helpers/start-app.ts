@@ -4,7 +4,7 @@
  * container it created must be gone afterwards.
  */
 import { createApp, type BosunApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type BosunConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDocker, removeLeftovers, testInstanceId } from './docker.js';
 
@@ -23,8 +23,12 @@ export interface TestApp extends AsyncDisposable {
   close(graceMs?: number): Promise<number>;
 }
 
-/** `env` takes the same variables as the real service (e.g. `{ MAX_CONCURRENT_AGENTS: '1' }`). */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+/**
+ * The configuration of a test app: loopback on a free port, an in-memory database, a unique
+ * instance id, small limits, no warm pool; `env` overrides or adds variables as the real service
+ * takes them.
+ */
+export function testAppConfig(env: Record<string, string> = {}): { readonly config: BosunConfig; readonly instanceId: string } {
   const instanceId = testInstanceId();
   const config = loadConfig({
     PORT: '0',
@@ -41,6 +45,12 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}),
     ...env,
   });
+  return { config, instanceId };
+}
+
+/** `env` takes the same variables as the real service (e.g. `{ MAX_CONCURRENT_AGENTS: '1' }`). */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const { config, instanceId } = testAppConfig(env);
   const app = createApp(config, { logger: createLogger({ level: config.logLevel, pretty: false }) });
   const { url } = await app.start();
   const close = async (graceMs = 0) => {

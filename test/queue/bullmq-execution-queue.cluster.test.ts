@@ -9,11 +9,11 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BosunError } from '../../src/errors.js';
 import { BullMqExecutionQueue, type BullMqExecutionQueueOptions } from '../../src/queue/bullmq-execution-queue.js';
 import type { ExecutionQueueEvents } from '../../src/queue/execution-queue.js';
 import { Tasks } from '../helpers/cluster-tasks.js';
 import { startRedis, type TestServer } from '../helpers/cluster-servers.js';
+import { bosunRefusal } from '../helpers/bosun-refusal.js';
 
 let redis: TestServer;
 const opened: BullMqExecutionQueue[] = [];
@@ -94,15 +94,6 @@ async function eventually(check: () => void): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<BosunError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(BosunError);
-  return error as BosunError;
 }
 
 describe('BullMqExecutionQueue', () => {
@@ -196,7 +187,7 @@ describe('BullMqExecutionQueue', () => {
     for (const result of refused) expect(result.reason).toMatchObject({ code: 'QUEUE_FULL' });
     await until(nodes[2]!, () => nodes[2]!.stats().queued === 3);
     expect(() => nodes[2]!.assertAdmits()).toThrow(expect.objectContaining({ code: 'QUEUE_FULL' }));
-    const duplicate = await rejection(nodes[1]!.enqueue(nodes[0]!.waitingIds()[0]!));
+    const duplicate = await bosunRefusal(nodes[1]!.enqueue(nodes[0]!.waitingIds()[0]!));
     expect(duplicate.code).toBe('INVALID_STATE');
   });
 
@@ -365,7 +356,7 @@ describe('BullMqExecutionQueue', () => {
     }
     const reset = [a, b].map((queue) => new Promise<void>((resolve) => queue.clusterEvents.once('reset', resolve)));
     await redis.kill9();
-    expect((await rejection(b.enqueue('while-down'))).code).toBe('UNAVAILABLE');
+    expect((await bosunRefusal(b.enqueue('while-down'))).code).toBe('UNAVAILABLE');
     // The connection says it is down once it has seen the socket close.
     await eventually(() => expect(() => b.assertAdmits()).toThrow(expect.objectContaining({ code: 'UNAVAILABLE' })));
 

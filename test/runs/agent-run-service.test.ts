@@ -5,7 +5,6 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ShellAgent } from '../../src/agents/shell-agent.js';
-import { BosunError } from '../../src/errors.js';
 import { createSilentLogger } from '../../src/logger.js';
 import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
 import { AgentRegistry } from '../../src/runs/agent-registry.js';
@@ -18,6 +17,7 @@ import { StoreHealth } from '../../src/store/store-health.js';
 import { FakeSandboxProvider, type FakeSandbox } from '../helpers/fake-sandbox.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { createTestLogger } from '../helpers/test-logger.js';
+import { bosunRefusal } from '../helpers/bosun-refusal.js';
 
 const DEFAULTS = {
   agent: 'shell',
@@ -93,15 +93,6 @@ function input(steps: string[]) {
   return { group: { id: 'g', name: 'failing CI', runIds: ['ci-1'] }, config: { steps } };
 }
 
-async function refusal(promise: Promise<unknown>): Promise<BosunError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(BosunError);
-  return error as BosunError;
-}
-
 describe('admission while the store cannot write', () => {
   it('answers UNAVAILABLE saying why, lets running runs go on, and admits again once the store writes', async () => {
     const { db, health, sandboxes, service, final, stored, storedLines } = setup();
@@ -122,12 +113,12 @@ describe('admission while the store cannot write', () => {
     expect(stored(finishing).status).toBe('RUNNING');
     expect((await service.logs(finishing)).map((l) => l.line)).toEqual(expect.arrayContaining(['before the fault', 'during 1', 'during 2']));
 
-    const refused = await refusal(service.start(input(['true'])));
+    const refused = await bosunRefusal(service.start(input(['true'])));
     expect(refused.code).toBe('UNAVAILABLE');
     expect(refused.message).toMatch(
       /^bosun's store cannot write \(.*database or disk is full.*\), so no run is admitted until it can; running runs go on/,
     );
-    expect((await refusal(service.retry(previous))).code).toBe('UNAVAILABLE');
+    expect((await bosunRefusal(service.retry(previous))).code).toBe('UNAVAILABLE');
     // The running run keeps its sandbox.
     expect(holding).toBeDefined();
     expect(holding!.stopped).toBe(false);
@@ -146,7 +137,7 @@ describe('admission while the store cannot write', () => {
   it('answers UNAVAILABLE when the insert of the new run itself fails, and keeps nothing of it', async () => {
     const { db, health, service } = setup();
     const heal = fillDisk(db);
-    const refused = await refusal(service.start(input(['true'])));
+    const refused = await bosunRefusal(service.start(input(['true'])));
     expect(refused.code).toBe('UNAVAILABLE');
     expect(refused.message).toContain('database or disk is full');
     expect(await service.list()).toEqual([]);
@@ -277,7 +268,7 @@ describe('admission while the store and the queue answer later', () => {
       queueTimeoutMs: 600_000,
     });
     const service = serviceOn(store, queue);
-    const starting = refusal(service.start(input(['true'])));
+    const starting = bosunRefusal(service.start(input(['true'])));
     // The start is past its checks and waits for the store.
     await vi.waitFor(() => expect(store.inserting).toBe(1));
     let down = false;

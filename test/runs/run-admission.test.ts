@@ -21,6 +21,7 @@ import { openDatabase } from '../../src/store/database.js';
 import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
 import { StoreHealth } from '../../src/store/store-health.js';
 import { createTestLogger } from '../helpers/test-logger.js';
+import { bosunRefusal } from '../helpers/bosun-refusal.js';
 
 const DEFAULTS = {
   agent: 'shell',
@@ -61,15 +62,6 @@ async function setup() {
   return { engine, store, queue, admission };
 }
 
-async function refusal(promise: Promise<unknown>): Promise<BosunError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(BosunError);
-  return error as BosunError;
-}
-
 describe('RunAdmission', () => {
   it('stores and queues a run whose image the engine has, asking the engine for its info once while it is fresh', async () => {
     const { engine, store, queue, admission } = await setup();
@@ -84,7 +76,7 @@ describe('RunAdmission', () => {
   it('refuses an image the engine does not have as bad input, and stores nothing', async () => {
     const { engine, store, admission } = await setup();
     engine.images.clear();
-    const refused = await refusal(admission.start(INPUT));
+    const refused = await bosunRefusal(admission.start(INPUT));
     expect(refused.code).toBe('BAD_USER_INPUT');
     expect(refused.message).toContain('bosun-sandbox:latest');
     expect(await store.list(undefined, 10)).toEqual([]);
@@ -93,9 +85,9 @@ describe('RunAdmission', () => {
   it('tells an engine that does not answer (DOCKER_UNAVAILABLE) from one that refuses (SANDBOX_ERROR)', async () => {
     const { engine, admission } = await setup();
     engine.fault = new SandboxError('DOCKER_UNAVAILABLE', 'connect ECONNREFUSED');
-    expect((await refusal(admission.start(INPUT))).code).toBe('DOCKER_UNAVAILABLE');
+    expect((await bosunRefusal(admission.start(INPUT))).code).toBe('DOCKER_UNAVAILABLE');
     engine.fault = new SandboxError('DOCKER_ERROR', 'HTTP 500');
-    const refused = await refusal(admission.start(INPUT));
+    const refused = await bosunRefusal(admission.start(INPUT));
     expect(refused.code).toBe('SANDBOX_ERROR');
     expect(refused.message).toContain('refused to report its info');
   });
@@ -104,17 +96,17 @@ describe('RunAdmission', () => {
     const { engine, admission } = await setup();
     await admission.start(INPUT);
     engine.fault = new SandboxError('DOCKER_ERROR', 'HTTP 400');
-    const refused = await refusal(admission.start(INPUT));
+    const refused = await bosunRefusal(admission.start(INPUT));
     expect(refused.code).toBe('SANDBOX_ERROR');
     expect(refused.message).toContain('refused to look up image "bosun-sandbox:latest"');
     engine.fault = new SandboxError('DOCKER_UNAVAILABLE', 'socket hang up');
-    expect((await refusal(admission.start(INPUT))).code).toBe('DOCKER_UNAVAILABLE');
+    expect((await bosunRefusal(admission.start(INPUT))).code).toBe('DOCKER_UNAVAILABLE');
   });
 
   it('refuses every run once closed', async () => {
     const { store, admission } = await setup();
     admission.close();
-    expect((await refusal(admission.start(INPUT))).code).toBe('SHUTTING_DOWN');
+    expect((await bosunRefusal(admission.start(INPUT))).code).toBe('SHUTTING_DOWN');
     expect(() => admission.assertOpen()).toThrow(BosunError);
     expect(await store.list(undefined, 10)).toEqual([]);
   });

@@ -80,6 +80,8 @@ export class AgentRunService implements RunService {
   private readonly executor: RunExecutor;
   /** Takes new runs in: the checks, the store and the line (see run-admission.ts). */
   private readonly admission: RunAdmission;
+  /** Runs not live here that left the line, until their leaving is recorded (read from the store first). */
+  private readonly leaving = new Map<string, Promise<void>>();
 
   constructor(private readonly options: AgentRunServiceOptions) {
     // Listeners per subscription: many clients may follow runs at once.
@@ -115,8 +117,8 @@ export class AgentRunService implements RunService {
       // A run recorded here is live in the recorder: recorded at once, so that a cancel returns
       // the cancelled run. Another (recorded by another node) is read from the store first.
       if (this.recorder.current(event.id)) this.hasLeft(event);
-      else
-        this.recorder.get(event.id).then(
+      else {
+        const recorded = this.recorder.get(event.id).then(
           (run) => {
             if (!run || isFinalStatus(run.status)) return;
             this.recorder.track(run);
@@ -124,6 +126,12 @@ export class AgentRunService implements RunService {
           },
           (error: unknown) => this.options.logger.warn({ runId: event.id, err: error }, 'could not record that a run left the line'),
         );
+        // A cancel on this node waits for it (see cancel), so that it answers the cancelled run.
+        this.leaving.set(event.id, recorded);
+        void recorded.finally(() => {
+          if (this.leaving.get(event.id) === recorded) this.leaving.delete(event.id);
+        });
+      }
     });
   }
 
@@ -239,7 +247,11 @@ export class AgentRunService implements RunService {
     if (isFinalStatus(run.status)) {
       throw new BosunError('INVALID_STATE', `run ${id} has already finished (${run.status}) and cannot be cancelled`);
     }
-    if (await this.options.queue.cancel(id)) return this.recorder.load(id);
+    if (await this.options.queue.cancel(id)) {
+      // A run another node admitted is recorded as cancelled once it is read from the store.
+      await this.leaving.get(id);
+      return this.recorder.load(id);
+    }
     const active = this.active.get(id);
     if (active) {
       active.controller.abort(new RunStopped('cancel'));

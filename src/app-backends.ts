@@ -8,6 +8,7 @@
  *   asynchronously by main.ts before the app is built, because both must answer first.
  */
 import type { EventEmitter } from 'node:events';
+import type { ClusterNode, ClusterNodeOptions } from './cluster/cluster-node.js';
 import type { BosunConfig, ClusterConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { MonitorHistory } from './monitor/monitor-history.js';
@@ -48,6 +49,13 @@ export interface ClusterHooks {
    * waits, so that no run starts before this node's orphans are reaped and its runs recovered.
    */
   startTasks(handler: QueueTaskHandler): void;
+  /**
+   * This node's membership (roll, lease sweep, forwarding), built once the run service and the
+   * external run service exist; the backends fill in what the config and the database say.
+   */
+  createNode(
+    options: Omit<ClusterNodeOptions, 'name' | 'instanceId' | 'url' | 'capacity' | 'leaseMs' | 'store' | 'exclusive' | 'apiToken'>,
+  ): ClusterNode;
 }
 
 /** A config that asks for cluster mode. */

@@ -12,7 +12,7 @@ import { ExternalSessions } from './runs/external/external-sessions.js';
 import type { BosunConfig } from './config.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
-import type { HealthAlert } from './monitor/monitor-types.js';
+import type { HealthAlert, HealthReport } from './monitor/monitor-types.js';
 import { AlertWebhook } from './monitor/alert-webhook.js';
 import { createStatsSampler } from './monitor/create-stats-sampler.js';
 import { DockerMonitor } from './monitor/docker-monitor.js';
@@ -39,6 +39,12 @@ export interface CreateAppOptions {
   readonly agents?: readonly Agent[];
   /** The stores and the queue; default: the embedded ones (SQLite, in-process queue). Cluster mode: openClusterBackends. */
   readonly backends?: AppBackends;
+  /**
+   * Cluster mode: called once if this node loses its place in the cluster (another node judged it
+   * dead after a silence past NODE_LEASE_MS and ended its runs). main.ts exits; default: the app
+   * closes itself.
+   */
+  readonly onNodeLost?: (reason: string) => void;
 }
 
 export interface BosunApp extends AsyncDisposable {
@@ -176,6 +182,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     logBytesPerRun: config.logBytesPerRun,
     onEngineLost: (error) => guard.engineLost(error.message),
     collectArtifacts: (request) => artifacts.collect(request),
+    // Cluster mode: a run another node runs is cancelled there (clusterNode is built below).
+    ...(backends.cluster === undefined ? {} : { cancelElsewhere: (id: string, node: string) => clusterNode!.cancelOn(node, id) }),
     logger: logger.child({ component: 'runs' }),
   });
   const external = new ExternalRunService({
@@ -183,11 +191,29 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     sessions,
     uploadMaxBytes: config.uploadMaxBytes,
     extractMaxBytes: config.sandboxWorkspaceBytes,
+    nodeName: backends.nodeName,
+    ...(backends.cluster === undefined ? {} : { flush: () => runStore.flush() }),
   });
   // Node-local consumers (the monitor, the guard, metrics) follow this node's own events; the API's
   // subscriptions follow the cluster-wide views, so that any node shows every node's runs.
   const detachMonitor = monitor.attachToRuns(runs.events);
   const cluster = backends.cluster;
+  // Cluster mode: this node's place in the roll, the lease sweep, and forwarding to the node that
+  // holds a run's sandbox (for the API, whose external-run calls and cancels it routes).
+  const clusterNode = cluster?.createNode({
+    runs,
+    local: external,
+    clusterLimit: () => queue.stats().maxConcurrency,
+    onLost: (reason) => (options.onNodeLost ? options.onNodeLost(reason) : void close()),
+    logger: logger.child({ component: 'cluster' }),
+  });
+  // Its heartbeat carries its containers' health and its own advice, from each health check.
+  const observeHealth = (report: HealthReport): Promise<void> =>
+    monitor.adviseFrom(report).then(
+      (advice) => clusterNode?.observeHealth(report.overall, advice),
+      () => clusterNode?.observeHealth(report.overall, null),
+    );
+  const onHealthCheck = (report: HealthReport): void => void observeHealth(report);
   const bridges =
     cluster === undefined
       ? undefined
@@ -203,9 +229,18 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       monitor,
       store: storeHealth,
       artifacts: artifactStore,
-      external,
+      external: clusterNode?.forwarding ?? external,
       warmPool,
       ...(bridges === undefined ? {} : { views: { runs: bridges.runs.events, monitor: bridges.monitor.events } }),
+      ...(clusterNode === undefined
+        ? {}
+        : {
+            cluster: {
+              nodes: () => clusterNode.nodes(),
+              advice: () => clusterNode.advice(),
+              handleRequest: (headers, handle) => clusterNode.forwarding.handleRequest(headers, handle),
+            },
+          }),
     },
     logger,
   });
@@ -230,9 +265,9 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   // Cluster mode: a dead node's run is recorded by the one node that claimed it; Redis back without
   // its data gets the line back from PostgreSQL, the truth (one node at a time, runs back skipped).
   const onLost = ({ id, node, claimed }: { readonly id: string; readonly node: string; readonly claimed: boolean }): void => {
-    if (!claimed) return;
+    if (!claimed || clusterNode === undefined) return;
     logger.warn({ runId: id, node }, 'a node stopped renewing its lease: its run is interrupted');
-    runs.markLost(id, node).catch((error: unknown) => logger.error({ runId: id, err: error }, 'could not record a lost run'));
+    clusterNode.recordLost(id, node).catch((error: unknown) => logger.error({ runId: id, err: error }, 'could not record a lost run'));
   };
   const onReset = (): void => {
     if (cluster === undefined) return;
@@ -265,6 +300,11 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
         autoscaler?.[Symbol.dispose]();
       });
       await step('stop runs', () => runs.shutdown(graceMs));
+      // Once its runs are over: until then the cluster counts it, and its runs are its own to end.
+      await step('leave the cluster', async () => {
+        monitor.events.off('health-check', onHealthCheck);
+        await clusterNode?.leave();
+      });
       await step('detach monitor', () => {
         cluster?.clusterEvents.off('lost', onLost);
         cluster?.clusterEvents.off('reset', onReset);
@@ -315,6 +355,13 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       else {
         // Subscribed before anything of this node is published: no other node's event is missed.
         await Promise.all([bridges?.runs.start(), bridges?.monitor.start()]);
+        // Joined before recovering: a join waits while another node handles this name's last death.
+        const report = await monitor.generateReport();
+        await observeHealth(report);
+        const joined = await clusterNode!.join(report.docker.version);
+        if (joined.previousUnhandled)
+          logger.info({ node: cluster.nodeName }, 'this node died last time without being noticed: its runs are recovered now');
+        monitor.events.on('health-check', onHealthCheck);
         // Two nodes starting at once recover once: each only its own runs, the line under the lock.
         recovered = await cluster.exclusive('recovery', () =>
           runs.recover({ node: cluster.nodeName, restoreWaiting: (waiting) => cluster.restoreWaiting(waiting) }),

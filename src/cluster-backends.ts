@@ -17,7 +17,9 @@ import { PostgresArtifactStore } from './store/postgres/postgres-artifact-store.
 import { PostgresHistoryStore } from './store/postgres/postgres-history-store.js';
 import { PostgresRunStore } from './store/postgres/postgres-run-store.js';
 import { StoreHealth } from './store/store-health.js';
+import { ClusterNode } from './cluster/cluster-node.js';
 import { RedisEventBridge } from './cluster/redis-event-bridge.js';
+import { PgNodeRegistry } from './store/postgres/pg-node-registry.js';
 
 /** What start-up reports when a cluster server does not answer; one line, no URL (it may hold a password). */
 export class ClusterOpenError extends BosunError {
@@ -120,6 +122,18 @@ export async function openClusterBackends(config: ClusterConfigFor, options: { r
         return bridge;
       },
       startTasks: (run) => startTasks(run),
+      createNode: (wiring) =>
+        new ClusterNode({
+          ...wiring,
+          name: cluster.nodeName,
+          instanceId,
+          url: cluster.nodeUrl ?? null,
+          capacity: cluster.nodeMaxConcurrentAgents,
+          leaseMs: cluster.nodeLeaseMs,
+          store: new PgNodeRegistry(database),
+          exclusive: (name, fn) => database.withAdvisoryLock(name, fn),
+          apiToken: config.apiToken,
+        }),
     },
     async prune(retention) {
       // One node prunes at a time; the others skip this round.

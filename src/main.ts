@@ -66,7 +66,12 @@ async function main(): Promise<void> {
   });
 
   try {
-    app = createApp(config, { logger, ...(backends === undefined ? {} : { backends }) });
+    app = createApp(config, {
+      logger,
+      ...(backends === undefined ? {} : { backends }),
+      // The cluster judged this node dead and ended its runs: it stops, and its restart reaps what it left.
+      onNodeLost: () => shutDown(1),
+    });
   } catch (error) {
     if (error instanceof DatabaseOpenError) {
       process.stderr.write(`bosun: ${error.message}\n`);

@@ -5,6 +5,7 @@
  */
 import type { GraphQLSchema } from 'graphql';
 import { addArtifacts } from './artifacts.js';
+import { addCluster } from './cluster.js';
 import { createBuilder } from './builder.js';
 import { addDateTimeScalar } from './date-time.js';
 import { addFailureGroups } from './failure-groups.js';
@@ -29,5 +30,6 @@ export function buildSchema(): GraphQLSchema {
   addMonitor(builder);
   addSandbox(builder, runs);
   addArtifacts(builder);
+  addCluster(builder);
   return builder.toSchema();
 }

@@ -3,6 +3,9 @@
  * streams, and who is calling. The server builds one context per operation; nothing here is
  * module-level state.
  */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ClusterConcurrencyAdvice } from '../cluster/cluster-node.js';
+import type { NodeHealth } from '../cluster/node-registry.js';
 import type { MonitorService } from '../monitor/monitor-service.js';
 import type { ExecutionQueue } from '../queue/execution-queue.js';
 import type { ArtifactSource } from '../runs/artifact-store.js';
@@ -30,6 +33,21 @@ export interface BosunServices {
    * monitor's events (every node's runs); absent, the services' own events (one node is all there is).
    */
   readonly views?: EventViews;
+  /** Cluster mode: the roll of nodes and the cluster's advice, and the scope of forwarded requests; absent embedded. */
+  readonly cluster?: ClusterView;
+}
+
+/** What the API and the server see of the cluster this node is part of (src/cluster/cluster-node.ts). */
+export interface ClusterView {
+  /** `healthReport.nodes`. */
+  nodes(): Promise<readonly NodeHealth[]>;
+  /** `concurrencyAdvice.cluster`. */
+  advice(): Promise<ClusterConcurrencyAdvice>;
+  /**
+   * Runs the handling of one HTTP request; when another node forwarded it (its `x-bosun-forwarded`
+   * header), calls on runs made meanwhile are served on this node and never forwarded again.
+   */
+  handleRequest<T>(headers: IncomingHttpHeaders, handle: () => T): T;
 }
 
 /** The event sources subscriptions follow, when they are not the services' own. */

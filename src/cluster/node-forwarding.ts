@@ -1,8 +1,9 @@
 /**
  * In a cluster, the calls that need a run's sandbox — `exec`, the file calls, archive downloads,
  * `finishAgent`, `cancelAgent` — run on the node that holds it. {@link NodeForwarding} is the
- * {@link ExternalRuns} (plus cancel) the API is given there: each call asks `locate` where the
- * run is, serves it on this node's own service when here (or when the run runs nowhere: queued,
+ * {@link ExternalRuns} the API is given there (cancel has its own entry, {@link NodeForwarding.cancelOn}):
+ * each call asks `locate` where the run is, serves it on this node's own service when here (or
+ * when the run runs nowhere: queued,
  * finished, unknown, which this node's service answers as any node would), and otherwise sends it
  * to the owner's public API ({@link RemoteNode}), forwarding the caller's signal: a caller that
  * goes away ends the remote call (and so the remote command).
@@ -13,17 +14,18 @@
  * and when this node sees the run elsewhere (the nodes disagree for a moment, e.g. during a
  * lease take-over) the call is refused UNAVAILABLE rather than bounced on.
  *
- * The wiring (src/app.ts, the server) plugs it in:
+ * The wiring (src/cluster/cluster-node.ts, src/app.ts, the server) plugs it in:
  * - `services.external = forwarding` (it has the API's `idleSince` too, answered locally);
- * - `cancelAgent` reaches `forwarding.cancel` (RunService.cancel delegating to it, with
- *   `cancelLocal` the unrouted cancel);
- * - the node HTTP handler runs `forwarding.handleRequest(req.headers, () => yoga(req, res))`.
+ * - `cancelAgent` on a run that runs elsewhere reaches {@link NodeForwarding.cancelOn} (the run
+ *   service's `cancelElsewhere`);
+ * - the node's HTTP handler runs `forwarding.handleRequest(req.headers, () => yoga(req, res))`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
 import { BosunError } from '../errors.js';
 import type { AgentRun } from '../runs/agent-run.js';
 import type { ExecOptionsInput } from '../runs/external/exec-inputs.js';
+import { RunHeldElsewhere } from '../runs/external/external-run-service.js';
 import type { ExternalRuns, FileContent } from '../runs/external/external-runs.js';
 import type { ExecOutcome } from '../runs/external/external-session.js';
 import type { FileInput } from '../runs/external/file-inputs.js';
@@ -48,8 +50,6 @@ export interface NodeForwardingOptions {
   readonly locate: (runId: string) => Promise<NodeAddress | undefined>;
   /** The calls on this node's own sandboxes. */
   readonly local: LocalExternalRuns;
-  /** Cancels a run from this node (RunService.cancel, not routed). */
-  readonly cancelLocal: (runId: string) => Promise<AgentRun>;
   /** The run as the store reads it, for what `finish` and `cancel` answer after the owner did them. */
   readonly readRun: (runId: string) => Promise<AgentRun | undefined>;
   /** The cluster's BOSUN_API_TOKEN (every node has the same); none when the nodes run without tokens. */
@@ -145,16 +145,17 @@ export class NodeForwarding implements LocalExternalRuns {
     );
   }
 
-  /** Cancels a run: on the node that holds it when it runs elsewhere, else here. */
-  cancel(runId: string, signal?: AbortSignal): Promise<AgentRun> {
-    return this.route(
-      runId,
-      () => this.options.cancelLocal(runId),
-      async (owner) => {
-        await owner.cancel(runId, signal);
-        return this.readRun(runId);
-      },
-    );
+  /**
+   * Cancels a run on `owner`, the node the run service found running it (its cancel's seam,
+   * `AgentRunServiceOptions.cancelElsewhere`), and answers the run as the store then reads it.
+   * Never routed anew: a cancel is started on this node first, which finds the owner itself.
+   * @throws BosunError UNAVAILABLE when this request was itself forwarded (the nodes disagree), or
+   *   the owner does not answer; the owner's refusal with its code.
+   */
+  async cancelOn(owner: NodeAddress, runId: string, signal?: AbortSignal): Promise<AgentRun> {
+    this.refuseForwarded(runId, owner);
+    await this.remote(owner).cancel(runId, signal);
+    return this.readRun(runId);
   }
 
   /** Only runs held here have a session; a run held elsewhere answers null (its idleness is its owner's). */
@@ -163,16 +164,33 @@ export class NodeForwarding implements LocalExternalRuns {
   }
 
   private async route<T>(runId: string, local: () => Promise<T>, remote: (owner: RemoteNode) => Promise<T>): Promise<T> {
-    const from = this.forwarded.getStore();
-    const owner = await this.options.locate(runId);
-    if (owner === undefined || owner.name === this.options.nodeName) return local();
-    if (from !== undefined) {
-      throw new BosunError(
-        'UNAVAILABLE',
-        `run ${runId} was forwarded to node ${this.options.nodeName} by node ${from}, but node ${this.options.nodeName} sees it held by node ${owner.name} (${owner.url}); a forwarded call is not forwarded again: retry once the nodes agree where the run is`,
-      );
+    let owner = await this.options.locate(runId);
+    if (owner === undefined || owner.name === this.options.nodeName) {
+      try {
+        return await local();
+      } catch (error) {
+        // The run started on another node since it was located: sent on once, as if located there.
+        if (!(error instanceof RunHeldElsewhere)) throw error;
+        owner = await this.options.locate(runId);
+        if (owner === undefined || owner.name === this.options.nodeName) throw error;
+      }
     }
-    return remote(new RemoteNode({ node: owner, from: this.options.nodeName, apiToken: this.options.apiToken, fetch: this.options.fetch }));
+    this.refuseForwarded(runId, owner);
+    return remote(this.remote(owner));
+  }
+
+  /** Loop safety: a request another node forwarded here is never sent on (see the module comment). */
+  private refuseForwarded(runId: string, owner: NodeAddress): void {
+    const from = this.forwarded.getStore();
+    if (from === undefined) return;
+    throw new BosunError(
+      'UNAVAILABLE',
+      `run ${runId} was forwarded to node ${this.options.nodeName} by node ${from}, but node ${this.options.nodeName} sees it held by node ${owner.name} (${owner.url}); a forwarded call is not forwarded again: retry once the nodes agree where the run is`,
+    );
+  }
+
+  private remote(owner: NodeAddress): RemoteNode {
+    return new RemoteNode({ node: owner, from: this.options.nodeName, apiToken: this.options.apiToken, fetch: this.options.fetch });
   }
 
   private async readRun(runId: string): Promise<AgentRun> {

@@ -54,6 +54,8 @@ export interface NodeFigures {
   /** Runs RUNNING on the node. */
   readonly running: number;
   readonly containers: NodeContainerSummary;
+  /** The node's own concurrency advice (1 to 4), from its last health check; null before the first. */
+  readonly recommendedConcurrency: number | null;
 }
 
 /** One node of the roll, as `healthReport.nodes` shows it. */
@@ -69,6 +71,8 @@ export interface NodeHealth {
   readonly engineVersion: string | null;
   /** As of its last heartbeat. */
   readonly containers: NodeContainerSummary;
+  /** Its own concurrency advice as of its last heartbeat (1 to 4); null before its first health check. */
+  readonly recommendedConcurrency: number | null;
   readonly startedAt: Date;
   readonly lastSeenAt: Date;
   /** When it left gracefully, or null. */
@@ -144,7 +148,7 @@ export interface NodeRegistryOptions {
 }
 
 const NO_CONTAINERS: NodeContainerSummary = Object.freeze({ total: 0, healthy: 0, warning: 0, critical: 0 });
-const IDLE: NodeFigures = Object.freeze({ running: 0, containers: NO_CONTAINERS });
+const IDLE: NodeFigures = Object.freeze({ running: 0, containers: NO_CONTAINERS, recommendedConcurrency: null });
 
 /** This node in the roll: its join, heartbeat and leave, and its view of the other nodes. */
 export class NodeRegistry {

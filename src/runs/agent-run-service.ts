@@ -56,6 +56,11 @@ export interface AgentRunServiceOptions {
   readonly onEngineLost?: (error: SandboxError) => void;
   /** Copies a run's artifacts out of its sandbox when it ends (see `RunExecutorOptions.collectArtifacts`). */
   readonly collectArtifacts?: RunExecutorOptions['collectArtifacts'];
+  /**
+   * Cluster mode: cancels a run that runs on another node, on that node (node forwarding), and
+   * answers the run as it is then. Absent, such a cancel is refused UNAVAILABLE, naming the node.
+   */
+  readonly cancelElsewhere?: (runId: string, node: string) => Promise<AgentRun>;
   readonly logger: Logger;
 }
 
@@ -223,15 +228,37 @@ export class AgentRunService implements RunService {
    * Records a run the cluster lost: its node stopped renewing its lease while the run ran. It ends
    * FAILED / INTERRUPTED with the node named; a run already final is left as it is.
    */
-  async markLost(id: string, node: string): Promise<void> {
+  async markLost(id: string, node: string): Promise<boolean> {
     const stored = await this.recorder.get(id);
-    if (!stored || isFinalStatus(stored.status)) return;
+    if (!stored || isFinalStatus(stored.status)) return false;
     this.recorder.track(stored);
     const error = `node ${node} stopped renewing its lease while the run was running (it died or stalled)`;
     this.recorder.log(id, 'SYSTEM', null, `${error}; the run is interrupted`);
     this.recorder.finish(id, 'FAILED', 'INTERRUPTED', error);
     // Recorded by this node only to end it: nothing more comes for it here.
     this.recorder.release(id);
+    // Written before the caller lets go of the cluster's lock (see app.ts): the next node to look
+    // reads it final, and does not record the loss again.
+    await this.options.store.flush();
+    return true;
+  }
+
+  /**
+   * Records every run the store has RUNNING on `node`, a node that died without leaving, as lost
+   * ({@link markLost}): the lease sweep's way, besides the queue's `lost` job by job.
+   * @returns the runs it ended.
+   */
+  async markNodeLost(node: string): Promise<string[]> {
+    const ended: string[] = [];
+    for (const run of await this.options.store.unfinished()) {
+      if (run.status === 'RUNNING' && run.node === node && (await this.markLost(run.id, node))) ended.push(run.id);
+    }
+    return ended;
+  }
+
+  /** How many runs run on this node now (for its heartbeat). */
+  get runningHere(): number {
+    return this.active.size;
   }
 
   /** The QUEUED runs of the store, oldest first: what a cluster puts back in line after Redis lost its data. */
@@ -262,14 +289,20 @@ export class AgentRunService implements RunService {
       this.recorder.track(run);
       this.recorder.finish(id, 'CANCELLED', null, 'cancelled while bosun was shutting down');
     } else {
-      // The seam of node forwarding (issue #17): a run another node runs is stopped by that node.
+      // A run another node runs is stopped by that node (node forwarding, issue #17).
       const current = await this.recorder.load(id);
       if (current.status === 'RUNNING' && current.node !== null && current.node !== this.options.nodeName) {
+        if (this.options.cancelElsewhere) return this.options.cancelElsewhere(id, current.node);
         throw new BosunError(
           'UNAVAILABLE',
           `run ${id} runs on node ${current.node}, and this node cannot stop it: send cancelAgent to node ${current.node}`,
         );
       }
+    }
+    if (this.options.nodeName != null) {
+      // A cluster's other nodes read the run from the shared store: written before the answer, so
+      // that a read sent to any node after it (the forwarding node's first) finds it cancelled.
+      await this.options.store.flush();
     }
     return this.recorder.load(id);
   }

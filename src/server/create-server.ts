@@ -222,7 +222,10 @@ export function createBosunServer(options: CreateBosunServerOptions): BosunServe
       sendErrorResponse(response, 400, 'BAD_REQUEST', malformed, { close: true });
       return;
     }
-    const serve = (): void => void yoga(request, response);
+    // A request another node forwarded is served here, never forwarded again (node-forwarding.ts).
+    const cluster = services.cluster;
+    const serve = (): void =>
+      void (cluster === undefined ? yoga(request, response) : cluster.handleRequest(request.headers, () => yoga(request, response)));
     if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') serve();
     // A multipart request to /graphql may be an upload: useRequestBodies streams it under its own limits.
     else if (isGraphqlMultipart(request, GRAPHQL_PATH)) serve();

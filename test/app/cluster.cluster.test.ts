@@ -11,7 +11,8 @@ import { openClusterBackends } from '../../src/cluster-backends.js';
 import { createLogger } from '../../src/logger.js';
 import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
 import { containersOf, createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
-import { collect, gql, gqlErrors, startRun, until, type Result } from '../helpers/e2e.js';
+import { collect, gql, startRun, until, type Result } from '../helpers/e2e.js';
+import { call, EXEC, exec } from '../helpers/external-e2e.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { freePort, startChildServer } from '../helpers/child-server.js';
 import { testAppConfig } from '../helpers/start-app.js';
@@ -51,7 +52,7 @@ afterEach(async () => {
   // The next test starts on an empty history and an empty line.
   const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
   const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
-  await db.query('TRUNCATE runs, logs CASCADE');
+  await db.query('TRUNCATE runs, logs, nodes CASCADE');
   await db.close();
   // And a new line: the next nodes set the cluster's limit (a running cluster keeps the one it has).
   const connection = new Redis(redis.url);
@@ -59,12 +60,16 @@ afterEach(async () => {
   connection.disconnect();
 }, 60_000);
 
+/** A node on a port of its own, which it names as its BOSUN_NODE_URL (forwarded calls reach it there). */
 async function startNode(name: string, env: Record<string, string> = {}): Promise<TestNode> {
+  const port = await freePort();
   const { config, instanceId } = testAppConfig({
     REDIS_URL: redis.url,
     BOSUN_DB_URL: postgres.url,
     BOSUN_NODE_NAME: name,
     NODE_LEASE_MS: '4000',
+    PORT: String(port),
+    BOSUN_NODE_URL: `http://127.0.0.1:${port}`,
     ...env,
   });
   const logger = createLogger({ level: config.logLevel, pretty: false }).child({ node: name });
@@ -222,19 +227,185 @@ describe('a cluster of bosun nodes', () => {
     }
   }, 120_000);
 
-  it('answers a cancel sent to another node than the one running the run with a clear error, until calls are forwarded', async () => {
-    const a = await startNode('node-a');
-    const b = await startNode('node-b');
+  it('cancels a run running on node B when the cancel is sent to node C', async () => {
+    const [a, b, c] = await Promise.all([startNode('node-a'), startNode('node-b'), startNode('node-c')]);
+    await Promise.all([a.backends.nodeQueue.pause(), c.backends.nodeQueue.pause()]);
+    const { agentId } = await startRun(a.url, { steps: ['sleep 60'] });
+    await until('the run to run on node B', 30_000, async () => ((await readRun(c.url, agentId)).node === 'node-b' ? true : undefined));
+    await until("the run's container on node B", 20_000, async () => ((await countContainers(b.instanceId)) === 1 ? true : undefined));
+
+    const cancelled = await gql<{ cancelAgent: { status: string; node: string } }>(
+      c.url,
+      'mutation ($id: ID!) { cancelAgent(id: $id) { status node } }',
+      {
+        id: agentId,
+      },
+    );
+    expect(cancelled.cancelAgent).toEqual({ status: 'CANCELLED', node: 'node-b' });
+    // Stopped where it ran: its container is gone, and every node reads it cancelled.
+    await until("node B's container to go", 20_000, async () => ((await countContainers(b.instanceId)) === 0 ? true : undefined));
+    for (const node of [a, b, c]) expect((await readRun(node.url, agentId)).status).toBe('CANCELLED');
+  }, 60_000);
+
+  it('drives an external run on node B with exec, files and finish sent to node A, and a client that never knew B', async () => {
+    const [a, b] = await Promise.all([startNode('node-a'), startNode('node-b')]);
     await a.backends.nodeQueue.pause();
-    const { agentId } = await startRun(a.url, { steps: ['sleep 30'] });
-    await until('the run to run on node B', 30_000, async () => ((await readRun(a.url, agentId)).status === 'RUNNING' ? true : undefined));
-    const errors = await gqlErrors(a.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', { id: agentId });
-    expect(errors[0]).toMatchObject({ extensions: { code: 'UNAVAILABLE' } });
-    expect(errors[0]!.message).toContain('node-b');
-    const cancelled = await gql<{ cancelAgent: { status: string } }>(b.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', {
+    const { agentId } = await startRun(a.url, { agent: 'external' });
+    await until('the run to run on node B', 30_000, async () => ((await readRun(a.url, agentId)).node === 'node-b' ? true : undefined));
+
+    // exec waits on B while the sandbox is set up, as it does on the node that runs it.
+    const ran = await exec(a.url, agentId, 'echo "$((6 * 7))" && cat /etc/hostname');
+    expect(ran.exitCode).toBe(0);
+    const [answer, hostname] = ran.stdout.trim().split('\n');
+    expect(answer).toBe('42');
+    // Ran in B's container, the one the run holds.
+    const [container] = await containersOf(docker, b.instanceId);
+    expect(container?.startsWith(hostname!)).toBe(true);
+
+    await gql(a.url, 'mutation ($id: ID!, $files: [FileInput!]!) { writeFiles(agentId: $id, files: $files) { path } }', {
       id: agentId,
+      files: [{ path: '/workspace/notes/a.txt', content: 'written through node A' }],
     });
-    expect(cancelled.cancelAgent.status).toBe('CANCELLED');
+    const read = await gql<{ readFile: { content: string } }>(
+      a.url,
+      'query ($id: ID!) { readFile(agentId: $id, path: "/workspace/notes/a.txt") { content } }',
+      {
+        id: agentId,
+      },
+    );
+    expect(read.readFile.content).toBe('written through node A');
+    const archive = await fetch(`${a.url.replace(/\/graphql$/, '')}/runs/${agentId}/archive?path=/workspace/notes`);
+    expect(archive.status).toBe(200);
+    expect(Buffer.from(await archive.arrayBuffer()).includes(Buffer.from('written through node A'))).toBe(true);
+
+    const finished = await gql<{ finishAgent: { status: string; node: string } }>(
+      a.url,
+      'mutation ($id: ID!) { finishAgent(agentId: $id, exitCode: 0) { status node } }',
+      { id: agentId },
+    );
+    expect(finished.finishAgent).toEqual({ status: 'SUCCEEDED', node: 'node-b' });
+    const after = await call(a.url, EXEC, { id: agentId, command: 'true' });
+    expect(after.errors?.[0]).toMatchObject({ extensions: { code: 'INVALID_STATE' } });
+  }, 90_000);
+
+  it('refuses a call on a run of a node that other nodes cannot reach (no BOSUN_NODE_URL) with a clear error', async () => {
+    const a = await startNode('node-a');
+    const b = await startNode('node-b', { BOSUN_NODE_URL: '' });
+    await a.backends.nodeQueue.pause();
+    const { agentId } = await startRun(a.url, { agent: 'external' });
+    await until('the run to run on node B', 30_000, async () => ((await readRun(a.url, agentId)).node === 'node-b' ? true : undefined));
+    const refused = await call(a.url, EXEC, { id: agentId, command: 'true' });
+    expect(refused.errors?.[0]).toMatchObject({ extensions: { code: 'UNAVAILABLE' } });
+    expect(refused.errors?.[0]?.message).toContain('BOSUN_NODE_URL');
+    // The node that runs it serves it.
+    expect((await exec(b.url, agentId, 'echo here')).stdout).toBe('here\n');
+  }, 60_000);
+
+  it('lists every node in healthReport.nodes, with the cluster-wide advice, and a stopped node as stopped', async () => {
+    const [a, b] = await Promise.all([
+      startNode('node-a', { MAX_CONCURRENT_AGENTS: '3', NODE_MAX_CONCURRENT_AGENTS: '1' }),
+      startNode('node-b', { MAX_CONCURRENT_AGENTS: '3' }),
+    ]);
+    const query = /* GraphQL */ `
+      {
+        healthReport {
+          nodes {
+            name
+            url
+            reachable
+            running
+            capacity
+            engineVersion
+            containers {
+              total
+            }
+            recommendedConcurrency
+            stoppedAt
+          }
+        }
+        concurrencyAdvice {
+          recommended
+          cluster {
+            current
+            recommended
+            reason
+          }
+        }
+      }
+    `;
+    type Report = {
+      healthReport: {
+        nodes: { name: string; reachable: boolean; capacity: number; recommendedConcurrency: number | null; stoppedAt: string | null }[];
+      };
+      concurrencyAdvice: { recommended: number; cluster: { current: number; recommended: number; reason: string } };
+    };
+    // Once each has sent a heartbeat with its first health check's advice.
+    const report = await until('both nodes to advise', 20_000, async () => {
+      const data = await gql<Report>(b.url, query);
+      return data.healthReport.nodes.length === 2 && data.healthReport.nodes.every((node) => node.recommendedConcurrency !== null) ? data : undefined;
+    });
+    const engine = (await docker.version()).Version;
+    expect(report.healthReport.nodes).toEqual([
+      expect.objectContaining({
+        name: 'node-a',
+        url: a.url.replace(/graphql$/, ''),
+        reachable: true,
+        running: 0,
+        capacity: 1,
+        engineVersion: engine,
+        stoppedAt: null,
+      }),
+      expect.objectContaining({ name: 'node-b', reachable: true, capacity: 3, engineVersion: engine, stoppedAt: null }),
+    ]);
+    const [adviceA, adviceB] = report.healthReport.nodes.map((node) => node.recommendedConcurrency!);
+    expect(report.concurrencyAdvice.cluster).toMatchObject({ current: 3, recommended: Math.min(adviceA!, 1) + Math.min(adviceB!, 3) });
+    expect(report.concurrencyAdvice.cluster.reason).toContain('node-a');
+
+    // A graceful stop: listed as stopped, not reachable; its share leaves the cluster's advice.
+    await a.app.close(0);
+    nodes.splice(nodes.indexOf(a), 1);
+    const after = await gql<Report>(b.url, query);
+    expect(after.healthReport.nodes.find((node) => node.name === 'node-a')).toMatchObject({
+      reachable: false,
+      stoppedAt: expect.any(String) as unknown,
+    });
+    expect(after.concurrencyAdvice.cluster.recommended).toBe(Math.min(adviceB!, 3));
+  }, 60_000);
+
+  it('interrupts the running runs of a node that died without leaving by the lease sweep, naming it, when the queue has no job of it', async () => {
+    const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
+    const { PostgresRunStore } = await import('../../src/store/postgres/postgres-run-store.js');
+    const { PgNodeRegistry } = await import('../../src/store/postgres/pg-node-registry.js');
+    const { NodeRegistry } = await import('../../src/cluster/node-registry.js');
+    const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
+    try {
+      // A node that joined, then went silent without leaving (its process gone, say, before its job reached Redis).
+      const ghost = new NodeRegistry({
+        store: new PgNodeRegistry(db),
+        leaseMs: 4000,
+        figures: () => ({ running: 1, containers: { total: 1, healthy: 1, warning: 0, critical: 0 }, recommendedConcurrency: 2 }),
+        logger: createLogger({ level: 'silent' }),
+      });
+      await ghost.join({ name: 'node-ghost', instanceId: 'ghost', url: null, capacity: 1, engineVersion: null });
+      await ghost.close();
+      const store = new PostgresRunStore(db, { logLinesPerRun: 1000 });
+      await store.insert(makeRun({ id: 'run-of-ghost', status: 'RUNNING', node: 'node-ghost', startedAt: new Date() }));
+      await store.flush();
+      const a = await startNode('node-a');
+      const ended = await until('the lease sweep to end the run', 30_000, async () => {
+        const run = await gql<{ agentRun: { status: string; failureReason: string | null; error: string | null } }>(
+          a.url,
+          'query { agentRun(id: "run-of-ghost") { status failureReason error } }',
+        );
+        return run.agentRun.status === 'RUNNING' ? undefined : run.agentRun;
+      });
+      expect(ended).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
+      expect(ended.error).toContain('node-ghost');
+      expect((await logLines(a.url, 'run-of-ghost')).filter((line) => line.includes('node node-ghost stopped renewing'))).toHaveLength(1);
+    } finally {
+      await db.query("DELETE FROM nodes WHERE name = 'node-ghost'");
+      await db.close();
+    }
   }, 60_000);
 
   it('recovers once when two nodes start at once: each only its own running runs, and the waiting runs Redis lacks back in order', async () => {

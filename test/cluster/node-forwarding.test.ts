@@ -86,7 +86,6 @@ describe('NodeForwarding', () => {
       nodeName: 'node-a',
       locate: (runId) => Promise.resolve(runId.startsWith('local-') ? undefined : where()),
       local,
-      cancelLocal: (runId) => localServices.runs.cancel(runId),
       // The cluster's store is shared: the owner's runs are what node A reads.
       readRun: (runId) => owner.services.runs.get(runId),
       apiToken: options.apiToken ?? TOKEN,
@@ -213,7 +212,7 @@ describe('NodeForwarding', () => {
     expect(finished).toMatchObject({ status: 'FAILED', exitCode: 3, error: 'tests still fail' });
 
     seedRunning(owner, 'run-c');
-    const cancelled = await forwarding.cancel('run-c');
+    const cancelled = await forwarding.cancelOn(owner, 'run-c');
     expect(cancelled).toMatchObject({ id: 'run-c', status: 'CANCELLED' });
     expect(cancelled).toEqual(await owner.services.runs.get('run-c'));
     expect(local.calls).toEqual([]);
@@ -300,7 +299,6 @@ describe('NodeForwarding', () => {
           nodeName: 'node-b',
           locate: (runId) => Promise.resolve(runId === 'held-by-b' ? undefined : third),
           local: localB,
-          cancelLocal: (runId) => services.runs.cancel(runId),
           readRun: (runId) => services.runs.get(runId),
           apiToken: TOKEN,
         });

@@ -23,7 +23,7 @@ async function joined(name: string): Promise<NodeRegistry> {
   const registry = new NodeRegistry({
     store: new PgNodeRegistry(await pg.openAnother({ connectionTimeoutMs: 1_000 })),
     leaseMs: LEASE_MS,
-    figures: () => ({ running: 1, containers: { total: 1, healthy: 1, warning: 0, critical: 0 } }),
+    figures: () => ({ running: 1, containers: { total: 1, healthy: 1, warning: 0, critical: 0 }, recommendedConcurrency: 2 }),
     logger: createTestLogger(),
   });
   registries.push(registry);

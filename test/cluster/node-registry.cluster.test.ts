@@ -40,7 +40,7 @@ function info(name: string, instanceId = `instance-${name}`): NodeInfo {
 }
 
 function figures(running: number): NodeFigures {
-  return { running, containers: { total: running, healthy: running, warning: 0, critical: 0 } };
+  return { running, containers: { total: running, healthy: running, warning: 0, critical: 0 }, recommendedConcurrency: running === 0 ? null : 3 };
 }
 
 /** A node's registry on `db` (default: a pool of its own), not joined yet. */
@@ -113,15 +113,17 @@ describe('NodeRegistry on PostgreSQL', () => {
       capacity: 2,
       engineVersion: '27.0.1',
       containers: { total: 1, healthy: 1, warning: 0, critical: 0 },
+      recommendedConcurrency: 3,
       stoppedAt: null,
     });
 
-    a.figures = { running: 2, containers: { total: 3, healthy: 1, warning: 1, critical: 1 } };
+    a.figures = { running: 2, containers: { total: 3, healthy: 1, warning: 1, critical: 1 }, recommendedConcurrency: 1 };
     const renewed = await until('a heartbeat with the new figures', WAIT_MS, async () => {
       const entry = await listed(a.registry, 'a');
       return entry?.running === 2 ? entry : undefined;
     });
     expect(renewed.containers).toEqual({ total: 3, healthy: 1, warning: 1, critical: 1 });
+    expect(renewed.recommendedConcurrency).toBe(1);
     expect(renewed.lastSeenAt.getTime()).toBeGreaterThan(first!.lastSeenAt.getTime());
     expect(renewed.startedAt).toEqual(first!.startedAt);
     // Another node sees the same.

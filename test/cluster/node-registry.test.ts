@@ -22,7 +22,7 @@ describe('NodeRegistry', () => {
   const store = {} as NodeStore;
   const options = {
     store,
-    figures: () => ({ running: 0, containers: { total: 0, healthy: 0, warning: 0, critical: 0 } }),
+    figures: () => ({ running: 0, containers: { total: 0, healthy: 0, warning: 0, critical: 0 }, recommendedConcurrency: null }),
     logger: createTestLogger(),
   };
 

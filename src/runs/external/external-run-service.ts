@@ -7,6 +7,8 @@
  * - a QUEUED run: INVALID_STATE, with its position in the line;
  * - a RUNNING run whose sandbox is being created or whose set-up steps run: the call waits for
  *   them (or for the run's end, or for its caller to go away);
+ * - in a cluster, a run RUNNING on another node: {@link RunHeldElsewhere} (forwarding sends the
+ *   call on; see src/cluster/node-forwarding.ts);
  * - a run that is ending or has ended: INVALID_STATE, saying how it ended.
  * The session applies the rest (concurrency, idleness, what an error says).
  */
@@ -38,6 +40,27 @@ export interface ExternalRunServiceOptions {
   readonly uploadMaxBytes: number;
   /** What an extracted upload may hold at most, decompressed (the workspace's size). */
   readonly extractMaxBytes: number;
+  /** This node's name in a cluster (`AgentRun.node` of the runs it runs); null or absent embedded. */
+  readonly nodeName?: string | null;
+  /**
+   * Cluster mode: writes what waits for the shared store (RunStore.flush). `finish` answers only
+   * once the final run is written, so that a read sent to any node after it finds it final.
+   */
+  readonly flush?: () => Promise<unknown>;
+}
+
+/**
+ * A call reached a node other than the one that runs its run (the run started elsewhere while the
+ * call was on its way). Node forwarding sends the call on to that node; without it, the caller is
+ * told where the run is.
+ */
+export class RunHeldElsewhere extends BosunError {
+  constructor(
+    readonly runId: string,
+    readonly node: string,
+  ) {
+    super('UNAVAILABLE', `run ${runId} runs on node ${node}: send the call there`);
+  }
 }
 
 export class ExternalRunService implements ExternalRuns, Disposable {
@@ -145,7 +168,9 @@ export class ExternalRunService implements ExternalRuns, Disposable {
     try {
       (await this.session(runId, signal)).finish(input.exitCode, input.error);
       const run = await this.require(runId);
-      return isFinalStatus(run.status) ? run : await final;
+      const ended = isFinalStatus(run.status) ? run : await final;
+      await this.options.flush?.();
+      return ended;
     } finally {
       this.runs.events.off('run-updated', onFinal);
     }
@@ -181,6 +206,8 @@ export class ExternalRunService implements ExternalRuns, Disposable {
       if (isFinalStatus(run.status)) {
         throw new BosunError('INVALID_STATE', `run ${runId} has finished (${run.status}${run.failureReason ? ` / ${run.failureReason}` : ''})`);
       }
+      const node = this.options.nodeName ?? null;
+      if (node !== null && run.status === 'RUNNING' && run.node !== null && run.node !== node) throw new RunHeldElsewhere(runId, run.node);
       const entry = this.sessions.get(runId);
       if (entry?.state === 'open' && entry.session.isOpen) return entry.session;
       if (entry?.state === 'open' || entry?.state === 'ended') {

@@ -133,6 +133,11 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN node text;
   CREATE INDEX runs_unfinished_node ON runs (node) WHERE status IN ('QUEUED', 'RUNNING');
   `,
+  // NodeHealth.recommendedConcurrency: the node's own concurrency advice as of its last heartbeat
+  // (null until its first health check). Nodes of the version before write rows without it.
+  `
+  ALTER TABLE nodes ADD COLUMN recommended_concurrency integer;
+  `,
 ];
 
 /** The one advisory lock of migrations (transaction-scoped: released at each commit). */

@@ -29,6 +29,7 @@ interface NodeRow {
   last_seen_at: Date;
   running: number;
   container_health: NodeContainerSummary;
+  recommended_concurrency: number | null;
   stopped_at: Date | null;
   incarnation: string;
   reachable: boolean;
@@ -42,7 +43,7 @@ const ago = (param: string) => `now() - ${param}::double precision * interval '1
 /** The rows and what the server says of them, for a lease of `lease` ms (a parameter). */
 const selectNodes = (lease: string) => `
   SELECT n.name, n.instance_id, n.url, n.capacity, n.engine_version, n.started_at, n.last_seen_at,
-         n.running, n.container_health, n.stopped_at, n.incarnation,
+         n.running, n.container_health, n.recommended_concurrency, n.stopped_at, n.incarnation,
          (n.stopped_at IS NULL AND n.last_seen_at > ${ago(lease)}) AS reachable,
          (n.expiry_handled_incarnation IS NOT DISTINCT FROM n.incarnation) AS handled,
          extract(epoch FROM now() - n.last_seen_at)::double precision * 1000 AS silent_ms
@@ -71,6 +72,7 @@ function toHealth(row: NodeRow): NodeHealth {
     capacity: row.capacity,
     engineVersion: row.engine_version,
     containers: row.container_health,
+    recommendedConcurrency: row.recommended_concurrency,
     startedAt: row.started_at,
     lastSeenAt: row.last_seen_at,
     stoppedAt: row.stopped_at,
@@ -99,15 +101,25 @@ export class PgNodeRegistry implements NodeStore {
           );
         }
         const inserted = await this.db.query<{ incarnation: string }>(
-          `INSERT INTO nodes AS n (name, instance_id, url, capacity, engine_version, running, container_health)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+          `INSERT INTO nodes AS n (name, instance_id, url, capacity, engine_version, running, container_health, recommended_concurrency)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (name) DO UPDATE SET
              instance_id = EXCLUDED.instance_id, url = EXCLUDED.url, capacity = EXCLUDED.capacity,
              engine_version = EXCLUDED.engine_version, running = EXCLUDED.running,
-             container_health = EXCLUDED.container_health, started_at = now(), last_seen_at = now(),
+             container_health = EXCLUDED.container_health, recommended_concurrency = EXCLUDED.recommended_concurrency,
+             started_at = now(), last_seen_at = now(),
              live_since = now(), stopped_at = NULL, incarnation = n.incarnation + 1
            RETURNING incarnation`,
-          [info.name, info.instanceId, info.url, info.capacity, info.engineVersion, figures.running, JSON.stringify(figures.containers)],
+          [
+            info.name,
+            info.instanceId,
+            info.url,
+            info.capacity,
+            info.engineVersion,
+            figures.running,
+            JSON.stringify(figures.containers),
+            figures.recommendedConcurrency,
+          ],
         );
         return {
           self: { name: info.name, incarnation: Number(inserted.rows[0]!.incarnation) },
@@ -124,10 +136,10 @@ export class PgNodeRegistry implements NodeStore {
     const { rowCount } = await this.db.query(
       `UPDATE nodes SET
          live_since = CASE WHEN last_seen_at <= ${ago('$3')} THEN now() ELSE live_since END,
-         last_seen_at = now(), running = $4, container_health = $5
+         last_seen_at = now(), running = $4, container_health = $5, recommended_concurrency = $6
        WHERE name = $1 AND incarnation = $2 AND stopped_at IS NULL
          AND expiry_handled_incarnation IS DISTINCT FROM incarnation`,
-      [self.name, self.incarnation, leaseMs, figures.running, JSON.stringify(figures.containers)],
+      [self.name, self.incarnation, leaseMs, figures.running, JSON.stringify(figures.containers), figures.recommendedConcurrency],
     );
     return rowCount === 1;
   }

@@ -66,11 +66,17 @@ export function monitorEvents(services: Pick<BosunServices, 'monitor' | 'views'>
   return services.views?.monitor ?? services.monitor.events;
 }
 
-/** What the API calls on external runs (implemented by {@link ExternalRunService}). */
-export type ExternalRunApi = Pick<
+/**
+ * What the API calls on external runs (implemented by {@link ExternalRunService}; in a cluster by
+ * NodeForwarding, which serves each call where its run is, so `idleSince` may have to ask another
+ * node: it takes the run's `node` and may answer later).
+ */
+export interface ExternalRunApi extends Pick<
   ExternalRunService,
-  'exec' | 'writeFiles' | 'uploadArchive' | 'readFile' | 'listFiles' | 'readArchive' | 'finish' | 'idleSince'
->;
+  'exec' | 'writeFiles' | 'uploadArchive' | 'readFile' | 'listFiles' | 'readArchive' | 'finish'
+> {
+  idleSince(runId: string, node?: string | null): Date | null | Promise<Date | null>;
+}
 
 /** `admin` may do everything; `read` may run queries and subscriptions only. */
 export type CallerRole = 'admin' | 'read';

@@ -196,7 +196,7 @@ export function addRuns(builder: BosunBuilder) {
         nullable: true,
         description:
           'External runs waiting for commands: since when no command or file call has been in flight (the run ends at idleSince + idleTimeoutMs). Null while a call runs, during set-up, and for runs that are not running or not external.',
-        resolve: (run, _args, ctx) => (run.status === 'RUNNING' ? (ctx.services.external?.idleSince(run.id) ?? null) : null),
+        resolve: (run, _args, ctx) => (run.status === 'RUNNING' ? (ctx.services.external?.idleSince(run.id, run.node) ?? null) : null),
       }),
       warmStart: t.exposeBoolean('warmStart', {
         description:

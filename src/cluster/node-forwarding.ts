@@ -34,6 +34,11 @@ import { FORWARDED_HEADER, RemoteNode, type NodeAddress } from './remote-node.js
 
 export { FORWARDED_HEADER, type NodeAddress } from './remote-node.js';
 
+/** How long an owner's answer of `idleSince` is reused. */
+const IDLE_CACHE_MS = 1_000;
+/** Bounds the cache: the runs running elsewhere that are read within a second. */
+const IDLE_CACHE_MAX_RUNS = 10_000;
+
 /** This node's external run service, as the API uses it (ExternalRunService). */
 export interface LocalExternalRuns extends ExternalRuns {
   /** Since when a run held here has had no call in flight. */
@@ -71,9 +76,11 @@ export function forwardedBy(headers: Headers | IncomingHttpHeaders): string | un
 }
 
 /** The external-run calls and cancel, each served on the node that holds the run (see the module comment). */
-export class NodeForwarding implements LocalExternalRuns {
+export class NodeForwarding implements ExternalRuns {
   /** The forwarding node's name while a forwarded request is handled. */
   private readonly forwarded = new AsyncLocalStorage<string>();
+  /** The owners' answers of `idleSince` for runs held elsewhere, each for {@link IDLE_CACHE_MS}. */
+  private readonly idleCache = new Map<string, { readonly at: number; readonly value: Promise<Date | null> }>();
 
   constructor(private readonly options: NodeForwardingOptions) {}
 
@@ -158,9 +165,33 @@ export class NodeForwarding implements LocalExternalRuns {
     return this.readRun(runId);
   }
 
-  /** Only runs held here have a session; a run held elsewhere answers null (its idleness is its owner's). */
-  idleSince(runId: string): Date | null {
-    return this.options.local.idleSince(runId);
+  /**
+   * Since when a run has had no call in flight: its session's, on the node that holds it. A run
+   * held elsewhere is asked of its owner, at most once a second per run (a dashboard's every
+   * update of a run would otherwise be a request to another node); `node` is the run's `node`,
+   * when the caller has it, so that runs of this node cost no lookup.
+   */
+  idleSince(runId: string, node?: string | null): Date | null | Promise<Date | null> {
+    if (node === undefined || node === null || node === this.options.nodeName) return this.options.local.idleSince(runId);
+    const now = Date.now();
+    const cached = this.idleCache.get(runId);
+    if (cached !== undefined && now - cached.at < IDLE_CACHE_MS) return cached.value;
+    if (this.idleCache.size >= IDLE_CACHE_MAX_RUNS) {
+      for (const [id, entry] of this.idleCache) if (now - entry.at >= IDLE_CACHE_MS) this.idleCache.delete(id);
+      // Still full: runs enough to fill it are asked anew each time rather than held without bound.
+      if (this.idleCache.size >= IDLE_CACHE_MAX_RUNS) this.idleCache.clear();
+    }
+    const value = this.route(
+      runId,
+      () => Promise.resolve(this.options.local.idleSince(runId)),
+      (owner) => owner.idleSince(runId),
+    );
+    this.idleCache.set(runId, { at: now, value });
+    // A failure is not kept: the next read asks again.
+    value.catch(() => {
+      if (this.idleCache.get(runId)?.value === value) this.idleCache.delete(runId);
+    });
+    return value;
   }
 
   private async route<T>(runId: string, local: () => Promise<T>, remote: (owner: RemoteNode) => Promise<T>): Promise<T> {

@@ -42,6 +42,15 @@ export interface RemoteNodeOptions {
   readonly fetch?: typeof fetch | undefined;
 }
 
+/** Only what a forwarded `AgentRun.idleSince` needs (the client's run fragment asks for much more). */
+const IDLE_SINCE = /* GraphQL */ `
+  query BosunForwardedIdleSince($id: ID!) {
+    agentRun(id: $id) {
+      idleSince
+    }
+  }
+`;
+
 /** Codes of the owner's answer that are not about the call but about the nodes' set-up. */
 const SET_UP_CODES: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'FORBIDDEN']);
 
@@ -115,6 +124,14 @@ export class RemoteNode {
   /** Sends `cancelAgent`; resolves once the owner has recorded the cancel. */
   async cancel(runId: string, signal?: AbortSignal): Promise<void> {
     await this.call(runId, (transport) => transport.request(CANCEL_AGENT, { id: runId }, signal));
+  }
+
+  /** The run's `idleSince` as its owner sees it (its session is there). */
+  async idleSince(runId: string, signal?: AbortSignal): Promise<Date | null> {
+    const data = await this.call(runId, (transport) =>
+      transport.request<{ agentRun: { idleSince: string | null } | null }>(IDLE_SINCE, { id: runId }, signal),
+    );
+    return dateOrNull(data.agentRun?.idleSince ?? null);
   }
 
   /** Runs one request, with the owner's errors turned into bosun's (an abort's reason passes untouched). */

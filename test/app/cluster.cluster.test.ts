@@ -274,6 +274,15 @@ describe('a cluster of bosun nodes', () => {
       },
     );
     expect(read.readFile.content).toBe('written through node A');
+    // Its idleness is its session's, on B; node A asks B.
+    const idle = await gql<{ agentRun: { idleSince: string | null } }>(a.url, 'query ($id: ID!) { agentRun(id: $id) { idleSince } }', {
+      id: agentId,
+    });
+    const idleOnB = await gql<{ agentRun: { idleSince: string | null } }>(b.url, 'query ($id: ID!) { agentRun(id: $id) { idleSince } }', {
+      id: agentId,
+    });
+    expect(idle.agentRun.idleSince).not.toBeNull();
+    expect(idle.agentRun.idleSince).toBe(idleOnB.agentRun.idleSince);
     const archive = await fetch(`${a.url.replace(/\/graphql$/, '')}/runs/${agentId}/archive?path=/workspace/notes`);
     expect(archive.status).toBe(200);
     expect(Buffer.from(await archive.arrayBuffer()).includes(Buffer.from('written through node A'))).toBe(true);

@@ -218,6 +218,25 @@ describe('NodeForwarding', () => {
     expect(local.calls).toEqual([]);
   });
 
+  it("asks the owner for a run's idleSince at most once a second, and answers a run of this node's from its own session", async () => {
+    const forwarding = forwardingAt(() => owner);
+    owner.external.idle = new Date('2026-11-30T06:00:00.000Z');
+    local.idle = new Date('2026-11-30T07:00:00.000Z');
+    const before = owner.headers.length;
+
+    const [first, second] = await Promise.all([forwarding.idleSince(RUN, 'node-b'), forwarding.idleSince(RUN, 'node-b')]);
+    expect(first).toEqual(owner.external.idle);
+    expect(second).toEqual(owner.external.idle);
+    expect(await forwarding.idleSince(RUN, 'node-b')).toEqual(owner.external.idle);
+    expect(owner.headers.length - before).toBe(1);
+    expect(owner.headers.at(-1)).toMatchObject({ [FORWARDED_HEADER]: 'node-a' });
+
+    // A run of this node's (or of none) never leaves it.
+    expect(forwarding.idleSince(RUN, 'node-a')).toEqual(local.idle);
+    expect(forwarding.idleSince(RUN, null)).toEqual(local.idle);
+    expect(owner.headers.length - before).toBe(1);
+  });
+
   it.each([
     ['NOT_FOUND', undefined],
     ['INVALID_STATE', undefined],

@@ -110,8 +110,11 @@ export class FakeExternalRuns implements LocalExternalRuns {
     return this.runs.seed({ ...run, status: exitCode === 0 ? 'SUCCEEDED' : 'FAILED', exitCode, error: error ?? null });
   }
 
+  /** What `idleSince` answers for every run (default null: a call in flight). */
+  idle: Date | null = null;
+
   idleSince(): Date | null {
-    return null;
+    return this.idle;
   }
 
   private record(method: string, runId: string, ...args: unknown[]): void {

@@ -50,6 +50,26 @@ export interface ClusterHooks {
   startTasks(handler: QueueTaskHandler): void;
 }
 
+/**
+ * THIS node's share of the line: what its engine guard and its shutdown pause, and what its
+ * autoscaler moves (its advice is about this node's own containers). Embedded, the queue is the
+ * node's own and this is the queue itself. In a cluster, pausing the shared line or moving its
+ * limit would act on every node: only this node's worker is paused, and only its own cap moves.
+ */
+export interface NodeQueue extends Pick<ExecutionQueue, 'pause' | 'resume'> {
+  /**
+   * This node's concurrency cap (0 = none). Embedded: the queue's limit (MAX_CONCURRENT_AGENTS).
+   * Cluster: this node's own cap (NODE_MAX_CONCURRENT_AGENTS, or what the autoscaler made of it),
+   * under the cluster-wide limit that `queue.stats().maxConcurrency` (queueStatus) reports.
+   */
+  maxConcurrency(): number;
+  /**
+   * Moves {@link maxConcurrency}. Cluster: from 1 to NODE_MAX_CONCURRENT_AGENTS, never above it.
+   * @throws InvalidValueError (as a rejection) for a value out of range.
+   */
+  setMaxConcurrency(value: number): Promise<void>;
+}
+
 /** A config that asks for cluster mode. */
 export type ClusterConfigFor = BosunConfig & { readonly cluster: ClusterConfig };
 
@@ -65,12 +85,8 @@ export interface AppBackends {
   readonly artifactStore: ArtifactStore & { prune(): Promise<number> };
   /** The line every run waits in: the process's (embedded) or the cluster's. */
   readonly queue: ExecutionQueue;
-  /**
-   * Stops / resumes THIS node taking runs, for the engine guard and shutdown. Embedded, the queue
-   * is the node's own and this is its pause; in a cluster, pausing the shared line would stop
-   * every node, so only this node's worker is paused.
-   */
-  readonly nodeQueue: Pick<ExecutionQueue, 'pause' | 'resume'>;
+  /** Stops / resumes THIS node taking runs (engine guard, shutdown), and moves its own cap (autoscaler). */
+  readonly nodeQueue: NodeQueue;
   /** The name of this node (`AgentRun.node`); null when embedded (see {@link createEmbeddedBackends}). */
   readonly nodeName: string | null;
   /** Set in cluster mode only. */
@@ -117,7 +133,12 @@ export function createEmbeddedBackends(config: BosunConfig, options: { readonly 
     history,
     artifactStore,
     queue,
-    nodeQueue: queue,
+    nodeQueue: {
+      pause: () => queue.pause(),
+      resume: () => queue.resume(),
+      maxConcurrency: () => queue.stats().maxConcurrency,
+      setMaxConcurrency: (value) => queue.setMaxConcurrency(value),
+    },
     nodeName: null,
     // Async for the interface's sake; SQLite prunes synchronously, as it always did.
     // eslint-disable-next-line @typescript-eslint/require-await

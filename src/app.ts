@@ -122,6 +122,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     }),
     history,
     queue,
+    // The advice weighs this node's host: it is about this node's cap (embedded, the queue's limit).
+    concurrencyLimit: () => backends.nodeQueue.maxConcurrency(),
     logger: monitorLogger,
     thresholds: config.thresholds,
     alertConsecutiveSamples: config.alertConsecutiveSamples,
@@ -143,8 +145,10 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     ? new ConcurrencyAutoscaler({
         monitorEvents: monitor.events,
         advise: (report) => monitor.adviseFrom(report),
-        queue,
-        max: config.concurrencyAutoscaleMax,
+        // This node's own cap (embedded, the queue's limit): in a cluster, every node moving the
+        // cluster-wide limit from the advice on its own containers would have them fight over it.
+        queue: backends.nodeQueue,
+        max: autoscaleMax(config),
         logger: monitorLogger,
       })
     : null;
@@ -345,4 +349,10 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** The highest cap autoscaling sets: CONCURRENCY_AUTOSCALE_MAX, and in a cluster never above NODE_MAX_CONCURRENT_AGENTS. */
+function autoscaleMax(config: BosunConfig): number {
+  const nodeCap = config.cluster?.nodeMaxConcurrentAgents ?? 0;
+  return nodeCap === 0 ? config.concurrencyAutoscaleMax : Math.min(config.concurrencyAutoscaleMax, nodeCap);
 }

@@ -99,7 +99,12 @@ export async function openClusterBackends(config: ClusterConfigFor, options: { r
     history,
     artifactStore,
     queue,
-    nodeQueue: { pause: () => queue.pauseNode(), resume: () => queue.resumeNode() },
+    nodeQueue: {
+      pause: () => queue.pauseNode(),
+      resume: () => queue.resumeNode(),
+      maxConcurrency: () => queue.nodeMaxConcurrency,
+      setMaxConcurrency: (value) => queue.setNodeMaxConcurrency(value),
+    },
     nodeName: cluster.nodeName,
     cluster: {
       nodeName: cluster.nodeName,

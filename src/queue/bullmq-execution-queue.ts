@@ -287,6 +287,30 @@ export class BullMqExecutionQueue implements ExecutionQueue {
     await this.#follower.caughtUp(written.eventId, ECHO_TIMEOUT_MS);
   }
 
+  /**
+   * This node's own cap (its worker's concurrency; 0 = none of its own): NODE_MAX_CONCURRENT_AGENTS
+   * until {@link setNodeMaxConcurrency} moves it. The cluster's limit ({@link stats}) holds as well.
+   */
+  get nodeMaxConcurrency(): number {
+    return this.#worker.concurrency;
+  }
+
+  /**
+   * Moves this node's own cap, never above the one it was opened with (NODE_MAX_CONCURRENT_AGENTS),
+   * leaving the cluster's limit alone: what a node's autoscaler moves, its advice being about this
+   * node's own containers (every node moving the cluster's limit would have them fight over it).
+   * `stats()` still reports the cluster's limit: this cap is this node's alone.
+   * @throws InvalidValueError (as a rejection) for a value that is not an integer from 1 to the cap it was opened with
+   *   (from 0, unlimited, when it was opened without a cap of its own).
+   */
+  setNodeMaxConcurrency(value: number): Promise<void> {
+    const ceiling = this.#options.nodeMaxConcurrency;
+    const range = ceiling === 0 ? MAX_CONCURRENCY_RANGE : { min: 1, max: ceiling };
+    if (!isIntegerInRange(value, range)) return Promise.reject(new InvalidValueError(describeIntegerRange(range), value));
+    this.#worker.setConcurrency(value);
+    return Promise.resolve();
+  }
+
   /** Stops every node from starting runs; waiting runs keep their place and their clock. */
   async pause(): Promise<void> {
     if (this.#closing.signal.aborted) return;

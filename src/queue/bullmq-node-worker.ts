@@ -46,9 +46,12 @@ export class NodeWorker {
   readonly #errors = new Map<string, unknown>();
   /** Tasks that outlived Redis's data. */
   #orphans = new Set<string>();
+  /** This node's cap now: `nodeMaxConcurrency` until {@link setConcurrency} moves it (0 = none of its own). */
+  #concurrency: number;
 
   constructor(options: NodeWorkerOptions) {
     this.#options = options;
+    this.#concurrency = options.nodeMaxConcurrency;
     // Blocking commands must wait for a reconnection, not fail: no retry limit.
     this.#connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     this.#connection.on('error', options.onError);
@@ -61,8 +64,7 @@ export class NodeWorker {
       connection: this.#connection,
       prefix: this.#options.prefix,
       name: nodeName,
-      // BullMQ needs a finite cap of at least 1; it only ever compares it with a count.
-      concurrency: this.#options.nodeMaxConcurrency === 0 ? Number.MAX_SAFE_INTEGER : this.#options.nodeMaxConcurrency,
+      concurrency: workerConcurrency(this.#concurrency),
       lockDuration: Math.max(1, Math.floor(leaseMs / 2)),
       stalledInterval: Math.max(1, Math.floor(leaseMs / 2)),
       maxStalledCount: 0,
@@ -74,6 +76,27 @@ export class NodeWorker {
     worker.on('completed', (job) => void this.#forgetNode(job.id));
     worker.on('failed', (job) => void this.#forgetNode(job?.id));
     await worker.waitUntilReady();
+  }
+
+  /** This node's cap now (0 = none of its own: only the cluster's limit holds). */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  /**
+   * Moves this node's cap (the autoscaler's lever; the caller checks the range). Lowering lets the
+   * running tasks finish; raising takes more jobs at once, even when the worker is full now.
+   */
+  setConcurrency(value: number): void {
+    this.#concurrency = value;
+    const worker = this.#worker;
+    if (worker === undefined) return;
+    worker.concurrency = workerConcurrency(value);
+    // A full worker waits for one of its tasks to end before it fetches again, whatever its cap:
+    // woken as BullMQ's own resume() wakes it (an empty entry in its main loop's queue), so that a
+    // raise takes effect now rather than when a run ends. Internal to BullMQ 6.7.0 (pinned); without
+    // it the raise still takes effect, at the next task's end.
+    (worker as unknown as { mainLoopQueue?: { add(item: Promise<undefined>): void } | null }).mainLoopQueue?.add(Promise.resolve(undefined));
   }
 
   /** Ids of the tasks running on this node. */
@@ -170,4 +193,9 @@ export class NodeWorker {
   async #forgetNode(id: string | undefined): Promise<void> {
     if (id !== undefined) await this.#options.scripts.forgetNode(id).catch((error: unknown) => this.#options.onError(error));
   }
+}
+
+/** BullMQ needs a finite cap of at least 1; it only ever compares it with a count. */
+function workerConcurrency(cap: number): number {
+  return cap === 0 ? Number.MAX_SAFE_INTEGER : cap;
 }

@@ -8,7 +8,11 @@ import type { EventEmitter } from 'node:events';
 export interface QueueStats {
   readonly running: number;
   readonly queued: number;
-  /** 0 means unlimited. */
+  /**
+   * Runs at once in the whole line; 0 means unlimited. In a cluster, the cluster-wide limit
+   * (MAX_CONCURRENT_AGENTS, setMaxConcurrency); each node also keeps a cap of its own under it
+   * (NODE_MAX_CONCURRENT_AGENTS, which its autoscaler moves), not reported here.
+   */
   readonly maxConcurrency: number;
   /** running / maxConcurrency × 100; 0 when unlimited. */
   readonly utilizationPercent: number;

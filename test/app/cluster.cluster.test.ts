@@ -222,6 +222,29 @@ describe('a cluster of bosun nodes', () => {
     }
   }, 120_000);
 
+  it('autoscales each node’s own cap from its own advice, never the cluster-wide limit', async () => {
+    // CONCURRENCY_AUTOSCALE_MAX 1: whatever the host, each node's advice steps its cap from 2 down to 1.
+    const env = { MAX_CONCURRENT_AGENTS: '4', NODE_MAX_CONCURRENT_AGENTS: '2', CONCURRENCY_AUTOSCALE: 'true', CONCURRENCY_AUTOSCALE_MAX: '1' };
+    const members = [await startNode('node-a', env), await startNode('node-b', env)];
+    const adjusted = members.map(
+      (member) =>
+        new Promise<{ from: number; to: number }>((resolve) => {
+          if (member.backends.nodeQueue.maxConcurrency() === 1) resolve({ from: 2, to: 1 });
+          else member.app.monitor.events.once('concurrency-adjusted', resolve);
+        }),
+    );
+    for (const member of members) await member.app.monitor.runHealthCheck();
+    for (const event of await Promise.all(adjusted)) expect(event).toMatchObject({ from: 2, to: 1 });
+    for (const member of members) {
+      expect(member.backends.nodeQueue.maxConcurrency()).toBe(1);
+      // The cluster's limit is the operator's: no node's autoscaler moved it.
+      expect(member.app.queue.stats().maxConcurrency).toBe(4);
+      expect(await member.app.monitor.concurrencyAdvice()).toMatchObject({ current: 1 });
+    }
+    // Never above NODE_MAX_CONCURRENT_AGENTS, whatever is asked.
+    await expect(members[0]!.backends.nodeQueue.setMaxConcurrency(3)).rejects.toThrow('from 1 to 2');
+  }, 60_000);
+
   it('answers a cancel sent to another node than the one running the run with a clear error, until calls are forwarded', async () => {
     const a = await startNode('node-a');
     const b = await startNode('node-b');

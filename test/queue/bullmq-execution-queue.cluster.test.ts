@@ -233,6 +233,31 @@ describe('BullMqExecutionQueue', () => {
     await until(c, () => c.stats().running === 0);
   });
 
+  it('moves one node’s own cap without touching the cluster limit, a raise taking a run at once', async () => {
+    const { node, tasks } = cluster({ maxConcurrency: 0, nodeMaxConcurrency: 2 });
+    const a = await node('a');
+    const b = await node('b');
+    await b.pauseNode();
+    await a.setNodeMaxConcurrency(1);
+    expect(a.nodeMaxConcurrency).toBe(1);
+    await a.enqueue('r1');
+    await tasks.startedCount(1);
+    await a.enqueue('r2');
+    expect(a.waitingIds()).toEqual(['r2']);
+    // Node A is full (r1 never ends by itself): only a wake of its worker takes r2 now.
+    await a.setNodeMaxConcurrency(2);
+    await tasks.startedCount(2);
+    expect(tasks.started.map((run) => run.node)).toEqual(['a', 'a']);
+    expect([a.stats().maxConcurrency, b.stats().maxConcurrency]).toEqual([0, 0]);
+    expect(b.nodeMaxConcurrency).toBe(2);
+    // Bounded by the cap it was opened with (NODE_MAX_CONCURRENT_AGENTS).
+    await expect(a.setNodeMaxConcurrency(3)).rejects.toThrow('from 1 to 2');
+    await expect(a.setNodeMaxConcurrency(0)).rejects.toThrow('from 1 to 2');
+    tasks.release('r1');
+    tasks.release('r2');
+    await a.onIdle();
+  });
+
   it('lets a node without a cap of its own (0) run up to the cluster limit', async () => {
     const { node, tasks } = cluster({ maxConcurrency: 3, nodeMaxConcurrency: 0 });
     const a = await node('a');

@@ -15,7 +15,8 @@
  *   overshoots), then adds the job (jobId = run id, data `{ queuedAt }`), then reads its position with
  *   LPOS on the wait list.
  * - A waiting run times out on every node's timer; the script that takes it out succeeds on one node
- *   only, so it leaves once.
+ *   only, so it leaves once. Its `left` event says on every node whether this node took it out
+ *   (`byThisNode`): that node alone records the run's end.
  * - A dead node's jobs lose their lock; the other workers' stalled check finds them within the lease
  *   ({@link NodeWorker}) and BullMQ fails them instead of running them again. Every node then emits
  *   `lost` on `clusterEvents` with the node recorded for the job; exactly one has `claimed: true`.
@@ -102,8 +103,8 @@ export class BullMqExecutionQueue implements ExecutionQueue {
     this.#command = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
     this.#reader = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     for (const connection of [this.#command, this.#reader]) connection.on('error', onError);
-    this.#scripts = new QueueScripts(this.#command, keys);
-    const readerScripts = new QueueScripts(this.#reader, keys);
+    this.#scripts = new QueueScripts(this.#command, keys, options.nodeName);
+    const readerScripts = new QueueScripts(this.#reader, keys, options.nodeName);
     this.#worker = new NodeWorker({
       ...options,
       queueName: options.queueName ?? 'runs',
@@ -122,6 +123,7 @@ export class BullMqExecutionQueue implements ExecutionQueue {
       onDataLost: () => this.#dataLost(readerScripts),
       onReloaded: () => this.#emitCluster('reset'),
       localTasks: () => this.#worker.localIds(),
+      nodeName: options.nodeName,
       onError: (error) => this.#report(error),
     });
     this.#queue = new Queue(options.queueName ?? 'runs', { connection: this.#command, prefix });

@@ -47,8 +47,13 @@ export interface ExecutionQueueEvents {
   started: [event: { readonly id: string; readonly waitedMs: number }];
   /** A started run's task settled and its slot is free again. */
   finished: [event: { readonly id: string; readonly error?: unknown }];
-  /** A waiting run left the line without starting. */
-  left: [event: { readonly id: string; readonly reason: QueueLeaveReason; readonly waitedMs: number }];
+  /**
+   * A waiting run left the line without starting. `byThisNode` (cluster only): whether this node
+   * took it out (its cancel, its queue timeout, its admission of a run already expired); every node
+   * sees the event, and only that node records the run's end. Absent embedded (the process's own
+   * line) and when unknown.
+   */
+  left: [event: { readonly id: string; readonly reason: QueueLeaveReason; readonly waitedMs: number; readonly byThisNode?: boolean }];
   status: [stats: QueueStats];
 }
 

@@ -114,6 +114,12 @@ export class AgentRunService implements RunService {
       });
     }
     options.queue.events.on('left', (event) => {
+      if (event.byThisNode === false) {
+        // Another node took it out of the line and records its end: exactly one node writes it
+        // (each writing it would store, announce and log the same end once per node).
+        this.recorder.release(event.id);
+        return;
+      }
       // A run recorded here is live in the recorder: recorded at once, so that a cancel returns
       // the cancelled run. Another (recorded by another node) is read from the store first.
       if (this.recorder.current(event.id)) this.hasLeft(event);

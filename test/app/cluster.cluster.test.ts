@@ -16,6 +16,7 @@ import { makeRun } from '../helpers/fixtures.js';
 import { freePort, startChildServer } from '../helpers/child-server.js';
 import { testAppConfig } from '../helpers/start-app.js';
 import { createWsClient } from '../helpers/graphql-clients.js';
+import { createTestLogger, type LogEntry } from '../helpers/test-logger.js';
 
 let redis: TestServer;
 let postgres: TestServer;
@@ -59,7 +60,8 @@ afterEach(async () => {
   connection.disconnect();
 }, 60_000);
 
-async function startNode(name: string, env: Record<string, string> = {}): Promise<TestNode> {
+/** `logged`: the node's log entries go there (instead of the test's log level) when given. */
+async function startNode(name: string, env: Record<string, string> = {}, logged?: LogEntry[]): Promise<TestNode> {
   const { config, instanceId } = testAppConfig({
     REDIS_URL: redis.url,
     BOSUN_DB_URL: postgres.url,
@@ -67,7 +69,8 @@ async function startNode(name: string, env: Record<string, string> = {}): Promis
     NODE_LEASE_MS: '4000',
     ...env,
   });
-  const logger = createLogger({ level: config.logLevel, pretty: false }).child({ node: name });
+  const logger =
+    logged === undefined ? createLogger({ level: config.logLevel, pretty: false }).child({ node: name }) : createTestLogger({ node: name }, logged);
   const backends = await openClusterBackends({ ...config, cluster: config.cluster! }, { logger });
   const app = createApp(config, { logger, backends });
   const { url } = await app.start();
@@ -353,6 +356,36 @@ describe('a cluster of bosun nodes', () => {
       leftovers += await removeLeftovers(docker, instanceId);
     }
   }, 120_000);
+
+  it('records the end of a waiting run that timed out once, though every node saw it leave', async () => {
+    const logged: LogEntry[] = [];
+    const env = { QUEUE_TIMEOUT_MS: '1500' };
+    const members = [await startNode('node-a', env, logged), await startNode('node-b', env, logged), await startNode('node-c', env, logged)];
+    for (const member of members) await member.backends.nodeQueue.pause();
+    // Each node's own records (its run service's events; the bridged views would show each once per node).
+    const finals: string[] = [];
+    const left = members.map(() => new Set<string>());
+    members.forEach((member, index) => {
+      member.app.runs.events.on('run-updated', (run) => {
+        if (run.status === 'TIMED_OUT') finals.push(run.id);
+      });
+      member.app.queue.events.on('left', ({ id }) => left[index]!.add(id));
+    });
+    const { agentId } = await startRun(members[0]!.url, { steps: ['true'] });
+    await until('every node to see the run leave', 30_000, () => Promise.resolve(left.every((ids) => ids.has(agentId)) ? true : undefined));
+    expect((await waitForFinal(members[1]!.url, agentId)).status).toBe('TIMED_OUT');
+    // An absence, so a bound: a second record would follow its node's store read of the run within moments.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(finals.filter((id) => id === agentId)).toHaveLength(1);
+    expect(logged.filter((entry) => entry.fields['runId'] === agentId && entry.msg === 'run timed_out')).toHaveLength(1);
+    const stored = await gql<{ agentRun: { error: string; logs: { seq: number }[] } }>(
+      members[2]!.url,
+      'query ($id: ID!) { agentRun(id: $id) { error logs { seq } } }',
+      { id: agentId },
+    );
+    expect(stored.agentRun.error).toContain('longer than the queue timeout');
+    expect(stored.agentRun.logs.map((line) => line.seq)).toEqual(stored.agentRun.logs.map((_, index) => index + 1));
+  }, 60_000);
 
   it('records a waiting run admitted on node A and cancelled from node C as cancelled, on every node', async () => {
     const members = [await startNode('node-a'), await startNode('node-b'), await startNode('node-c')];

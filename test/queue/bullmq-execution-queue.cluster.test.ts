@@ -153,7 +153,7 @@ describe('BullMqExecutionQueue', () => {
     const left = nextEvent(b, 'left', ({ id }) => id === 'r2');
     expect(await c.cancel('r2')).toBe(true);
     expect(c.position('r2')).toBe(0);
-    expect((await left)[0]).toMatchObject({ id: 'r2', reason: 'cancelled' });
+    expect((await left)[0]).toMatchObject({ id: 'r2', reason: 'cancelled', byThisNode: false });
     expect((await moved)[0]).toEqual({ id: 'r3', position: 2 });
     expect(b.waitingIds()).toEqual(['r1', 'r3']);
     expect(await a.cancel('r2')).toBe(false);
@@ -165,7 +165,11 @@ describe('BullMqExecutionQueue', () => {
     await nodes[0]!.pause();
     const timedOut = nodes.map((queue) => nextEvent(queue, 'left', ({ id }) => id === 'late'));
     await nodes[1]!.enqueue('late');
-    for (const event of await Promise.all(timedOut)) expect(event[0]).toMatchObject({ id: 'late', reason: 'timed-out' });
+    const events = (await Promise.all(timedOut)).map(([event]) => event);
+    for (const event of events) expect(event).toMatchObject({ id: 'late', reason: 'timed-out' });
+    // One node took it out, and every node knows whether it was that one (it alone records the end).
+    expect(events.filter((event) => event.byThisNode === true)).toHaveLength(1);
+    expect(events.filter((event) => event.byThisNode === false)).toHaveLength(2);
     const client = new Redis(redis.url);
     try {
       const entries = await client.xrange(`bosun:${queueName}:events`, '-', '+');

@@ -73,6 +73,13 @@ export interface NodeQueue extends Pick<ExecutionQueue, 'pause' | 'resume'> {
 /** A config that asks for cluster mode. */
 export type ClusterConfigFor = BosunConfig & { readonly cluster: ClusterConfig };
 
+/** What one {@link AppBackends.prune} round removed. */
+export interface PruneResult {
+  readonly runs: number;
+  /** Runs whose artifacts were removed. */
+  readonly artifactRuns: number;
+}
+
 export interface AppBackends {
   readonly kind: 'embedded' | 'cluster';
   /** Labels this node's containers, so that a restart reaps what it left and never another's. */
@@ -91,8 +98,12 @@ export interface AppBackends {
   readonly nodeName: string | null;
   /** Set in cluster mode only. */
   readonly cluster?: ClusterHooks;
-  /** Drops old runs (and what belongs to them) and old samples; resolves with the runs dropped. */
-  prune(retention: RunRetentionOptions): Promise<number>;
+  /**
+   * Drops old runs (and what belongs to them) and old samples, then the artifacts of every run that
+   * is gone (pruned now or before a crash). In a cluster, one node at a time does all of it (the
+   * others skip the round). Resolves with the runs dropped and the runs whose artifacts were removed.
+   */
+  prune(retention: RunRetentionOptions): Promise<PruneResult>;
   /**
    * Last of shutdown, after the queue closed: flushes the stores, then closes the database.
    * Resolves false when something that waited for the store could not be written.
@@ -140,12 +151,11 @@ export function createEmbeddedBackends(config: BosunConfig, options: { readonly 
       setMaxConcurrency: (value) => queue.setMaxConcurrency(value),
     },
     nodeName: null,
-    // Async for the interface's sake; SQLite prunes synchronously, as it always did.
-    // eslint-disable-next-line @typescript-eslint/require-await
     async prune(retention) {
-      const dropped = runStore.prune(retention);
+      // SQLite prunes runs and samples synchronously, as it always did; the artifacts' files after.
+      const runs = runStore.prune(retention);
       history.prune();
-      return dropped;
+      return { runs, artifactRuns: await artifactStore.prune() };
     },
     async close() {
       const written = (await Promise.all([runStore.flush(), history.flush()])).every(Boolean);

@@ -216,18 +216,14 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   const prune = () => {
     // Deleting needs room to write too; while writes fail, the retries come first.
     if (storeHealth.report().status !== 'OK') return;
+    // The artifacts of every run that is gone (pruned now or before a crash) go in the same round,
+    // under the cluster's prune lock in cluster mode.
     backends.prune({ maxFinishedRuns: config.runRetentionCount, maxAgeMs: config.runRetentionMs }).then(
-      (dropped) => {
+      ({ runs: dropped, artifactRuns }) => {
         if (dropped > 0) logger.info({ dropped }, 'pruned old runs');
+        if (artifactRuns > 0) logger.info({ runs: artifactRuns }, 'pruned the artifacts of old runs');
       },
       (error: unknown) => logger.error({ err: error }, 'pruning failed'),
-    );
-    // The artifacts of every run that is gone, whether pruned now or before a crash.
-    artifactStore.prune().then(
-      (removed) => {
-        if (removed > 0) logger.info({ runs: removed }, 'pruned the artifacts of old runs');
-      },
-      (error: unknown) => logger.error({ err: error }, 'pruning artifacts failed'),
     );
   };
   let pruneTimer: NodeJS.Timeout | undefined;

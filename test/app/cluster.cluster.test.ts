@@ -3,6 +3,7 @@
  * (openClusterBackends, then createApp) in this process, on one real Redis, one real PostgreSQL and
  * the real Docker engine, with distinct names and instance ids, playing distinct hosts.
  */
+import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppBackends } from '../../src/app-backends.js';
@@ -246,6 +247,43 @@ describe('a cluster of bosun nodes', () => {
     }
     // Never above NODE_MAX_CONCURRENT_AGENTS, whatever is asked.
     await expect(members[0]!.backends.nodeQueue.setMaxConcurrency(3)).rejects.toThrow('from 1 to 2');
+  }, 60_000);
+
+  it('prunes artifacts under the cluster’s prune lock, with the runs it drops in the same round', async () => {
+    const a = await startNode('node-a');
+    const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
+    const { PostgresRunStore } = await import('../../src/store/postgres/postgres-run-store.js');
+    const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
+    try {
+      const store = new PostgresRunStore(db, { logLinesPerRun: 100 });
+      const longAgo = new Date(Date.now() - 10 * 24 * 3_600_000);
+      for (const id of ['gone-before', 'old-run']) {
+        await store.insert(makeRun({ id, status: 'SUCCEEDED', queuedAt: longAgo, startedAt: longAgo, finishedAt: longAgo }));
+        await a.backends.artifactStore.save(id, '/workspace/out', Readable.from([Buffer.from(id)]), { maxBytes: 1024 });
+      }
+      // Pruned before a crash: its artifacts are left over.
+      await db.query("DELETE FROM runs WHERE id = 'gone-before'");
+      const retention = { maxFinishedRuns: 100, maxAgeMs: 24 * 3_600_000 };
+      // Another node prunes now: this one leaves the whole round to it, artifacts included.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const holding = new Promise<void>((resolve) => (locked = resolve));
+      const other = db.withAdvisoryLock('prune', async () => {
+        locked();
+        await held;
+      });
+      await holding;
+      expect(await a.backends.prune(retention)).toEqual({ runs: 0, artifactRuns: 0 });
+      expect(await a.backends.artifactStore.list('gone-before')).toHaveLength(1);
+      release();
+      await other;
+      expect(await a.backends.prune(retention)).toEqual({ runs: 1, artifactRuns: 2 });
+      expect(await a.backends.artifactStore.list('gone-before')).toEqual([]);
+      expect(await a.backends.artifactStore.list('old-run')).toEqual([]);
+    } finally {
+      await db.close();
+    }
   }, 60_000);
 
   it('answers a cancel sent to another node than the one running the run with a clear error, until calls are forwarded', async () => {

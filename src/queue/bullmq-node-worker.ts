@@ -9,6 +9,12 @@
  * half lease. A dead node's lock so lapses at most half a lease after it died, and the next check of
  * a live worker finds it within another half: within the lease. `maxStalledCount` 0 makes BullMQ fail
  * such a job instead of running it again.
+ *
+ * A paused worker (this node's engine is down, or it is shutting down) still makes the stalled checks:
+ * BullMQ 6.7.0's pause() ends its stalled-check loop (it bumps the loop's generation, and the loop
+ * runs only while not paused), so a cluster whose live nodes are all paused would never find a dead
+ * node's jobs. While paused, this worker runs the same check itself (its backend's
+ * moveStalledJobsToWait, the script BullMQ's loop calls) every half lease, until it resumes.
  */
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -46,6 +52,8 @@ export class NodeWorker {
   readonly #errors = new Map<string, unknown>();
   /** Tasks that outlived Redis's data. */
   #orphans = new Set<string>();
+  /** The stalled checks of a paused worker (see the file's comment); undefined while BullMQ makes them. */
+  #pausedChecks: { timer: NodeJS.Timeout | undefined; stopped: boolean } | undefined;
   /** This node's cap now: `nodeMaxConcurrency` until {@link setConcurrency} moves it (0 = none of its own). */
   #concurrency: number;
 
@@ -65,8 +73,8 @@ export class NodeWorker {
       prefix: this.#options.prefix,
       name: nodeName,
       concurrency: workerConcurrency(this.#concurrency),
-      lockDuration: Math.max(1, Math.floor(leaseMs / 2)),
-      stalledInterval: Math.max(1, Math.floor(leaseMs / 2)),
+      lockDuration: halfLease(leaseMs),
+      stalledInterval: halfLease(leaseMs),
       maxStalledCount: 0,
       removeOnComplete: { count: 0 },
       removeOnFail: { count: 0 },
@@ -129,14 +137,16 @@ export class NodeWorker {
     if (worker === undefined) return;
     // Not waiting for the running tasks: they end on their own, and a task may be what pauses.
     await worker.pause(true);
+    this.#checkStalledWhilePaused(worker);
     // An idle worker is blocked waiting for the next job, and that wait would still take one: it is
     // interrupted (BullMQ then reconnects the blocking connection, and takes nothing while paused).
     // What pause() does itself when it waits for the running tasks.
     await worker.backend.disconnectBlocking(true);
   }
 
-  /** Lets this node take jobs again. */
+  /** Lets this node take jobs again (BullMQ's own stalled checks start again with it). */
   async resume(): Promise<void> {
+    this.#stopPausedChecks();
     await this.#worker?.resume();
   }
 
@@ -151,6 +161,7 @@ export class NodeWorker {
    */
   async close(): Promise<void> {
     this.#closing.abort(new BosunError('SHUTTING_DOWN', 'The execution queue is closing'));
+    this.#stopPausedChecks();
     await Promise.all([...this.#tasks.values()].map((task) => task.settled));
     try {
       // With Redis away the worker could not record the settled jobs and would retry for ever: it
@@ -161,6 +172,34 @@ export class NodeWorker {
     }
     if (this.#connection.status === 'ready') await this.#connection.quit().catch(() => this.#connection.disconnect());
     else this.#connection.disconnect();
+  }
+
+  /** Makes BullMQ's stalled check every half lease while the worker is paused, one at a time. */
+  #checkStalledWhilePaused(worker: Worker): void {
+    if (this.#pausedChecks !== undefined || this.#closing.signal.aborted) return;
+    const checks: { timer: NodeJS.Timeout | undefined; stopped: boolean } = { timer: undefined, stopped: false };
+    const next = (): void => {
+      if (checks.stopped) return;
+      checks.timer = setTimeout(() => {
+        // The script itself lets one check run per interval cluster-wide; its 'stalled' events reach
+        // every node through the stream, as those of BullMQ's own loop do.
+        worker.backend
+          .moveStalledJobsToWait()
+          .catch((error: unknown) => this.#options.onError(error))
+          .finally(next);
+      }, halfLease(this.#options.leaseMs));
+      checks.timer.unref();
+    };
+    this.#pausedChecks = checks;
+    next();
+  }
+
+  #stopPausedChecks(): void {
+    const checks = this.#pausedChecks;
+    if (checks === undefined) return;
+    checks.stopped = true;
+    clearTimeout(checks.timer);
+    this.#pausedChecks = undefined;
   }
 
   async #process(job: Job, jobSignal: AbortSignal | undefined): Promise<void> {
@@ -198,4 +237,9 @@ export class NodeWorker {
 /** BullMQ needs a finite cap of at least 1; it only ever compares it with a count. */
 function workerConcurrency(cap: number): number {
   return cap === 0 ? Number.MAX_SAFE_INTEGER : cap;
+}
+
+/** The lock's duration and the stalled checks' interval: half the lease (see the file's comment). */
+function halfLease(leaseMs: number): number {
+  return Math.max(1, Math.floor(leaseMs / 2));
 }

@@ -3,7 +3,7 @@
  * process, each with its own connections, play the nodes of one cluster; a child process plays a
  * node that dies. Every wait is for an event or a state, never for a length of time.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -94,6 +94,24 @@ async function eventually(check: () => void): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
+}
+
+/** A node in a child process (test/helpers/bullmq-node-process.ts), to be killed; `waitLine` resolves once it printed `text`. */
+function spawnNode(queueName: string, name: string, leaseMs: number): { child: ChildProcess; waitLine: (text: string) => Promise<void> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/bullmq-node-process.ts', redis.url, queueName, name, String(leaseMs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const seen: string[] = [];
+  lines.on('line', (line) => seen.push(line));
+  const waitLine = (text: string): Promise<void> =>
+    new Promise((resolve) => {
+      if (seen.includes(text)) resolve();
+      lines.on('line', (line) => {
+        if (line === text) resolve();
+      });
+    });
+  return { child, waitLine };
 }
 
 describe('BullMqExecutionQueue', () => {
@@ -326,21 +344,8 @@ describe('BullMqExecutionQueue', () => {
     await a.enqueue('blocker');
     await tasks.startedCount(1);
 
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/bullmq-node-process.ts', redis.url, queueName, 'doomed', '2000'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const lines = createInterface({ input: child.stdout });
-    const seen: string[] = [];
-    const waitLine = (text: string): Promise<void> =>
-      new Promise((resolve) => {
-        if (seen.includes(text)) resolve();
-        lines.on('line', (line) => {
-          seen.push(line);
-          if (line === text) resolve();
-        });
-      });
-    const ready = waitLine('ready');
-    await ready;
+    const { child, waitLine } = spawnNode(queueName, 'doomed', 2_000);
+    await waitLine('ready');
     const startedThere = waitLine('started victim');
     const lost = new Promise<{ id: string; node: string; claimed: boolean }>((resolve) => a.clusterEvents.once('lost', resolve));
     await a.enqueue('victim');
@@ -359,6 +364,32 @@ describe('BullMqExecutionQueue', () => {
     tasks.release('after');
     await a.onIdle();
     expect(tasks.started.map((run) => run.id)).toEqual(['blocker', 'after']);
+  });
+
+  it('reports a dead node’s run lost though the only live node is paused (its stalled checks go on)', async () => {
+    const { node, queueName, tasks } = cluster({ leaseMs: 2_000, maxConcurrency: 0 });
+    const a = await node('a');
+    // Paused as its engine guard or its shutdown pauses it: it takes nothing, and must still check.
+    await a.pauseNode();
+    const { child, waitLine } = spawnNode(queueName, 'doomed', 2_000);
+    await waitLine('ready');
+    const startedThere = waitLine('started victim');
+    const lost = new Promise<{ id: string; node: string; claimed: boolean }>((resolve) => a.clusterEvents.once('lost', resolve));
+    await a.enqueue('victim');
+    await startedThere;
+    await eventually(() => expect(a.nodeOf('victim')).toBe('doomed'));
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+    expect(await lost).toEqual({ id: 'victim', node: 'doomed', claimed: true });
+    expect(a.isRunning('victim')).toBe(false);
+    // Resumed, it takes runs again (and BullMQ's own checks take over).
+    await a.resumeNode();
+    await a.enqueue('after');
+    await tasks.startedCount(1);
+    tasks.release('after');
+    await a.onIdle();
+    expect(tasks.started).toEqual([{ id: 'after', node: 'a' }]);
   });
 
   it('restores runs in their order even when free workers could take the first ones at once', async () => {

@@ -35,7 +35,10 @@ const PRUNE_INTERVAL_MS = 60_000;
 
 export interface CreateAppOptions {
   readonly logger: Logger;
-  /** Agents besides the built-in shell and external agents. */
+  /**
+   * Agents besides the built-in shell and external agents. In a cluster, every node should be built
+   * with the same ones: any node may take any run, and a node that lacks a run's agent fails it.
+   */
   readonly agents?: readonly Agent[];
   /** The stores and the queue; default: the embedded ones (SQLite, in-process queue). Cluster mode: openClusterBackends. */
   readonly backends?: AppBackends;

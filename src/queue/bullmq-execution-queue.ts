@@ -37,22 +37,9 @@ import { NodeWorker } from './bullmq-node-worker.js';
 import { restoreWaiting } from './bullmq-restore.js';
 import { QueueScripts, queueKeys } from './bullmq-scripts.js';
 import { QueueStreamFollower } from './queue-stream-follower.js';
+import { ClusterFaults, type ClusterQueueEvents } from './bullmq-cluster-faults.js';
 
-/** What only a cluster has, apart from the queue's own events (the ExecutionQueue surface stays as it is). */
-export interface ClusterQueueEvents {
-  /**
-   * A running run whose node stopped renewing its lease (it died, or stalled past the lease); its
-   * `finished` follows. Emitted on every node; `claimed` is true on exactly one, which should record
-   * the run as interrupted, naming the node.
-   */
-  lost: [event: { readonly id: string; readonly node: string; readonly claimed: boolean }];
-  /**
-   * Redis came back without its data: the line this node shows is what Redis has now, and the QUEUED
-   * runs of the database should be put back with `restoreWaiting` (from any node: one restores at a
-   * time and runs already back are skipped). Emitted on every node.
-   */
-  reset: [];
-}
+export type { ClusterQueueEvents } from './bullmq-cluster-faults.js';
 
 /** How long a reservation holds a place in line between the admission and the add. */
 const RESERVATION_MS = 10_000;
@@ -79,6 +66,8 @@ export class BullMqExecutionQueue implements ExecutionQueue {
   /** For restoreWaiting's atomic bulk add. */
   readonly #flows: FlowProducer;
   readonly #worker: NodeWorker;
+  /** A dead node's runs (`lost`) and a Redis back without its data (`reset`). */
+  readonly #faults: ClusterFaults;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
 
@@ -116,12 +105,19 @@ export class BullMqExecutionQueue implements ExecutionQueue {
       },
       onError: (error) => this.#report(error),
     });
+    this.#faults = new ClusterFaults({
+      line: this.#line,
+      worker: this.#worker,
+      clusterEvents: this.clusterEvents,
+      pauseQueue: () => this.#queue.pause(),
+      report: (error) => this.#report(error),
+    });
     this.#follower = new QueueStreamFollower(this.#reader, readerScripts, keys, this.#line, {
-      onStalled: (id) => this.#lost(id, readerScripts),
+      onStalled: (id) => this.#faults.lost(id, readerScripts),
       failure: (id, reason) => this.#worker.failure(id, reason),
       onSettled: (id) => this.#worker.forget(id),
-      onDataLost: () => this.#dataLost(readerScripts),
-      onReloaded: () => this.#emitCluster('reset'),
+      onDataLost: () => this.#faults.dataLost(readerScripts),
+      onReloaded: () => this.#faults.emit('reset'),
       localTasks: () => this.#worker.localIds(),
       nodeName: options.nodeName,
       onError: (error) => this.#report(error),
@@ -382,42 +378,6 @@ export class BullMqExecutionQueue implements ExecutionQueue {
       // Redis is away: the run is still due, so try again (its timer has fired).
       this.#report(error);
       setTimeout(() => void this.#timeOut(id), TIMEOUT_RETRY_MS).unref();
-    }
-  }
-
-  /**
-   * Redis came back without its data, the cluster's limit and pause with it: the first node back sets
-   * them again. This node's running tasks are no longer in Redis: they free their slot themselves.
-   */
-  async #dataLost(scripts: QueueScripts): Promise<void> {
-    this.#worker.orphanAll();
-    await scripts.setLimit(this.#line.maxConcurrency, true);
-    if (this.#line.paused) await this.#queue.pause().catch((error: unknown) => this.#report(error));
-  }
-
-  /** A running job's lock lapsed: its node stopped (or stalled past the lease). */
-  async #lost(id: string, scripts: QueueScripts): Promise<void> {
-    if (!this.#line.isRunning(id)) return;
-    const { claimed, node: recorded } = await scripts.claimLost(id).catch((error: unknown) => {
-      this.#report(error);
-      return { claimed: false, node: undefined };
-    });
-    const node = this.#line.nodeOf(id) ?? recorded ?? 'an unknown node';
-    const error = new BosunError('INVALID_STATE', `Run ${id} was lost: node ${node} stopped renewing its lease`);
-    // This node is alive but lost the lease (a long stall): the cluster counts the run as lost, so stop it.
-    this.#worker.abort(id, error);
-    this.#emitCluster('lost', { id, node, claimed });
-    this.#line.finished(id, error);
-  }
-
-  /** A listener's error never reaches the stream follower: it is rethrown on the next tick, as the queue's events do. */
-  #emitCluster<K extends keyof ClusterQueueEvents>(name: K, ...args: ClusterQueueEvents[K]): void {
-    try {
-      (this.clusterEvents.emit as (name: K, ...args: ClusterQueueEvents[K]) => boolean)(name, ...args);
-    } catch (error) {
-      process.nextTick(() => {
-        throw error;
-      });
     }
   }
 

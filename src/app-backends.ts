@@ -58,8 +58,35 @@ export interface ClusterHooks {
   ): ClusterNode;
 }
 
+/**
+ * THIS node's share of the line: what its engine guard and its shutdown pause, and what its
+ * autoscaler moves (its advice is about this node's own containers). Embedded, the queue is the
+ * node's own and this is the queue itself. In a cluster, pausing the shared line or moving its
+ * limit would act on every node: only this node's worker is paused, and only its own cap moves.
+ */
+export interface NodeQueue extends Pick<ExecutionQueue, 'pause' | 'resume'> {
+  /**
+   * This node's concurrency cap (0 = none). Embedded: the queue's limit (MAX_CONCURRENT_AGENTS).
+   * Cluster: this node's own cap (NODE_MAX_CONCURRENT_AGENTS, or what the autoscaler made of it),
+   * under the cluster-wide limit that `queue.stats().maxConcurrency` (queueStatus) reports.
+   */
+  maxConcurrency(): number;
+  /**
+   * Moves {@link maxConcurrency}. Cluster: from 1 to NODE_MAX_CONCURRENT_AGENTS, never above it.
+   * @throws InvalidValueError (as a rejection) for a value out of range.
+   */
+  setMaxConcurrency(value: number): Promise<void>;
+}
+
 /** A config that asks for cluster mode. */
 export type ClusterConfigFor = BosunConfig & { readonly cluster: ClusterConfig };
+
+/** What one {@link AppBackends.prune} round removed. */
+export interface PruneResult {
+  readonly runs: number;
+  /** Runs whose artifacts were removed. */
+  readonly artifactRuns: number;
+}
 
 export interface AppBackends {
   readonly kind: 'embedded' | 'cluster';
@@ -73,18 +100,18 @@ export interface AppBackends {
   readonly artifactStore: ArtifactStore & { prune(): Promise<number> };
   /** The line every run waits in: the process's (embedded) or the cluster's. */
   readonly queue: ExecutionQueue;
-  /**
-   * Stops / resumes THIS node taking runs, for the engine guard and shutdown. Embedded, the queue
-   * is the node's own and this is its pause; in a cluster, pausing the shared line would stop
-   * every node, so only this node's worker is paused.
-   */
-  readonly nodeQueue: Pick<ExecutionQueue, 'pause' | 'resume'>;
+  /** Stops / resumes THIS node taking runs (engine guard, shutdown), and moves its own cap (autoscaler). */
+  readonly nodeQueue: NodeQueue;
   /** The name of this node (`AgentRun.node`); null when embedded (see {@link createEmbeddedBackends}). */
   readonly nodeName: string | null;
   /** Set in cluster mode only. */
   readonly cluster?: ClusterHooks;
-  /** Drops old runs (and what belongs to them) and old samples; resolves with the runs dropped. */
-  prune(retention: RunRetentionOptions): Promise<number>;
+  /**
+   * Drops old runs (and what belongs to them) and old samples, then the artifacts of every run that
+   * is gone (pruned now or before a crash). In a cluster, one node at a time does all of it (the
+   * others skip the round). Resolves with the runs dropped and the runs whose artifacts were removed.
+   */
+  prune(retention: RunRetentionOptions): Promise<PruneResult>;
   /**
    * Last of shutdown, after the queue closed: flushes the stores, then closes the database.
    * Resolves false when something that waited for the store could not be written.
@@ -125,14 +152,18 @@ export function createEmbeddedBackends(config: BosunConfig, options: { readonly 
     history,
     artifactStore,
     queue,
-    nodeQueue: queue,
+    nodeQueue: {
+      pause: () => queue.pause(),
+      resume: () => queue.resume(),
+      maxConcurrency: () => queue.stats().maxConcurrency,
+      setMaxConcurrency: (value) => queue.setMaxConcurrency(value),
+    },
     nodeName: null,
-    // Async for the interface's sake; SQLite prunes synchronously, as it always did.
-    // eslint-disable-next-line @typescript-eslint/require-await
     async prune(retention) {
-      const dropped = runStore.prune(retention);
+      // SQLite prunes runs and samples synchronously, as it always did; the artifacts' files after.
+      const runs = runStore.prune(retention);
       history.prune();
-      return dropped;
+      return { runs, artifactRuns: await artifactStore.prune() };
     },
     async close() {
       const written = (await Promise.all([runStore.flush(), history.flush()])).every(Boolean);

@@ -35,7 +35,10 @@ const PRUNE_INTERVAL_MS = 60_000;
 
 export interface CreateAppOptions {
   readonly logger: Logger;
-  /** Agents besides the built-in shell and external agents. */
+  /**
+   * Agents besides the built-in shell and external agents. In a cluster, every node should be built
+   * with the same ones: any node may take any run, and a node that lacks a run's agent fails it.
+   */
   readonly agents?: readonly Agent[];
   /** The stores and the queue; default: the embedded ones (SQLite, in-process queue). Cluster mode: openClusterBackends. */
   readonly backends?: AppBackends;
@@ -128,6 +131,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     }),
     history,
     queue,
+    // The advice weighs this node's host: it is about this node's cap (embedded, the queue's limit).
+    concurrencyLimit: () => backends.nodeQueue.maxConcurrency(),
     logger: monitorLogger,
     thresholds: config.thresholds,
     alertConsecutiveSamples: config.alertConsecutiveSamples,
@@ -149,8 +154,10 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     ? new ConcurrencyAutoscaler({
         monitorEvents: monitor.events,
         advise: (report) => monitor.adviseFrom(report),
-        queue,
-        max: config.concurrencyAutoscaleMax,
+        // This node's own cap (embedded, the queue's limit): in a cluster, every node moving the
+        // cluster-wide limit from the advice on its own containers would have them fight over it.
+        queue: backends.nodeQueue,
+        max: autoscaleMax(config),
         logger: monitorLogger,
       })
     : null;
@@ -247,18 +254,14 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   const prune = () => {
     // Deleting needs room to write too; while writes fail, the retries come first.
     if (storeHealth.report().status !== 'OK') return;
+    // The artifacts of every run that is gone (pruned now or before a crash) go in the same round,
+    // under the cluster's prune lock in cluster mode.
     backends.prune({ maxFinishedRuns: config.runRetentionCount, maxAgeMs: config.runRetentionMs }).then(
-      (dropped) => {
+      ({ runs: dropped, artifactRuns }) => {
         if (dropped > 0) logger.info({ dropped }, 'pruned old runs');
+        if (artifactRuns > 0) logger.info({ runs: artifactRuns }, 'pruned the artifacts of old runs');
       },
       (error: unknown) => logger.error({ err: error }, 'pruning failed'),
-    );
-    // The artifacts of every run that is gone, whether pruned now or before a crash.
-    artifactStore.prune().then(
-      (removed) => {
-        if (removed > 0) logger.info({ runs: removed }, 'pruned the artifacts of old runs');
-      },
-      (error: unknown) => logger.error({ err: error }, 'pruning artifacts failed'),
     );
   };
   let pruneTimer: NodeJS.Timeout | undefined;
@@ -392,4 +395,10 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** The highest cap autoscaling sets: CONCURRENCY_AUTOSCALE_MAX, and in a cluster never above NODE_MAX_CONCURRENT_AGENTS. */
+function autoscaleMax(config: BosunConfig): number {
+  const nodeCap = config.cluster?.nodeMaxConcurrentAgents ?? 0;
+  return nodeCap === 0 ? config.concurrencyAutoscaleMax : Math.min(config.concurrencyAutoscaleMax, nodeCap);
 }

@@ -101,7 +101,12 @@ export async function openClusterBackends(config: ClusterConfigFor, options: { r
     history,
     artifactStore,
     queue,
-    nodeQueue: { pause: () => queue.pauseNode(), resume: () => queue.resumeNode() },
+    nodeQueue: {
+      pause: () => queue.pauseNode(),
+      resume: () => queue.resumeNode(),
+      maxConcurrency: () => queue.nodeMaxConcurrency,
+      setMaxConcurrency: (value) => queue.setNodeMaxConcurrency(value),
+    },
     nodeName: cluster.nodeName,
     cluster: {
       nodeName: cluster.nodeName,
@@ -136,13 +141,14 @@ export async function openClusterBackends(config: ClusterConfigFor, options: { r
         }),
     },
     async prune(retention) {
-      // One node prunes at a time; the others skip this round.
+      // One node prunes at a time, the artifacts included; the others skip this round.
       const result = await database.tryWithAdvisoryLock('prune', async () => {
-        const dropped = await runStore.prune(retention);
+        const runs = await runStore.prune(retention);
         await history.prune();
-        return dropped;
+        // After the runs: the artifacts of the runs dropped now go in the same round.
+        return { runs, artifactRuns: await artifactStore.prune() };
       });
-      return result.acquired ? result.value : 0;
+      return result.acquired ? result.value : { runs: 0, artifactRuns: 0 };
     },
     async close() {
       await Promise.all(bridges.map((bridge) => bridge.close()));

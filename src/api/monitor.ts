@@ -229,7 +229,10 @@ export function addMonitor(builder: BosunBuilder): void {
   builder.objectType('ConcurrencyAdvice', {
     description: "How many runs the host can take at once, from its capacity and the runs' measured peaks, and why (see the README).",
     fields: (t) => ({
-      current: t.exposeInt('current', { description: "The queue's limit now; 0 = unlimited." }),
+      current: t.exposeInt('current', {
+        description:
+          "The queue's limit now; 0 = unlimited. In a cluster, this node's own cap (NODE_MAX_CONCURRENT_AGENTS, as autoscaling moved it): the advice is about this node's host.",
+      }),
       recommended: t.exposeInt('recommended', { description: 'What the host can take: 1 to 4.' }),
       canIncrease: t.exposeBoolean('canIncrease', { description: 'recommended > current (never when current is 0, unlimited).' }),
       reason: t.exposeString('reason', { description: 'Why, in one sentence for people.' }),

@@ -27,7 +27,10 @@ export function addQueue(builder: BosunBuilder, runs: Pick<RunRefs, 'AgentStatus
     fields: (t) => ({
       running: t.exposeInt('running', { description: 'Runs holding a slot now (RUNNING).' }),
       queued: t.exposeInt('queued', { description: 'Runs waiting for a slot (QUEUED).' }),
-      maxConcurrency: t.exposeInt('maxConcurrency', { description: 'Runs at once (MAX_CONCURRENT_AGENTS, or setMaxConcurrency); 0 = unlimited.' }),
+      maxConcurrency: t.exposeInt('maxConcurrency', {
+        description:
+          'Runs at once (MAX_CONCURRENT_AGENTS, or setMaxConcurrency); 0 = unlimited. In a cluster, the cluster-wide limit; each node also has a cap of its own (NODE_MAX_CONCURRENT_AGENTS).',
+      }),
       utilizationPercent: t.exposeFloat('utilizationPercent', { description: 'running / maxConcurrency × 100; 0 when unlimited.' }),
       paused: t.exposeBoolean('paused', {
         description: 'True while no waiting run starts: the Docker engine does not answer (runs keep their place), or bosun is stopping.',

@@ -1,6 +1,7 @@
 /**
- * Autoscaling (CONCURRENCY_AUTOSCALE): at each health check, moves the queue's concurrency limit
- * one step toward the monitor's advice, never above `max`, and never touches an unlimited queue
+ * Autoscaling (CONCURRENCY_AUTOSCALE): at each health check, moves this node's concurrency limit
+ * one step toward the monitor's advice (embedded: the queue's limit; in a cluster: this node's own
+ * cap, never the cluster-wide limit, since the advice is about this node's host and containers), never above `max`, and never touches an unlimited queue
  * (limit 0: someone chose no limit, and autoscaling does not impose one).
  *
  * The monitor only observes and advises; this coordinator is what acts on the advice. It is
@@ -22,6 +23,7 @@ export interface ConcurrencyAutoscalerOptions {
   readonly monitorEvents: EventEmitter<MonitorEvents>;
   /** The advice for a health check's report (see DockerMonitor.adviseFrom). */
   readonly advise: (report: HealthReport) => Promise<ConcurrencyAdvice>;
+  /** What it moves: the app gives this node's own limit (`AppBackends.nodeQueue`), the same as the advice's `current`. */
   readonly queue: Pick<ExecutionQueue, 'setMaxConcurrency'>;
   /** The highest limit autoscaling sets: 1 to {@link MAX_RECOMMENDED_CONCURRENCY}. */
   readonly max: number;

@@ -49,6 +49,11 @@ export interface DockerMonitorOptions {
   readonly history: MonitorHistory;
   /** Read only: the queue's limit, which the advice compares with what the host can take. */
   readonly queue: Pick<ExecutionQueue, 'stats'>;
+  /**
+   * The limit the advice is about, instead of the queue's: a cluster node gives its own cap, since
+   * the advice weighs this node's host and containers, not the cluster's. Default: the queue's limit.
+   */
+  readonly concurrencyLimit?: () => number;
   readonly logger: Pick<Logger, 'debug' | 'info' | 'warn'>;
   readonly thresholds: ResourceThresholds;
   /** Samples in a row at or above a threshold that raise an alert (and below, that recover it). */
@@ -81,7 +86,7 @@ export class DockerMonitor implements MonitorService {
   readonly events = new EventEmitter<MonitorEvents>();
 
   private readonly history: MonitorHistory;
-  private readonly queue: Pick<ExecutionQueue, 'stats'>;
+  private readonly concurrencyLimit: () => number;
   private readonly logger: Pick<Logger, 'debug' | 'info' | 'warn'>;
   private readonly thresholds: ResourceThresholds;
   private readonly perRunLimits: ConcurrencyAdviceInput['perRunLimits'];
@@ -100,7 +105,8 @@ export class DockerMonitor implements MonitorService {
   /** @throws InvalidValueError for a bad threshold, interval or count. */
   constructor(options: DockerMonitorOptions) {
     this.history = options.history;
-    this.queue = options.queue;
+    const queue = options.queue;
+    this.concurrencyLimit = options.concurrencyLimit ?? (() => queue.stats().maxConcurrency);
     this.logger = options.logger;
     this.thresholds = options.thresholds;
     const sampleIntervalMs = checkInteger('sampleIntervalMs', options.sampleIntervalMs, { min: 1 });
@@ -290,7 +296,7 @@ export class DockerMonitor implements MonitorService {
     };
   }
 
-  /** The queue's limit against what the host can take now. Pings the engine only if its capacity is unknown. */
+  /** The limit (the queue's, or this node's: see `concurrencyLimit`) against what the host can take now. Pings the engine only if its capacity is unknown. */
   async concurrencyAdvice(signal?: AbortSignal): Promise<ConcurrencyAdvice> {
     if (this.engine.hostCapacity === null) await this.engine.ping(signal);
     signal?.throwIfAborted();
@@ -308,7 +314,7 @@ export class DockerMonitor implements MonitorService {
     const recentPeaks = await this.history.recentPeaks([...running], this.adviceRecentRuns);
     return adviseConcurrency({
       // Read after the history answered: the limit as it is when the advice is given.
-      current: this.queue.stats().maxConcurrency,
+      current: this.concurrencyLimit(),
       host: this.engine.hostCapacity,
       containers: report.containers,
       recentPeaks,

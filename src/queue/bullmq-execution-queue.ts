@@ -15,7 +15,8 @@
  *   overshoots), then adds the job (jobId = run id, data `{ queuedAt }`), then reads its position with
  *   LPOS on the wait list.
  * - A waiting run times out on every node's timer; the script that takes it out succeeds on one node
- *   only, so it leaves once.
+ *   only, so it leaves once. Its `left` event says on every node whether this node took it out
+ *   (`byThisNode`): that node alone records the run's end.
  * - A dead node's jobs lose their lock; the other workers' stalled check finds them within the lease
  *   ({@link NodeWorker}) and BullMQ fails them instead of running them again. Every node then emits
  *   `lost` on `clusterEvents` with the node recorded for the job; exactly one has `claimed: true`.
@@ -36,22 +37,9 @@ import { NodeWorker } from './bullmq-node-worker.js';
 import { restoreWaiting } from './bullmq-restore.js';
 import { QueueScripts, queueKeys } from './bullmq-scripts.js';
 import { QueueStreamFollower } from './queue-stream-follower.js';
+import { ClusterFaults, type ClusterQueueEvents } from './bullmq-cluster-faults.js';
 
-/** What only a cluster has, apart from the queue's own events (the ExecutionQueue surface stays as it is). */
-export interface ClusterQueueEvents {
-  /**
-   * A running run whose node stopped renewing its lease (it died, or stalled past the lease); its
-   * `finished` follows. Emitted on every node; `claimed` is true on exactly one, which should record
-   * the run as interrupted, naming the node.
-   */
-  lost: [event: { readonly id: string; readonly node: string; readonly claimed: boolean }];
-  /**
-   * Redis came back without its data: the line this node shows is what Redis has now, and the QUEUED
-   * runs of the database should be put back with `restoreWaiting` (from any node: one restores at a
-   * time and runs already back are skipped). Emitted on every node.
-   */
-  reset: [];
-}
+export type { ClusterQueueEvents } from './bullmq-cluster-faults.js';
 
 /** How long a reservation holds a place in line between the admission and the add. */
 const RESERVATION_MS = 10_000;
@@ -78,6 +66,8 @@ export class BullMqExecutionQueue implements ExecutionQueue {
   /** For restoreWaiting's atomic bulk add. */
   readonly #flows: FlowProducer;
   readonly #worker: NodeWorker;
+  /** A dead node's runs (`lost`) and a Redis back without its data (`reset`). */
+  readonly #faults: ClusterFaults;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
 
@@ -102,8 +92,8 @@ export class BullMqExecutionQueue implements ExecutionQueue {
     this.#command = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
     this.#reader = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     for (const connection of [this.#command, this.#reader]) connection.on('error', onError);
-    this.#scripts = new QueueScripts(this.#command, keys);
-    const readerScripts = new QueueScripts(this.#reader, keys);
+    this.#scripts = new QueueScripts(this.#command, keys, options.nodeName);
+    const readerScripts = new QueueScripts(this.#reader, keys, options.nodeName);
     this.#worker = new NodeWorker({
       ...options,
       queueName: options.queueName ?? 'runs',
@@ -115,13 +105,21 @@ export class BullMqExecutionQueue implements ExecutionQueue {
       },
       onError: (error) => this.#report(error),
     });
+    this.#faults = new ClusterFaults({
+      line: this.#line,
+      worker: this.#worker,
+      clusterEvents: this.clusterEvents,
+      pauseQueue: () => this.#queue.pause(),
+      report: (error) => this.#report(error),
+    });
     this.#follower = new QueueStreamFollower(this.#reader, readerScripts, keys, this.#line, {
-      onStalled: (id) => this.#lost(id, readerScripts),
+      onStalled: (id) => this.#faults.lost(id, readerScripts),
       failure: (id, reason) => this.#worker.failure(id, reason),
       onSettled: (id) => this.#worker.forget(id),
-      onDataLost: () => this.#dataLost(readerScripts),
-      onReloaded: () => this.#emitCluster('reset'),
+      onDataLost: () => this.#faults.dataLost(readerScripts),
+      onReloaded: () => this.#faults.emit('reset'),
       localTasks: () => this.#worker.localIds(),
+      nodeName: options.nodeName,
       onError: (error) => this.#report(error),
     });
     this.#queue = new Queue(options.queueName ?? 'runs', { connection: this.#command, prefix });
@@ -287,6 +285,30 @@ export class BullMqExecutionQueue implements ExecutionQueue {
     await this.#follower.caughtUp(written.eventId, ECHO_TIMEOUT_MS);
   }
 
+  /**
+   * This node's own cap (its worker's concurrency; 0 = none of its own): NODE_MAX_CONCURRENT_AGENTS
+   * until {@link setNodeMaxConcurrency} moves it. The cluster's limit ({@link stats}) holds as well.
+   */
+  get nodeMaxConcurrency(): number {
+    return this.#worker.concurrency;
+  }
+
+  /**
+   * Moves this node's own cap, never above the one it was opened with (NODE_MAX_CONCURRENT_AGENTS),
+   * leaving the cluster's limit alone: what a node's autoscaler moves, its advice being about this
+   * node's own containers (every node moving the cluster's limit would have them fight over it).
+   * `stats()` still reports the cluster's limit: this cap is this node's alone.
+   * @throws InvalidValueError (as a rejection) for a value that is not an integer from 1 to the cap it was opened with
+   *   (from 0, unlimited, when it was opened without a cap of its own).
+   */
+  setNodeMaxConcurrency(value: number): Promise<void> {
+    const ceiling = this.#options.nodeMaxConcurrency;
+    const range = ceiling === 0 ? MAX_CONCURRENCY_RANGE : { min: 1, max: ceiling };
+    if (!isIntegerInRange(value, range)) return Promise.reject(new InvalidValueError(describeIntegerRange(range), value));
+    this.#worker.setConcurrency(value);
+    return Promise.resolve();
+  }
+
   /** Stops every node from starting runs; waiting runs keep their place and their clock. */
   async pause(): Promise<void> {
     if (this.#closing.signal.aborted) return;
@@ -356,42 +378,6 @@ export class BullMqExecutionQueue implements ExecutionQueue {
       // Redis is away: the run is still due, so try again (its timer has fired).
       this.#report(error);
       setTimeout(() => void this.#timeOut(id), TIMEOUT_RETRY_MS).unref();
-    }
-  }
-
-  /**
-   * Redis came back without its data, the cluster's limit and pause with it: the first node back sets
-   * them again. This node's running tasks are no longer in Redis: they free their slot themselves.
-   */
-  async #dataLost(scripts: QueueScripts): Promise<void> {
-    this.#worker.orphanAll();
-    await scripts.setLimit(this.#line.maxConcurrency, true);
-    if (this.#line.paused) await this.#queue.pause().catch((error: unknown) => this.#report(error));
-  }
-
-  /** A running job's lock lapsed: its node stopped (or stalled past the lease). */
-  async #lost(id: string, scripts: QueueScripts): Promise<void> {
-    if (!this.#line.isRunning(id)) return;
-    const { claimed, node: recorded } = await scripts.claimLost(id).catch((error: unknown) => {
-      this.#report(error);
-      return { claimed: false, node: undefined };
-    });
-    const node = this.#line.nodeOf(id) ?? recorded ?? 'an unknown node';
-    const error = new BosunError('INVALID_STATE', `Run ${id} was lost: node ${node} stopped renewing its lease`);
-    // This node is alive but lost the lease (a long stall): the cluster counts the run as lost, so stop it.
-    this.#worker.abort(id, error);
-    this.#emitCluster('lost', { id, node, claimed });
-    this.#line.finished(id, error);
-  }
-
-  /** A listener's error never reaches the stream follower: it is rethrown on the next tick, as the queue's events do. */
-  #emitCluster<K extends keyof ClusterQueueEvents>(name: K, ...args: ClusterQueueEvents[K]): void {
-    try {
-      (this.clusterEvents.emit as (name: K, ...args: ClusterQueueEvents[K]) => boolean)(name, ...args);
-    } catch (error) {
-      process.nextTick(() => {
-        throw error;
-      });
     }
   }
 

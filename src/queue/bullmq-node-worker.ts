@@ -9,6 +9,12 @@
  * half lease. A dead node's lock so lapses at most half a lease after it died, and the next check of
  * a live worker finds it within another half: within the lease. `maxStalledCount` 0 makes BullMQ fail
  * such a job instead of running it again.
+ *
+ * A paused worker (this node's engine is down, or it is shutting down) still makes the stalled checks:
+ * BullMQ 6.7.0's pause() ends its stalled-check loop (it bumps the loop's generation, and the loop
+ * runs only while not paused), so a cluster whose live nodes are all paused would never find a dead
+ * node's jobs. While paused, this worker runs the same check itself (its backend's
+ * moveStalledJobsToWait, the script BullMQ's loop calls) every half lease, until it resumes.
  */
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -46,9 +52,14 @@ export class NodeWorker {
   readonly #errors = new Map<string, unknown>();
   /** Tasks that outlived Redis's data. */
   #orphans = new Set<string>();
+  /** The stalled checks of a paused worker (see the file's comment); undefined while BullMQ makes them. */
+  #pausedChecks: { timer: NodeJS.Timeout | undefined; stopped: boolean } | undefined;
+  /** This node's cap now: `nodeMaxConcurrency` until {@link setConcurrency} moves it (0 = none of its own). */
+  #concurrency: number;
 
   constructor(options: NodeWorkerOptions) {
     this.#options = options;
+    this.#concurrency = options.nodeMaxConcurrency;
     // Blocking commands must wait for a reconnection, not fail: no retry limit.
     this.#connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     this.#connection.on('error', options.onError);
@@ -61,10 +72,9 @@ export class NodeWorker {
       connection: this.#connection,
       prefix: this.#options.prefix,
       name: nodeName,
-      // BullMQ needs a finite cap of at least 1; it only ever compares it with a count.
-      concurrency: this.#options.nodeMaxConcurrency === 0 ? Number.MAX_SAFE_INTEGER : this.#options.nodeMaxConcurrency,
-      lockDuration: Math.max(1, Math.floor(leaseMs / 2)),
-      stalledInterval: Math.max(1, Math.floor(leaseMs / 2)),
+      concurrency: workerConcurrency(this.#concurrency),
+      lockDuration: halfLease(leaseMs),
+      stalledInterval: halfLease(leaseMs),
       maxStalledCount: 0,
       removeOnComplete: { count: 0 },
       removeOnFail: { count: 0 },
@@ -74,6 +84,27 @@ export class NodeWorker {
     worker.on('completed', (job) => void this.#forgetNode(job.id));
     worker.on('failed', (job) => void this.#forgetNode(job?.id));
     await worker.waitUntilReady();
+  }
+
+  /** This node's cap now (0 = none of its own: only the cluster's limit holds). */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  /**
+   * Moves this node's cap (the autoscaler's lever; the caller checks the range). Lowering lets the
+   * running tasks finish; raising takes more jobs at once, even when the worker is full now.
+   */
+  setConcurrency(value: number): void {
+    this.#concurrency = value;
+    const worker = this.#worker;
+    if (worker === undefined) return;
+    worker.concurrency = workerConcurrency(value);
+    // A full worker waits for one of its tasks to end before it fetches again, whatever its cap:
+    // woken as BullMQ's own resume() wakes it (an empty entry in its main loop's queue), so that a
+    // raise takes effect now rather than when a run ends. Internal to BullMQ 6.7.0 (pinned); without
+    // it the raise still takes effect, at the next task's end.
+    (worker as unknown as { mainLoopQueue?: { add(item: Promise<undefined>): void } | null }).mainLoopQueue?.add(Promise.resolve(undefined));
   }
 
   /** Ids of the tasks running on this node. */
@@ -106,14 +137,16 @@ export class NodeWorker {
     if (worker === undefined) return;
     // Not waiting for the running tasks: they end on their own, and a task may be what pauses.
     await worker.pause(true);
+    this.#checkStalledWhilePaused(worker);
     // An idle worker is blocked waiting for the next job, and that wait would still take one: it is
     // interrupted (BullMQ then reconnects the blocking connection, and takes nothing while paused).
     // What pause() does itself when it waits for the running tasks.
     await worker.backend.disconnectBlocking(true);
   }
 
-  /** Lets this node take jobs again. */
+  /** Lets this node take jobs again (BullMQ's own stalled checks start again with it). */
   async resume(): Promise<void> {
+    this.#stopPausedChecks();
     await this.#worker?.resume();
   }
 
@@ -128,6 +161,7 @@ export class NodeWorker {
    */
   async close(): Promise<void> {
     this.#closing.abort(new BosunError('SHUTTING_DOWN', 'The execution queue is closing'));
+    this.#stopPausedChecks();
     await Promise.all([...this.#tasks.values()].map((task) => task.settled));
     try {
       // With Redis away the worker could not record the settled jobs and would retry for ever: it
@@ -138,6 +172,34 @@ export class NodeWorker {
     }
     if (this.#connection.status === 'ready') await this.#connection.quit().catch(() => this.#connection.disconnect());
     else this.#connection.disconnect();
+  }
+
+  /** Makes BullMQ's stalled check every half lease while the worker is paused, one at a time. */
+  #checkStalledWhilePaused(worker: Worker): void {
+    if (this.#pausedChecks !== undefined || this.#closing.signal.aborted) return;
+    const checks: { timer: NodeJS.Timeout | undefined; stopped: boolean } = { timer: undefined, stopped: false };
+    const next = (): void => {
+      if (checks.stopped) return;
+      checks.timer = setTimeout(() => {
+        // The script itself lets one check run per interval cluster-wide; its 'stalled' events reach
+        // every node through the stream, as those of BullMQ's own loop do.
+        worker.backend
+          .moveStalledJobsToWait()
+          .catch((error: unknown) => this.#options.onError(error))
+          .finally(next);
+      }, halfLease(this.#options.leaseMs));
+      checks.timer.unref();
+    };
+    this.#pausedChecks = checks;
+    next();
+  }
+
+  #stopPausedChecks(): void {
+    const checks = this.#pausedChecks;
+    if (checks === undefined) return;
+    checks.stopped = true;
+    clearTimeout(checks.timer);
+    this.#pausedChecks = undefined;
   }
 
   async #process(job: Job, jobSignal: AbortSignal | undefined): Promise<void> {
@@ -170,4 +232,14 @@ export class NodeWorker {
   async #forgetNode(id: string | undefined): Promise<void> {
     if (id !== undefined) await this.#options.scripts.forgetNode(id).catch((error: unknown) => this.#options.onError(error));
   }
+}
+
+/** BullMQ needs a finite cap of at least 1; it only ever compares it with a count. */
+function workerConcurrency(cap: number): number {
+  return cap === 0 ? Number.MAX_SAFE_INTEGER : cap;
+}
+
+/** The lock's duration and the stalled checks' interval: half the lease (see the file's comment). */
+function halfLease(leaseMs: number): number {
+  return Math.max(1, Math.floor(leaseMs / 2));
 }

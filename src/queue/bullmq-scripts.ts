@@ -5,7 +5,8 @@
  *   overshoots) or when the id is already known, and announces the run on the events stream before
  *   BullMQ adds it, with its `queuedAt` (BullMQ's `waiting` event carries only the id).
  * - `ticket` answers where an added run stands: LPOS on the wait list, with the counts, in one step.
- * - `leave` takes a waiting run out of the line (cancel, queue timeout) exactly once cluster-wide.
+ * - `leave` takes a waiting run out of the line (cancel, queue timeout) exactly once cluster-wide, and
+ *   names the node that did on its event: that node records the run's end, the others do not.
  * - `markRunning` / `claimLost` record which node runs a job and let exactly one node claim a dead
  *   node's job.
  * - `setLimit` changes the cluster's concurrency limit and tells every node.
@@ -45,8 +46,8 @@ end)()`;
 
 const ADMIT = `
 local waitKey, admittingKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
-local jobPrefix, id, queuedAt, now, reserveMs, maxLength, front, expired =
-  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1'
+local jobPrefix, id, queuedAt, now, reserveMs, maxLength, front, expired, node =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1', ARGV[9]
 if redis.call('EXISTS', jobPrefix .. id) == 1 or redis.call('ZSCORE', admittingKey, id) then
   return {-1, 0, ''}
 end
@@ -59,9 +60,10 @@ end
 local waiting = redis.call('LLEN', waitKey) + pending
 if maxLength > 0 and waiting >= maxLength then return {-2, waiting, ''} end
 if expired then
-  -- Past its deadline already (a restored run): every node shows it entering and timing out; it never starts.
+  -- Past its deadline already (a restored run): every node shows it entering and timing out; it never
+  -- starts. The node that admitted it is named: it alone records the run's end.
   local eventId = redis.call('XADD', eventsKey, 'MAXLEN', '~', ${MAX_EVENTS}, '*', 'event', '${STREAM_EVENT.expired}',
-    'jobId', id, 'queuedAt', queuedAt)
+    'jobId', id, 'queuedAt', queuedAt, 'node', node)
   return {2, waiting, eventId}
 end
 redis.call('ZADD', admittingKey, now + reserveMs, id)
@@ -87,11 +89,12 @@ return 1
 
 const LEAVE = `
 local waitKey, eventsKey = KEYS[1], KEYS[2]
-local jobPrefix, id, reason = ARGV[1], ARGV[2], ARGV[3]
+local jobPrefix, id, reason, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('LREM', waitKey, 1, id) == 0 then return '' end
 redis.call('DEL', jobPrefix .. id, jobPrefix .. id .. ':logs')
+-- The one node whose leave took it out is named: it alone records the run's end.
 return redis.call('XADD', eventsKey, 'MAXLEN', '~', ${MAX_EVENTS}, '*', 'event', '${STREAM_EVENT.left}',
-  'jobId', id, 'reason', reason)
+  'jobId', id, 'reason', reason, 'node', node)
 `;
 
 const MARK_RUNNING = `
@@ -239,8 +242,10 @@ export interface Snapshot {
 export class QueueScripts {
   readonly #redis: Redis & ScriptCommands;
   readonly #keys: QueueKeySet;
+  /** This node's name, written on the `left` / `expired` events of its own leaves and admissions. */
+  readonly #node: string;
 
-  constructor(redis: Redis, keys: QueueKeySet) {
+  constructor(redis: Redis, keys: QueueKeySet, node: string) {
     const commands: Array<[keyof ScriptCommands, number, string]> = [
       ['bosunAdmit', 3, ADMIT],
       ['bosunTicket', 4, TICKET],
@@ -257,6 +262,7 @@ export class QueueScripts {
     }
     this.#redis = redis as Redis & ScriptCommands;
     this.#keys = keys;
+    this.#node = node;
   }
 
   /**
@@ -282,6 +288,7 @@ export class QueueScripts {
       maxLength,
       flags.front ? 1 : 0,
       flags.expired ? 1 : 0,
+      this.#node,
     );
     if (code === 1) return { admitted: true };
     if (code === 2) return { admitted: false, reason: 'expired', waiting, eventId };
@@ -300,10 +307,13 @@ export class QueueScripts {
     await this.#redis.bosunAbandon(this.#keys.admitting, id);
   }
 
-  /** Takes a waiting run out of the line; its event for the one caller that did, undefined for the others. */
+  /**
+   * Takes a waiting run out of the line; its event (naming this node) for the one caller that did,
+   * undefined for the others.
+   */
   async leave(id: string, reason: string): Promise<Written | undefined> {
     const k = this.#keys;
-    const eventId = await this.#redis.bosunLeave(k.wait, k.events, k.jobPrefix, id, reason);
+    const eventId = await this.#redis.bosunLeave(k.wait, k.events, k.jobPrefix, id, reason, this.#node);
     return eventId === '' ? undefined : { eventId };
   }
 

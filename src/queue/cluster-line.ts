@@ -143,14 +143,14 @@ export class ClusterLine {
    * `bosun-expired`: a run already past its deadline entered (a restored one). As in the in-process
    * queue, it shows at the back of the line and times out at once, without ever starting.
    */
-  expired(id: string, queuedAt: number): void {
+  expired(id: string, queuedAt: number, byThisNode?: boolean): void {
     if (this.isWaiting(id) || this.#running.has(id)) return;
     if (this.#relay.listening('enqueued')) {
       this.#relay.emit('enqueued', { id, position: this.#waiting.length + 1, queuedAt: new Date(queuedAt) });
     }
     if (this.#relay.listening('status')) this.#relay.emit('status', { ...this.stats(), queued: this.#waiting.length + 1 });
     if (this.#relay.listening('left')) {
-      this.#relay.emit('left', { id, reason: 'timed-out', waitedMs: Math.max(0, this.#now() - queuedAt) });
+      this.#relay.emit('left', { id, reason: 'timed-out', waitedMs: Math.max(0, this.#now() - queuedAt), ...leftBy(byThisNode) });
     }
     this.#emitStatus();
   }
@@ -181,14 +181,17 @@ export class ClusterLine {
     return true;
   }
 
-  /** `bosun-left` (or BullMQ `removed`): a waiting run left without starting. */
-  left(id: string, reason: QueueLeaveReason): void {
+  /**
+   * `bosun-left` (or BullMQ `removed`): a waiting run left without starting. `byThisNode`: whether
+   * this node took it out (undefined when the event does not say, as BullMQ's `removed`).
+   */
+  left(id: string, reason: QueueLeaveReason, byThisNode?: boolean): void {
     const index = this.#waiting.findIndex((run) => run.id === id);
     if (index === -1) return;
     const [run] = this.#waiting.splice(index, 1) as [LineRun];
     this.#deadlines.delete(run, run.queuedAt + this.#queueTimeoutMs);
     if (this.#relay.listening('left')) {
-      this.#relay.emit('left', { id, reason, waitedMs: Math.max(0, this.#now() - run.queuedAt) });
+      this.#relay.emit('left', { id, reason, waitedMs: Math.max(0, this.#now() - run.queuedAt), ...leftBy(byThisNode) });
     }
     this.#emitMoved(this.#positionsFrom(index));
     this.#emitStatus();
@@ -263,4 +266,9 @@ export class ClusterLine {
   #emitStatus(): void {
     if (this.#relay.listening('status')) this.#relay.emit('status', this.stats());
   }
+}
+
+/** The `left` event's `byThisNode`, present only when known. */
+function leftBy(byThisNode: boolean | undefined): { byThisNode?: boolean } {
+  return byThisNode === undefined ? {} : { byThisNode };
 }

@@ -8,7 +8,11 @@ import type { EventEmitter } from 'node:events';
 export interface QueueStats {
   readonly running: number;
   readonly queued: number;
-  /** 0 means unlimited. */
+  /**
+   * Runs at once in the whole line; 0 means unlimited. In a cluster, the cluster-wide limit
+   * (MAX_CONCURRENT_AGENTS, setMaxConcurrency); each node also keeps a cap of its own under it
+   * (NODE_MAX_CONCURRENT_AGENTS, which its autoscaler moves), not reported here.
+   */
   readonly maxConcurrency: number;
   /** running / maxConcurrency × 100; 0 when unlimited. */
   readonly utilizationPercent: number;
@@ -43,8 +47,13 @@ export interface ExecutionQueueEvents {
   started: [event: { readonly id: string; readonly waitedMs: number }];
   /** A started run's task settled and its slot is free again. */
   finished: [event: { readonly id: string; readonly error?: unknown }];
-  /** A waiting run left the line without starting. */
-  left: [event: { readonly id: string; readonly reason: QueueLeaveReason; readonly waitedMs: number }];
+  /**
+   * A waiting run left the line without starting. `byThisNode` (cluster only): whether this node
+   * took it out (its cancel, its queue timeout, its admission of a run already expired); every node
+   * sees the event, and only that node records the run's end. Absent embedded (the process's own
+   * line) and when unknown.
+   */
+  left: [event: { readonly id: string; readonly reason: QueueLeaveReason; readonly waitedMs: number; readonly byThisNode?: boolean }];
   status: [stats: QueueStats];
 }
 

@@ -26,6 +26,8 @@ export interface StreamFollowerHooks {
   readonly onReloaded: () => void;
   /** Ids of the tasks running on this node (they hold their slot whatever Redis says). */
   readonly localTasks: () => ReadonlySet<string>;
+  /** This node's name: a leave (or an expired admission) naming it was this node's own. */
+  readonly nodeName: string;
   readonly onError: (error: unknown) => void;
 }
 
@@ -158,7 +160,7 @@ export class QueueStreamFollower {
         this.#line.admitted(id, Number(fields.queuedAt), fields.front === '1');
         break;
       case STREAM_EVENT.expired:
-        this.#line.expired(id, Number(fields.queuedAt));
+        this.#line.expired(id, Number(fields.queuedAt), this.#byThisNode(fields));
         break;
       case 'waiting':
         // A job put back by the stalled check (prev: active) is a dead node's, about to be failed.
@@ -179,7 +181,7 @@ export class QueueStreamFollower {
         this.#hooks.onSettled(id);
         break;
       case STREAM_EVENT.left:
-        this.#line.left(id, fields.reason === 'timed-out' ? 'timed-out' : 'cancelled');
+        this.#line.left(id, fields.reason === 'timed-out' ? 'timed-out' : 'cancelled', this.#byThisNode(fields));
         break;
       case 'removed':
         // Taken out with BullMQ's own API (an operator's tool): a cancel as far as the line goes.
@@ -200,6 +202,11 @@ export class QueueStreamFollower {
       default:
         break;
     }
+  }
+
+  /** Whether this node wrote the event; undefined when it names no node (written by an older bosun). */
+  #byThisNode(fields: Record<string, string>): boolean | undefined {
+    return fields.node === undefined ? undefined : fields.node === this.#hooks.nodeName;
   }
 
   /** The queue time of a job whose admission this node did not see (added by another tool). */

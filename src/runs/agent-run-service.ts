@@ -119,6 +119,12 @@ export class AgentRunService implements RunService {
       });
     }
     options.queue.events.on('left', (event) => {
+      if (event.byThisNode === false) {
+        // Another node took it out of the line and records its end: exactly one node writes it
+        // (each writing it would store, announce and log the same end once per node).
+        this.recorder.release(event.id);
+        return;
+      }
       // A run recorded here is live in the recorder: recorded at once, so that a cancel returns
       // the cancelled run. Another (recorded by another node) is read from the store first.
       if (this.recorder.current(event.id)) this.hasLeft(event);
@@ -181,7 +187,9 @@ export class AgentRunService implements RunService {
    * Recovers what a previous process left in the store, before anything new is admitted: runs
    * that were RUNNING end FAILED / INTERRUPTED (their containers are reaped separately), waiting
    * runs whose agent is no longer registered end FAILED at once, and the other waiting runs
-   * re-enter the line in their original order with their original `queuedAt`.
+   * re-enter the line in their original order with their original `queuedAt`. In a cluster, every
+   * waiting run goes back to the shared line, whatever agent it names: it is the line's, not this
+   * node's, and the node that takes it fails it if that node lacks its agent.
    */
   async recover(cluster?: ClusterRecovery): Promise<{ readonly interrupted: number; readonly requeued: number }> {
     let interrupted = 0;
@@ -192,7 +200,16 @@ export class AgentRunService implements RunService {
         // Another node's running run is that node's (or, if it died, the lease's: see `lost`).
         if (stored.status === 'RUNNING' && stored.node !== cluster.node) continue;
         // A waiting run belongs to the cluster's line, not to this node: it is only put back if lost.
-        if (stored.status === 'QUEUED' && this.options.agents.get(stored.config.agent)) {
+        // Even one whose agent this node lacks: another node may have it (nodes may be built with
+        // different agents, though every node should register the same ones), and the node that
+        // takes it fails it if it lacks the agent too (see RunExecutor).
+        if (stored.status === 'QUEUED') {
+          if (!this.options.agents.get(stored.config.agent)) {
+            this.options.logger.warn(
+              { runId: stored.id, agent: stored.config.agent, node: cluster.node },
+              'a stored waiting run names an agent this node does not have: it stays in line for a node that has it',
+            );
+          }
           waiting.push({ id: stored.id, queuedAt: stored.queuedAt });
           continue;
         }

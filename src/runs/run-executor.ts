@@ -93,8 +93,13 @@ export class RunExecutor {
     const { config } = run;
     const agent = this.options.agents.get(config.agent);
     if (!agent) {
-      // Checked before any sandbox exists: nothing is created for a run that cannot run.
-      const error = `agent ${JSON.stringify(config.agent)} is not registered`;
+      // Checked before any sandbox exists: nothing is created for a run that cannot run. In a cluster,
+      // the node is named: another node may have the agent (every node should register the same).
+      const node = this.options.nodeName;
+      const error =
+        node == null
+          ? `agent ${JSON.stringify(config.agent)} is not registered`
+          : `agent ${JSON.stringify(config.agent)} is not registered on node ${node}, which took the run (every node of a cluster should register the same agents)`;
       this.recorder.log(id, 'SYSTEM', null, `${error}; the run cannot start`);
       this.recorder.finish(id, 'FAILED', null, error);
       return;

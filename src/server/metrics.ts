@@ -81,7 +81,7 @@ export function createMetrics(services: BosunServices, registry?: Registry): Bos
   });
   new Gauge({
     name: METRIC_NAMES.queueMaxConcurrency,
-    help: 'Runs allowed at once (0 = unlimited).',
+    help: 'Runs allowed at once in the line (0 = unlimited); in a cluster, the cluster-wide limit.',
     registers,
     collect() {
       this.set(queue.stats().maxConcurrency);

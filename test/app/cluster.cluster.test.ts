@@ -3,6 +3,7 @@
  * (openClusterBackends, then createApp) in this process, on one real Redis, one real PostgreSQL and
  * the real Docker engine, with distinct names and instance ids, playing distinct hosts.
  */
+import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppBackends } from '../../src/app-backends.js';
@@ -17,6 +18,7 @@ import { makeRun } from '../helpers/fixtures.js';
 import { freePort, startChildServer } from '../helpers/child-server.js';
 import { testAppConfig } from '../helpers/start-app.js';
 import { createWsClient } from '../helpers/graphql-clients.js';
+import { createTestLogger, type LogEntry } from '../helpers/test-logger.js';
 
 let redis: TestServer;
 let postgres: TestServer;
@@ -60,8 +62,11 @@ afterEach(async () => {
   connection.disconnect();
 }, 60_000);
 
-/** A node on a port of its own, which it names as its BOSUN_NODE_URL (forwarded calls reach it there). */
-async function startNode(name: string, env: Record<string, string> = {}): Promise<TestNode> {
+/**
+ * A node on a port of its own, which it names as its BOSUN_NODE_URL (forwarded calls reach it there).
+ * `logged`: the node's log entries go there (instead of the test's log level) when given.
+ */
+async function startNode(name: string, env: Record<string, string> = {}, logged?: LogEntry[]): Promise<TestNode> {
   const port = await freePort();
   const { config, instanceId } = testAppConfig({
     REDIS_URL: redis.url,
@@ -72,7 +77,8 @@ async function startNode(name: string, env: Record<string, string> = {}): Promis
     BOSUN_NODE_URL: `http://127.0.0.1:${port}`,
     ...env,
   });
-  const logger = createLogger({ level: config.logLevel, pretty: false }).child({ node: name });
+  const logger =
+    logged === undefined ? createLogger({ level: config.logLevel, pretty: false }).child({ node: name }) : createTestLogger({ node: name }, logged);
   const backends = await openClusterBackends({ ...config, cluster: config.cluster! }, { logger });
   const app = createApp(config, { logger, backends });
   const { url } = await app.start();
@@ -226,6 +232,66 @@ describe('a cluster of bosun nodes', () => {
       await client.dispose();
     }
   }, 120_000);
+
+  it('autoscales each node’s own cap from its own advice, never the cluster-wide limit', async () => {
+    // CONCURRENCY_AUTOSCALE_MAX 1: whatever the host, each node's advice steps its cap from 2 down to 1.
+    const env = { MAX_CONCURRENT_AGENTS: '4', NODE_MAX_CONCURRENT_AGENTS: '2', CONCURRENCY_AUTOSCALE: 'true', CONCURRENCY_AUTOSCALE_MAX: '1' };
+    const members = [await startNode('node-a', env), await startNode('node-b', env)];
+    const adjusted = members.map(
+      (member) =>
+        new Promise<{ from: number; to: number }>((resolve) => {
+          if (member.backends.nodeQueue.maxConcurrency() === 1) resolve({ from: 2, to: 1 });
+          else member.app.monitor.events.once('concurrency-adjusted', resolve);
+        }),
+    );
+    for (const member of members) await member.app.monitor.runHealthCheck();
+    for (const event of await Promise.all(adjusted)) expect(event).toMatchObject({ from: 2, to: 1 });
+    for (const member of members) {
+      expect(member.backends.nodeQueue.maxConcurrency()).toBe(1);
+      // The cluster's limit is the operator's: no node's autoscaler moved it.
+      expect(member.app.queue.stats().maxConcurrency).toBe(4);
+      expect(await member.app.monitor.concurrencyAdvice()).toMatchObject({ current: 1 });
+    }
+    // Never above NODE_MAX_CONCURRENT_AGENTS, whatever is asked.
+    await expect(members[0]!.backends.nodeQueue.setMaxConcurrency(3)).rejects.toThrow('from 1 to 2');
+  }, 60_000);
+
+  it('prunes artifacts under the cluster’s prune lock, with the runs it drops in the same round', async () => {
+    const a = await startNode('node-a');
+    const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
+    const { PostgresRunStore } = await import('../../src/store/postgres/postgres-run-store.js');
+    const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
+    try {
+      const store = new PostgresRunStore(db, { logLinesPerRun: 100 });
+      const longAgo = new Date(Date.now() - 10 * 24 * 3_600_000);
+      for (const id of ['gone-before', 'old-run']) {
+        await store.insert(makeRun({ id, status: 'SUCCEEDED', queuedAt: longAgo, startedAt: longAgo, finishedAt: longAgo }));
+        await a.backends.artifactStore.save(id, '/workspace/out', Readable.from([Buffer.from(id)]), { maxBytes: 1024 });
+      }
+      // Pruned before a crash: its artifacts are left over.
+      await db.query("DELETE FROM runs WHERE id = 'gone-before'");
+      const retention = { maxFinishedRuns: 100, maxAgeMs: 24 * 3_600_000 };
+      // Another node prunes now: this one leaves the whole round to it, artifacts included.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const holding = new Promise<void>((resolve) => (locked = resolve));
+      const other = db.withAdvisoryLock('prune', async () => {
+        locked();
+        await held;
+      });
+      await holding;
+      expect(await a.backends.prune(retention)).toEqual({ runs: 0, artifactRuns: 0 });
+      expect(await a.backends.artifactStore.list('gone-before')).toHaveLength(1);
+      release();
+      await other;
+      expect(await a.backends.prune(retention)).toEqual({ runs: 1, artifactRuns: 2 });
+      expect(await a.backends.artifactStore.list('gone-before')).toEqual([]);
+      expect(await a.backends.artifactStore.list('old-run')).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
 
   it('cancels a run running on node B when the cancel is sent to node C', async () => {
     const [a, b, c] = await Promise.all([startNode('node-a'), startNode('node-b'), startNode('node-c')]);
@@ -510,6 +576,36 @@ describe('a cluster of bosun nodes', () => {
       leftovers += await removeLeftovers(docker, instanceId);
     }
   }, 120_000);
+
+  it('records the end of a waiting run that timed out once, though every node saw it leave', async () => {
+    const logged: LogEntry[] = [];
+    const env = { QUEUE_TIMEOUT_MS: '1500' };
+    const members = [await startNode('node-a', env, logged), await startNode('node-b', env, logged), await startNode('node-c', env, logged)];
+    for (const member of members) await member.backends.nodeQueue.pause();
+    // Each node's own records (its run service's events; the bridged views would show each once per node).
+    const finals: string[] = [];
+    const left = members.map(() => new Set<string>());
+    members.forEach((member, index) => {
+      member.app.runs.events.on('run-updated', (run) => {
+        if (run.status === 'TIMED_OUT') finals.push(run.id);
+      });
+      member.app.queue.events.on('left', ({ id }) => left[index]!.add(id));
+    });
+    const { agentId } = await startRun(members[0]!.url, { steps: ['true'] });
+    await until('every node to see the run leave', 30_000, () => Promise.resolve(left.every((ids) => ids.has(agentId)) ? true : undefined));
+    expect((await waitForFinal(members[1]!.url, agentId)).status).toBe('TIMED_OUT');
+    // An absence, so a bound: a second record would follow its node's store read of the run within moments.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(finals.filter((id) => id === agentId)).toHaveLength(1);
+    expect(logged.filter((entry) => entry.fields['runId'] === agentId && entry.msg === 'run timed_out')).toHaveLength(1);
+    const stored = await gql<{ agentRun: { error: string; logs: { seq: number }[] } }>(
+      members[2]!.url,
+      'query ($id: ID!) { agentRun(id: $id) { error logs { seq } } }',
+      { id: agentId },
+    );
+    expect(stored.agentRun.error).toContain('longer than the queue timeout');
+    expect(stored.agentRun.logs.map((line) => line.seq)).toEqual(stored.agentRun.logs.map((_, index) => index + 1));
+  }, 60_000);
 
   it('records a waiting run admitted on node A and cancelled from node C as cancelled, on every node', async () => {
     const members = [await startNode('node-a'), await startNode('node-b'), await startNode('node-c')];

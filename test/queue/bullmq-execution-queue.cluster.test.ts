@@ -3,7 +3,7 @@
  * process, each with its own connections, play the nodes of one cluster; a child process plays a
  * node that dies. Every wait is for an event or a state, never for a length of time.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -96,6 +96,24 @@ async function eventually(check: () => void): Promise<void> {
   }
 }
 
+/** A node in a child process (test/helpers/bullmq-node-process.ts), to be killed; `waitLine` resolves once it printed `text`. */
+function spawnNode(queueName: string, name: string, leaseMs: number): { child: ChildProcess; waitLine: (text: string) => Promise<void> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/bullmq-node-process.ts', redis.url, queueName, name, String(leaseMs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const seen: string[] = [];
+  lines.on('line', (line) => seen.push(line));
+  const waitLine = (text: string): Promise<void> =>
+    new Promise((resolve) => {
+      if (seen.includes(text)) resolve();
+      lines.on('line', (line) => {
+        if (line === text) resolve();
+      });
+    });
+  return { child, waitLine };
+}
+
 describe('BullMqExecutionQueue', () => {
   it('starts runs enqueued on three nodes in one FIFO order', async () => {
     const { node, tasks } = cluster();
@@ -153,7 +171,7 @@ describe('BullMqExecutionQueue', () => {
     const left = nextEvent(b, 'left', ({ id }) => id === 'r2');
     expect(await c.cancel('r2')).toBe(true);
     expect(c.position('r2')).toBe(0);
-    expect((await left)[0]).toMatchObject({ id: 'r2', reason: 'cancelled' });
+    expect((await left)[0]).toMatchObject({ id: 'r2', reason: 'cancelled', byThisNode: false });
     expect((await moved)[0]).toEqual({ id: 'r3', position: 2 });
     expect(b.waitingIds()).toEqual(['r1', 'r3']);
     expect(await a.cancel('r2')).toBe(false);
@@ -165,7 +183,11 @@ describe('BullMqExecutionQueue', () => {
     await nodes[0]!.pause();
     const timedOut = nodes.map((queue) => nextEvent(queue, 'left', ({ id }) => id === 'late'));
     await nodes[1]!.enqueue('late');
-    for (const event of await Promise.all(timedOut)) expect(event[0]).toMatchObject({ id: 'late', reason: 'timed-out' });
+    const events = (await Promise.all(timedOut)).map(([event]) => event);
+    for (const event of events) expect(event).toMatchObject({ id: 'late', reason: 'timed-out' });
+    // One node took it out, and every node knows whether it was that one (it alone records the end).
+    expect(events.filter((event) => event.byThisNode === true)).toHaveLength(1);
+    expect(events.filter((event) => event.byThisNode === false)).toHaveLength(2);
     const client = new Redis(redis.url);
     try {
       const entries = await client.xrange(`bosun:${queueName}:events`, '-', '+');
@@ -233,6 +255,31 @@ describe('BullMqExecutionQueue', () => {
     await until(c, () => c.stats().running === 0);
   });
 
+  it('moves one node’s own cap without touching the cluster limit, a raise taking a run at once', async () => {
+    const { node, tasks } = cluster({ maxConcurrency: 0, nodeMaxConcurrency: 2 });
+    const a = await node('a');
+    const b = await node('b');
+    await b.pauseNode();
+    await a.setNodeMaxConcurrency(1);
+    expect(a.nodeMaxConcurrency).toBe(1);
+    await a.enqueue('r1');
+    await tasks.startedCount(1);
+    await a.enqueue('r2');
+    expect(a.waitingIds()).toEqual(['r2']);
+    // Node A is full (r1 never ends by itself): only a wake of its worker takes r2 now.
+    await a.setNodeMaxConcurrency(2);
+    await tasks.startedCount(2);
+    expect(tasks.started.map((run) => run.node)).toEqual(['a', 'a']);
+    expect([a.stats().maxConcurrency, b.stats().maxConcurrency]).toEqual([0, 0]);
+    expect(b.nodeMaxConcurrency).toBe(2);
+    // Bounded by the cap it was opened with (NODE_MAX_CONCURRENT_AGENTS).
+    await expect(a.setNodeMaxConcurrency(3)).rejects.toThrow('from 1 to 2');
+    await expect(a.setNodeMaxConcurrency(0)).rejects.toThrow('from 1 to 2');
+    tasks.release('r1');
+    tasks.release('r2');
+    await a.onIdle();
+  });
+
   it('lets a node without a cap of its own (0) run up to the cluster limit', async () => {
     const { node, tasks } = cluster({ maxConcurrency: 3, nodeMaxConcurrency: 0 });
     const a = await node('a');
@@ -297,21 +344,8 @@ describe('BullMqExecutionQueue', () => {
     await a.enqueue('blocker');
     await tasks.startedCount(1);
 
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/bullmq-node-process.ts', redis.url, queueName, 'doomed', '2000'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const lines = createInterface({ input: child.stdout });
-    const seen: string[] = [];
-    const waitLine = (text: string): Promise<void> =>
-      new Promise((resolve) => {
-        if (seen.includes(text)) resolve();
-        lines.on('line', (line) => {
-          seen.push(line);
-          if (line === text) resolve();
-        });
-      });
-    const ready = waitLine('ready');
-    await ready;
+    const { child, waitLine } = spawnNode(queueName, 'doomed', 2_000);
+    await waitLine('ready');
     const startedThere = waitLine('started victim');
     const lost = new Promise<{ id: string; node: string; claimed: boolean }>((resolve) => a.clusterEvents.once('lost', resolve));
     await a.enqueue('victim');
@@ -330,6 +364,32 @@ describe('BullMqExecutionQueue', () => {
     tasks.release('after');
     await a.onIdle();
     expect(tasks.started.map((run) => run.id)).toEqual(['blocker', 'after']);
+  });
+
+  it('reports a dead node’s run lost though the only live node is paused (its stalled checks go on)', async () => {
+    const { node, queueName, tasks } = cluster({ leaseMs: 2_000, maxConcurrency: 0 });
+    const a = await node('a');
+    // Paused as its engine guard or its shutdown pauses it: it takes nothing, and must still check.
+    await a.pauseNode();
+    const { child, waitLine } = spawnNode(queueName, 'doomed', 2_000);
+    await waitLine('ready');
+    const startedThere = waitLine('started victim');
+    const lost = new Promise<{ id: string; node: string; claimed: boolean }>((resolve) => a.clusterEvents.once('lost', resolve));
+    await a.enqueue('victim');
+    await startedThere;
+    await eventually(() => expect(a.nodeOf('victim')).toBe('doomed'));
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+    expect(await lost).toEqual({ id: 'victim', node: 'doomed', claimed: true });
+    expect(a.isRunning('victim')).toBe(false);
+    // Resumed, it takes runs again (and BullMQ's own checks take over).
+    await a.resumeNode();
+    await a.enqueue('after');
+    await tasks.startedCount(1);
+    tasks.release('after');
+    await a.onIdle();
+    expect(tasks.started).toEqual([{ id: 'after', node: 'a' }]);
   });
 
   it('restores runs in their order even when free workers could take the first ones at once', async () => {

@@ -31,7 +31,7 @@ afterEach(async () => {
   for (const service of services.splice(0)) await service.shutdown();
 });
 
-function setup(options: { maxConcurrency?: number; maxQueueLength?: number; db?: SqliteDatabase } = {}) {
+function setup(options: { maxConcurrency?: number; maxQueueLength?: number; db?: SqliteDatabase; nodeName?: string } = {}) {
   const db = options.db ?? openDatabase(':memory:');
   // Quick retries: the tests wait for the store's state, never for a time.
   const health = new StoreHealth({ logger: createTestLogger(), minRetryDelayMs: 1, maxRetryDelayMs: 10 });
@@ -51,6 +51,7 @@ function setup(options: { maxConcurrency?: number; maxQueueLength?: number; db?:
     defaults: DEFAULTS,
     queueTimeoutMs: 600_000,
     stopGraceMs: 100,
+    ...(options.nodeName === undefined ? {} : { nodeName: options.nodeName }),
     logger: createSilentLogger(),
   });
   services.push(service);
@@ -164,6 +165,40 @@ describe('recovery into a shorter line', () => {
       expect((await service.get(id))!.error).toMatch(/queue is full/i);
       expect(stored(id)).toEqual({ status: 'FAILED', failure_reason: 'QUEUE_FULL' });
     }
+  });
+});
+
+describe('a cluster node and agents it lacks', () => {
+  it('puts a waiting run whose agent it lacks back in line at recovery, rather than failing it', async () => {
+    const db = openDatabase(':memory:');
+    const seed = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    const queuedAt = new Date(Date.parse('2026-11-26T10:00:00Z'));
+    await seed.insert(makeRun({ id: 'mine', queuedAt }));
+    await seed.insert(makeRun({ id: 'custom', queuedAt, config: { ...makeRun({ id: 'x' }).config, agent: 'fixer' } }));
+    const { queue, service, stored } = setup({ db, nodeName: 'node-a' });
+    await queue.pause();
+    const restored: string[] = [];
+    const restoreWaiting = (runs: ReadonlyArray<{ readonly id: string }>): Promise<number> => {
+      restored.push(...runs.map((run) => run.id));
+      return Promise.resolve(runs.length);
+    };
+    expect(await service.recover({ node: 'node-a', restoreWaiting })).toEqual({ interrupted: 0, requeued: 2 });
+    expect(restored).toEqual(['mine', 'custom']);
+    expect(stored('custom')).toEqual({ status: 'QUEUED', failure_reason: null });
+  });
+
+  it('fails a run it takes whose agent it lacks, naming the agent and the node', async () => {
+    const db = openDatabase(':memory:');
+    await new SqliteRunStore(db, { logLinesPerRun: 100 }).insert(
+      makeRun({ id: 'custom', config: { ...makeRun({ id: 'x' }).config, agent: 'fixer' } }),
+    );
+    const { service, sandboxes } = setup({ db, nodeName: 'node-b' });
+    // As the cluster's worker on this node calls it, for a run another node admitted.
+    await service.runTask('custom', new AbortController().signal);
+    const run = await service.get('custom');
+    expect(run).toMatchObject({ status: 'FAILED' });
+    expect(run!.error).toContain('agent "fixer" is not registered on node node-b');
+    expect(sandboxes.created).toHaveLength(0);
   });
 });
 

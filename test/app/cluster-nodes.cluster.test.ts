@@ -12,25 +12,35 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { queueKeys } from '../../src/queue/bullmq-scripts.js';
-import { freePort, startChildServer, type ChildServer } from '../helpers/child-server.js';
+import {
+  ChildNodes,
+  isAlive,
+  isFinal,
+  readRun,
+  startOrder,
+  tryStart,
+  waitForFinals,
+  waitForLine,
+  waitForStatus,
+  watchContainers,
+  type NodeSpec,
+  type RunRow,
+  type TestNode,
+} from '../helpers/cluster-nodes.js';
 import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
-import { containersOf, createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
-import { collect, FINAL_STATUSES, gql, startRun, until, type Result } from '../helpers/e2e.js';
-import { createWsClient, eventually, postGraphQL, within } from '../helpers/graphql-clients.js';
+import { containersOf, createTestDocker, removeLeftovers } from '../helpers/docker.js';
+import { collect, gql, startRun, until, type Result } from '../helpers/e2e.js';
+import { createWsClient, eventually, within } from '../helpers/graphql-clients.js';
 
 /** A node's lease: short, so that a dead node's runs end within seconds. */
 const LEASE_MS = 4000;
-/** How long a node may take to stop on SIGTERM before it is killed. */
-const STOP_TIMEOUT_MS = 20_000;
-/** BullMQ's events stream of bosun's line (its default prefix and queue name). */
-const EVENTS_KEY = queueKeys('bosun', 'runs').events;
 
 let postgres: TestServer;
 /** Keeps its data across a kill -9 (an append-only file). */
 let redis: TestServer;
 /** Comes back empty after a kill -9. */
 let volatileRedis: TestServer;
+let cluster: ChildNodes;
 const docker = createTestDocker();
 /** Redis servers a test killed and has not started again: afterEach starts them for the next test. */
 const down = new Set<TestServer>();
@@ -45,26 +55,9 @@ async function restartRedis(server: TestServer): Promise<void> {
   down.delete(server);
 }
 
-interface NodeSpec {
-  readonly name: string;
-  readonly env?: Record<string, string>;
-}
-
-interface TestNode {
-  readonly name: string;
-  readonly instanceId: string;
-  /** What it was started with: a restart uses the same (its instance id included). */
-  readonly env: Record<string, string>;
-  server: ChildServer;
-  url: string;
-  wsUrl: string;
-}
-
-/** Every node started by the test, live or killed: afterEach stops them and removes their containers. */
-const nodes: TestNode[] = [];
-
 beforeAll(async () => {
   [postgres, redis, volatileRedis] = await Promise.all([startPostgres(), startRedis(), startRedis({ appendOnly: false })]);
+  cluster = new ChildNodes({ databaseUrl: postgres.url, leaseMs: LEASE_MS });
 }, 120_000);
 
 afterAll(async () => {
@@ -74,10 +67,8 @@ afterAll(async () => {
 afterEach(async () => {
   // Back first: a node stops more readily with its Redis there.
   for (const server of down) await restartRedis(server);
-  const started = nodes.splice(0);
-  await Promise.all(started.map((node) => stopNode(node)));
   let leftovers = 0;
-  for (const node of started) leftovers += await removeLeftovers(docker, node.instanceId);
+  for (const node of await cluster.stopAll()) leftovers += await removeLeftovers(docker, node.instanceId);
   // Each node removes its containers when it stops (and reaps them when it comes back).
   expect(leftovers).toBe(0);
   // The next test starts on an empty history and an empty line (its nodes set the cluster's limit).
@@ -93,113 +84,13 @@ afterEach(async () => {
   }
 }, 60_000);
 
-/** Starts the nodes at once, each a child process on `redisUrl`, the shared PostgreSQL and the engine. */
-async function startNodes(specs: readonly NodeSpec[], redisUrl = redis.url): Promise<TestNode[]> {
-  onTestFailed(() => {
-    // What the nodes said is the first thing to read when a test of several processes fails.
-    for (const node of nodes) console.error(`--- ${node.name} (${node.instanceId}), last output:\n${node.server.output().slice(-6000)}`);
-  });
-  return Promise.all(
-    specs.map(async ({ name, env = {} }) => {
-      const instanceId = testInstanceId();
-      const nodeEnv = {
-        REDIS_URL: redisUrl,
-        BOSUN_DB_URL: postgres.url,
-        BOSUN_NODE_NAME: name,
-        BOSUN_INSTANCE_ID: instanceId,
-        NODE_LEASE_MS: String(LEASE_MS),
-        BOSUN_DB_PATH: ':memory:',
-        DOCKER_MEMORY_LIMIT: '256m',
-        STOP_GRACE_MS: '1000',
-        SHUTDOWN_GRACE_MS: '0',
-        HEALTH_CHECK_INTERVAL_MS: '1000',
-        ...env,
-      };
-      const server = await startChildServer(nodeEnv, await freePort(), 60_000);
-      const node: TestNode = { name, instanceId, env: nodeEnv, server, url: server.url, wsUrl: server.url.replace(/^http/, 'ws') };
-      nodes.push(node);
-      return node;
-    }),
-  );
+/** Starts the nodes at once on `redisUrl` (see ChildNodes); a failed test prints what they said. */
+function startNodes(specs: readonly NodeSpec[], redisUrl = redis.url): Promise<TestNode[]> {
+  onTestFailed(() => console.error(cluster.describe()));
+  return cluster.start(specs, redisUrl);
 }
 
-/** Starts a node again (after a kill -9) with the same name, instance id and settings, on a new port. */
-async function restartNode(node: TestNode): Promise<void> {
-  node.server = await startChildServer(node.env, await freePort(), 60_000);
-  node.url = node.server.url;
-  node.wsUrl = node.url.replace(/^http/, 'ws');
-}
-
-/** SIGTERM, then SIGKILL if it does not exit in time; nothing for a node already dead. */
-async function stopNode(node: TestNode): Promise<void> {
-  const child = node.server.process;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await node.server.exited;
-  clearTimeout(timer);
-}
-
-function isAlive(node: TestNode): boolean {
-  return node.server.process.exitCode === null && node.server.process.signalCode === null;
-}
-
-interface RunRow {
-  readonly id: string;
-  readonly status: string;
-  readonly failureReason: string | null;
-  readonly error: string | null;
-  readonly node: string | null;
-  readonly position: number;
-  readonly startedAt: string | null;
-  readonly finishedAt: string | null;
-}
-
-async function readRun(url: string, id: string): Promise<RunRow> {
-  const data = await gql<{ agentRun: RunRow }>(
-    url,
-    'query ($id: ID!) { agentRun(id: $id) { id status failureReason error node position startedAt finishedAt } }',
-    { id },
-  );
-  return data.agentRun;
-}
-
-function isFinal(run: RunRow): boolean {
-  return (FINAL_STATUSES as readonly string[]).includes(run.status);
-}
-
-/** Every run final, read from `url`, in the order of `ids`. */
-function waitForFinals(url: string, ids: readonly string[], ms: number): Promise<RunRow[]> {
-  return until(`runs ${ids.join(', ')} to finish`, ms, async () => {
-    const runs = await Promise.all(ids.map((id) => readRun(url, id)));
-    return runs.every(isFinal) ? runs : undefined;
-  });
-}
-
-function waitForStatus(url: string, id: string, status: string, ms = 30_000): Promise<RunRow> {
-  return until(`run ${id} to be ${status}`, ms, async () => {
-    const run = await readRun(url, id);
-    return run.status === status ? run : undefined;
-  });
-}
-
-/** The runs the cluster started, in the order its workers took them (BullMQ's `active` events; a run's first). */
-async function startOrder(redisUrl: string): Promise<string[]> {
-  const connection = new Redis(redisUrl);
-  try {
-    const entries = await connection.xrange(EVENTS_KEY, '-', '+');
-    const order: string[] = [];
-    for (const [, fields] of entries) {
-      const event = Object.fromEntries(fields.flatMap((value, index) => (index % 2 === 0 ? [[value, fields[index + 1]]] : [])));
-      if (event['event'] === 'active' && !order.includes(event['jobId']!)) order.push(event['jobId']!);
-    }
-    return order;
-  } finally {
-    connection.disconnect();
-  }
-}
-
-/** `ids` (in line order) as their startedAt orders them, each from its node's clock (see the file's comment). */
+/** Runs in line order, as their startedAt orders them, each from its node's clock (see the file's comment). */
 function expectStartedInOrder(runs: readonly RunRow[]): void {
   // Two runs taken at once by two nodes record startedAt a moment apart, either way round; a run
   // started out of turn would be a whole run (a second and more) ahead.
@@ -210,50 +101,6 @@ function expectStartedInOrder(runs: readonly RunRow[]): void {
   }
 }
 
-/** Start and die events of the nodes' containers, as the engine reports them, until `stop()`. */
-async function watchContainers(members: readonly TestNode[]) {
-  const nameOf = new Map(members.map((member) => [member.instanceId, member.name]));
-  const stream = await docker.getEvents({ filters: { type: ['container'], event: ['start', 'die'], label: ['bosun.managed=true'] } });
-  const state = { running: 0, maxRunning: 0, starts: 0, dies: 0, maxPerNode: 0, perNode: new Map<string, number>(), nodes: new Set<string>() };
-  let pending = '';
-  stream.on('data', (chunk: Buffer) => {
-    pending += chunk.toString();
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines.filter(Boolean)) {
-      const event = JSON.parse(line) as { Action?: string; status?: string; Actor: { Attributes: Record<string, string> } };
-      const node = nameOf.get(event.Actor.Attributes['bosun.instance'] ?? '');
-      if (node === undefined) continue;
-      const started = (event.Action ?? event.status) === 'start';
-      const delta = started ? 1 : -1;
-      if (started) state.starts += 1;
-      else state.dies += 1;
-      state.nodes.add(node);
-      state.running += delta;
-      state.perNode.set(node, (state.perNode.get(node) ?? 0) + delta);
-      state.maxRunning = Math.max(state.maxRunning, state.running);
-      state.maxPerNode = Math.max(state.maxPerNode, state.perNode.get(node)!);
-    }
-  });
-  return { state, stop: () => (stream as unknown as { destroy(): void }).destroy() };
-}
-
-const START_MUTATION = /* GraphQL */ `
-  mutation ($input: StartAgentInput!) {
-    startAgent(input: $input) {
-      agentId
-    }
-  }
-`;
-
-/** startAgent's errors (none: undefined) for a run of `steps`. */
-async function startErrors(url: string, steps: string[]) {
-  const { body } = await postGraphQL<{ startAgent: { agentId: string } }>(url, START_MUTATION, {
-    input: { group: { id: 'g-e2e', name: 'e2e' }, config: { steps } },
-  });
-  return { errors: body.errors, agentId: body.data?.startAgent.agentId };
-}
-
 describe('three bosun nodes in child processes', () => {
   it('keeps the cluster limit and each node limit, as the engine sees them, and starts runs started round-robin in FIFO order', async () => {
     const env = { MAX_CONCURRENT_AGENTS: '2', NODE_MAX_CONCURRENT_AGENTS: '1' };
@@ -262,7 +109,7 @@ describe('three bosun nodes in child processes', () => {
       { name: 'node-b', env },
       { name: 'node-c', env },
     ]);
-    const watch = await watchContainers(members);
+    const watch = await watchContainers(docker, members);
     try {
       const ids: string[] = [];
       for (let i = 0; i < 12; i += 1) ids.push((await startRun(members[i % 3]!.url, { steps: [`echo run ${i}`, 'sleep 1'] })).agentId);
@@ -273,11 +120,11 @@ describe('three bosun nodes in child processes', () => {
       expect(await startOrder(redis.url)).toEqual(ids);
       expectStartedInOrder(finals);
       // Every container came and went, as the engine reports it: never above the limits.
-      await eventually(() => watch.state.dies === 12, 'the engine reports every container gone', 15_000);
-      expect(watch.state.starts).toBe(12);
-      expect(watch.state.maxRunning).toBe(2);
-      expect(watch.state.maxPerNode).toBe(1);
-      expect(watch.state.nodes.size).toBeGreaterThanOrEqual(2);
+      await eventually(() => watch.counts.dies === 12, 'the engine reports every container gone', 15_000);
+      expect(watch.counts.starts).toBe(12);
+      expect(watch.counts.maxRunning).toBe(2);
+      expect(watch.counts.maxPerNode).toBe(1);
+      expect(watch.counts.nodes.size).toBeGreaterThanOrEqual(2);
     } finally {
       watch.stop();
     }
@@ -298,12 +145,7 @@ describe('three bosun nodes in child processes', () => {
     for (const [index, node] of admitters.entries())
       waiting.push((await startRun(node.url, { steps: [`echo waiting ${index}`, 'sleep 1'] })).agentId);
     // Four waiting, in line in the order they were started, as every node sees it.
-    for (const node of [a!, b!, c!]) {
-      await until(`the line on ${node.name}`, 10_000, async () => {
-        const runs = await Promise.all(waiting.map((id) => readRun(node.url, id)));
-        return runs.every((run, index) => run.status === 'QUEUED' && run.position === index + 1) ? true : undefined;
-      });
-    }
+    for (const node of [a!, b!, c!]) await waitForLine(node.url, waiting, `the line on ${node.name}`);
     expect(await containersOf(docker, b!.instanceId)).toHaveLength(2);
 
     const killedAt = Date.now();
@@ -329,7 +171,7 @@ describe('three bosun nodes in child processes', () => {
 
     // Its containers outlived it; back, it reaps them by its instance label.
     expect(await containersOf(docker, b!.instanceId)).toHaveLength(2);
-    await restartNode(b!);
+    await cluster.restart(b!);
     await until('node B to reap its orphans', 30_000, async () => ((await containersOf(docker, b!.instanceId)).length === 0 ? true : undefined));
     // Its comeback changes nothing of what the cluster recorded.
     for (const id of running) expect(await readRun(b!.url, id)).toMatchObject({ status: 'FAILED', failureReason: 'INTERRUPTED' });
@@ -348,7 +190,7 @@ describe('three bosun nodes in child processes', () => {
         ],
         server.url,
       );
-      const watch = await watchContainers(members);
+      const watch = await watchContainers(docker, members);
       onTestFailed(() => watch.stop());
       // Two hold the slots long enough for the kill to come mid-queue; six wait behind them.
       const holding = [
@@ -358,10 +200,7 @@ describe('three bosun nodes in child processes', () => {
       const waiting: string[] = [];
       for (let i = 0; i < 6; i += 1) waiting.push((await startRun(members[(i + 2) % 3]!.url, { steps: [`echo waiting ${i}`, 'sleep 1'] })).agentId);
       for (const id of holding) await waitForStatus(members[2]!.url, id, 'RUNNING');
-      await until('the waiting runs in line on node C', 10_000, async () => {
-        const runs = await Promise.all(waiting.map((id) => readRun(members[2]!.url, id)));
-        return runs.every((run, index) => run.status === 'QUEUED' && run.position === index + 1) ? true : undefined;
-      });
+      await waitForLine(members[2]!.url, waiting, 'the waiting runs in line on node C');
       // What Redis recorded of the starts before it dies (the empty one forgets it).
       const before = await startOrder(server.url);
       expect(before).toEqual(holding);
@@ -381,14 +220,14 @@ describe('three bosun nodes in child processes', () => {
       expectStartedInOrder(finals.slice(2));
       for (const member of members) expect(isAlive(member)).toBe(true);
       // One container a run: none ran twice (the empty Redis got them back once, from PostgreSQL).
-      await eventually(() => watch.state.dies === all.length, 'the engine reports every container gone', 15_000);
+      await eventually(() => watch.counts.dies === all.length, 'the engine reports every container gone', 15_000);
       watch.stop();
-      expect(watch.state.starts).toBe(all.length);
-      expect(watch.state.maxPerNode).toBe(1);
+      expect(watch.counts.starts).toBe(all.length);
+      expect(watch.counts.maxPerNode).toBe(1);
       // With its data, Redis still counts the runs that held the slots. Empty, it does not: the
       // nodes' orphaned runs finish outside its count, and restored runs may start beside them
       // (seen: 3 at once for a limit of 2); the node limits still hold.
-      if (appendOnly) expect(watch.state.maxRunning).toBe(2);
+      if (appendOnly) expect(watch.counts.maxRunning).toBe(2);
     }, 180_000);
   }
 
@@ -405,7 +244,7 @@ describe('three bosun nodes in child processes', () => {
 
     await killRedis(redis);
     for (const member of members) {
-      const { errors } = await startErrors(member.url, ['true']);
+      const { errors } = await tryStart(member.url, ['true']);
       expect(errors?.[0]?.extensions?.['code']).toBe('UNAVAILABLE');
       expect(errors?.[0]?.message).toMatch(/Redis/);
     }
@@ -423,7 +262,7 @@ describe('three bosun nodes in child processes', () => {
     for (const member of members) {
       admitted.push(
         await until(`node ${member.name} to admit runs again`, 30_000, async () => {
-          const { errors, agentId } = await startErrors(member.url, ['echo back']);
+          const { errors, agentId } = await tryStart(member.url, ['echo back']);
           if (errors !== undefined) {
             expect(errors[0]?.extensions?.['code']).toBe('UNAVAILABLE');
             return undefined;

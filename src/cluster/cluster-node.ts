@@ -86,6 +86,8 @@ export interface ClusterNodeOptions {
 
 /** The lock under which a lost run is recorded, by whichever of the queue or the lease sweep comes first. */
 const LOST_RUNS_LOCK = 'lost-runs';
+/** How long the owner of a run may take to stop it for a forwarded cancel, at least (or the lease, if longer). */
+const CANCEL_TIMEOUT_MS = 60_000;
 
 const NO_CONTAINERS: NodeContainerSummary = Object.freeze({ total: 0, healthy: 0, warning: 0, critical: 0 });
 
@@ -181,7 +183,8 @@ export class ClusterNode {
    * @throws BosunError UNAVAILABLE when the node cannot be reached (see {@link address}), or the owner's refusal.
    */
   async cancelOn(node: string, runId: string): Promise<AgentRun> {
-    return this.forwarding.cancelOn(await this.address(node, runId), runId);
+    // The owner stops the run (its grace, its container's removal) before it answers.
+    return this.forwarding.cancelOn(await this.address(node, runId), runId, Math.max(CANCEL_TIMEOUT_MS, this.options.leaseMs));
   }
 
   /**

@@ -23,6 +23,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
 import { BosunError } from '../errors.js';
+import { withDeadline } from '../shared/deadline.js';
 import type { AgentRun } from '../runs/agent-run.js';
 import type { ExecOptionsInput } from '../runs/external/exec-inputs.js';
 import { RunHeldElsewhere } from '../runs/external/external-run-service.js';
@@ -38,6 +39,8 @@ export { FORWARDED_HEADER, type NodeAddress } from './remote-node.js';
 const IDLE_CACHE_MS = 1_000;
 /** Bounds the cache: the runs running elsewhere that are read within a second. */
 const IDLE_CACHE_MAX_RUNS = 10_000;
+/** How long an owner may take to answer `idleSince`. */
+const IDLE_ASK_TIMEOUT_MS = 5_000;
 
 /** This node's external run service, as the API uses it (ExternalRunService). */
 export interface LocalExternalRuns extends ExternalRuns {
@@ -155,13 +158,19 @@ export class NodeForwarding implements ExternalRuns {
   /**
    * Cancels a run on `owner`, the node the run service found running it (its cancel's seam,
    * `AgentRunServiceOptions.cancelElsewhere`), and answers the run as the store then reads it.
+   * The owner answers once the run is stopped; one that does not within `timeoutMs` (stalled,
+   * say, while its socket still takes connections) is given up on.
    * Never routed anew: a cancel is started on this node first, which finds the owner itself.
    * @throws BosunError UNAVAILABLE when this request was itself forwarded (the nodes disagree), or
    *   the owner does not answer; the owner's refusal with its code.
    */
-  async cancelOn(owner: NodeAddress, runId: string, signal?: AbortSignal): Promise<AgentRun> {
+  async cancelOn(owner: NodeAddress, runId: string, timeoutMs: number): Promise<AgentRun> {
     this.refuseForwarded(runId, owner);
-    await this.remote(owner).cancel(runId, signal);
+    await withDeadline((signal) => this.remote(owner).cancel(runId, signal), {
+      timeoutMs,
+      onTimeout: () =>
+        new BosunError('UNAVAILABLE', `node ${owner.name} (${owner.url}), which runs run ${runId}, did not answer the cancel within ${timeoutMs} ms`),
+    });
     return this.readRun(runId);
   }
 
@@ -172,7 +181,10 @@ export class NodeForwarding implements ExternalRuns {
    * when the caller has it, so that runs of this node cost no lookup.
    */
   idleSince(runId: string, node?: string | null): Date | null | Promise<Date | null> {
-    if (node === undefined || node === null || node === this.options.nodeName) return this.options.local.idleSince(runId);
+    // A forwarded request (or a client that says it is one) is answered here, never refused: a
+    // subscription's result may be shared with other subscribers, who must not see its error.
+    const here = node === undefined || node === null || node === this.options.nodeName || this.forwarded.getStore() !== undefined;
+    if (here) return this.options.local.idleSince(runId);
     const now = Date.now();
     const cached = this.idleCache.get(runId);
     if (cached !== undefined && now - cached.at < IDLE_CACHE_MS) return cached.value;
@@ -181,16 +193,14 @@ export class NodeForwarding implements ExternalRuns {
       // Still full: runs enough to fill it are asked anew each time rather than held without bound.
       if (this.idleCache.size >= IDLE_CACHE_MAX_RUNS) this.idleCache.clear();
     }
+    // An owner that cannot be asked (no BOSUN_NODE_URL, away, slow) answers null, "not known to
+    // be idle", for the second: a field read by every dashboard update is no place for its error.
     const value = this.route(
       runId,
       () => Promise.resolve(this.options.local.idleSince(runId)),
-      (owner) => owner.idleSince(runId),
-    );
+      (owner) => owner.idleSince(runId, AbortSignal.timeout(IDLE_ASK_TIMEOUT_MS)),
+    ).catch(() => null);
     this.idleCache.set(runId, { at: now, value });
-    // A failure is not kept: the next read asks again.
-    value.catch(() => {
-      if (this.idleCache.get(runId)?.value === value) this.idleCache.delete(runId);
-    });
     return value;
   }
 

@@ -28,6 +28,9 @@ import type { RunDefaults } from './start-input.js';
 
 export { CONTEXT_FILE_PATH, WORKSPACE_DIR } from './run-executor.js';
 const DEFAULT_LIST_LIMIT = 50;
+/** How long a cancel waits for a run taken from the line by a node to be recorded RUNNING (cluster mode). */
+const HANDOFF_WAIT_MS = 10_000;
+const HANDOFF_POLL_MS = 50;
 
 export interface AgentRunServiceOptions {
   readonly store: RunStore;
@@ -306,9 +309,16 @@ export class AgentRunService implements RunService {
       this.recorder.track(run);
       this.recorder.finish(id, 'CANCELLED', null, 'cancelled while bosun was shutting down');
     } else {
-      // A run another node runs is stopped by that node (node forwarding, issue #17).
-      const current = await this.recorder.load(id);
-      if (current.status === 'RUNNING' && current.node !== null && current.node !== this.options.nodeName) {
+      let current = await this.recorder.load(id);
+      // Neither in line nor running here: in a cluster, a node may have taken it from the line
+      // and not recorded it RUNNING yet. Answering it QUEUED would let it run, cancel or not.
+      if (this.options.nodeName != null && current.status === 'QUEUED') current = await this.untilTaken(id);
+      const taken = this.active.get(id);
+      if (taken) {
+        taken.controller.abort(new RunStopped('cancel'));
+        await taken.settled;
+      } else if (current.status === 'RUNNING' && current.node !== null && current.node !== this.options.nodeName) {
+        // A run another node runs is stopped by that node (node forwarding, issue #17).
         if (this.options.cancelElsewhere) return this.options.cancelElsewhere(id, current.node);
         throw new BosunError(
           'UNAVAILABLE',
@@ -322,6 +332,26 @@ export class AgentRunService implements RunService {
       await this.options.store.flush();
     }
     return this.recorder.load(id);
+  }
+
+  /**
+   * The run once the node that took it from the line has recorded it (or it runs here); it is
+   * RUNNING within moments of being taken, as its node reads it from the store first.
+   * @throws BosunError UNAVAILABLE when it is still QUEUED after {@link HANDOFF_WAIT_MS}.
+   */
+  private async untilTaken(id: string): Promise<AgentRun> {
+    const deadline = Date.now() + HANDOFF_WAIT_MS;
+    for (;;) {
+      const run = await this.recorder.load(id);
+      if (run.status !== 'QUEUED' || this.active.has(id)) return run;
+      if (Date.now() >= deadline) {
+        throw new BosunError(
+          'UNAVAILABLE',
+          `run ${id} has left the line to start, and the node that took it has not recorded it within ${HANDOFF_WAIT_MS} ms; try the cancel again`,
+        );
+      }
+      await delay(HANDOFF_POLL_MS);
+    }
   }
 
   get(id: string): Promise<AgentRun | undefined> {

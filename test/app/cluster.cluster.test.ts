@@ -67,6 +67,15 @@ afterEach(async () => {
  * `logged`: the node's log entries go there (instead of the test's log level) when given.
  */
 async function startNode(name: string, env: Record<string, string> = {}, logged?: LogEntry[]): Promise<TestNode> {
+  return (await openNode(name, env, logged)).start();
+}
+
+/** A node built as main.ts builds it, its backends open (its worker takes jobs, which wait), not started yet. */
+async function openNode(
+  name: string,
+  env: Record<string, string> = {},
+  logged?: LogEntry[],
+): Promise<{ readonly backends: AppBackends; start(): Promise<TestNode> }> {
   const port = await freePort();
   const { config, instanceId } = testAppConfig({
     REDIS_URL: redis.url,
@@ -81,10 +90,15 @@ async function startNode(name: string, env: Record<string, string> = {}, logged?
     logged === undefined ? createLogger({ level: config.logLevel, pretty: false }).child({ node: name }) : createTestLogger({ node: name }, logged);
   const backends = await openClusterBackends({ ...config, cluster: config.cluster! }, { logger });
   const app = createApp(config, { logger, backends });
-  const { url } = await app.start();
-  const node = { name, instanceId, app, backends, url, wsUrl: url.replace(/^http/, 'ws') };
-  nodes.push(node);
-  return node;
+  return {
+    backends,
+    async start() {
+      const { url } = await app.start();
+      const node = { name, instanceId, app, backends, url, wsUrl: url.replace(/^http/, 'ws') };
+      nodes.push(node);
+      return node;
+    },
+  };
 }
 
 const RUN_QUERY = /* GraphQL */ `
@@ -311,6 +325,28 @@ describe('a cluster of bosun nodes', () => {
     // Stopped where it ran: its container is gone, and every node reads it cancelled.
     await until("node B's container to go", 20_000, async () => ((await countContainers(b.instanceId)) === 0 ? true : undefined));
     for (const node of [a, b, c]) expect((await readRun(node.url, agentId)).status).toBe('CANCELLED');
+  }, 60_000);
+
+  it('cancels a run that a node has taken from the line but not yet recorded RUNNING, rather than answer it QUEUED and let it run', async () => {
+    const a = await startNode('node-a');
+    await a.backends.nodeQueue.pause();
+    // Node B's worker takes the run, which waits in the hand-off until B has started.
+    const b = await openNode('node-b');
+    const { agentId } = await startRun(a.url, { steps: ['sleep 60'] });
+    await until('node B to take the run from the line', 20_000, () => Promise.resolve(a.app.queue.stats().running === 1 ? true : undefined));
+    expect((await readRun(a.url, agentId)).status).toBe('QUEUED');
+
+    const cancelling = gql<{ cancelAgent: { status: string; node: string | null } }>(
+      a.url,
+      'mutation ($id: ID!) { cancelAgent(id: $id) { status node } }',
+      {
+        id: agentId,
+      },
+    );
+    // The cancel waits for the hand-off; B starts, records the run RUNNING, and is sent the cancel.
+    const started = await b.start();
+    expect((await cancelling).cancelAgent).toEqual({ status: 'CANCELLED', node: 'node-b' });
+    await until("node B's container to go", 20_000, async () => ((await countContainers(started.instanceId)) === 0 ? true : undefined));
   }, 60_000);
 
   it('drives an external run on node B with exec, files and finish sent to node A, and a client that never knew B', async () => {

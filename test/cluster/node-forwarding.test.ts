@@ -212,7 +212,7 @@ describe('NodeForwarding', () => {
     expect(finished).toMatchObject({ status: 'FAILED', exitCode: 3, error: 'tests still fail' });
 
     seedRunning(owner, 'run-c');
-    const cancelled = await forwarding.cancelOn(owner, 'run-c');
+    const cancelled = await forwarding.cancelOn(owner, 'run-c', 10_000);
     expect(cancelled).toMatchObject({ id: 'run-c', status: 'CANCELLED' });
     expect(cancelled).toEqual(await owner.services.runs.get('run-c'));
     expect(local.calls).toEqual([]);

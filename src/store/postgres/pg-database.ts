@@ -44,6 +44,13 @@ export interface Queryable {
 export class PostgresDatabase implements Queryable {
   readonly pool: pg.Pool;
   private closed = false;
+  /**
+   * Per advisory lock name, the last of this process's holders and waiters: they take turns here
+   * first, so that one connection per name waits on the server. Waiting there, each would pin a
+   * pooled connection, and as many waiters as the pool is large would leave the holder none for
+   * its own queries (a node recording ten lost runs at once did).
+   */
+  private readonly localTurns = new Map<string, Promise<void>>();
 
   private constructor(private readonly options: PostgresDatabaseOptions) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
@@ -121,7 +128,31 @@ export class PostgresDatabase implements Queryable {
     await this.pool.end();
   }
 
+  /** {@link lockOnServer}, once this process's earlier holders and waiters of `name` are done (see {@link localTurns}). */
   private async lockAndRun<T>(
+    name: string,
+    fn: () => Promise<T>,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<{ acquired: true; value: T } | { acquired: false }> {
+    signal?.throwIfAborted();
+    const previous = this.localTurns.get(name);
+    // Held (or awaited) in this process already: not free, whatever the server says.
+    if (previous !== undefined && !wait) return { acquired: false };
+    let done!: () => void;
+    const turn = new Promise<void>((resolve) => (done = resolve));
+    const last = previous === undefined ? turn : previous.then(() => turn);
+    this.localTurns.set(name, last);
+    try {
+      if (previous !== undefined) await untilSettledOrAborted(previous, signal);
+      return await this.lockOnServer(name, fn, wait, signal);
+    } finally {
+      done();
+      if (this.localTurns.get(name) === last) this.localTurns.delete(name);
+    }
+  }
+
+  private async lockOnServer<T>(
     name: string,
     fn: () => Promise<T>,
     wait: boolean,
@@ -170,4 +201,18 @@ export class PostgresDatabase implements Queryable {
       client.release(broken);
     }
   }
+}
+
+/** Resolves when `turn` does; rejects with `signal`'s reason if it aborts first. */
+function untilSettledOrAborted(turn: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return turn;
+  signal.throwIfAborted();
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void turn.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
 }

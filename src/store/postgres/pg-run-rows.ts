@@ -37,7 +37,9 @@ export function insertParams(run: AgentRun): unknown[] {
 
 /**
  * Many runs' new snapshots in one statement (the columns of RUN_CHANGE_COLUMNS, in its order):
- * arrays of each column, joined by position.
+ * arrays of each column, joined by position. A run that is final stays as it was recorded: in a
+ * cluster a node that was silent past its lease has had its runs ended INTERRUPTED by another
+ * node, and what it writes of them once awake (its own end of them) must not replace that.
  */
 export const RUN_UPDATE_SQL = `UPDATE runs SET status = u.status, failure_reason = u.failure_reason, error = u.error,
   container_id = u.container_id, exit_code = u.exit_code, steps_json = u.steps_json::jsonb, started_at = u.started_at,
@@ -45,7 +47,7 @@ export const RUN_UPDATE_SQL = `UPDATE runs SET status = u.status, failure_reason
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::text[], $8::timestamptz[],
     $9::timestamptz[], $10::boolean[], $11::text[])
     AS u(id, status, failure_reason, error, container_id, exit_code, steps_json, started_at, finished_at, warm_start, node)
-  WHERE runs.id = u.id`;
+  WHERE runs.id = u.id AND runs.status NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT')`;
 
 /** One array per column of RUN_CHANGE_COLUMNS, in its order. */
 export function updateParams(runs: readonly AgentRun[]): unknown[] {
@@ -53,9 +55,14 @@ export function updateParams(runs: readonly AgentRun[]): unknown[] {
   return RUN_CHANGE_COLUMNS.map((column) => rows.map((row) => row[column]));
 }
 
-/** Many log lines in one statement: arrays of each column, joined by position. */
+/**
+ * Many log lines in one statement: arrays of each column, joined by position. A line whose number
+ * another node has used is dropped, not an error that would hold every line behind it: two nodes
+ * number one run's lines only when one ended the run of the other, silent past its lease (above).
+ */
 export const LOG_INSERT_SQL = `INSERT INTO logs (run_id, seq, stream, step, line, at)
-  SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[])`;
+  SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[])
+  ON CONFLICT (run_id, seq) DO NOTHING`;
 
 export function logParams(lines: readonly LogLine[]): unknown[] {
   return [

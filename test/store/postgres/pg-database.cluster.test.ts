@@ -69,6 +69,30 @@ describe('advisory locks', () => {
   });
 });
 
+describe('advisory locks taken by many callers of one process at once', () => {
+  it('pin one pooled connection per lock, so that the holder still has the pool for its queries', async () => {
+    // The cluster's pool as openClusterBackends opens it: 10 connections, a 5 s connection timeout.
+    const db = await pg.openAnother({ connectionTimeoutMs: 5_000 });
+    // Twelve runs recorded lost at once (ClusterNode.recordLost): each takes the lock, then queries.
+    const recordLost = (id: number) =>
+      db.withAdvisoryLock('lost-runs', async () => {
+        await db.query('SELECT $1::int AS id', [id]);
+        return id;
+      });
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => recordLost(i)));
+    expect(results.filter((result) => result.status === 'rejected').map((result) => String(result.reason))).toEqual([]);
+    expect(results.map((result) => (result.status === 'fulfilled' ? result.value : -1))).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    // Held in this process, a lock is not free to try.
+    let release!: () => void;
+    const holding = db.withAdvisoryLock('held', () => new Promise<void>((resolve) => (release = resolve)));
+    await expect.poll(() => release !== undefined).toBe(true);
+    expect(await db.tryWithAdvisoryLock('held', () => Promise.resolve(1))).toEqual({ acquired: false });
+    release();
+    await holding;
+    expect(await db.tryWithAdvisoryLock('held', () => Promise.resolve(1))).toEqual({ acquired: true, value: 1 });
+  }, 60_000);
+});
+
 describe('waiting for an advisory lock', () => {
   it('ends when its signal aborts, without running the work, and leaves the lock to the others', async () => {
     const nodeA = pg.db;

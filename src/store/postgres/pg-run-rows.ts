@@ -53,9 +53,13 @@ export function updateParams(runs: readonly AgentRun[]): unknown[] {
   return RUN_CHANGE_COLUMNS.map((column) => rows.map((row) => row[column]));
 }
 
-/** Many log lines in one statement: arrays of each column, joined by position. */
+/**
+ * Many log lines in one statement: arrays of each column, joined by position. A line whose seq is
+ * taken already is left out, and the rows written are returned (see PostgresRunStore.writeLogs).
+ */
 export const LOG_INSERT_SQL = `INSERT INTO logs (run_id, seq, stream, step, line, at)
-  SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[])`;
+  SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[])
+  ON CONFLICT (run_id, seq) DO NOTHING RETURNING run_id, seq`;
 
 export function logParams(lines: readonly LogLine[]): unknown[] {
   return [

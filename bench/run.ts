@@ -10,6 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
+import { clusterCost } from './benchmarks/cluster-cost.js';
+import { clusterScaling } from './benchmarks/cluster-scaling.js';
 import { concurrency } from './benchmarks/concurrency.js';
 import { dispatch } from './benchmarks/dispatch.js';
 import { exec } from './benchmarks/exec.js';
@@ -26,10 +28,30 @@ import { BENCH_DIR, ROOT, loadAverage } from './lib/processes.js';
 import { summarizeProfiles } from './lib/profile-summary.js';
 import { markdown, textTable, type BenchReport, type Benchmark } from './lib/report.js';
 
-const ALL: readonly Benchmark[] = [overhead, throughput, fanout, monitoring, dispatch, concurrency, memory, exec, warm, idle];
+const ALL: readonly Benchmark[] = [
+  overhead,
+  throughput,
+  fanout,
+  monitoring,
+  dispatch,
+  concurrency,
+  memory,
+  exec,
+  warm,
+  idle,
+  clusterScaling,
+  clusterCost,
+];
+/** Names that select several benchmarks at once; a run of a whole group is named after the group. */
+const GROUPS: Readonly<Record<string, readonly string[]>> = { cluster: [clusterScaling.name, clusterCost.name] };
+/**
+ * Run only when named: they need Redis and PostgreSQL installed (`scripts/setup.sh --with-cluster`),
+ * which `npm run setup` does not install, and take about ten minutes.
+ */
+const ONLY_WHEN_NAMED = new Set(GROUPS['cluster']);
 
 function usage(): string {
-  return `usage: npm run bench [-- [--profile] [${ALL.map((b) => b.name).join('|')}] …]`;
+  return `usage: npm run bench [-- [--profile] [${[...ALL.map((b) => b.name), ...Object.keys(GROUPS)].join('|')}] …]`;
 }
 
 const args = process.argv.slice(2);
@@ -39,12 +61,14 @@ if (args.includes('--help')) {
   console.log(usage());
   process.exit(0);
 }
-const unknown = named.filter((name) => !ALL.some((benchmark) => benchmark.name === name));
+const unknown = named.filter((name) => GROUPS[name] === undefined && !ALL.some((benchmark) => benchmark.name === name));
 if (unknown.length > 0) {
   console.error(`unknown benchmark(s): ${unknown.join(', ')}\n${usage()}`);
   process.exit(2);
 }
-const selected = named.length === 0 ? ALL : ALL.filter((benchmark) => named.includes(benchmark.name));
+const wanted = new Set(named.flatMap((name) => GROUPS[name] ?? [name]));
+const selected =
+  named.length === 0 ? ALL.filter((benchmark) => !ONLY_WHEN_NAMED.has(benchmark.name)) : ALL.filter((benchmark) => wanted.has(benchmark.name));
 
 const runId = `run-${randomUUID().slice(0, 8)}`;
 const stamp = new Date()
@@ -123,12 +147,22 @@ if (profileDir) {
 const table = textTable(reports);
 console.log(`\n${table}\n`);
 const date = new Date().toISOString().slice(0, 10);
-const suffix = named.length === 0 ? '' : `-${selected.map((b) => b.name).join('-')}`;
+const suffix = named.length === 0 ? '' : `-${fileNameParts().join('-')}`;
 const file = join(BENCH_DIR, 'results', `${date}${suffix}${profile ? '-profiled' : ''}.md`);
 mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
 writeFileSync(file, markdown(reports, environment));
 console.log(`written to ${file.slice(ROOT.length)}`);
 process.exit(0);
+
+/** The selected benchmarks' names for the results file, a group's members replaced by the group's name when it was named. */
+function fileNameParts(): string[] {
+  const parts = new Set<string>();
+  for (const benchmark of selected) {
+    const group = Object.keys(GROUPS).find((name) => named.includes(name) && GROUPS[name]!.includes(benchmark.name));
+    parts.add(group ?? benchmark.name);
+  }
+  return [...parts];
+}
 
 function gitHead(): string {
   try {

@@ -5,10 +5,10 @@
  * shell one-liner a user would write instead: `seq 40 | xargs -P4 … docker run --rm … sleep 1`.
  * Rounds alternate (xargs, bosun).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { startBosun } from '../lib/bosun-child.js';
 import { BENCH_LABEL, IMAGE, LIMIT_FLAGS, removeLabelled } from '../lib/docker-cli.js';
 import { gql, RunWatcher, START_AGENT, startInput, wsClient } from '../lib/graphql.js';
+import { LiveContainers } from '../lib/live-containers.js';
 import { run, sleep } from '../lib/processes.js';
 import { figure, type Benchmark } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
@@ -16,65 +16,6 @@ import { summarize } from '../lib/stats.js';
 const LIMIT = 4;
 const JOBS = 40;
 const ROUNDS = Number(process.env['BENCH_CONCURRENCY_ROUNDS'] ?? 3);
-
-/** Follows `docker events` for start / die of containers with `label`; `peak()` replays them in engine time order. */
-class LiveContainers {
-  private readonly events: { nano: bigint; delta: number }[] = [];
-  private readonly process: ChildProcess;
-  private buffer = '';
-
-  constructor(label: string) {
-    this.process = spawn(
-      'docker',
-      [
-        'events',
-        '--filter',
-        'type=container',
-        '--filter',
-        `label=${label}`,
-        '--filter',
-        'event=start',
-        '--filter',
-        'event=die',
-        '--format',
-        '{{json .}}',
-      ],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    this.process.stdout!.on('data', (chunk: Buffer) => {
-      this.buffer += chunk.toString();
-      let newline: number;
-      while ((newline = this.buffer.indexOf('\n')) >= 0) {
-        const line = this.buffer.slice(0, newline);
-        this.buffer = this.buffer.slice(newline + 1);
-        if (line.trim() === '') continue;
-        const event = JSON.parse(line) as { Action?: string; status?: string; timeNano: number | string };
-        const action = event.Action ?? event.status;
-        this.events.push({ nano: BigInt(event.timeNano), delta: action === 'start' ? 1 : -1 });
-      }
-    });
-  }
-
-  get starts(): number {
-    return this.events.filter((event) => event.delta === 1).length;
-  }
-
-  peak(): number {
-    let live = 0;
-    let peak = 0;
-    // A die and a start at the same instant: count the die first (the slot was already free).
-    const ordered = [...this.events].sort((x, y) => (x.nano === y.nano ? x.delta - y.delta : x.nano < y.nano ? -1 : 1));
-    for (const event of ordered) {
-      live += event.delta;
-      peak = Math.max(peak, live);
-    }
-    return peak;
-  }
-
-  stop(): void {
-    this.process.kill();
-  }
-}
 
 export const concurrency: Benchmark = {
   name: 'concurrency',
@@ -97,7 +38,7 @@ export const concurrency: Benchmark = {
       for (let round = 0; round < ROUNDS; round += 1) {
         // xargs -P4 with plain docker run --rm.
         const roundLabel = `${context.runId}-${round}`;
-        const baseEvents = new LiveContainers(`bosun.bench.round=${roundLabel}`);
+        const baseEvents = new LiveContainers('bosun.bench.round', [roundLabel]);
         await sleep(500);
         const script =
           `seq ${JOBS} | xargs -P${LIMIT} -I{} docker run --rm --label ${BENCH_LABEL}=${context.runId} ` +
@@ -109,7 +50,7 @@ export const concurrency: Benchmark = {
         basePeaks.push(baseEvents.peak());
 
         // bosun: 40 startAgent calls, then every run's final update.
-        const events = new LiveContainers(`bosun.instance=${bosun.instanceId}`);
+        const events = new LiveContainers('bosun.instance', [bosun.instanceId]);
         await sleep(500);
         const started = performance.now();
         const ids: string[] = [];

@@ -57,11 +57,13 @@ export function wsRequest<T = Record<string, unknown>>(client: Client, query: st
 
 /**
  * Follows every run's updates (`agentRunUpdated` without an id) and resolves, per run id, when
- * the run reaches a final status — with the time (performance.now()) the final update arrived.
+ * the run reaches a final status — with the time (performance.now()) the final update arrived —
+ * or, through {@link reached}, when an update with a given status first arrived.
  */
 export class RunWatcher {
-  private readonly finals = new Map<string, { status: string; at: number }>();
-  private readonly waiters = new Map<string, (final: { status: string; at: number }) => void>();
+  /** The first arrival per `${id} ${status}`, and per `${id} final` for the final one. */
+  private readonly seen = new Map<string, { status: string; at: number }>();
+  private readonly waiters = new Map<string, (seen: { status: string; at: number }) => void>();
   private readonly dispose: () => void;
   readonly ready: Promise<void>;
 
@@ -74,11 +76,9 @@ export class RunWatcher {
         next: ({ data }) => {
           const at = performance.now();
           const run = data?.agentRunUpdated;
-          if (!run || !FINAL_STATUSES.has(run.status)) return;
-          const final = { status: run.status, at };
-          this.finals.set(run.id, final);
-          this.waiters.get(run.id)?.(final);
-          this.waiters.delete(run.id);
+          if (!run) return;
+          this.record(`${run.id} ${run.status}`, { status: run.status, at });
+          if (FINAL_STATUSES.has(run.status)) this.record(`${run.id} final`, { status: run.status, at });
         },
         error: () => undefined,
         complete: () => undefined,
@@ -89,14 +89,38 @@ export class RunWatcher {
     client.on('connected', () => markReady());
   }
 
+  private record(key: string, seen: { status: string; at: number }): void {
+    if (this.seen.has(key)) return;
+    this.seen.set(key, seen);
+    this.waiters.get(key)?.(seen);
+    this.waiters.delete(key);
+  }
+
   final(id: string, timeoutMs = 60_000): Promise<{ status: string; at: number }> {
-    const known = this.finals.get(id);
+    return this.wait(`${id} final`, `run ${id} not final within ${timeoutMs} ms`, timeoutMs);
+  }
+
+  /** When an update of run `id` with `status` first arrived (already, or within `timeoutMs`). */
+  reached(id: string, status: string, timeoutMs = 60_000): Promise<{ status: string; at: number }> {
+    return this.wait(`${id} ${status}`, `run ${id} not ${status} within ${timeoutMs} ms`, timeoutMs);
+  }
+
+  /** The first arrival of `key` if it came already, without waiting. */
+  arrived(id: string, status: string): { status: string; at: number } | undefined {
+    return this.seen.get(`${id} ${status}`);
+  }
+
+  private wait(key: string, message: string, timeoutMs: number): Promise<{ status: string; at: number }> {
+    const known = this.seen.get(key);
     if (known) return Promise.resolve(known);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`run ${id} not final within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.set(id, (final) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new Error(message));
+      }, timeoutMs);
+      this.waiters.set(key, (seen) => {
         clearTimeout(timer);
-        resolve(final);
+        resolve(seen);
       });
     });
   }

@@ -21,8 +21,11 @@ export interface Row {
   readonly bosun: Figure;
   /** The baseline's name and figure; null for an absolute target. */
   readonly baseline: (Figure & { readonly name: string }) | null;
-  /** The ratio the target is stated in, and how it is defined. */
-  readonly ratio: { readonly value: number; readonly definition: string } | null;
+  /**
+   * The ratio the target is stated in, and how it is defined; `shown` replaces the `1.23×` cell for
+   * a target stated as a difference (e.g. "+12 ms").
+   */
+  readonly ratio: { readonly value: number; readonly definition: string; readonly shown?: string } | null;
   readonly target: string;
   readonly pass: boolean;
 }
@@ -72,7 +75,7 @@ function cells(report: BenchReport, row: Row): string[] {
     row.samples,
     shown(row.bosun, row.unit),
     row.baseline === null ? '—' : `${row.baseline.name}: ${shown(row.baseline, row.unit)}`,
-    row.ratio === null ? '—' : `${ratio(row.ratio.value)} (${row.ratio.definition})`,
+    row.ratio === null ? '—' : `${row.ratio.shown ?? ratio(row.ratio.value)} (${row.ratio.definition})`,
     row.target,
     row.pass ? 'PASS' : 'MISS',
   ];

@@ -2,7 +2,8 @@
  * bosun as the process under test: the real composition root (src/app.ts) with the real Docker
  * engine, configured from the environment the parent gives it (PORT 0, an in-memory database, a
  * unique BOSUN_INSTANCE_ID). Tells the parent its URL over IPC; on `close` shuts down gracefully
- * (which removes its sandboxes) and exits.
+ * (which removes its sandboxes) and exits. With REDIS_URL and BOSUN_DB_URL it is a cluster node,
+ * its backends opened as src/main.ts opens them (`cluster` benchmarks).
  *
  * For profiling a benchmark's measured window only (not start-up, not module loading), the parent
  * sends `profile-start` / `profile-stop` {file}: V8's CPU profiler (the one behind `--cpu-prof`)
@@ -19,13 +20,26 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
+import type { AppBackends } from '../../src/app-backends.js';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 
-const config = loadConfig(process.env);
-const app = createApp(config, { logger: createLogger({ level: config.logLevel, pretty: false }) });
 const send = (message: Record<string, unknown>) => process.send?.(message);
+const config = loadConfig(process.env);
+const logger = createLogger({ level: config.logLevel, pretty: false });
+let backends: AppBackends | undefined;
+if (config.cluster !== undefined) {
+  // Loaded only for a cluster node, as main.ts does: an embedded bosun never loads the cluster's libraries.
+  const { openClusterBackends } = await import('../../src/cluster-backends.js');
+  try {
+    backends = await openClusterBackends({ ...config, cluster: config.cluster }, { logger });
+  } catch (error) {
+    send({ type: 'error', message: String(error) });
+    process.exit(1);
+  }
+}
+const app = createApp(config, { logger, ...(backends === undefined ? {} : { backends }) });
 
 const STALL_TICK_MS = 10;
 const STALL_REPORT_MS = 50;

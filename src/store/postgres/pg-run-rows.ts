@@ -56,13 +56,12 @@ export function updateParams(runs: readonly AgentRun[]): unknown[] {
 }
 
 /**
- * Many log lines in one statement: arrays of each column, joined by position. A line whose number
- * another node has used is dropped, not an error that would hold every line behind it: two nodes
- * number one run's lines only when one ended the run of the other, silent past its lease (above).
+ * Many log lines in one statement: arrays of each column, joined by position. A line whose seq is
+ * taken already is left out, and the rows written are returned (see PostgresRunStore.writeLogs).
  */
 export const LOG_INSERT_SQL = `INSERT INTO logs (run_id, seq, stream, step, line, at)
   SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[])
-  ON CONFLICT (run_id, seq) DO NOTHING`;
+  ON CONFLICT (run_id, seq) DO NOTHING RETURNING run_id, seq`;
 
 export function logParams(lines: readonly LogLine[]): unknown[] {
   return [

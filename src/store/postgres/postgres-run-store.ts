@@ -57,6 +57,8 @@ import {
 /** What {@link PgRunPages} reads while every run change is written. */
 const NOTHING_WAITING: ReadonlyMap<string, AgentRun> = new Map();
 const WRITES = RUN_WRITES;
+/** How often a batch's lines are numbered again when another node keeps taking their seq, before the batch fails (and is retried). */
+const LOG_RENUMBER_ATTEMPTS = 5;
 const RUN_WITH_LAST_SEQ = 'SELECT r.*, (SELECT max(seq) FROM logs l WHERE l.run_id = r.id) AS last_seq FROM runs r';
 
 export type PostgresRunStoreOptions = RunStoreOptions;
@@ -281,17 +283,66 @@ export class PostgresRunStore implements RunStore {
     return () => mergeWaiting(before, this.waitingRuns());
   }
 
-  /** One batch: one multi-row INSERT, and the trimming of its runs' oldest lines, in one transaction. */
+  /**
+   * One batch: one multi-row INSERT, and the trimming of its runs' oldest lines, in one transaction.
+   *
+   * Two nodes may number one run's lines at once: the node that admitted a run writes its line
+   * about entering the line just as another node takes the run, and that node read the run before
+   * the line was stored. A line whose seq is taken by another line goes after the run's stored
+   * lines, and this node numbers on from there; failing the batch instead would fail it again on
+   * every retry, and the node would refuse new runs for good (the store cannot write). Such a line
+   * was published with the seq it was given: only a log read afresh shows where it was stored. A
+   * seq taken by the same line (a commit whose answer was lost, written again) is left as it is.
+   */
   private async writeLogs(batch: readonly LogLine[]): Promise<void> {
     // A drop notice is written with its text; once written, a later drop starts a new one.
     const { lines: stored, written } = this.drops.prepare(batch);
     const newest = new Map<string, number>();
-    for (const l of stored) newest.set(l.runId, Math.max(newest.get(l.runId) ?? 0, l.seq));
+    const moved = new Set<string>();
     await this.db.transaction(async (client) => {
-      await client.query(LOG_INSERT_SQL, logParams(stored));
+      let left = stored;
+      for (let attempt = 1; left.length > 0; attempt += 1) {
+        if (attempt > LOG_RENUMBER_ATTEMPTS)
+          throw new Error(`log lines of run ${left[0]!.runId}: their seq was taken ${LOG_RENUMBER_ATTEMPTS} times`);
+        const { rows } = await client.query<{ run_id: string; seq: number }>(LOG_INSERT_SQL, logParams(left));
+        const inserted = new Set(rows.map((row) => `${row.run_id} ${row.seq}`));
+        const taken: LogLine[] = [];
+        for (const l of left) {
+          if (!inserted.has(`${l.runId} ${l.seq}`) && !(await this.isStored(client, l))) taken.push(l);
+          else newest.set(l.runId, Math.max(newest.get(l.runId) ?? 0, l.seq));
+        }
+        for (const l of taken) moved.add(l.runId);
+        left = await this.renumbered(client, taken);
+      }
       for (const [runId, last] of newest) await this.trim(client, runId, last);
     });
+    for (const runId of moved) this.numbering.stored(runId, newest.get(runId) ?? 0);
     written();
+  }
+
+  /** Whether this very line is stored at its seq already. */
+  private async isStored(client: Queryable, l: LogLine): Promise<boolean> {
+    const { rows } = await client.query<PgLogRow>('SELECT * FROM logs WHERE run_id = $1 AND seq = $2', [l.runId, l.seq]);
+    const row = rows[0];
+    if (!row) return false;
+    const found = logFromRow(row);
+    return found.stream === l.stream && found.step === l.step && found.line === l.line && found.at.getTime() === l.at.getTime();
+  }
+
+  /** Lines whose seq another line took, numbered after their run's stored lines, in their order. */
+  private async renumbered(client: Queryable, taken: readonly LogLine[]): Promise<LogLine[]> {
+    const next = new Map<string, number>();
+    const lines: LogLine[] = [];
+    for (const l of taken) {
+      let seq = next.get(l.runId);
+      if (seq === undefined) {
+        const { rows } = await client.query<{ seq: number | null }>('SELECT max(seq) AS seq FROM logs WHERE run_id = $1', [l.runId]);
+        seq = rows[0]?.seq ?? 0;
+      }
+      next.set(l.runId, seq + 1);
+      lines.push(Object.freeze({ ...l, seq: seq + 1 }));
+    }
+    return lines;
   }
 
   /** Deletes a run's oldest lines once it holds a tenth more than its limit. */

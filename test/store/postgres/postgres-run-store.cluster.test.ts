@@ -152,6 +152,45 @@ describe('PostgresRunStore on two nodes', () => {
   });
 });
 
+describe('PostgresRunStore when two nodes number one run at once', () => {
+  it('stores a line whose seq another node took after the stored lines, and the node goes on after it, instead of failing the log writes for good', async () => {
+    await emptyDatabase();
+    const nodeA = openStore(pg.db, { logLinesPerRun: 100 });
+    const nodeB = openStore(await pg.openAnother(), { logLinesPerRun: 100 });
+    await nodeA.insert(makeRun({ id: 'r' }));
+    // B takes the run (reads it: no line yet) before A's admission line is written, as a node that
+    // takes a job the moment it enters the line does.
+    expect((await nodeB.get('r'))?.status).toBe('QUEUED');
+    nodeA.appendLog('r', 'SYSTEM', null, 'queued at position 1');
+    expect(await nodeA.flush()).toBe(true);
+    expect(nodeB.appendLog('r', 'STDOUT', 1, 'from B 1').seq).toBe(1);
+    expect(await nodeB.flush()).toBe(true);
+    expect(nodeB.writeFault()).toBeNull();
+    expect(nodeB.appendLog('r', 'STDOUT', 1, 'from B 2').seq).toBe(3);
+    expect(await nodeB.flush()).toBe(true);
+    expect(await storedLines('r')).toEqual(['1 SYSTEM queued at position 1', '2 STDOUT from B 1', '3 STDOUT from B 2']);
+  });
+
+  it('writes a line found stored at its seq already (a commit whose answer was lost) only once', async () => {
+    await emptyDatabase();
+    const store = openStore(pg.db, { logLinesPerRun: 100 });
+    await store.insert(makeRun({ id: 'r' }));
+    const line = store.appendLog('r', 'STDOUT', 1, 'once');
+    await pg.db.query('INSERT INTO logs (run_id, seq, stream, step, line, at) VALUES ($1, $2, $3, $4, $5, $6)', [
+      line.runId,
+      line.seq,
+      line.stream,
+      line.step,
+      line.line,
+      line.at,
+    ]);
+    expect(await store.flush()).toBe(true);
+    expect(store.appendLog('r', 'STDOUT', 1, 'next').seq).toBe(2);
+    expect(await store.flush()).toBe(true);
+    expect(await storedLines('r')).toEqual(['1 STDOUT once', '2 STDOUT next']);
+  });
+});
+
 /**
  * Makes every UPDATE of runs fail as a full disk would, until the returned function is called: a
  * real PostgreSQL error from inside the write (a trigger), not a mock.

@@ -67,6 +67,8 @@ export async function openClusterBackends(config: ClusterConfigFor, options: { r
       queueTimeoutMs: config.queueTimeoutMs,
       leaseMs: cluster.nodeLeaseMs,
       runTask: async (id, signal) => (await untilStarted(handler, signal))(id, signal),
+      // PostgreSQL is the truth of what runs: after Redis lost its data, their slots are held.
+      runningRuns: async () => (await runStore.unfinished()).filter((run) => run.status === 'RUNNING').map((run) => run.id),
       onError: (error) => queueLogger.warn({ err: error }, `cluster queue: ${errorMessage(error)}`),
     });
   } catch (error) {

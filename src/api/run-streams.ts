@@ -100,6 +100,9 @@ export interface AgentLogsOptions {
  *   lines are not buffered meanwhile: they are in the store, and later pages read them. A page
  *   shorter than asked means the replay has caught up: the stream turns live, after the lines
  *   recorded while that page was read (held aside during the read: the store is asynchronous).
+ *   At most `capacity` lines and `capacityBytes` are held: past that, they are let go and read
+ *   from the store after the page instead (as a gap is, below), so that a slow store does not
+ *   end a subscriber that reads fine, nor make it hold without bound.
  * - *live*: it sends each line of the run as it is recorded (delivered to this run's streams
  *   only, see {@link StreamRegistry.fanout}). A line is sent only when its seq is above the last
  *   one sent. A subscriber more than `capacity` lines or `capacityBytes` behind gets an error
@@ -151,9 +154,18 @@ export async function agentLogs(
   /**
    * Set while a page is read: the lines emitted meanwhile (the store is asynchronous, and lines
    * are recorded while it answers). Every line recorded before the read began is in the page
-   * or after it in the store; every line recorded since is here.
+   * or after it in the store; every line recorded since is here, unless {@link heldDropped}.
+   * Bounded like the live buffer (`capacity` lines, `capacityBytes`): a slow read of a chatty
+   * run would otherwise hold without end what the subscriber, reading fine, has not been sent.
    */
   let duringRead: LogLine[] | undefined;
+  let heldBytes = 0;
+  /**
+   * The lines held during this read passed the bound and were let go, with every later one of
+   * the read: the store has them (or will, once written behind), so the stream reads them from
+   * it after the page rather than turn live.
+   */
+  let heldDropped = false;
   /** The highest seq an event showed: above the cursor once caught up, the store is behind (a gap). */
   let maxSeen = 0;
   /** Until when a gap is waited for. */
@@ -162,6 +174,26 @@ export async function agentLogs(
 
   const send = (line: LogLine): void => {
     if (line.seq > cursor && channel.push(line)) cursor = line.seq;
+  };
+  /** Holds a line recorded while a page is read, within the bound (see {@link duringRead}). */
+  const hold = (line: LogLine): void => {
+    if (duringRead === undefined || heldDropped) return;
+    const bytes = logLineBytes(line);
+    if (duringRead.length >= capacity || (duringRead.length > 0 && heldBytes + bytes > capacityBytes)) {
+      duringRead = [];
+      heldBytes = 0;
+      heldDropped = true;
+      return;
+    }
+    duringRead.push(line);
+    heldBytes += bytes;
+  };
+  /**
+   * Reads again from the store (a page the subscriber pulls once it has taken what is buffered):
+   * reading with items buffered would queue a page behind them, or after live lines.
+   */
+  const pullWhenDrained = (): void => {
+    if (channel.buffered === 0) pull();
   };
   const stopListening: (() => void)[] = [];
   const stop = (): void => {
@@ -179,6 +211,8 @@ export async function agentLogs(
   const readPage = async (): Promise<void> => {
     if (duringRead) return;
     duringRead = [];
+    heldBytes = 0;
+    heldDropped = false;
     let page: readonly LogLine[];
     try {
       page = await runs.logs(agentId, { afterSeq: cursor, limit });
@@ -187,7 +221,10 @@ export async function agentLogs(
       throw error;
     }
     const held = duringRead;
+    const dropped = heldDropped;
     duringRead = undefined;
+    heldBytes = 0;
+    heldDropped = false;
     // The subscriber went away while the page was read.
     if (!channel.isOpen) return;
     const kept: LogLine[] = [];
@@ -213,13 +250,30 @@ export async function agentLogs(
       return;
     }
     // Caught up with the store; the lines recorded while it was read follow.
-    for (const line of held ?? []) {
-      if (line.seq > cursor + 1 && gapDeadline === 0) gapDeadline = Date.now() + GAP_WAIT_MS;
-      if (line.seq === cursor + 1 || Date.now() >= gapDeadline) send(line);
+    if (dropped) {
+      // More came than may be held: they are read from the store instead, as after a gap (they
+      // may still be written behind; past the wait, what it lacks counts as trimmed).
+      gapDeadline = Date.now() + GAP_WAIT_MS;
+    } else {
+      // Queued as the page is (they are bounded, see `hold`), not as live lines: the subscriber
+      // has not been sent them yet, and the live buffer's bound is for what comes from now on.
+      const next: LogLine[] = [];
+      let last = cursor;
+      for (const line of held) {
+        if (line.seq <= last) continue;
+        if (line.seq > last + 1 && gapDeadline === 0) gapDeadline = Date.now() + GAP_WAIT_MS;
+        if (line.seq === last + 1 || Date.now() >= gapDeadline) {
+          next.push(line);
+          last = line.seq;
+        }
+      }
+      channel.pushBacklog(next);
+      cursor = last;
     }
     if (maxSeen > cursor && Date.now() < gapDeadline) {
-      // The store does not hold yet what the events showed: read it again shortly.
-      gapTimer = setTimeout(pull, GAP_RETRY_MS);
+      // The store does not hold yet what the events showed: read it again shortly (once the
+      // subscriber has taken what is buffered, when it pulls).
+      gapTimer = setTimeout(pullWhenDrained, GAP_RETRY_MS);
       return;
     }
     if (final) {
@@ -227,6 +281,8 @@ export async function agentLogs(
       return;
     }
     mode = 'live';
+    // Healed: a later gap waits for the store afresh.
+    gapDeadline = 0;
     channel.setPull(undefined);
   };
   /** The channel's pull: a later page's error ends the stream with it (the run was dropped from the store meanwhile). */
@@ -258,9 +314,10 @@ export async function agentLogs(
         gapDeadline = Date.now() + GAP_WAIT_MS;
         mode = 'replay';
         channel.setPull(pull);
-        pull();
+        // Lines still buffered are taken first: the channel pulls once they are.
+        pullWhenDrained();
       } else if (mode === 'live') send(line);
-      else duringRead?.push(line);
+      else hold(line);
     }),
     updates.subscribe(agentId, (run) => {
       if (isFinalStatus(run.status)) onFinal();

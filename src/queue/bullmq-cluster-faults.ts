@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { BosunError } from '../errors.js';
 import type { NodeWorker } from './bullmq-node-worker.js';
 import type { QueueScripts } from './bullmq-scripts.js';
+import type { ResetScripts } from './bullmq-reset-scripts.js';
 import type { ClusterLine } from './cluster-line.js';
 
 /** What only a cluster has, apart from the queue's own events (the ExecutionQueue surface stays as it is). */
@@ -33,6 +34,13 @@ export interface ClusterFaultsOptions {
   readonly clusterEvents: EventEmitter<ClusterQueueEvents>;
   /** Pauses the cluster's line (BullMQ's queue pause). */
   readonly pauseQueue: () => Promise<void>;
+  /** The scripts that put the runs still running back after a data loss, on the reader's connection. */
+  readonly reset: ResetScripts;
+  /** The ids of the runs the database has RUNNING (on any node), to hold their slots; absent, none are held. */
+  readonly runningRuns?: () => Promise<readonly string[]>;
+  /** How long a held slot waits for its node to take it over (the lease). */
+  readonly holdMs: number;
+  readonly now: () => number;
   readonly report: (error: unknown) => void;
 }
 
@@ -46,12 +54,36 @@ export class ClusterFaults {
 
   /**
    * Redis came back without its data, the cluster's limit and pause with it: the first node back sets
-   * them again. This node's running tasks are no longer in Redis: they free their slot themselves.
+   * them again, and holds a slot for each run the database has RUNNING, before any run is admitted
+   * (see bullmq-reset-scripts.ts). This node's running tasks go back in Redis as running jobs; one
+   * that cannot frees its slot itself when it settles.
    */
   async dataLost(scripts: QueueScripts): Promise<void> {
-    this.#options.worker.orphanAll();
-    await scripts.setLimit(this.#options.line.maxConcurrency, true);
-    if (this.#options.line.paused) await this.#options.pauseQueue().catch((error: unknown) => this.#options.report(error));
+    const { worker, line, reset } = this.#options;
+    // First, before any wait: a task that settles from now on is not in Redis to free its slot.
+    worker.orphanAll();
+    await scripts.setLimit(line.maxConcurrency, true);
+    await reset.hold(await this.#runningRuns(), this.#options.holdMs, this.#options.now());
+    await worker.adoptAll(reset);
+    if (line.paused) await this.#options.pauseQueue().catch((error: unknown) => this.#options.report(error));
+  }
+
+  /** The runs the database has RUNNING; none when it cannot say (their nodes still put their own back). */
+  async #runningRuns(): Promise<readonly string[]> {
+    try {
+      return (await this.#options.runningRuns?.()) ?? [];
+    } catch (error) {
+      this.#options.report(error);
+      return [];
+    }
+  }
+
+  /**
+   * Marks the data set settled at start: a first start has no runs running to hold (a data set lost
+   * later is settled by the node that finds the loss, in {@link dataLost}, after holding their slots).
+   */
+  async settle(): Promise<void> {
+    await this.#options.reset.settle();
   }
 
   /** A running job's lock lapsed: its node stopped (or stalled past the lease). */

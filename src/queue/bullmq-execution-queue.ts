@@ -22,8 +22,9 @@
  *   `lost` on `clusterEvents` with the node recorded for the job; exactly one has `claimed: true`.
  * - When Redis is away, `enqueue` rejects with UNAVAILABLE at once (the command connection has no
  *   offline queue); the connections reconnect by themselves and running tasks go on. If Redis comes
- *   back without its data (a new epoch), each mirror reloads from Redis, and the service puts back the
- *   QUEUED runs with {@link BullMqExecutionQueue.restoreWaiting}.
+ *   back without its data (a new epoch), the runs still running are counted again first (their slots
+ *   held, then taken over by their nodes: bullmq-reset-scripts.ts), each mirror reloads from Redis,
+ *   and the service puts back the QUEUED runs with {@link BullMqExecutionQueue.restoreWaiting}.
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { FlowProducer, Queue } from 'bullmq';
@@ -36,6 +37,7 @@ import { ClusterLine } from './cluster-line.js';
 import { NodeWorker } from './bullmq-node-worker.js';
 import { restoreWaiting } from './bullmq-restore.js';
 import { QueueScripts, queueKeys } from './bullmq-scripts.js';
+import { ResetScripts } from './bullmq-reset-scripts.js';
 import { QueueStreamFollower } from './queue-stream-follower.js';
 import { ClusterFaults, type ClusterQueueEvents } from './bullmq-cluster-faults.js';
 
@@ -110,6 +112,11 @@ export class BullMqExecutionQueue implements ExecutionQueue {
       worker: this.#worker,
       clusterEvents: this.clusterEvents,
       pauseQueue: () => this.#queue.pause(),
+      // On the reader's connection, as the rest of the data loss's handling: it waits for Redis.
+      reset: new ResetScripts(this.#reader, keys),
+      ...(options.runningRuns === undefined ? {} : { runningRuns: options.runningRuns }),
+      holdMs: options.leaseMs,
+      now: this.#now,
       report: (error) => this.#report(error),
     });
     this.#follower = new QueueStreamFollower(this.#reader, readerScripts, keys, this.#line, {
@@ -149,6 +156,7 @@ export class BullMqExecutionQueue implements ExecutionQueue {
     // The Queue connects the command connection itself.
     await Promise.all([this.#queue.waitUntilReady(), this.#reader.connect()]);
     await this.#scripts.setLimit(this.#options.maxConcurrency, true);
+    await this.#faults.settle();
     await this.#follower.start();
     await this.#worker.start();
   }
@@ -189,6 +197,7 @@ export class BullMqExecutionQueue implements ExecutionQueue {
       if (!admission.admitted) {
         if (admission.reason === 'duplicate') throw new BosunError('INVALID_STATE', `Run ${id} is already in the queue`);
         if (admission.reason === 'full') throw this.#full(admission.waiting);
+        if (admission.reason === 'unsettled') throw this.#unsettled();
         // Already past its deadline: every node shows it entering at the back and timing out.
         await this.#follower.caughtUp(admission.eventId, ECHO_TIMEOUT_MS);
         const stats = this.#line.stats();
@@ -387,6 +396,16 @@ export class BullMqExecutionQueue implements ExecutionQueue {
 
   #full(waiting: number): BosunError {
     return new BosunError('QUEUE_FULL', `The queue is full: ${waiting} runs are waiting and at most ${this.#options.maxQueueLength} may wait`);
+  }
+
+  /** Redis came back without its data, and no node has held the slots of the runs still running yet. */
+  #unsettled(): BosunError {
+    // This node may not have noticed the loss (nothing reconnected: the data was flushed): it looks now.
+    this.#follower.resyncSoon();
+    return new BosunError(
+      'UNAVAILABLE',
+      'The cluster queue lost its data and is putting back the runs still running; bosun does it by itself, try again shortly',
+    );
   }
 
   #unavailable(cause?: unknown): BosunError {

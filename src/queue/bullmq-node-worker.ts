@@ -21,6 +21,7 @@ import { Redis } from 'ioredis';
 import { BosunError } from '../errors.js';
 import type { QueueTaskHandler } from './execution-queue.js';
 import type { QueueScripts } from './bullmq-scripts.js';
+import type { ResetScripts } from './bullmq-reset-scripts.js';
 
 export interface NodeWorkerOptions {
   readonly redisUrl: string;
@@ -40,6 +41,10 @@ export interface NodeWorkerOptions {
 interface Task {
   readonly controller: AbortController;
   readonly settled: Promise<void>;
+  /** The job's lock token, which the worker renews: what a job put back after a data loss is locked with. */
+  readonly token: string | undefined;
+  /** The job's queue time (epoch ms). */
+  readonly queuedAt: number;
 }
 
 export class NodeWorker {
@@ -68,7 +73,7 @@ export class NodeWorker {
   async start(): Promise<void> {
     await this.#connection.connect();
     const { leaseMs, nodeName, onError } = this.#options;
-    const worker = new Worker(this.#options.queueName, (job: Job, _token?: string, signal?: AbortSignal) => this.#process(job, signal), {
+    const worker = new Worker(this.#options.queueName, (job: Job, token?: string, signal?: AbortSignal) => this.#process(job, token, signal), {
       connection: this.#connection,
       prefix: this.#options.prefix,
       name: nodeName,
@@ -126,6 +131,27 @@ export class NodeWorker {
   /** Redis lost its data: the tasks running now will free their slot themselves when they settle. */
   orphanAll(): void {
     this.#orphans = new Set(this.#tasks.keys());
+  }
+
+  /**
+   * After {@link orphanAll}: puts each task still running back in Redis as a running job, locked with
+   * the token its worker renews (see bullmq-reset-scripts.ts), so that the cluster's limit counts it
+   * again; its end then frees its slot as any job's does, and it is no orphan any more. A task that
+   * cannot be put back, or that settles meanwhile, stays an orphan (a job put back for a task that
+   * settled meanwhile is no longer renewed: the stalled check fails it, and no mirror showed it).
+   */
+  async adoptAll(reset: ResetScripts): Promise<void> {
+    const { nodeName, leaseMs, onError } = this.#options;
+    for (const [id, task] of [...this.#tasks]) {
+      if (task.token === undefined || !this.#orphans.has(id)) continue;
+      const adopted = await reset
+        .adopt(id, { token: task.token, lockMs: halfLease(leaseMs) }, { node: nodeName, queuedAt: task.queuedAt, now: Date.now() })
+        .catch((error: unknown) => {
+          onError(error);
+          return false;
+        });
+      if (adopted && this.#tasks.get(id) === task) this.#orphans.delete(id);
+    }
   }
 
   /**
@@ -202,13 +228,13 @@ export class NodeWorker {
     this.#pausedChecks = undefined;
   }
 
-  async #process(job: Job, jobSignal: AbortSignal | undefined): Promise<void> {
+  async #process(job: Job, token: string | undefined, jobSignal: AbortSignal | undefined): Promise<void> {
     const id = job.id;
     if (id === undefined) return;
     const controller = new AbortController();
     let settle = (): void => undefined;
     const settled = new Promise<void>((resolve) => (settle = resolve));
-    this.#tasks.set(id, { controller, settled });
+    this.#tasks.set(id, { controller, settled, token, queuedAt: job.timestamp });
     let failure: unknown;
     try {
       await this.#options.scripts.markRunning(id, this.#options.nodeName).catch((error: unknown) => this.#options.onError(error));

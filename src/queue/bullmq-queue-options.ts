@@ -25,6 +25,12 @@ export interface BullMqExecutionQueueOptions {
   /** How long a node may stay silent before its runs are reported `lost`. */
   readonly leaseMs: number;
   readonly runTask: QueueTaskHandler;
+  /**
+   * The ids of the runs the database has RUNNING, on any node: after Redis lost its data, the first
+   * node to find it holds a slot for each until its node takes it over (see bullmq-reset-scripts.ts).
+   * Absent, only each node's own running runs are put back, as each node finds the loss.
+   */
+  readonly runningRuns?: () => Promise<readonly string[]>;
   /** Faults that are handled (a lost connection, a failed lock renewal), for the log. */
   readonly onError?: (error: Error) => void;
   readonly now?: () => number;

@@ -57,7 +57,9 @@ export async function restoreWaiting(
         expired: queuedAt + context.queueTimeoutMs <= at,
       });
       if (admission.admitted) admitted.push({ id: run.id, queuedAt });
-      else if (admission.reason === 'expired') {
+      else if (admission.reason === 'unsettled') {
+        throw new BosunError('UNAVAILABLE', 'The cluster queue lost its data and is putting back the runs still running; restore again once it has');
+      } else if (admission.reason === 'expired') {
         restored += 1;
         lastEventId = admission.eventId;
       }

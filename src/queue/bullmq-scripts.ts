@@ -45,9 +45,12 @@ const LAST_EVENT_ID = `(function()
 end)()`;
 
 const ADMIT = `
-local waitKey, admittingKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
+local waitKey, admittingKey, eventsKey, settledKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local jobPrefix, id, queuedAt, now, reserveMs, maxLength, front, expired, node =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1', ARGV[9]
+-- A data set not settled yet (Redis came back empty, and no node has held the slots of the runs
+-- still running: see bullmq-reset-scripts.ts) takes no run: it could start beside them.
+if redis.call('EXISTS', settledKey) == 0 then return {-3, 0, ''} end
 if redis.call('EXISTS', jobPrefix .. id) == 1 or redis.call('ZSCORE', admittingKey, id) then
   return {-1, 0, ''}
 end
@@ -154,7 +157,9 @@ for i = #ids, 1, -1 do
 end
 local running, nodes = {}, {}
 for _, id in ipairs(redis.call('LRANGE', activeKey, 0, -1)) do
-  if string.sub(id, 1, 2) ~= '0:' and redis.call('HEXISTS', jobPrefix .. id, 'defa') == 0 then
+  -- A slot held for a run after a data loss (bullmq-reset-scripts.ts) is no run until its node takes it over.
+  if string.sub(id, 1, 2) ~= '0:' and redis.call('HEXISTS', jobPrefix .. id, 'defa') == 0
+    and redis.call('HEXISTS', jobPrefix .. id, 'bosun:hold') == 0 then
     running[#running + 1] = id
     nodes[#nodes + 1] = redis.call('HGET', nodesKey, id) or ''
   end
@@ -195,6 +200,8 @@ export interface QueueKeySet {
   readonly nodes: string;
   /** bosun's: a random value set once per Redis data set; a new one means Redis lost its data. */
   readonly epoch: string;
+  /** bosun's: set once the runs still running are held in a data set (see bullmq-reset-scripts.ts); runs are admitted only then. */
+  readonly settled: string;
 }
 
 export function queueKeys(prefix: string, queueName: string): QueueKeySet {
@@ -209,6 +216,7 @@ export function queueKeys(prefix: string, queueName: string): QueueKeySet {
     admitting: `${base}bosun:admitting`,
     nodes: `${base}bosun:nodes`,
     epoch: `${base}bosun:epoch`,
+    settled: `${base}bosun:settled`,
   };
 }
 
@@ -217,7 +225,9 @@ export type AdmitResult =
   /** Past its deadline: announced as entering and timing out, never added. */
   | { readonly admitted: false; readonly reason: 'expired'; readonly waiting: number; readonly eventId: string }
   | { readonly admitted: false; readonly reason: 'duplicate'; readonly waiting: number }
-  | { readonly admitted: false; readonly reason: 'full'; readonly waiting: number };
+  | { readonly admitted: false; readonly reason: 'full'; readonly waiting: number }
+  /** Redis came back without its data and no node has settled it yet (see bullmq-reset-scripts.ts). */
+  | { readonly admitted: false; readonly reason: 'unsettled'; readonly waiting: number };
 
 /** What a script that changed the line replies: the stream id of its event, to wait for. */
 export interface Written {
@@ -247,7 +257,7 @@ export class QueueScripts {
 
   constructor(redis: Redis, keys: QueueKeySet, node: string) {
     const commands: Array<[keyof ScriptCommands, number, string]> = [
-      ['bosunAdmit', 3, ADMIT],
+      ['bosunAdmit', 4, ADMIT],
       ['bosunTicket', 4, TICKET],
       ['bosunAbandon', 1, ABANDON],
       ['bosunLeave', 2, LEAVE],
@@ -280,6 +290,7 @@ export class QueueScripts {
       k.wait,
       k.admitting,
       k.events,
+      k.settled,
       k.jobPrefix,
       id,
       times.queuedAt,
@@ -292,6 +303,7 @@ export class QueueScripts {
     );
     if (code === 1) return { admitted: true };
     if (code === 2) return { admitted: false, reason: 'expired', waiting, eventId };
+    if (code === -3) return { admitted: false, reason: 'unsettled', waiting };
     return code === -1 ? { admitted: false, reason: 'duplicate', waiting } : { admitted: false, reason: 'full', waiting };
   }
 

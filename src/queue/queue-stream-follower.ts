@@ -102,6 +102,11 @@ export class QueueStreamFollower {
     });
   }
 
+  /** Compares the epoch with Redis's before the next read (it may have lost its data without a reconnection). */
+  resyncSoon(): void {
+    this.#resyncNeeded = true;
+  }
+
   /** Wakes the waiters whose test holds now (after a change made outside the stream). */
   recheck(): void {
     for (const waiter of this.#waiters) if (waiter.test()) waiter.resolve();

@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.js';
 import type { AgentRegistry } from './agent-registry.js';
-import { BosunError } from '../errors.js';
+import { BosunError, isBosunError } from '../errors.js';
 import type { ExecutionQueue, ExecutionQueueEvents } from '../queue/execution-queue.js';
 import type { SandboxProvider } from '../sandbox/sandbox.js';
 import type { SandboxError } from '../sandbox/sandbox-errors.js';
@@ -199,6 +199,9 @@ export class AgentRunService implements RunService {
     let requeued = 0;
     const waiting: { id: string; queuedAt: Date }[] = [];
     for (const stored of await this.options.store.unfinished()) {
+      // Shutdown began (it may race a start): what is not recovered yet stays as stored, for the
+      // next start to recover; putting it in a closing line would only fail it.
+      if (!this.admission.isOpen) return { interrupted, requeued };
       if (cluster !== undefined) {
         // Another node's running run is that node's (or, if it died, the lease's: see `lost`).
         if (stored.status === 'RUNNING' && stored.node !== cluster.node) continue;
@@ -231,16 +234,27 @@ export class AgentRunService implements RunService {
         this.options.logger.warn({ runId: run.id, agent: run.config.agent }, 'a stored waiting run names an agent that is no longer registered');
       } else {
         try {
-          await this.admission.enqueue(run);
+          await this.admission.requeue(run);
           requeued += 1;
         } catch (error) {
+          // Refused because bosun is shutting down: the run stays QUEUED (see requeue), and the
+          // loop's next turn ends recovery.
+          if (isShuttingDown(error)) continue;
           // A line shorter than before (MAX_QUEUE_LENGTH lowered): the run was failed with the
           // queue's reason; the others are still recovered.
           this.options.logger.warn({ runId: run.id, err: error }, 'a stored waiting run could not re-enter the line');
         }
       }
     }
-    if (cluster !== undefined && waiting.length > 0) requeued = await cluster.restoreWaiting(waiting);
+    if (cluster !== undefined && waiting.length > 0 && this.admission.isOpen) {
+      try {
+        requeued = await cluster.restoreWaiting(waiting);
+      } catch (error) {
+        // The shared line closed under it (shutdown began): the runs stay QUEUED in the store,
+        // which the next node to start (or a reset) puts back.
+        if (!isShuttingDown(error)) throw error;
+      }
+    }
     return { interrupted, requeued };
   }
 
@@ -431,6 +445,11 @@ export class AgentRunService implements RunService {
     this.active.set(id, { controller, settled });
     return settled;
   }
+}
+
+/** A refusal because bosun (its admission or its queue) is shutting down. */
+function isShuttingDown(error: unknown): boolean {
+  return isBosunError(error) && error.code === 'SHUTTING_DOWN';
 }
 
 /** The store's filter for a query's: an empty status list means every status, as in `list`. */

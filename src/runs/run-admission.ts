@@ -153,15 +153,30 @@ export class RunAdmission {
   }
 
   /**
-   * Puts a stored run in line; a run the queue refuses ends FAILED with its reason.
+   * Puts a run stored by an earlier start back in line (recovery). Unlike a new run's, its refusal
+   * because bosun is shutting down leaves it QUEUED in the store: it waited before this start and
+   * waits for the next one (failing it would end a run nobody asked to end). Other refusals end it
+   * as {@link enqueue} does.
+   * @throws BosunError SHUTTING_DOWN once {@link close}d or the queue is closing (the run untouched);
+   *   otherwise what the queue's `enqueue` throws.
+   */
+  async requeue(run: AgentRun): Promise<QueueTicket> {
+    this.assertAccepting();
+    return this.enqueue(run, { keepOnShutdown: true });
+  }
+
+  /**
+   * Puts a stored run in line; a run the queue refuses ends FAILED with its reason (with
+   * `keepOnShutdown`, a SHUTTING_DOWN refusal leaves it as it is: see {@link requeue}).
    * @throws what the queue's `enqueue` throws.
    */
-  async enqueue(run: AgentRun): Promise<QueueTicket> {
+  async enqueue(run: AgentRun, options: { readonly keepOnShutdown?: boolean } = {}): Promise<QueueTicket> {
     const { recorder } = this.options;
     let ticket: QueueTicket;
     try {
       ticket = await this.options.queue.enqueue(run.id, { queuedAt: run.queuedAt });
     } catch (error) {
+      if (options.keepOnShutdown === true && isBosunError(error) && error.code === 'SHUTTING_DOWN') throw error;
       if (isBosunError(error) && error.code === 'INVALID_STATE') {
         // Already in line: in a cluster, a node starting meanwhile put the stored QUEUED run back
         // (restoreWaiting). It waits (or runs) as it should; failing it would record a wrong end.

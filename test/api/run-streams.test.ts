@@ -5,10 +5,18 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { LogLine } from '../../src/runs/agent-run.js';
 import type { RunService } from '../../src/runs/run-service.js';
-import { agentLogs, agentRunUpdated, logLineBytes, SUBSCRIBER_TOO_SLOW } from '../../src/api/run-streams.js';
+import { agentLogs, agentRunUpdated, LOG_STREAM_CAPACITY, logLineBytes, SUBSCRIBER_TOO_SLOW } from '../../src/api/run-streams.js';
 import { StreamFailure, type StreamItem } from '../../src/api/streams/event-channel.js';
 import { StreamRegistry } from '../../src/api/streams/stream-registry.js';
 import { BosunError } from '../../src/errors.js';
+import { ShellAgent } from '../../src/agents/shell-agent.js';
+import { createSilentLogger } from '../../src/logger.js';
+import { AgentExecutionQueue } from '../../src/queue/agent-execution-queue.js';
+import { AgentRegistry } from '../../src/runs/agent-registry.js';
+import { AgentRunService } from '../../src/runs/agent-run-service.js';
+import { openDatabase } from '../../src/store/database.js';
+import { SqliteRunStore } from '../../src/store/sqlite-run-store.js';
+import { FakeSandboxProvider } from '../helpers/fake-sandbox.js';
 import { createFakeServices, listenerTotal, type FakeServices } from '../helpers/fake-services.js';
 import type { FakeRunService } from '../helpers/fake-run-service.js';
 import { buffered, codeOf, INPUT, nextTurn } from './stream-helpers.js';
@@ -20,6 +28,8 @@ beforeEach(() => {
   services = createFakeServices();
   streams = new StreamRegistry();
 });
+
+const seqs = (items: readonly StreamItem<LogLine>[]): number[] => items.map((item) => (item as LogLine).seq);
 
 describe('agentRunUpdated', () => {
   it('follows one run to its final status, or every run without an id', async () => {
@@ -50,8 +60,6 @@ describe('agentRunUpdated', () => {
 });
 
 describe('agentLogs', () => {
-  const seqs = (items: readonly StreamItem<LogLine>[]): number[] => items.map((item) => (item as LogLine).seq);
-
   it('lets go of its channel and listeners when reading the run after the first page fails', async () => {
     const { run } = await services.runs.start(INPUT);
     const realGet = services.runs.get.bind(services.runs);
@@ -278,6 +286,23 @@ describe('agentLogs', () => {
     expect(listenerTotal(services)).toBe(0);
   });
 
+  it('heals a gap that a live line shows while live lines are still buffered: it reads the store once they are taken', async () => {
+    const { run } = await services.runs.start(INPUT);
+    const stream = await agentLogs(services, streams, run.id, 0);
+    // Live, and the subscriber has not taken these yet.
+    for (let n = 1; n <= 3; n += 1) services.runs.log(run.id, `line ${n}`);
+    // Line 4 recorded on another node (no event here), then line 5's event: a gap.
+    services.runs.recordSilently(run.id, 'line 4');
+    services.runs.log(run.id, 'line 5');
+    const items = await take(stream, 5);
+    expect(items.find((item) => item instanceof StreamFailure)).toBeUndefined();
+    expect(seqs(items)).toEqual([1, 2, 3, 4, 5]);
+    // Live again: the next line comes as it is recorded.
+    services.runs.log(run.id, 'line 6');
+    expect(seqs(await take(stream, 1))).toEqual([6]);
+    expect(stream.isOpen).toBe(true);
+  });
+
   it('cuts a replay page at its byte bound and reads the rest next', async () => {
     const { run } = await services.runs.start(INPUT);
     const long = 'x'.repeat(1_000);
@@ -398,5 +423,90 @@ describe('agentLogs', () => {
     expect(await codeOf(() => agentLogs(services, streams, run.id, 0))).toBe('NOT_FOUND');
     expect(streams.size).toBe(0);
     expect(listenerTotal(services)).toBe(0);
+  });
+});
+
+describe('agentLogs over the run service and a SQLite store that answers later', () => {
+  /** The SQLite store whose log reads answer later: each read is taken when asked, and answers when the test lets it go. */
+  class SlowLogStore extends SqliteRunStore {
+    slow = false;
+    readonly pending: Array<() => void> = [];
+
+    override readLogs(...args: Parameters<SqliteRunStore['readLogs']>): Promise<LogLine[]> {
+      const answer = super.readLogs(...args);
+      if (!this.slow) return answer;
+      return new Promise((resolve, reject) => this.pending.push(() => void answer.then(resolve, reject)));
+    }
+  }
+
+  it('sends every line once and in order, and does not end the stream, when a run logs more than the live bound while a page is read', async () => {
+    const db = openDatabase(':memory:');
+    const store = new SlowLogStore(db, { logLinesPerRun: 10_000 });
+    const burst = LOG_STREAM_CAPACITY + 500;
+    const sandboxes = new FakeSandboxProvider()
+      .on('before', { stdout: Array.from({ length: 10 }, (_, n) => `before ${n + 1}`) })
+      .on('hold', { hang: true })
+      .on('burst', { stdout: Array.from({ length: burst }, (_, n) => `burst ${n + 1}`) })
+      .on('wait', { hang: true });
+    const queue = new AgentExecutionQueue({
+      runTask: (id, signal) => service.runTask(id, signal),
+      maxConcurrency: 1,
+      maxQueueLength: 10,
+      queueTimeoutMs: 600_000,
+    });
+    const service: AgentRunService = new AgentRunService({
+      store,
+      queue,
+      sandboxes,
+      agents: new AgentRegistry([new ShellAgent()]),
+      defaults: {
+        agent: 'shell',
+        image: 'bosun-sandbox:latest',
+        limits: { cpus: 1, memoryBytes: 256 * 1024 ** 2, pidsLimit: 100 },
+        timeoutMs: 60_000,
+      },
+      queueTimeoutMs: 600_000,
+      stopGraceMs: 100,
+      logger: createSilentLogger(),
+    });
+    try {
+      const { run } = await service.start({ group: { id: 'g', name: 'g', runIds: [] }, config: { steps: ['before', 'hold', 'burst', 'wait'] } });
+      await vi.waitFor(() => expect(sandboxes.created[0]?.commands.at(-1)).toBe('hold'));
+      const sandbox = sandboxes.created[0]!;
+      store.slow = true;
+      const subscribing = agentLogs({ runs: service }, streams, run.id, 0);
+      await vi.waitFor(() => expect(store.pending).toHaveLength(1));
+      // While the first page is read, the run logs more lines than a subscriber may fall behind by.
+      sandbox.endRunning({ exitCode: 0 });
+      await vi.waitFor(() => expect(sandbox.commands.at(-1)).toBe('wait'));
+      store.slow = false;
+      store.pending.shift()!();
+      const stream = await subscribing;
+
+      const expected = async () => (await store.readLogs(run.id)).map((line) => line.seq);
+      const all = await expected();
+      expect(all.length).toBeGreaterThan(burst);
+      const received: StreamItem<LogLine>[] = [];
+      while (received.length < all.length) {
+        const next = await stream.next();
+        if (next.done) break;
+        received.push(next.value);
+        if (next.value instanceof StreamFailure) break;
+      }
+      expect(received.find((item) => item instanceof StreamFailure)).toBeUndefined();
+      expect(seqs(received)).toEqual(all);
+      expect(stream.isOpen).toBe(true);
+
+      // The run ends: its last lines follow, then the end of the stream.
+      sandbox.endRunning({ exitCode: 0 });
+      const rest: StreamItem<LogLine>[] = [];
+      for (let next = await stream.next(); !next.done; next = await stream.next()) rest.push(next.value);
+      expect(rest.find((item) => item instanceof StreamFailure)).toBeUndefined();
+      expect([...seqs(received), ...seqs(rest)]).toEqual(await expected());
+      expect(stream.isClosed).toBe(true);
+    } finally {
+      await service.shutdown();
+      db.close();
+    }
   });
 });

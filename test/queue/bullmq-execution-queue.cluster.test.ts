@@ -440,4 +440,91 @@ describe('BullMqExecutionQueue', () => {
     }
     expect(tasks.started.map((run) => run.id)).toEqual(['r1', 'r2', 'r3', 'r4']);
   });
+
+  describe('after Redis came back without its data', () => {
+    const leaseMs = 2_000;
+
+    /** Resolves once BullMQ's stalled check (every half lease) has run `count` more times on `queueName`. */
+    async function stalledChecks(probe: Redis, queueName: string, count: number): Promise<void> {
+      const seen = new Set<string>();
+      const first = await probe.get(`bosun:${queueName}:stalled-check`);
+      while (seen.size < count) {
+        const stamp = await probe.get(`bosun:${queueName}:stalled-check`);
+        if (stamp !== null && stamp !== first) seen.add(stamp);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+
+    async function loseData(nodes: readonly BullMqExecutionQueue[]): Promise<void> {
+      const reset = nodes.map((queue) => new Promise<void>((resolve) => queue.clusterEvents.once('reset', resolve)));
+      await redis.kill9();
+      await redis.restart();
+      await Promise.all(reset);
+    }
+
+    it('counts a run that went on running against the limit: the next run waits for its slot, through the stalled checks', async () => {
+      const { node, tasks, queueName } = cluster({ maxConcurrency: 1, leaseMs });
+      // Node b reads the database's RUNNING runs as the app does (here: what the tasks run).
+      const nodes = [await node('a'), await node('b', { runningRuns: () => Promise.resolve(tasks.started.map((run) => run.id)) })];
+      const lost: string[] = [];
+      for (const queue of nodes) queue.clusterEvents.on('lost', ({ id }) => lost.push(id));
+      await nodes[0]!.enqueue('r1');
+      await tasks.startedCount(1);
+      await loseData(nodes);
+      const probe = new Redis(redis.url);
+      try {
+        expect(await probe.lrange(`bosun:${queueName}:active`, 0, -1)).toEqual(['r1']);
+        await eventually(() => nodes[1]!.assertAdmits());
+        await nodes[1]!.enqueue('r2');
+        // The lock of r1 is renewed by its node's worker: the stalled checks leave it running.
+        await stalledChecks(probe, queueName, 3);
+        expect(tasks.started.map((run) => run.id)).toEqual(['r1']);
+        expect(nodes.map((queue) => queue.waitingIds())).toEqual([['r2'], ['r2']]);
+        expect(await probe.lrange(`bosun:${queueName}:active`, 0, -1)).toEqual(['r1']);
+        // Its end frees its slot as any run's does.
+        tasks.release('r1');
+        await tasks.startedCount(2);
+        expect(tasks.started.map((run) => run.id)).toEqual(['r1', 'r2']);
+        expect(tasks.peak).toBe(1);
+        tasks.release('r2');
+        for (const queue of nodes) await until(queue, () => queue.stats().running === 0);
+        expect(lost).toEqual([]);
+      } finally {
+        probe.disconnect();
+      }
+    });
+
+    it('holds the slot of a run the database has RUNNING until its node takes it over, or for a lease when none does', async () => {
+      const { node, tasks, queueName } = cluster({ maxConcurrency: 1, leaseMs });
+      // A run the database has RUNNING that no node runs (its node died, or it ended meanwhile).
+      const nodes = [
+        await node('a', { runningRuns: () => Promise.resolve(['ghost']) }),
+        await node('b', { runningRuns: () => Promise.resolve(['ghost']) }),
+      ];
+      const lost: string[] = [];
+      const finished: string[] = [];
+      for (const queue of nodes) {
+        queue.clusterEvents.on('lost', ({ id }) => lost.push(id));
+        queue.events.on('finished', ({ id }) => finished.push(id));
+      }
+      await loseData(nodes);
+      const probe = new Redis(redis.url);
+      try {
+        expect(await probe.lrange(`bosun:${queueName}:active`, 0, -1)).toEqual(['ghost']);
+        await nodes[0]!.enqueue('r1');
+        expect(tasks.started).toEqual([]);
+        // Nobody takes the hold over: it lapses, the stalled check fails it, and r1 gets the slot.
+        await tasks.startedCount(1);
+        expect(tasks.started.map((run) => run.id)).toEqual(['r1']);
+        expect(await probe.lrange(`bosun:${queueName}:active`, 0, -1)).toEqual(['r1']);
+        tasks.release('r1');
+        for (const queue of nodes) await until(queue, () => queue.stats().running === 0);
+        // No node showed the hold running: nothing is recorded for it.
+        expect(lost).toEqual([]);
+        expect(finished.filter((id) => id === 'ghost')).toEqual([]);
+      } finally {
+        probe.disconnect();
+      }
+    });
+  });
 });

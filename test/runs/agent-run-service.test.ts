@@ -168,6 +168,40 @@ describe('recovery into a shorter line', () => {
   });
 });
 
+describe('recovery racing shutdown', () => {
+  it('leaves the stored waiting runs QUEUED when shutdown closes the line while recovery puts them back, and stops recovering', async () => {
+    const db = openDatabase(':memory:');
+    const seed = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    const ids = Array.from({ length: 30 }, (_, i) => `w${String(i).padStart(2, '0')}`);
+    // Recent: none is past its queue timeout, so each would wait (not time out) once in line.
+    const queuedAt = (i: number) => new Date(Date.now() - 60_000 + i * 1000);
+    for (const [i, id] of ids.entries()) await seed.insert(makeRun({ id, queuedAt: queuedAt(i) }));
+    const { queue, service, store, stored } = setup({ db, maxQueueLength: 100 });
+    await queue.pause();
+    const entered: string[] = [];
+    let shutdown: Promise<void> | undefined;
+    queue.events.on('enqueued', ({ id }) => {
+      entered.push(id);
+      // Shutdown begins as recovery has put the first run back: the rest meet a closing line.
+      shutdown ??= service.shutdown();
+    });
+    const recovered = await service.recover();
+    await shutdown;
+    await store.flush();
+    expect(entered.length).toBeGreaterThan(0);
+    // Recovery stopped once admission closed: it did not try every run against a closed line.
+    expect(entered.length).toBeLessThan(ids.length);
+    expect(recovered.requeued).toBe(entered.length);
+    for (const id of ids) expect(stored(id)).toEqual({ status: 'QUEUED', failure_reason: null });
+
+    // The next start finds every one of them waiting, in order.
+    const next = setup({ db, maxQueueLength: 100 });
+    await next.queue.pause();
+    expect(await next.service.recover()).toEqual({ interrupted: 0, requeued: ids.length });
+    expect(next.queue.waitingIds()).toEqual(ids);
+  });
+});
+
 describe('a cluster node and agents it lacks', () => {
   it('puts a waiting run whose agent it lacks back in line at recovery, rather than failing it', async () => {
     const db = openDatabase(':memory:');

@@ -75,7 +75,7 @@ async function openNode(
   name: string,
   env: Record<string, string> = {},
   logged?: LogEntry[],
-): Promise<{ readonly backends: AppBackends; start(): Promise<TestNode> }> {
+): Promise<{ readonly backends: AppBackends; readonly app: BosunApp; start(): Promise<TestNode> }> {
   const port = await freePort();
   const { config, instanceId } = testAppConfig({
     REDIS_URL: redis.url,
@@ -92,6 +92,7 @@ async function openNode(
   const app = createApp(config, { logger, backends });
   return {
     backends,
+    app,
     async start() {
       const { url } = await app.start();
       const node = { name, instanceId, app, backends, url, wsUrl: url.replace(/^http/, 'ws') };
@@ -271,7 +272,8 @@ describe('a cluster of bosun nodes', () => {
   }, 60_000);
 
   it('prunes artifacts under the cluster’s prune lock, with the runs it drops in the same round', async () => {
-    const a = await startNode('node-a');
+    // Not started: a started node prunes at once by itself, in the middle of what this test counts.
+    const a = await openNode('node-a');
     const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
     const { PostgresRunStore } = await import('../../src/store/postgres/postgres-run-store.js');
     const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
@@ -304,6 +306,7 @@ describe('a cluster of bosun nodes', () => {
       expect(await a.backends.artifactStore.list('old-run')).toEqual([]);
     } finally {
       await db.close();
+      await a.app.close(0);
     }
   }, 60_000);
 

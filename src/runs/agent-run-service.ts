@@ -1,7 +1,7 @@
 /**
  * The run lifecycle's front door: `start` and `retry` validate, store and queue a run (the
  * checks and the admission itself are {@link RunAdmission}'s);
- * `recover` brings back what a previous process left in the store; `cancel` takes a run out of
+ * `recover` brings back what a previous process left in the store ({@link RunRecovery}); `cancel` takes a run out of
  * the line or stops it; reads and logs come from the store; `shutdown` drains. When the queue
  * gives a run its slot, the {@link RunExecutor} runs it in a sandbox and gives it its final
  * status; this service only keeps the handle to stop it.
@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.js';
 import type { AgentRegistry } from './agent-registry.js';
-import { BosunError, isBosunError } from '../errors.js';
+import { BosunError } from '../errors.js';
 import type { ExecutionQueue, ExecutionQueueEvents } from '../queue/execution-queue.js';
 import type { SandboxProvider } from '../sandbox/sandbox.js';
 import type { SandboxError } from '../sandbox/sandbox-errors.js';
@@ -23,6 +23,7 @@ import type { RunFilter, RunPage, RunStore } from './run-store.js';
 import type { LogQuery, RunListQuery, RunPageQuery, RunQueryFilter, RunService, RunServiceEvents, StartAgentResult } from './run-service.js';
 import { RunExecutor, RunStopped, type RunExecutorOptions } from './run-executor.js';
 import { RunAdmission } from './run-admission.js';
+import { RunRecovery, type ClusterRecovery } from './run-recovery.js';
 import { RunRecorder } from './run-recorder.js';
 import type { RunDefaults } from './start-input.js';
 
@@ -67,14 +68,6 @@ export interface AgentRunServiceOptions {
   readonly logger: Logger;
 }
 
-/** How a cluster node recovers at start: only its own runs, and the line from the shared store. */
-export interface ClusterRecovery {
-  /** This node's name: only its RUNNING runs (`AgentRun.node`) are interrupted. */
-  readonly node: string;
-  /** Puts back the QUEUED runs the shared line does not have, in order (BullMqExecutionQueue.restoreWaiting). */
-  restoreWaiting(runs: ReadonlyArray<{ readonly id: string; readonly queuedAt: Date }>): Promise<number>;
-}
-
 /** A run that has its slot: how to stop it, and when it is over (its sandbox gone). */
 interface ActiveRun {
   readonly controller: AbortController;
@@ -88,6 +81,8 @@ export class AgentRunService implements RunService {
   private readonly executor: RunExecutor;
   /** Takes new runs in: the checks, the store and the line (see run-admission.ts). */
   private readonly admission: RunAdmission;
+  /** What a previous process or a dead node left: recovered, or recorded lost. */
+  private readonly recovery: RunRecovery;
   /** Runs not live here that left the line, until their leaving is recorded (read from the store first). */
   private readonly leaving = new Map<string, Promise<void>>();
 
@@ -113,6 +108,13 @@ export class AgentRunService implements RunService {
       agents: options.agents,
       defaults: options.defaults,
       recorder: this.recorder,
+    });
+    this.recovery = new RunRecovery({
+      store: options.store,
+      agents: options.agents,
+      recorder: this.recorder,
+      admission: this.admission,
+      logger: options.logger,
     });
     if (options.nodeName != null) {
       // A run admitted here and taken by another node is recorded there from now on: this node
@@ -187,117 +189,31 @@ export class AgentRunService implements RunService {
   }
 
   /**
-   * Recovers what a previous process left in the store, before anything new is admitted: runs
-   * that were RUNNING end FAILED / INTERRUPTED (their containers are reaped separately), waiting
-   * runs whose agent is no longer registered end FAILED at once, and the other waiting runs
-   * re-enter the line in their original order with their original `queuedAt`. In a cluster, every
-   * waiting run goes back to the shared line, whatever agent it names: it is the line's, not this
-   * node's, and the node that takes it fails it if that node lacks its agent.
+   * Recovers what a previous process left in the store, before anything new is admitted (see
+   * {@link RunRecovery.recover}).
    */
-  async recover(cluster?: ClusterRecovery): Promise<{ readonly interrupted: number; readonly requeued: number }> {
-    let interrupted = 0;
-    let requeued = 0;
-    const waiting: { id: string; queuedAt: Date }[] = [];
-    for (const stored of await this.options.store.unfinished()) {
-      // Shutdown began (it may race a start): what is not recovered yet stays as stored, for the
-      // next start to recover; putting it in a closing line would only fail it.
-      if (!this.admission.isOpen) return { interrupted, requeued };
-      if (cluster !== undefined) {
-        // Another node's running run is that node's (or, if it died, the lease's: see `lost`).
-        if (stored.status === 'RUNNING' && stored.node !== cluster.node) continue;
-        // A waiting run belongs to the cluster's line, not to this node: it is only put back if lost.
-        // Even one whose agent this node lacks: another node may have it (nodes may be built with
-        // different agents, though every node should register the same ones), and the node that
-        // takes it fails it if it lacks the agent too (see RunExecutor).
-        if (stored.status === 'QUEUED') {
-          if (!this.options.agents.get(stored.config.agent)) {
-            this.options.logger.warn(
-              { runId: stored.id, agent: stored.config.agent, node: cluster.node },
-              'a stored waiting run names an agent this node does not have: it stays in line for a node that has it',
-            );
-          }
-          waiting.push({ id: stored.id, queuedAt: stored.queuedAt });
-          continue;
-        }
-      }
-      // Recorded here from now on: the recorder keeps it in memory until it is final.
-      const run = this.recorder.track(stored);
-      if (run.status === 'RUNNING') {
-        this.recorder.log(run.id, 'SYSTEM', null, 'the server stopped while this run was running; its container is removed at restart');
-        this.recorder.finish(run.id, 'FAILED', 'INTERRUPTED', 'the server stopped while the run was running');
-        interrupted += 1;
-      } else if (!this.options.agents.get(run.config.agent)) {
-        // Like retry: a run whose agent is gone could only fail later, after its container was created.
-        const error = `agent ${JSON.stringify(run.config.agent)} is no longer registered`;
-        this.recorder.log(run.id, 'SYSTEM', null, `${error}; the stored run cannot start`);
-        this.recorder.finish(run.id, 'FAILED', null, error);
-        this.options.logger.warn({ runId: run.id, agent: run.config.agent }, 'a stored waiting run names an agent that is no longer registered');
-      } else {
-        try {
-          await this.admission.requeue(run);
-          requeued += 1;
-        } catch (error) {
-          // Refused because bosun is shutting down: the run stays QUEUED (see requeue), and the
-          // loop's next turn ends recovery.
-          if (isShuttingDown(error)) continue;
-          // A line shorter than before (MAX_QUEUE_LENGTH lowered): the run was failed with the
-          // queue's reason; the others are still recovered.
-          this.options.logger.warn({ runId: run.id, err: error }, 'a stored waiting run could not re-enter the line');
-        }
-      }
-    }
-    if (cluster !== undefined && waiting.length > 0 && this.admission.isOpen) {
-      try {
-        requeued = await cluster.restoreWaiting(waiting);
-      } catch (error) {
-        // The shared line closed under it (shutdown began): the runs stay QUEUED in the store,
-        // which the next node to start (or a reset) puts back.
-        if (!isShuttingDown(error)) throw error;
-      }
-    }
-    return { interrupted, requeued };
+  recover(cluster?: ClusterRecovery): Promise<{ readonly interrupted: number; readonly requeued: number }> {
+    return this.recovery.recover(cluster);
   }
 
-  /**
-   * Records a run the cluster lost: its node stopped renewing its lease while the run ran. It ends
-   * FAILED / INTERRUPTED with the node named; a run already final is left as it is.
-   */
-  async markLost(id: string, node: string): Promise<boolean> {
-    const stored = await this.recorder.get(id);
-    if (!stored || isFinalStatus(stored.status)) return false;
-    this.recorder.track(stored);
-    const error = `node ${node} stopped renewing its lease while the run was running (it died or stalled)`;
-    this.recorder.log(id, 'SYSTEM', null, `${error}; the run is interrupted`);
-    this.recorder.finish(id, 'FAILED', 'INTERRUPTED', error);
-    // Recorded by this node only to end it: nothing more comes for it here.
-    this.recorder.release(id);
-    // Written before the caller lets go of the cluster's lock (see app.ts): the next node to look
-    // reads it final, and does not record the loss again.
-    await this.options.store.flush();
-    return true;
+  /** Records a run the cluster lost, unless it is final already (see {@link RunRecovery.markLost}). */
+  markLost(id: string, node: string): Promise<boolean> {
+    return this.recovery.markLost(id, node);
   }
 
-  /**
-   * Records every run the store has RUNNING on `node`, a node that died without leaving, as lost
-   * ({@link markLost}): the lease sweep's way, besides the queue's `lost` job by job.
-   * @returns the runs it ended.
-   */
-  async markNodeLost(node: string): Promise<string[]> {
-    const ended: string[] = [];
-    for (const run of await this.options.store.unfinished()) {
-      if (run.status === 'RUNNING' && run.node === node && (await this.markLost(run.id, node))) ended.push(run.id);
-    }
-    return ended;
+  /** Records every RUNNING run of a node that died without leaving as lost (see {@link RunRecovery.markNodeLost}). */
+  markNodeLost(node: string): Promise<string[]> {
+    return this.recovery.markNodeLost(node);
+  }
+
+  /** The QUEUED runs of the store, oldest first: what a cluster puts back in line after Redis lost its data. */
+  queuedRuns(): Promise<{ id: string; queuedAt: Date }[]> {
+    return this.recovery.queuedRuns();
   }
 
   /** How many runs run on this node now (for its heartbeat). */
   get runningHere(): number {
     return this.active.size;
-  }
-
-  /** The QUEUED runs of the store, oldest first: what a cluster puts back in line after Redis lost its data. */
-  async queuedRuns(): Promise<{ id: string; queuedAt: Date }[]> {
-    return (await this.options.store.unfinished()).filter((run) => run.status === 'QUEUED').map((run) => ({ id: run.id, queuedAt: run.queuedAt }));
   }
 
   async cancel(id: string): Promise<AgentRun> {
@@ -445,11 +361,6 @@ export class AgentRunService implements RunService {
     this.active.set(id, { controller, settled });
     return settled;
   }
-}
-
-/** A refusal because bosun (its admission or its queue) is shutting down. */
-function isShuttingDown(error: unknown): boolean {
-  return isBosunError(error) && error.code === 'SHUTTING_DOWN';
 }
 
 /** The store's filter for a query's: an empty status list means every status, as in `list`. */

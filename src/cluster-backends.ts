@@ -103,12 +103,7 @@ export async function openClusterBackends(config: ClusterConfigFor, options: { r
     history,
     artifactStore,
     queue,
-    nodeQueue: {
-      pause: () => queue.pauseNode(),
-      resume: () => queue.resumeNode(),
-      maxConcurrency: () => queue.nodeMaxConcurrency,
-      setMaxConcurrency: (value) => queue.setNodeMaxConcurrency(value),
-    },
+    nodeQueue: queue.node,
     nodeName: cluster.nodeName,
     cluster: {
       nodeName: cluster.nodeName,

@@ -35,6 +35,7 @@ import { describeIntegerRange, isIntegerInRange } from '../shared/validate.js';
 import type { ExecutionQueue, EnqueueOptions, ExecutionQueueEvents, QueueStats, QueueTicket } from './execution-queue.js';
 import { ClusterLine } from './cluster-line.js';
 import { NodeWorker } from './bullmq-node-worker.js';
+import { NodeShare } from './bullmq-node-share.js';
 import { restoreWaiting } from './bullmq-restore.js';
 import { QueueScripts, queueKeys } from './bullmq-scripts.js';
 import { ResetScripts } from './bullmq-reset-scripts.js';
@@ -68,6 +69,12 @@ export class BullMqExecutionQueue implements ExecutionQueue {
   /** For restoreWaiting's atomic bulk add. */
   readonly #flows: FlowProducer;
   readonly #worker: NodeWorker;
+  /**
+   * THIS node's share of the line: its pause and its own cap, leaving the line and the other nodes
+   * alone (unlike {@link pause} and {@link setMaxConcurrency}, cluster-wide). What a node's engine
+   * guard, its shutdown and its autoscaler move.
+   */
+  readonly node: NodeShare;
   /** A dead node's runs (`lost`) and a Redis back without its data (`reset`). */
   readonly #faults: ClusterFaults;
   readonly #closing = new AbortController();
@@ -107,6 +114,7 @@ export class BullMqExecutionQueue implements ExecutionQueue {
       },
       onError: (error) => this.#report(error),
     });
+    this.node = new NodeShare(this.#worker, options.nodeMaxConcurrency);
     this.#faults = new ClusterFaults({
       line: this.#line,
       worker: this.#worker,
@@ -294,30 +302,6 @@ export class BullMqExecutionQueue implements ExecutionQueue {
     await this.#follower.caughtUp(written.eventId, ECHO_TIMEOUT_MS);
   }
 
-  /**
-   * This node's own cap (its worker's concurrency; 0 = none of its own): NODE_MAX_CONCURRENT_AGENTS
-   * until {@link setNodeMaxConcurrency} moves it. The cluster's limit ({@link stats}) holds as well.
-   */
-  get nodeMaxConcurrency(): number {
-    return this.#worker.concurrency;
-  }
-
-  /**
-   * Moves this node's own cap, never above the one it was opened with (NODE_MAX_CONCURRENT_AGENTS),
-   * leaving the cluster's limit alone: what a node's autoscaler moves, its advice being about this
-   * node's own containers (every node moving the cluster's limit would have them fight over it).
-   * `stats()` still reports the cluster's limit: this cap is this node's alone.
-   * @throws InvalidValueError (as a rejection) for a value that is not an integer from 1 to the cap it was opened with
-   *   (from 0, unlimited, when it was opened without a cap of its own).
-   */
-  setNodeMaxConcurrency(value: number): Promise<void> {
-    const ceiling = this.#options.nodeMaxConcurrency;
-    const range = ceiling === 0 ? MAX_CONCURRENCY_RANGE : { min: 1, max: ceiling };
-    if (!isIntegerInRange(value, range)) return Promise.reject(new InvalidValueError(describeIntegerRange(range), value));
-    this.#worker.setConcurrency(value);
-    return Promise.resolve();
-  }
-
   /** Stops every node from starting runs; waiting runs keep their place and their clock. */
   async pause(): Promise<void> {
     if (this.#closing.signal.aborted) return;
@@ -337,19 +321,6 @@ export class BullMqExecutionQueue implements ExecutionQueue {
       throw this.#unavailable(error);
     }
     await this.#follower.settled(() => !this.#line.paused, ECHO_TIMEOUT_MS);
-  }
-
-  /**
-   * Stops THIS node taking runs; the cluster's line and the other nodes go on (unlike {@link pause},
-   * which stops every node). What a node's engine guard and its shutdown use.
-   */
-  async pauseNode(): Promise<void> {
-    await this.#worker.pause();
-  }
-
-  /** Lets this node take runs again after {@link pauseNode}. */
-  async resumeNode(): Promise<void> {
-    await this.#worker.resume();
   }
 
   /** Resolves when nothing runs and nothing waits anywhere in the cluster (as this node's mirror sees it). */

@@ -259,22 +259,22 @@ describe('BullMqExecutionQueue', () => {
     const { node, tasks } = cluster({ maxConcurrency: 0, nodeMaxConcurrency: 2 });
     const a = await node('a');
     const b = await node('b');
-    await b.pauseNode();
-    await a.setNodeMaxConcurrency(1);
-    expect(a.nodeMaxConcurrency).toBe(1);
+    await b.node.pause();
+    await a.node.setMaxConcurrency(1);
+    expect(a.node.maxConcurrency()).toBe(1);
     await a.enqueue('r1');
     await tasks.startedCount(1);
     await a.enqueue('r2');
     expect(a.waitingIds()).toEqual(['r2']);
     // Node A is full (r1 never ends by itself): only a wake of its worker takes r2 now.
-    await a.setNodeMaxConcurrency(2);
+    await a.node.setMaxConcurrency(2);
     await tasks.startedCount(2);
     expect(tasks.started.map((run) => run.node)).toEqual(['a', 'a']);
     expect([a.stats().maxConcurrency, b.stats().maxConcurrency]).toEqual([0, 0]);
-    expect(b.nodeMaxConcurrency).toBe(2);
+    expect(b.node.maxConcurrency()).toBe(2);
     // Bounded by the cap it was opened with (NODE_MAX_CONCURRENT_AGENTS).
-    await expect(a.setNodeMaxConcurrency(3)).rejects.toThrow('from 1 to 2');
-    await expect(a.setNodeMaxConcurrency(0)).rejects.toThrow('from 1 to 2');
+    await expect(a.node.setMaxConcurrency(3)).rejects.toThrow('from 1 to 2');
+    await expect(a.node.setMaxConcurrency(0)).rejects.toThrow('from 1 to 2');
     tasks.release('r1');
     tasks.release('r2');
     await a.onIdle();
@@ -370,7 +370,7 @@ describe('BullMqExecutionQueue', () => {
     const { node, queueName, tasks } = cluster({ leaseMs: 2_000, maxConcurrency: 0 });
     const a = await node('a');
     // Paused as its engine guard or its shutdown pauses it: it takes nothing, and must still check.
-    await a.pauseNode();
+    await a.node.pause();
     const { child, waitLine } = spawnNode(queueName, 'doomed', 2_000);
     await waitLine('ready');
     const startedThere = waitLine('started victim');
@@ -384,7 +384,7 @@ describe('BullMqExecutionQueue', () => {
     expect(await lost).toEqual({ id: 'victim', node: 'doomed', claimed: true });
     expect(a.isRunning('victim')).toBe(false);
     // Resumed, it takes runs again (and BullMQ's own checks take over).
-    await a.resumeNode();
+    await a.node.resume();
     await a.enqueue('after');
     await tasks.startedCount(1);
     tasks.release('after');

@@ -12,7 +12,7 @@ import { ExternalSessions } from './runs/external/external-sessions.js';
 import type { BosunConfig } from './config.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
-import type { HealthAlert, HealthReport } from './monitor/monitor-types.js';
+import type { HealthAlert } from './monitor/monitor-types.js';
 import { AlertWebhook } from './monitor/alert-webhook.js';
 import { createStatsSampler } from './monitor/create-stats-sampler.js';
 import { DockerMonitor } from './monitor/docker-monitor.js';
@@ -29,6 +29,7 @@ import { EngineGuard } from './coordination/engine-guard.js';
 import type { SqliteDatabase } from './store/database.js';
 import type { StoreHealth } from './store/store-health.js';
 import { createEmbeddedBackends, type AppBackends } from './app-backends.js';
+import { ClusterWiring } from './cluster-wiring.js';
 
 /** How often old runs and samples are pruned. */
 const PRUNE_INTERVAL_MS = 60_000;
@@ -189,8 +190,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     logBytesPerRun: config.logBytesPerRun,
     onEngineLost: (error) => guard.engineLost(error.message),
     collectArtifacts: (request) => artifacts.collect(request),
-    // Cluster mode: a run another node runs is cancelled there (clusterNode is built below).
-    ...(backends.cluster === undefined ? {} : { cancelElsewhere: (id: string, node: string) => clusterNode!.cancelOn(node, id) }),
+    // Cluster mode: a run another node runs is cancelled there (the cluster's wiring is built below).
+    ...(backends.cluster === undefined ? {} : { cancelElsewhere: (id: string, node: string) => cluster!.node.cancelOn(node, id) }),
     logger: logger.child({ component: 'runs' }),
   });
   const external = new ExternalRunService({
@@ -204,30 +205,19 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
   // Node-local consumers (the monitor, the guard, metrics) follow this node's own events; the API's
   // subscriptions follow the cluster-wide views, so that any node shows every node's runs.
   const detachMonitor = monitor.attachToRuns(runs.events);
-  const cluster = backends.cluster;
-  // Cluster mode: this node's place in the roll, the lease sweep, and forwarding to the node that
-  // holds a run's sandbox (for the API, whose external-run calls and cancels it routes).
-  const clusterNode = cluster?.createNode({
-    runs,
-    local: external,
-    clusterLimit: () => queue.stats().maxConcurrency,
-    onLost: (reason) => (options.onNodeLost ? options.onNodeLost(reason) : void close()),
-    logger: logger.child({ component: 'cluster' }),
-  });
-  // Its heartbeat carries its containers' health and its own advice, from each health check.
-  const observeHealth = (report: HealthReport): Promise<void> =>
-    monitor.adviseFrom(report).then(
-      (advice) => clusterNode?.observeHealth(report.overall, advice),
-      () => clusterNode?.observeHealth(report.overall, null),
-    );
-  const onHealthCheck = (report: HealthReport): void => void observeHealth(report);
-  const bridges =
-    cluster === undefined
+  // Cluster mode: this node's membership (roll, lease sweep, forwarding) and the cluster-wide views.
+  const cluster =
+    backends.cluster === undefined
       ? undefined
-      : {
-          runs: cluster.bridge('runs', runs.events, ['run-updated', 'log']),
-          monitor: cluster.bridge('monitor', monitor.events, ['sample', 'alert']),
-        };
+      : new ClusterWiring({
+          hooks: backends.cluster,
+          runs,
+          external,
+          monitor,
+          queue,
+          onLost: (reason) => (options.onNodeLost ? options.onNodeLost(reason) : void close()),
+          logger: logger.child({ component: 'cluster' }),
+        });
   const server = createBosunServer({
     config,
     services: {
@@ -236,18 +226,10 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       monitor,
       store: storeHealth,
       artifacts: artifactStore,
-      external: clusterNode?.forwarding ?? external,
+      external,
       warmPool,
-      ...(bridges === undefined ? {} : { views: { runs: bridges.runs.events, monitor: bridges.monitor.events } }),
-      ...(clusterNode === undefined
-        ? {}
-        : {
-            cluster: {
-              nodes: () => clusterNode.nodes(),
-              advice: () => clusterNode.advice(),
-              handleRequest: (headers, handle) => clusterNode.forwarding.handleRequest(headers, handle),
-            },
-          }),
+      // Cluster mode: calls routed to the node that holds each run, subscriptions on the cluster-wide views, the roll.
+      ...cluster?.services(),
     },
     logger,
   });
@@ -265,23 +247,6 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     );
   };
   let pruneTimer: NodeJS.Timeout | undefined;
-  // Cluster mode: a dead node's run is recorded by the one node that claimed it; Redis back without
-  // its data gets the line back from PostgreSQL, the truth (one node at a time, runs back skipped).
-  const onLost = ({ id, node, claimed }: { readonly id: string; readonly node: string; readonly claimed: boolean }): void => {
-    if (!claimed || clusterNode === undefined) return;
-    logger.warn({ runId: id, node }, 'a node stopped renewing its lease: its run is interrupted');
-    clusterNode.recordLost(id, node).catch((error: unknown) => logger.error({ runId: id, err: error }, 'could not record a lost run'));
-  };
-  const onReset = (): void => {
-    if (cluster === undefined) return;
-    cluster
-      .exclusive('recovery', async () => cluster.restoreWaiting(await runs.queuedRuns()))
-      .then(
-        (restored) => logger.warn({ restored }, 'Redis came back without its data: waiting runs put back from the database'),
-        (error: unknown) => logger.error({ err: error }, 'could not put waiting runs back after Redis lost its data'),
-      );
-  };
-
   let closing: Promise<void> | undefined;
   const close = (graceMs = config.shutdownGraceMs): Promise<void> => {
     closing ??= (async () => {
@@ -304,13 +269,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       });
       await step('stop runs', () => runs.shutdown(graceMs));
       // Once its runs are over: until then the cluster counts it, and its runs are its own to end.
-      await step('leave the cluster', async () => {
-        monitor.events.off('health-check', onHealthCheck);
-        await clusterNode?.leave();
-      });
+      await step('leave the cluster', () => cluster?.leave());
       await step('detach monitor', () => {
-        cluster?.clusterEvents.off('lost', onLost);
-        cluster?.clusterEvents.off('reset', onReset);
         detachMonitor();
         external[Symbol.dispose]();
       });
@@ -353,26 +313,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     async start() {
       // Nothing starts before orphans are reaped: a new run's container must never be taken for one.
       await guard.hold();
-      let recovered;
-      if (cluster === undefined) recovered = await runs.recover();
-      else {
-        // Subscribed before anything of this node is published: no other node's event is missed.
-        await Promise.all([bridges?.runs.start(), bridges?.monitor.start()]);
-        // Joined before recovering: a join waits while another node handles this name's last death.
-        const report = await monitor.generateReport();
-        await observeHealth(report);
-        const joined = await clusterNode!.join(report.docker.version);
-        if (joined.previousUnhandled)
-          logger.info({ node: cluster.nodeName }, 'this node died last time without being noticed: its runs are recovered now');
-        monitor.events.on('health-check', onHealthCheck);
-        // Two nodes starting at once recover once: each only its own runs, the line under the lock.
-        recovered = await cluster.exclusive('recovery', () =>
-          runs.recover({ node: cluster.nodeName, restoreWaiting: (waiting) => cluster.restoreWaiting(waiting) }),
-        );
-        cluster.clusterEvents.on('lost', onLost);
-        cluster.clusterEvents.on('reset', onReset);
-        cluster.startTasks((id, signal) => runs.runTask(id, signal));
-      }
+      // Embedded: what the last process left. Cluster: the node joins, and recovers its own.
+      const recovered = cluster === undefined ? await runs.recover() : await cluster.start();
       if (recovered.interrupted + recovered.requeued > 0) logger.info(recovered, 'recovered runs from the store');
       const engineUp = await guard.checkNow();
       if (!engineUp) logger.warn({}, 'Docker engine unreachable at start: runs wait until it answers');

@@ -171,6 +171,21 @@ describe('PostgresRunStore when two nodes number one run at once', () => {
     expect(await storedLines('r')).toEqual(['1 SYSTEM queued at position 1', '2 STDOUT from B 1', '3 STDOUT from B 2']);
   });
 
+  // Review (wip/review2): only the line whose seq was taken moves, behind the batch's later lines
+  // of the same run: the first lines of the node that took the run end up after its next ones.
+  it('review: keeps the order of a batch whose first line had its seq taken by another node', async () => {
+    await emptyDatabase();
+    const nodeA = openStore(pg.db, { logLinesPerRun: 100 });
+    const nodeB = openStore(await pg.openAnother(), { logLinesPerRun: 100 });
+    await nodeA.insert(makeRun({ id: 'r' }));
+    expect((await nodeB.get('r'))?.status).toBe('QUEUED');
+    nodeA.appendLog('r', 'SYSTEM', null, 'queued at position 1');
+    expect(await nodeA.flush()).toBe(true);
+    for (const text of ['from B 1', 'from B 2', 'from B 3']) nodeB.appendLog('r', 'STDOUT', 1, text);
+    expect(await nodeB.flush()).toBe(true);
+    expect(await storedLines('r')).toEqual(['1 SYSTEM queued at position 1', '2 STDOUT from B 1', '3 STDOUT from B 2', '4 STDOUT from B 3']);
+  });
+
   it('writes a line found stored at its seq already (a commit whose answer was lost) only once', async () => {
     await emptyDatabase();
     const store = openStore(pg.db, { logLinesPerRun: 100 });

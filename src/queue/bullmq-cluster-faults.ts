@@ -79,16 +79,21 @@ export class ClusterFaults {
   }
 
   /**
-   * Marks the data set settled at start: a first start has no runs running to hold (a data set lost
-   * later is settled by the node that finds the loss, in {@link dataLost}, after holding their slots).
+   * At start, before this node admits anything: a data set no node has settled (a cluster's first
+   * start, or Redis lost its data and this node came up before the others found it) gets the slots
+   * of the runs the database has RUNNING held, as {@link dataLost} holds them. On a cluster's first
+   * start those are a dead cluster's runs: their holds lapse after a lease. Settled already, nothing.
    */
   async settle(): Promise<void> {
-    await this.#options.reset.settle();
+    await this.#options.reset.hold(await this.#runningRuns(), this.#options.holdMs, this.#options.now());
   }
 
   /** A running job's lock lapsed: its node stopped (or stalled past the lease). */
   async lost(id: string, scripts: QueueScripts): Promise<void> {
     if (!this.#options.line.isRunning(id)) return;
+    // A held slot that lapsed is no node's lost run (its node never took it over: it died, or the
+    // run ended); a node's own run is never stopped for it.
+    if (await scripts.isHold(id).catch(() => false)) return;
     const { claimed, node: recorded } = await scripts.claimLost(id).catch((error: unknown) => {
       this.#options.report(error);
       return { claimed: false, node: undefined };

@@ -8,6 +8,10 @@
  * - `hold`, by the first node that finds the loss: one entry in `active` for each run PostgreSQL has
  *   RUNNING, with a lock that lapses after a lease unless its node takes it over. It also marks the
  *   data set settled: until then `admit` refuses every run, so nothing starts before the holds are in.
+ *   It writes a `bosun-reset` event, on which every node resyncs and takes its runs over (a
+ *   FLUSHALL reconnects no node, so only the event tells the others). A node that starts runs it
+ *   too, before it admits anything: on a data set no node settled yet (a cluster's first start, or
+ *   a node back before the others found the loss) it holds what PostgreSQL has RUNNING.
  *   A hold whose node never takes it over (the node died, or the run ended meanwhile) lapses, and
  *   BullMQ's stalled check fails it (`maxStalledCount` 0): a failed job no mirror showed running, so
  *   nothing is recorded for it (a dead node's runs are the lease sweep's).
@@ -17,7 +21,7 @@
  *   `failed` event frees the slot on every node).
  */
 import type { Redis } from 'ioredis';
-import type { QueueKeySet } from './bullmq-scripts.js';
+import { STREAM_EVENT, type QueueKeySet } from './bullmq-scripts.js';
 
 /** Bounds the events stream as BullMQ does (its default `maxEvents`). */
 const MAX_EVENTS = 10_000;
@@ -26,7 +30,7 @@ const MAX_EVENTS = 10_000;
 const HOLD_TOKEN = 'bosun:hold';
 
 const HOLD = `
-local activeKey, settledKey = KEYS[1], KEYS[2]
+local activeKey, settledKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
 local jobPrefix, holdMs, now = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', settledKey) == 1 then return -1 end
 local held = 0
@@ -41,6 +45,8 @@ for i = 4, #ARGV do
   end
 end
 redis.call('SET', settledKey, '1')
+-- Every node resyncs on reading it, and takes its runs over: after a FLUSHALL none reconnected.
+redis.call('XADD', eventsKey, 'MAXLEN', '~', ${MAX_EVENTS}, '*', 'event', '${STREAM_EVENT.reset}')
 return held
 `;
 
@@ -74,7 +80,7 @@ export class ResetScripts {
 
   constructor(redis: Redis, keys: QueueKeySet) {
     const commands: Array<[keyof ResetCommands, number, string]> = [
-      ['bosunHold', 2, HOLD],
+      ['bosunHold', 3, HOLD],
       ['bosunAdopt', 3, ADOPT],
     ];
     for (const [name, numberOfKeys, lua] of commands) {
@@ -90,12 +96,7 @@ export class ResetScripts {
    */
   async hold(ids: readonly string[], holdMs: number, now: number): Promise<number> {
     const k = this.#keys;
-    return this.#redis.bosunHold(k.active, k.settled, k.jobPrefix, holdMs, now, ...ids);
-  }
-
-  /** Marks the data set settled without holding anything (a cluster's first start). */
-  async settle(): Promise<void> {
-    await this.#redis.set(this.#keys.settled, '1', 'NX');
+    return this.#redis.bosunHold(k.active, k.settled, k.events, k.jobPrefix, holdMs, now, ...ids);
   }
 
   /**

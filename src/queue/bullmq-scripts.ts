@@ -29,6 +29,8 @@ export const STREAM_EVENT = Object.freeze({
   left: 'bosun-left',
   running: 'bosun-running',
   limit: 'bosun-limit',
+  /** Redis lost its data and a node settled the new data set: every node resyncs (a flush reconnects none). */
+  reset: 'bosun-reset',
 });
 
 /** How long the mark that a lost job was claimed is kept (long after every node has seen the event). */
@@ -142,7 +144,7 @@ return 0
 `;
 
 const SNAPSHOT = `
-local waitKey, activeKey, metaKey, eventsKey, nodesKey, epochKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local waitKey, activeKey, metaKey, eventsKey, nodesKey, epochKey, settledKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local jobPrefix, newEpoch = ARGV[1], ARGV[2]
 redis.call('SET', epochKey, newEpoch, 'NX')
 local waiting, queuedAt = {}, {}
@@ -170,7 +172,7 @@ local firstId = '0-0'
 if #first > 0 then firstId = first[1][1] end
 local paused = redis.call('HEXISTS', metaKey, 'paused')
 local limit = redis.call('HGET', metaKey, 'bosun:limit') or '-1'
-return {waiting, queuedAt, running, nodes, paused, limit, lastId, redis.call('GET', epochKey), firstId}
+return {waiting, queuedAt, running, nodes, paused, limit, lastId, redis.call('GET', epochKey), firstId, redis.call('EXISTS', settledKey)}
 `;
 
 interface ScriptCommands {
@@ -182,7 +184,7 @@ interface ScriptCommands {
   bosunClaimLost(...args: Array<string | number>): Promise<[number, string]>;
   bosunSetLimit(...args: Array<string | number>): Promise<[number, string]>;
   bosunUnlock(...args: Array<string | number>): Promise<number>;
-  bosunSnapshot(...args: Array<string | number>): Promise<[string[], string[], string[], string[], number, string, string, string, string]>;
+  bosunSnapshot(...args: Array<string | number>): Promise<[string[], string[], string[], string[], number, string, string, string, string, number]>;
 }
 
 /** The keys of one BullMQ queue that the scripts use, and bosun's own beside them. */
@@ -246,6 +248,11 @@ export interface Snapshot {
   /** The oldest event id the stream still holds (it is trimmed to about 10,000 events). */
   readonly firstEventId: string;
   readonly epoch: string;
+  /**
+   * Whether a node has settled this data set (held the slots of the runs still running, see
+   * bullmq-reset-scripts.ts): a data set that is not is one Redis lost, whatever its epoch says.
+   */
+  readonly settled: boolean;
 }
 
 /** The scripts bound to one connection and one queue's keys. */
@@ -265,7 +272,7 @@ export class QueueScripts {
       ['bosunClaimLost', 2, CLAIM_LOST],
       ['bosunSetLimit', 4, SET_LIMIT],
       ['bosunUnlock', 1, UNLOCK],
-      ['bosunSnapshot', 6, SNAPSHOT],
+      ['bosunSnapshot', 7, SNAPSHOT],
     ];
     for (const [name, numberOfKeys, lua] of commands) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
@@ -364,13 +371,14 @@ export class QueueScripts {
 
   async snapshot(newEpoch: string): Promise<Snapshot> {
     const k = this.#keys;
-    const [waiting, queuedAt, running, nodes, paused, limit, lastEventId, epoch, firstEventId] = await this.#redis.bosunSnapshot(
+    const [waiting, queuedAt, running, nodes, paused, limit, lastEventId, epoch, firstEventId, settled] = await this.#redis.bosunSnapshot(
       k.wait,
       k.active,
       k.meta,
       k.events,
       k.nodes,
       k.epoch,
+      k.settled,
       k.jobPrefix,
       newEpoch,
     );
@@ -382,6 +390,12 @@ export class QueueScripts {
       lastEventId,
       firstEventId,
       epoch,
+      settled: settled === 1,
     };
+  }
+
+  /** Whether `id` is a slot held after a data loss (bullmq-reset-scripts.ts), not a node's running job. */
+  async isHold(id: string): Promise<boolean> {
+    return (await this.#redis.hexists(`${this.#keys.jobPrefix}${id}`, 'bosun:hold')) === 1;
   }
 }

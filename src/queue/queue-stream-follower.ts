@@ -68,7 +68,8 @@ export class QueueStreamFollower {
     const snapshot = await this.#scripts.snapshot(randomUUID());
     this.#epoch = snapshot.epoch;
     this.#take(snapshot);
-    this.#resyncNeeded = false;
+    // Settled at start (ClusterFaults.settle) unless Redis lost its data since: then resynced at once.
+    this.#resyncNeeded = !snapshot.settled;
     this.#loop = this.#read();
   }
 
@@ -136,7 +137,9 @@ export class QueueStreamFollower {
   async #resync(): Promise<void> {
     const snapshot = await this.#scripts.snapshot(randomUUID());
     this.#resyncNeeded = false;
-    if (snapshot.epoch === this.#epoch) {
+    // A data set nobody settled is a lost one, even under the epoch this node knows (it may have
+    // been this node's own first snapshot of it).
+    if (snapshot.epoch === this.#epoch && snapshot.settled) {
       // Events this node missed while away were trimmed from the stream: reading on would skip them.
       if (compareEventIds(this.#lastEventId, snapshot.firstEventId) < 0) {
         this.#take(snapshot);
@@ -203,6 +206,10 @@ export class QueueStreamFollower {
         break;
       case STREAM_EVENT.limit:
         this.#line.setMaxConcurrency(Number(fields.limit));
+        break;
+      case STREAM_EVENT.reset:
+        // Redis lost its data (a FLUSHALL reconnects nobody): resynced before the next read.
+        this.#resyncNeeded = true;
         break;
       default:
         break;

@@ -339,12 +339,21 @@ export class AgentRunService implements RunService {
   /**
    * The queue's handler (`QueueTaskHandler`): runs a run that got its slot, and settles only once its
    * sandbox is gone. A run recorded here is started at once (inside the queue's call); one
-   * recorded by another node is read from the store first.
+   * recorded by another node is read from the store first, and run only if it is still QUEUED
+   * there: a run the line hands out again (put back from the store after Redis lost its data, just
+   * as its node had taken it) has started elsewhere, or ended, and must not run twice.
    * @throws BosunError NOT_FOUND (as a rejection) for a run the store does not know.
    */
   runTask(id: string, queueSignal: AbortSignal): Promise<void> {
     if (this.recorder.current(id)) return this.execute(id, queueSignal);
     return this.recorder.load(id).then((run) => {
+      if (run.status !== 'QUEUED') {
+        this.options.logger.warn(
+          { runId: id, status: run.status, node: run.node },
+          'the line handed out a run the store no longer has waiting: it is not run again',
+        );
+        return;
+      }
       this.recorder.track(run);
       return this.execute(id, queueSignal);
     });

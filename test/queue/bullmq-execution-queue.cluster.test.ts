@@ -494,11 +494,10 @@ describe('BullMqExecutionQueue', () => {
       }
     });
 
-    // Review (wip/review2): Redis flushed without a reconnection. Only the node whose admission is
-    // refused 'unsettled' resyncs; it holds the slot of the run another node runs, and that node,
-    // which never noticed the loss, never adopts it: the hold lapses, the stalled check reports it,
-    // and that node takes its own healthy run for lost (aborted, and recorded INTERRUPTED by the app).
-    it('review: keeps a run running on a node that did not notice a flush (the hold made for it lapses)', async () => {
+    // Redis flushed without a reconnection: only the node whose admission is refused 'unsettled'
+    // notices. It holds the slot of the run another node runs, and its reset event makes that node
+    // resync and take the run over, before the hold lapses (which would make its run look lost).
+    it('keeps a run running on a node that did not notice a flush, counted again by it', async () => {
       const { node, tasks, queueName } = cluster({ maxConcurrency: 2, leaseMs });
       const runningRuns = (): Promise<readonly string[]> => Promise.resolve(tasks.started.map((run) => run.id));
       const a = await node('a', { runningRuns });
@@ -527,11 +526,10 @@ describe('BullMqExecutionQueue', () => {
       }
     });
 
-    // Review (wip/review2): a node that starts on a data set that lost its data marks it settled
-    // (ClusterFaults.settle, "a first start has no runs running to hold") without holding the runs
-    // the database has RUNNING: the other nodes' holds are then skipped (-1), and runs start beside
-    // the ones still running, above the cluster's limit.
-    it('review: a node starting after the loss does not settle the data set without holding the runs still running', async () => {
+    // A node that starts on a data set that lost its data, before the other nodes found the loss,
+    // holds the slots of the runs the database has RUNNING before it admits anything: otherwise
+    // runs would start beside the ones still running, above the cluster's limit.
+    it('holds the runs still running when a node starts after the loss, before the others found it', async () => {
       const { node, tasks, queueName } = cluster({ maxConcurrency: 1, leaseMs });
       const runningRuns = (): Promise<readonly string[]> => Promise.resolve(tasks.started.map((run) => run.id));
       const a = await node('a', { runningRuns });
@@ -548,6 +546,10 @@ describe('BullMqExecutionQueue', () => {
         expect(tasks.started.map((run) => run.id)).toEqual(['r1']);
         expect(tasks.peak).toBe(1);
         tasks.release('r1');
+        // Its slot freed, r2 starts (and ends: a task held at close would hold the close).
+        await tasks.startedCount(2);
+        expect(tasks.peak).toBe(1);
+        tasks.release('r2');
       } finally {
         probe.disconnect();
       }

@@ -234,6 +234,20 @@ describe('a cluster node and agents it lacks', () => {
     expect(run!.error).toContain('agent "fixer" is not registered on node node-b');
     expect(sandboxes.created).toHaveLength(0);
   });
+
+  it('does not run again a run the line hands out that the store has running elsewhere, or ended', async () => {
+    const db = openDatabase(':memory:');
+    const store = new SqliteRunStore(db, { logLinesPerRun: 100 });
+    const startedAt = new Date();
+    await store.insert(makeRun({ id: 'elsewhere', status: 'RUNNING', node: 'node-a', startedAt }));
+    await store.insert(makeRun({ id: 'ended', status: 'SUCCEEDED', node: 'node-a', startedAt, finishedAt: new Date() }));
+    const { service, sandboxes } = setup({ db, nodeName: 'node-b' });
+    // As the cluster's worker calls it for a run put back in line just as another node had taken it.
+    for (const id of ['elsewhere', 'ended']) await service.runTask(id, new AbortController().signal);
+    expect(sandboxes.created).toHaveLength(0);
+    expect(await service.get('elsewhere')).toMatchObject({ status: 'RUNNING', node: 'node-a' });
+    expect(await service.get('ended')).toMatchObject({ status: 'SUCCEEDED' });
+  });
 });
 
 /** A gate a test opens by hand. */

@@ -306,11 +306,30 @@ export class PostgresRunStore implements RunStore {
           throw new Error(`log lines of run ${left[0]!.runId}: their seq was taken ${LOG_RENUMBER_ATTEMPTS} times`);
         const { rows } = await client.query<{ run_id: string; seq: number }>(LOG_INSERT_SQL, logParams(left));
         const inserted = new Set(rows.map((row) => `${row.run_id} ${row.seq}`));
-        const taken: LogLine[] = [];
+        // Per run, the first of its lines whose seq another line took; lines stored already as
+        // they are (a commit whose answer was lost) stay where they are.
+        const firstTaken = new Map<string, number>();
+        const storedAlready = new Set<LogLine>();
         for (const l of left) {
-          if (!inserted.has(`${l.runId} ${l.seq}`) && !(await this.isStored(client, l))) taken.push(l);
-          else newest.set(l.runId, Math.max(newest.get(l.runId) ?? 0, l.seq));
+          if (inserted.has(`${l.runId} ${l.seq}`)) continue;
+          if (await this.isStored(client, l)) storedAlready.add(l);
+          else if (!firstTaken.has(l.runId)) firstTaken.set(l.runId, l.seq);
         }
+        // That line and the run's later lines of the batch move together, in their order: moving
+        // only the line would store it after the lines that followed it.
+        const taken = left.filter((l) => {
+          const first = firstTaken.get(l.runId);
+          return first !== undefined && l.seq >= first && !storedAlready.has(l);
+        });
+        const insertedTaken = taken.filter((l) => inserted.has(`${l.runId} ${l.seq}`));
+        if (insertedTaken.length > 0) {
+          await client.query('DELETE FROM logs WHERE (run_id, seq) IN (SELECT * FROM unnest($1::text[], $2::integer[]))', [
+            insertedTaken.map((l) => l.runId),
+            insertedTaken.map((l) => l.seq),
+          ]);
+        }
+        const moving = new Set(taken);
+        for (const l of left) if (!moving.has(l)) newest.set(l.runId, Math.max(newest.get(l.runId) ?? 0, l.seq));
         for (const l of taken) moved.add(l.runId);
         left = await this.renumbered(client, taken);
       }

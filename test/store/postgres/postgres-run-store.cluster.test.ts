@@ -171,9 +171,8 @@ describe('PostgresRunStore when two nodes number one run at once', () => {
     expect(await storedLines('r')).toEqual(['1 SYSTEM queued at position 1', '2 STDOUT from B 1', '3 STDOUT from B 2']);
   });
 
-  // Review (wip/review2): only the line whose seq was taken moves, behind the batch's later lines
-  // of the same run: the first lines of the node that took the run end up after its next ones.
-  it('review: keeps the order of a batch whose first line had its seq taken by another node', async () => {
+  // The line whose seq was taken moves with the batch's later lines of its run, in their order.
+  it('keeps the order of a batch whose first line had its seq taken by another node', async () => {
     await emptyDatabase();
     const nodeA = openStore(pg.db, { logLinesPerRun: 100 });
     const nodeB = openStore(await pg.openAnother(), { logLinesPerRun: 100 });

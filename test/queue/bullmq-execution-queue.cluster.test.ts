@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BullMqExecutionQueue, type BullMqExecutionQueueOptions } from '../../src/queue/bullmq-execution-queue.js';
+import { BullMqExecutionQueue, type BullMqExecutionQueueOptions, type ClusterQueueEvents } from '../../src/queue/bullmq-execution-queue.js';
 import type { ExecutionQueueEvents } from '../../src/queue/execution-queue.js';
 import { Tasks } from '../helpers/cluster-tasks.js';
 import { startRedis, type TestServer } from '../helpers/cluster-servers.js';
@@ -344,19 +344,7 @@ describe('BullMqExecutionQueue', () => {
     await a.enqueue('blocker');
     await tasks.startedCount(1);
 
-    const { child, waitLine } = spawnNode(queueName, 'doomed', 2_000);
-    await waitLine('ready');
-    const startedThere = waitLine('started victim');
-    const lost = new Promise<{ id: string; node: string; claimed: boolean }>((resolve) => a.clusterEvents.once('lost', resolve));
-    await a.enqueue('victim');
-    await startedThere;
-    // Recorded by an event that changes no count (no status follows it).
-    await eventually(() => expect(a.nodeOf('victim')).toBe('doomed'));
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
-
-    expect(await lost).toEqual({ id: 'victim', node: 'doomed', claimed: true });
+    expect(await victimOfKilledNode(a, queueName)).toEqual({ id: 'victim', node: 'doomed', claimed: true });
     expect(a.isRunning('victim')).toBe(false);
     tasks.release('blocker');
     await a.enqueue('after');
@@ -371,17 +359,7 @@ describe('BullMqExecutionQueue', () => {
     const a = await node('a');
     // Paused as its engine guard or its shutdown pauses it: it takes nothing, and must still check.
     await a.node.pause();
-    const { child, waitLine } = spawnNode(queueName, 'doomed', 2_000);
-    await waitLine('ready');
-    const startedThere = waitLine('started victim');
-    const lost = new Promise<{ id: string; node: string; claimed: boolean }>((resolve) => a.clusterEvents.once('lost', resolve));
-    await a.enqueue('victim');
-    await startedThere;
-    await eventually(() => expect(a.nodeOf('victim')).toBe('doomed'));
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
-    expect(await lost).toEqual({ id: 'victim', node: 'doomed', claimed: true });
+    expect(await victimOfKilledNode(a, queueName)).toEqual({ id: 'victim', node: 'doomed', claimed: true });
     expect(a.isRunning('victim')).toBe(false);
     // Resumed, it takes runs again (and BullMQ's own checks take over).
     await a.node.resume();
@@ -589,3 +567,22 @@ describe('BullMqExecutionQueue', () => {
     });
   });
 });
+
+/**
+ * A child node `doomed` (lease 2 s) takes run `victim`, enqueued on `a`, and is killed with SIGKILL
+ * while it runs it; resolves with the `lost` event `a` then emits.
+ */
+async function victimOfKilledNode(a: BullMqExecutionQueue, queueName: string): Promise<ClusterQueueEvents['lost'][0]> {
+  const { child, waitLine } = spawnNode(queueName, 'doomed', 2_000);
+  await waitLine('ready');
+  const startedThere = waitLine('started victim');
+  const lost = new Promise<ClusterQueueEvents['lost'][0]>((resolve) => a.clusterEvents.once('lost', resolve));
+  await a.enqueue('victim');
+  await startedThere;
+  // Recorded by an event that changes no count (no status follows it).
+  await eventually(() => expect(a.nodeOf('victim')).toBe('doomed'));
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+  return lost;
+}

@@ -93,7 +93,7 @@ export class ClusterFaults {
     if (!this.#options.line.isRunning(id)) return;
     // A held slot that lapsed is no node's lost run (its node never took it over: it died, or the
     // run ended); a node's own run is never stopped for it.
-    if (await scripts.isHold(id).catch(() => false)) return;
+    if (await this.#options.reset.isHold(id).catch(() => false)) return;
     const { claimed, node: recorded } = await scripts.claimLost(id).catch((error: unknown) => {
       this.#options.report(error);
       return { claimed: false, node: undefined };

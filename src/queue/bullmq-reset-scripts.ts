@@ -99,6 +99,11 @@ export class ResetScripts {
     return this.#redis.bosunHold(k.active, k.settled, k.events, k.jobPrefix, holdMs, now, ...ids);
   }
 
+  /** Whether `id` is a slot held by {@link hold}, not a node's running job. */
+  async isHold(id: string): Promise<boolean> {
+    return (await this.#redis.hexists(`${this.#keys.jobPrefix}${id}`, 'bosun:hold')) === 1;
+  }
+
   /**
    * Puts this node's running run `id` back as a running job under its worker's lock `token` (the
    * worker renews it from now on). False when Redis has another job of that id.

@@ -393,9 +393,4 @@ export class QueueScripts {
       settled: settled === 1,
     };
   }
-
-  /** Whether `id` is a slot held after a data loss (bullmq-reset-scripts.ts), not a node's running job. */
-  async isHold(id: string): Promise<boolean> {
-    return (await this.#redis.hexists(`${this.#keys.jobPrefix}${id}`, 'bosun:hold')) === 1;
-  }
 }

@@ -3,7 +3,8 @@
  * src/main.ts`, as test/helpers/child-server.ts starts it) with its own name and instance id, on
  * one real Redis, one real PostgreSQL and the real Docker engine. What the in-process cluster tests
  * (cluster.cluster.test.ts) cannot show: the limits seen by the engine across processes, a node
- * and Redis killed with SIGKILL, and positions watched from another process.
+ * and Redis killed with SIGKILL, positions watched from another process, and calls on a run sent
+ * to another process than the one that runs it.
  *
  * The order in which the cluster started runs is read from the line's own record: BullMQ's events
  * stream in Redis, where each job taken by a worker of any node appends `active` atomically with the
@@ -30,6 +31,7 @@ import {
 import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
 import { containersOf, createTestDocker, removeLeftovers } from '../helpers/docker.js';
 import { collect, gql, startRun, until, type Result } from '../helpers/e2e.js';
+import { exec } from '../helpers/external-e2e.js';
 import { createWsClient, eventually, within } from '../helpers/graphql-clients.js';
 
 /** A node's lease: short, so that a dead node's runs end within seconds. */
@@ -286,6 +288,57 @@ describe('three bosun nodes in child processes', () => {
     expect(await readRun(members[2]!.url, runningId)).toEqual(ended);
   }, 180_000);
 
+  it('forwards the calls on a run to the node that runs it: exec, files and finish of an external run, and a cancel', async () => {
+    const members = await startNodes([{ name: 'node-a' }, { name: 'node-b' }, { name: 'node-c' }]);
+    const { agentId } = await startRun(members[0]!.url, { agent: 'external' });
+    const running = await waitForStatus(members[0]!.url, agentId, 'RUNNING');
+    const runner = members.find((member) => member.name === running.node)!;
+    const [first, second] = members.filter((member) => member !== runner) as [TestNode, TestNode];
+
+    // Sent to a node that does not run it: served in the runner's sandbox.
+    const ran = await exec(first.url, agentId, 'cat /etc/hostname && echo "$((6 * 7))"');
+    expect(ran).toMatchObject({ exitCode: 0 });
+    const [hostname, answer] = ran.stdout.trim().split('\n');
+    expect(answer).toBe('42');
+    const [container] = await containersOf(docker, runner.instanceId);
+    expect(container?.startsWith(hostname!)).toBe(true);
+    await gql(second.url, 'mutation ($id: ID!, $files: [FileInput!]!) { writeFiles(agentId: $id, files: $files) { path } }', {
+      id: agentId,
+      files: [{ path: '/workspace/from-elsewhere.txt', content: `written through ${second.name}` }],
+    });
+    const read = await gql<{ readFile: { content: string } }>(
+      first.url,
+      'query ($id: ID!) { readFile(agentId: $id, path: "/workspace/from-elsewhere.txt") { content } }',
+      {
+        id: agentId,
+      },
+    );
+    expect(read.readFile.content).toBe(`written through ${second.name}`);
+    const finished = await gql<{ finishAgent: { status: string; node: string } }>(
+      second.url,
+      'mutation ($id: ID!) { finishAgent(agentId: $id, exitCode: 0) { status node } }',
+      { id: agentId },
+    );
+    expect(finished.finishAgent).toEqual({ status: 'SUCCEEDED', node: runner.name });
+
+    // A shell run cancelled from a node that does not run it stops where it runs.
+    const { agentId: sleeper } = await startRun(first.url, { steps: ['sleep 120'] });
+    const sleeping = await waitForStatus(first.url, sleeper, 'RUNNING');
+    const owner = members.find((member) => member.name === sleeping.node)!;
+    const other = members.find((member) => member !== owner)!;
+    const cancelled = await gql<{ cancelAgent: { status: string; node: string } }>(
+      other.url,
+      'mutation ($id: ID!) { cancelAgent(id: $id) { status node } }',
+      {
+        id: sleeper,
+      },
+    );
+    expect(cancelled.cancelAgent).toEqual({ status: 'CANCELLED', node: owner.name });
+    await until(`${owner.name}'s containers to go`, 20_000, async () =>
+      (await containersOf(docker, owner.instanceId)).length === 0 ? true : undefined,
+    );
+  }, 120_000);
+
   it('gives a watcher on node C the exact, decreasing positions of a run queued on node A, to its start', async () => {
     const env = { MAX_CONCURRENT_AGENTS: '1', NODE_MAX_CONCURRENT_AGENTS: '1' };
     const [a, b, c] = await startNodes([
@@ -322,9 +375,12 @@ describe('three bosun nodes in child processes', () => {
       const { queueStatus } = await gql<{ queueStatus: { queued: number; running: number } }>(a!.url, 'query { queueStatus { queued running } }');
       expect(queueStatus).toEqual({ queued: 4, running: 1 });
 
-      // Cancelled on the node that runs it (whichever took it), the holder frees the slot.
-      const runner = members.find((member) => member.name === holding.node)!;
-      await gql(runner.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', { id: holder });
+      // Cancelled on a node that does not run it (sent on to the one that does), the holder frees the slot.
+      const elsewhere = members.find((member) => member.name !== holding.node)!;
+      const cancelled = await gql<{ cancelAgent: { status: string } }>(elsewhere.url, 'mutation ($id: ID!) { cancelAgent(id: $id) { status } }', {
+        id: holder,
+      });
+      expect(cancelled.cancelAgent.status).toBe('CANCELLED');
       await within(updates.ended, 'queuePositionChanged on node C to complete', 60_000).catch((error: unknown) => {
         throw new Error(`${String(error)}; received ${JSON.stringify(updates.results.map((result) => result.data))}`);
       });

@@ -60,6 +60,7 @@ export class ChildNodes {
     return Promise.all(
       specs.map(async ({ name, env = {} }) => {
         const instanceId = testInstanceId();
+        const port = await freePort();
         const nodeEnv = {
           REDIS_URL: redisUrl,
           BOSUN_DB_URL: this.options.databaseUrl,
@@ -71,9 +72,11 @@ export class ChildNodes {
           STOP_GRACE_MS: '1000',
           SHUTDOWN_GRACE_MS: '0',
           HEALTH_CHECK_INTERVAL_MS: '1000',
+          // Where the other nodes send calls on its runs.
+          BOSUN_NODE_URL: nodeUrl(port),
           ...env,
         };
-        const server = await startChildServer(nodeEnv, await freePort(), READY_TIMEOUT_MS);
+        const server = await startChildServer(nodeEnv, port, READY_TIMEOUT_MS);
         const node: TestNode = { name, instanceId, env: nodeEnv, server, url: server.url, wsUrl: toWs(server.url) };
         this.#nodes.push(node);
         return node;
@@ -83,7 +86,8 @@ export class ChildNodes {
 
   /** Starts a node again (after a kill -9) with the same name, instance id and settings, on a new port. */
   async restart(node: TestNode): Promise<void> {
-    node.server = await startChildServer(node.env, await freePort(), READY_TIMEOUT_MS);
+    const port = await freePort();
+    node.server = await startChildServer({ ...node.env, BOSUN_NODE_URL: nodeUrl(port) }, port, READY_TIMEOUT_MS);
     node.url = node.server.url;
     node.wsUrl = toWs(node.url);
   }
@@ -99,6 +103,10 @@ export class ChildNodes {
   describe(): string {
     return this.#nodes.map((node) => `--- ${node.name} (${node.instanceId}), last output:\n${node.server.output().slice(-6000)}`).join('\n');
   }
+}
+
+function nodeUrl(port: number): string {
+  return `http://127.0.0.1:${port}`;
 }
 
 function toWs(url: string): string {

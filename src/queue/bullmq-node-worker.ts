@@ -202,7 +202,8 @@ export class NodeWorker {
 
   /** Makes BullMQ's stalled check every half lease while the worker is paused, one at a time. */
   #checkStalledWhilePaused(worker: Worker): void {
-    if (this.#pausedChecks !== undefined || this.#closing.signal.aborted) return;
+    // Not once a resume came while the pause was under way: BullMQ's own checks run again then.
+    if (this.#pausedChecks !== undefined || this.#closing.signal.aborted || !worker.isPaused()) return;
     const checks: { timer: NodeJS.Timeout | undefined; stopped: boolean } = { timer: undefined, stopped: false };
     const next = (): void => {
       if (checks.stopped) return;

@@ -221,6 +221,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
           external,
           monitor,
           queue,
+          // Cut off from PostgreSQL (or its store DEGRADED), the node stops taking runs.
+          share: nodeShare.holder('fence'),
           onLost: (reason) => (options.onNodeLost ? options.onNodeLost(reason) : void close()),
           logger: logger.child({ component: 'cluster' }),
         });

@@ -171,6 +171,12 @@ const IDLE: NodeFigures = Object.freeze({ running: 0, containers: NO_CONTAINERS,
 export class NodeRegistry {
   readonly leaseMs: number;
   readonly heartbeatIntervalMs: number;
+  /**
+   * After a heartbeat failed, the next comes this soon (a tenth of the lease): a node whose store
+   * comes back late in the lease renews it before the other nodes judge it dead, and stops being
+   * fenced (src/cluster/node-fence.ts) soon after.
+   */
+  readonly heartbeatRetryMs: number;
   /** Two thirds of the lease: unrenewed for longer, this node is unsure of its lease. */
   readonly leaseDoubtMs: number;
   /** This node's lease in doubt and renewed again (see {@link NodeLeaseEvents}). */
@@ -194,6 +200,7 @@ export class NodeRegistry {
     }
     this.leaseMs = options.leaseMs;
     this.heartbeatIntervalMs = Math.floor(options.leaseMs / 3);
+    this.heartbeatRetryMs = Math.max(1, Math.floor(options.leaseMs / 10));
     this.leaseDoubtMs = Math.floor((options.leaseMs * 2) / 3);
   }
 
@@ -281,6 +288,7 @@ export class NodeRegistry {
   }
 
   private schedule(): void {
+    const delayMs = this.#failures > 0 ? this.heartbeatRetryMs : this.heartbeatIntervalMs;
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -288,7 +296,7 @@ export class NodeRegistry {
         this.#beating = undefined;
         this.schedule();
       });
-    }, this.heartbeatIntervalMs);
+    }, delayMs);
   }
 
   /** One heartbeat; never throws: a store that is away is logged once per outage. */
@@ -305,7 +313,7 @@ export class NodeRegistry {
       if (this.#failures === 1) {
         this.options.logger.warn(
           { err: error, node: self.name },
-          `node registry: the heartbeat failed (${errorMessage(error)}); retrying every ${this.heartbeatIntervalMs} ms, other nodes see this one unreachable after ${this.leaseMs} ms`,
+          `node registry: the heartbeat failed (${errorMessage(error)}); retrying every ${this.heartbeatRetryMs} ms, other nodes see this one unreachable after ${this.leaseMs} ms`,
         );
       }
       return;

@@ -54,7 +54,7 @@ export interface ClusterHooks {
    * external run service exist; the backends fill in what the config and the database say.
    */
   createNode(
-    options: Omit<ClusterNodeOptions, 'name' | 'instanceId' | 'url' | 'capacity' | 'leaseMs' | 'store' | 'exclusive' | 'apiToken'>,
+    options: Omit<ClusterNodeOptions, 'name' | 'instanceId' | 'url' | 'capacity' | 'leaseMs' | 'store' | 'storeHealth' | 'exclusive' | 'apiToken'>,
   ): ClusterNode;
 }
 
@@ -100,7 +100,10 @@ export interface AppBackends {
   readonly artifactStore: ArtifactStore & { prune(): Promise<number> };
   /** The line every run waits in: the process's (embedded) or the cluster's. */
   readonly queue: ExecutionQueue;
-  /** Stops / resumes THIS node taking runs (engine guard, shutdown), and moves its own cap (autoscaler). */
+  /**
+   * Stops / resumes THIS node taking runs (engine guard, a cluster node's fence, shutdown: through
+   * the composition root's `PauseHolds`, never directly), and moves its own cap (autoscaler).
+   */
   readonly nodeQueue: NodeQueue;
   /** The name of this node (`AgentRun.node`); null when embedded (see {@link createEmbeddedBackends}). */
   readonly nodeName: string | null;

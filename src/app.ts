@@ -26,6 +26,7 @@ import { WarmPool } from './sandbox/warm-pool.js';
 import { createBosunServer, type BosunServer } from './server/create-server.js';
 import { ConcurrencyAutoscaler } from './coordination/concurrency-autoscaler.js';
 import { EngineGuard } from './coordination/engine-guard.js';
+import { PauseHolds } from './queue/pause-holds.js';
 import type { SqliteDatabase } from './store/database.js';
 import type { StoreHealth } from './store/store-health.js';
 import { createEmbeddedBackends, type AppBackends } from './app-backends.js';
@@ -141,12 +142,16 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
     perRunLimits: config.defaultLimits,
     engineTimeoutMs: Math.min(config.dockerCallTimeoutMs, 5_000),
   });
+  // Who pauses this node's share of the line (embedded, the whole queue), each for its own reason:
+  // its engine guard, its cluster fence, its shutdown. It runs only while none holds it, so that
+  // one lifting its hold (the engine answering again) never lifts another's (the node fenced).
+  const nodeShare = new PauseHolds(backends.nodeQueue);
   // What acts on the monitor's events: each listens to it and is disposed of at shutdown.
   // The pool is (re)built only once the instance's orphans are reaped: at start, and after an outage.
   const guard = new EngineGuard({
     sandboxes,
-    // This node's engine: holds this node's share of the line (embedded, the whole queue).
-    queue: backends.nodeQueue,
+    // This node's engine: holds this node's share of the line.
+    queue: nodeShare.holder('engine'),
     monitorEvents: monitor.events,
     logger: logger.child({ component: 'engine' }),
     afterReap: () => warmPool.rebuild(),
@@ -184,7 +189,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
       idleTimeoutMs: config.externalIdleTimeoutMs,
     },
     queueTimeoutMs: config.queueTimeoutMs,
-    nodeQueue: backends.nodeQueue,
+    // Shutdown's hold, which no other holder's resume lifts.
+    nodeQueue: nodeShare.holder('shutdown'),
     nodeName: backends.nodeName,
     stopGraceMs: config.stopGraceMs,
     logBytesPerRun: config.logBytesPerRun,
@@ -215,6 +221,8 @@ export function createApp(config: BosunConfig, options: CreateAppOptions): Bosun
           external,
           monitor,
           queue,
+          // Cut off from PostgreSQL (or its store DEGRADED), the node stops taking runs.
+          share: nodeShare.holder('fence'),
           onLost: (reason) => (options.onNodeLost ? options.onNodeLost(reason) : void close()),
           logger: logger.child({ component: 'cluster' }),
         });

@@ -133,6 +133,7 @@ export async function openClusterBackends(config: ClusterConfigFor, options: { r
           capacity: cluster.nodeMaxConcurrentAgents,
           leaseMs: cluster.nodeLeaseMs,
           store: new PgNodeRegistry(database),
+          storeHealth,
           exclusive: (name, fn) => database.withAdvisoryLock(name, fn),
           apiToken: config.apiToken,
         }),

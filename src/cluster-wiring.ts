@@ -1,6 +1,6 @@
 /**
  * The composition root's cluster half (issue 17): how a node that createApp built takes part in
- * its cluster. It builds the node's membership (its place in the roll, the lease sweep, forwarding:
+ * its cluster. It builds the node's membership (its place in the roll, the lease sweep, its fence, forwarding:
  * {@link ClusterNode}) and the cluster-wide views of its events, hands the API what it needs of
  * them, and owns the node's cluster life: joining and recovering at start, recording the runs the
  * queue reports lost, putting the line back after Redis lost its data, and leaving at shutdown.
@@ -15,6 +15,7 @@ import type { DockerMonitor } from './monitor/docker-monitor.js';
 import type { MonitorEvents } from './monitor/monitor-service.js';
 import type { HealthReport } from './monitor/monitor-types.js';
 import type { ExecutionQueue } from './queue/execution-queue.js';
+import type { PauseHolder } from './queue/pause-holds.js';
 import type { AgentRunService } from './runs/agent-run-service.js';
 import type { ExternalRunService } from './runs/external/external-run-service.js';
 import type { RunServiceEvents } from './runs/run-service.js';
@@ -27,6 +28,12 @@ export interface ClusterWiringOptions {
   readonly monitor: DockerMonitor;
   /** The cluster's line, for the cluster-wide limit the advice compares with. */
   readonly queue: Pick<ExecutionQueue, 'stats'>;
+  /**
+   * The fence's hold on this node's share of the line (`PauseHolds.holder('fence')`): held while the
+   * node is unsure of its lease or its store is DEGRADED, lifted without lifting the engine guard's
+   * or shutdown's.
+   */
+  readonly share: PauseHolder;
   /** Called once if the cluster judged this node dead and ended its runs (see CreateAppOptions.onNodeLost). */
   readonly onLost: (reason: string) => void;
   readonly logger: Logger;
@@ -49,6 +56,7 @@ export class ClusterWiring {
       runs,
       local: options.external,
       clusterLimit: () => options.queue.stats().maxConcurrency,
+      share: options.share,
       onLost: options.onLost,
       logger: options.logger,
     });

@@ -10,6 +10,8 @@
  *   record under one cluster-wide lock and read the store first.)
  * - Forwarding ({@link NodeForwarding}): calls on a run's sandbox go to the node that runs it,
  *   found from the run's `node` in the shared store and that node's URL in the roll.
+ * - Its fence ({@link NodeFence}): while it is unsure of its lease (not renewed for two thirds of
+ *   it) or its store is DEGRADED, it takes no runs from the line; the other nodes take them.
  * - The cluster-wide view: `healthReport.nodes` and the cluster's concurrency advice.
  *
  * Built by the cluster's backends (src/cluster-backends.ts) for the composition root, so that an
@@ -19,6 +21,8 @@ import { BosunError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConcurrencyAdvice, HealthOverall } from '../monitor/monitor-types.js';
 import type { AgentRun } from '../runs/agent-run.js';
+import type { PauseHolder } from '../queue/pause-holds.js';
+import { NodeFence, type FencedStore } from './node-fence.js';
 import { NodeForwarding, type LocalExternalRuns, type NodeAddress } from './node-forwarding.js';
 import { NodeLeaseSweep } from './node-lease-sweep.js';
 import { containerSummary, NodeRegistry, type NodeContainerSummary, type NodeHealth, type NodeJoin, type NodeStore } from './node-registry.js';
@@ -71,6 +75,10 @@ export interface ClusterNodeOptions {
   readonly exclusive: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
   /** The cluster-wide limit now, for the cluster's advice. */
   readonly clusterLimit: () => number;
+  /** The fence's hold on this node's share of the line (`PauseHolds.holder('fence')`). */
+  readonly share: PauseHolder;
+  /** This node's store health: DEGRADED fences the node. */
+  readonly storeHealth: FencedStore;
   /** The cluster's BOSUN_API_TOKEN (every node has the same), sent with forwarded calls. */
   readonly apiToken: string | undefined;
   /**
@@ -97,6 +105,7 @@ export class ClusterNode {
   readonly forwarding: NodeForwarding;
   readonly #registry: NodeRegistry;
   readonly #sweep: NodeLeaseSweep;
+  readonly #fence: NodeFence;
   #containers: NodeContainerSummary = NO_CONTAINERS;
   #recommended: number | null = null;
 
@@ -118,6 +127,13 @@ export class ClusterNode {
       },
       logger,
     });
+    this.#fence = new NodeFence({
+      name: options.name,
+      lease: this.#registry.events,
+      store: options.storeHealth,
+      share: options.share,
+      logger,
+    });
     this.forwarding = new NodeForwarding({
       nodeName: options.name,
       locate: (runId) => this.locate(runId),
@@ -130,7 +146,7 @@ export class ClusterNode {
 
   /**
    * Joins the roll (waiting while another node handles the death of this name's previous life)
-   * and starts the heartbeat and the lease sweep.
+   * and starts the heartbeat, the lease sweep and the fence.
    * @throws BosunError INVALID_STATE when a live node of another instance holds the name; the store's error.
    */
   async join(engineVersion: string | null, signal?: AbortSignal): Promise<NodeJoin> {
@@ -139,6 +155,7 @@ export class ClusterNode {
       signal,
     );
     this.#sweep.start();
+    this.#fence.start();
     if (this.options.url === null) {
       this.options.logger.warn(
         { node: this.options.name },
@@ -195,8 +212,14 @@ export class ClusterNode {
     return this.options.exclusive(LOST_RUNS_LOCK, () => this.options.runs.markLost(runId, node));
   }
 
-  /** Stops the sweep, then leaves the roll (a graceful stop hands nothing over). Idempotent. */
+  /** True while this node takes no runs because it is unsure of its lease or its store is DEGRADED. */
+  get fenced(): boolean {
+    return this.#fence.fenced;
+  }
+
+  /** Stops the fence and the sweep, then leaves the roll (a graceful stop hands nothing over). Idempotent. */
   async leave(): Promise<void> {
+    await this.#fence.close();
     await this.#sweep.close();
     await this.#registry.leave();
   }

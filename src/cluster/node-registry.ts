@@ -8,9 +8,14 @@
  * (never a node's, which may be off), is unreachable; one that did not {@link NodeRegistry.leave
  * leave} is expired, and exactly one other node {@link NodeRegistry.claimExpired claims} its death.
  *
+ * A node that has not renewed its lease for {@link NodeRegistry.leaseDoubtMs} (two thirds of it) is
+ * unsure of it: the other nodes may judge it dead within the last third. The registry says so
+ * ({@link NodeLeaseEvents}), so that the node stops taking runs it might not get to record.
+ *
  * The roll itself lives in a {@link NodeStore} (PostgreSQL's: src/store/postgres/pg-node-registry.ts);
  * this class owns what is the node's own: its identity once joined and its heartbeat timer.
  */
+import { EventEmitter } from 'node:events';
 import { BosunError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { HealthOverall } from '../monitor/monitor-types.js';
@@ -147,6 +152,18 @@ export interface NodeRegistryOptions {
   readonly onLost?: (reason: string) => void;
 }
 
+/** What {@link NodeRegistry.events} emits about this node's own lease. Listeners must not throw. */
+export interface NodeLeaseEvents {
+  /**
+   * No heartbeat renewed the lease for {@link NodeRegistry.leaseDoubtMs} (a store away or too
+   * slow): the other nodes may judge this node dead within the rest of the lease. Once until the
+   * next `lease-renewed`.
+   */
+  'lease-unsure': [{ readonly renewedAt: Date; readonly doubtMs: number }];
+  /** A heartbeat renewed the lease again after `lease-unsure`. */
+  'lease-renewed': [];
+}
+
 const NO_CONTAINERS: NodeContainerSummary = Object.freeze({ total: 0, healthy: 0, warning: 0, critical: 0 });
 const IDLE: NodeFigures = Object.freeze({ running: 0, containers: NO_CONTAINERS, recommendedConcurrency: null });
 
@@ -154,6 +171,19 @@ const IDLE: NodeFigures = Object.freeze({ running: 0, containers: NO_CONTAINERS,
 export class NodeRegistry {
   readonly leaseMs: number;
   readonly heartbeatIntervalMs: number;
+  /**
+   * After a heartbeat failed, the next comes this soon (a tenth of the lease): a node whose store
+   * comes back late in the lease renews it before the other nodes judge it dead, and stops being
+   * fenced (src/cluster/node-fence.ts) soon after.
+   */
+  readonly heartbeatRetryMs: number;
+  /** Two thirds of the lease: unrenewed for longer, this node is unsure of its lease. */
+  readonly leaseDoubtMs: number;
+  /** This node's lease in doubt and renewed again (see {@link NodeLeaseEvents}). */
+  readonly events = new EventEmitter<NodeLeaseEvents>();
+  /** Fires {@link leaseDoubtMs} after the start of the last call that renewed the lease. */
+  #doubtTimer: NodeJS.Timeout | undefined;
+  #unsure = false;
   #self: NodeIdentity | undefined;
   #figures: NodeFigures = IDLE;
   #timer: NodeJS.Timeout | undefined;
@@ -170,6 +200,13 @@ export class NodeRegistry {
     }
     this.leaseMs = options.leaseMs;
     this.heartbeatIntervalMs = Math.floor(options.leaseMs / 3);
+    this.heartbeatRetryMs = Math.max(1, Math.floor(options.leaseMs / 10));
+    this.leaseDoubtMs = Math.floor((options.leaseMs * 2) / 3);
+  }
+
+  /** True from `lease-unsure` until the next `lease-renewed` (see {@link NodeLeaseEvents}). */
+  get leaseUnsure(): boolean {
+    return this.#unsure;
   }
 
   /** This node's life in the roll once joined. */
@@ -186,12 +223,15 @@ export class NodeRegistry {
   async join(info: NodeInfo, signal?: AbortSignal): Promise<NodeJoin> {
     if (this.#self || this.#stopped) throw new BosunError('INVALID_STATE', 'this node registry has joined already or was stopped');
     this.#figures = await this.readFigures();
+    // The store stamps the lease somewhere within the call: counted from its start, to be safe.
+    const calledAt = Date.now();
     const joined = await this.options.store.join(info, this.#figures, this.leaseMs, signal);
     if (this.#stopped) {
       // Stopped while joining: the row is left to expire, as a node that died.
       return joined;
     }
     this.#self = joined.self;
+    this.renewed(calledAt);
     this.schedule();
     return joined;
   }
@@ -243,10 +283,12 @@ export class NodeRegistry {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.stopDoubting();
     await this.#beating;
   }
 
   private schedule(): void {
+    const delayMs = this.#failures > 0 ? this.heartbeatRetryMs : this.heartbeatIntervalMs;
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -254,7 +296,7 @@ export class NodeRegistry {
         this.#beating = undefined;
         this.schedule();
       });
-    }, this.heartbeatIntervalMs);
+    }, delayMs);
   }
 
   /** One heartbeat; never throws: a store that is away is logged once per outage. */
@@ -262,6 +304,7 @@ export class NodeRegistry {
     const self = this.#self;
     if (!self || this.#stopped) return;
     this.#figures = await this.readFigures();
+    const calledAt = Date.now();
     let ours: boolean;
     try {
       ours = await this.options.store.beat(self, this.#figures, this.leaseMs);
@@ -270,7 +313,7 @@ export class NodeRegistry {
       if (this.#failures === 1) {
         this.options.logger.warn(
           { err: error, node: self.name },
-          `node registry: the heartbeat failed (${errorMessage(error)}); retrying every ${this.heartbeatIntervalMs} ms, other nodes see this one unreachable after ${this.leaseMs} ms`,
+          `node registry: the heartbeat failed (${errorMessage(error)}); retrying every ${this.heartbeatRetryMs} ms, other nodes see this one unreachable after ${this.leaseMs} ms`,
         );
       }
       return;
@@ -286,8 +329,34 @@ export class NodeRegistry {
       const reason = `node "${self.name}" lost its place in the cluster: another instance took its name, or another node handled it as dead after it was unreachable for ${this.leaseMs} ms`;
       this.options.logger.error({ node: self.name }, reason);
       this.#stopped = true;
+      this.stopDoubting();
       this.options.onLost?.(reason);
+      return;
     }
+    if (!this.#stopped) this.renewed(calledAt);
+  }
+
+  /** The lease was renewed by a call made at `calledAt` (Date.now()): in doubt again leaseDoubtMs after it. */
+  private renewed(calledAt: number): void {
+    clearTimeout(this.#doubtTimer);
+    if (this.#unsure) {
+      this.#unsure = false;
+      this.events.emit('lease-renewed');
+    }
+    this.#doubtTimer = setTimeout(
+      () => {
+        this.#doubtTimer = undefined;
+        if (this.#stopped) return;
+        this.#unsure = true;
+        this.events.emit('lease-unsure', { renewedAt: new Date(calledAt), doubtMs: this.leaseDoubtMs });
+      },
+      Math.max(0, calledAt + this.leaseDoubtMs - Date.now()),
+    );
+  }
+
+  private stopDoubting(): void {
+    clearTimeout(this.#doubtTimer);
+    this.#doubtTimer = undefined;
   }
 
   private async readFigures(): Promise<NodeFigures> {

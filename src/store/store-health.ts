@@ -11,6 +11,7 @@
  * A retry is synchronous (SQLite) or returns a promise (PostgreSQL): an asynchronous one counts
  * when it settles, and is not started again while it runs.
  */
+import { EventEmitter } from 'node:events';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -22,6 +23,12 @@ export interface StoreHealthReport {
   readonly error: string | null;
   /** When the store became DEGRADED. */
   readonly since: Date | null;
+}
+
+/** What {@link StoreHealth.events} emits. */
+export interface StoreHealthEvents {
+  /** The store became DEGRADED, or OK again: the report as of then. Listeners must not throw. */
+  status: [StoreHealthReport];
 }
 
 /** What the API reads: the store's health now. */
@@ -55,6 +62,8 @@ export type Retry = () => void | Promise<void>;
 const OK: StoreHealthReport = Object.freeze({ status: 'OK', error: null, since: null });
 
 export class StoreHealth implements StoreHealthSource, Disposable {
+  /** Each change of {@link report}'s status, for what must act on it (a cluster node's fence). */
+  readonly events = new EventEmitter<StoreHealthEvents>();
   readonly #faults = new Map<string, Fault>();
   readonly #reportAfterFailures: number;
   readonly #minRetryDelayMs: number;
@@ -194,10 +203,12 @@ export class StoreHealth implements StoreHealthSource, Disposable {
         { store: { status: 'DEGRADED', error } },
         `store DEGRADED: ${error}. Writes are retried; no new run is admitted until they succeed; running runs go on`,
       );
+      this.events.emit('status', this.report());
     } else if (this.#faults.size === 0) {
       const degradedMs = Date.now() - this.#degradedSince.getTime();
       this.#degradedSince = null;
       this.options.logger.info({ degradedMs }, 'store OK again: every failed write has been written');
+      this.events.emit('status', OK);
     }
   }
 }

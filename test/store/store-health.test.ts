@@ -60,6 +60,21 @@ describe('StoreHealth', () => {
     expect(write.calls).toHaveLength(3);
   });
 
+  it('emits each change of status once, DEGRADED then OK, with the report as of then', () => {
+    const health = new StoreHealth({ logger: createTestLogger() });
+    const statuses: string[] = [];
+    health.events.on('status', (report) => statuses.push(report.error === null ? report.status : `${report.status} (${report.error})`));
+    const write = flakyWrite();
+    health.failed('log lines', new Error('database or disk is full'), write.retry);
+    vi.advanceTimersByTime(100 + 200 + 400);
+    expect(write.calls).toHaveLength(3);
+    expect(statuses).toEqual(['DEGRADED (log lines: database or disk is full)']);
+    write.healed = true;
+    vi.advanceTimersByTime(800);
+    vi.advanceTimersByTime(60_000);
+    expect(statuses).toEqual(['DEGRADED (log lines: database or disk is full)', 'OK']);
+  });
+
   it('doubles the delay between retries up to 5 s, and starts from 0.1 s again after a recovery', () => {
     const health = new StoreHealth({ logger: createTestLogger() });
     const write = flakyWrite();

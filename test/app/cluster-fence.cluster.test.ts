@@ -5,19 +5,15 @@
  * PostgreSQL and the real Docker engine; node A reaches PostgreSQL through a TCP proxy the test
  * cuts, node B directly (it keeps its PostgreSQL).
  */
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppBackends } from '../../src/app-backends.js';
-import { createApp, type BosunApp } from '../../src/app.js';
-import { openClusterBackends } from '../../src/cluster-backends.js';
-import { createLogger } from '../../src/logger.js';
-import { freePort } from '../helpers/child-server.js';
+import { type BosunApp } from '../../src/app.js';
+import { emptyClusterStores, openClusterApp } from '../helpers/cluster-app.js';
 import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
 import { createTestDocker, removeLeftovers } from '../helpers/docker.js';
 import { gql, startRun, until } from '../helpers/e2e.js';
-import { testAppConfig } from '../helpers/start-app.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { createTestLogger, type LogEntry } from '../helpers/test-logger.js';
+import { type LogEntry } from '../helpers/test-logger.js';
 
 /**
  * Long enough that the test does its part between the fence (two thirds of it after A's last
@@ -47,13 +43,7 @@ afterEach(async () => {
     await removeLeftovers(docker, node.instanceId);
   }
   await Promise.all(proxies.splice(0).map((proxy) => proxy.stop()));
-  const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
-  const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
-  await db.query('TRUNCATE runs, logs, nodes CASCADE');
-  await db.close();
-  const connection = new Redis(redis.url);
-  await connection.flushall();
-  connection.disconnect();
+  await emptyClusterStores({ redisUrl: redis.url, databaseUrl: postgres.url });
 }, 60_000);
 
 interface TestNode {
@@ -62,19 +52,13 @@ interface TestNode {
   readonly url: string;
 }
 
+/** Node `name`, started, on this file's Redis and on PostgreSQL at `databaseUrl` (see openClusterApp). */
 async function startNode(name: string, databaseUrl: string, logged: LogEntry[]): Promise<TestNode> {
-  const port = await freePort();
-  const { config, instanceId } = testAppConfig({
-    REDIS_URL: redis.url,
-    BOSUN_DB_URL: databaseUrl,
-    BOSUN_NODE_NAME: name,
-    NODE_LEASE_MS: String(LEASE_MS),
-    PORT: String(port),
-    BOSUN_NODE_URL: `http://127.0.0.1:${port}`,
-  });
-  const logger = createTestLogger({ node: name }, logged);
-  const backends = await openClusterBackends({ ...config, cluster: config.cluster! }, { logger });
-  const app = createApp(config, { logger, backends });
+  const { app, backends, instanceId } = await openClusterApp(
+    name,
+    { REDIS_URL: redis.url, BOSUN_DB_URL: databaseUrl, NODE_LEASE_MS: String(LEASE_MS) },
+    logged,
+  );
   opened.push({ app, instanceId });
   const { url } = await app.start();
   return { app, backends, url };

@@ -4,21 +4,19 @@
  * the real Docker engine, with distinct names and instance ids, playing distinct hosts.
  */
 import { Readable } from 'node:stream';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppBackends } from '../../src/app-backends.js';
-import { createApp, type BosunApp } from '../../src/app.js';
-import { openClusterBackends } from '../../src/cluster-backends.js';
+import { type BosunApp } from '../../src/app.js';
 import { createLogger } from '../../src/logger.js';
+import { emptyClusterStores, openClusterApp } from '../helpers/cluster-app.js';
 import { startPostgres, startRedis, type TestServer } from '../helpers/cluster-servers.js';
 import { containersOf, createTestDocker, removeLeftovers, testInstanceId } from '../helpers/docker.js';
 import { collect, gql, startRun, until, type Result } from '../helpers/e2e.js';
 import { call, EXEC, exec } from '../helpers/external-e2e.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { freePort, startChildServer } from '../helpers/child-server.js';
-import { testAppConfig } from '../helpers/start-app.js';
 import { createWsClient } from '../helpers/graphql-clients.js';
-import { createTestLogger, type LogEntry } from '../helpers/test-logger.js';
+import { type LogEntry } from '../helpers/test-logger.js';
 
 let redis: TestServer;
 let postgres: TestServer;
@@ -51,45 +49,25 @@ afterEach(async () => {
     leftovers += await removeLeftovers(docker, node.instanceId);
   }
   expect(leftovers).toBe(0);
-  // The next test starts on an empty history and an empty line.
-  const { PostgresDatabase } = await import('../../src/store/postgres/pg-database.js');
-  const db = await PostgresDatabase.open({ url: postgres.url, logger: createLogger({ level: 'silent' }) });
-  await db.query('TRUNCATE runs, logs, nodes CASCADE');
-  await db.close();
-  // And a new line: the next nodes set the cluster's limit (a running cluster keeps the one it has).
-  const connection = new Redis(redis.url);
-  await connection.flushall();
-  connection.disconnect();
+  await emptyClusterStores({ redisUrl: redis.url, databaseUrl: postgres.url });
 }, 60_000);
 
-/**
- * A node on a port of its own, which it names as its BOSUN_NODE_URL (forwarded calls reach it there).
- * `logged`: the node's log entries go there (instead of the test's log level) when given.
- */
+/** Node `name` on this file's Redis and PostgreSQL, started (see openClusterApp). */
 async function startNode(name: string, env: Record<string, string> = {}, logged?: LogEntry[]): Promise<TestNode> {
   return (await openNode(name, env, logged)).start();
 }
 
-/** A node built as main.ts builds it, its backends open (its worker takes jobs, which wait), not started yet. */
+/** Node `name`, its backends open (its worker takes jobs, which wait), not started yet. */
 async function openNode(
   name: string,
   env: Record<string, string> = {},
   logged?: LogEntry[],
 ): Promise<{ readonly backends: AppBackends; readonly app: BosunApp; start(): Promise<TestNode> }> {
-  const port = await freePort();
-  const { config, instanceId } = testAppConfig({
-    REDIS_URL: redis.url,
-    BOSUN_DB_URL: postgres.url,
-    BOSUN_NODE_NAME: name,
-    NODE_LEASE_MS: '4000',
-    PORT: String(port),
-    BOSUN_NODE_URL: `http://127.0.0.1:${port}`,
-    ...env,
-  });
-  const logger =
-    logged === undefined ? createLogger({ level: config.logLevel, pretty: false }).child({ node: name }) : createTestLogger({ node: name }, logged);
-  const backends = await openClusterBackends({ ...config, cluster: config.cluster! }, { logger });
-  const app = createApp(config, { logger, backends });
+  const { instanceId, backends, app } = await openClusterApp(
+    name,
+    { REDIS_URL: redis.url, BOSUN_DB_URL: postgres.url, NODE_LEASE_MS: '4000', ...env },
+    logged,
+  );
   return {
     backends,
     app,
